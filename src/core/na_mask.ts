@@ -1,0 +1,114 @@
+/**
+ * Neighborhood index math, written once for TypeScript.
+ *
+ * Everything is per spatial axis; a key is a neighbor of a query iff it is a neighbor along every axis.
+ * Vocabulary follows NATTEN's reference mask: window left/right, dilation group, stride-group leader.
+ * The WGSL snippet and the CUDA header mirror these functions one for one and are tested against them.
+ *
+ * Notation for one axis: `L` length, `k` kernel size, `s` stride, `d` dilation, `i` query coordinate,
+ * `j` key coordinate. Coordinates written with a hat (`iHat`) are positions inside a dilation group.
+ */
+
+/** Number of window slots left of the query (even kernels get one more on the left). */
+export function getWindowLeft(k: number): number {
+  return k >> 1;
+}
+
+/** Number of window slots right of the query. */
+export function getWindowRight(k: number): number {
+  return (k >> 1) + (k & 1) - 1;
+}
+
+/** Dilation group of a coordinate. */
+export function getDilationGroup(i: number, d: number): number {
+  return i % d;
+}
+
+/** Length of dilation group `g` of an axis of length `L` (L need not be divisible by d). */
+export function getGroupLength(L: number, d: number, g: number): number {
+  return Math.ceil((L - g) / d);
+}
+
+/** Stride-group leader: the in-group position whose window the query `iHat` shares. */
+export function getStrideGroupLeader(iHat: number, s: number, groupLength: number, causal: boolean):
+    number {
+  const first = Math.floor(iHat / s) * s;
+  const offset = causal ? s - 1 : s >> 1;
+  return Math.min(first + offset, groupLength - 1);
+}
+
+/** First in-group key position of the window of `iHat`. */
+export function getWindowStart(iHat: number, k: number, s: number, groupLength: number, causal: boolean):
+    number {
+  const leader = getStrideGroupLeader(iHat, s, groupLength, causal);
+  if (causal) {
+    return Math.max(leader - k + 1, 0);
+  }
+  const start = leader - getWindowLeft(k);
+  return Math.min(Math.max(start, 0), groupLength - k);
+}
+
+/** One past the last in-group key position of the window of `iHat`. */
+export function getWindowEnd(iHat: number, start: number, k: number, groupLength: number, causal: boolean):
+    number {
+  return causal ? Math.min(iHat + 1, groupLength) : start + k;
+}
+
+/** The window of query coordinate `i` along one axis, in global key coordinates. */
+export interface AxisWindow {
+  /** Global coordinate of window slot 0: `start * d + g`. */
+  first: number;
+  /** Number of valid slots (`end - start`); slots `count..k-1` are masked. Equals k unless causal. */
+  count: number;
+  /** Relative-position-bias index of slot 0: `start - iHat + k - 1`; slot t uses `rpbBase + t`. */
+  rpbBase: number;
+}
+
+export function getAxisWindow(i: number, L: number, k: number, s: number, d: number, causal: boolean):
+    AxisWindow {
+  const g = getDilationGroup(i, d);
+  const iHat = (i - g) / d;
+  const groupLength = getGroupLength(L, d, g);
+  const start = getWindowStart(iHat, k, s, groupLength, causal);
+  const end = getWindowEnd(iHat, start, k, groupLength, causal);
+  return {first: start * d + g, count: end - start, rpbBase: start - iHat + k - 1};
+}
+
+/** True iff key coordinate `j` is a neighbor of query coordinate `i` along one axis. */
+export function isNeighbor(i: number, j: number, L: number, k: number, s: number, d: number,
+                           causal: boolean): boolean {
+  if (getDilationGroup(j, d) !== getDilationGroup(i, d)) {
+    return false;
+  }
+  const w = getAxisWindow(i, L, k, s, d, causal);
+  const t = (j - w.first) / d;
+  return t >= 0 && t < w.count;
+}
+
+/** Relative-position-bias index of the key `j` for the query `i` along one axis. */
+export function getRpbIndex(i: number, j: number, k: number, d: number): number {
+  return (j - i) / d + (k - 1);
+}
+
+/**
+ * The windows of every coordinate of one axis, packed for kernels: `first[i]`, `count[i]`, `rpbBase[i]`.
+ */
+export interface AxisWindowTable {
+  first: Int32Array;
+  count: Int32Array;
+  rpbBase: Int32Array;
+}
+
+export function getAxisWindowTable(L: number, k: number, s: number, d: number, causal: boolean):
+    AxisWindowTable {
+  const first = new Int32Array(L);
+  const count = new Int32Array(L);
+  const rpbBase = new Int32Array(L);
+  for (let i = 0; i < L; i++) {
+    const w = getAxisWindow(i, L, k, s, d, causal);
+    first[i] = w.first;
+    count[i] = w.count;
+    rpbBase[i] = w.rpbBase;
+  }
+  return {first, count, rpbBase};
+}
