@@ -1,0 +1,58 @@
+/**
+ * Runs one suite on every backend available to the tests:
+ *  - `cpu`: tfjs-natten's CPU kernels on tfjs's cpu backend;
+ *  - `tensorflow (simulated)`: the kernels tfjs-natten registers for tfjs-node's `tensorflow` backend,
+ *    run on a host-memory backend registered under that name (tfjs's cpu backend with tfjs's cpu kernels
+ *    copied over). tfjs-node itself cannot be installed offline; this proves those registrations work
+ *    through `readSync`/`write` alone;
+ *  - `composed`: the fallback made of tfjs primitive ops (what webgl, wasm, ... run), forced on cpu.
+ */
+import * as tf from '@tensorflow/tfjs';
+import {MathBackendCPU} from '@tensorflow/tfjs-backend-cpu';
+import {NATTEN_FORCE_COMPOSED} from '../src/index';
+
+export interface TestBackend {
+  /** Name shown in test titles. */
+  name: string;
+  /** tfjs backend to activate. */
+  backend: string;
+  /** Whether the composed fallback is forced. */
+  composed: boolean;
+}
+
+export const CPU: TestBackend = {name: 'cpu', backend: 'cpu', composed: false};
+export const TENSORFLOW_SIM: TestBackend = {name: 'tensorflow (simulated)', backend: 'tensorflow', composed: false};
+export const COMPOSED: TestBackend = {name: 'composed fallback', backend: 'cpu', composed: true};
+export const ALL_BACKENDS: TestBackend[] = [CPU, TENSORFLOW_SIM, COMPOSED];
+
+let simulated = false;
+
+export function registerSimulatedTensorflowBackend(): void {
+  if (simulated || tf.findBackend('tensorflow') != null) {
+    return;
+  }
+  simulated = true;
+  tf.registerBackend('tensorflow', () => new MathBackendCPU(), 0);
+  for (const config of tf.getKernelsForBackend('cpu')) {
+    if (!config.kernelName.startsWith('Natten')) {
+      tf.registerKernel({...config, backendName: 'tensorflow'});
+    }
+  }
+}
+
+export async function useBackend(b: TestBackend): Promise<void> {
+  await tf.setBackend(b.backend);
+  tf.env().set(NATTEN_FORCE_COMPOSED, b.composed);
+}
+
+/** `describe` once per backend, activating it (and the composed flag) around the suite. */
+export function describeAllBackends(title: string, body: (b: TestBackend) => void,
+                                    backends: TestBackend[] = ALL_BACKENDS): void {
+  for (const b of backends) {
+    describe(`${title} [${b.name}]`, () => {
+      beforeAll(() => useBackend(b));
+      afterAll(() => useBackend(CPU));
+      body(b);
+    });
+  }
+}
