@@ -3,8 +3,8 @@
  * (webgl, wasm, ...). Gradients come from tfjs's autodiff of the primitives. It materializes the
  * gathered neighborhoods (`[batch, tokens, kernelVolume, heads, dim]`), so it is a fallback, not a fast path.
  */
-import {add, concat, expandDims, exp, gather, logSumExp, matMul, mul, reshape, scalar, slice, sub, sum, Tensor,
-        tensor1d, tensor3d, transpose, where} from '@tensorflow/tfjs-core';
+import {add, concat, customGrad, expandDims, exp, gather, GradSaveFunc, logSumExp, matMul, mul, reshape, scalar,
+        scatterND, slice, sub, sum, Tensor, tensor1d, tensor3d, transpose, where} from '@tensorflow/tfjs-core';
 import {NAInfo} from '../core/na_info';
 import {makeNeighborList} from '../core/neighbors';
 
@@ -40,15 +40,38 @@ function buildIndex(info: NAInfo): ComposedIndex {
   };
 }
 
+/**
+ * `gather(x, indices, axis)` whose gradient is one `scatterND` (linear in the size of dy). tfjs's own
+ * gather gradient goes through unsortedSegmentSum, which on cpu loops over every segment (every token
+ * here) and makes the fallback's backward quadratic in the number of tokens.
+ */
+function gatherAxis(x: Tensor, indices: Tensor, axis: number): Tensor {
+  const perm = [axis, ...x.shape.map((_, a) => a).filter(a => a !== axis)];
+  const inverse = perm.map((_, a) => perm.indexOf(a));
+  const f = customGrad((...args: Array<Tensor | GradSaveFunc>) => {
+    const input = args[0] as Tensor, save = args[1] as GradSaveFunc;
+    save([indices]);
+    return {
+      value: gather(input, indices, axis),
+      gradFunc: (dy: Tensor, saved: Tensor[]) => {
+        const dyFront = transpose(dy, perm);
+        const target = [input.shape[axis], ...dyFront.shape.slice(1)];
+        return transpose(scatterND(reshape(saved[0], [-1, 1]), dyFront, target), inverse);
+      },
+    };
+  });
+  return f(x) as Tensor;
+}
+
 /** `[batch, tokens, headsKv, dim]` to `[batch, tokens, heads, dim]` (GQA: repeat each kv head). */
 function expandHeads(x: Tensor, idx: ComposedIndex): Tensor {
-  return idx.headIndex == null ? x : gather(x, idx.headIndex, 2);
+  return idx.headIndex == null ? x : gatherAxis(x, idx.headIndex, 2);
 }
 
 /** Neighborhood of every token: `[batch, tokens, heads, dim]` to `[batch, tokens, kernelVolume, heads, dim]`. */
 function gatherNeighbors(x: Tensor, info: NAInfo, idx: ComposedIndex): Tensor {
   const [b, n, h, d] = x.shape;
-  return reshape(gather(x, idx.keyIndex, 1), [b, n, info.kernelVolume, h, d]);
+  return reshape(gatherAxis(x, idx.keyIndex, 1), [b, n, info.kernelVolume, h, d]);
 }
 
 /** `[batch, tokens, heads, dim]` with heads and tokens swapped, for products with the extra tokens. */
@@ -63,7 +86,7 @@ function logits(info: NAInfo, idx: ComposedIndex, inputs: Record<string, Tensor>
   const dots = sum(mul(reshape(q, [B, N, 1, H, D]), gatherNeighbors(k, info, idx)), 4);
   let s = mul(transpose(dots, [0, 1, 3, 2]), scalar(info.scale));
   if (inputs.rpb != null) {
-    const bias = reshape(gather(reshape(inputs.rpb, [H, -1]), idx.rpbIndex, 1), [H, N, K]);
+    const bias = reshape(gatherAxis(reshape(inputs.rpb, [H, -1]), idx.rpbIndex, 1), [H, N, K]);
     s = add(s, transpose(bias, [1, 0, 2]));
   }
   s = where(idx.mask, s, scalar(-Infinity));

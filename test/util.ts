@@ -1,0 +1,156 @@
+/** Helpers shared by the op test suites. */
+import * as tf from '@tensorflow/tfjs';
+import {na1d, na1dAV, na1dQK, na2d, na2dAV, na2dQK, na3d, na3dAV, na3dQK, NAOptions} from '../src/index';
+import {RefInputs, RefProblem} from './reference';
+
+export const FUSED = [na1d, na2d, na3d];
+export const QK = [na1dQK, na2dQK, na3dQK];
+export const AV = [na1dAV, na2dAV, na3dAV];
+
+/** mulberry32: a small seeded generator, so every random case can be rerun from its seed. */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6D2B79F5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export function randInt(r: () => number, lo: number, hi: number): number {
+  return lo + Math.floor(r() * (hi - lo + 1));
+}
+
+/** Normal-ish values (sum of uniforms), rounded to float32. */
+export function randArray(r: () => number, n: number, amp = 1): Float32Array {
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    out[i] = amp * (r() + r() + r() - 1.5) * 2;
+  }
+  return out;
+}
+
+export interface ProblemTensors {
+  q: tf.Tensor;
+  k: tf.Tensor;
+  v: tf.Tensor;
+  rpb?: tf.Tensor;
+  addK?: tf.Tensor;
+  addV?: tf.Tensor;
+  /** Plain values of the same, for the reference. */
+  values: RefInputs;
+  options: NAOptions;
+  dispose(): void;
+}
+
+export function shapes(p: RefProblem) {
+  return {
+    q: [p.batch, ...p.spatial, p.heads, p.headDim],
+    k: [p.batch, ...p.spatial, p.headsKv, p.headDim],
+    v: [p.batch, ...p.spatial, p.headsKv, p.headDimV],
+    out: [p.batch, ...p.spatial, p.heads, p.headDimV],
+    lse: [p.batch, ...p.spatial, p.heads],
+    weights: [p.batch, ...p.spatial, p.heads, p.kernelSize.reduce((a, b) => a * b, 1) + p.nExtra],
+    rpb: [p.heads, ...p.kernelSize.map(k => 2 * k - 1)],
+    addK: [p.batch, p.nExtra, p.headsKv, p.headDim],
+    addV: [p.batch, p.nExtra, p.headsKv, p.headDimV],
+  };
+}
+
+const size = (s: number[]) => s.reduce((a, b) => a * b, 1);
+
+/** Random inputs of a problem, as tensors (and as plain arrays for the reference). */
+export function makeInputs(p: RefProblem, seed: number): ProblemTensors {
+  const r = rng(seed);
+  const s = shapes(p);
+  const values: RefInputs = {
+    q: randArray(r, size(s.q)),
+    k: randArray(r, size(s.k)),
+    v: randArray(r, size(s.v)),
+  };
+  const options: NAOptions = {
+    kernelSize: p.kernelSize,
+    stride: p.stride,
+    dilation: p.dilation,
+    isCausal: p.isCausal,
+    scale: p.scale,
+  };
+  const t: ProblemTensors = {
+    q: tf.tensor(values.q, s.q),
+    k: tf.tensor(values.k, s.k),
+    v: tf.tensor(values.v, s.v),
+    values,
+    options,
+    dispose: () => tf.dispose([t.q, t.k, t.v, t.rpb, t.addK, t.addV].filter(x => x != null) as tf.Tensor[]),
+  };
+  if (p.hasRpb) {
+    values.rpb = randArray(r, size(s.rpb), 0.5);
+    t.rpb = options.rpb = tf.tensor(values.rpb, s.rpb);
+  }
+  if (p.nExtra > 0) {
+    values.addK = randArray(r, size(s.addK));
+    values.addV = randArray(r, size(s.addV));
+    t.addK = options.additionalKeys = tf.tensor(values.addK, s.addK);
+    t.addV = options.additionalValues = tf.tensor(values.addV, s.addV);
+  }
+  return t;
+}
+
+/** Max |a - b| with NaN/Infinity positions required to agree. */
+export function maxAbsDiff(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
+  if (actual.length !== expected.length) {
+    return Infinity;
+  }
+  let m = 0;
+  for (let i = 0; i < expected.length; i++) {
+    const a = actual[i], e = expected[i];
+    if (!Number.isFinite(e) || !Number.isFinite(a)) {
+      if (!Object.is(a, e) && !(Number.isNaN(a) && Number.isNaN(e))) {
+        return Infinity;
+      }
+      continue;
+    }
+    m = Math.max(m, Math.abs(a - e));
+  }
+  return m;
+}
+
+export function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, atol: number, what: string):
+    void {
+  const d = maxAbsDiff(actual, expected);
+  if (!(d <= atol)) {
+    throw new Error(`${what}: max |diff| ${d} > ${atol} (lengths ${actual.length} vs ${expected.length})`);
+  }
+}
+
+function countTensors(x: unknown): number {
+  if (x instanceof tf.Tensor) {
+    return 1;
+  }
+  if (x != null && typeof x === 'object') {
+    return Object.values(x).reduce((n: number, v) => n + countTensors(v), 0);
+  }
+  return 0;
+}
+
+/** Runs `fn` and checks that it left no tensor behind. */
+export function expectNoLeak<T>(fn: () => T): T {
+  const before = tf.memory().numTensors;
+  const out = fn();
+  const kept = tf.memory().numTensors - before;
+  const held = countTensors(out);
+  if (kept !== held) {
+    throw new Error(`leak: ${kept} new tensors, ${held} returned`);
+  }
+  return out;
+}
+
+export function describeProblem(p: RefProblem): string {
+  const axes = (xs: unknown[]) => xs.join('x');
+  return `${p.naDim}d b${p.batch} L=${axes(p.spatial)} h${p.heads}/${p.headsKv} d${p.headDim}/${p.headDimV} ` +
+      `k=${axes(p.kernelSize)} s=${axes(p.stride)} dil=${axes(p.dilation)} causal=${
+             axes(p.isCausal.map(c => (c ? 1 : 0)))}` +
+      `${p.hasRpb ? ' rpb' : ''}${p.nExtra ? ` extra${p.nExtra}` : ''}`;
+}
