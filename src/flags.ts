@@ -7,13 +7,26 @@ import {env} from '@tensorflow/tfjs-core';
  */
 export const NATTEN_FORCE_COMPOSED = 'NATTEN_FORCE_COMPOSED';
 
+/**
+ * When true (the default), the CPU kernels run row kernels generated for the call's head dims
+ * (`new Function`); false selects the generic loops. Generation that fails (a Content-Security-Policy
+ * without 'unsafe-eval') falls back to the generic loops by itself.
+ */
+export const NATTEN_CPU_CODEGEN = 'NATTEN_CPU_CODEGEN';
+
 let registered = false;
 
 export function registerFlags(): void {
   if (!registered) {
     registered = true;
     env().registerFlag(NATTEN_FORCE_COMPOSED, () => false);
+    env().registerFlag(NATTEN_CPU_CODEGEN, () => true);
   }
+}
+
+export function isCpuCodegenEnabled(): boolean {
+  registerFlags();
+  return env().getBool(NATTEN_CPU_CODEGEN);
 }
 
 export function isComposedForced(): boolean {

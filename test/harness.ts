@@ -5,11 +5,13 @@
  *    run on a host-memory backend registered under that name (tfjs's cpu backend with tfjs's cpu kernels
  *    copied over). tfjs-node itself cannot be installed offline; this proves those registrations work
  *    through `readSync`/`write` alone;
+ *  - `cpu (generic loops)`: the CPU kernels with code generation off (what runs where `new Function` is
+ *    forbidden, or for head dims above 128);
  *  - `composed`: the fallback made of tfjs primitive ops (what webgl, wasm, ... run), forced on cpu.
  */
 import * as tf from '@tensorflow/tfjs';
 import {MathBackendCPU} from '@tensorflow/tfjs-backend-cpu';
-import {NATTEN_FORCE_COMPOSED} from '../src/index';
+import {NATTEN_CPU_CODEGEN, NATTEN_FORCE_COMPOSED} from '../src/index';
 
 export interface TestBackend {
   /** Name shown in test titles. */
@@ -18,12 +20,15 @@ export interface TestBackend {
   backend: string;
   /** Whether the composed fallback is forced. */
   composed: boolean;
+  /** Whether the CPU kernels may generate code (default true). */
+  codegen?: boolean;
 }
 
 export const CPU: TestBackend = {name: 'cpu', backend: 'cpu', composed: false};
 export const TENSORFLOW_SIM: TestBackend = {name: 'tensorflow (simulated)', backend: 'tensorflow', composed: false};
+export const CPU_GENERIC: TestBackend = {name: 'cpu (generic loops)', backend: 'cpu', composed: false, codegen: false};
 export const COMPOSED: TestBackend = {name: 'composed fallback', backend: 'cpu', composed: true};
-export const ALL_BACKENDS: TestBackend[] = [CPU, TENSORFLOW_SIM, COMPOSED];
+export const ALL_BACKENDS: TestBackend[] = [CPU, TENSORFLOW_SIM, CPU_GENERIC, COMPOSED];
 
 let simulated = false;
 
@@ -43,6 +48,7 @@ export function registerSimulatedTensorflowBackend(): void {
 export async function useBackend(b: TestBackend): Promise<void> {
   await tf.setBackend(b.backend);
   tf.env().set(NATTEN_FORCE_COMPOSED, b.composed);
+  tf.env().set(NATTEN_CPU_CODEGEN, b.codegen !== false);
 }
 
 /** `describe` once per backend, activating it (and the composed flag) around the suite. */

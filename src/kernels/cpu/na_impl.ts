@@ -5,11 +5,14 @@
  * extra tokens `[batch, nExtra, headsKv, dim(V)]`, rpb `[heads, 2k0-1, 2k1-1, 2k2-1]`, split-op weights
  * `[batch, tokens, heads, kernelVolume + nExtra]`. Sums are accumulated in float64.
  *
- * The fused forward keeps one score per neighbor of a single query (a scratch of kernelVolume + nExtra
- * numbers) and writes only the output and the logsumexp: nothing of size tokens * kernelVolume.
+ * Work is done per row, one (batch, query token, head): `forEachRow` walks the rows and points a RowArgs
+ * record at each. The fused forward keeps at most one score per neighbor of a single row and writes only
+ * the output and the logsumexp: nothing of size tokens * kernelVolume. Its hot loops come generated per
+ * head dim (na_codegen.ts); the generic loops here compute the same and serve when generation is off.
  */
 import {NAInfo} from '../../core/na_info';
-import {makeNeighborList} from '../../core/neighbors';
+import {makeNeighborList, NeighborList} from '../../core/neighbors';
+import {BackwardRowArgs, getRowKernels, RowArgs} from './na_codegen';
 
 type F32 = Float32Array;
 
@@ -40,10 +43,6 @@ export interface AVBackwardResult {
   dAdditionalValues: F32 | null;
 }
 
-function rpbVolume(info: NAInfo): number {
-  return info.rpb3[0] * info.rpb3[1] * info.rpb3[2];
-}
-
 function dot(a: F32, aOff: number, b: F32, bOff: number, n: number): number {
   let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
   let c = 0;
@@ -59,306 +58,239 @@ function dot(a: F32, aOff: number, b: F32, bOff: number, n: number): number {
   return (s0 + s1) + (s2 + s3);
 }
 
+function axpy(alpha: number, x: ArrayLike<number>, xOff: number, y: Float64Array, yOff: number, n: number): void {
+  for (let c = 0; c < n; c++) {
+    y[yOff + c] += alpha * x[xOff + c];
+  }
+}
+
 function toF32(a: Float64Array | null): F32 | null {
   return a == null ? null : Float32Array.from(a);
 }
 
-export function naForwardImpl(info: NAInfo, query: F32, key: F32, value: F32, rpb: F32 | null,
-                              additionalKeys: F32 | null, additionalValues: F32 | null): NAForwardResult {
-  const {batch, numTokens: N, heads: H, headsKv: Hk, headDim: D, headDimV: Dv, nExtra: E} = info;
-  const {headsPerKv, scale} = info;
-  const rpbVol = rpbVolume(info);
-  const output = new Float32Array(batch * N * H * Dv);
-  const lse = new Float32Array(batch * N * H);
-  const nb = makeNeighborList(info);
-  const {keyToken, rpbOffset} = nb;
-  const scores = new Float64Array(info.kernelVolume + E);
-  const acc = new Float64Array(Dv);
-  const kStride = Hk * D, vStride = Hk * Dv;
+const EMPTY = new Float32Array(0);
+
+function rowArgs(info: NAInfo, nb: NeighborList, inputs: Partial<RowArgs>): RowArgs {
+  return {
+    query: EMPTY, key: EMPTY, value: EMPTY, rpb: null, extraKeys: null, extraValues: null,
+    keyToken: nb.keyToken, rpbOffset: nb.rpbOffset, n: 0, nExtra: info.nExtra, qOff: 0, kBase: 0, vBase: 0,
+    kStride: info.headsKv * info.headDim, vStride: info.headsKv * info.headDimV, ekBase: 0, evBase: 0, rpbBase: 0,
+    scale: info.scale, oOff: 0, ...inputs,
+  };
+}
+
+/**
+ * Calls `body(row, h)` for every row (batch, token, head) with `a` pointing at it and `nb` holding the
+ * token's valid neighbors. Row r's query is at `r * headDim`, its output at `r * headDimV`, its split-op
+ * slots at `r * numSlots`; neighbor m's key is at `a.kBase + nb.keyToken[m] * a.kStride`, extra token e's
+ * at `a.ekBase + e * a.kStride` (values alike with vBase/evBase/vStride).
+ */
+function forEachRow(info: NAInfo, nb: NeighborList, a: RowArgs, body: (row: number, h: number) => void): void {
+  const {batch, numTokens: N, heads: H, headDim: D, headDimV: Dv, nExtra: E, headsPerKv} = info;
+  const rpbVol = info.rpb3[0] * info.rpb3[1] * info.rpb3[2];
   for (let b = 0; b < batch; b++) {
     for (let t = 0; t < N; t++) {
-      const n = nb.fill(t);
+      a.n = nb.fill(t);
       for (let h = 0; h < H; h++) {
         const hk = (h / headsPerKv) | 0;
         const row = (b * N + t) * H + h;
-        const qOff = row * D;
-        const kBase = b * N * kStride + hk * D;
-        const vBase = b * N * vStride + hk * Dv;
-        const rpbBase = h * rpbVol;
-        let max = -Infinity;
-        for (let m = 0; m < n; m++) {
-          let s = scale * dot(query, qOff, key, kBase + keyToken[m] * kStride, D);
-          if (rpb != null) {
-            s += rpb[rpbBase + rpbOffset[m]];
-          }
-          scores[m] = s;
-          if (s > max) {
-            max = s;
-          }
-        }
-        for (let e = 0; e < E; e++) {
-          const s = scale * dot(query, qOff, additionalKeys!, ((b * E + e) * Hk + hk) * D, D);
-          scores[n + e] = s;
-          if (s > max) {
-            max = s;
-          }
-        }
-        acc.fill(0);
-        let sum = 0;
-        for (let m = 0; m < n + E; m++) {
-          const p = Math.exp(scores[m] - max);
-          sum += p;
-          let src = value, vOff = vBase + keyToken[m] * vStride;
-          if (m >= n) {
-            src = additionalValues!;
-            vOff = ((b * E + m - n) * Hk + hk) * Dv;
-          }
-          for (let c = 0; c < Dv; c++) {
-            acc[c] += p * src[vOff + c];
-          }
-        }
-        const inv = 1 / sum;
-        const oOff = row * Dv;
-        for (let c = 0; c < Dv; c++) {
-          output[oOff + c] = acc[c] * inv;
-        }
-        lse[row] = Math.log(sum) + max;
+        a.qOff = row * D;
+        a.oOff = row * Dv;
+        a.kBase = b * N * a.kStride + hk * D;
+        a.vBase = b * N * a.vStride + hk * Dv;
+        a.ekBase = b * E * a.kStride + hk * D;
+        a.evBase = b * E * a.vStride + hk * Dv;
+        a.rpbBase = h * rpbVol;
+        body(row, h);
       }
     }
   }
+}
+
+/** Offset of key m (neighbor, or extra token m - n) of the current row. */
+function keyOffset(a: RowArgs, m: number): number {
+  return m < a.n ? a.kBase + a.keyToken[m] * a.kStride : a.ekBase + (m - a.n) * a.kStride;
+}
+
+function valueOffset(a: RowArgs, m: number): number {
+  return m < a.n ? a.vBase + a.keyToken[m] * a.vStride : a.evBase + (m - a.n) * a.vStride;
+}
+
+/** Scaled logit of key m of the current row, with its bias. */
+function logit(a: RowArgs, m: number, D: number): number {
+  const extra = m >= a.n;
+  let s = a.scale * dot(a.query, a.qOff, extra ? a.extraKeys! : a.key, keyOffset(a, m), D);
+  if (!extra && a.rpb != null) {
+    s += a.rpb[a.rpbBase + a.rpbOffset[m]];
+  }
+  return s;
+}
+
+export function naForwardImpl(info: NAInfo, query: F32, key: F32, value: F32, rpb: F32 | null,
+                              additionalKeys: F32 | null, additionalValues: F32 | null, codegen = true):
+    NAForwardResult {
+  const {batch, numTokens: N, heads: H, headDim: D, headDimV: Dv, nExtra: E} = info;
+  const output = new Float32Array(batch * N * H * Dv);
+  const lse = new Float32Array(batch * N * H);
+  const nb = makeNeighborList(info);
+  const a = rowArgs(info, nb, {query, key, value, rpb, extraKeys: additionalKeys, extraValues: additionalValues});
+  const scores = new Float64Array(info.kernelVolume + E);
+  const kernels = codegen ? getRowKernels(D, Dv) : null;
+  if (kernels != null) {
+    forEachRow(info, nb, a, row => lse[row] = kernels.forward(a, scores, output));
+    return {output, lse};
+  }
+  const acc = new Float64Array(Dv);
+  forEachRow(info, nb, a, row => {
+    const count = a.n + E;
+    let max = -Infinity;
+    for (let m = 0; m < count; m++) {
+      scores[m] = logit(a, m, D);
+      max = scores[m] > max ? scores[m] : max;
+    }
+    acc.fill(0);
+    let sum = 0;
+    for (let m = 0; m < count; m++) {
+      const p = Math.exp(scores[m] - max);
+      sum += p;
+      axpy(p, m < a.n ? value : additionalValues!, valueOffset(a, m), acc, 0, Dv);
+    }
+    for (let c = 0; c < Dv; c++) {
+      output[a.oOff + c] = acc[c] / sum;
+    }
+    lse[row] = Math.log(sum) + max;
+  });
   return {output, lse};
 }
 
 export function naBackwardImpl(info: NAInfo, query: F32, key: F32, value: F32, output: F32, lse: F32,
                                dOutput: F32, dLse: F32 | null, rpb: F32 | null, additionalKeys: F32 | null,
-                               additionalValues: F32 | null): NABackwardResult {
-  const {batch, numTokens: N, heads: H, headsKv: Hk, headDim: D, headDimV: Dv, nExtra: E} = info;
-  const {headsPerKv, scale} = info;
-  const rpbVol = rpbVolume(info);
-  const dQuery = new Float32Array(query.length);
-  const dKey = new Float64Array(key.length);
-  const dValue = new Float64Array(value.length);
-  const dRpb = rpb != null ? new Float64Array(rpb.length) : null;
-  const dExtraK = E > 0 ? new Float64Array(additionalKeys!.length) : null;
-  const dExtraV = E > 0 ? new Float64Array(additionalValues!.length) : null;
+                               additionalValues: F32 | null, codegen = true): NABackwardResult {
+  const {headDim: D, headDimV: Dv, nExtra: E} = info;
   const nb = makeNeighborList(info);
-  const {keyToken, rpbOffset} = nb;
-  const dq = new Float64Array(D);
-  const kStride = Hk * D, vStride = Hk * Dv;
-  for (let b = 0; b < batch; b++) {
-    for (let t = 0; t < N; t++) {
-      const n = nb.fill(t);
-      for (let h = 0; h < H; h++) {
-        const hk = (h / headsPerKv) | 0;
-        const row = (b * N + t) * H + h;
-        const qOff = row * D;
-        const oOff = row * Dv;
-        const kBase = b * N * kStride + hk * D;
-        const vBase = b * N * vStride + hk * Dv;
-        const rpbBase = h * rpbVol;
-        const rowLse = lse[row];
-        // D_i = sum_c dO*O - dLse: the softmax-backward row term, with the logsumexp's own gradient folded in.
-        let delta = dot(dOutput, oOff, output, oOff, Dv);
-        if (dLse != null) {
-          delta -= dLse[row];
-        }
-        dq.fill(0);
-        for (let m = 0; m < n + E; m++) {
-          const extra = m >= n;
-          let kSrc = key, kOff = kBase + keyToken[m] * kStride, dK = dKey;
-          let vSrc = value, vOff = vBase + keyToken[m] * vStride, dV = dValue;
-          if (extra) {
-            kSrc = additionalKeys!;
-            vSrc = additionalValues!;
-            kOff = ((b * E + m - n) * Hk + hk) * D;
-            vOff = ((b * E + m - n) * Hk + hk) * Dv;
-            dK = dExtraK!;
-            dV = dExtraV!;
-          }
-          let s = scale * dot(query, qOff, kSrc, kOff, D);
-          if (!extra && rpb != null) {
-            s += rpb[rpbBase + rpbOffset[m]];
-          }
-          const p = Math.exp(s - rowLse);
-          const dS = p * (dot(dOutput, oOff, vSrc, vOff, Dv) - delta);
-          if (!extra && dRpb != null) {
-            dRpb[rpbBase + rpbOffset[m]] += dS;
-          }
-          const g = scale * dS;
-          for (let c = 0; c < D; c++) {
-            dq[c] += g * kSrc[kOff + c];
-            dK[kOff + c] += g * query[qOff + c];
-          }
-          for (let c = 0; c < Dv; c++) {
-            dV[vOff + c] += p * dOutput[oOff + c];
-          }
-        }
-        for (let c = 0; c < D; c++) {
-          dQuery[qOff + c] = dq[c];
-        }
-      }
-    }
-  }
-  return {
-    dQuery,
-    dKey: Float32Array.from(dKey),
-    dValue: Float32Array.from(dValue),
-    dRpb: toF32(dRpb),
-    dAdditionalKeys: toF32(dExtraK),
-    dAdditionalValues: toF32(dExtraV),
+  const a: BackwardRowArgs = {
+    ...rowArgs(info, nb, {query, key, value, rpb, extraKeys: additionalKeys, extraValues: additionalValues}),
+    output, dOutput, lse: 0, delta: 0,
+    dQuery: new Float32Array(query.length),
+    dKey: new Float64Array(key.length),
+    dValue: new Float64Array(value.length),
+    dRpb: rpb != null ? new Float64Array(rpb.length) : null,
+    dExtraKeys: E > 0 ? new Float64Array(additionalKeys!.length) : null,
+    dExtraValues: E > 0 ? new Float64Array(additionalValues!.length) : null,
   };
+  const kernels = codegen ? getRowKernels(D, Dv) : null;
+  const dq = new Float64Array(D);
+  forEachRow(info, nb, a, row => {
+    a.lse = lse[row];
+    // The softmax-backward row term dot(dO, O), with the logsumexp's own gradient folded in.
+    a.delta = dot(dOutput, a.oOff, output, a.oOff, Dv) - (dLse != null ? dLse[row] : 0);
+    if (kernels != null) {
+      kernels.backward(a);
+      return;
+    }
+    dq.fill(0);
+    for (let m = 0; m < a.n + E; m++) {
+      const extra = m >= a.n;
+      const kOff = keyOffset(a, m), vOff = valueOffset(a, m);
+      const p = Math.exp(logit(a, m, D) - a.lse);
+      const dS = p * (dot(dOutput, a.oOff, extra ? additionalValues! : value, vOff, Dv) - a.delta);
+      if (!extra && a.dRpb != null) {
+        a.dRpb[a.rpbBase + a.rpbOffset[m]] += dS;
+      }
+      axpy(a.scale * dS, extra ? additionalKeys! : key, kOff, dq, 0, D);
+      axpy(a.scale * dS, query, a.qOff, extra ? a.dExtraKeys! : a.dKey, kOff, D);
+      axpy(p, dOutput, a.oOff, extra ? a.dExtraValues! : a.dValue, vOff, Dv);
+    }
+    a.dQuery.set(dq, a.qOff);
+  });
+  return {
+    dQuery: a.dQuery,
+    dKey: Float32Array.from(a.dKey),
+    dValue: Float32Array.from(a.dValue),
+    dRpb: toF32(a.dRpb),
+    dAdditionalKeys: toF32(a.dExtraKeys),
+    dAdditionalValues: toF32(a.dExtraValues),
+  };
+}
+
+/** Split-op slot of key m of the current row: its window slot, or kernelVolume + e for extra token e. */
+function slotOf(a: RowArgs, nb: NeighborList, m: number, K: number): number {
+  return m < a.n ? nb.slot[m] : K + m - a.n;
 }
 
 export function qkForwardImpl(info: NAInfo, query: F32, key: F32, rpb: F32 | null, additionalKeys: F32 | null):
     F32 {
-  const {batch, numTokens: N, heads: H, headsKv: Hk, headDim: D, nExtra: E, numSlots: S} = info;
-  const {headsPerKv, scale, kernelVolume: K} = info;
-  const rpbVol = rpbVolume(info);
+  const {batch, numTokens: N, heads: H, headDim: D, nExtra: E, numSlots: S, kernelVolume: K} = info;
   const logits = new Float32Array(batch * N * H * S).fill(-Infinity);
   const nb = makeNeighborList(info);
-  const {keyToken, rpbOffset, slot} = nb;
-  const kStride = Hk * D;
-  for (let b = 0; b < batch; b++) {
-    for (let t = 0; t < N; t++) {
-      const n = nb.fill(t);
-      for (let h = 0; h < H; h++) {
-        const hk = (h / headsPerKv) | 0;
-        const row = (b * N + t) * H + h;
-        const qOff = row * D;
-        const kBase = b * N * kStride + hk * D;
-        const lOff = row * S;
-        for (let m = 0; m < n; m++) {
-          let s = scale * dot(query, qOff, key, kBase + keyToken[m] * kStride, D);
-          if (rpb != null) {
-            s += rpb[h * rpbVol + rpbOffset[m]];
-          }
-          logits[lOff + slot[m]] = s;
-        }
-        for (let e = 0; e < E; e++) {
-          logits[lOff + K + e] = scale * dot(query, qOff, additionalKeys!, ((b * E + e) * Hk + hk) * D, D);
-        }
-      }
+  const a = rowArgs(info, nb, {query, key, rpb, extraKeys: additionalKeys});
+  forEachRow(info, nb, a, row => {
+    for (let m = 0; m < a.n + E; m++) {
+      logits[row * S + slotOf(a, nb, m, K)] = logit(a, m, D);
     }
-  }
+  });
   return logits;
 }
 
 export function qkBackwardImpl(info: NAInfo, dLogits: F32, query: F32, key: F32, hasRpb: boolean,
                                additionalKeys: F32 | null): QKBackwardResult {
-  const {batch, numTokens: N, heads: H, headsKv: Hk, headDim: D, nExtra: E, numSlots: S} = info;
-  const {headsPerKv, scale, kernelVolume: K} = info;
-  const rpbVol = rpbVolume(info);
+  const {heads: H, headDim: D, nExtra: E, numSlots: S, kernelVolume: K} = info;
+  const nb = makeNeighborList(info);
+  const a = rowArgs(info, nb, {query, key, extraKeys: additionalKeys});
   const dQuery = new Float32Array(query.length);
   const dKey = new Float64Array(key.length);
-  const dRpb = hasRpb ? new Float64Array(H * rpbVol) : null;
+  const dRpb = hasRpb ? new Float64Array(H * info.rpb3[0] * info.rpb3[1] * info.rpb3[2]) : null;
   const dExtraK = E > 0 ? new Float64Array(additionalKeys!.length) : null;
-  const nb = makeNeighborList(info);
-  const {keyToken, rpbOffset, slot} = nb;
   const dq = new Float64Array(D);
-  const kStride = Hk * D;
-  for (let b = 0; b < batch; b++) {
-    for (let t = 0; t < N; t++) {
-      const n = nb.fill(t);
-      for (let h = 0; h < H; h++) {
-        const hk = (h / headsPerKv) | 0;
-        const row = (b * N + t) * H + h;
-        const qOff = row * D;
-        const kBase = b * N * kStride + hk * D;
-        const lOff = row * S;
-        dq.fill(0);
-        for (let m = 0; m < n + E; m++) {
-          const extra = m >= n;
-          const dS = dLogits[lOff + (extra ? K + m - n : slot[m])];
-          const kSrc = extra ? additionalKeys! : key;
-          const dK = extra ? dExtraK! : dKey;
-          const kOff = extra ? ((b * E + m - n) * Hk + hk) * D : kBase + keyToken[m] * kStride;
-          if (!extra && dRpb != null) {
-            dRpb[h * rpbVol + rpbOffset[m]] += dS;
-          }
-          const g = scale * dS;
-          for (let c = 0; c < D; c++) {
-            dq[c] += g * kSrc[kOff + c];
-            dK[kOff + c] += g * query[qOff + c];
-          }
-        }
-        for (let c = 0; c < D; c++) {
-          dQuery[qOff + c] = dq[c];
-        }
+  forEachRow(info, nb, a, row => {
+    dq.fill(0);
+    for (let m = 0; m < a.n + E; m++) {
+      const extra = m >= a.n;
+      const dS = dLogits[row * S + slotOf(a, nb, m, K)];
+      const kOff = keyOffset(a, m);
+      if (!extra && dRpb != null) {
+        dRpb[a.rpbBase + a.rpbOffset[m]] += dS;
       }
+      axpy(a.scale * dS, extra ? additionalKeys! : key, kOff, dq, 0, D);
+      axpy(a.scale * dS, query, a.qOff, extra ? dExtraK! : dKey, kOff, D);
     }
-  }
+    dQuery.set(dq, a.qOff);
+  });
   return {dQuery, dKey: Float32Array.from(dKey), dRpb: toF32(dRpb), dAdditionalKeys: toF32(dExtraK)};
 }
 
 export function avForwardImpl(info: NAInfo, weights: F32, value: F32, additionalValues: F32 | null): F32 {
-  const {batch, numTokens: N, heads: H, headsKv: Hk, headDimV: Dv, nExtra: E, numSlots: S} = info;
-  const {headsPerKv, kernelVolume: K} = info;
+  const {batch, numTokens: N, heads: H, headDimV: Dv, nExtra: E, numSlots: S, kernelVolume: K} = info;
   const output = new Float32Array(batch * N * H * Dv);
   const nb = makeNeighborList(info);
-  const {keyToken, slot} = nb;
+  const a = rowArgs(info, nb, {value, extraValues: additionalValues});
   const acc = new Float64Array(Dv);
-  const vStride = Hk * Dv;
-  for (let b = 0; b < batch; b++) {
-    for (let t = 0; t < N; t++) {
-      const n = nb.fill(t);
-      for (let h = 0; h < H; h++) {
-        const hk = (h / headsPerKv) | 0;
-        const row = (b * N + t) * H + h;
-        const wOff = row * S;
-        const vBase = b * N * vStride + hk * Dv;
-        acc.fill(0);
-        for (let m = 0; m < n + E; m++) {
-          const extra = m >= n;
-          const w = weights[wOff + (extra ? K + m - n : slot[m])];
-          const src = extra ? additionalValues! : value;
-          const vOff = extra ? ((b * E + m - n) * Hk + hk) * Dv : vBase + keyToken[m] * vStride;
-          for (let c = 0; c < Dv; c++) {
-            acc[c] += w * src[vOff + c];
-          }
-        }
-        const oOff = row * Dv;
-        for (let c = 0; c < Dv; c++) {
-          output[oOff + c] = acc[c];
-        }
-      }
+  forEachRow(info, nb, a, row => {
+    acc.fill(0);
+    for (let m = 0; m < a.n + E; m++) {
+      axpy(weights[row * S + slotOf(a, nb, m, K)], m < a.n ? value : additionalValues!, valueOffset(a, m), acc, 0, Dv);
     }
-  }
+    output.set(acc, a.oOff);
+  });
   return output;
 }
 
 export function avBackwardImpl(info: NAInfo, dOutput: F32, weights: F32, value: F32,
                                additionalValues: F32 | null): AVBackwardResult {
-  const {batch, numTokens: N, heads: H, headsKv: Hk, headDimV: Dv, nExtra: E, numSlots: S} = info;
-  const {headsPerKv, kernelVolume: K} = info;
+  const {headDimV: Dv, nExtra: E, numSlots: S, kernelVolume: K} = info;
+  const nb = makeNeighborList(info);
+  const a = rowArgs(info, nb, {value, extraValues: additionalValues});
   const dWeights = new Float32Array(weights.length);
   const dValue = new Float64Array(value.length);
   const dExtraV = E > 0 ? new Float64Array(additionalValues!.length) : null;
-  const nb = makeNeighborList(info);
-  const {keyToken, slot} = nb;
-  const vStride = Hk * Dv;
-  for (let b = 0; b < batch; b++) {
-    for (let t = 0; t < N; t++) {
-      const n = nb.fill(t);
-      for (let h = 0; h < H; h++) {
-        const hk = (h / headsPerKv) | 0;
-        const row = (b * N + t) * H + h;
-        const wOff = row * S;
-        const oOff = row * Dv;
-        const vBase = b * N * vStride + hk * Dv;
-        for (let m = 0; m < n + E; m++) {
-          const extra = m >= n;
-          const w = wOff + (extra ? K + m - n : slot[m]);
-          const src = extra ? additionalValues! : value;
-          const dV = extra ? dExtraV! : dValue;
-          const vOff = extra ? ((b * E + m - n) * Hk + hk) * Dv : vBase + keyToken[m] * vStride;
-          dWeights[w] = dot(dOutput, oOff, src, vOff, Dv);
-          const p = weights[w];
-          for (let c = 0; c < Dv; c++) {
-            dV[vOff + c] += p * dOutput[oOff + c];
-          }
-        }
-      }
+  forEachRow(info, nb, a, row => {
+    for (let m = 0; m < a.n + E; m++) {
+      const extra = m >= a.n;
+      const w = row * S + slotOf(a, nb, m, K);
+      const vOff = valueOffset(a, m);
+      dWeights[w] = dot(dOutput, a.oOff, extra ? additionalValues! : value, vOff, Dv);
+      axpy(weights[w], dOutput, a.oOff, extra ? dExtraV! : dValue, vOff, Dv);
     }
-  }
+  });
   return {dWeights, dValue: Float32Array.from(dValue), dAdditionalValues: toF32(dExtraV)};
 }
