@@ -5,3 +5,7 @@ export type {NAOptions, NAQKOptions, NAAVOptions, NAWindowOptions} from './ops/o
 export {NATTEN_CPU_CODEGEN, NATTEN_FORCE_COMPOSED} from './flags';
 export * as kernelNames from './kernels/kernel_names';
 export * as core from './core/index';
+export {layers, NeighborhoodAttention1D, NeighborhoodAttention2D, NeighborhoodAttention3D, neighborhoodAttention1d,
+        neighborhoodAttention2d, neighborhoodAttention3d, NeighborhoodAttentionGeneric} from './layers/index';
+export type {NeighborhoodAttentionArgs} from './layers/index';
+export {nodeFileSystem} from './io/node_fs';

@@ -1,6 +1,7 @@
-/** tfjs-natten's side effects: flags, host kernels (cpu, tensorflow) and gradients. */
+/** tfjs-natten's side effects: flags, host kernels (cpu, tensorflow), gradients, layer class registration. */
 import {registerFlags} from './flags';
 import './kernels/cpu/register_all';
 import './gradients/register_all';
+import './layers/register_all';
 
 registerFlags();
