@@ -2,7 +2,7 @@
  * npm run bench -- [--backend cpu] [--preset 2d,3d] [--json FILE] [--quick]
  *
  * Per preset, measured in the same run on the same backend: the fused forward, fused forward+backward
- * (gradients w.r.t. query, key and value), the composed fallback (forward, forward+backward), and full
+ * (gradients w.r.t. query, key and value for a given upstream gradient), the composed fallback (forward, forward+backward), and full
  * self-attention (matMul + softmax + matMul) forward. Medians; ratios and effective GFLOP/s
  * (`4 * batch * heads * tokens * K * dim / seconds`). Also the tensor memory the fused forward allocates.
  */
@@ -102,7 +102,10 @@ async function benchPreset(p: Preset, backend: string, quick: boolean): Promise<
   const options: NAOptions = {kernelSize: p.kernelSize, dilation: p.dilation};
   const op = OPS[p.spatial.length - 1];
   const fwd = () => op(q, k, v, options);
-  const fwdBwd = () => tf.grads((a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => tf.sum(op(a, b, c, options)))([q, k, v]);
+  // The upstream gradient is given (not the gradient of a tf.sum): on cpu, Sum's gradient is a broadcast
+  // multiply by ones that alone takes longer than a third of the NA forward.
+  const dOut = tf.randomNormal(shape);
+  const fwdBwd = () => tf.grads((a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => op(a, b, c, options))([q, k, v], dOut);
   const budget = quick ? 500 : 3000, reps = quick ? 3 : 15;
 
   const fusedFwdMs = await time(fwd, budget, reps);
@@ -129,7 +132,7 @@ async function benchPreset(p: Preset, backend: string, quick: boolean): Promise<
   const full = () => tf.tidy(() => tf.matMul(tf.softmax(tf.mul(tf.matMul(qh, kh, false, true), 1 / Math.sqrt(p.headDim))), vh));
   const fullAttnFwdMs = await time(full, budget, quick ? 1 : 3);
 
-  tf.dispose([q, k, v, qh, kh, vh]);
+  tf.dispose([q, k, v, dOut, qh, kh, vh]);
   return {
     preset: p.name, backend, fusedFwdMs, fusedFwdBwdMs, composedFwdMs, composedFwdBwdMs, fullAttnFwdMs,
     fusedFwdGflops: naFlops(p) / (fusedFwdMs * 1e6), fusedFwdAllocatedBytes, outputAndLseBytes,
