@@ -148,6 +148,13 @@ function logit(p: RefProblem, x: RefInputs, b: number, t: number, h: number, nb:
   return s;
 }
 
+/** Softmax of one row's logits: the probabilities and the logsumexp. */
+function softmaxRow(s: number[]): {probs: number[], lse: number} {
+  const max = Math.max(...s);
+  const lse = Math.log(s.reduce((acc, v) => acc + Math.exp(v - max), 0)) + max;
+  return {probs: s.map(v => Math.exp(v - lse)), lse};
+}
+
 export function refForward(p: RefProblem, x: RefInputs): RefForward {
   const {N, S} = sizes(p);
   const out = new Float64Array(p.batch * N * p.heads * p.headDimV);
@@ -160,11 +167,10 @@ export function refForward(p: RefProblem, x: RefInputs): RefForward {
         const row = (b * N + t) * p.heads + h;
         const s = nbs.map(nb => logit(p, x, b, t, h, nb));
         nbs.forEach((nb, m) => logits[row * S + nb.slot] = s[m]);
-        const max = Math.max(...s);
-        const sum = s.reduce((acc, v) => acc + Math.exp(v - max), 0);
-        lse[row] = Math.log(sum) + max;
+        const {probs, lse: rowLse} = softmaxRow(s);
+        lse[row] = rowLse;
         nbs.forEach((nb, m) => {
-          const pr = Math.exp(s[m] - lse[row]);
+          const pr = probs[m];
           const r = rows(p, b, t, h, nb);
           const vals = r.isExtra ? x.addV! : x.v;
           for (let c = 0; c < p.headDimV; c++) {
@@ -195,9 +201,7 @@ export function refBackward(p: RefProblem, x: RefInputs, dOut: ArrayLike<number>
       for (let h = 0; h < p.heads; h++) {
         const row = (b * N + t) * p.heads + h;
         const s = nbs.map(nb => logit(p, x, b, t, h, nb));
-        const max = Math.max(...s);
-        const z = s.reduce((acc, v) => acc + Math.exp(v - max), 0);
-        const pr = s.map(v => Math.exp(v - max) / z);
+        const pr = softmaxRow(s).probs;
         // dP_m = dOut . v_m ; dS_m = p_m (dP_m - sum_n p_n dP_n) + p_m dLse
         const dP = nbs.map(nb => {
           const r = rows(p, b, t, h, nb);
