@@ -26,6 +26,20 @@ function values(n: number, seed: number): Float32Array {
   return out;
 }
 
+/**
+ * Runs `fn` with tfjs's unseeded random ops made repeatable: tfjs seeds each unseeded random op from
+ * `Math.random()`, so pinning it gives every `dropout` call inside the same mask. Finite differences
+ * through the training path then compare evaluations that share one mask.
+ */
+function withFixedDropoutMask<T>(fn: () => T): T {
+  const spy = jest.spyOn(Math, 'random').mockReturnValue(0.4242);
+  try {
+    return fn();
+  } finally {
+    spy.mockRestore();
+  }
+}
+
 function seededTensor(shape: number[], seed: number, scale = 1): tf.Tensor {
   return tf.tensor(values(shape.reduce((p, q) => p * q, 1), seed).map(v => v * scale), shape);
 }
@@ -296,7 +310,8 @@ describeAllBackends('NA layers', () => {
     disposeLayer(layer);
   });
 
-  test('attnDropout: training runs the split ops (a tiny rate matches the fused op, 0.5 changes it)', () => {
+  test('attnDropout: training runs the split ops (a tiny rate matches the fused op, 0.5 changes it)', () =>
+       withFixedDropoutMask(() => {
     const args = {numHeads: 2, kernelSize: 3, useRelPosBias: true};
     const shape = [2, 5, 5, 8];
     const tiny = neighborhoodAttention2d({...args, attnDropout: 1e-7});
@@ -315,7 +330,7 @@ describeAllBackends('NA layers', () => {
     tf.dispose([x, fused, split, inference, dropped]);
     disposeLayer(tiny);
     disposeLayer(half);
-  });
+  }));
 
   test('causal 1-D: an output never depends on later inputs', () => {
     const layer = neighborhoodAttention1d({numHeads: 2, kernelSize: 4, isCausal: true, useRelPosBias: true});
@@ -333,12 +348,19 @@ describeAllBackends('NA layers', () => {
 
   test('gradients w.r.t. the input and every weight match central finite differences (fused and split)', () => {
     const shape = [1, 4, 5, 8];
-    for (const training of [false, true]) {
+    for (const training of [false, true]) withFixedDropoutMask(() => {
+      // In training the split path runs with a real dropout rate; its mask is pinned (withFixedDropoutMask) so
+      // every evaluation, the gradient's included, drops the same weights.
       const layer = neighborhoodAttention2d({numHeads: 2, numKvHeads: 1, kernelSize: 3, useRelPosBias: true,
-                                             attnDropout: training ? 1e-7 : 0});
+                                             attnDropout: training ? 0.25 : 0});
       buildSeeded(layer, shape, 21);
       const x = seededTensor(shape, 22);
       const R = seededTensor(shape, 23);
+      if (training) {  // the mask drops something: the training output differs from inference
+        const [dropped, inference] = [layer.apply(x, {training: true}) as tf.Tensor, layer.apply(x) as tf.Tensor];
+        expect(maxAbsDiff(dropped.dataSync(), inference.dataSync())).toBeGreaterThan(1e-3);
+        tf.dispose([dropped, inference]);
+      }
       const dx = tf.grad((input: tf.Tensor) => weightedSum(layer, input, R, training))(x);
       expectDirectionalMatch('input', dx, delta => weightedSum(layer, tf.add(x, delta), R, training).dataSync()[0],
                              31);
@@ -357,7 +379,7 @@ describeAllBackends('NA layers', () => {
       });
       tf.dispose([x, R, dx, ...Object.values(grads)]);
       disposeLayer(layer);
-    }
+    });
   });
 
   test('model.fit on synthetic data lowers the loss; tf.variableGrads + an optimizer do too', async () => {
