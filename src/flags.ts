@@ -14,6 +14,16 @@ export const NATTEN_FORCE_COMPOSED = 'NATTEN_FORCE_COMPOSED';
  */
 export const NATTEN_CPU_CODEGEN = 'NATTEN_CPU_CODEGEN';
 
+/**
+ * When true (the default) and code generation is on, the fused CPU kernels run as WebAssembly SIMD modules
+ * generated for the call's head dims; false keeps them in JavaScript. Where WebAssembly SIMD or synchronous
+ * compilation is unavailable, the JavaScript row kernels run by themselves.
+ */
+export const NATTEN_CPU_WASM = 'NATTEN_CPU_WASM';
+
+/** Which implementation the CPU kernels use: WebAssembly SIMD, generated JS row kernels, or generic loops. */
+export type CpuKernelPath = 'wasm' | 'codegen' | 'generic';
+
 let registered = false;
 
 export function registerFlags(): void {
@@ -21,12 +31,16 @@ export function registerFlags(): void {
     registered = true;
     env().registerFlag(NATTEN_FORCE_COMPOSED, () => false);
     env().registerFlag(NATTEN_CPU_CODEGEN, () => true);
+    env().registerFlag(NATTEN_CPU_WASM, () => true);
   }
 }
 
-export function isCpuCodegenEnabled(): boolean {
+export function getCpuKernelPath(): CpuKernelPath {
   registerFlags();
-  return env().getBool(NATTEN_CPU_CODEGEN);
+  if (!env().getBool(NATTEN_CPU_CODEGEN)) {
+    return 'generic';
+  }
+  return env().getBool(NATTEN_CPU_WASM) ? 'wasm' : 'codegen';
 }
 
 export function isComposedForced(): boolean {

@@ -1,17 +1,19 @@
 /**
  * Runs one suite on every backend available to the tests:
- *  - `cpu`: tfjs-natten's CPU kernels on tfjs's cpu backend;
+ *  - `cpu`: tfjs-natten's CPU kernels on tfjs's cpu backend (the fused ones as WebAssembly SIMD);
  *  - `tensorflow (simulated)`: the kernels tfjs-natten registers for tfjs-node's `tensorflow` backend,
  *    run on a host-memory backend registered under that name (tfjs's cpu backend with tfjs's cpu kernels
  *    copied over). tfjs-node itself cannot be installed offline; this proves those registrations work
  *    through `readSync`/`write` alone;
+ *  - `cpu (js row kernels)`: the CPU kernels with WebAssembly off: the fused kernels run their generated
+ *    JavaScript row kernels (what runs where WebAssembly SIMD or synchronous compilation is unavailable);
  *  - `cpu (generic loops)`: the CPU kernels with code generation off (what runs where `new Function` is
  *    forbidden, or for head dims above 128);
  *  - `composed`: the fallback made of tfjs primitive ops (what webgl, wasm, ... run), forced on cpu.
  */
 import * as tf from '@tensorflow/tfjs';
 import {MathBackendCPU} from '@tensorflow/tfjs-backend-cpu';
-import {NATTEN_CPU_CODEGEN, NATTEN_FORCE_COMPOSED} from '../src/index';
+import {NATTEN_CPU_CODEGEN, NATTEN_CPU_WASM, NATTEN_FORCE_COMPOSED} from '../src/index';
 
 export interface TestBackend {
   /** Name shown in test titles. */
@@ -22,13 +24,16 @@ export interface TestBackend {
   composed: boolean;
   /** Whether the CPU kernels may generate code (default true). */
   codegen?: boolean;
+  /** Whether the fused CPU kernels may run as WebAssembly (default true). */
+  wasm?: boolean;
 }
 
 export const CPU: TestBackend = {name: 'cpu', backend: 'cpu', composed: false};
 export const TENSORFLOW_SIM: TestBackend = {name: 'tensorflow (simulated)', backend: 'tensorflow', composed: false};
+export const CPU_JS: TestBackend = {name: 'cpu (js row kernels)', backend: 'cpu', composed: false, wasm: false};
 export const CPU_GENERIC: TestBackend = {name: 'cpu (generic loops)', backend: 'cpu', composed: false, codegen: false};
 export const COMPOSED: TestBackend = {name: 'composed fallback', backend: 'cpu', composed: true};
-export const ALL_BACKENDS: TestBackend[] = [CPU, TENSORFLOW_SIM, CPU_GENERIC, COMPOSED];
+export const ALL_BACKENDS: TestBackend[] = [CPU, TENSORFLOW_SIM, CPU_JS, CPU_GENERIC, COMPOSED];
 
 let simulated = false;
 
@@ -49,6 +54,7 @@ export async function useBackend(b: TestBackend): Promise<void> {
   await tf.setBackend(b.backend);
   tf.env().set(NATTEN_FORCE_COMPOSED, b.composed);
   tf.env().set(NATTEN_CPU_CODEGEN, b.codegen !== false);
+  tf.env().set(NATTEN_CPU_WASM, b.wasm !== false);
 }
 
 /** `describe` once per backend, activating it (and the composed flag) around the suite. */

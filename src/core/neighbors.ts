@@ -15,14 +15,19 @@ export interface NeighborList {
   fill(token: number): number;
 }
 
-export function makeNeighborList(info: NAInfo): NeighborList {
+/**
+ * The neighbor list of `info`. `into` may supply the keyToken/rpbOffset arrays (kernelVolume long) to fill,
+ * e.g. views of a WebAssembly memory.
+ */
+export function makeNeighborList(info: NAInfo, into?: {keyToken: Int32Array, rpbOffset: Int32Array}):
+    NeighborList {
   const [t0, t1, t2] = getWindowTables(info);
   const [, L1, L2] = info.L3;
   const [, k1, k2] = info.k3;
   const [d0, d1, d2] = info.d3;
   const [, r1, r2] = info.rpb3;
-  const keyToken = new Int32Array(info.kernelVolume);
-  const rpbOffset = new Int32Array(info.kernelVolume);
+  const keyToken = into?.keyToken ?? new Int32Array(info.kernelVolume);
+  const rpbOffset = into?.rpbOffset ?? new Int32Array(info.kernelVolume);
   const slot = new Int32Array(info.kernelVolume);
   const fill = (token: number): number => {
     const x = token % L2;

@@ -1,6 +1,6 @@
 import type {KernelConfig, KernelFunc, TensorInfo} from '@tensorflow/tfjs-core';
 import {NABackwardInputs, NattenNABackward} from '../kernel_names';
-import {isCpuCodegenEnabled} from '../../flags';
+import {getCpuKernelPath} from '../../flags';
 import {HOST_BACKENDS, qkvInfo, readF32, writeF32} from './host_util';
 import {naBackwardImpl} from './na_impl';
 
@@ -11,7 +11,7 @@ export const naBackward: KernelFunc = ({inputs, backend, attrs}): TensorInfo[] =
   const r = naBackwardImpl(info, readF32(backend, query), readF32(backend, key), readF32(backend, value),
                            readF32(backend, output), readF32(backend, lse), readF32(backend, dOutput),
                            readF32(backend, dLse), readF32(backend, rpb), readF32(backend, additionalKeys),
-                           readF32(backend, additionalValues), isCpuCodegenEnabled());
+                           readF32(backend, additionalValues), getCpuKernelPath());
   const outs = [
     writeF32(backend, r.dQuery, query.shape), writeF32(backend, r.dKey, key.shape),
     writeF32(backend, r.dValue, value.shape),

@@ -1,6 +1,6 @@
 import type {KernelConfig, KernelFunc, TensorInfo} from '@tensorflow/tfjs-core';
 import {NAForwardInputs, NattenNAForward, namedInputs} from '../kernel_names';
-import {isCpuCodegenEnabled} from '../../flags';
+import {getCpuKernelPath} from '../../flags';
 import {HOST_BACKENDS, qkvInfo, readF32, writeF32} from './host_util';
 import {naForwardImpl} from './na_impl';
 
@@ -9,7 +9,7 @@ export const naForward: KernelFunc = ({inputs, backend, attrs}): TensorInfo[] =>
   const info = qkvInfo(query, key, value, additionalKeys, rpb, attrs!);
   const {output, lse} = naForwardImpl(info, readF32(backend, query), readF32(backend, key), readF32(backend, value),
                                       readF32(backend, rpb), readF32(backend, additionalKeys),
-                                      readF32(backend, additionalValues), isCpuCodegenEnabled());
+                                      readF32(backend, additionalValues), getCpuKernelPath());
   return [writeF32(backend, output, info.outShape), writeF32(backend, lse, info.lseShape)];
 };
 

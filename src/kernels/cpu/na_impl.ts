@@ -3,16 +3,22 @@
  *
  * Layout (heads last): query `[batch, tokens, heads, dim]`, key/value `[batch, tokens, headsKv, dim(V)]`,
  * extra tokens `[batch, nExtra, headsKv, dim(V)]`, rpb `[heads, 2k0-1, 2k1-1, 2k2-1]`, split-op weights
- * `[batch, tokens, heads, kernelVolume + nExtra]`. Sums are accumulated in float64.
+ * `[batch, tokens, heads, kernelVolume + nExtra]`. The JavaScript paths accumulate sums in float64.
  *
  * Work is done per row, one (batch, query token, head): `forEachRow` walks the rows and points a RowArgs
  * record at each. The fused forward keeps at most one score per neighbor of a single row and writes only
- * the output and the logsumexp: nothing of size tokens * kernelVolume. Its hot loops come generated per
- * head dim (na_codegen.ts); the generic loops here compute the same and serve when generation is off.
+ * the output and the logsumexp: nothing of size tokens * kernelVolume.
+ *
+ * The fused forward and backward have three implementations of the same row computation, picked by
+ * `path` (flags.ts): WebAssembly SIMD modules generated per head dim (na_wasm.ts, float32 sums, the
+ * default), JavaScript row kernels generated per head dim (na_codegen.ts), and the generic loops here.
+ * Each path falls back to the next where it is unavailable. The split-op kernels use the generic loops.
  */
 import {NAInfo} from '../../core/na_info';
 import {makeNeighborList, NeighborList} from '../../core/neighbors';
+import type {CpuKernelPath} from '../../flags';
 import {BackwardRowArgs, getRowKernels, RowArgs} from './na_codegen';
+import {naBackwardWasm, naForwardWasm} from './na_wasm';
 
 type F32 = Float32Array;
 
@@ -127,15 +133,21 @@ function logit(a: RowArgs, m: number, D: number): number {
 }
 
 export function naForwardImpl(info: NAInfo, query: F32, key: F32, value: F32, rpb: F32 | null,
-                              additionalKeys: F32 | null, additionalValues: F32 | null, codegen = true):
-    NAForwardResult {
+                              additionalKeys: F32 | null, additionalValues: F32 | null,
+                              path: CpuKernelPath = 'wasm'): NAForwardResult {
+  if (path === 'wasm') {
+    const result = naForwardWasm(info, query, key, value, rpb, additionalKeys, additionalValues);
+    if (result != null) {
+      return result;
+    }
+  }
   const {batch, numTokens: N, heads: H, headDim: D, headDimV: Dv, nExtra: E} = info;
   const output = new Float32Array(batch * N * H * Dv);
   const lse = new Float32Array(batch * N * H);
   const nb = makeNeighborList(info);
   const a = rowArgs(info, nb, {query, key, value, rpb, extraKeys: additionalKeys, extraValues: additionalValues});
   const scores = new Float64Array(info.kernelVolume + E);
-  const kernels = codegen ? getRowKernels(D, Dv) : null;
+  const kernels = path !== 'generic' ? getRowKernels(D, Dv) : null;
   if (kernels != null) {
     forEachRow(info, nb, a, row => lse[row] = kernels.forward(a, scores, output));
     return {output, lse};
@@ -165,7 +177,14 @@ export function naForwardImpl(info: NAInfo, query: F32, key: F32, value: F32, rp
 
 export function naBackwardImpl(info: NAInfo, query: F32, key: F32, value: F32, output: F32, lse: F32,
                                dOutput: F32, dLse: F32 | null, rpb: F32 | null, additionalKeys: F32 | null,
-                               additionalValues: F32 | null, codegen = true): NABackwardResult {
+                               additionalValues: F32 | null, path: CpuKernelPath = 'wasm'): NABackwardResult {
+  if (path === 'wasm') {
+    const result = naBackwardWasm(info, query, key, value, output, lse, dOutput, dLse, rpb, additionalKeys,
+                                  additionalValues);
+    if (result != null) {
+      return result;
+    }
+  }
   const {headDim: D, headDimV: Dv, nExtra: E} = info;
   const nb = makeNeighborList(info);
   const a: BackwardRowArgs = {
@@ -178,7 +197,7 @@ export function naBackwardImpl(info: NAInfo, query: F32, key: F32, value: F32, o
     dExtraKeys: E > 0 ? new Float64Array(additionalKeys!.length) : null,
     dExtraValues: E > 0 ? new Float64Array(additionalValues!.length) : null,
   };
-  const kernels = codegen ? getRowKernels(D, Dv) : null;
+  const kernels = path !== 'generic' ? getRowKernels(D, Dv) : null;
   const dq = new Float64Array(D);
   forEachRow(info, nb, a, row => {
     a.lse = lse[row];

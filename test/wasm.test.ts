@@ -1,0 +1,123 @@
+/**
+ * The WebAssembly SIMD path of the fused CPU kernels (src/kernels/cpu/na_wasm.ts), tested directly: the
+ * modules compile in Node for every head dim up to 128 (so the `cpu` suites really run them), the
+ * generated exp against Math.exp, forward and backward against the float64 reference on awkward problems,
+ * and the memory kept between calls. The suites of every other file run this path as the `cpu` backend.
+ */
+import {computeQKVInfo} from '../src/core/na_info';
+import {getNAWasmModule, emitExp, MAX_WASM_DIM, naBackwardWasm, naForwardWasm, naWasmMemoryBytes}
+  from '../src/kernels/cpu/na_wasm';
+import {buildModule, FuncBuilder, ValType} from '../src/kernels/cpu/wasm_builder';
+import {problem} from './problems';
+import {refBackward, RefProblem, refForward} from './reference';
+import {expectClose, randArray, rng, shapes} from './util';
+
+function infoOf(p: RefProblem) {
+  const s = shapes(p);
+  return computeQKVInfo(s.q, s.k, s.v, p.nExtra > 0 ? s.addK : null, p.hasRpb,
+                        {kernelSize: p.kernelSize, stride: p.stride, dilation: p.dilation, isCausal: p.isCausal,
+                         scale: p.scale});
+}
+
+const size = (s: number[]) => s.reduce((a, b) => a * b, 1);
+
+function inputs(p: RefProblem, seed: number) {
+  const r = rng(seed), s = shapes(p);
+  return {
+    q: randArray(r, size(s.q)), k: randArray(r, size(s.k)), v: randArray(r, size(s.v)),
+    rpb: p.hasRpb ? randArray(r, size(s.rpb), 0.5) : undefined,
+    addK: p.nExtra > 0 ? randArray(r, size(s.addK)) : undefined,
+    addV: p.nExtra > 0 ? randArray(r, size(s.addV)) : undefined,
+    dOut: randArray(r, size(s.out)), dLse: randArray(r, size(s.lse)),
+  };
+}
+
+describe('WebAssembly SIMD kernels', () => {
+  test('modules compile for every head dim pair we spot-check up to 128, and not above', () => {
+    for (const [D, Dv] of [[1, 1], [2, 3], [3, 5], [4, 4], [5, 8], [7, 9], [16, 16], [32, 32], [33, 17], [64, 64],
+                           [128, 128], [128, 1]]) {
+      expect(getNAWasmModule(D, Dv)).not.toBeNull();
+    }
+    expect(getNAWasmModule(MAX_WASM_DIM + 1, 4)).toBeNull();
+    expect(getNAWasmModule(4, MAX_WASM_DIM + 1)).toBeNull();
+  });
+
+  test('the generated exp is within 3 float32 ulp of Math.exp on [-87, 88], 0 below, NaN for NaN', () => {
+    const f = new FuncBuilder([ValType.F32], [ValType.F32]);
+    emitExp(f, 0, f.local(ValType.F32));
+    const mod = new WebAssembly.Module(buildModule({exp: f}));
+    const memory = new WebAssembly.Memory({initial: 1});
+    const exp = (new WebAssembly.Instance(mod, {env: {memory}}).exports as {exp(x: number): number}).exp;
+    let worst = 0;
+    for (let x = -87; x <= 88; x += 0.0137) {
+      const xf = Math.fround(x);
+      const want = Math.exp(xf);
+      const ulp = 2 ** (Math.floor(Math.log2(want)) - 23);
+      worst = Math.max(worst, Math.abs(exp(xf) - want) / ulp);
+    }
+    expect(worst).toBeLessThanOrEqual(3);
+    expect(exp(0)).toBe(1);
+    expect(exp(-1000)).toBeLessThan(1e-37);
+    expect(exp(-Infinity)).toBeLessThan(1e-37);
+    expect(exp(NaN)).toBeNaN();
+  });
+
+  const cases: Array<[string, RefProblem]> = [
+    ['1-D causal, dilation 2 on L 9, even kernel, GQA 2:1, head dims 5/3, rpb, 2 extra tokens',
+     problem({spatial: [9], kernelSize: [4], dilation: [2], isCausal: [true], heads: 2, headsKv: 1, headDim: 5,
+              headDimV: 3, hasRpb: true, nExtra: 2, batch: 2})],
+    ['2-D kernel = length on axis 0, stride 2, causal axis 1, head dim 8, rpb',
+     problem({spatial: [5, 6], kernelSize: [5, 3], stride: [2, 1], isCausal: [false, true], headDim: 8,
+              hasRpb: true})],
+    ['3-D dilation, head dims 12/7, 3 extra tokens, MQA 4:1',
+     problem({spatial: [4, 3, 6], kernelSize: [2, 3, 3], dilation: [1, 1, 2], heads: 4, headsKv: 1, headDim: 12,
+              headDimV: 7, nExtra: 3})],
+    ['2-D head dim 33 (8 SIMD groups and a tail of 1), all causal, rpb, 1 extra',
+     problem({spatial: [6, 7], kernelSize: [3, 5], isCausal: [true, true], headDim: 33, headDimV: 17,
+              hasRpb: true, nExtra: 1})],
+  ];
+
+  for (const [title, p] of cases) {
+    test(`${title}: forward and backward match the float64 reference`, () => {
+      const x = inputs(p, 17);
+      const info = infoOf(p);
+      const fwd = naForwardWasm(info, x.q, x.k, x.v, x.rpb ?? null, x.addK ?? null, x.addV ?? null)!;
+      expect(fwd).not.toBeNull();
+      const ref = refForward(p, x);
+      expectClose(fwd.output, ref.out, 1e-5, 'output');
+      expectClose(fwd.lse, ref.lse, 1e-5, 'logsumexp');
+      const bwd = naBackwardWasm(info, x.q, x.k, x.v, fwd.output, fwd.lse, x.dOut, x.dLse, x.rpb ?? null,
+                                 x.addK ?? null, x.addV ?? null)!;
+      const g = refBackward(p, x, x.dOut, x.dLse);
+      expectClose(bwd.dQuery, g.dq, 1e-5, 'dq');
+      expectClose(bwd.dKey, g.dk, 1e-5, 'dk');
+      expectClose(bwd.dValue, g.dv, 1e-5, 'dv');
+      if (p.hasRpb) {
+        expectClose(bwd.dRpb!, g.drpb, 1e-5, 'drpb');
+      }
+      if (p.nExtra > 0) {
+        expectClose(bwd.dAdditionalKeys!, g.daddK, 1e-5, 'dAdditionalKeys');
+        expectClose(bwd.dAdditionalValues!, g.daddV, 1e-5, 'dAdditionalValues');
+      }
+    });
+  }
+
+  test('memory is kept between calls and grown on demand; results do not depend on what ran before', () => {
+    const small = problem({spatial: [5, 6], kernelSize: [3, 3], hasRpb: true, headDim: 8});
+    const large = problem({spatial: [40, 40], kernelSize: [5, 5], heads: 4, headsKv: 4, headDim: 16});
+    const xs = inputs(small, 3), xl = inputs(large, 4);
+    const run = (p: RefProblem, x: typeof xs) => {
+      const info = infoOf(p);
+      const f = naForwardWasm(info, x.q, x.k, x.v, x.rpb ?? null, null, null)!;
+      const b = naBackwardWasm(info, x.q, x.k, x.v, f.output, f.lse, x.dOut, null, x.rpb ?? null, null, null)!;
+      return [f.output, f.lse, b.dQuery, b.dKey, b.dValue, ...(b.dRpb ? [b.dRpb] : [])];
+    };
+    const first = run(small, xs);
+    const before = naWasmMemoryBytes();
+    expect(before).toBeGreaterThan(0);
+    run(large, xl);
+    expect(naWasmMemoryBytes()).toBeGreaterThan(before);
+    const again = run(small, xs);  // stale data from the large call must not leak into the gradients
+    again.forEach((a, i) => expect(Array.from(a)).toEqual(Array.from(first[i])));
+  });
+});
