@@ -5,11 +5,14 @@
  * (gradients w.r.t. query, key and value for a given upstream gradient), the composed fallback (forward, forward+backward), and full
  * self-attention (matMul + softmax + matMul) forward. Medians; ratios and effective GFLOP/s
  * (`4 * batch * heads * tokens * K * dim / seconds`). Also the tensor memory the fused forward allocates.
+ * On the host backends (cpu, tensorflow) the fused kernels run as WebAssembly SIMD; the same run also
+ * times them as JavaScript row kernels (NATTEN_CPU_WASM off) and reports the WebAssembly memory they keep.
  */
 import * as tf from '@tensorflow/tfjs';
 import * as fs from 'fs';
 import * as os from 'os';
-import {na1d, na2d, na3d, NATTEN_FORCE_COMPOSED, NAOptions} from '../src/index';
+import {na1d, na2d, na3d, NATTEN_CPU_WASM, NATTEN_FORCE_COMPOSED, NAOptions} from '../src/index';
+import {naWasmMemoryBytes} from '../src/kernels/cpu/na_wasm';
 import {naFlops, Preset, PRESETS, tokens} from './presets';
 
 interface Args {
@@ -94,7 +97,13 @@ interface Result {
   fusedFwdGflops: number;
   fusedFwdAllocatedBytes: number;
   outputAndLseBytes: number;
+  /** Host backends only: the fused kernels as JS row kernels, and the WebAssembly memory kept. */
+  jsFwdMs: number | null;
+  jsFwdBwdMs: number | null;
+  wasmMemoryBytes: number | null;
 }
+
+const HOST_BACKENDS = ['cpu', 'tensorflow'];
 
 async function benchPreset(p: Preset, backend: string, quick: boolean): Promise<Result> {
   const shape = [p.batch, ...p.spatial, p.heads, p.headDim];
@@ -119,6 +128,15 @@ async function benchPreset(p: Preset, backend: string, quick: boolean): Promise<
   const outputAndLseBytes = 4 * (o.size + l.size);
   tf.dispose([o, l]);
 
+  let jsFwdMs: number | null = null, jsFwdBwdMs: number | null = null, wasmMemoryBytes: number | null = null;
+  if (HOST_BACKENDS.includes(backend)) {
+    wasmMemoryBytes = naWasmMemoryBytes();
+    tf.env().set(NATTEN_CPU_WASM, false);
+    jsFwdMs = await time(fwd, budget, reps);
+    jsFwdBwdMs = await time(fwdBwd, budget, reps);
+    tf.env().set(NATTEN_CPU_WASM, true);
+  }
+
   tf.env().set(NATTEN_FORCE_COMPOSED, true);
   const composedFwdMs = await time(fwd, budget, quick ? 1 : 3);
   const composedFwdBwdMs = await time(fwdBwd, budget, quick ? 1 : 3);
@@ -135,18 +153,21 @@ async function benchPreset(p: Preset, backend: string, quick: boolean): Promise<
   tf.dispose([q, k, v, dOut, qh, kh, vh]);
   return {
     preset: p.name, backend, fusedFwdMs, fusedFwdBwdMs, composedFwdMs, composedFwdBwdMs, fullAttnFwdMs,
-    fusedFwdGflops: naFlops(p) / (fusedFwdMs * 1e6), fusedFwdAllocatedBytes, outputAndLseBytes,
+    fusedFwdGflops: naFlops(p) / (fusedFwdMs * 1e6), fusedFwdAllocatedBytes, outputAndLseBytes, jsFwdMs, jsFwdBwdMs,
+    wasmMemoryBytes,
   };
 }
 
 function table(results: Result[]): string {
   const header = ['preset', 'fused fwd ms', 'GFLOP/s', 'fused fwd+bwd ms', '(x fwd)', 'composed fwd ms', '(x fused)',
-                  'composed fwd+bwd ms', '(x fused)', 'full attn fwd ms', '(x fused)', 'fwd alloc / (out+lse)'];
-  const f = (x: number, d = 1) => x.toFixed(d);
+                  'composed fwd+bwd ms', '(x fused)', 'full attn fwd ms', '(x fused)', 'fwd alloc / (out+lse)',
+                  'js fwd ms', 'js fwd+bwd ms', 'wasm MiB kept'];
+  const f = (x: number | null, d = 1) => x == null ? '-' : x.toFixed(d);
   const rows = results.map(r => [
     r.preset, f(r.fusedFwdMs), f(r.fusedFwdGflops, 2), f(r.fusedFwdBwdMs), f(r.fusedFwdBwdMs / r.fusedFwdMs, 2),
     f(r.composedFwdMs), f(r.composedFwdMs / r.fusedFwdMs), f(r.composedFwdBwdMs), f(r.composedFwdBwdMs / r.fusedFwdBwdMs),
     f(r.fullAttnFwdMs), f(r.fullAttnFwdMs / r.fusedFwdMs), f(r.fusedFwdAllocatedBytes / r.outputAndLseBytes, 2),
+    f(r.jsFwdMs), f(r.jsFwdBwdMs), f(r.wasmMemoryBytes == null ? null : r.wasmMemoryBytes / 2 ** 20),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map(r => r[i].length)));
   const line = (cells: string[]) => '| ' + cells.map((c, i) => c.padStart(widths[i])).join(' | ') + ' |';
