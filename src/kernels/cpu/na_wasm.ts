@@ -207,10 +207,6 @@ function emitMulAdd(f: FuncBuilder, dst: number, a: () => void, b: () => void, c
   f.op(Op.I32Mul, Op.I32Add).set(dst);
 }
 
-function hsumTmp(f: FuncBuilder): number {
-  return f.local(V128);
-}
-
 // The forward ------------------------------------------------------------------------------------------
 
 const FWD_PARAMS = ['qPtr', 'oPtr', 'statPtr', 'kBase', 'vBase', 'ekBase', 'evBase', 'n', 'nExtra', 'heads',
@@ -232,7 +228,7 @@ function forwardFunc(D: number, Dv: number): FuncBuilder {
   const [h, hk, kb, vb, ekb, evb, rpbH, m, m4, ko, vo] = Array.from({length: 11}, () => f.local(I32));
   const [s, max, sum, pr, x, nExp, inv] = Array.from({length: 7}, () => f.local(TF32));
   const [scaleVec, pVec, invVec] = [f.local(V128), f.local(V128), f.local(V128)];
-  const tmp = hsumTmp(f);
+  const tmp = f.local(V128);  // scratch of the horizontal sums
   const q = rowLocals(f, D), acc = rowLocals(f, Dv);
 
   f.get(p.scale).simd(SimdOp.F32x4Splat).set(scaleVec);
@@ -324,7 +320,7 @@ function backwardFunc(D: number, Dv: number): FuncBuilder {
       Array.from({length: 15}, () => f.local(I32));
   const [pr, x, nExp, delta, lse, dS, g] = Array.from({length: 7}, () => f.local(TF32));
   const [gVec, pVec] = [f.local(V128), f.local(V128)];
-  const tmp = hsumTmp(f);
+  const tmp = f.local(V128);  // scratch of the horizontal sums
   const q = rowLocals(f, D), dO = rowLocals(f, Dv), gq = rowLocals(f, D), k = rowLocals(f, D);
 
   emitFor(f, h, () => f.get(p.heads), () => {
@@ -443,13 +439,19 @@ const KEEP_BYTES = 256 * 2 ** 20;
 let arena: WebAssembly.Memory | null = null;
 const instances = new Map<WebAssembly.Module, NAWasmExports>();
 
-function instantiate(mod: WebAssembly.Module, bytes: number): {memory: WebAssembly.Memory, fns: NAWasmExports} {
+/** The kept memory, grown to `bytes`, and the module's instance on it; null when memory can't be had. */
+function instantiate(mod: WebAssembly.Module, bytes: number): {memory: WebAssembly.Memory, fns: NAWasmExports} |
+    null {
   const pages = Math.ceil(bytes / PAGE);
-  if (arena == null) {
-    arena = new WebAssembly.Memory({initial: pages});
-    instances.clear();
-  } else if (arena.buffer.byteLength < pages * PAGE) {
-    arena.grow(pages - arena.buffer.byteLength / PAGE);
+  try {
+    if (arena == null) {
+      arena = new WebAssembly.Memory({initial: pages});
+      instances.clear();
+    } else if (arena.buffer.byteLength < pages * PAGE) {
+      arena.grow(pages - arena.buffer.byteLength / PAGE);
+    }
+  } catch {
+    return null;  // out of memory for a WebAssembly memory this large: the JS path allocates per array
   }
   let fns = instances.get(mod);
   if (fns == null) {
@@ -505,10 +507,11 @@ export function naForwardWasm(info: NAInfo, query: F32, key: F32, value: F32, rp
     ek: 4 * (additionalKeys?.length ?? 0), ev: 4 * (additionalValues?.length ?? 0), out: 4 * g.rows * g.Dv,
     stats: 8 * g.rows, kt: 4 * g.K, ro: 4 * g.K, sc: 4 * (g.K + g.E),
   });
-  if (bytes > MAX_BYTES) {
+  const wasm = bytes > MAX_BYTES ? null : instantiate(mod, bytes);
+  if (wasm == null) {
     return null;
   }
-  const {memory, fns} = instantiate(mod, bytes);
+  const {memory, fns} = wasm;
   copyIn(memory, o.q, query);
   copyIn(memory, o.k, key);
   copyIn(memory, o.v, value);
@@ -552,10 +555,11 @@ export function naBackwardWasm(info: NAInfo, query: F32, key: F32, value: F32, o
     ek: ekBytes, ev: evBytes, dq: 4 * query.length, dk: 4 * key.length, dv: 4 * value.length,
     dRpb: rpb == null ? 0 : 8 * rpb.length, dek: ekBytes, dev: evBytes, kt: 4 * g.K, ro: 4 * g.K,
   });
-  if (bytes > MAX_BYTES) {
+  const wasm = bytes > MAX_BYTES ? null : instantiate(mod, bytes);
+  if (wasm == null) {
     return null;
   }
-  const {memory, fns} = instantiate(mod, bytes);
+  const {memory, fns} = wasm;
   copyIn(memory, o.q, query);
   copyIn(memory, o.k, key);
   copyIn(memory, o.v, value);
