@@ -121,3 +121,34 @@ describe('WebAssembly SIMD kernels', () => {
     again.forEach((a, i) => expect(Array.from(a)).toEqual(Array.from(first[i])));
   });
 });
+
+describe('WebAssembly SIMD kernels: fallback', () => {
+  test('where compilation is refused, the kernels return null and the fused ops run the JS row kernels', () => {
+    const p = problem({spatial: [5, 6], kernelSize: [3, 3], hasRpb: true, headDim: 8});
+    const x = inputs(p, 5);
+    const original = WebAssembly.Module;
+    let refused = 0;
+    jest.isolateModules(() => {
+      (WebAssembly as {Module: unknown}).Module = function refuse() {
+        refused++;
+        throw new RangeError('WebAssembly.Module(): sync compilation refused (simulated)');
+      };
+      try {
+        const wasm = require('../src/kernels/cpu/na_wasm') as typeof import('../src/kernels/cpu/na_wasm');
+        const impl = require('../src/kernels/cpu/na_impl') as typeof import('../src/kernels/cpu/na_impl');
+        const info = infoOf(p);
+        expect(wasm.getNAWasmModule(8, 8)).toBeNull();
+        expect(wasm.naForwardWasm(info, x.q, x.k, x.v, x.rpb!, null, null)).toBeNull();
+        const fwd = impl.naForwardImpl(info, x.q, x.k, x.v, x.rpb!, null, null, 'wasm');
+        const ref = refForward(p, x);
+        expectClose(fwd.output, ref.out, 1e-5, 'output');
+        const bwd = impl.naBackwardImpl(info, x.q, x.k, x.v, fwd.output, fwd.lse, x.dOut, null, x.rpb!, null, null,
+                                        'wasm');
+        expectClose(bwd.dQuery, refBackward(p, x, x.dOut).dq, 1e-5, 'dq');
+      } finally {
+        (WebAssembly as {Module: unknown}).Module = original;
+      }
+    });
+    expect(refused).toBe(1);  // tried once, then remembered
+  });
+});
