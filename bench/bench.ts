@@ -12,6 +12,7 @@ import * as tf from '@tensorflow/tfjs';
 import * as fs from 'fs';
 import * as os from 'os';
 import {na1d, na2d, na3d, NATTEN_CPU_WASM, NATTEN_FORCE_COMPOSED, NAOptions} from '../src/index';
+import {HOST_BACKENDS} from '../src/kernels/cpu/host_util';
 import {naWasmMemoryBytes} from '../src/kernels/cpu/na_wasm';
 import {naFlops, Preset, PRESETS, tokens} from './presets';
 
@@ -103,7 +104,6 @@ interface Result {
   wasmMemoryBytes: number | null;
 }
 
-const HOST_BACKENDS = ['cpu', 'tensorflow'];
 
 async function benchPreset(p: Preset, backend: string, quick: boolean): Promise<Result> {
   const shape = [p.batch, ...p.spatial, p.heads, p.headDim];
@@ -129,7 +129,7 @@ async function benchPreset(p: Preset, backend: string, quick: boolean): Promise<
   tf.dispose([o, l]);
 
   let jsFwdMs: number | null = null, jsFwdBwdMs: number | null = null, wasmMemoryBytes: number | null = null;
-  if (HOST_BACKENDS.includes(backend)) {
+  if ((HOST_BACKENDS as readonly string[]).includes(backend)) {
     wasmMemoryBytes = naWasmMemoryBytes();
     tf.env().set(NATTEN_CPU_WASM, false);
     jsFwdMs = await time(fwd, budget, reps);

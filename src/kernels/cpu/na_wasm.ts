@@ -14,7 +14,7 @@
  * compilation is refused (browsers' main thread limits it), or when the problem does not fit MAX_BYTES.
  */
 import {NAInfo} from '../../core/na_info';
-import {makeNeighborList} from '../../core/neighbors';
+import {makeNeighborList, NeighborList} from '../../core/neighbors';
 import {buildModule, FuncBuilder, Op, SimdOp, ValType} from './wasm_builder';
 import type {NABackwardResult, NAForwardResult} from './na_impl';
 
@@ -207,6 +207,25 @@ function emitMulAdd(f: FuncBuilder, dst: number, a: () => void, b: () => void, c
   f.op(Op.I32Mul, Op.I32Add).set(dst);
 }
 
+/** Params both functions take, by name (see FWD_PARAMS / BWD_PARAMS). */
+type BaseParams = Record<'kBase' | 'vBase' | 'ekBase' | 'evBase' | 'headsPerKv' | 'rpbPtr' | 'rpbHeadBytes', number>;
+
+/**
+ * Start of head h: the byte offsets of its kv head's key/value token 0 (and extra token 0), and of its rpb
+ * block, into the given i32 locals.
+ */
+function emitHeadBases(f: FuncBuilder, p: BaseParams, h: number,
+                       out: Record<'kb' | 'vb' | 'ekb' | 'evb' | 'rpbH', number>, D: number, Dv: number): void {
+  const kvHead = f.local(I32);
+  f.get(h).get(p.headsPerKv).op(Op.I32DivU).set(kvHead);
+  const hk = () => f.get(kvHead);
+  emitMulAdd(f, out.kb, () => f.get(p.kBase), hk, () => f.i32(4 * D));
+  emitMulAdd(f, out.vb, () => f.get(p.vBase), hk, () => f.i32(4 * Dv));
+  emitMulAdd(f, out.ekb, () => f.get(p.ekBase), hk, () => f.i32(4 * D));
+  emitMulAdd(f, out.evb, () => f.get(p.evBase), hk, () => f.i32(4 * Dv));
+  emitMulAdd(f, out.rpbH, () => f.get(p.rpbPtr), () => f.get(h), () => f.get(p.rpbHeadBytes));
+}
+
 // The forward ------------------------------------------------------------------------------------------
 
 const FWD_PARAMS = ['qPtr', 'oPtr', 'statPtr', 'kBase', 'vBase', 'ekBase', 'evBase', 'n', 'nExtra', 'heads',
@@ -225,7 +244,7 @@ function params<T extends readonly string[]>(names: T): Record<T[number], number
 function forwardFunc(D: number, Dv: number): FuncBuilder {
   const f = new FuncBuilder([...FWD_PARAMS.map((_, i) => i === FWD_PARAMS.length - 1 ? TF32 : I32)]);
   const p = params(FWD_PARAMS);
-  const [h, hk, kb, vb, ekb, evb, rpbH, m, m4, ko, vo] = Array.from({length: 11}, () => f.local(I32));
+  const [h, kb, vb, ekb, evb, rpbH, m, m4, ko, vo] = Array.from({length: 10}, () => f.local(I32));
   const [s, max, sum, pr, x, nExp, inv] = Array.from({length: 7}, () => f.local(TF32));
   const [scaleVec, pVec, invVec] = [f.local(V128), f.local(V128), f.local(V128)];
   const tmp = f.local(V128);  // scratch of the horizontal sums
@@ -233,12 +252,7 @@ function forwardFunc(D: number, Dv: number): FuncBuilder {
 
   f.get(p.scale).simd(SimdOp.F32x4Splat).set(scaleVec);
   emitFor(f, h, () => f.get(p.heads), () => {
-    f.get(h).get(p.headsPerKv).op(Op.I32DivU).set(hk);
-    emitMulAdd(f, kb, () => f.get(p.kBase), () => f.get(hk), () => f.i32(4 * D));
-    emitMulAdd(f, vb, () => f.get(p.vBase), () => f.get(hk), () => f.i32(4 * Dv));
-    emitMulAdd(f, ekb, () => f.get(p.ekBase), () => f.get(hk), () => f.i32(4 * D));
-    emitMulAdd(f, evb, () => f.get(p.evBase), () => f.get(hk), () => f.i32(4 * Dv));
-    emitMulAdd(f, rpbH, () => f.get(p.rpbPtr), () => f.get(h), () => f.get(p.rpbHeadBytes));
+    emitHeadBases(f, p, h, {kb, vb, ekb, evb, rpbH}, D, Dv);
     emitLoadRow(f, q, p.qPtr, D, scaleVec, p.scale);
     f.f32(-Infinity).set(max);
 
@@ -316,20 +330,15 @@ const BWD_PARAMS = ['qPtr', 'oPtr', 'lsePtr', 'dLsePtr', 'kBase', 'vBase', 'ekBa
 function backwardFunc(D: number, Dv: number): FuncBuilder {
   const f = new FuncBuilder([...BWD_PARAMS.map((_, i) => i === BWD_PARAMS.length - 1 ? TF32 : I32)]);
   const p = params(BWD_PARAMS);
-  const [h, hk, kb, vb, ekb, evb, rpbH, dRpbH, m, m4, ko, vo, kt, ro, addr] =
-      Array.from({length: 15}, () => f.local(I32));
+  const [h, kb, vb, ekb, evb, rpbH, dRpbH, m, m4, ko, vo, kt, ro, addr] =
+      Array.from({length: 14}, () => f.local(I32));
   const [pr, x, nExp, delta, lse, dS, g] = Array.from({length: 7}, () => f.local(TF32));
   const [gVec, pVec] = [f.local(V128), f.local(V128)];
   const tmp = f.local(V128);  // scratch of the horizontal sums
   const q = rowLocals(f, D), dO = rowLocals(f, Dv), gq = rowLocals(f, D), k = rowLocals(f, D);
 
   emitFor(f, h, () => f.get(p.heads), () => {
-    f.get(h).get(p.headsPerKv).op(Op.I32DivU).set(hk);
-    emitMulAdd(f, kb, () => f.get(p.kBase), () => f.get(hk), () => f.i32(4 * D));
-    emitMulAdd(f, vb, () => f.get(p.vBase), () => f.get(hk), () => f.i32(4 * Dv));
-    emitMulAdd(f, ekb, () => f.get(p.ekBase), () => f.get(hk), () => f.i32(4 * D));
-    emitMulAdd(f, evb, () => f.get(p.evBase), () => f.get(hk), () => f.i32(4 * Dv));
-    emitMulAdd(f, rpbH, () => f.get(p.rpbPtr), () => f.get(h), () => f.get(p.rpbHeadBytes));
+    emitHeadBases(f, p, h, {kb, vb, ekb, evb, rpbH}, D, Dv);
     emitMulAdd(f, dRpbH, () => f.get(p.dRpbPtr), () => f.get(h), () => f.get(p.rpbHeadBytes).i32(1).op(Op.I32Shl));
     emitLoadRow(f, q, p.qPtr, D);
     f.get(p.oPtr).get(p.doDelta).op(Op.I32Add).set(addr);
@@ -474,9 +483,67 @@ function releaseIfLarge(): void {
   }
 }
 
-function copyIn(memory: WebAssembly.Memory, at: number, values: F32 | null): void {
-  if (values != null && values.length > 0) {
-    new Float32Array(memory.buffer, at, values.length).set(values);
+/** One call's memory, instance, region offsets, neighbor list and strides. */
+interface WasmCall {
+  memory: WebAssembly.Memory;
+  fns: NAWasmExports;
+  /** Byte offset of each region (0 for an empty one). */
+  o: Record<string, number>;
+  nb: NeighborList;
+  /** Bytes between key / value tokens, and per head of rpb. */
+  kStride: number;
+  vStride: number;
+  rpbHeadBytes: number;
+}
+
+/**
+ * Sets up a call: lays out the `inputs` (copied in), then the `outputs` regions (bytes, not cleared), then the
+ * neighbor list, in the kept memory. Null when the module or the memory is unavailable.
+ */
+function beginCall(info: NAInfo, inputs: Record<string, F32 | null>, outputs: Record<string, number>):
+    WasmCall | null {
+  const mod = getNAWasmModule(info.headDim, info.headDimV);
+  if (mod == null) {
+    return null;
+  }
+  const K = info.kernelVolume;
+  const {offsets: o, bytes} = layout({
+    ...Object.fromEntries(Object.entries(inputs).map(([name, x]) => [name, 4 * (x?.length ?? 0)])),
+    ...outputs, kt: 4 * K, ro: 4 * K,
+  });
+  const wasm = bytes > MAX_BYTES ? null : instantiate(mod, bytes);
+  if (wasm == null) {
+    return null;
+  }
+  const {memory, fns} = wasm;
+  for (const [name, x] of Object.entries(inputs)) {
+    if (x != null && x.length > 0) {
+      new Float32Array(memory.buffer, o[name], x.length).set(x);
+    }
+  }
+  const nb = makeNeighborList(info, {
+    keyToken: new Int32Array(memory.buffer, o.kt, K), rpbOffset: new Int32Array(memory.buffer, o.ro, K),
+  });
+  return {
+    memory, fns, o, nb, kStride: 4 * info.headsKv * info.headDim, vStride: 4 * info.headsKv * info.headDimV,
+    rpbHeadBytes: 4 * info.rpb3[0] * info.rpb3[1] * info.rpb3[2],
+  };
+}
+
+/**
+ * Calls `body` for each query token with the index of its head-0 row, its neighbor count (the list filled in
+ * memory) and the byte offsets of its batch's key/value/extra token 0.
+ */
+function forEachToken(info: NAInfo, c: WasmCall,
+                      body: (row: number, n: number, kBase: number, vBase: number, ekBase: number, evBase: number) =>
+                          void): void {
+  const {numTokens: N, nExtra: E} = info;
+  for (let b = 0; b < info.batch; b++) {
+    const kBase = c.o.k + b * N * c.kStride, vBase = c.o.v + b * N * c.vStride;
+    const ekBase = c.o.ek + b * E * c.kStride, evBase = c.o.ev + b * E * c.vStride;
+    for (let t = 0; t < N; t++) {
+      body((b * N + t) * info.heads, c.nb.fill(t), kBase, vBase, ekBase, evBase);
+    }
   }
 }
 
@@ -484,57 +551,28 @@ function copyOut(memory: WebAssembly.Memory, at: number, length: number): F32 {
   return new Float32Array(memory.buffer, at, length).slice();
 }
 
-/** Per-call sizes and strides shared by forward and backward. */
-function geometry(info: NAInfo) {
-  const {batch, numTokens: N, heads: H, headsKv: Hk, headDim: D, headDimV: Dv, nExtra: E} = info;
-  const rpbVolume = info.rpb3[0] * info.rpb3[1] * info.rpb3[2];
-  return {
-    rows: batch * N * H, kStride: 4 * Hk * D, vStride: 4 * Hk * Dv, rpbHeadBytes: 4 * rpbVolume,
-    kTokens: batch * N, eTokens: batch * E, K: info.kernelVolume, N, H, D, Dv, E,
-  };
-}
-
 /** The fused forward in WebAssembly, or null when unavailable for this call. */
 export function naForwardWasm(info: NAInfo, query: F32, key: F32, value: F32, rpb: F32 | null,
                               additionalKeys: F32 | null, additionalValues: F32 | null): NAForwardResult | null {
-  const mod = getNAWasmModule(info.headDim, info.headDimV);
-  if (mod == null) {
+  const {headDim: D, headDimV: Dv, nExtra: E} = info;
+  const rows = info.batch * info.numTokens * info.heads;
+  const c = beginCall(info, {q: query, k: key, v: value, rpb, ek: additionalKeys, ev: additionalValues},
+                      {out: 4 * rows * Dv, stats: 8 * rows, sc: 4 * (info.kernelVolume + E)});
+  if (c == null) {
     return null;
   }
-  const g = geometry(info);
-  const {offsets: o, bytes} = layout({
-    q: 4 * query.length, k: 4 * key.length, v: 4 * value.length, rpb: rpb == null ? 0 : 4 * rpb.length,
-    ek: 4 * (additionalKeys?.length ?? 0), ev: 4 * (additionalValues?.length ?? 0), out: 4 * g.rows * g.Dv,
-    stats: 8 * g.rows, kt: 4 * g.K, ro: 4 * g.K, sc: 4 * (g.K + g.E),
+  const o = c.o;
+  forEachToken(info, c, (row, n, kBase, vBase, ekBase, evBase) => {
+    c.fns.fwd(o.q + 4 * row * D, o.out + 4 * row * Dv, o.stats + 8 * row, kBase, vBase, ekBase, evBase, n, E,
+              info.heads, info.headsPerKv, c.kStride, c.vStride, o.rpb, c.rpbHeadBytes, o.kt, o.ro, o.sc,
+              info.scale);
   });
-  const wasm = bytes > MAX_BYTES ? null : instantiate(mod, bytes);
-  if (wasm == null) {
-    return null;
-  }
-  const {memory, fns} = wasm;
-  copyIn(memory, o.q, query);
-  copyIn(memory, o.k, key);
-  copyIn(memory, o.v, value);
-  copyIn(memory, o.rpb, rpb);
-  copyIn(memory, o.ek, additionalKeys);
-  copyIn(memory, o.ev, additionalValues);
-  const nb = makeNeighborList(info, {
-    keyToken: new Int32Array(memory.buffer, o.kt, g.K), rpbOffset: new Int32Array(memory.buffer, o.ro, g.K),
-  });
-  for (let b = 0; b < info.batch; b++) {
-    for (let t = 0; t < g.N; t++) {
-      const row = (b * g.N + t) * g.H;
-      fns.fwd(o.q + 4 * row * g.D, o.out + 4 * row * g.Dv, o.stats + 8 * row, o.k + b * g.N * g.kStride,
-              o.v + b * g.N * g.vStride, o.ek + b * g.E * g.kStride, o.ev + b * g.E * g.vStride, nb.fill(t), g.E,
-              g.H, info.headsPerKv, g.kStride, g.vStride, o.rpb, g.rpbHeadBytes, o.kt, o.ro, o.sc, info.scale);
-    }
-  }
-  const stats = new Float32Array(memory.buffer, o.stats, 2 * g.rows);
-  const lse = new Float32Array(g.rows);
-  for (let r = 0; r < g.rows; r++) {
+  const stats = new Float32Array(c.memory.buffer, o.stats, 2 * rows);
+  const lse = new Float32Array(rows);
+  for (let r = 0; r < rows; r++) {
     lse[r] = Math.log(stats[2 * r + 1]) + stats[2 * r];
   }
-  const output = copyOut(memory, o.out, g.rows * g.Dv);
+  const output = copyOut(c.memory, o.out, rows * Dv);
   releaseIfLarge();
   return {output, lse};
 }
@@ -543,56 +581,34 @@ export function naForwardWasm(info: NAInfo, query: F32, key: F32, value: F32, rp
 export function naBackwardWasm(info: NAInfo, query: F32, key: F32, value: F32, output: F32, lse: F32, dOutput: F32,
                                dLse: F32 | null, rpb: F32 | null, additionalKeys: F32 | null,
                                additionalValues: F32 | null): NABackwardResult | null {
-  const mod = getNAWasmModule(info.headDim, info.headDimV);
-  if (mod == null) {
-    return null;
-  }
-  const g = geometry(info);
+  const {headDim: D, headDimV: Dv, nExtra: E} = info;
   const ekBytes = 4 * (additionalKeys?.length ?? 0), evBytes = 4 * (additionalValues?.length ?? 0);
-  const {offsets: o, bytes} = layout({
-    q: 4 * query.length, k: 4 * key.length, v: 4 * value.length, o: 4 * output.length, lse: 4 * lse.length,
-    dO: 4 * dOutput.length, dLse: dLse == null ? 0 : 4 * dLse.length, rpb: rpb == null ? 0 : 4 * rpb.length,
-    ek: ekBytes, ev: evBytes, dq: 4 * query.length, dk: 4 * key.length, dv: 4 * value.length,
-    dRpb: rpb == null ? 0 : 8 * rpb.length, dek: ekBytes, dev: evBytes, kt: 4 * g.K, ro: 4 * g.K,
+  const c = beginCall(info, {
+    q: query, k: key, v: value, o: output, lse, dO: dOutput, dLse, rpb, ek: additionalKeys, ev: additionalValues,
+  }, {
+    dq: 4 * query.length, dk: 4 * key.length, dv: 4 * value.length, dRpb: rpb == null ? 0 : 8 * rpb.length,
+    dek: ekBytes, dev: evBytes,
   });
-  const wasm = bytes > MAX_BYTES ? null : instantiate(mod, bytes);
-  if (wasm == null) {
+  if (c == null) {
     return null;
   }
-  const {memory, fns} = wasm;
-  copyIn(memory, o.q, query);
-  copyIn(memory, o.k, key);
-  copyIn(memory, o.v, value);
-  copyIn(memory, o.o, output);
-  copyIn(memory, o.lse, lse);
-  copyIn(memory, o.dO, dOutput);
-  copyIn(memory, o.dLse, dLse);
-  copyIn(memory, o.rpb, rpb);
-  copyIn(memory, o.ek, additionalKeys);
-  copyIn(memory, o.ev, additionalValues);
-  // The gradients accumulate in place: clear them (the memory is reused; dq is written whole).
-  new Uint8Array(memory.buffer, o.dk, o.kt - o.dk).fill(0);
-  const nb = makeNeighborList(info, {
-    keyToken: new Int32Array(memory.buffer, o.kt, g.K), rpbOffset: new Int32Array(memory.buffer, o.ro, g.K),
+  const o = c.o;
+  // The gradients accumulate in place: clear them (the memory is reused; dq is written whole). The
+  // regions dk .. dev are contiguous, followed by the neighbor list.
+  new Uint8Array(c.memory.buffer, o.dk, o.kt - o.dk).fill(0);
+  forEachToken(info, c, (row, n, kBase, vBase, ekBase, evBase) => {
+    c.fns.bwd(o.q + 4 * row * D, o.o + 4 * row * Dv, o.lse + 4 * row, o.dLse === 0 ? 0 : o.dLse + 4 * row, kBase,
+              vBase, ekBase, evBase, n, E, info.heads, info.headsPerKv, c.kStride, c.vStride, o.rpb, c.rpbHeadBytes,
+              o.dRpb, o.kt, o.ro, o.dq - o.q, o.dO - o.o, o.dk - o.k, o.dv - o.v, o.dek - o.ek, o.dev - o.ev,
+              info.scale);
   });
-  for (let b = 0; b < info.batch; b++) {
-    for (let t = 0; t < g.N; t++) {
-      const row = (b * g.N + t) * g.H;
-      fns.bwd(o.q + 4 * row * g.D, o.o + 4 * row * g.Dv, o.lse + 4 * row, o.dLse === 0 ? 0 : o.dLse + 4 * row,
-              o.k + b * g.N * g.kStride, o.v + b * g.N * g.vStride, o.ek + b * g.E * g.kStride,
-              o.ev + b * g.E * g.vStride, nb.fill(t), g.E, g.H, info.headsPerKv, g.kStride, g.vStride, o.rpb,
-              g.rpbHeadBytes, o.dRpb, o.kt, o.ro, o.dq - o.q, o.dO - o.o, o.dk - o.k, o.dv - o.v, o.dek - o.ek,
-              o.dev - o.ev, info.scale);
-    }
-  }
-  const hasExtra = g.E > 0;
   const result = {
-    dQuery: copyOut(memory, o.dq, query.length),
-    dKey: copyOut(memory, o.dk, key.length),
-    dValue: copyOut(memory, o.dv, value.length),
-    dRpb: rpb == null ? null : Float32Array.from(new Float64Array(memory.buffer, o.dRpb, rpb.length)),
-    dAdditionalKeys: hasExtra ? copyOut(memory, o.dek, additionalKeys!.length) : null,
-    dAdditionalValues: hasExtra ? copyOut(memory, o.dev, additionalValues!.length) : null,
+    dQuery: copyOut(c.memory, o.dq, query.length),
+    dKey: copyOut(c.memory, o.dk, key.length),
+    dValue: copyOut(c.memory, o.dv, value.length),
+    dRpb: rpb == null ? null : Float32Array.from(new Float64Array(c.memory.buffer, o.dRpb, rpb.length)),
+    dAdditionalKeys: E > 0 ? copyOut(c.memory, o.dek, additionalKeys!.length) : null,
+    dAdditionalValues: E > 0 ? copyOut(c.memory, o.dev, additionalValues!.length) : null,
   };
   releaseIfLarge();
   return result;

@@ -16,7 +16,7 @@ export const Op = {
   I32Load: 0x28, F32Load: 0x2a, F64Load: 0x2b, F32Store: 0x38, F64Store: 0x39,
   I32Const: 0x41, F32Const: 0x43,
   I32Eqz: 0x45, I32GeS: 0x4e,
-  I32Add: 0x6a, I32Sub: 0x6b, I32Mul: 0x6c, I32DivU: 0x6e, I32Shl: 0x74,
+  I32Add: 0x6a, I32Mul: 0x6c, I32DivU: 0x6e, I32Shl: 0x74,
   F32Nearest: 0x90, F32Add: 0x92, F32Sub: 0x93, F32Mul: 0x94, F32Div: 0x95, F32Min: 0x96, F32Max: 0x97,
   F64Add: 0xa0,
   F64PromoteF32: 0xbb, F32ReinterpretI32: 0xbe,
@@ -25,7 +25,7 @@ type OpCode = typeof Op[keyof typeof Op];
 
 /** 128-bit SIMD opcodes (after the 0xfd prefix). */
 export const SimdOp = {
-  Load: 0x00, Store: 0x0b, F32x4Splat: 0x13, F32x4ExtractLane: 0x1f, F32x4Add: 0xe4, F32x4Sub: 0xe5, F32x4Mul: 0xe6,
+  Load: 0x00, Store: 0x0b, F32x4Splat: 0x13, F32x4ExtractLane: 0x1f, F32x4Add: 0xe4, F32x4Mul: 0xe6,
 } as const;
 type SimdOpCode = typeof SimdOp[keyof typeof SimdOp];
 
