@@ -155,38 +155,46 @@ function softmaxRow(s: number[]): {probs: number[], lse: number} {
   return {probs: s.map(v => Math.exp(v - lse)), lse};
 }
 
+/** Calls `body` for every row (batch b, query token t, head h) with the row's index and t's neighbors. */
+function forEachRow(p: RefProblem, body: (b: number, t: number, h: number, row: number, nbs: Neighbor[]) => void):
+    void {
+  const {N} = sizes(p);
+  for (let b = 0; b < p.batch; b++) {
+    for (let t = 0; t < N; t++) {
+      const nbs = neighborsOf(p, t);
+      for (let h = 0; h < p.heads; h++) {
+        body(b, t, h, (b * N + t) * p.heads + h, nbs);
+      }
+    }
+  }
+}
+
 export function refForward(p: RefProblem, x: RefInputs): RefForward {
   const {N, S} = sizes(p);
   const out = new Float64Array(p.batch * N * p.heads * p.headDimV);
   const lse = new Float64Array(p.batch * N * p.heads);
   const logits = new Float64Array(p.batch * N * p.heads * S).fill(-Infinity);
-  for (let b = 0; b < p.batch; b++) {
-    for (let t = 0; t < N; t++) {
-      const nbs = neighborsOf(p, t);
-      for (let h = 0; h < p.heads; h++) {
-        const row = (b * N + t) * p.heads + h;
-        const s = nbs.map(nb => logit(p, x, b, t, h, nb));
-        nbs.forEach((nb, m) => logits[row * S + nb.slot] = s[m]);
-        const {probs, lse: rowLse} = softmaxRow(s);
-        lse[row] = rowLse;
-        nbs.forEach((nb, m) => {
-          const pr = probs[m];
-          const r = rows(p, b, t, h, nb);
-          const vals = r.isExtra ? x.addV! : x.v;
-          for (let c = 0; c < p.headDimV; c++) {
-            out[row * p.headDimV + c] += pr * vals[r.kv * p.headDimV + c];
-          }
-        });
+  forEachRow(p, (b, t, h, row, nbs) => {
+    const s = nbs.map(nb => logit(p, x, b, t, h, nb));
+    nbs.forEach((nb, m) => logits[row * S + nb.slot] = s[m]);
+    const {probs, lse: rowLse} = softmaxRow(s);
+    lse[row] = rowLse;
+    nbs.forEach((nb, m) => {
+      const pr = probs[m];
+      const r = rows(p, b, t, h, nb);
+      const vals = r.isExtra ? x.addV! : x.v;
+      for (let c = 0; c < p.headDimV; c++) {
+        out[row * p.headDimV + c] += pr * vals[r.kv * p.headDimV + c];
       }
-    }
-  }
+    });
+  });
   return {out, lse, logits};
 }
 
 /** Gradients of `sum(out * dOut) + sum(lse * dLse)`. */
 export function refBackward(p: RefProblem, x: RefInputs, dOut: ArrayLike<number>, dLse?: ArrayLike<number>):
     RefGrads {
-  const {N, rpbVol} = sizes(p);
+  const {rpbVol} = sizes(p);
   const g: RefGrads = {
     dq: new Float64Array(x.q.length),
     dk: new Float64Array(x.k.length),
@@ -195,44 +203,38 @@ export function refBackward(p: RefProblem, x: RefInputs, dOut: ArrayLike<number>
     daddK: new Float64Array(x.addK ? x.addK.length : 0),
     daddV: new Float64Array(x.addV ? x.addV.length : 0),
   };
-  for (let b = 0; b < p.batch; b++) {
-    for (let t = 0; t < N; t++) {
-      const nbs = neighborsOf(p, t);
-      for (let h = 0; h < p.heads; h++) {
-        const row = (b * N + t) * p.heads + h;
-        const s = nbs.map(nb => logit(p, x, b, t, h, nb));
-        const pr = softmaxRow(s).probs;
-        // dP_m = dOut . v_m ; dS_m = p_m (dP_m - sum_n p_n dP_n) + p_m dLse
-        const dP = nbs.map(nb => {
-          const r = rows(p, b, t, h, nb);
-          const vals = r.isExtra ? x.addV! : x.v;
-          let acc = 0;
-          for (let c = 0; c < p.headDimV; c++) {
-            acc += dOut[row * p.headDimV + c] * vals[r.kv * p.headDimV + c];
-          }
-          return acc;
-        });
-        const mean = pr.reduce((acc, v, m) => acc + v * dP[m], 0);
-        nbs.forEach((nb, m) => {
-          const r = rows(p, b, t, h, nb);
-          const dS = pr[m] * (dP[m] - mean) + (dLse ? pr[m] * dLse[row] : 0);
-          const keys = r.isExtra ? x.addK! : x.k;
-          const dK = r.isExtra ? g.daddK : g.dk;
-          const dV = r.isExtra ? g.daddV : g.dv;
-          for (let c = 0; c < p.headDim; c++) {
-            g.dq[r.q * p.headDim + c] += p.scale * dS * keys[r.kv * p.headDim + c];
-            dK[r.kv * p.headDim + c] += p.scale * dS * x.q[r.q * p.headDim + c];
-          }
-          for (let c = 0; c < p.headDimV; c++) {
-            dV[r.kv * p.headDimV + c] += pr[m] * dOut[row * p.headDimV + c];
-          }
-          if (p.hasRpb && !r.isExtra) {
-            g.drpb[h * rpbVol + nb.rpbIndex] += dS;
-          }
-        });
+  forEachRow(p, (b, t, h, row, nbs) => {
+    const s = nbs.map(nb => logit(p, x, b, t, h, nb));
+    const pr = softmaxRow(s).probs;
+    // dP_m = dOut . v_m ; dS_m = p_m (dP_m - sum_n p_n dP_n) + p_m dLse
+    const dP = nbs.map(nb => {
+      const r = rows(p, b, t, h, nb);
+      const vals = r.isExtra ? x.addV! : x.v;
+      let acc = 0;
+      for (let c = 0; c < p.headDimV; c++) {
+        acc += dOut[row * p.headDimV + c] * vals[r.kv * p.headDimV + c];
       }
-    }
-  }
+      return acc;
+    });
+    const mean = pr.reduce((acc, v, m) => acc + v * dP[m], 0);
+    nbs.forEach((nb, m) => {
+      const r = rows(p, b, t, h, nb);
+      const dS = pr[m] * (dP[m] - mean) + (dLse ? pr[m] * dLse[row] : 0);
+      const keys = r.isExtra ? x.addK! : x.k;
+      const dK = r.isExtra ? g.daddK : g.dk;
+      const dV = r.isExtra ? g.daddV : g.dv;
+      for (let c = 0; c < p.headDim; c++) {
+        g.dq[r.q * p.headDim + c] += p.scale * dS * keys[r.kv * p.headDim + c];
+        dK[r.kv * p.headDim + c] += p.scale * dS * x.q[r.q * p.headDim + c];
+      }
+      for (let c = 0; c < p.headDimV; c++) {
+        dV[r.kv * p.headDimV + c] += pr[m] * dOut[row * p.headDimV + c];
+      }
+      if (p.hasRpb && !r.isExtra) {
+        g.drpb[h * rpbVol + nb.rpbIndex] += dS;
+      }
+    });
+  });
   return g;
 }
 
@@ -241,19 +243,14 @@ export function refAV(p: RefProblem, weights: ArrayLike<number>, v: ArrayLike<nu
     Float64Array {
   const {N, S} = sizes(p);
   const out = new Float64Array(p.batch * N * p.heads * p.headDimV);
-  for (let b = 0; b < p.batch; b++) {
-    for (let t = 0; t < N; t++) {
-      for (const nb of neighborsOf(p, t)) {
-        for (let h = 0; h < p.heads; h++) {
-          const row = (b * N + t) * p.heads + h;
-          const r = rows(p, b, t, h, nb);
-          const vals = r.isExtra ? addV! : v;
-          for (let c = 0; c < p.headDimV; c++) {
-            out[row * p.headDimV + c] += weights[row * S + nb.slot] * vals[r.kv * p.headDimV + c];
-          }
-        }
+  forEachRow(p, (b, t, h, row, nbs) => {
+    for (const nb of nbs) {
+      const r = rows(p, b, t, h, nb);
+      const vals = r.isExtra ? addV! : v;
+      for (let c = 0; c < p.headDimV; c++) {
+        out[row * p.headDimV + c] += weights[row * S + nb.slot] * vals[r.kv * p.headDimV + c];
       }
     }
-  }
+  });
   return out;
 }

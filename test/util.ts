@@ -61,15 +61,39 @@ export function shapes(p: RefProblem) {
 
 const size = (s: number[]) => s.reduce((a, b) => a * b, 1);
 
-/** Random inputs of a problem, as tensors (and as plain arrays for the reference). */
-export function makeInputs(p: RefProblem, seed: number): ProblemTensors {
+/** RefInputs held as Float32Arrays, what the kernels' implementations take. */
+export interface F32Inputs extends RefInputs {
+  q: Float32Array;
+  k: Float32Array;
+  v: Float32Array;
+  rpb?: Float32Array;
+  addK?: Float32Array;
+  addV?: Float32Array;
+}
+
+/** Random inputs of a problem as plain arrays: q, k, v, then rpb and the extra tokens where the problem has them. */
+export function makeValues(p: RefProblem, seed: number): F32Inputs {
   const r = rng(seed);
   const s = shapes(p);
-  const values: RefInputs = {
+  const values: F32Inputs = {
     q: randArray(r, size(s.q)),
     k: randArray(r, size(s.k)),
     v: randArray(r, size(s.v)),
   };
+  if (p.hasRpb) {
+    values.rpb = randArray(r, size(s.rpb), 0.5);
+  }
+  if (p.nExtra > 0) {
+    values.addK = randArray(r, size(s.addK));
+    values.addV = randArray(r, size(s.addV));
+  }
+  return values;
+}
+
+/** Random inputs of a problem (those of makeValues), as tensors and as plain arrays for the reference. */
+export function makeInputs(p: RefProblem, seed: number): ProblemTensors {
+  const s = shapes(p);
+  const values = makeValues(p, seed);
   const options: NAOptions = {
     kernelSize: p.kernelSize,
     stride: p.stride,
@@ -86,14 +110,11 @@ export function makeInputs(p: RefProblem, seed: number): ProblemTensors {
     dispose: () => tf.dispose([t.q, t.k, t.v, t.rpb, t.addK, t.addV].filter(x => x != null) as tf.Tensor[]),
   };
   if (p.hasRpb) {
-    values.rpb = randArray(r, size(s.rpb), 0.5);
-    t.rpb = options.rpb = tf.tensor(values.rpb, s.rpb);
+    t.rpb = options.rpb = tf.tensor(values.rpb!, s.rpb);
   }
   if (p.nExtra > 0) {
-    values.addK = randArray(r, size(s.addK));
-    values.addV = randArray(r, size(s.addV));
-    t.addK = options.additionalKeys = tf.tensor(values.addK, s.addK);
-    t.addV = options.additionalValues = tf.tensor(values.addV, s.addV);
+    t.addK = options.additionalKeys = tf.tensor(values.addK!, s.addK);
+    t.addV = options.additionalValues = tf.tensor(values.addV!, s.addV);
   }
   return t;
 }

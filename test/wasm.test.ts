@@ -10,7 +10,7 @@ import {getNAWasmModule, emitExp, MAX_WASM_DIM, naBackwardWasm, naForwardWasm, n
 import {buildModule, FuncBuilder, ValType} from '../src/kernels/cpu/wasm_builder';
 import {problem} from './problems';
 import {refBackward, RefProblem, refForward} from './reference';
-import {expectClose, randArray, rng, shapes} from './util';
+import {expectClose, makeValues, randArray, rng, shapes} from './util';
 
 function infoOf(p: RefProblem) {
   const s = shapes(p);
@@ -21,15 +21,10 @@ function infoOf(p: RefProblem) {
 
 const size = (s: number[]) => s.reduce((a, b) => a * b, 1);
 
+/** A problem's inputs (makeValues), and random upstream gradients of out and lse. */
 function inputs(p: RefProblem, seed: number) {
-  const r = rng(seed), s = shapes(p);
-  return {
-    q: randArray(r, size(s.q)), k: randArray(r, size(s.k)), v: randArray(r, size(s.v)),
-    rpb: p.hasRpb ? randArray(r, size(s.rpb), 0.5) : undefined,
-    addK: p.nExtra > 0 ? randArray(r, size(s.addK)) : undefined,
-    addV: p.nExtra > 0 ? randArray(r, size(s.addV)) : undefined,
-    dOut: randArray(r, size(s.out)), dLse: randArray(r, size(s.lse)),
-  };
+  const r = rng(seed + 1), s = shapes(p);
+  return {...makeValues(p, seed), dOut: randArray(r, size(s.out)), dLse: randArray(r, size(s.lse))};
 }
 
 describe('WebAssembly SIMD kernels', () => {
