@@ -1,5 +1,6 @@
 /**
  * npm run bench -- [--backend cpu] [--preset 2d,3d] [--json FILE] [--quick]
+ * (default presets: all, except the GPU-sized ones on the host backends cpu and tensorflow)
  *
  * Per preset, measured in the same run on the same backend: the fused forward, fused forward+backward
  * (gradients w.r.t. query, key and value for a given upstream gradient), the composed fallback (forward, forward+backward), and full
@@ -24,7 +25,7 @@ interface Args {
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = {backend: 'cpu', presets: PRESETS.map(p => p.name), json: null, quick: false};
+  const args: Args = {backend: 'cpu', presets: [], json: null, quick: false};
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = () => {
@@ -44,6 +45,11 @@ function parseArgs(argv: string[]): Args {
     } else {
       throw new Error(`bench: unknown argument ${a}; expected --backend, --preset, --json, --quick`);
     }
+  }
+  if (args.presets.length === 0) {
+    // The GPU-sized presets take minutes per baseline on a host backend: there they run only when named.
+    const host = (HOST_BACKENDS as readonly string[]).includes(args.backend);
+    args.presets = PRESETS.filter(p => !(host && p.gpu)).map(p => p.name);
   }
   for (const name of args.presets) {
     if (!PRESETS.some(p => p.name === name)) {
