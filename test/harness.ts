@@ -57,10 +57,23 @@ export async function useBackend(b: TestBackend): Promise<void> {
   tf.env().set(NATTEN_CPU_WASM, b.wasm !== false);
 }
 
+/**
+ * The environment variable NATTEN_TEST_BACKENDS (names from TestBackend.name, comma-separated) keeps only
+ * those backends: the GPU machine runs the suites on its GPU backends alone.
+ */
+function selected(backends: TestBackend[]): TestBackend[] {
+  const only = process.env.NATTEN_TEST_BACKENDS;
+  if (only == null || only === '') {
+    return backends;
+  }
+  const names = only.split(',').map(n => n.trim());
+  return backends.filter(b => names.includes(b.name));
+}
+
 /** `describe` once per backend, activating it (and the composed flag) around the suite. */
 export function describeAllBackends(title: string, body: (b: TestBackend) => void,
                                     backends: TestBackend[] = ALL_BACKENDS): void {
-  for (const b of backends) {
+  for (const b of selected(backends)) {
     describe(`${title} [${b.name}]`, () => {
       beforeAll(() => useBackend(b));
       afterAll(() => useBackend(CPU));
