@@ -19,9 +19,10 @@ import {na1d, na2d, na3d, NATTEN_CPU_WASM, NATTEN_FORCE_COMPOSED, NAOptions} fro
 import {HOST_BACKENDS} from '../src/kernels/cpu/host_util';
 import {naWasmMemoryBytes} from '../src/kernels/cpu/na_wasm';
 import {HostCopies, measureHostCopies, measureUpload} from './host_copies';
+import {naFlops, Preset, PRESETS, tokens} from './presets';
+
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const {loadTfjsNode} = require('../scripts/tfjs-node-env') as {loadTfjsNode(): unknown};
-import {naFlops, Preset, PRESETS, tokens} from './presets';
 
 interface Args {
   backend: string;

@@ -426,7 +426,7 @@ describeAllBackends('NA layers', () => {
   test('no tensor leaks across predict, fit, attentionWeights and dispose', async () => {
     const x = seededTensor([4, 5, 5, 8], 61);
     const y = seededTensor([4, 1], 62);
-    const before = tf.memory().numTensors;
+    const before = tf.memory().numTensors, dataIdsBefore = tf.backend().numDataIds();
     const input = tf.input({shape: [5, 5, 8]});
     const na = neighborhoodAttention2d({numHeads: 2, numKvHeads: 1, kernelSize: 3, useRelPosBias: true,
                                         attnDropout: 0.1, projDropout: 0.1, kernelRegularizer: 'l1l2'});
@@ -441,6 +441,7 @@ describeAllBackends('NA layers', () => {
     tf.dispose(na.attentionWeights(x));
     model.dispose();
     expect(tf.memory().numTensors).toBe(before);
+    expect(tf.backend().numDataIds()).toBe(dataIdsBefore);  // on tensorflow: TensorFlow's own tensors
     tf.dispose([x, y]);
   });
 });
