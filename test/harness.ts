@@ -34,8 +34,12 @@ export const TENSORFLOW: TestBackend = {name: 'tensorflow', backend: 'tensorflow
 export const CPU_JS: TestBackend = {name: 'cpu (js row kernels)', backend: 'cpu', composed: false, wasm: false};
 export const CPU_GENERIC: TestBackend = {name: 'cpu (generic loops)', backend: 'cpu', composed: false, codegen: false};
 export const COMPOSED: TestBackend = {name: 'composed fallback', backend: 'cpu', composed: true};
+const withoutTensorflow = process.env.NATTEN_TEST_WITHOUT_TENSORFLOW === '1';
+if (withoutTensorflow) {
+  console.warn('NATTEN_TEST_WITHOUT_TENSORFLOW=1: the suites leave out the tensorflow backend');
+}
 export const ALL_BACKENDS: TestBackend[] = [CPU, TENSORFLOW, CPU_JS, CPU_GENERIC, COMPOSED]
-    .filter(b => !(b === TENSORFLOW && process.env.NATTEN_TEST_WITHOUT_TENSORFLOW === '1'));
+    .filter(b => !(b === TENSORFLOW && withoutTensorflow));
 /** The backends as users run them (no forced kernel path or fallback), for suites where those add nothing. */
 export const USER_BACKENDS: TestBackend[] = ALL_BACKENDS.filter(b => b === CPU || b === TENSORFLOW);
 
