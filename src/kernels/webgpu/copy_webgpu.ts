@@ -32,3 +32,32 @@ fn main(index : i32) {
 `;
   }
 }
+
+/** Concatenates two flat tensors into one buffer (the extra keys and values, bound as one `extras`). */
+export class ConcatProgram implements WebGPUProgram {
+  outputShape: number[];
+  shaderKey = 'natten_concat';
+  dispatchLayout = {x: [0]};
+  dispatch: [number, number, number];
+  workgroupSize: [number, number, number] = [THREADS, 1, 1];
+  variableNames = ['first', 'second'];
+  uniforms = 'firstCount : i32, count : i32, ';
+
+  constructor(count: number, maxPerDimension: number) {
+    this.outputShape = [count];
+    this.dispatch = foldDispatch(Math.ceil(count / THREADS), maxPerDimension);
+  }
+
+  getUserCode(): string {
+    return `
+fn main(index : i32) {
+  let i = i32(workgroupId.x + workgroupId.y * numWorkgroups.x) * ${THREADS} + i32(localIndex);
+  if (i < uniforms.firstCount) {
+    result[i] = first[i];
+  } else if (i < uniforms.count) {
+    result[i] = second[i - uniforms.firstCount];
+  }
+}
+`;
+  }
+}

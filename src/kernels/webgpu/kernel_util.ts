@@ -2,7 +2,8 @@
 import type {NamedAttrMap, TensorInfo} from '@tensorflow/tfjs-core';
 import {computeAVInfo, computeQKVInfo, NAInfo} from '../../core/na_info';
 import type {NAAttrs} from '../kernel_names';
-import {CopyProgram} from './copy_webgpu';
+import {getWebGPUFusedPath} from '../../flags';
+import {ConcatProgram, CopyProgram} from './copy_webgpu';
 import {Backend, deviceLimits, NAProgram, ProgramUniform} from './program_util';
 
 export function qkvInfo(query: TensorInfo, key: TensorInfo, value: TensorInfo | null,
@@ -17,9 +18,15 @@ export function avInfo(weights: TensorInfo, value: TensorInfo, attrs: NamedAttrM
   return computeAVInfo(weights.shape, value.shape, attrs as unknown as NAAttrs);
 }
 
-export function run(backend: Backend, program: NAProgram, inputs: Array<TensorInfo | undefined>,
+/**
+ * Runs a program on the present inputs, each passed flat: the programs index buffers themselves, and flat
+ * inputs keep tfjs's pipeline key (which includes the inputs' ranks) the same for 1-D, 2-D and 3-D calls.
+ */
+export function run(backend: Backend, program: NAProgram, inputs: Array<TensorInfo | null | undefined>,
                     uniforms: ProgramUniform): TensorInfo {
-  return backend.runWebGPUProgram(program, inputs.filter(t => t != null) as TensorInfo[], 'float32', uniforms);
+  const flat = (inputs.filter(t => t != null) as TensorInfo[])
+                   .map(t => ({dataId: t.dataId, shape: [t.shape.reduce((a, b) => a * b, 1)], dtype: t.dtype}));
+  return backend.runWebGPUProgram(program, flat, 'float32', uniforms);
 }
 
 /** The packed regions of `packed` as tensors of the given shapes (in order); disposes `packed`. */
@@ -40,4 +47,28 @@ export function unpack(backend: Backend, packed: TensorInfo, shapes: number[][])
 /** A flat result as a tensor of the given shape (same buffer). */
 export function shaped(info: TensorInfo, shape: number[]): TensorInfo {
   return {dataId: info.dataId, shape, dtype: 'float32'};
+}
+
+/** The extra keys and values as one buffer (keys first), or null without extra tokens. */
+export function packExtras(backend: Backend, keys: TensorInfo | undefined, values: TensorInfo | undefined):
+    TensorInfo | null {
+  if (keys == null || values == null) {
+    return null;
+  }
+  const n0 = keys.shape.reduce((a, b) => a * b, 1), n = n0 + values.shape.reduce((a, b) => a * b, 1);
+  const limit = deviceLimits(backend).maxComputeWorkgroupsPerDimension;
+  return backend.runWebGPUProgram(new ConcatProgram(n, limit), [keys, values], 'float32',
+                                  [{type: 'int32', data: [n0]}, {type: 'int32', data: [n]}]);
+}
+
+/**
+ * The fused programs for a call: the row programs for small windows and head dims (each thread's exact work
+ * is small and the tile's box would be mostly masked), the tiled ones otherwise; NATTEN_WEBGPU_FUSED forces one.
+ */
+export function useTiled(info: NAInfo): boolean {
+  const path = getWebGPUFusedPath();
+  if (path !== 'auto') {
+    return path === 'tiled';
+  }
+  return info.kernelVolume > 64 || info.headDim > 64 || info.headDimV > 64;
 }

@@ -5,8 +5,7 @@
  * values into the rows' register accumulators. It never writes the weights. Output, packed into one buffer
  * (one output per program): `[output (batch*tokens*heads*headDimV) | logsumexp (batch*tokens*heads)]`.
  */
-import {GEOMETRY_WGSL, NAProgram} from './program_util';
-import {naMaskWgsl} from './na_mask_wgsl';
+import {dimClass, GEOMETRY_WGSL, NAProgram} from './program_util';
 import {QUERY_TILE_WGSL, queryTileConstants, queryTileLoaders, scoreGemmWgsl} from './query_tile_wgsl';
 import {GRID, TileTraits, traitsKey} from './tile_traits';
 
@@ -14,8 +13,8 @@ export class NAForwardProgram extends NAProgram {
   constructor(private traits: TileTraits, private headDim: number, private headDimV: number,
               private hasRpb: boolean, private hasExtra: boolean, outputSize: number, workgroupCount: number,
               maxPerDimension: number) {
-    super('forward', `${traitsKey(traits)}_d${headDim}_${headDimV}_${hasRpb ? 'rpb' : ''}_${hasExtra ? 'extra' : ''}`,
-          ['query', 'key', 'value', ...(hasRpb ? ['rpb'] : []), ...(hasExtra ? ['extraKeys', 'extraValues'] : [])],
+    super('forward', `${traitsKey(traits)}_d${dimClass(headDim)}_${dimClass(headDimV)}_${hasRpb ? 'rpb' : ''}_${hasExtra ? 'extra' : ''}`,
+          ['query', 'key', 'value', ...(hasRpb ? ['rpb'] : []), ...(hasExtra ? ['extras'] : [])],
           outputSize, workgroupCount, GRID * GRID, maxPerDimension);
   }
 
@@ -27,8 +26,7 @@ export class NAForwardProgram extends NAProgram {
           }` :
         '';
     return `
-${queryTileConstants(this.traits, this.headDim, this.headDimV)}
-${naMaskWgsl()}
+${queryTileConstants(this.traits, dimClass(this.headDim), dimClass(this.headDimV))}
 ${GEOMETRY_WGSL}
 ${QUERY_TILE_WGSL}
 var<workgroup> rowMax : array<f32, TQ>;
@@ -59,6 +57,9 @@ fn main(index : i32) {
     rowSum[lid] = 0.0;
   }
   var acc : array<f32, RQ * NVC * VPT>;
+  for (var i = 0; i < RQ * NVC * VPT; i++) {
+    acc[i] = 0.0;
+  }
   for (var c = 0; c < chunks; c++) {
     // Scores of this chunk: scale * q.k (+ bias), NEG where the key is not in the row's window.
     var sc : array<f32, RQ * RK>;
@@ -129,7 +130,7 @@ fn main(index : i32) {
       workgroupBarrier();
     }
   }
-  let outSize = uniforms.batch * uniforms.numTokens * uniforms.heads * HEAD_DIM_V;
+  let outSize = uniforms.batch * uniforms.numTokens * uniforms.heads * uniforms.headDimV;
   for (var i = 0; i < RQ; i++) {
     let r = tr * RQ + i;
     if (rows[i].token < 0) {
@@ -140,8 +141,8 @@ fn main(index : i32) {
     for (var vc = 0; vc < NVC; vc++) {
       for (var m = 0; m < VPT; m++) {
         let col = vc * VC + tc + ${GRID} * m;
-        if (col < HEAD_DIM_V) {
-          result[outRow * HEAD_DIM_V + col] = acc[(i * NVC + vc) * VPT + m] * inv;
+        if (col < uniforms.headDimV) {
+          result[outRow * uniforms.headDimV + col] = acc[(i * NVC + vc) * VPT + m] * inv;
         }
       }
     }

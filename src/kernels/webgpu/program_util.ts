@@ -6,6 +6,7 @@
 import type {TensorInfo} from '@tensorflow/tfjs-core';
 import type {WebGPUBackend, WebGPUProgram} from '@tensorflow/tfjs-backend-webgpu';
 import type {NAInfo} from '../../core/na_info';
+import {naMaskWgsl} from './na_mask_wgsl';
 
 export type Backend = WebGPUBackend;
 export type ProgramUniform = Array<{type: 'int32' | 'float32' | 'uint32', data: number[]}>;
@@ -14,9 +15,12 @@ export type ProgramUniform = Array<{type: 'int32' | 'float32' | 'uint32', data: 
  * Uniforms of every NA program (after tfjs's own shape uniforms), in this order. Per-axis values are padded
  * to three axes (leading axes of length 1, like NAInfo's L3/k3/...); the fourth lane is unused.
  * `workgroupCount` is the number of workgroups the program really needs (the dispatch may round it up).
+ * Head dims are uniforms too: programs bake only their dims rounded up to a multiple of 16 (`dimClass`), so
+ * one pipeline serves every head dim of its class.
  */
 export const GEOMETRY_UNIFORMS = 'batch : i32, heads : i32, headsKv : i32, headsPerKv : i32, numTokens : i32, ' +
-    'nExtra : i32, kernelVolume : i32, workgroupCount : i32, scale : f32, lengths : vec4<i32>, ' +
+    'nExtra : i32, kernelVolume : i32, workgroupCount : i32, scale : f32, headDim : i32, headDimV : i32, ' +
+    'lengths : vec4<i32>, ' +
     'kernel : vec4<i32>, stride : vec4<i32>, dilation : vec4<i32>, causal : vec4<i32>, rpbDims : vec4<i32>, ' +
     'tiles : vec4<i32>, ';
 
@@ -31,16 +35,17 @@ export function geometryUniforms(info: NAInfo, workgroupCount: number, tiles: nu
   return [
     i([info.batch]), i([info.heads]), i([info.headsKv]), i([info.headsPerKv]), i([info.numTokens]),
     i([info.nExtra]), i([info.kernelVolume]), i([workgroupCount]), {type: 'float32', data: [info.scale]},
+    i([info.headDim]), i([info.headDimV]),
     i(vec4(info.L3)), i(vec4(info.k3)), i(vec4(info.s3)), i(vec4(info.d3)),
     i(vec4(info.causal3.map(c => (c ? 1 : 0)))), i(vec4(info.rpb3)), i(vec4(tiles)),
   ];
 }
 
 /**
- * WGSL helpers over the geometry uniforms: the linear workgroup index (the dispatch is folded into x and y to
- * respect maxComputeWorkgroupsPerDimension), per-axis accessors, and token <-> coordinates.
+ * WGSL helpers over the geometry uniforms, after the index math: the linear workgroup index (the dispatch is
+ * folded into x and y to respect maxComputeWorkgroupsPerDimension), per-axis accessors, token <-> coordinates.
  */
-export const GEOMETRY_WGSL = `
+export const GEOMETRY_WGSL = naMaskWgsl() + `
 fn workgroupIndex() -> i32 {
   return i32(workgroupId.x + workgroupId.y * numWorkgroups.x);
 }
@@ -134,4 +139,9 @@ export function disposeAll(backend: Backend, infos: Array<TensorInfo | null | un
       backend.disposeData(t.dataId);
     }
   }
+}
+
+/** Head dims rounded up to a multiple of 16: what the programs bake into their loops (and shaderKeys). */
+export function dimClass(dim: number): number {
+  return Math.max(16, Math.ceil(dim / 16) * 16);
 }

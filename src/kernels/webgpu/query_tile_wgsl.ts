@@ -11,6 +11,7 @@
 import {GRID, TileTraits, tileRows} from './tile_traits';
 
 export function queryTileConstants(t: TileTraits, headDim: number, headDimV: number): string {
+  // headDim/headDimV: the dim classes (multiples of 16); the exact dims are uniforms.
   const rows = tileRows(t), cols = t.chunkCols;
   return `
 const T0 = ${t.tile[0]};
@@ -23,8 +24,6 @@ const RK = ${cols / GRID};
 const DC = ${t.dimChunk};
 const VC = ${t.valueChunk};
 const VPT = ${t.valueChunk / GRID};
-const HEAD_DIM = ${headDim};
-const HEAD_DIM_V = ${headDimV};
 const NDC = ${Math.ceil(headDim / t.dimChunk)};
 const NDCV = ${Math.ceil(headDimV / t.dimChunk)};
 const NVC = ${Math.ceil(headDimV / t.valueChunk)};
@@ -40,6 +39,10 @@ export const QUERY_TILE_WGSL = `
 var<workgroup> stage : array<f32, STAGE>;
 var<workgroup> scores : array<f32, TQ * SROW>;
 var<workgroup> chunkCount : i32;
+
+fn extraValuesOffset() -> i32 {
+  return uniforms.batch * uniforms.nExtra * uniforms.headsKv * uniforms.headDim;
+}
 
 struct QueryTile {
   b : i32,
@@ -178,9 +181,10 @@ fn keyVisible(t : QueryTile, q : QueryRow, c : i32, j : i32) -> bool {
  * RQ x RK block `acc` (zeroed first): rows from the WGSL function `rowFn(t, r, dim)`, columns from
  * `colFn(t, c, j, dim)` (both return 0 outside the tile, the chunk or the head dim), `chunks` dim chunks.
  */
-export function scoreGemmWgsl(name: string, rowFn: string, colFn: string, chunks: string): string {
+export function scoreGemmWgsl(name: string, rowFn: string, colFn: string, chunks: string,
+                              tileType = 'QueryTile'): string {
   return `
-fn ${name}(t : QueryTile, c : i32, lid : i32, tr : i32, tc : i32, acc : ptr<function, array<f32, RQ * RK>>) {
+fn ${name}(t : ${tileType}, c : i32, lid : i32, tr : i32, tc : i32, acc : ptr<function, array<f32, RQ * RK>>) {
   for (var i = 0; i < RQ * RK; i++) {
     (*acc)[i] = 0.0;
   }
@@ -215,7 +219,9 @@ fn ${name}(t : QueryTile, c : i32, lid : i32, tr : i32, tc : i32, acc : ptr<func
  * keys, then the extra tokens). Each returns 0 outside the tile, the chunk or the head dim.
  */
 export function queryTileLoaders(hasExtra: boolean, backward: boolean): string {
-  const extra = (name: string, dim: string) => hasExtra ? `${name}[row * ${dim} + dd]` : '0.0';
+  // The extra tokens come packed in one buffer `extras`: keys [batch, nExtra, headsKv, headDim], then values.
+  const extra = (name: string, dim: string) =>
+      !hasExtra ? '0.0' : name === 'extraKeys' ? `extras[row * ${dim} + dd]` : `extras[extraValuesOffset() + row * ${dim} + dd]`;
   const rowLoader = (fn: string, name: string, dim: string) => `
 fn ${fn}(t : QueryTile, r : i32, dd : i32) -> f32 {
   let tok = rowToken(t, r);
@@ -236,9 +242,9 @@ fn ${fn}(t : QueryTile, c : i32, j : i32, dd : i32) -> f32 {
   return ${extra(extraName, dim)};
 }`;
   return [
-    rowLoader('loadQuery', 'query', 'HEAD_DIM'),
-    backward ? rowLoader('loadDOut', 'dOut', 'HEAD_DIM_V') : '',
-    colLoader('loadKey', 'key', 'extraKeys', 'HEAD_DIM'),
-    colLoader('loadValue', 'value', 'extraValues', 'HEAD_DIM_V'),
+    rowLoader('loadQuery', 'query', 'uniforms.headDim'),
+    backward ? rowLoader('loadDOut', 'dOut', 'uniforms.headDimV') : '',
+    colLoader('loadKey', 'key', 'extraKeys', 'uniforms.headDim'),
+    colLoader('loadValue', 'value', 'extraValues', 'uniforms.headDimV'),
   ].join('\n');
 }
