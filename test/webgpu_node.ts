@@ -59,10 +59,9 @@ export function setupNodeWebGPU(): {ok: boolean, reason: string} {
     return state;
   }
   try {
-    const icd = path.join(DRIVER, 'lvp_icd.json');
-    if (process.env.VK_ICD_FILENAMES == null && fs.existsSync(icd)) {
-      process.env.VK_ICD_FILENAMES = icd;
-    }
+    // Effective only outside jest (whose process.env is a copy): jest.config.js applies it for the tests.
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    require('./webgpu_env').applyWebGPUEnv();
     preloadVulkan();
     // eslint-disable-next-line @typescript-eslint/no-var-requires
     const {create, globals} = require(dawnPath());

@@ -77,6 +77,8 @@ export abstract class NAProgram implements WebGPUProgram {
   workgroupSize: [number, number, number];
   variableNames: string[];
   uniforms = GEOMETRY_UNIFORMS;
+  /** Workgroups the program needs (the dispatch may hold a few more, which return at once). */
+  count: number;
 
   constructor(name: string, key: string, variableNames: string[], outputSize: number, workgroupCount: number,
               threads: number, maxPerDimension: number) {
@@ -86,6 +88,7 @@ export abstract class NAProgram implements WebGPUProgram {
     this.dispatchLayout = {x: [0]};
     this.workgroupSize = [threads, 1, 1];
     this.dispatch = foldDispatch(workgroupCount, maxPerDimension);
+    this.count = workgroupCount;
   }
 
   abstract getUserCode(): string;
