@@ -43,7 +43,8 @@ export function geometryUniforms(info: NAInfo, workgroupCount: number, tiles: nu
 
 /**
  * WGSL helpers over the geometry uniforms, after the index math: the linear workgroup index (the dispatch is
- * folded into x and y to respect maxComputeWorkgroupsPerDimension), per-axis accessors, token <-> coordinates.
+ * folded into x and y to respect maxComputeWorkgroupsPerDimension), per-axis accessors, token <-> coordinates,
+ * a token's window and inverse window on every axis.
  */
 export const GEOMETRY_WGSL = naMaskWgsl() + `
 fn workgroupIndex() -> i32 {
@@ -63,6 +64,38 @@ fn coordsOf(token : i32) -> vec3<i32> {
 fn groupLengthOf(a : i32, g : i32) -> i32 {
   return getGroupLength(uniforms.lengths[a], uniforms.dilation[a], g);
 }
+// The window (first key, valid slots, rpb index of slot 0) of a token along each axis.
+struct Window3 {
+  first : vec3<i32>,
+  count : vec3<i32>,
+  rpbBase : vec3<i32>,
+};
+
+fn windowOf(token : i32) -> Window3 {
+  let i = coordsOf(token);
+  var w : Window3;
+  for (var a = 0; a < 3; a++) {
+    let aw = getAxisWindow(i[a], uniforms.lengths[a], uniforms.kernel[a], uniforms.stride[a], uniforms.dilation[a],
+                           axisCausal(a));
+    w.first[a] = aw.first;
+    w.count[a] = aw.count;
+    w.rpbBase[a] = aw.rpbBase;
+  }
+  return w;
+}
+
+fn inverseWindowOf(token : i32) -> Window3 {
+  let j = coordsOf(token);
+  var w : Window3;
+  for (var a = 0; a < 3; a++) {
+    let iw = getAxisInverseWindow(j[a], uniforms.lengths[a], uniforms.kernel[a], uniforms.stride[a],
+                                  uniforms.dilation[a], axisCausal(a));
+    w.first[a] = iw.first;
+    w.count[a] = iw.count;
+  }
+  return w;
+}
+
 fn rpbOffset(h : i32, idx : vec3<i32>) -> i32 {
   return ((h * uniforms.rpbDims.x + idx.x) * uniforms.rpbDims.y + idx.y) * uniforms.rpbDims.z + idx.z;
 }

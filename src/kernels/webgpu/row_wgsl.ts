@@ -22,37 +22,6 @@ fn rowIndex() -> i32 {
   return workgroupIndex() * ${ROW_THREADS} + i32(localIndex);
 }
 
-struct Window3 {
-  first : vec3<i32>,
-  count : vec3<i32>,
-  rpbBase : vec3<i32>,
-};
-
-fn windowOf(token : i32) -> Window3 {
-  let i = coordsOf(token);
-  var w : Window3;
-  for (var a = 0; a < 3; a++) {
-    let aw = getAxisWindow(i[a], uniforms.lengths[a], uniforms.kernel[a], uniforms.stride[a], uniforms.dilation[a],
-                           axisCausal(a));
-    w.first[a] = aw.first;
-    w.count[a] = aw.count;
-    w.rpbBase[a] = aw.rpbBase;
-  }
-  return w;
-}
-
-fn inverseWindowOf(token : i32) -> Window3 {
-  let j = coordsOf(token);
-  var w : Window3;
-  for (var a = 0; a < 3; a++) {
-    let iw = getAxisInverseWindow(j[a], uniforms.lengths[a], uniforms.kernel[a], uniforms.stride[a],
-                                  uniforms.dilation[a], axisCausal(a));
-    w.first[a] = iw.first;
-    w.count[a] = iw.count;
-  }
-  return w;
-}
-
 fn extraValuesOffset() -> i32 {
   return uniforms.batch * uniforms.nExtra * uniforms.headsKv * uniforms.headDim;
 }
