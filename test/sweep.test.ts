@@ -61,8 +61,16 @@ async function checkCase(p: RefProblem, seed: number): Promise<void> {
   x.dispose();
 }
 
-describeAllBackends('random sweep', () => {
-  const cases = Array.from({length: NUM_CASES}, (_, seed) => ({seed, p: randomProblem(seed, (seed % 3) + 1)}));
+/**
+ * On webgpu (a software adapter in CI, 1 to 2 s a case on a busy 2-core machine) the even seeds run: half the
+ * cases, the same every time, all three ranks (a case's rank is seed % 3 + 1); 'covers the awkward corners'
+ * checks that subset itself.
+ */
+const WEBGPU_STEP = 2;
+
+describeAllBackends('random sweep', b => {
+  const all = Array.from({length: NUM_CASES}, (_, seed) => ({seed, p: randomProblem(seed, (seed % 3) + 1)}));
+  const cases = b.backend === 'webgpu' ? all.filter(c => c.seed % WEBGPU_STEP === 0) : all;
 
   it('covers the awkward corners', () => {
     const any = (f: (p: RefProblem) => boolean) => cases.some(c => f(c.p));

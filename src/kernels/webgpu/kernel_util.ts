@@ -1,22 +1,11 @@
 /** Glue shared by the WebGPU kernel functions: NAInfo from tensor shapes, running programs, unpacking. */
-import type {NamedAttrMap, TensorInfo} from '@tensorflow/tfjs-core';
-import {computeAVInfo, computeQKVInfo, NAInfo} from '../../core/na_info';
-import type {NAAttrs} from '../kernel_names';
+import type {TensorInfo} from '@tensorflow/tfjs-core';
+import type {NAInfo} from '../../core/na_info';
+export {avInfo, qkvInfo} from '../kernel_info';
 import {getWebGPUFusedPath} from '../../flags';
 import {ConcatProgram, CopyProgram} from './copy_webgpu';
 import {Backend, deviceLimits, NAProgram, ProgramUniform} from './program_util';
 
-export function qkvInfo(query: TensorInfo, key: TensorInfo, value: TensorInfo | null,
-                        additionalKeys: TensorInfo | undefined, rpb: TensorInfo | undefined,
-                        attrs: NamedAttrMap): NAInfo {
-  return computeQKVInfo(query.shape, key.shape, value == null ? null : value.shape,
-                        additionalKeys == null ? null : additionalKeys.shape, rpb != null,
-                        attrs as unknown as NAAttrs);
-}
-
-export function avInfo(weights: TensorInfo, value: TensorInfo, attrs: NamedAttrMap): NAInfo {
-  return computeAVInfo(weights.shape, value.shape, attrs as unknown as NAAttrs);
-}
 
 /**
  * Runs a program on the present inputs, each passed flat: the programs index buffers themselves, and flat

@@ -11,7 +11,7 @@
  * (or batch*nExtra).
  */
 import {dimClass, GEOMETRY_WGSL, NAProgram} from './program_util';
-import {queryTileConstants, scoreGemmWgsl} from './query_tile_wgsl';
+import {accumulateWgsl, queryTileConstants, scoreGemmWgsl} from './query_tile_wgsl';
 import {GRID, TileTraits, traitsKey} from './tile_traits';
 
 export class NABackwardKeyProgram extends NAProgram {
@@ -213,6 +213,8 @@ fn queryWindow(t : KeyTile, c : i32, j : i32) -> QueryWindow {
 
 ${scoreGemmWgsl('keyQueryScores', 'loadKeyRow', 'loadQueryCol', 'NDC', 'KeyTile')}
 ${scoreGemmWgsl('valueDOutScores', 'loadValueRow', 'loadDOutCol', 'NDCV', 'KeyTile')}
+${accumulateWgsl('accumulateDOut', 'loadDOutCol', 'NVC', 'scores', 'KeyTile')}
+${accumulateWgsl('accumulateQuery', 'loadQueryCol', 'NKC', 'scores2', 'KeyTile')}
 
 fn main(index : i32) {
   let lid = i32(localIndex);
@@ -258,45 +260,9 @@ fn main(index : i32) {
       }
     }
     workgroupBarrier();
-    // dv += p^T dO, then dk += dS^T q (scaled at the end), VC columns at a time.
-    for (var vc = 0; vc < NVC; vc++) {
-      for (var e = lid; e < TK * VC; e += ${GRID * GRID}) {
-        stage[e] = loadDOutCol(t, c, e / VC, vc * VC + e % VC);
-      }
-      workgroupBarrier();
-      for (var j = 0; j < TK; j++) {
-        var g : array<f32, RQ>;
-        for (var i = 0; i < RQ; i++) {
-          g[i] = scores[(tr * RQ + i) * SROW + j];
-        }
-        for (var m = 0; m < VPT; m++) {
-          let x = stage[j * VC + tc + ${GRID} * m];
-          for (var i = 0; i < RQ; i++) {
-            accV[(i * NVC + vc) * VPT + m] = fma(g[i], x, accV[(i * NVC + vc) * VPT + m]);
-          }
-        }
-      }
-      workgroupBarrier();
-    }
-    for (var kc = 0; kc < NKC; kc++) {
-      for (var e = lid; e < TK * VC; e += ${GRID * GRID}) {
-        stage[e] = loadQueryCol(t, c, e / VC, kc * VC + e % VC);
-      }
-      workgroupBarrier();
-      for (var j = 0; j < TK; j++) {
-        var g : array<f32, RQ>;
-        for (var i = 0; i < RQ; i++) {
-          g[i] = scores2[(tr * RQ + i) * SROW + j];
-        }
-        for (var m = 0; m < VPT; m++) {
-          let x = stage[j * VC + tc + ${GRID} * m];
-          for (var i = 0; i < RQ; i++) {
-            accK[(i * NKC + kc) * VPT + m] = fma(g[i], x, accK[(i * NKC + kc) * VPT + m]);
-          }
-        }
-      }
-      workgroupBarrier();
-    }
+    // dv += p^T dO, then dk += dS^T q (scaled at the end).
+    accumulateDOut(t, c, lid, tr, tc, &accV);
+    accumulateQuery(t, c, lid, tr, tc, &accK);
   }
   let rowsTotal = uniforms.batch * ${this.extra ? 'uniforms.nExtra' : 'uniforms.numTokens'} * uniforms.headsKv;
   for (var i = 0; i < RQ; i++) {

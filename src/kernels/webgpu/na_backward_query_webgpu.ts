@@ -5,7 +5,7 @@
  * Nothing of size tokens x K is stored. Output: dq `[batch*tokens*heads*headDim]`.
  */
 import {dimClass, GEOMETRY_WGSL, NAProgram} from './program_util';
-import {QUERY_TILE_WGSL, queryTileConstants, queryTileLoaders, scoreGemmWgsl} from './query_tile_wgsl';
+import {accumulateWgsl, QUERY_TILE_WGSL, queryTileConstants, queryTileLoaders, scoreGemmWgsl} from './query_tile_wgsl';
 import {GRID, TileTraits, traitsKey} from './tile_traits';
 
 export class NABackwardQueryProgram extends NAProgram {
@@ -32,6 +32,7 @@ ${QUERY_TILE_WGSL}
 ${queryTileLoaders(this.hasExtra, true)}
 ${scoreGemmWgsl('queryKeyScores', 'loadQuery', 'loadKey', 'NDC')}
 ${scoreGemmWgsl('dOutValueScores', 'loadDOut', 'loadValue', 'NDCV')}
+${accumulateWgsl('accumulateKeys', 'loadKey', 'NKC', 'scores')}
 
 fn main(index : i32) {
   let lid = i32(localIndex);
@@ -81,25 +82,7 @@ fn main(index : i32) {
       }
     }
     workgroupBarrier();
-    for (var kc = 0; kc < NKC; kc++) {
-      for (var e = lid; e < TK * VC; e += ${GRID * GRID}) {
-        stage[e] = loadKey(t, c, e / VC, kc * VC + e % VC);
-      }
-      workgroupBarrier();
-      for (var j = 0; j < TK; j++) {
-        var g : array<f32, RQ>;
-        for (var i = 0; i < RQ; i++) {
-          g[i] = scores[(tr * RQ + i) * SROW + j];
-        }
-        for (var m = 0; m < VPT; m++) {
-          let kv = stage[j * VC + tc + ${GRID} * m];
-          for (var i = 0; i < RQ; i++) {
-            acc[(i * NKC + kc) * VPT + m] = fma(g[i], kv, acc[(i * NKC + kc) * VPT + m]);
-          }
-        }
-      }
-      workgroupBarrier();
-    }
+    accumulateKeys(t, c, lid, tr, tc, &acc);
   }
   for (var i = 0; i < RQ; i++) {
     if (rows[i].token < 0) {

@@ -6,7 +6,7 @@
  * (one output per program): `[output (batch*tokens*heads*headDimV) | logsumexp (batch*tokens*heads)]`.
  */
 import {dimClass, GEOMETRY_WGSL, NAProgram} from './program_util';
-import {QUERY_TILE_WGSL, queryTileConstants, queryTileLoaders, scoreGemmWgsl} from './query_tile_wgsl';
+import {accumulateWgsl, QUERY_TILE_WGSL, queryTileConstants, queryTileLoaders, scoreGemmWgsl} from './query_tile_wgsl';
 import {GRID, TileTraits, traitsKey} from './tile_traits';
 
 export class NAForwardProgram extends NAProgram {
@@ -35,6 +35,7 @@ var<workgroup> rowScale : array<f32, TQ>;
 
 ${queryTileLoaders(this.hasExtra, false)}
 ${scoreGemmWgsl('queryKeyScores', 'loadQuery', 'loadKey', 'NDC')}
+${accumulateWgsl('accumulateValues', 'loadValue', 'NVC', 'scores')}
 
 fn main(index : i32) {
   let lid = i32(localIndex);
@@ -109,26 +110,7 @@ fn main(index : i32) {
         acc[i * NVC * VPT + m] *= scale;
       }
     }
-    // Weights times values, VC value columns at a time.
-    for (var vc = 0; vc < NVC; vc++) {
-      for (var e = lid; e < TK * VC; e += ${GRID * GRID}) {
-        stage[e] = loadValue(t, c, e / VC, vc * VC + e % VC);
-      }
-      workgroupBarrier();
-      for (var j = 0; j < TK; j++) {
-        var p : array<f32, RQ>;
-        for (var i = 0; i < RQ; i++) {
-          p[i] = scores[(tr * RQ + i) * SROW + j];
-        }
-        for (var m = 0; m < VPT; m++) {
-          let v = stage[j * VC + tc + ${GRID} * m];
-          for (var i = 0; i < RQ; i++) {
-            acc[(i * NVC + vc) * VPT + m] = fma(p[i], v, acc[(i * NVC + vc) * VPT + m]);
-          }
-        }
-      }
-      workgroupBarrier();
-    }
+    accumulateValues(t, c, lid, tr, tc, &acc);
   }
   let outSize = uniforms.batch * uniforms.numTokens * uniforms.heads * uniforms.headDimV;
   for (var i = 0; i < RQ; i++) {

@@ -248,3 +248,35 @@ fn ${fn}(t : QueryTile, c : i32, j : i32, dd : i32) -> f32 {
     colLoader('loadValue', 'value', 'extraValues', 'uniforms.headDimV'),
   ].join('\n');
 }
+
+/**
+ * Adds a weights tile times a chunk's rows into the thread's accumulator: for each of `chunks` column chunks
+ * (VC columns of the rows `loader(t, c, j, col)` staged in workgroup memory),
+ * `acc[(i * chunks + n) * VPT + m] += sum_j weights[tr * RQ + i][j] * row_j[n * VC + tc + 16 m]`.
+ */
+export function accumulateWgsl(name: string, loader: string, chunks: string, weights: string,
+                               tileType = 'QueryTile'): string {
+  return `
+fn ${name}(t : ${tileType}, c : i32, lid : i32, tr : i32, tc : i32, acc : ptr<function, array<f32, RQ * ${chunks} * VPT>>) {
+  for (var n = 0; n < ${chunks}; n++) {
+    for (var e = lid; e < TK * VC; e += ${GRID * GRID}) {
+      stage[e] = ${loader}(t, c, e / VC, n * VC + e % VC);
+    }
+    workgroupBarrier();
+    for (var j = 0; j < TK; j++) {
+      var g : array<f32, RQ>;
+      for (var i = 0; i < RQ; i++) {
+        g[i] = ${weights}[(tr * RQ + i) * SROW + j];
+      }
+      for (var m = 0; m < VPT; m++) {
+        let x = stage[j * VC + tc + ${GRID} * m];
+        for (var i = 0; i < RQ; i++) {
+          (*acc)[(i * ${chunks} + n) * VPT + m] = fma(g[i], x, (*acc)[(i * ${chunks} + n) * VPT + m]);
+        }
+      }
+    }
+    workgroupBarrier();
+  }
+}
+`;
+}
