@@ -73,6 +73,11 @@ async function sync(t: tf.Tensor | tf.Tensor[]): Promise<void> {
  * exceeds the budget is the measurement: the slow baselines take tens of seconds).
  */
 async function time(fn: () => tf.Tensor | tf.Tensor[], budgetMs: number, maxReps: number): Promise<number> {
+  const gpu = !(HOST_BACKENDS as readonly string[]).includes(tf.getBackend());
+  if (gpu) {
+    // Untimed first call: it compiles the pipelines (tens of seconds for a tiled one on a software adapter).
+    tf.dispose(await run(fn));
+  }
   const warm = performance.now();
   tf.dispose(await run(fn));
   const first = performance.now() - warm;
@@ -80,7 +85,7 @@ async function time(fn: () => tf.Tensor | tf.Tensor[], budgetMs: number, maxReps
     return first;
   }
   const reps = Math.max(1, Math.min(maxReps, Math.floor(budgetMs / Math.max(first, 1e-3))));
-  if (!(HOST_BACKENDS as readonly string[]).includes(tf.getBackend())) {
+  if (gpu) {
     // GPU: one batch of calls, one readback at the end.
     const t0 = performance.now();
     for (let i = 0; i < reps - 1; i++) {
@@ -106,6 +111,12 @@ async function run(fn: () => tf.Tensor | tf.Tensor[]): Promise<tf.Tensor | tf.Te
 }
 
 const OPS = [na1d, na2d, na3d];
+
+/** The largest buffer the active backend can bind (webgpu), or Infinity. */
+function bindingLimit(): number {
+  const limits = (tf.backend() as unknown as {device?: {limits: Record<string, number>}}).device?.limits;
+  return limits == null ? Infinity : Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize);
+}
 
 interface Result {
   preset: string;
@@ -179,7 +190,14 @@ async function benchPreset(p: Preset, backend: string, quick: boolean): Promise<
                                              [p.batch * p.heads, N, p.headDim]);
   const [qh, kh, vh] = [q, k, v].map(heads);
   const full = () => tf.tidy(() => tf.matMul(tf.softmax(tf.mul(tf.matMul(qh, kh, false, true), 1 / Math.sqrt(p.headDim))), vh));
-  const fullAttnFwdMs = await attempt('full attention fwd', () => time(full, budget, quick ? 1 : 3));
+  // tfjs's own ops do not check the device's limits (a webgpu buffer over maxStorageBufferBindingSize gives
+  // validation errors and wrong values, no exception): refuse the baselines that would exceed them.
+  const limit = bindingLimit();
+  const scoresBytes = 4 * p.batch * p.heads * N * N;
+  const fullAttnFwdMs = scoresBytes > limit ?
+      (failures['full attention fwd'] = `its ${p.batch * p.heads}x${N}x${N} scores need ${scoresBytes} bytes, over the ` +
+           `device's maxStorageBufferBindingSize of ${limit}`, NaN) :
+      await attempt('full attention fwd', () => time(full, budget, quick ? 1 : 3));
 
   tf.dispose([q, k, v, dOut, qh, kh, vh]);
   return {

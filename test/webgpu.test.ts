@@ -8,6 +8,8 @@
  * Runs on the software adapter in CI; a missing adapter fails it (harness.useBackend).
  */
 import * as tf from '@tensorflow/tfjs';
+import * as fs from 'fs';
+import * as path from 'path';
 import type {WebGPUBackend, WebGPUProgram} from '@tensorflow/tfjs-backend-webgpu';
 import {core, na1d, na1dQK, NATTEN_FORCE_COMPOSED} from '../src/index';
 import {naMaskWgsl} from '../src/kernels/webgpu/na_mask_wgsl';
@@ -76,6 +78,25 @@ fn main(index : i32) {
 `;
   }
 }
+
+describe('WebGPU: registration', () => {
+  it('src/ never imports @tensorflow/tfjs-backend-webgpu at run time (type-only imports)', () => {
+    const files: string[] = [];
+    const walk = (dir: string) => fs.readdirSync(dir, {withFileTypes: true}).forEach(e => e.isDirectory() ?
+        walk(path.join(dir, e.name)) : e.name.endsWith('.ts') && files.push(path.join(dir, e.name)));
+    walk(path.join(__dirname, '..', 'src'));
+    const offenders = files.filter(f => fs.readFileSync(f, 'utf8').split('\n').some(
+        line => /(import|require)\b.*@tensorflow\/tfjs-backend-webgpu/.test(line) && !/^import type /.test(line)));
+    expect(offenders).toEqual([]);
+    expect(files.length).toBeGreaterThan(20);
+  });
+
+  it('the six kernels are registered for webgpu', () => {
+    const names = tf.getKernelsForBackend('webgpu').map(k => k.kernelName).filter(n => n.startsWith('Natten'));
+    expect(names.sort()).toEqual(['NattenAVBackward', 'NattenAVForward', 'NattenNABackward', 'NattenNAForward',
+                                  'NattenQKBackward', 'NattenQKForward']);
+  });
+});
 
 describe('WebGPU: the generated WGSL index math', () => {
   beforeAll(() => useBackend(WEBGPU));
