@@ -11,7 +11,7 @@ import * as tf from '@tensorflow/tfjs';
 import * as fs from 'fs';
 import * as path from 'path';
 import type {WebGPUBackend, WebGPUProgram} from '@tensorflow/tfjs-backend-webgpu';
-import {core, na1d, na1dQK, NATTEN_COMPOSED_MAX_BYTES, NATTEN_FORCE_COMPOSED} from '../src/index';
+import {core, na1d, na1dQK, NATTEN_COMPOSED_MAX_BYTES, NATTEN_FORCE_COMPOSED, neighborhoodAttention2d} from '../src/index';
 import {naMaskWgsl} from '../src/kernels/webgpu/na_mask_wgsl';
 import {foldDispatch} from '../src/kernels/webgpu/program_util';
 import {read, useBackend, CPU, WEBGPU, WEBGPU_TILED} from './harness';
@@ -288,4 +288,32 @@ describe('WebGPU: device limits', () => {
        tf.env().set(NATTEN_FORCE_COMPOSED, false);
        tf.dispose([q, kv]);
      });
+});
+
+describe('WebGPU: a layers model saves, loads and predicts the same', () => {
+  beforeAll(() => useBackend(WEBGPU));
+  afterAll(() => useBackend(CPU));
+
+  it('NeighborhoodAttention2D (GQA, rpb) through tf.io.fromMemory', async () => {
+    const input = tf.input({shape: [5, 6, 8]});
+    const layer = neighborhoodAttention2d({numHeads: 4, numKvHeads: 2, kernelSize: [3, 4], useRelPosBias: true});
+    const model = tf.model({inputs: input, outputs: layer.apply(input) as tf.SymbolicTensor});
+    const seeded = model.getWeights().map((w, i) => tf.tidy(() => tf.mul(tf.sin(tf.range(i, i + w.size)), 0.5)
+                                                                  .reshape(w.shape)));
+    model.setWeights(seeded);
+    tf.dispose(seeded);
+    const x = tf.tidy(() => tf.cos(tf.range(0, 2 * 5 * 6 * 8)).reshape([2, 5, 6, 8]));
+    const y = model.predict(x) as tf.Tensor;
+    let artifacts: tf.io.ModelArtifacts | null = null;
+    await model.save(tf.io.withSaveHandler(async a => {
+      artifacts = a;
+      return {modelArtifactsInfo: {dateSaved: new Date(), modelTopologyType: 'JSON'}};
+    }));
+    const loaded = await tf.loadLayersModel(tf.io.fromMemory(artifacts!));
+    const y2 = loaded.predict(x) as tf.Tensor;
+    expect(Array.from(await read(y2))).toEqual(Array.from(await read(y)));
+    tf.dispose([x, y, y2]);
+    loaded.dispose();
+    model.dispose();
+  });
 });
