@@ -1,7 +1,7 @@
 /** tfjs-natten against vectors computed by NATTEN 0.21 itself (test/fixtures, copied from shared/testdata). */
 import * as tf from '@tensorflow/tfjs';
 import {NAOptions} from '../src/index';
-import {describeAllBackends} from './harness';
+import {describeAllBackends, read} from './harness';
 import {expectClose, expectNoLeak, FUSED} from './util';
 
 interface GoldenCase {
@@ -37,7 +37,7 @@ describeAllBackends('NATTEN goldens', () => {
   it('has all eight public cases', () => expect(goldens.cases.length).toBe(8));
 
   for (const c of goldens.cases) {
-    it(`${c.name}: output, logsumexp and gradients match NATTEN`, () => {
+    it(`${c.name}: output, logsumexp and gradients match NATTEN`, async () => {
       const q = tf.tensor(c.q, c.shape), k = tf.tensor(c.k, c.kvShape), v = tf.tensor(c.v, c.kvShape);
       const inputs = [q, k, v];
       const options: NAOptions = {
@@ -52,18 +52,18 @@ describeAllBackends('NATTEN goldens', () => {
 
       const [out, lse] = expectNoLeak(() => run(inputs, true) as unknown as [tf.Tensor, tf.Tensor]);
       expect(out.shape).toEqual([...c.shape.slice(0, -1), c.kvShape[c.kvShape.length - 1]]);
-      expectClose(out.dataSync(), c.out, 1e-4, 'output');
-      expectClose(lse.dataSync(), c.lse, 1e-4, 'logsumexp');
+      expectClose((await read(out)), c.out, 1e-4, 'output');
+      expectClose((await read(lse)), c.lse, 1e-4, 'logsumexp');
 
       const dOut = tf.tensor(c.dOut, out.shape);
       const grads = expectNoLeak(
           () => tf.grads((...xs: tf.Tensor[]) => tf.sum(tf.mul(run(xs, false) as tf.Tensor, dOut)))(inputs));
-      expectClose(grads[0].dataSync(), c.dq, 1e-3, 'dq');
-      expectClose(grads[1].dataSync(), c.dk, 1e-3, 'dk');
-      expectClose(grads[2].dataSync(), c.dv, 1e-3, 'dv');
+      expectClose((await read(grads[0])), c.dq, 1e-3, 'dq');
+      expectClose((await read(grads[1])), c.dk, 1e-3, 'dk');
+      expectClose((await read(grads[2])), c.dv, 1e-3, 'dv');
       if (c.extraShape) {
-        expectClose(grads[3].dataSync(), c.dAdditionalKeys!, 1e-3, 'dAdditionalKeys');
-        expectClose(grads[4].dataSync(), c.dAdditionalValues!, 1e-3, 'dAdditionalValues');
+        expectClose((await read(grads[3])), c.dAdditionalKeys!, 1e-3, 'dAdditionalKeys');
+        expectClose((await read(grads[4])), c.dAdditionalValues!, 1e-3, 'dAdditionalValues');
       }
       tf.dispose([...inputs, out, lse, dOut, ...grads]);
     });

@@ -10,11 +10,15 @@
  *    JavaScript row kernels (what runs where WebAssembly SIMD or synchronous compilation is unavailable);
  *  - `cpu (generic loops)`: the CPU kernels with code generation off (what runs where `new Function` is
  *    forbidden, or for head dims above 128);
- *  - `composed`: the fallback made of tfjs primitive ops (what webgl, wasm, ... run), forced on cpu.
+ *  - `composed`: the fallback made of tfjs primitive ops (what webgl, wasm, ... run), forced on cpu;
+ *  - `webgpu`: tfjs-natten's WebGPU kernels on tfjs's webgpu backend, in Node through Dawn on a software
+ *    Vulkan driver (test/webgpu_node.ts). It must be available: a missing adapter fails these suites.
+ *    The fused kernels pick their programs by shape ('auto'); test/webgpu.test.ts runs the tiled ones.
  */
 import * as tf from '@tensorflow/tfjs';
-import {NATTEN_CPU_CODEGEN, NATTEN_CPU_WASM, NATTEN_FORCE_COMPOSED} from '../src/index';
+import {NATTEN_CPU_CODEGEN, NATTEN_CPU_WASM, NATTEN_FORCE_COMPOSED, NATTEN_WEBGPU_FUSED} from '../src/index';
 import {requireTensorflowBackend} from './tensorflow_backend';
+import {setupNodeWebGPU} from './webgpu_node';
 
 export interface TestBackend {
   /** Name shown in test titles. */
@@ -27,6 +31,8 @@ export interface TestBackend {
   codegen?: boolean;
   /** Whether the fused CPU kernels may run as WebAssembly (default true). */
   wasm?: boolean;
+  /** The fused WebGPU programs: 'auto' (default), 'row' or 'tiled'. */
+  webgpuFused?: string;
 }
 
 export const CPU: TestBackend = {name: 'cpu', backend: 'cpu', composed: false};
@@ -38,7 +44,9 @@ const withoutTensorflow = process.env.NATTEN_TEST_WITHOUT_TENSORFLOW === '1';
 if (withoutTensorflow) {
   console.warn('NATTEN_TEST_WITHOUT_TENSORFLOW=1: the suites leave out the tensorflow backend');
 }
-export const ALL_BACKENDS: TestBackend[] = [CPU, TENSORFLOW, CPU_JS, CPU_GENERIC, COMPOSED]
+export const WEBGPU: TestBackend = {name: 'webgpu', backend: 'webgpu', composed: false};
+export const WEBGPU_TILED: TestBackend = {name: 'webgpu (tiled)', backend: 'webgpu', composed: false, webgpuFused: 'tiled'};
+export const ALL_BACKENDS: TestBackend[] = [CPU, TENSORFLOW, CPU_JS, CPU_GENERIC, COMPOSED, WEBGPU]
     .filter(b => !(b === TENSORFLOW && withoutTensorflow));
 /** The backends as users run them (no forced kernel path or fallback), for suites where those add nothing. */
 export const USER_BACKENDS: TestBackend[] = ALL_BACKENDS.filter(b => b === CPU || b === TENSORFLOW);
@@ -47,7 +55,15 @@ export async function useBackend(b: TestBackend): Promise<void> {
   if (b.backend === 'tensorflow') {
     requireTensorflowBackend();
   }
+  if (b.backend === 'webgpu') {
+    const setup = setupNodeWebGPU();
+    if (!setup.ok || !(await tf.setBackend('webgpu'))) {
+      throw new Error(`the webgpu backend is unavailable (${setup.reason || 'no adapter'}): run ` +
+                      'scripts/webgpu-driver.sh (a software Vulkan driver) or set VK_ICD_FILENAMES');
+    }
+  }
   await tf.setBackend(b.backend);
+  tf.env().set(NATTEN_WEBGPU_FUSED, b.webgpuFused ?? 'auto');
   tf.env().set(NATTEN_FORCE_COMPOSED, b.composed);
   tf.env().set(NATTEN_CPU_CODEGEN, b.codegen !== false);
   tf.env().set(NATTEN_CPU_WASM, b.wasm !== false);
@@ -76,4 +92,9 @@ export function describeAllBackends(title: string, body: (b: TestBackend) => voi
       body(b);
     });
   }
+}
+
+/** A tensor's values, read asynchronously (the webgpu backend cannot read synchronously in Node). */
+export function read(t: tf.Tensor): Promise<Float32Array> {
+  return t.data() as Promise<Float32Array>;
 }
