@@ -62,15 +62,16 @@ export async function train(page: Page, options: {backend: string, digits: strin
   await page.fill('#train-controls input[name=epochs]', String(options.epochs));
   await page.click('#train-button');
   await page.waitForSelector('#train-status[data-state=done], #train-status[data-state=failed]', {timeout: timeoutMs});
+  // No named functions inside evaluate callbacks: tsx would wrap them in a helper the page lacks.
   return page.evaluate(() => {
-    const text = (id: string) => document.getElementById(id)!.textContent ?? '';
     const status = document.getElementById('train-status')!;
     const note = document.getElementById('backend-note')!;
+    const result = document.getElementById('train-result')!;
     return {
-      backend: status.dataset.backend ?? '', status: text('train-status'), result: text('train-result'),
-      accuracy: Number(document.getElementById('train-result')!.dataset.accuracy),
+      backend: status.dataset.backend ?? '', status: status.textContent ?? '', result: result.textContent ?? '',
+      accuracy: Number(result.dataset.accuracy),
       progress: Number(document.getElementById('train-progress')!.getAttribute('aria-valuenow')),
-      backendNote: text('backend-note'), autoChoice: note.dataset.auto ?? '',
+      backendNote: note.textContent ?? '', autoChoice: note.dataset.auto ?? '',
     };
   });
 }

@@ -6,13 +6,17 @@
  * and backward, a layer model trained by `fit` and saved to IndexedDB and loaded back, and a leak check;
  * nothing may be printed as a warning or error on the console, and no request may fail.
  */
+import * as tf from '@tensorflow/tfjs';
+import {execFileSync} from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import {buildPageScript, buildUmd, ROOT, UmdBuild} from '../../web/build';
 import {Browser, launchChromium} from '../../web/chromium';
 import {serveStatic, StaticServer, tfjsVendorMounts} from '../../web/server';
+import {na1d} from '../../src/index';
 import type {Goldens} from '../golden_cases';
+import {maxAbsDiff} from '../util';
 import {goldenCheck, LAYER_CHECKS} from './checks';
 import type {SuiteReport} from './suite_page';
 
@@ -50,6 +54,39 @@ test('the UMD bundle and the test page build without warnings', () => {
   expect(umd.warnings).toEqual([]);
   expect(pageWarnings).toEqual([]);
   expect(umd.externals).toContain('@tensorflow/tfjs-core');
+  // tfjs stays outside: tfjs-core alone is over 400 KB minified.
+  expect(fs.statSync(umd.minified).size).toBeLessThan(150 * 1024);
+});
+
+describe('the UMD bundle under the other module systems', () => {
+  const values = Array.from({length: 2 * 7 * 2 * 3}, (_, i) => Math.sin(i));
+  const shape = [2, 7, 2, 3];
+  const options = {kernelSize: 3, dilation: 2};
+  const want = () => tf.tidy(() => Array.from((na1d(tf.tensor(values, shape), tf.tensor(values, shape),
+                                                    tf.tensor(values, shape), options) as tf.Tensor).dataSync()));
+
+  test('CommonJS (require in Node): the exports compute what the package computes', () => {
+    const script = `const tf = require('@tensorflow/tfjs'); const natten = require(${JSON.stringify(umd.minified)});
+      const t = tf.tensor(${JSON.stringify(values)}, ${JSON.stringify(shape)});
+      console.log(JSON.stringify(Array.from(natten.na1d(t, t, t, ${JSON.stringify(options)}).dataSync())));`;
+    // The bundle was built into a temporary folder: tfjs comes from this repository's node_modules.
+    const out = execFileSync(process.execPath, ['-e', script],
+                             {cwd: ROOT, encoding: 'utf8', env: {...process.env, NODE_PATH: path.join(ROOT, 'node_modules')}});
+    expect(maxAbsDiff(JSON.parse(out), want())).toBeLessThan(1e-6);
+  });
+
+  test('AMD (define): it asks for tfjs-core and tfjs-layers and its exports compute the same', async () => {
+    const page = await browser.newPage();
+    await page.goto(`${server.url}amd.html`);
+    const got = await page.evaluate(([v, s, o]) => {
+      const amd = (window as unknown as {amdModule: {deps: string[], exports: {na1d: Function}}}).amdModule;
+      const t = (window as unknown as {tf: typeof tf}).tf.tensor(v, s);
+      return {deps: amd.deps, out: Array.from((amd.exports.na1d(t, t, t, o) as tf.Tensor).dataSync())};
+    }, [values, shape, options] as const);
+    await page.close();
+    expect(got.deps).toEqual(['exports', '@tensorflow/tfjs-core', '@tensorflow/tfjs-layers']);
+    expect(maxAbsDiff(got.out, want())).toBeLessThan(1e-6);
+  });
 });
 
 for (const backend of BACKENDS) {
