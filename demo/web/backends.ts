@@ -97,8 +97,23 @@ export function describeNAPath(headDim: number): string {
 let busy: Promise<unknown> = Promise.resolve();
 
 /** Runs jobs one after another, so two sections never switch backends under each other. */
-export function exclusive<T>(job: () => Promise<T>): Promise<T> {
+function exclusive<T>(job: () => Promise<T>): Promise<T> {
   const next = busy.then(job, job);
   busy = next.catch(() => undefined);
   return next;
+}
+
+/**
+ * Makes `button` run `job` (one job of the page at a time), disabled while it runs; a failure is shown in
+ * `status` (`data-state="failed"`) as "`what` failed: message".
+ */
+export function runOnClick(button: HTMLButtonElement, status: HTMLElement, what: string, job: () => Promise<void>):
+    void {
+  button.addEventListener('click', () => {
+    button.disabled = true;
+    exclusive(job).catch((e: Error) => {
+      status.textContent = `${what} failed: ${e.message}`;
+      status.dataset.state = 'failed';
+    }).finally(() => button.disabled = false);
+  });
 }

@@ -37,7 +37,7 @@ export async function clickQuery(page: Page, row: number, col: number): Promise<
   return page.evaluate(() => {
     const cells: Record<string, string[]> = {};
     document.querySelectorAll<HTMLElement>('#na-grid button.cell').forEach(c => {
-      cells[`${c.dataset.row},${c.dataset.col}`] = [...c.classList].filter(x => x !== 'cell');
+      cells[`${c.dataset.row},${c.dataset.col}`] = Array.from(c.classList).filter(x => x !== 'cell');
     });
     const stats = document.getElementById('na-stats')!;
     return {cells, stats: stats.textContent ?? '', keys: Number(stats.dataset.keys), slots: Number(stats.dataset.slots)};
@@ -89,7 +89,7 @@ export async function timeBackends(page: Page, size: string, timeoutMs: number):
   await page.click('#timing-button');
   await page.waitForSelector('#timing-status[data-state=done], #timing-status[data-state=failed]',
                              {timeout: timeoutMs});
-  return page.evaluate(() => [...document.querySelectorAll<HTMLTableRowElement>('#timing-table tbody tr')].map(r => ({
+  return page.evaluate(() => Array.from(document.querySelectorAll<HTMLTableRowElement>('#timing-table tbody tr')).map(r => ({
     backend: r.dataset.backend ?? '', text: r.innerText, medianMs: Number(r.dataset.medianMs),
     maxDiff: Number(r.dataset.maxDiff),
   })));

@@ -58,6 +58,33 @@ function axisProblem(name: string, a: AxisConfig): string | null {
   return null;
 }
 
+/** The controls of one axis: a number input per field, a checkbox for causal. */
+const FIELDS: Array<{name: keyof AxisConfig, min: number, max: number}> = [
+  {name: 'length', min: 2, max: 24}, {name: 'kernel', min: 2, max: 24}, {name: 'dilation', min: 1, max: 12},
+  {name: 'stride', min: 1, max: 24},
+];
+const START: AxisConfig = {length: 12, kernel: 5, dilation: 1, stride: 1, causal: false};
+
+function controlsTable(): HTMLTableElement {
+  const table = document.createElement('table');
+  const head = table.createTHead().insertRow();
+  for (const title of ['', ...FIELDS.map(f => f.name), 'causal']) {
+    head.append(Object.assign(document.createElement('th'), {textContent: title}));
+  }
+  const body = table.createTBody();
+  ['rows', 'columns'].forEach((axisName, n) => {
+    const row = body.insertRow();
+    row.append(Object.assign(document.createElement('th'), {textContent: axisName}));
+    for (const f of FIELDS) {
+      row.insertCell().append(Object.assign(document.createElement('input'), {
+        type: 'number', name: `${f.name}${n}`, min: String(f.min), max: String(f.max), value: String(START[f.name]),
+      }));
+    }
+    row.insertCell().append(Object.assign(document.createElement('input'), {type: 'checkbox', name: `causal${n}`}));
+  });
+  return table;
+}
+
 export class NeighborhoodView {
   private axes: [AxisConfig, AxisConfig] | null = null;
   private query: [number, number];
@@ -66,6 +93,7 @@ export class NeighborhoodView {
   constructor(private readonly form: HTMLFormElement, private readonly grid: HTMLElement,
               private readonly stats: HTMLElement, private readonly error: HTMLElement) {
     this.query = [0, 0];
+    form.append(controlsTable());
     form.addEventListener('input', () => this.rebuild());
     grid.addEventListener('click', e => {
       const cell = (e.target as HTMLElement).closest('button.cell') as HTMLButtonElement | null;

@@ -5,7 +5,7 @@
 import * as tf from '@tensorflow/tfjs';
 import {na2d} from '../../src/index';
 import {rng} from '../model';
-import {activate, ALL_BACKENDS, describeNAPath, exclusive} from './backends';
+import {activate, ALL_BACKENDS, describeNAPath, runOnClick} from './backends';
 
 /** The problems offered: q/k/v shape `[batch, rows, cols, heads, headDim]` and kernel size. */
 const PROBLEMS: Record<string, {shape: number[], kernelSize: number}> = {
@@ -72,13 +72,7 @@ export class TimingView {
   private readonly size = document.querySelector('#timing-controls select[name=size]') as HTMLSelectElement;
 
   constructor() {
-    this.button.addEventListener('click', () => {
-      this.button.disabled = true;
-      exclusive(() => this.run()).catch((e: Error) => {
-        this.status.textContent = `Timing failed: ${e.message}`;
-        this.status.dataset.state = 'failed';
-      }).finally(() => this.button.disabled = false);
-    });
+    runOnClick(this.button, this.status, 'Timing', () => this.run());
   }
 
   private async run(): Promise<void> {

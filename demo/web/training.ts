@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import {attentionPicture} from '../attention_picture';
 import type {RGBImage} from '../image';
 import {accuracy, buildModel, CONFIG, DigitPixels, disposeDigits, splitDigits, trainDigits} from '../model';
-import {activate, autoChoice, BackendProbe, describeNAPath, exclusive, probeBackends} from './backends';
+import {activate, autoChoice, BackendProbe, describeNAPath, probeBackends, runOnClick} from './backends';
 import {LinePlot} from './plot';
 
 /** The digits of the `mnist` package, served with the page (demo/web/serve.ts). */
@@ -53,13 +53,7 @@ export class TrainingView {
           `"auto" trains on ${autoChoice(probes)}.`;
       note.dataset.auto = autoChoice(probes);
     });
-    this.button.addEventListener('click', () => {
-      this.button.disabled = true;
-      exclusive(() => this.train()).catch((e: Error) => {
-        this.status.textContent = `Training failed: ${e.message}`;
-        this.status.dataset.state = 'failed';
-      }).finally(() => this.button.disabled = false);
-    });
+    runOnClick(this.button, this.status, 'Training', () => this.train());
   }
 
   private field(name: string): string {

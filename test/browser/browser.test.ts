@@ -78,10 +78,12 @@ describe('the UMD bundle under the other module systems', () => {
   test('AMD (define): it asks for tfjs-core and tfjs-layers and its exports compute the same', async () => {
     const page = await browser.newPage();
     await page.goto(`${server.url}amd.html`);
-    const got = await page.evaluate(([v, s, o]) => {
+    const got = await page.evaluate(async ([v, s, o]) => {
       const amd = (window as unknown as {amdModule: {deps: string[], exports: {na1d: Function}}}).amdModule;
-      const t = (window as unknown as {tf: typeof tf}).tf.tensor(v, s);
-      return {deps: amd.deps, out: Array.from((amd.exports.na1d(t, t, t, o) as tf.Tensor).dataSync())};
+      const tfg = (window as unknown as {tf: typeof tf}).tf;
+      await tfg.setBackend('cpu');  // webgl's dataSync would make Chrome warn of a ReadPixels stall
+      const t = tfg.tensor(v, s);
+      return {deps: amd.deps, out: Array.from(await (amd.exports.na1d(t, t, t, o) as tf.Tensor).data())};
     }, [values, shape, options] as const);
     await page.close();
     expect(got.deps).toEqual(['exports', '@tensorflow/tfjs-core', '@tensorflow/tfjs-layers']);
