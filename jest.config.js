@@ -1,3 +1,6 @@
+// The WebGPU suites' Vulkan driver, set while the environment is still the real one (test/webgpu_env.js).
+require('./test/webgpu_env').applyWebGPUEnv();
+
 /** @type {import('jest').Config} */
 module.exports = {
   testEnvironment: 'node',

@@ -8,6 +8,11 @@
  * (`4 * batch * heads * tokens * K * dim / seconds`). Also the tensor memory the fused forward allocates.
  * On the host backends (cpu, tensorflow) the fused kernels run as WebAssembly SIMD; the same run also
  * times them as JavaScript row kernels (NATTEN_CPU_WASM off) and reports the WebAssembly memory they keep.
+ *
+ * `--backend webgpu` runs in Node through Dawn (test/webgpu_node.ts: NATTEN_DAWN_NODE, NATTEN_DAWN_FLAGS,
+ * VK_ICD_FILENAMES, NATTEN_VULKAN_LOADER). There the inputs stay on the GPU and each measurement is one batch of
+ * calls followed by a single readback of the last result (the queue runs in order), divided by the calls: GPU
+ * time plus tfjs's dispatch overhead, no transfers. A baseline that cannot run is reported as failed, with why.
  */
 import * as tf from '@tensorflow/tfjs';
 import * as fs from 'fs';
@@ -68,6 +73,11 @@ async function sync(t: tf.Tensor | tf.Tensor[]): Promise<void> {
  * exceeds the budget is the measurement: the slow baselines take tens of seconds).
  */
 async function time(fn: () => tf.Tensor | tf.Tensor[], budgetMs: number, maxReps: number): Promise<number> {
+  const gpu = !(HOST_BACKENDS as readonly string[]).includes(tf.getBackend());
+  if (gpu) {
+    // Untimed first call: it compiles the pipelines (tens of seconds for a tiled one on a software adapter).
+    tf.dispose(await run(fn));
+  }
   const warm = performance.now();
   tf.dispose(await run(fn));
   const first = performance.now() - warm;
@@ -75,6 +85,15 @@ async function time(fn: () => tf.Tensor | tf.Tensor[], budgetMs: number, maxReps
     return first;
   }
   const reps = Math.max(1, Math.min(maxReps, Math.floor(budgetMs / Math.max(first, 1e-3))));
+  if (gpu) {
+    // GPU: one batch of calls, one readback at the end.
+    const t0 = performance.now();
+    for (let i = 0; i < reps - 1; i++) {
+      tf.dispose(fn());
+    }
+    tf.dispose(await run(fn));
+    return (performance.now() - t0) / reps;
+  }
   const times: number[] = [];
   for (let i = 0; i < reps; i++) {
     const t0 = performance.now();
@@ -93,6 +112,12 @@ async function run(fn: () => tf.Tensor | tf.Tensor[]): Promise<tf.Tensor | tf.Te
 
 const OPS = [na1d, na2d, na3d];
 
+/** The largest buffer the active backend can bind (webgpu), or Infinity. */
+function bindingLimit(): number {
+  const limits = (tf.backend() as unknown as {device?: {limits: Record<string, number>}}).device?.limits;
+  return limits == null ? Infinity : Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize);
+}
+
 interface Result {
   preset: string;
   backend: string;
@@ -104,6 +129,8 @@ interface Result {
   fusedFwdGflops: number;
   fusedFwdAllocatedBytes: number;
   outputAndLseBytes: number;
+  /** Baselines that could not run (composed, full attention), with the reason; their times are NaN. */
+  failures: Record<string, string>;
   /** Host backends only: the fused kernels as JS row kernels, and the WebAssembly memory kept. */
   jsFwdMs: number | null;
   jsFwdBwdMs: number | null;
@@ -143,9 +170,18 @@ async function benchPreset(p: Preset, backend: string, quick: boolean): Promise<
     tf.env().set(NATTEN_CPU_WASM, true);
   }
 
+  const failures: Record<string, string> = {};
+  const attempt = async (name: string, f: () => Promise<number>): Promise<number> => {
+    try {
+      return await f();
+    } catch (e) {
+      failures[name] = (e instanceof Error ? e.message : String(e)).split('\n')[0];
+      return NaN;
+    }
+  };
   tf.env().set(NATTEN_FORCE_COMPOSED, true);
-  const composedFwdMs = await time(fwd, budget, quick ? 1 : 3);
-  const composedFwdBwdMs = await time(fwdBwd, budget, quick ? 1 : 3);
+  const composedFwdMs = await attempt('composed fwd', () => time(fwd, budget, quick ? 1 : 3));
+  const composedFwdBwdMs = await attempt('composed fwd+bwd', () => time(fwdBwd, budget, quick ? 1 : 3));
   tf.env().set(NATTEN_FORCE_COMPOSED, false);
 
   // Full self-attention over all tokens: [B*H, N, D] x [B*H, D, N], softmax, x [B*H, N, D].
@@ -154,13 +190,20 @@ async function benchPreset(p: Preset, backend: string, quick: boolean): Promise<
                                              [p.batch * p.heads, N, p.headDim]);
   const [qh, kh, vh] = [q, k, v].map(heads);
   const full = () => tf.tidy(() => tf.matMul(tf.softmax(tf.mul(tf.matMul(qh, kh, false, true), 1 / Math.sqrt(p.headDim))), vh));
-  const fullAttnFwdMs = await time(full, budget, quick ? 1 : 3);
+  // tfjs's own ops do not check the device's limits (a webgpu buffer over maxStorageBufferBindingSize gives
+  // validation errors and wrong values, no exception): refuse the baselines that would exceed them.
+  const limit = bindingLimit();
+  const scoresBytes = 4 * p.batch * p.heads * N * N;
+  const fullAttnFwdMs = scoresBytes > limit ?
+      (failures['full attention fwd'] = `its ${p.batch * p.heads}x${N}x${N} scores need ${scoresBytes} bytes, over the ` +
+           `device's maxStorageBufferBindingSize of ${limit}`, NaN) :
+      await attempt('full attention fwd', () => time(full, budget, quick ? 1 : 3));
 
   tf.dispose([q, k, v, dOut, qh, kh, vh]);
   return {
     preset: p.name, backend, fusedFwdMs, fusedFwdBwdMs, composedFwdMs, composedFwdBwdMs, fullAttnFwdMs,
     fusedFwdGflops: naFlops(p) / (fusedFwdMs * 1e6), fusedFwdAllocatedBytes, outputAndLseBytes, jsFwdMs, jsFwdBwdMs,
-    wasmMemoryBytes,
+    wasmMemoryBytes, failures,
   };
 }
 
@@ -168,7 +211,7 @@ function table(results: Result[]): string {
   const header = ['preset', 'fused fwd ms', 'GFLOP/s', 'fused fwd+bwd ms', '(x fwd)', 'composed fwd ms', '(x fused)',
                   'composed fwd+bwd ms', '(x fused)', 'full attn fwd ms', '(x fused)', 'fwd alloc / (out+lse)',
                   'js fwd ms', 'js fwd+bwd ms', 'wasm MiB kept'];
-  const f = (x: number | null, d = 1) => x == null ? '-' : x.toFixed(d);
+  const f = (x: number | null, d = 1) => x == null ? '-' : Number.isNaN(x) ? 'failed' : x.toFixed(d);
   const rows = results.map(r => [
     r.preset, f(r.fusedFwdMs), f(r.fusedFwdGflops, 2), f(r.fusedFwdBwdMs), f(r.fusedFwdBwdMs / r.fusedFwdMs, 2),
     f(r.composedFwdMs), f(r.composedFwdMs / r.fusedFwdMs), f(r.composedFwdBwdMs), f(r.composedFwdBwdMs / r.fusedFwdBwdMs),
@@ -185,6 +228,12 @@ async function main(): Promise<void> {
   if (args.backend === 'tensorflow') {
     require('@tensorflow/tfjs-node');
   }
+  if (args.backend === 'webgpu') {
+    const setup = require('../test/webgpu_node').setupNodeWebGPU();
+    if (!setup.ok) {
+      throw new Error(`bench: WebGPU in Node is unavailable: ${setup.reason}`);
+    }
+  }
   if (!(await tf.setBackend(args.backend))) {
     throw new Error(`bench: backend ${args.backend} is not available`);
   }
@@ -192,6 +241,12 @@ async function main(): Promise<void> {
   const cpu = os.cpus();
   console.log(`tfjs-natten bench: backend ${tf.getBackend()}, ${cpu.length} x ${cpu[0]?.model ?? 'unknown CPU'}, node ${
       process.version}`);
+  if (args.backend === 'webgpu') {
+    const gpu = tf.backend() as unknown as {adapterInfo: object, device: {limits: Record<string, number>}};
+    console.log(`adapter ${JSON.stringify(gpu.adapterInfo)}, maxStorageBufferBindingSize ${
+        gpu.device.limits.maxStorageBufferBindingSize}, maxComputeWorkgroupStorageSize ${
+        gpu.device.limits.maxComputeWorkgroupStorageSize}`);
+  }
   const results: Result[] = [];
   for (const p of PRESETS.filter(x => args.presets.includes(x.name))) {
     const r = await benchPreset(p, args.backend, args.quick);
@@ -199,10 +254,16 @@ async function main(): Promise<void> {
     console.log(`${p.name}: done (fused fwd ${r.fusedFwdMs.toFixed(1)} ms)`);
   }
   console.log('\n' + table(results));
+  for (const r of results) {
+    for (const [what, why] of Object.entries(r.failures)) {
+      console.log(`${r.preset}: ${what} failed: ${why}`);
+    }
+  }
   if (args.json) {
     const rows = results.map(r => ({
       preset: r.preset, backend: r.backend, fusedFwdMs: r.fusedFwdMs, fusedFwdBwdMs: r.fusedFwdBwdMs,
       composedFwdMs: r.composedFwdMs, composedFwdBwdMs: r.composedFwdBwdMs, fullAttnFwdMs: r.fullAttnFwdMs,
+      ...(Object.keys(r.failures).length > 0 ? {failures: r.failures} : {}),
     }));
     fs.writeFileSync(args.json, JSON.stringify(rows, null, 2) + '\n');
     console.log(`wrote ${args.json}`);

@@ -21,6 +21,13 @@ export const NATTEN_CPU_CODEGEN = 'NATTEN_CPU_CODEGEN';
  */
 export const NATTEN_CPU_WASM = 'NATTEN_CPU_WASM';
 
+/**
+ * Which fused programs the `webgpu` kernels run: 'row' (a thread per query, key or extra token walking its own
+ * window: exact work, for small windows and head dims), 'tiled' (workgroup tiles, register-tiled mini-GEMMs
+ * through workgroup memory, online softmax: for large windows), or 'auto' (the default: by shape).
+ */
+export const NATTEN_WEBGPU_FUSED = 'NATTEN_WEBGPU_FUSED';
+
 /** Which implementation the CPU kernels use: WebAssembly SIMD, generated JS row kernels, or generic loops. */
 export type CpuKernelPath = 'wasm' | 'codegen' | 'generic';
 
@@ -32,6 +39,7 @@ export function registerFlags(): void {
     env().registerFlag(NATTEN_FORCE_COMPOSED, () => false);
     env().registerFlag(NATTEN_CPU_CODEGEN, () => true);
     env().registerFlag(NATTEN_CPU_WASM, () => true);
+    env().registerFlag(NATTEN_WEBGPU_FUSED, () => 'auto');
   }
 }
 
@@ -46,4 +54,13 @@ export function getCpuKernelPath(): CpuKernelPath {
 export function isComposedForced(): boolean {
   registerFlags();
   return env().getBool(NATTEN_FORCE_COMPOSED);
+}
+
+export function getWebGPUFusedPath(): 'auto' | 'row' | 'tiled' {
+  registerFlags();
+  const value = env().get(NATTEN_WEBGPU_FUSED);
+  if (value !== 'auto' && value !== 'row' && value !== 'tiled') {
+    throw new Error(`${NATTEN_WEBGPU_FUSED} must be 'auto', 'row' or 'tiled', got ${JSON.stringify(value)}`);
+  }
+  return value;
 }

@@ -9,11 +9,15 @@
  *    JavaScript row kernels (what runs where WebAssembly SIMD or synchronous compilation is unavailable);
  *  - `cpu (generic loops)`: the CPU kernels with code generation off (what runs where `new Function` is
  *    forbidden, or for head dims above 128);
- *  - `composed`: the fallback made of tfjs primitive ops (what webgl, wasm, ... run), forced on cpu.
+ *  - `composed`: the fallback made of tfjs primitive ops (what webgl, wasm, ... run), forced on cpu;
+ *  - `webgpu`: tfjs-natten's WebGPU kernels on tfjs's webgpu backend, in Node through Dawn on a software
+ *    Vulkan driver (test/webgpu_node.ts). It must be available: a missing adapter fails these suites.
+ *    The fused kernels pick their programs by shape ('auto'); test/webgpu.test.ts runs the tiled ones.
  */
 import * as tf from '@tensorflow/tfjs';
 import {MathBackendCPU} from '@tensorflow/tfjs-backend-cpu';
-import {NATTEN_CPU_CODEGEN, NATTEN_CPU_WASM, NATTEN_FORCE_COMPOSED} from '../src/index';
+import {NATTEN_CPU_CODEGEN, NATTEN_CPU_WASM, NATTEN_FORCE_COMPOSED, NATTEN_WEBGPU_FUSED} from '../src/index';
+import {setupNodeWebGPU} from './webgpu_node';
 
 export interface TestBackend {
   /** Name shown in test titles. */
@@ -26,6 +30,8 @@ export interface TestBackend {
   codegen?: boolean;
   /** Whether the fused CPU kernels may run as WebAssembly (default true). */
   wasm?: boolean;
+  /** The fused WebGPU programs: 'auto' (default), 'row' or 'tiled'. */
+  webgpuFused?: string;
 }
 
 export const CPU: TestBackend = {name: 'cpu', backend: 'cpu', composed: false};
@@ -33,7 +39,9 @@ export const TENSORFLOW_SIM: TestBackend = {name: 'tensorflow (simulated)', back
 export const CPU_JS: TestBackend = {name: 'cpu (js row kernels)', backend: 'cpu', composed: false, wasm: false};
 export const CPU_GENERIC: TestBackend = {name: 'cpu (generic loops)', backend: 'cpu', composed: false, codegen: false};
 export const COMPOSED: TestBackend = {name: 'composed fallback', backend: 'cpu', composed: true};
-export const ALL_BACKENDS: TestBackend[] = [CPU, TENSORFLOW_SIM, CPU_JS, CPU_GENERIC, COMPOSED];
+export const WEBGPU: TestBackend = {name: 'webgpu', backend: 'webgpu', composed: false};
+export const WEBGPU_TILED: TestBackend = {name: 'webgpu (tiled)', backend: 'webgpu', composed: false, webgpuFused: 'tiled'};
+export const ALL_BACKENDS: TestBackend[] = [CPU, TENSORFLOW_SIM, CPU_JS, CPU_GENERIC, COMPOSED, WEBGPU];
 
 let simulated = false;
 
@@ -51,7 +59,15 @@ export function registerSimulatedTensorflowBackend(): void {
 }
 
 export async function useBackend(b: TestBackend): Promise<void> {
+  if (b.backend === 'webgpu') {
+    const setup = setupNodeWebGPU();
+    if (!setup.ok || !(await tf.setBackend('webgpu'))) {
+      throw new Error(`the webgpu backend is unavailable (${setup.reason || 'no adapter'}): run ` +
+                      'scripts/webgpu-driver.sh (a software Vulkan driver) or set VK_ICD_FILENAMES');
+    }
+  }
   await tf.setBackend(b.backend);
+  tf.env().set(NATTEN_WEBGPU_FUSED, b.webgpuFused ?? 'auto');
   tf.env().set(NATTEN_FORCE_COMPOSED, b.composed);
   tf.env().set(NATTEN_CPU_CODEGEN, b.codegen !== false);
   tf.env().set(NATTEN_CPU_WASM, b.wasm !== false);
@@ -67,4 +83,9 @@ export function describeAllBackends(title: string, body: (b: TestBackend) => voi
       body(b);
     });
   }
+}
+
+/** A tensor's values, read asynchronously (the webgpu backend cannot read synchronously in Node). */
+export function read(t: tf.Tensor): Promise<Float32Array> {
+  return t.data() as Promise<Float32Array>;
 }

@@ -1,10 +1,14 @@
 /**
  * Jest setup for every suite: full tfjs (its gradients and chained ops), tfjs-natten's kernels, the
- * IS_TEST flag (a kernel that leaks a data id throws) and the simulated `tensorflow` backend.
+ * IS_TEST flag (a kernel that leaks a data id throws), the simulated `tensorflow` backend and WebGPU in Node.
  */
 import * as tf from '@tensorflow/tfjs';
 import '../src/index';
 import {registerSimulatedTensorflowBackend} from './harness';
+import {setupNodeWebGPU} from './webgpu_node';
+
+// Dawn's navigator.gpu before anything loads tfjs's webgpu backend (harness.ts reports a failure).
+setupNodeWebGPU();
 
 tf.env().set('IS_TEST', true);
 registerSimulatedTensorflowBackend();
