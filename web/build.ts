@@ -17,9 +17,10 @@ export const ROOT = path.resolve(__dirname, '..');
 export const UMD_GLOBAL = 'natten';
 
 /**
- * tfjs packages the bundle takes from outside, in factory-argument order. In a page each is the global `tf`:
- * `tf.min.js` carries core, layers and the cpu backend; `tf-backend-webgpu.min.js` adds the webgpu backend's
- * exports to the same `tf` object.
+ * tfjs packages the bundle may take from outside. In a page each is the global `tf`: `tf.min.js` carries core,
+ * layers and the cpu backend; `tf-backend-webgpu.min.js` adds the webgpu backend's exports to the same `tf`
+ * object. Only those the bundle imports at run time reach the wrapper (today core and layers: the webgpu
+ * kernels use the webgpu backend's types only).
  */
 export const TFJS_EXTERNALS = [
   '@tensorflow/tfjs-core',
@@ -109,8 +110,7 @@ function umdWrap(cjs: string, externals: string[]): string {
   var require = function (name) {
     var i = deps.indexOf(name);
     if (i < 0 || args[i + 1] == null) {
-      throw new Error('tfjs-natten: ' + name + ' is missing; load tf.min.js (and tf-backend-webgpu.min.js for ' +
-                      'the webgpu backend) before tfjs-natten');
+      throw new Error('tfjs-natten: ' + name + ' is missing; load tf.min.js before tfjs-natten');
     }
     return args[i + 1];
   };
