@@ -28,6 +28,13 @@ export const NATTEN_CPU_WASM = 'NATTEN_CPU_WASM';
  */
 export const NATTEN_WEBGPU_FUSED = 'NATTEN_WEBGPU_FUSED';
 
+/**
+ * When positive, the composed fallback treats this many bytes as the largest tensor the backend can hold (at
+ * most the device's own limit) and chunks its work to fit: how the tests exercise the chunking with small
+ * tensors. 0 (the default): the device's limit only.
+ */
+export const NATTEN_COMPOSED_MAX_BYTES = 'NATTEN_COMPOSED_MAX_BYTES';
+
 /** Which implementation the CPU kernels use: WebAssembly SIMD, generated JS row kernels, or generic loops. */
 export type CpuKernelPath = 'wasm' | 'codegen' | 'generic';
 
@@ -40,6 +47,7 @@ export function registerFlags(): void {
     env().registerFlag(NATTEN_CPU_CODEGEN, () => true);
     env().registerFlag(NATTEN_CPU_WASM, () => true);
     env().registerFlag(NATTEN_WEBGPU_FUSED, () => 'auto');
+    env().registerFlag(NATTEN_COMPOSED_MAX_BYTES, () => 0);
   }
 }
 

@@ -11,7 +11,7 @@ import * as tf from '@tensorflow/tfjs';
 import * as fs from 'fs';
 import * as path from 'path';
 import type {WebGPUBackend, WebGPUProgram} from '@tensorflow/tfjs-backend-webgpu';
-import {core, na1d, na1dQK, NATTEN_FORCE_COMPOSED} from '../src/index';
+import {core, na1d, na1dQK, NATTEN_COMPOSED_MAX_BYTES, NATTEN_FORCE_COMPOSED, neighborhoodAttention2d} from '../src/index';
 import {naMaskWgsl} from '../src/kernels/webgpu/na_mask_wgsl';
 import {foldDispatch} from '../src/kernels/webgpu/program_util';
 import {read, useBackend, CPU, WEBGPU, WEBGPU_TILED} from './harness';
@@ -246,20 +246,33 @@ describe('WebGPU: device limits', () => {
        q.dispose();
      });
 
-  it('the composed fallback past the binding limit runs in batch chunks and matches the kernels', async () => {
-    const backend = tf.backend() as unknown as WebGPUBackend;
-    const limit = backend.device.limits.maxStorageBufferBindingSize;
-    // Gathered neighborhoods of 4 * B * N * K * H * D bytes: one batch fits the limit, two do not.
-    const H = 2, D = 4, K = 67, N = Math.floor(limit / (4 * K * H * D) * 0.6);
-    const q = tf.tidy(() => tf.reshape(tf.sin(tf.range(0, 2 * N * H * D)), [2, N, H, D]));
-    const fused = na1d(q, q, q, {kernelSize: K});
-    tf.env().set(NATTEN_FORCE_COMPOSED, true);
-    const composed = na1d(q, q, q, {kernelSize: K});
-    tf.env().set(NATTEN_FORCE_COMPOSED, false);
-    expect(4 * 2 * N * K * H * D).toBeGreaterThan(limit);
-    expectClose(await read(composed), await read(fused), 1e-4, 'composed in chunks vs kernels');
-    tf.dispose([q, fused, composed]);
-  });
+  it('the composed fallback past its limit runs in batch and head chunks: values and gradients match the kernels',
+     async () => {
+       // The chunking with small tensors: NATTEN_COMPOSED_MAX_BYTES lowers the limit (the device's own is 128 MiB
+       // on the software adapter, slow to exceed there). Per batch the largest tensor is 4 * tokens * slots *
+       // heads * dim = 4*20*7*4*3 = 6720 bytes, per kv head 3360: a limit of 4000 splits batch (3) and kv heads
+       // (2), rpb and the extra tokens too.
+       const p = problem({spatial: [4, 5], kernelSize: [2, 3], batch: 3, heads: 4, headsKv: 2, headDim: 3,
+                          hasRpb: true, nExtra: 1, isCausal: [true, false]});
+       const x = makeInputs(p, 8);
+       const opts = {...x.options, rpb: x.rpb, additionalKeys: x.addK, additionalValues: x.addV};
+       const f = (q: tf.Tensor, k: tf.Tensor) => tf.sum(tf.sin(FUSED[1](q, k, x.v, opts) as tf.Tensor));
+       const kernels = [FUSED[1](x.q, x.k, x.v, opts) as tf.Tensor, ...tf.grads(f)([x.q, x.k])];
+       tf.env().set(NATTEN_COMPOSED_MAX_BYTES, 4000);
+       tf.env().set(NATTEN_FORCE_COMPOSED, true);
+       try {
+         const composed = [FUSED[1](x.q, x.k, x.v, opts) as tf.Tensor, ...tf.grads(f)([x.q, x.k])];
+         for (const [i, t] of composed.entries()) {
+           expectClose(await read(t), await read(kernels[i]), 1e-4, ['output', 'dq', 'dk'][i]);
+         }
+         tf.dispose(composed);
+       } finally {
+         tf.env().set(NATTEN_FORCE_COMPOSED, false);
+         tf.env().set(NATTEN_COMPOSED_MAX_BYTES, 0);
+       }
+       tf.dispose(kernels);
+       x.dispose();
+     });
 
   it('the composed fallback refuses, before any work, a call whose single batch and kv head is over the limit',
      () => {
@@ -275,4 +288,32 @@ describe('WebGPU: device limits', () => {
        tf.env().set(NATTEN_FORCE_COMPOSED, false);
        tf.dispose([q, kv]);
      });
+});
+
+describe('WebGPU: a layers model saves, loads and predicts the same', () => {
+  beforeAll(() => useBackend(WEBGPU));
+  afterAll(() => useBackend(CPU));
+
+  it('NeighborhoodAttention2D (GQA, rpb) through tf.io.fromMemory', async () => {
+    const input = tf.input({shape: [5, 6, 8]});
+    const layer = neighborhoodAttention2d({numHeads: 4, numKvHeads: 2, kernelSize: [3, 4], useRelPosBias: true});
+    const model = tf.model({inputs: input, outputs: layer.apply(input) as tf.SymbolicTensor});
+    const seeded = model.getWeights().map((w, i) => tf.tidy(() => tf.mul(tf.sin(tf.range(i, i + w.size)), 0.5)
+                                                                  .reshape(w.shape)));
+    model.setWeights(seeded);
+    tf.dispose(seeded);
+    const x = tf.tidy(() => tf.cos(tf.range(0, 2 * 5 * 6 * 8)).reshape([2, 5, 6, 8]));
+    const y = model.predict(x) as tf.Tensor;
+    let artifacts: tf.io.ModelArtifacts | null = null;
+    await model.save(tf.io.withSaveHandler(async a => {
+      artifacts = a;
+      return {modelArtifactsInfo: {dateSaved: new Date(), modelTopologyType: 'JSON'}};
+    }));
+    const loaded = await tf.loadLayersModel(tf.io.fromMemory(artifacts!));
+    const y2 = loaded.predict(x) as tf.Tensor;
+    expect(Array.from(await read(y2))).toEqual(Array.from(await read(y)));
+    tf.dispose([x, y, y2]);
+    loaded.dispose();
+    model.dispose();
+  });
 });

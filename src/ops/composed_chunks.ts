@@ -5,19 +5,24 @@
  * chunks over batch, then over key/value heads (with their query heads), and the results are concatenated;
  * a call that does not fit even for one batch and one key/value head is refused before any work.
  */
-import {backend, concat, getBackend, slice, Tensor} from '@tensorflow/tfjs-core';
+import {backend, concat, env, getBackend, reshape, slice, Tensor} from '@tensorflow/tfjs-core';
 import {computeNAInfo, NAInfo} from '../core/na_info';
+import {NATTEN_COMPOSED_MAX_BYTES, registerFlags} from '../flags';
 
 type Named = Record<string, Tensor>;
 type Run = (info: NAInfo, inputs: Named) => Tensor[];
 
-/** The byte size of the largest buffer the active backend can bind, or Infinity when it states none. */
+/**
+ * The byte size of the largest buffer the active backend can bind (Infinity when it states none), lowered to
+ * NATTEN_COMPOSED_MAX_BYTES when that is set.
+ */
 export function composedBufferLimit(): number {
+  registerFlags();
   const limits = (backend() as unknown as {device?: {limits?: Record<string, number>}}).device?.limits;
-  if (limits == null) {
-    return Infinity;
-  }
-  return Math.min(limits.maxStorageBufferBindingSize ?? Infinity, limits.maxBufferSize ?? Infinity);
+  const device = limits == null ? Infinity :
+                                  Math.min(limits.maxStorageBufferBindingSize ?? Infinity, limits.maxBufferSize ?? Infinity);
+  const forced = env().getNumber(NATTEN_COMPOSED_MAX_BYTES);
+  return forced > 0 ? Math.min(forced, device) : device;
 }
 
 /** Bytes of the composed version's largest tensor for a call of these sizes. */
@@ -25,10 +30,21 @@ export function composedLargestBytes(info: NAInfo): number {
   return 4 * info.batch * info.numTokens * info.numSlots * info.heads * Math.max(info.headDim, info.headDimV);
 }
 
+/** `x` as `[before axis, axis, after axis]`: slices and concatenations stay rank 3 (tfjs 4.22 webgpu got rank-5 ones wrong here). */
+function view3(x: Tensor, axis: number): Tensor {
+  const size = (dims: number[]) => dims.reduce((a, b) => a * b, 1);
+  return reshape(x, [size(x.shape.slice(0, axis)), x.shape[axis], size(x.shape.slice(axis + 1))]);
+}
+
 function sliceAxis(x: Tensor, axis: number, start: number, size: number): Tensor {
-  const begin = x.shape.map((_, a) => (a === axis ? start : 0));
-  const sizes = x.shape.map((n, a) => (a === axis ? size : n));
-  return slice(x, begin, sizes);
+  const v = view3(x, axis);
+  const shape = x.shape.map((n, a) => (a === axis ? size : n));
+  return reshape(slice(v, [0, start, 0], [v.shape[0]!, size, v.shape[2]!]), shape);
+}
+
+function concatAxis(xs: Tensor[], axis: number): Tensor {
+  const shape = xs[0].shape.map((n, a) => (a === axis ? xs.reduce((m, x) => m + x.shape[a]!, 0) : n));
+  return reshape(concat(xs.map(x => view3(x, axis)), 1), shape);
 }
 
 /** The heads axis of each named input (query and weights: heads; key, value, extras: kv heads; rpb: heads). */
@@ -52,7 +68,8 @@ function part(info: NAInfo, inputs: Named, b0: number, nb: number, k0: number, n
   }
   const dims = {batch: nb, spatial: info.L3.slice(3 - info.naDim), heads: nk * g, headsKv: nk,
                 headDim: info.headDim, headDimV: info.headDimV, nExtra: info.nExtra, hasRpb: info.hasRpb};
-  return [computeNAInfo(dims, info), out];
+  const {kernelSize, stride, dilation, isCausal, scale} = info;
+  return [computeNAInfo(dims, {kernelSize, stride, dilation, isCausal, scale}), out];
 }
 
 /** Runs `run` on the whole call, or in chunks that each fit the backend's buffer limit. */
@@ -78,8 +95,9 @@ export function inChunks(opName: string, info: NAInfo, inputs: Named, run: Run):
       cols.push(run(chunkInfo, chunk));
     }
     // Heads are the second-to-last axis of the output and the logits, the last of the logsumexp.
-    rows.push(cols[0].map((t, i) => cols.length === 1 ? t :
-                                       concat(cols.map(c => c[i]), t.rank === info.naDim + 2 ? t.rank - 1 : t.rank - 2)));
+    rows.push(cols[0].map((t, i) => cols.length === 1 ?
+                                       t :
+                                       concatAxis(cols.map(c => c[i]), t.rank === info.naDim + 2 ? t.rank - 1 : t.rank - 2)));
   }
-  return rows[0].map((_, i) => rows.length === 1 ? rows[0][i] : concat(rows.map(r => r[i]), 0));
+  return rows[0].map((_, i) => rows.length === 1 ? rows[0][i] : concatAxis(rows.map(r => r[i]), 0));
 }
