@@ -63,12 +63,19 @@ export interface Digits {
 /** The digits as the `mnist` package ships them: `raw[d]` holds every 28x28 image of class d, row-major. */
 export type DigitPixels = ArrayLike<number>[];
 
+/** How many digits each split gets (CONFIG's sizes and every remaining digit for training by default). */
+export interface SplitSizes {
+  train?: number;
+  validation?: number;
+  test?: number;
+}
+
 /**
  * Shuffles every digit (seeded, so every run and both demos use the same split) and splits them into
- * held-out test, validation and training sets of CONFIG's sizes; `maxTrain` keeps only that many training
- * digits (the browser page's shorter runs).
+ * held-out test, validation and training sets, in that order (smaller `sizes` take a prefix of each, so the
+ * web page's quick runs test on digits the full runs hold out too).
  */
-export function splitDigits(raw: DigitPixels, maxTrain = Infinity): Digits {
+export function splitDigits(raw: DigitPixels, sizes: SplitSizes = {}): Digits {
   const size = 28 * 28;
   const all: Array<[number, number]> = [];  // [digit, sample index]
   raw.forEach((pixels, id) => {
@@ -98,9 +105,9 @@ export function splitDigits(raw: DigitPixels, maxTrain = Infinity): Digits {
   };
   const nTest = CONFIG.test, nVal = CONFIG.validation;
   return {
-    test: make(all.slice(0, nTest)),
-    validation: make(all.slice(nTest, nTest + nVal)),
-    train: make(all.slice(nTest + nVal, Math.min(all.length, nTest + nVal + maxTrain))),
+    test: make(all.slice(0, Math.min(nTest, sizes.test ?? nTest))),
+    validation: make(all.slice(nTest, nTest + Math.min(nVal, sizes.validation ?? nVal))),
+    train: make(all.slice(nTest + nVal, Math.min(all.length, nTest + nVal + (sizes.train ?? Infinity)))),
   };
 }
 

@@ -117,29 +117,32 @@ describe('demo page: see the neighborhood', () => {
 });
 
 describe('demo page: train in the browser', () => {
-  test('"auto" picks a hardware GPU backend, else cpu; a short run shows progress, plots, accuracy, attention',
-       async () => {
-         const run = await train(page, {backend: 'auto', digits: '256', epochs: 1}, 300000);
-         console.log(`demo page: ${run.backendNote} ${run.status} ${run.result}`);
-         expect(run.status).toMatch(/^Done: backend \w+, NA: /);
-         // Here both GPU APIs run on SwiftShader (software): auto must pass them over for cpu. On a
-         // machine with a GPU it trains on webgpu.
-         expect(run.backendNote).toMatch(/webgpu/);
-         expect(run.backend).toBe(run.autoChoice);
-         if (/webgpu on [^;]*software adapter/.test(run.backendNote)) {
-           expect(run.autoChoice).not.toBe('webgpu');
-         }
-         expect(run.progress).toBe(100);
-         expect(run.result).toMatch(/^Held-out accuracy \d+\.\d% on 1500 test digits, after 1 epoch on 256 digits/);
-         expect(run.accuracy).toBeGreaterThanOrEqual(0);
-         expect(run.accuracy).toBeLessThanOrEqual(1);
-         expect(await canvasInk(page, '#loss-plot')).toBeGreaterThan(100);
-         expect(await canvasInk(page, '#acc-plot')).toBeGreaterThan(100);
-         expect(await page.isVisible('#attention-canvas')).toBe(true);
-         expect(await canvasInk(page, '#attention-canvas')).toBeGreaterThan(10000);
-         expect(await page.textContent('#attention-caption')).toMatch(/4 query tokens .* 6x6 grid; columns: 4 heads/);
-         await page.screenshot({path: path.join(SHOTS, 'demo-training.png'), fullPage: true});
-       });
+  test('the page lists the backends and says what "auto" picks: a hardware GPU, else cpu', async () => {
+    const note = await page.textContent('#backend-note') ?? '';
+    const auto = await page.getAttribute('#backend-note', 'data-auto');
+    console.log(`demo page: ${note}`);
+    expect(note).toMatch(/^This browser: webgpu on .*; webgl on .*; wasm; cpu\. "auto" trains on \w+\.$/);
+    // Here both GPU APIs run on SwiftShader (software): auto passes them over for cpu.
+    const software = (api: string) => new RegExp(`${api} on [^;]*software adapter`).test(note);
+    expect(auto).toBe(!software('webgpu') ? 'webgpu' : !software('webgl') ? 'webgl' : 'cpu');
+  });
+
+  test('a quick run on webgpu (tfjs-natten\'s kernels) shows progress, plots, accuracy and attention', async () => {
+    const run = await train(page, {backend: 'webgpu', digits: 'quick', epochs: 1}, 600000);
+    console.log(`demo page: ${run.status} ${run.result}`);
+    expect(run.backend).toBe('webgpu');
+    expect(run.status).toMatch(/^Done: backend webgpu, NA: tfjs-natten kernels; 8 steps in /);
+    expect(run.progress).toBe(100);
+    expect(run.result).toMatch(/^Held-out accuracy \d+\.\d% on 512 test digits, after 1 epoch on 256 digits/);
+    expect(run.accuracy).toBeGreaterThanOrEqual(0);
+    expect(run.accuracy).toBeLessThanOrEqual(1);
+    expect(await canvasInk(page, '#loss-plot')).toBeGreaterThan(100);
+    expect(await canvasInk(page, '#acc-plot')).toBeGreaterThan(100);
+    expect(await page.isVisible('#attention-canvas')).toBe(true);
+    expect(await canvasInk(page, '#attention-canvas')).toBeGreaterThan(10000);
+    expect(await page.textContent('#attention-caption')).toMatch(/4 query tokens .* 6x6 grid; columns: 4 heads/);
+    await page.screenshot({path: path.join(SHOTS, 'demo-training.png'), fullPage: true});
+  });
 });
 
 describe('demo page: timing', () => {
