@@ -4,6 +4,8 @@ export type {FusedNAOp} from './ops/na';
 export type {NAOptions, NAQKOptions, NAAVOptions, NAWindowOptions} from './ops/options';
 export {NATTEN_COMPOSED_MAX_BYTES, NATTEN_CPU_CODEGEN, NATTEN_CPU_WASM, NATTEN_FORCE_COMPOSED, NATTEN_WEBGPU_FUSED}
     from './flags';
+export type {CpuKernelPath} from './flags';
+export {cpuKernelPath} from './kernels/cpu/kernel_path';
 export * as kernelNames from './kernels/kernel_names';
 export * as core from './core/index';
 export {layers, NeighborhoodAttention1D, NeighborhoodAttention2D, NeighborhoodAttention3D, neighborhoodAttention1d,
