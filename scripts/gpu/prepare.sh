@@ -4,7 +4,7 @@
 #   gpu-bundle/node.xz, dawn.node.xz, gl/*.deb   Node, Dawn and the Vulkan/GL loaders (scripts/gpu/setup.sh unpacks)
 #   gpu-bundle/suites.js                         the jest suites bundled with test/gpu/runner.ts (run with
 #                                                NATTEN_TEST_BACKENDS naming the GPU backends)
-#   gpu-bundle/bench.js                          npm run bench, bundled
+#   gpu-bundle/bench.js, webgpu_crosscheck.js    npm run bench and bench/webgpu_crosscheck.ts, bundled
 # Usage: bash scripts/gpu/prepare.sh [SUITE ...]   (suite file names under test/, default: the GPU-relevant ones)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -28,6 +28,8 @@ entry="$B/suites-entry.ts"
 # --ignore-annotations: package.json's sideEffects list leaves out test files, which are all side effects here.
 npx esbuild "$entry" --bundle --platform=node --ignore-annotations --log-level=warning --outfile="$B/suites.js" \
   --external:@tensorflow/tfjs-node-gpu --external:@tensorflow/tfjs-node
-npx esbuild bench/bench.ts --bundle --platform=node --log-level=warning --outfile="$B/bench.js" \
-  --external:@tensorflow/tfjs-node-gpu --external:@tensorflow/tfjs-node
+for entry in bench webgpu_crosscheck; do
+  npx esbuild "bench/$entry.ts" --bundle --platform=node --log-level=warning --outfile="$B/$entry.js" \
+    --external:@tensorflow/tfjs-node-gpu --external:@tensorflow/tfjs-node
+done
 du -sh "$B"
