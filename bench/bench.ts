@@ -119,6 +119,33 @@ async function run(fn: () => tf.Tensor | tf.Tensor[]): Promise<tf.Tensor | tf.Te
 
 const OPS = [na1d, na2d, na3d];
 
+/**
+ * GPU memory the baselines (composed fallback, full attention) may take, in bytes: tfjs's own ops allocate
+ * without checking the device's memory, and a webgpu device that runs out of it fails every later call.
+ */
+const GPU_BASELINE_BUDGET = 24 * 2 ** 30;
+
+/**
+ * Frees the GPU buffers tfjs's webgpu backend keeps for reuse (its BufferManager pools every released buffer
+ * by size and never gives them back): after the baselines' large one-off tensors, so the next preset's calls
+ * find the device's memory free. No-op on other backends.
+ */
+function releasePooledGpuBuffers(): void {
+  const manager = (tf.backend() as unknown as {bufferManager?: {freeBuffers: Map<string, Array<{size: number,
+    destroy(): void}>>, numFreeBuffers: number, numBytesAllocated: number}}).bufferManager;
+  if (manager == null) {
+    return;
+  }
+  for (const list of manager.freeBuffers.values()) {
+    for (const buffer of list) {
+      manager.numBytesAllocated -= buffer.size;
+      buffer.destroy();
+    }
+    list.length = 0;  // the map keeps its keys: an empty map means a disposed manager to tfjs
+  }
+  manager.numFreeBuffers = 0;
+}
+
 /** The largest buffer the active backend can bind (webgpu), or Infinity. */
 function bindingLimit(): number {
   const limits = (tf.backend() as unknown as {device?: {limits: Record<string, number>}}).device?.limits;
@@ -200,10 +227,25 @@ async function benchPreset(p: Preset, backend: string, quick: boolean): Promise<
       return NaN;
     }
   };
+  // The composed fallback gathers each query's neighborhood of keys and of values ([..., K, heads, dim] each)
+  // and keeps logits and weights of [..., heads, K]; its backward holds about as much again.
+  const gpu = !(HOST_BACKENDS as readonly string[]).includes(backend);
+  const K = p.kernelSize.reduce((a, b) => a * b, 1);
+  const composedBytes = 4 * p.batch * tokens(p) * K * p.heads * (2 * p.headDim + 3);
+  const overBudget = (name: string, bytes: number) => {
+    failures[name] = `needs about ${(bytes / 2 ** 30).toFixed(1)} GiB of GPU memory, over the bench's budget of ${
+        GPU_BASELINE_BUDGET / 2 ** 30} GiB for baselines`;
+    return NaN;
+  };
   tf.env().set(NATTEN_FORCE_COMPOSED, true);
-  const composedFwdMs = await attempt('composed fwd', () => time(fwd, budget, quick ? 1 : 3));
-  const composedFwdBwdMs = await attempt('composed fwd+bwd', () => time(fwdBwd, budget, quick ? 1 : 3));
+  const composedFwdMs = gpu && composedBytes > GPU_BASELINE_BUDGET ?
+      overBudget('composed fwd', composedBytes) :
+      await attempt('composed fwd', () => time(fwd, budget, quick ? 1 : 3));
+  const composedFwdBwdMs = gpu && 2 * composedBytes > GPU_BASELINE_BUDGET ?
+      overBudget('composed fwd+bwd', 2 * composedBytes) :
+      await attempt('composed fwd+bwd', () => time(fwdBwd, budget, quick ? 1 : 3));
   tf.env().set(NATTEN_FORCE_COMPOSED, false);
+  releasePooledGpuBuffers();
 
   // Full self-attention over all tokens: [B*H, N, D] x [B*H, D, N], softmax, x [B*H, N, D].
   const N = tokens(p);
@@ -231,6 +273,7 @@ async function benchPreset(p: Preset, backend: string, quick: boolean): Promise<
       await attempt('full attention fwd+bwd', () => time(fullFwdBwd, budget, quick ? 1 : 3));
 
   tf.dispose([q, k, v, dOut, qh, kh, vh, dOutHeads]);
+  releasePooledGpuBuffers();
   return {
     preset: p.name, backend, fusedFwdMs, fusedFwdBwdMs, composedFwdMs, composedFwdBwdMs, fullAttnFwdMs,
     fullAttnFwdBwdMs, fusedFwdGflops: naFlops(p) / (fusedFwdMs * 1e6), fusedFwdAllocatedBytes, outputAndLseBytes,
