@@ -21,8 +21,20 @@ export const NATTEN_CPU_CODEGEN = 'NATTEN_CPU_CODEGEN';
  */
 export const NATTEN_CPU_WASM = 'NATTEN_CPU_WASM';
 
-/** Which implementation the CPU kernels use: WebAssembly SIMD, generated JS row kernels, or generic loops. */
-export type CpuKernelPath = 'wasm' | 'codegen' | 'generic';
+/**
+ * When true (the default, unless the environment variable NATTEN_CPU_NATIVE is '0' or 'false') and the
+ * WebAssembly path is on, the CPU kernels in Node run natively (the natten_cpu addon: threads, AVX2) when
+ * the addon loads; false, or no addon, runs WebAssembly. Browsers never load it.
+ */
+export const NATTEN_CPU_NATIVE = 'NATTEN_CPU_NATIVE';
+
+/** Which implementation the CPU kernels use: native, WebAssembly SIMD, generated JS row kernels, or generic loops. */
+export type CpuKernelPath = 'native' | 'wasm' | 'codegen' | 'generic';
+
+function nativeDefault(): boolean {
+  const value = typeof process === 'undefined' ? undefined : process.env?.[NATTEN_CPU_NATIVE];
+  return value == null || !['0', 'false'].includes(value.toLowerCase());
+}
 
 let registered = false;
 
@@ -32,6 +44,7 @@ export function registerFlags(): void {
     env().registerFlag(NATTEN_FORCE_COMPOSED, () => false);
     env().registerFlag(NATTEN_CPU_CODEGEN, () => true);
     env().registerFlag(NATTEN_CPU_WASM, () => true);
+    env().registerFlag(NATTEN_CPU_NATIVE, nativeDefault);
   }
 }
 
@@ -40,7 +53,10 @@ export function getCpuKernelPath(): CpuKernelPath {
   if (!env().getBool(NATTEN_CPU_CODEGEN)) {
     return 'generic';
   }
-  return env().getBool(NATTEN_CPU_WASM) ? 'wasm' : 'codegen';
+  if (!env().getBool(NATTEN_CPU_WASM)) {
+    return 'codegen';
+  }
+  return env().getBool(NATTEN_CPU_NATIVE) ? 'native' : 'wasm';
 }
 
 export function isComposedForced(): boolean {

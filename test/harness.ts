@@ -1,6 +1,9 @@
 /**
  * Runs one suite on every backend available to the tests:
- *  - `cpu`: tfjs-natten's CPU kernels on tfjs's cpu backend (the fused ones as WebAssembly SIMD);
+ *  - `cpu`: tfjs-natten's CPU kernels on tfjs's cpu backend, native (the natten_cpu addon, which must load:
+ *    `npm run build:native`);
+ *  - `cpu (webassembly)`: the same with the native kernels off (NATTEN_CPU_NATIVE): the fused ones as
+ *    WebAssembly SIMD, what browsers and Node without the addon run;
  *  - `tensorflow (simulated)`: the kernels tfjs-natten registers for tfjs-node's `tensorflow` backend,
  *    run on a host-memory backend registered under that name (tfjs's cpu backend with tfjs's cpu kernels
  *    copied over). tfjs-node itself cannot be installed offline; this proves those registrations work
@@ -13,7 +16,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import {MathBackendCPU} from '@tensorflow/tfjs-backend-cpu';
-import {NATTEN_CPU_CODEGEN, NATTEN_CPU_WASM, NATTEN_FORCE_COMPOSED} from '../src/index';
+import {NATTEN_CPU_CODEGEN, NATTEN_CPU_NATIVE, NATTEN_CPU_WASM, NATTEN_FORCE_COMPOSED, nativeStatus} from '../src/index';
 
 export interface TestBackend {
   /** Name shown in test titles. */
@@ -26,14 +29,17 @@ export interface TestBackend {
   codegen?: boolean;
   /** Whether the fused CPU kernels may run as WebAssembly (default true). */
   wasm?: boolean;
+  /** Whether the CPU kernels may run natively (default true; then the natten_cpu addon must load). */
+  native?: boolean;
 }
 
 export const CPU: TestBackend = {name: 'cpu', backend: 'cpu', composed: false};
 export const TENSORFLOW_SIM: TestBackend = {name: 'tensorflow (simulated)', backend: 'tensorflow', composed: false};
+export const CPU_WASM: TestBackend = {name: 'cpu (webassembly)', backend: 'cpu', composed: false, native: false};
 export const CPU_JS: TestBackend = {name: 'cpu (js row kernels)', backend: 'cpu', composed: false, wasm: false};
 export const CPU_GENERIC: TestBackend = {name: 'cpu (generic loops)', backend: 'cpu', composed: false, codegen: false};
 export const COMPOSED: TestBackend = {name: 'composed fallback', backend: 'cpu', composed: true};
-export const ALL_BACKENDS: TestBackend[] = [CPU, TENSORFLOW_SIM, CPU_JS, CPU_GENERIC, COMPOSED];
+export const ALL_BACKENDS: TestBackend[] = [CPU, CPU_WASM, TENSORFLOW_SIM, CPU_JS, CPU_GENERIC, COMPOSED];
 
 let simulated = false;
 
@@ -55,6 +61,12 @@ export async function useBackend(b: TestBackend): Promise<void> {
   tf.env().set(NATTEN_FORCE_COMPOSED, b.composed);
   tf.env().set(NATTEN_CPU_CODEGEN, b.codegen !== false);
   tf.env().set(NATTEN_CPU_WASM, b.wasm !== false);
+  tf.env().set(NATTEN_CPU_NATIVE, b.native !== false);
+  const native = !b.composed && b.codegen !== false && b.wasm !== false && b.native !== false;
+  const status = nativeStatus().cpu;
+  if (native && !status.loaded) {
+    throw new Error(`${b.name}: the native CPU kernels did not load (${status.reason}); npm run build:native`);
+  }
 }
 
 /**

@@ -1,5 +1,6 @@
 import type {KernelConfig, KernelFunc, TensorInfo} from '@tensorflow/tfjs-core';
 import {AVForwardInputs, NattenAVForward, namedInputs} from '../kernel_names';
+import {getCpuKernelPath} from '../../flags';
 import {avInfo, HOST_BACKENDS, readF32, writeF32} from './host_util';
 import {avForwardImpl} from './na_impl';
 
@@ -7,7 +8,7 @@ export const avForward: KernelFunc = ({inputs, backend, attrs}): TensorInfo => {
   const {weights, value, additionalValues} = namedInputs<AVForwardInputs>(inputs, attrs!);
   const info = avInfo(weights, value, attrs!);
   const output = avForwardImpl(info, readF32(backend, weights), readF32(backend, value),
-                               readF32(backend, additionalValues));
+                               readF32(backend, additionalValues), getCpuKernelPath());
   return writeF32(backend, output, info.outShape);
 };
 

@@ -1,5 +1,6 @@
 import type {KernelConfig, KernelFunc, TensorInfo} from '@tensorflow/tfjs-core';
 import {NattenQKForward, QKForwardInputs, namedInputs} from '../kernel_names';
+import {getCpuKernelPath} from '../../flags';
 import {HOST_BACKENDS, qkvInfo, readF32, writeF32} from './host_util';
 import {qkForwardImpl} from './na_impl';
 
@@ -7,7 +8,7 @@ export const qkForward: KernelFunc = ({inputs, backend, attrs}): TensorInfo => {
   const {query, key, rpb, additionalKeys} = namedInputs<QKForwardInputs>(inputs, attrs!);
   const info = qkvInfo(query, key, null, additionalKeys, rpb, attrs!);
   const logits = qkForwardImpl(info, readF32(backend, query), readF32(backend, key), readF32(backend, rpb),
-                               readF32(backend, additionalKeys));
+                               readF32(backend, additionalKeys), getCpuKernelPath());
   return writeF32(backend, logits, info.weightsShape);
 };
 
