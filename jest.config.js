@@ -1,6 +1,9 @@
+// TensorFlow (the tensorflow backend's tfjs-node-gpu) reads this when it loads in the workers: no INFO/WARNING lines.
+process.env.TF_CPP_MIN_LOG_LEVEL ??= '2';
+
 /** @type {import('jest').Config} */
 module.exports = {
-  testEnvironment: 'node',
+  testEnvironment: '<rootDir>/test/environment.js',
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
   transform: {'^.+\\.ts$': ['ts-jest', {tsconfig: 'tsconfig.test.json'}]},

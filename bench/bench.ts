@@ -4,10 +4,13 @@
  *
  * Per preset, measured in the same run on the same backend: the fused forward, fused forward+backward
  * (gradients w.r.t. query, key and value for a given upstream gradient), the composed fallback (forward, forward+backward), and full
- * self-attention (matMul + softmax + matMul) forward. Medians; ratios and effective GFLOP/s
+ * self-attention (matMul + softmax + matMul) forward and forward+backward. Medians; ratios and effective GFLOP/s
  * (`4 * batch * heads * tokens * K * dim / seconds`). Also the tensor memory the fused forward allocates.
  * On the host backends (cpu, tensorflow) the fused kernels run as WebAssembly SIMD; the same run also
- * times them as JavaScript row kernels (NATTEN_CPU_WASM off) and reports the WebAssembly memory they keep.
+ * times them as JavaScript row kernels (NATTEN_CPU_WASM off), reports the WebAssembly memory they keep, and
+ * what their readSync/write calls cost inside the fused times (bench/host_copies.ts).
+ * `--backend tensorflow` runs tfjs-node-gpu (set up by `npm run setup:tfjs-node`): the composed fallback and
+ * full attention then run on TensorFlow's own ops.
  */
 import * as tf from '@tensorflow/tfjs';
 import * as fs from 'fs';
@@ -15,6 +18,9 @@ import * as os from 'os';
 import {na1d, na2d, na3d, NATTEN_CPU_WASM, NATTEN_FORCE_COMPOSED, NAOptions} from '../src/index';
 import {HOST_BACKENDS} from '../src/kernels/cpu/host_util';
 import {naWasmMemoryBytes} from '../src/kernels/cpu/na_wasm';
+import {HostCopies, measureHostCopies, measureUpload} from './host_copies';
+// eslint-disable-next-line @typescript-eslint/no-var-requires
+const {loadTfjsNode} = require('../scripts/tfjs-node-env') as {loadTfjsNode(): unknown};
 import {naFlops, Preset, PRESETS, tokens} from './presets';
 
 interface Args {
@@ -101,6 +107,7 @@ interface Result {
   composedFwdMs: number;
   composedFwdBwdMs: number;
   fullAttnFwdMs: number;
+  fullAttnFwdBwdMs: number;
   fusedFwdGflops: number;
   fusedFwdAllocatedBytes: number;
   outputAndLseBytes: number;
@@ -108,18 +115,26 @@ interface Result {
   jsFwdMs: number | null;
   jsFwdBwdMs: number | null;
   wasmMemoryBytes: number | null;
+  /** Host backends only: readSync/write inside the NA kernels, per fused forward and forward+backward. */
+  fwdCopies: HostCopies | null;
+  fwdBwdCopies: HostCopies | null;
+  /** tensorflow only: TensorFlow copying in the forward's output and logsumexp when an op of its first reads them. */
+  uploadMs: number | null;
 }
 
 
 async function benchPreset(p: Preset, backend: string, quick: boolean): Promise<Result> {
   const shape = [p.batch, ...p.spatial, p.heads, p.headDim];
-  const q = tf.randomNormal(shape), k = tf.randomNormal(shape), v = tf.randomNormal(shape);
+  // Inputs as the backend's own ops leave them (tf.randomNormal's values are written from JavaScript; on
+  // tensorflow a TensorFlow op's output lives in TensorFlow, and the host kernels' readSync copies it out).
+  const input = () => tf.tidy(() => tf.mul(tf.randomNormal(shape), 1));
+  const q = input(), k = input(), v = input();
   const options: NAOptions = {kernelSize: p.kernelSize, dilation: p.dilation};
   const op = OPS[p.spatial.length - 1];
   const fwd = () => op(q, k, v, options);
   // The upstream gradient is given (not the gradient of a tf.sum): on cpu, Sum's gradient is a broadcast
   // multiply by ones that alone takes longer than a third of the NA forward.
-  const dOut = tf.randomNormal(shape);
+  const dOut = input();
   const fwdBwd = () => tf.grads((a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => op(a, b, c, options))([q, k, v], dOut);
   const budget = quick ? 500 : 3000, reps = quick ? 3 : 15;
 
@@ -135,8 +150,13 @@ async function benchPreset(p: Preset, backend: string, quick: boolean): Promise<
   tf.dispose([o, l]);
 
   let jsFwdMs: number | null = null, jsFwdBwdMs: number | null = null, wasmMemoryBytes: number | null = null;
+  let fwdCopies: HostCopies | null = null, fwdBwdCopies: HostCopies | null = null, uploadMs: number | null = null;
   if ((HOST_BACKENDS as readonly string[]).includes(backend)) {
     wasmMemoryBytes = naWasmMemoryBytes();
+    const copyReps = quick ? 2 : 5;
+    fwdCopies = await measureHostCopies(fwd, copyReps);
+    fwdBwdCopies = await measureHostCopies(fwdBwd, copyReps);
+    uploadMs = await measureUpload(() => op(q, k, v, {...options, returnLse: true}) as unknown as tf.Tensor[], copyReps);
     tf.env().set(NATTEN_CPU_WASM, false);
     jsFwdMs = await time(fwd, budget, reps);
     jsFwdBwdMs = await time(fwdBwd, budget, reps);
@@ -153,27 +173,36 @@ async function benchPreset(p: Preset, backend: string, quick: boolean): Promise<
   const heads = (x: tf.Tensor) => tf.reshape(tf.transpose(tf.reshape(x, [p.batch, N, p.heads, p.headDim]), [0, 2, 1, 3]),
                                              [p.batch * p.heads, N, p.headDim]);
   const [qh, kh, vh] = [q, k, v].map(heads);
-  const full = () => tf.tidy(() => tf.matMul(tf.softmax(tf.mul(tf.matMul(qh, kh, false, true), 1 / Math.sqrt(p.headDim))), vh));
+  const attention = (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) =>
+      tf.matMul(tf.softmax(tf.mul(tf.matMul(a, b, false, true), 1 / Math.sqrt(p.headDim))), c);
+  const full = () => tf.tidy(() => attention(qh, kh, vh));
   const fullAttnFwdMs = await time(full, budget, quick ? 1 : 3);
+  const dOutHeads = heads(dOut);
+  const fullFwdBwd = () => tf.grads(attention)([qh, kh, vh], dOutHeads);
+  const fullAttnFwdBwdMs = await time(fullFwdBwd, budget, quick ? 1 : 3);
 
-  tf.dispose([q, k, v, dOut, qh, kh, vh]);
+  tf.dispose([q, k, v, dOut, qh, kh, vh, dOutHeads]);
   return {
     preset: p.name, backend, fusedFwdMs, fusedFwdBwdMs, composedFwdMs, composedFwdBwdMs, fullAttnFwdMs,
-    fusedFwdGflops: naFlops(p) / (fusedFwdMs * 1e6), fusedFwdAllocatedBytes, outputAndLseBytes, jsFwdMs, jsFwdBwdMs,
-    wasmMemoryBytes,
+    fullAttnFwdBwdMs, fusedFwdGflops: naFlops(p) / (fusedFwdMs * 1e6), fusedFwdAllocatedBytes, outputAndLseBytes,
+    jsFwdMs, jsFwdBwdMs, wasmMemoryBytes, fwdCopies, fwdBwdCopies, uploadMs,
   };
 }
 
 function table(results: Result[]): string {
   const header = ['preset', 'fused fwd ms', 'GFLOP/s', 'fused fwd+bwd ms', '(x fwd)', 'composed fwd ms', '(x fused)',
-                  'composed fwd+bwd ms', '(x fused)', 'full attn fwd ms', '(x fused)', 'fwd alloc / (out+lse)',
-                  'js fwd ms', 'js fwd+bwd ms', 'wasm MiB kept'];
+                  'composed fwd+bwd ms', '(x fused)', 'full attn fwd ms', '(x fused)', 'full attn fwd+bwd ms',
+                  '(x fused)', 'fwd alloc / (out+lse)', 'js fwd ms', 'js fwd+bwd ms', 'wasm MiB kept',
+                  'copies in fwd ms', 'copies in fwd+bwd ms', 'upload ms'];
   const f = (x: number | null, d = 1) => x == null ? '-' : x.toFixed(d);
+  const copies = (c: HostCopies | null) => c == null ? '-' : `${f(c.readMs + c.writeMs)} (r ${f(c.readMs)} w ${f(c.writeMs)})`;
   const rows = results.map(r => [
     r.preset, f(r.fusedFwdMs), f(r.fusedFwdGflops, 2), f(r.fusedFwdBwdMs), f(r.fusedFwdBwdMs / r.fusedFwdMs, 2),
     f(r.composedFwdMs), f(r.composedFwdMs / r.fusedFwdMs), f(r.composedFwdBwdMs), f(r.composedFwdBwdMs / r.fusedFwdBwdMs),
-    f(r.fullAttnFwdMs), f(r.fullAttnFwdMs / r.fusedFwdMs), f(r.fusedFwdAllocatedBytes / r.outputAndLseBytes, 2),
+    f(r.fullAttnFwdMs), f(r.fullAttnFwdMs / r.fusedFwdMs), f(r.fullAttnFwdBwdMs),
+    f(r.fullAttnFwdBwdMs / r.fusedFwdBwdMs), f(r.fusedFwdAllocatedBytes / r.outputAndLseBytes, 2),
     f(r.jsFwdMs), f(r.jsFwdBwdMs), f(r.wasmMemoryBytes == null ? null : r.wasmMemoryBytes / 2 ** 20),
+    copies(r.fwdCopies), copies(r.fwdBwdCopies), f(r.uploadMs),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map(r => r[i].length)));
   const line = (cells: string[]) => '| ' + cells.map((c, i) => c.padStart(widths[i])).join(' | ') + ' |';
@@ -183,7 +212,7 @@ function table(results: Result[]): string {
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   if (args.backend === 'tensorflow') {
-    require('@tensorflow/tfjs-node');
+    loadTfjsNode();  // tfjs-node-gpu, as `npm run setup:tfjs-node` leaves it
   }
   if (!(await tf.setBackend(args.backend))) {
     throw new Error(`bench: backend ${args.backend} is not available`);
@@ -203,6 +232,7 @@ async function main(): Promise<void> {
     const rows = results.map(r => ({
       preset: r.preset, backend: r.backend, fusedFwdMs: r.fusedFwdMs, fusedFwdBwdMs: r.fusedFwdBwdMs,
       composedFwdMs: r.composedFwdMs, composedFwdBwdMs: r.composedFwdBwdMs, fullAttnFwdMs: r.fullAttnFwdMs,
+      fullAttnFwdBwdMs: r.fullAttnFwdBwdMs, fwdCopies: r.fwdCopies, fwdBwdCopies: r.fwdBwdCopies, uploadMs: r.uploadMs,
     }));
     fs.writeFileSync(args.json, JSON.stringify(rows, null, 2) + '\n');
     console.log(`wrote ${args.json}`);

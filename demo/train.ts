@@ -116,11 +116,9 @@ function optionalRequire(name: string): unknown {
 /** Activates the backend; throws a message saying what to install when it is unavailable. */
 async function setupBackend(name: BackendName): Promise<void> {
   if (name === 'tensorflow') {
-    if (optionalRequire('@tensorflow/tfjs-node') == null) {
-      throw new Error('--backend tensorflow needs @tensorflow/tfjs-node, which is not installed. Install it ' +
-                      'with `npm install @tensorflow/tfjs-node` (its install step downloads libtensorflow), ' +
-                      'or run with --backend cpu.');
-    }
+    // tfjs-node-gpu as `npm run setup:tfjs-node` leaves it (TensorFlow's CPU library here); throws saying to run
+    // the set-up when it is missing.
+    (require('../scripts/tfjs-node-env') as {loadTfjsNode(): unknown}).loadTfjsNode();
   } else if (name === 'webgpu') {
     const g = globalThis as unknown as {navigator?: {gpu?: unknown}};
     if (g.navigator?.gpu == null) {

@@ -4,10 +4,11 @@
  *    `npm run build:native`);
  *  - `cpu (webassembly)`: the same with the native kernels off (NATTEN_CPU_NATIVE): the fused ones as
  *    WebAssembly SIMD, what browsers and Node without the addon run;
- *  - `tensorflow (simulated)`: the kernels tfjs-natten registers for tfjs-node's `tensorflow` backend,
- *    run on a host-memory backend registered under that name (tfjs's cpu backend with tfjs's cpu kernels
- *    copied over). tfjs-node itself cannot be installed offline; this proves those registrations work
- *    through `readSync`/`write` alone;
+ *  - `tensorflow`: the real tfjs-node backend (@tensorflow/tfjs-node-gpu over TensorFlow's C library, set up
+ *    by `npm run setup:tfjs-node`): tfjs-natten's host kernels through `readSync`/`write`, every other op
+ *    TensorFlow's own. Without the set-up these suites fail, saying to run it (test/tensorflow_backend.ts).
+ *    `NATTEN_TEST_WITHOUT_TENSORFLOW=1` leaves it out of ALL_BACKENDS, for bundles run where tfjs-node cannot
+ *    be (the GPU machine); test/tensorflow_backend.test.ts still fails there;
  *  - `cpu (js row kernels)`: the CPU kernels with WebAssembly off: the fused kernels run their generated
  *    JavaScript row kernels (what runs where WebAssembly SIMD or synchronous compilation is unavailable);
  *  - `cpu (generic loops)`: the CPU kernels with code generation off (what runs where `new Function` is
@@ -15,8 +16,8 @@
  *  - `composed`: the fallback made of tfjs primitive ops (what webgl, wasm, ... run), forced on cpu.
  */
 import * as tf from '@tensorflow/tfjs';
-import {MathBackendCPU} from '@tensorflow/tfjs-backend-cpu';
 import {NATTEN_CPU_CODEGEN, NATTEN_CPU_NATIVE, NATTEN_CPU_WASM, NATTEN_FORCE_COMPOSED, nativeStatus} from '../src/index';
+import {requireTensorflowBackend} from './tensorflow_backend';
 
 export interface TestBackend {
   /** Name shown in test titles. */
@@ -34,38 +35,29 @@ export interface TestBackend {
 }
 
 export const CPU: TestBackend = {name: 'cpu', backend: 'cpu', composed: false};
-export const TENSORFLOW_SIM: TestBackend = {name: 'tensorflow (simulated)', backend: 'tensorflow', composed: false};
 export const CPU_WASM: TestBackend = {name: 'cpu (webassembly)', backend: 'cpu', composed: false, native: false};
+export const TENSORFLOW: TestBackend = {name: 'tensorflow', backend: 'tensorflow', composed: false};
 export const CPU_JS: TestBackend = {name: 'cpu (js row kernels)', backend: 'cpu', composed: false, wasm: false};
 export const CPU_GENERIC: TestBackend = {name: 'cpu (generic loops)', backend: 'cpu', composed: false, codegen: false};
 export const COMPOSED: TestBackend = {name: 'composed fallback', backend: 'cpu', composed: true};
-export const ALL_BACKENDS: TestBackend[] = [CPU, CPU_WASM, TENSORFLOW_SIM, CPU_JS, CPU_GENERIC, COMPOSED];
-
-let simulated = false;
-
-export function registerSimulatedTensorflowBackend(): void {
-  if (simulated || tf.findBackend('tensorflow') != null) {
-    return;
-  }
-  simulated = true;
-  tf.registerBackend('tensorflow', () => new MathBackendCPU(), 0);
-  for (const config of tf.getKernelsForBackend('cpu')) {
-    if (!config.kernelName.startsWith('Natten')) {
-      tf.registerKernel({...config, backendName: 'tensorflow'});
-    }
-  }
-}
+export const ALL_BACKENDS: TestBackend[] = [CPU, CPU_WASM, TENSORFLOW, CPU_JS, CPU_GENERIC, COMPOSED]
+    .filter(b => !(b.backend === 'tensorflow' && process.env.NATTEN_TEST_WITHOUT_TENSORFLOW === '1'));
+/** The backends as users run them (no forced kernel path or fallback), for suites where those add nothing. */
+export const USER_BACKENDS: TestBackend[] = ALL_BACKENDS.filter(b => b === CPU || b === TENSORFLOW);
 
 export async function useBackend(b: TestBackend): Promise<void> {
+  if (b.backend === 'tensorflow') {
+    requireTensorflowBackend();
+  }
   await tf.setBackend(b.backend);
   tf.env().set(NATTEN_FORCE_COMPOSED, b.composed);
   tf.env().set(NATTEN_CPU_CODEGEN, b.codegen !== false);
   tf.env().set(NATTEN_CPU_WASM, b.wasm !== false);
   tf.env().set(NATTEN_CPU_NATIVE, b.native !== false);
+  const status = nativeStatus();
   const native = !b.composed && b.codegen !== false && b.wasm !== false && b.native !== false;
-  const status = nativeStatus().cpu;
-  if (native && !status.loaded) {
-    throw new Error(`${b.name}: the native CPU kernels did not load (${status.reason}); npm run build:native`);
+  if (native && !status.cpu.loaded) {
+    throw new Error(`${b.name}: the native CPU kernels did not load (${status.cpu.reason}); npm run build:native`);
   }
 }
 

@@ -1,10 +1,11 @@
 /**
  * Jest setup for every suite: full tfjs (its gradients and chained ops), tfjs-natten's kernels, the
- * IS_TEST flag (a kernel that leaks a data id throws) and the simulated `tensorflow` backend.
+ * IS_TEST flag (a kernel that leaks a data id throws) and the real `tensorflow` backend (tfjs-node-gpu), with
+ * `cpu` left the active backend.
  */
 import * as tf from '@tensorflow/tfjs';
 import '../src/index';
-import {registerSimulatedTensorflowBackend} from './harness';
+import {loadTensorflowBackend} from './tensorflow_backend';
 
 tf.env().set('IS_TEST', true);
-registerSimulatedTensorflowBackend();
+loadTensorflowBackend();
