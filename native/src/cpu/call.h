@@ -1,8 +1,10 @@
 // One kernel call as the row kernels see it: the tensors, how the call is cut into units, and where each
 // unit writes the gradients that several units contribute to (key-side gradients, extra tokens, rpb).
 //
-// Unit u covers batch b, kv head hk (with all the query heads of its group) and the query tokens of chunk
-// c, u = (b * headsKv + hk) * chunks + c. A unit writes its own query rows directly. Key-side gradients
+// A unit covers batch b, a range of kv heads (with all the query heads of their groups) and the query
+// tokens of chunk c: u = (b * (headsKv / kvPerUnit) + hk / kvPerUnit) * chunks + c. Forward-type kernels
+// take every kv head in one unit (a token's neighbor list is built once for all heads); backward-type
+// kernels one kv head per unit. A unit writes its own query rows directly. Key-side gradients
 // (dk, dv) of the key tokens in the unit's own token range are written directly too (no other unit writes
 // them); those of key tokens outside it (the halo) go to the unit's halo buffer, added in afterwards in
 // chunk order. Extra-token and rpb gradients go to per-unit partial buffers, summed in unit order.
@@ -60,6 +62,7 @@ struct NACall {
   int heads_per_kv = 0;
   int chunk_count = 0;
   const int64_t* chunk_start = nullptr;  // chunk_count + 1 entries
+  int kv_per_unit = 1;                   // kv heads per unit: headsKv (forward-type) or 1 (backward-type)
 
   // Inputs (null when absent or unused by the kernel).
   const float* query = nullptr;
@@ -97,20 +100,21 @@ struct NACall {
 
 };
 
-// Position of unit u.
+// Position of unit u: batch b, kv heads [hk, hk_end), chunk.
 struct UnitPos {
-  int b, hk, chunk;
+  int b, hk, hk_end, chunk;
   int64_t t0, t1;
 };
 
 static inline UnitPos unit_pos(const NACall& c, int64_t u) {
   const int C = c.chunk_count;
-  const int hkv = c.p.heads_kv;
+  const int groups = c.p.heads_kv / c.kv_per_unit;
   UnitPos pos;
   pos.chunk = static_cast<int>(u % C);
   const int64_t group = u / C;
-  pos.hk = static_cast<int>(group % hkv);
-  pos.b = static_cast<int>(group / hkv);
+  pos.hk = static_cast<int>(group % groups) * c.kv_per_unit;
+  pos.hk_end = pos.hk + c.kv_per_unit;
+  pos.b = static_cast<int>(group / groups);
   pos.t0 = c.chunk_start[pos.chunk];
   pos.t1 = c.chunk_start[pos.chunk + 1];
   return pos;

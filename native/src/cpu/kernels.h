@@ -37,8 +37,9 @@ struct Rows {
 
   // Copies n floats to a buffer padded with zeros to a multiple of W (so full-width loads are safe).
   static const float* padded(const float* x, int n, float* buf) {
-    memcpy(buf, x, sizeof(float) * n);
-    fill(buf + n, round_up(n) - n, 0.0f);
+    int c = 0;
+    for (; c + W <= n; c += W) S::store(buf + c, S::load(x + c));
+    if (c < n) S::store(buf + c, S::load_n(x + c, n - c));
     return buf;
   }
 
@@ -68,26 +69,36 @@ struct Rows {
   template <int NB>
   static void weighted_block(const float* w, const float* const* rows, int count, int c0, int lanes, float scale,
                              float* out) {
-    V acc[NB];
-    for (int i = 0; i < NB; ++i) acc[i] = S::zero();
+    // Two sets of accumulators (even and odd m): one set alone would wait on the FMA latency every row.
+    V acc[2][NB];
+    for (int i = 0; i < NB; ++i) acc[0][i] = acc[1][i] = S::zero();
     const int tail = lanes - W * (NB - 1);
+    int m = 0;
     if (tail == W) {
-      for (int m = 0; m < count; ++m) {
+      for (; m + 1 < count; m += 2) {
+        for (int k = 0; k < 2; ++k) {
+          const V wm = S::set1(w[m + k]);
+          const float* r = rows[m + k] + c0;
+          for (int i = 0; i < NB; ++i) acc[k][i] = S::fmadd(wm, S::load(r + W * i), acc[k][i]);
+        }
+      }
+      for (; m < count; ++m) {
         const V wm = S::set1(w[m]);
         const float* r = rows[m] + c0;
-        for (int i = 0; i < NB; ++i) acc[i] = S::fmadd(wm, S::load(r + W * i), acc[i]);
+        for (int i = 0; i < NB; ++i) acc[0][i] = S::fmadd(wm, S::load(r + W * i), acc[0][i]);
       }
     } else {
-      for (int m = 0; m < count; ++m) {
+      for (; m < count; ++m) {
         const V wm = S::set1(w[m]);
         const float* r = rows[m] + c0;
-        for (int i = 0; i < NB - 1; ++i) acc[i] = S::fmadd(wm, S::load(r + W * i), acc[i]);
-        acc[NB - 1] = S::fmadd(wm, S::load_n(r + W * (NB - 1), tail), acc[NB - 1]);
+        const int k = m & 1;
+        for (int i = 0; i < NB - 1; ++i) acc[k][i] = S::fmadd(wm, S::load(r + W * i), acc[k][i]);
+        acc[k][NB - 1] = S::fmadd(wm, S::load_n(r + W * (NB - 1), tail), acc[k][NB - 1]);
       }
     }
     const V sv = S::set1(scale);
-    for (int i = 0; i < NB - 1; ++i) S::store(out + c0 + W * i, S::mul(acc[i], sv));
-    S::store_n(out + c0 + W * (NB - 1), S::mul(acc[NB - 1], sv), tail);
+    for (int i = 0; i < NB - 1; ++i) S::store(out + c0 + W * i, S::mul(S::add(acc[0][i], acc[1][i]), sv));
+    S::store_n(out + c0 + W * (NB - 1), S::mul(S::add(acc[0][NB - 1], acc[1][NB - 1]), sv), tail);
   }
 
   static void weighted_sum(const float* w, const float* const* rows, int count, int n, float scale, float* out) {
@@ -136,13 +147,10 @@ struct Rows {
     const Problem& p;
     int K, E, D, Dv, Hpk, S_;
     int64_t N;
-    const float* key0;    // key row of token 0 of this batch and kv head
-    const float* value0;
-    int64_t kstride, vstride;
+    int n = 0;  // valid neighbors of the listed token (extras excluded)
     RowScratch s;
 
-    Walk(const NACall& call, int64_t u)
-        : c(call), pos(unit_pos(call, u)), p(call.p) {
+    Walk(const NACall& call, int64_t u) : c(call), pos(unit_pos(call, u)), p(call.p) {
       K = c.kernel_volume;
       E = p.n_extra;
       D = p.head_dim;
@@ -150,34 +158,40 @@ struct Rows {
       Hpk = c.heads_per_kv;
       S_ = c.slots;
       N = c.tokens;
-      kstride = static_cast<int64_t>(p.heads_kv) * D;
-      vstride = static_cast<int64_t>(p.heads_kv) * Dv;
-      key0 = c.key == nullptr ? nullptr : c.key + (pos.b * N * p.heads_kv + pos.hk) * D;
-      value0 = c.value == nullptr ? nullptr : c.value + (pos.b * N * p.heads_kv + pos.hk) * Dv;
       s = row_scratch(K + E, imax(D, Dv));
     }
 
-    // Lists token t's neighbors (then the extra tokens); returns n (valid neighbors, extras excluded).
+    // Lists token t's neighbors: key tokens, rpb offsets, slots (the extra tokens' slots appended).
+    // Returns the count including the extra tokens.
     int list(int64_t t, bool want_slots) {
-      const int n = c.g->neighbors(t, s.key_token, s.rpb_offset, want_slots ? s.slot : nullptr);
-      const int64_t ebase = static_cast<int64_t>(pos.b) * E * p.heads_kv + pos.hk;
-      for (int m = 0; m < n; ++m) {
-        if (key0 != nullptr) s.kp[m] = key0 + s.key_token[m] * kstride;
-        if (value0 != nullptr) s.vp[m] = value0 + s.key_token[m] * vstride;
+      n = c.g->neighbors(t, s.key_token, s.rpb_offset, want_slots ? s.slot : nullptr);
+      for (int e = 0; e < E; ++e) s.slot[n + e] = K + e;
+      return n + E;
+    }
+
+    // Points kp / vp of the listed neighbors and the extra tokens at the rows of kv head hk.
+    void point(int hk) {
+      const int64_t kvs = static_cast<int64_t>(p.heads_kv);
+      const int64_t base = pos.b * N * kvs + hk;
+      const int64_t ebase = static_cast<int64_t>(pos.b) * E * kvs + hk;
+      if (c.key != nullptr) {
+        const float* key0 = c.key + base * D;
+        const int64_t stride = kvs * D;
+        for (int m = 0; m < n; ++m) s.kp[m] = key0 + s.key_token[m] * stride;
+        for (int e = 0; e < E; ++e) s.kp[n + e] = c.extra_keys + (ebase + e * kvs) * D;
       }
-      for (int e = 0; e < E; ++e) {
-        if (c.extra_keys != nullptr) s.kp[n + e] = c.extra_keys + (ebase + static_cast<int64_t>(e) * p.heads_kv) * D;
-        if (c.extra_values != nullptr) s.vp[n + e] = c.extra_values + (ebase + static_cast<int64_t>(e) * p.heads_kv) * Dv;
-        s.slot[n + e] = K + e;
+      if (c.value != nullptr) {
+        const float* value0 = c.value + base * Dv;
+        const int64_t stride = kvs * Dv;
+        for (int m = 0; m < n; ++m) s.vp[m] = value0 + s.key_token[m] * stride;
+        for (int e = 0; e < E; ++e) s.vp[n + e] = c.extra_values + (ebase + e * kvs) * Dv;
       }
-      return n;
     }
 
     int64_t row(int64_t t, int h) const { return (static_cast<int64_t>(pos.b) * N + t) * p.heads + h; }
-    int first_head() const { return pos.hk * Hpk; }
 
     // bias[m] for head h: rpb entries of the n neighbors, 0 for extras and the padding up to W.
-    const float* bias(int h, int n, int total) {
+    const float* bias(int h, int total) {
       float* b = s.bias;
       int m = 0;
       if (c.rpb != nullptr) {
@@ -197,12 +211,13 @@ struct Rows {
     const RowScratch& s = w.s;
     const float scale = w.p.scale;
     for (int64_t t = w.pos.t0; t < w.pos.t1; ++t) {
-      const int n = w.list(t, false);
-      const int M = n + w.E;
-      for (int h = w.first_head(); h < w.first_head() + w.Hpk; ++h) {
+      const int M = w.list(t, false);
+      for (int hk = w.pos.hk; hk < w.pos.hk_end; ++hk) {
+      w.point(hk);
+      for (int h = hk * w.Hpk; h < (hk + 1) * w.Hpk; ++h) {
         const int64_t row = w.row(t, h);
         const float* q = padded(c.query + row * w.D, w.D, s.qbuf);
-        const float* bias = w.bias(h, n, M);
+        const float* bias = w.bias(h, M);
         float* scores = s.scores;
         V vmax = S::set1(-INFINITY);
         for (int m0 = 0; m0 < M; m0 += W) {
@@ -228,6 +243,7 @@ struct Rows {
         const float sum = S::hsum(vsum);
         weighted_sum(probs, s.vp, M, w.Dv, 1.0f / sum, c.out + row * w.Dv);
         c.out_lse[row] = logf(sum) + mx;
+      }
       }
     }
   }
@@ -391,14 +407,16 @@ struct Rows {
     float* dev = extra_part(c.d_extra_values_part, u, w.E, w.Dv);
     double* drpb = rpb_part(c, u);
     const BackwardRow row_fn = pick_backward_row(w.D, w.Dv);
+    const int h0 = w.pos.hk * w.Hpk;
     for (int64_t t = w.pos.t0; t < w.pos.t1; ++t) {
-      const int n = w.list(t, false);
-      const int M = n + w.E;
+      const int M = w.list(t, false);
+      const int n = w.n;
+      w.point(w.pos.hk);
       key_targets(dk, dek, w.D, s, n, w.E, s.dkp);
       key_targets(dv, dev, w.Dv, s, n, w.E, s.dvp);
-      for (int h = w.first_head(); h < w.first_head() + w.Hpk; ++h) {
-        const float* bias = w.bias(h, n, M);
-        double* drpb_h = drpb == nullptr ? nullptr : drpb + static_cast<int64_t>(h - w.first_head()) * c.rpb_volume;
+      for (int h = h0; h < h0 + w.Hpk; ++h) {
+        const float* bias = w.bias(h, M);
+        double* drpb_h = drpb == nullptr ? nullptr : drpb + static_cast<int64_t>(h - h0) * c.rpb_volume;
         row_fn(w, s, w.row(t, h), n, M, bias, drpb_h);
       }
     }
@@ -411,12 +429,13 @@ struct Rows {
     Walk w(c, u);
     const RowScratch& s = w.s;
     for (int64_t t = w.pos.t0; t < w.pos.t1; ++t) {
-      const int n = w.list(t, true);
-      const int M = n + w.E;
-      for (int h = w.first_head(); h < w.first_head() + w.Hpk; ++h) {
+      const int M = w.list(t, true);
+      for (int hk = w.pos.hk; hk < w.pos.hk_end; ++hk) {
+      w.point(hk);
+      for (int h = hk * w.Hpk; h < (hk + 1) * w.Hpk; ++h) {
         const int64_t row = w.row(t, h);
         const float* q = padded(c.query + row * w.D, w.D, s.qbuf);
-        const float* bias = w.bias(h, n, M);
+        const float* bias = w.bias(h, M);
         float* out = c.logits + row * w.S_;
         fill(out, w.S_, -INFINITY);
         alignas(32) float sj[W];
@@ -427,6 +446,7 @@ struct Rows {
           S::store(sj, S::fmadd(dot8(q, kj, w.D), S::set1(w.p.scale), S::load(bias + m0)));
           for (int j = 0; j < cnt; ++j) out[s.slot[m0 + j]] = sj[j];
         }
+      }
       }
     }
   }
@@ -440,15 +460,17 @@ struct Rows {
     float* dek = extra_part(c.d_extra_keys_part, u, w.E, w.D);
     double* drpb = rpb_part(c, u);
     float* dq = s.gbuf;
+    const int h0 = w.pos.hk * w.Hpk;
     for (int64_t t = w.pos.t0; t < w.pos.t1; ++t) {
-      const int n = w.list(t, true);
-      const int M = n + w.E;
+      const int M = w.list(t, true);
+      const int n = w.n;
+      w.point(w.pos.hk);
       key_targets(dk, dek, w.D, s, n, w.E, s.dkp);
-      for (int h = w.first_head(); h < w.first_head() + w.Hpk; ++h) {
+      for (int h = h0; h < h0 + w.Hpk; ++h) {
         const int64_t row = w.row(t, h);
         const float* q = padded(c.query + row * w.D, w.D, s.qbuf);
         const float* dl = c.d_logits + row * w.S_;
-        double* drpb_h = drpb == nullptr ? nullptr : drpb + static_cast<int64_t>(h - w.first_head()) * c.rpb_volume;
+        double* drpb_h = drpb == nullptr ? nullptr : drpb + static_cast<int64_t>(h - h0) * c.rpb_volume;
         fill(dq, round_up(w.D), 0.0f);
         for (int m = 0; m < M; ++m) {
           const float ds = dl[s.slot[m]];
@@ -466,14 +488,16 @@ struct Rows {
     Walk w(c, u);
     const RowScratch& s = w.s;
     for (int64_t t = w.pos.t0; t < w.pos.t1; ++t) {
-      const int n = w.list(t, true);
-      const int M = n + w.E;
-      for (int h = w.first_head(); h < w.first_head() + w.Hpk; ++h) {
-        const int64_t row = w.row(t, h);
-        const float* wr = c.weights + row * w.S_;
-        float* probs = s.probs;
-        for (int m = 0; m < M; ++m) probs[m] = wr[s.slot[m]];
-        weighted_sum(probs, s.vp, M, w.Dv, 1.0f, c.out + row * w.Dv);
+      const int M = w.list(t, true);
+      for (int hk = w.pos.hk; hk < w.pos.hk_end; ++hk) {
+        w.point(hk);
+        for (int h = hk * w.Hpk; h < (hk + 1) * w.Hpk; ++h) {
+          const int64_t row = w.row(t, h);
+          const float* wr = c.weights + row * w.S_;
+          float* probs = s.probs;
+          for (int m = 0; m < M; ++m) probs[m] = wr[s.slot[m]];
+          weighted_sum(probs, s.vp, M, w.Dv, 1.0f, c.out + row * w.Dv);
+        }
       }
     }
   }
@@ -485,11 +509,13 @@ struct Rows {
     const KeySide dv = key_side(c, u, w.pos, c.d_value, c.d_value_halo, w.Dv);
     clear_key_side(dv, halo);
     float* dev = extra_part(c.d_extra_values_part, u, w.E, w.Dv);
+    const int h0 = w.pos.hk * w.Hpk;
     for (int64_t t = w.pos.t0; t < w.pos.t1; ++t) {
-      const int n = w.list(t, true);
-      const int M = n + w.E;
+      const int M = w.list(t, true);
+      const int n = w.n;
+      w.point(w.pos.hk);
       key_targets(dv, dev, w.Dv, s, n, w.E, s.dvp);
-      for (int h = w.first_head(); h < w.first_head() + w.Hpk; ++h) {
+      for (int h = h0; h < h0 + w.Hpk; ++h) {
         const int64_t row = w.row(t, h);
         const float* dO = padded(c.d_output + row * w.Dv, w.Dv, s.obuf);
         const float* wr = c.weights + row * w.S_;

@@ -251,7 +251,8 @@ double work_of(const Geometry& g, int dims) {
   return static_cast<double>(p.batch) * g.tokens() * p.heads * g.slots() * dims;
 }
 
-NACall make_call(const Geometry& g, const Chunks& chunks) {
+// kv_per_unit: headsKv for forward-type kernels (each unit takes every kv head), 1 for backward-type ones.
+NACall make_call(const Geometry& g, const Chunks& chunks, int kv_per_unit) {
   NACall c;
   c.g = &g;
   c.p = g.problem();
@@ -262,10 +263,13 @@ NACall make_call(const Geometry& g, const Chunks& chunks) {
   c.heads_per_kv = g.heads_per_kv();
   c.chunk_count = chunks.count();
   c.chunk_start = chunks.start.data();
+  c.kv_per_unit = kv_per_unit;
   return c;
 }
 
-int64_t unit_count(const NACall& c) { return static_cast<int64_t>(c.p.batch) * c.p.heads_kv * c.chunk_count; }
+int64_t unit_count(const NACall& c) {
+  return static_cast<int64_t>(c.p.batch) * (c.p.heads_kv / c.kv_per_unit) * c.chunk_count;
+}
 
 // The halos of the scatter chunks (see call.h), and the rows they need per (batch, kv head).
 int64_t plan_halos(const Geometry& g, const Chunks& chunks, std::vector<ChunkHalo>* halos) {
@@ -404,7 +408,7 @@ void na_forward(const Problem& p, const float* query, const float* key, const fl
                 const float* extra_keys, const float* extra_values, float* output, float* lse) {
   const Geometry g(p);
   const Chunks chunks = row_chunks(g);
-  NACall c = make_call(g, chunks);
+  NACall c = make_call(g, chunks, p.heads_kv);
   c.query = query;
   c.key = key;
   c.value = value;
@@ -423,7 +427,7 @@ void na_backward(const Problem& p, const float* query, const float* key, const f
                  float* d_rpb, float* d_extra_keys, float* d_extra_values) {
   const Geometry g(p);
   const Chunks chunks = scatter_chunks(g);
-  NACall c = make_call(g, chunks);
+  NACall c = make_call(g, chunks, 1);
   c.query = query;
   c.key = key;
   c.value = value;
@@ -448,7 +452,7 @@ void qk_forward(const Problem& p, const float* query, const float* key, const fl
                 float* logits) {
   const Geometry g(p);
   const Chunks chunks = row_chunks(g);
-  NACall c = make_call(g, chunks);
+  NACall c = make_call(g, chunks, p.heads_kv);
   c.query = query;
   c.key = key;
   c.rpb = p.has_rpb ? rpb : nullptr;
@@ -462,7 +466,7 @@ void qk_backward(const Problem& p, const float* query, const float* key, const f
                  const float* d_logits, float* d_query, float* d_key, float* d_rpb, float* d_extra_keys) {
   const Geometry g(p);
   const Chunks chunks = scatter_chunks(g);
-  NACall c = make_call(g, chunks);
+  NACall c = make_call(g, chunks, 1);
   c.query = query;
   c.key = key;
   c.extra_keys = extra_keys;
@@ -479,7 +483,7 @@ void av_forward(const Problem& p, const float* weights, const float* value, cons
                 float* output) {
   const Geometry g(p);
   const Chunks chunks = row_chunks(g);
-  NACall c = make_call(g, chunks);
+  NACall c = make_call(g, chunks, p.heads_kv);
   c.weights = weights;
   c.value = value;
   c.extra_values = extra_values;
@@ -492,7 +496,7 @@ void av_backward(const Problem& p, const float* weights, const float* value, con
                  const float* d_output, float* d_weights, float* d_value, float* d_extra_values) {
   const Geometry g(p);
   const Chunks chunks = scatter_chunks(g);
-  NACall c = make_call(g, chunks);
+  NACall c = make_call(g, chunks, 1);
   c.weights = weights;
   c.value = value;
   c.extra_values = extra_values;
