@@ -3,5 +3,6 @@
 {
   'includes': [
     'native/src/cpu/natten_cpu.gypi',
+    'native/src/tf/natten_tf.gypi',
   ],
 }

@@ -6,8 +6,9 @@
  *  - natten_cpu: the native CPU kernels for the `cpu` backend in Node (always);
  *  - natten_tf: NA as TensorFlow ops for the `tensorflow` backend (tfjs-node / tfjs-node-gpu), when
  *    TensorFlow's C headers and libtensorflow_framework.so.2 are found: NATTEN_TF_DIR (a folder with
- *    include/tensorflow/c/kernels.h and lib/libtensorflow_framework.so.2), else the deps/ folder of an
- *    installed @tensorflow/tfjs-node-gpu or @tensorflow/tfjs-node (where their install put libtensorflow).
+ *    include/tensorflow/c/kernels.h and lib/libtensorflow_framework.so.2), else the TensorFlow that
+ *    `npm run setup:tfjs-node` extracted (scripts/tfjs-node-env.js), else the deps/ folder of an installed
+ *    @tensorflow/tfjs-node-gpu or @tensorflow/tfjs-node (where their install put libtensorflow).
  *    --tf-gpu (or NATTEN_TF_GPU=1) also compiles its GPU kernels (see native/src/tf/README.md; off by
  *    default, never run here).
  * --prebuild copies the built addons to prebuilds/<platform>-<arch>/, what the published package carries
@@ -56,15 +57,22 @@ function nodeDir() {
 /** TensorFlow's C headers and libtensorflow_framework.so.2, or null. */
 function tensorflowDir() {
   const candidates = [];
+  const dirs = (dir) => ({include: path.join(dir, 'include'), lib: path.join(dir, 'lib')});
   if (process.env.NATTEN_TF_DIR) {
-    candidates.push(path.resolve(process.env.NATTEN_TF_DIR));
+    candidates.push(dirs(path.resolve(process.env.NATTEN_TF_DIR)));
+  }
+  try {
+    const tf = require('./tfjs-node-env').tensorflowPaths();
+    if (tf.ready) {
+      candidates.push({include: tf.include, lib: tf.lib});
+    }
+  } catch {
+    // no set-up script
   }
   for (const pkg of ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node']) {
-    candidates.push(path.join(root, 'node_modules', pkg, 'deps'));
+    candidates.push(dirs(path.join(root, 'node_modules', pkg, 'deps')));
   }
-  for (const dir of candidates) {
-    const include = path.join(dir, 'include');
-    const lib = path.join(dir, 'lib');
+  for (const {include, lib} of candidates) {
     if (fs.existsSync(path.join(include, 'tensorflow', 'c', 'kernels.h')) &&
         fs.existsSync(path.join(lib, 'libtensorflow_framework.so.2'))) {
       return {include, lib};
@@ -93,7 +101,7 @@ function main() {
     if (tfGpu) {
       defines.push('-Dnatten_tf_gpu=1');
     }
-    say(`TensorFlow headers and libtensorflow_framework from ${path.dirname(tf.include)}: building natten_tf too`);
+    say(`TensorFlow headers from ${tf.include} and libtensorflow_framework.so.2 from ${tf.lib}: building natten_tf too`);
   } else {
     say('no TensorFlow headers and libtensorflow_framework.so.2 found (NATTEN_TF_DIR, or an installed ' +
         '@tensorflow/tfjs-node(-gpu) with deps/): building natten_cpu only');

@@ -28,6 +28,13 @@ export const NATTEN_CPU_WASM = 'NATTEN_CPU_WASM';
  */
 export const NATTEN_CPU_NATIVE = 'NATTEN_CPU_NATIVE';
 
+/**
+ * When true (the default), NA on tfjs-node's `tensorflow` backend runs as TensorFlow ops (the natten_tf
+ * addon, loaded by the first NA kernel there: no host copies); false, or no addon, runs the host kernels
+ * through `readSync` / `write`.
+ */
+export const NATTEN_TF_OPS = 'NATTEN_TF_OPS';
+
 /** Which implementation the CPU kernels use: native, WebAssembly SIMD, generated JS row kernels, or generic loops. */
 export type CpuKernelPath = 'native' | 'wasm' | 'codegen' | 'generic';
 
@@ -45,6 +52,7 @@ export function registerFlags(): void {
     env().registerFlag(NATTEN_CPU_CODEGEN, () => true);
     env().registerFlag(NATTEN_CPU_WASM, () => true);
     env().registerFlag(NATTEN_CPU_NATIVE, nativeDefault);
+    env().registerFlag(NATTEN_TF_OPS, () => true);
   }
 }
 
@@ -57,6 +65,11 @@ export function getCpuKernelPath(): CpuKernelPath {
     return 'codegen';
   }
   return env().getBool(NATTEN_CPU_NATIVE) ? 'native' : 'wasm';
+}
+
+export function useTfOps(): boolean {
+  registerFlags();
+  return env().getBool(NATTEN_TF_OPS);
 }
 
 export function isComposedForced(): boolean {

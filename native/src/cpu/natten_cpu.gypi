@@ -1,11 +1,7 @@
-# The native CPU kernels (natten_cpu_kernels, a static library shared by both addons), the natten_cpu
-# addon, and the natten_tf addon (TensorFlow ops; only when the build is given TensorFlow's headers and
-# libtensorflow_framework: -Dnatten_tf_include=DIR -Dnatten_tf_lib=DIR, which scripts/build-native.js
-# finds). Paths are relative to this file.
+# The native CPU kernels (natten_cpu_kernels, a static library shared by both addons) and the natten_cpu
+# addon. natten_tf (../tf/natten_tf.gypi) links the same library. Paths are relative to this file.
 {
   'variables': {
-    'natten_tf_include%': '',
-    'natten_tf_lib%': '',
     'natten_napi_include': '<!(node -p "require(\'path\').dirname(require.resolve(\'node-addon-api/package.json\'))")',
   },
   'target_defaults': {

@@ -1,7 +1,7 @@
 import type {KernelConfig, KernelFunc, TensorInfo} from '@tensorflow/tfjs-core';
 import {AVBackwardInputs, NattenAVBackward} from '../kernel_names';
 import {getCpuKernelPath} from '../../flags';
-import {avInfo, HOST_BACKENDS, readF32, writeF32} from './host_util';
+import {avInfo, readF32, writeF32} from './host_util';
 import {avBackwardImpl} from './na_impl';
 
 export const avBackward: KernelFunc = ({inputs, backend, attrs}): TensorInfo[] => {
@@ -16,5 +16,5 @@ export const avBackward: KernelFunc = ({inputs, backend, attrs}): TensorInfo[] =
   return outs;
 };
 
-export const avBackwardConfigs: KernelConfig[] =
-    HOST_BACKENDS.map(backendName => ({kernelName: NattenAVBackward, backendName, kernelFunc: avBackward}));
+/** The `cpu` backend's kernel (also the `tensorflow` backend's host fallback: src/kernels/tensorflow). */
+export const avBackwardConfig: KernelConfig = {kernelName: NattenAVBackward, backendName: 'cpu', kernelFunc: avBackward};

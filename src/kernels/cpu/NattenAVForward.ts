@@ -1,7 +1,7 @@
 import type {KernelConfig, KernelFunc, TensorInfo} from '@tensorflow/tfjs-core';
 import {AVForwardInputs, NattenAVForward, namedInputs} from '../kernel_names';
 import {getCpuKernelPath} from '../../flags';
-import {avInfo, HOST_BACKENDS, readF32, writeF32} from './host_util';
+import {avInfo, readF32, writeF32} from './host_util';
 import {avForwardImpl} from './na_impl';
 
 export const avForward: KernelFunc = ({inputs, backend, attrs}): TensorInfo => {
@@ -12,5 +12,5 @@ export const avForward: KernelFunc = ({inputs, backend, attrs}): TensorInfo => {
   return writeF32(backend, output, info.outShape);
 };
 
-export const avForwardConfigs: KernelConfig[] =
-    HOST_BACKENDS.map(backendName => ({kernelName: NattenAVForward, backendName, kernelFunc: avForward}));
+/** The `cpu` backend's kernel (also the `tensorflow` backend's host fallback: src/kernels/tensorflow). */
+export const avForwardConfig: KernelConfig = {kernelName: NattenAVForward, backendName: 'cpu', kernelFunc: avForward};

@@ -1,7 +1,7 @@
 import type {KernelConfig, KernelFunc, TensorInfo} from '@tensorflow/tfjs-core';
 import {NattenQKBackward, QKBackwardInputs} from '../kernel_names';
 import {getCpuKernelPath} from '../../flags';
-import {HOST_BACKENDS, qkvInfo, readF32, writeF32} from './host_util';
+import {qkvInfo, readF32, writeF32} from './host_util';
 import {qkBackwardImpl} from './na_impl';
 
 export const qkBackward: KernelFunc = ({inputs, backend, attrs}): TensorInfo[] => {
@@ -19,5 +19,5 @@ export const qkBackward: KernelFunc = ({inputs, backend, attrs}): TensorInfo[] =
   return outs;
 };
 
-export const qkBackwardConfigs: KernelConfig[] =
-    HOST_BACKENDS.map(backendName => ({kernelName: NattenQKBackward, backendName, kernelFunc: qkBackward}));
+/** The `cpu` backend's kernel (also the `tensorflow` backend's host fallback: src/kernels/tensorflow). */
+export const qkBackwardConfig: KernelConfig = {kernelName: NattenQKBackward, backendName: 'cpu', kernelFunc: qkBackward};

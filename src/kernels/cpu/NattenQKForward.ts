@@ -1,7 +1,7 @@
 import type {KernelConfig, KernelFunc, TensorInfo} from '@tensorflow/tfjs-core';
 import {NattenQKForward, QKForwardInputs, namedInputs} from '../kernel_names';
 import {getCpuKernelPath} from '../../flags';
-import {HOST_BACKENDS, qkvInfo, readF32, writeF32} from './host_util';
+import {qkvInfo, readF32, writeF32} from './host_util';
 import {qkForwardImpl} from './na_impl';
 
 export const qkForward: KernelFunc = ({inputs, backend, attrs}): TensorInfo => {
@@ -12,5 +12,5 @@ export const qkForward: KernelFunc = ({inputs, backend, attrs}): TensorInfo => {
   return writeF32(backend, logits, info.weightsShape);
 };
 
-export const qkForwardConfigs: KernelConfig[] =
-    HOST_BACKENDS.map(backendName => ({kernelName: NattenQKForward, backendName, kernelFunc: qkForward}));
+/** The `cpu` backend's kernel (also the `tensorflow` backend's host fallback: src/kernels/tensorflow). */
+export const qkForwardConfig: KernelConfig = {kernelName: NattenQKForward, backendName: 'cpu', kernelFunc: qkForward};

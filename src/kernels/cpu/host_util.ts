@@ -1,12 +1,13 @@
 /**
  * Host-memory glue shared by the CPU kernels. Only `backend.readSync` and `backend.write` are used, which
- * every backend has: the same kernels serve the `cpu` backend and tfjs-node's `tensorflow` backend.
+ * every backend has: the same kernels serve the `cpu` backend and, where NA cannot run as TensorFlow ops,
+ * tfjs-node's `tensorflow` backend (src/kernels/tensorflow falls back to them).
  */
 import type {KernelBackend, NamedAttrMap, TensorInfo} from '@tensorflow/tfjs-core';
 import {computeAVInfo, computeQKVInfo, NAInfo} from '../../core/na_info';
 import type {NAAttrs} from '../kernel_names';
 
-/** Backends whose tensors live in host memory and get these kernels. */
+/** Backends whose tensors live in host memory: NA runs on the CPU there (these kernels, or TensorFlow's CPU ops). */
 export const HOST_BACKENDS = ['cpu', 'tensorflow'] as const;
 
 // KernelFunc hands kernels the backend typed as `{}`; these helpers take it as is.
