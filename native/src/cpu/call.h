@@ -20,7 +20,7 @@ namespace cpu {
 // Where one unit writes one key-side gradient (dk or dv) of its kv head.
 struct KeySide {
   float* direct;    // gradient row of key token 0 of this batch and kv head; tokens `stride` apart
-  int64_t stride;   // headsKv * width
+  int64_t stride;   // kv_token_stride * width
   float* halo;      // this unit's halo rows, `width` apart: left part, then right part
   int64_t own_lo, own_hi;      // the unit's own token range
   int64_t left_lo;             // left halo covers key tokens [left_lo, own_lo)
@@ -63,6 +63,12 @@ struct NACall {
   int chunk_count = 0;
   const int64_t* chunk_start = nullptr;  // chunk_count + 1 entries
   int kv_per_unit = 1;                   // kv heads per unit: headsKv (forward-type) or 1 (backward-type)
+  // Layout of key, value, d_key and d_value, in rows (of headDim or headDimV): a batch spans tokens * headsKv
+  // rows; within it, row of (token t, kv head hk) = t * kv_token_stride + hk * kv_head_stride. The tensors'
+  // own layout is [tokens, headsKv] (headsKv, 1); na_cpu.cc stages them head-major [headsKv, tokens]
+  // (1, tokens) when headsKv > 1, so that a kv head's rows are contiguous (see stage_head_major).
+  int64_t kv_token_stride = 1;
+  int64_t kv_head_stride = 1;
 
   // Inputs (null when absent or unused by the kernel).
   const float* query = nullptr;
@@ -125,8 +131,8 @@ static inline KeySide key_side(const NACall& c, int64_t u, const UnitPos& pos, f
                         int width) {
   const ChunkHalo& h = c.halos[pos.chunk];
   KeySide s;
-  s.stride = static_cast<int64_t>(c.p.heads_kv) * width;
-  s.direct = base + (static_cast<int64_t>(pos.b) * c.tokens * c.p.heads_kv + pos.hk) * width;
+  s.stride = c.kv_token_stride * width;
+  s.direct = base + (static_cast<int64_t>(pos.b) * c.tokens * c.p.heads_kv + pos.hk * c.kv_head_stride) * width;
   s.halo = halo_base + ((u / c.chunk_count) * c.halo_rows_per_group + h.row_offset) * width;
   s.own_lo = h.own_lo;
   s.own_hi = h.own_hi;

@@ -172,17 +172,17 @@ struct Rows {
     // Points kp / vp of the listed neighbors and the extra tokens at the rows of kv head hk.
     void point(int hk) {
       const int64_t kvs = static_cast<int64_t>(p.heads_kv);
-      const int64_t base = pos.b * N * kvs + hk;
+      const int64_t base = pos.b * N * kvs + hk * c.kv_head_stride;  // in rows
       const int64_t ebase = static_cast<int64_t>(pos.b) * E * kvs + hk;
       if (c.key != nullptr) {
         const float* key0 = c.key + base * D;
-        const int64_t stride = kvs * D;
+        const int64_t stride = c.kv_token_stride * D;
         for (int m = 0; m < n; ++m) s.kp[m] = key0 + s.key_token[m] * stride;
         for (int e = 0; e < E; ++e) s.kp[n + e] = c.extra_keys + (ebase + e * kvs) * D;
       }
       if (c.value != nullptr) {
         const float* value0 = c.value + base * Dv;
-        const int64_t stride = kvs * Dv;
+        const int64_t stride = c.kv_token_stride * Dv;
         for (int m = 0; m < n; ++m) s.vp[m] = value0 + s.key_token[m] * stride;
         for (int e = 0; e < E; ++e) s.vp[n + e] = c.extra_values + (ebase + e * kvs) * Dv;
       }
