@@ -222,6 +222,15 @@ Napi::Value NumThreads(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), natten::cpu::num_threads());
 }
 
+// measureClock(): {addChainGhz, fmaChainGhz} (see clock.cc); takes about a quarter of a second.
+Napi::Value MeasureClock(const Napi::CallbackInfo& info) {
+  const natten::cpu::Clock c = natten::cpu::measure_clock();
+  Napi::Object o = Napi::Object::New(info.Env());
+  o.Set("addChainGhz", Napi::Number::New(info.Env(), c.add_chain_ghz));
+  o.Set("fmaChainGhz", Napi::Number::New(info.Env(), c.fma_chain_ghz));
+  return o;
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("naForward", Napi::Function::New(env, NaForward));
   exports.Set("naBackward", Napi::Function::New(env, NaBackward));
@@ -234,6 +243,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("cpuHasAvx2", Napi::Function::New(env, CpuHasAvx2));
   exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreads));
   exports.Set("numThreads", Napi::Function::New(env, NumThreads));
+  exports.Set("measureClock", Napi::Function::New(env, MeasureClock));
   exports.Set("geometryLength", Napi::Number::New(env, kGeometryLength));
   return exports;
 }

@@ -193,14 +193,20 @@ struct Rows {
     // bias[m] for head h: rpb entries of the n neighbors, 0 for extras and the padding up to W.
     const float* bias(int h, int total) {
       float* b = s.bias;
-      int m = 0;
-      if (c.rpb != nullptr) {
-        const float* r = c.rpb + static_cast<int64_t>(h) * c.rpb_volume;
-        for (; m < n; ++m) b[m] = r[s.rpb_offset[m]];
+      if (c.rpb == nullptr) {
+        if (!zero_bias) {  // zeros for every row of the unit
+          fill(b, K + E + W, 0.0f);
+          zero_bias = true;
+        }
+        return b;
       }
-      fill(b + m, total + W - m, 0.0f);
+      const float* r = c.rpb + static_cast<int64_t>(h) * c.rpb_volume;
+      for (int m = 0; m < n; ++m) b[m] = r[s.rpb_offset[m]];
+      fill(b + n, total + W - n, 0.0f);
       return b;
     }
+    bool zero_bias = false;
+
   };
 
   // ---------------------------------------------------------------------------------------------------

@@ -90,5 +90,13 @@ const char* isa_name(Isa isa);
 void set_num_threads(int n);
 int num_threads();
 
+// The core clock in GHz, for the benchmark: from a timed chain of dependent integer adds (one cycle each) and
+// of dependent 256-bit FMAs (assuming four cycles each; 0 without AVX2). 0 where not measurable (non-x86-64).
+struct Clock {
+  double add_chain_ghz = 0;
+  double fma_chain_ghz = 0;
+};
+Clock measure_clock();
+
 }  // namespace cpu
 }  // namespace natten

@@ -31,7 +31,7 @@
     {
       'target_name': 'natten_cpu_kernels',
       'type': 'static_library',
-      'sources': ['geometry.cc', 'thread_pool.cc', 'na_cpu.cc', 'kernels_portable.cc'],
+      'sources': ['geometry.cc', 'thread_pool.cc', 'na_cpu.cc', 'kernels_portable.cc', 'clock.cc'],
       'dependencies': ['natten_cpu_avx2'],
       'link_settings': {'libraries': ['-pthread']},
     },

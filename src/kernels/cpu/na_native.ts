@@ -35,6 +35,8 @@ export interface NattenCpuAddon {
   /** Threads in all, the caller included; 0 restores the default (the CPUs this process may use). */
   setNumThreads(n: number): void;
   numThreads(): number;
+  /** The core clock from timed dependent-instruction chains (the benchmark's peak figure); 0 if unmeasurable. */
+  measureClock(): {addChainGhz: number, fmaChainGhz: number};
 }
 
 export const NATTEN_CPU_ADDON = 'natten_cpu';
