@@ -4,6 +4,12 @@
 
 #include <cstdint>
 
+#if defined(__CUDACC__)
+#define NATTEN_PROBLEM_HD __host__ __device__
+#else
+#define NATTEN_PROBLEM_HD
+#endif
+
 namespace natten {
 
 // One problem, padded to three spatial axes the way src/core's NAInfo pads them (leading axes of length 1,
@@ -33,23 +39,23 @@ struct NAProblem {
   bool has_rpb = false;
   float scale = 1.f;
 
-  int64_t tokens() const { return static_cast<int64_t>(length[0]) * length[1] * length[2]; }
-  int kernel_volume() const { return kernel[0] * kernel[1] * kernel[2]; }
-  int slots() const { return kernel_volume() + n_extra; }
-  int rpb_extent(int axis) const { return 2 * kernel[axis] - 1; }
-  int rpb_volume() const { return rpb_extent(0) * rpb_extent(1) * rpb_extent(2); }
-  int heads_per_kv() const { return heads / heads_kv; }
+  NATTEN_PROBLEM_HD int64_t tokens() const { return static_cast<int64_t>(length[0]) * length[1] * length[2]; }
+  NATTEN_PROBLEM_HD int kernel_volume() const { return kernel[0] * kernel[1] * kernel[2]; }
+  NATTEN_PROBLEM_HD int slots() const { return kernel_volume() + n_extra; }
+  NATTEN_PROBLEM_HD int rpb_extent(int axis) const { return 2 * kernel[axis] - 1; }
+  NATTEN_PROBLEM_HD int rpb_volume() const { return rpb_extent(0) * rpb_extent(1) * rpb_extent(2); }
+  NATTEN_PROBLEM_HD int heads_per_kv() const { return heads / heads_kv; }
 
   // Element counts of the tensors above.
-  int64_t query_elems() const { return batch * tokens() * heads * head_dim; }
-  int64_t key_elems() const { return batch * tokens() * heads_kv * head_dim; }
-  int64_t value_elems() const { return batch * tokens() * heads_kv * head_dim_v; }
-  int64_t output_elems() const { return batch * tokens() * heads * head_dim_v; }
-  int64_t lse_elems() const { return batch * tokens() * heads; }
-  int64_t rpb_elems() const { return has_rpb ? static_cast<int64_t>(heads) * rpb_volume() : 0; }
-  int64_t extra_key_elems() const { return static_cast<int64_t>(batch) * n_extra * heads_kv * head_dim; }
-  int64_t extra_value_elems() const { return static_cast<int64_t>(batch) * n_extra * heads_kv * head_dim_v; }
-  int64_t weights_elems() const { return batch * tokens() * heads * slots(); }
+  NATTEN_PROBLEM_HD int64_t query_elems() const { return batch * tokens() * heads * head_dim; }
+  NATTEN_PROBLEM_HD int64_t key_elems() const { return batch * tokens() * heads_kv * head_dim; }
+  NATTEN_PROBLEM_HD int64_t value_elems() const { return batch * tokens() * heads_kv * head_dim_v; }
+  NATTEN_PROBLEM_HD int64_t output_elems() const { return batch * tokens() * heads * head_dim_v; }
+  NATTEN_PROBLEM_HD int64_t lse_elems() const { return batch * tokens() * heads; }
+  NATTEN_PROBLEM_HD int64_t rpb_elems() const { return has_rpb ? static_cast<int64_t>(heads) * rpb_volume() : 0; }
+  NATTEN_PROBLEM_HD int64_t extra_key_elems() const { return static_cast<int64_t>(batch) * n_extra * heads_kv * head_dim; }
+  NATTEN_PROBLEM_HD int64_t extra_value_elems() const { return static_cast<int64_t>(batch) * n_extra * heads_kv * head_dim_v; }
+  NATTEN_PROBLEM_HD int64_t weights_elems() const { return batch * tokens() * heads * slots(); }
 };
 
 // Device pointers of each operation. Optional inputs (rpb, extra tokens, d_logsumexp) are null when absent;

@@ -3,10 +3,6 @@
 
 #include "natten/cuda/tools.h"
 
-#ifndef NATTEN_CUDA_ARCHS
-#define NATTEN_CUDA_ARCHS "unknown"
-#endif
-
 namespace natten {
 namespace addon {
 
@@ -124,7 +120,7 @@ void add_tools(Napi::Env env, Napi::Object exports) {
   build.Set("emulated", false);
   build.Set("cudaRuntime", CUDART_VERSION);
 #endif
-  build.Set("archs", NATTEN_CUDA_ARCHS);
+  build.Set("archs", cuda::tools::compiled_archs());
   exports.Set("buildInfo", build);
 }
 

@@ -56,13 +56,6 @@ NATTEN_DEVICE float dot(const float* x, const float* y, int n) {
   return s;
 }
 
-NATTEN_DEVICE float warp_sum(float v) {
-  for (int m = 16; m > 0; m >>= 1) {
-    v += dev::shfl_xor(v, m);
-  }
-  return v;
-}
-
 // out[row, slot] for every slot of every query row (b, token, h): `x_row` . `y` of the slot's key (or extra
 // token), times `factor`, plus the bias when `rpb` is given; masked slots get `masked`. One warp per row,
 // lanes over slots. QK forward (x = query, y = key) and AV's dWeights (x = dO, y = value).

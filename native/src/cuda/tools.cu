@@ -400,6 +400,19 @@ Status benchmark(const NAProblem& p, Precision precision, int warmup, int iters,
   return Status{};
 }
 
+#define NATTEN_STRINGIFY2(x) #x
+#define NATTEN_STRINGIFY(x) NATTEN_STRINGIFY2(x)
+
+const char* compiled_archs() {
+#if defined(__CUDA_ARCH_LIST__)
+  return NATTEN_STRINGIFY(__CUDA_ARCH_LIST__);
+#elif defined(NATTEN_EMULATION)
+  return "emulated";
+#else
+  return "unknown";
+#endif
+}
+
 Status copy_bandwidth(size_t bytes, int iters, double* bytes_per_second) {
   Buffer a, b;
   const int64_t n = static_cast<int64_t>(bytes / sizeof(float));

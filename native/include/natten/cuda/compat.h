@@ -50,6 +50,8 @@ inline bool sm80_or_newer() { return true; }
 #define NATTEN_SM80 0
 #endif
 
+// The primitives exist only in device compilation (nvcc); host-only files (the Node glue) see the runtime API.
+#if defined(__CUDACC__)
 namespace natten {
 namespace dev {
 
@@ -133,5 +135,6 @@ NATTEN_DEVICE T* dynamic_smem() {
 
 }  // namespace dev
 }  // namespace natten
+#endif  // __CUDACC__
 
 #endif  // NATTEN_EMULATION

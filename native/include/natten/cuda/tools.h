@@ -46,6 +46,9 @@ struct BenchResult {
 // Times the fused forward and forward + backward with inputs resident on the device (random data).
 Status benchmark(const NAProblem& p, Precision precision, int warmup, int iters, BenchResult* result);
 
+// The GPU targets the device code was compiled for ("750,800,...,900" from nvcc, "emulated" on the host).
+const char* compiled_archs();
+
 // Device-to-device copy bandwidth (bytes read plus bytes written per second), median of `iters` copies.
 Status copy_bandwidth(size_t bytes, int iters, double* bytes_per_second);
 
