@@ -12,7 +12,6 @@
 namespace {
 
 using natten::cpu::Problem;
-using natten::cpu::Sizes;
 
 // Geometry layout: batch, length[3], kernel[3], stride[3], dilation[3], causal[3], heads, headsKv, headDim,
 // headDimV, nExtra, hasRpb (axes padded to three like NAInfo).
@@ -97,38 +96,36 @@ struct Call {
 void NaForward(const Napi::CallbackInfo& info) {
   const Call c{info, "naForward"};
   const Problem p = c.problem(0, c.number(1, "scale"));
-  const Sizes s = natten::cpu::sizes_of(p);
-  const float* q = c.array(2, "query", s.query);
-  const float* k = c.array(3, "key", s.key);
-  const float* v = c.array(4, "value", s.value);
-  const float* rpb = c.array(5, "rpb", s.rpb);
-  const float* ek = c.array(6, "additionalKeys", s.extra_keys);
-  const float* ev = c.array(7, "additionalValues", s.extra_values);
-  float* out = c.array(8, "output", s.output);
-  float* lse = c.array(9, "logsumexp", s.lse);
+  const float* q = c.array(2, "query", p.query_elems());
+  const float* k = c.array(3, "key", p.key_elems());
+  const float* v = c.array(4, "value", p.value_elems());
+  const float* rpb = c.array(5, "rpb", p.rpb_elems());
+  const float* ek = c.array(6, "additionalKeys", p.extra_key_elems());
+  const float* ev = c.array(7, "additionalValues", p.extra_value_elems());
+  float* out = c.array(8, "output", p.output_elems());
+  float* lse = c.array(9, "logsumexp", p.lse_elems());
   c.run([&] { natten::cpu::na_forward(p, q, k, v, rpb, ek, ev, out, lse); });
 }
 
 void NaBackward(const Napi::CallbackInfo& info) {
   const Call c{info, "naBackward"};
   const Problem p = c.problem(0, c.number(1, "scale"));
-  const Sizes s = natten::cpu::sizes_of(p);
-  const float* q = c.array(2, "query", s.query);
-  const float* k = c.array(3, "key", s.key);
-  const float* v = c.array(4, "value", s.value);
-  const float* rpb = c.array(5, "rpb", s.rpb);
-  const float* ek = c.array(6, "additionalKeys", s.extra_keys);
-  const float* ev = c.array(7, "additionalValues", s.extra_values);
-  const float* out = c.array(8, "output", s.output);
-  const float* lse = c.array(9, "logsumexp", s.lse);
-  const float* d_out = c.array(10, "dOutput", s.output);
-  const float* d_lse = info[11].IsNull() || info[11].IsUndefined() ? nullptr : c.array(11, "dLse", s.lse);
-  float* dq = c.array(12, "dQuery", s.query);
-  float* dk = c.array(13, "dKey", s.key);
-  float* dv = c.array(14, "dValue", s.value);
-  float* drpb = c.array(15, "dRpb", s.rpb);
-  float* dek = c.array(16, "dAdditionalKeys", s.extra_keys);
-  float* dev = c.array(17, "dAdditionalValues", s.extra_values);
+  const float* q = c.array(2, "query", p.query_elems());
+  const float* k = c.array(3, "key", p.key_elems());
+  const float* v = c.array(4, "value", p.value_elems());
+  const float* rpb = c.array(5, "rpb", p.rpb_elems());
+  const float* ek = c.array(6, "additionalKeys", p.extra_key_elems());
+  const float* ev = c.array(7, "additionalValues", p.extra_value_elems());
+  const float* out = c.array(8, "output", p.output_elems());
+  const float* lse = c.array(9, "logsumexp", p.lse_elems());
+  const float* d_out = c.array(10, "dOutput", p.output_elems());
+  const float* d_lse = info[11].IsNull() || info[11].IsUndefined() ? nullptr : c.array(11, "dLse", p.lse_elems());
+  float* dq = c.array(12, "dQuery", p.query_elems());
+  float* dk = c.array(13, "dKey", p.key_elems());
+  float* dv = c.array(14, "dValue", p.value_elems());
+  float* drpb = c.array(15, "dRpb", p.rpb_elems());
+  float* dek = c.array(16, "dAdditionalKeys", p.extra_key_elems());
+  float* dev = c.array(17, "dAdditionalValues", p.extra_value_elems());
   c.run([&] {
     natten::cpu::na_backward(p, q, k, v, rpb, ek, ev, out, lse, d_out, d_lse, dq, dk, dv, drpb, dek, dev);
   });
@@ -137,52 +134,48 @@ void NaBackward(const Napi::CallbackInfo& info) {
 void QkForward(const Napi::CallbackInfo& info) {
   const Call c{info, "qkForward"};
   const Problem p = c.problem(0, c.number(1, "scale"));
-  const Sizes s = natten::cpu::sizes_of(p);
-  const float* q = c.array(2, "query", s.query);
-  const float* k = c.array(3, "key", s.key);
-  const float* rpb = c.array(4, "rpb", s.rpb);
-  const float* ek = c.array(5, "additionalKeys", s.extra_keys);
-  float* logits = c.array(6, "logits", s.weights);
+  const float* q = c.array(2, "query", p.query_elems());
+  const float* k = c.array(3, "key", p.key_elems());
+  const float* rpb = c.array(4, "rpb", p.rpb_elems());
+  const float* ek = c.array(5, "additionalKeys", p.extra_key_elems());
+  float* logits = c.array(6, "logits", p.weights_elems());
   c.run([&] { natten::cpu::qk_forward(p, q, k, rpb, ek, logits); });
 }
 
 void QkBackward(const Napi::CallbackInfo& info) {
   const Call c{info, "qkBackward"};
   const Problem p = c.problem(0, c.number(1, "scale"));
-  const Sizes s = natten::cpu::sizes_of(p);
-  const float* q = c.array(2, "query", s.query);
-  const float* k = c.array(3, "key", s.key);
-  const float* ek = c.array(4, "additionalKeys", s.extra_keys);
-  const float* d_logits = c.array(5, "dLogits", s.weights);
-  float* dq = c.array(6, "dQuery", s.query);
-  float* dk = c.array(7, "dKey", s.key);
-  float* drpb = c.array(8, "dRpb", s.rpb);
-  float* dek = c.array(9, "dAdditionalKeys", s.extra_keys);
+  const float* q = c.array(2, "query", p.query_elems());
+  const float* k = c.array(3, "key", p.key_elems());
+  const float* ek = c.array(4, "additionalKeys", p.extra_key_elems());
+  const float* d_logits = c.array(5, "dLogits", p.weights_elems());
+  float* dq = c.array(6, "dQuery", p.query_elems());
+  float* dk = c.array(7, "dKey", p.key_elems());
+  float* drpb = c.array(8, "dRpb", p.rpb_elems());
+  float* dek = c.array(9, "dAdditionalKeys", p.extra_key_elems());
   c.run([&] { natten::cpu::qk_backward(p, q, k, ek, d_logits, dq, dk, drpb, dek); });
 }
 
 void AvForward(const Napi::CallbackInfo& info) {
   const Call c{info, "avForward"};
   const Problem p = c.problem(0, 1.0f);
-  const Sizes s = natten::cpu::sizes_of(p);
-  const float* w = c.array(1, "weights", s.weights);
-  const float* v = c.array(2, "value", s.value);
-  const float* ev = c.array(3, "additionalValues", s.extra_values);
-  float* out = c.array(4, "output", s.output);
+  const float* w = c.array(1, "weights", p.weights_elems());
+  const float* v = c.array(2, "value", p.value_elems());
+  const float* ev = c.array(3, "additionalValues", p.extra_value_elems());
+  float* out = c.array(4, "output", p.output_elems());
   c.run([&] { natten::cpu::av_forward(p, w, v, ev, out); });
 }
 
 void AvBackward(const Napi::CallbackInfo& info) {
   const Call c{info, "avBackward"};
   const Problem p = c.problem(0, 1.0f);
-  const Sizes s = natten::cpu::sizes_of(p);
-  const float* w = c.array(1, "weights", s.weights);
-  const float* v = c.array(2, "value", s.value);
-  const float* ev = c.array(3, "additionalValues", s.extra_values);
-  const float* d_out = c.array(4, "dOutput", s.output);
-  float* dw = c.array(5, "dWeights", s.weights);
-  float* dv = c.array(6, "dValue", s.value);
-  float* dev = c.array(7, "dAdditionalValues", s.extra_values);
+  const float* w = c.array(1, "weights", p.weights_elems());
+  const float* v = c.array(2, "value", p.value_elems());
+  const float* ev = c.array(3, "additionalValues", p.extra_value_elems());
+  const float* d_out = c.array(4, "dOutput", p.output_elems());
+  float* dw = c.array(5, "dWeights", p.weights_elems());
+  float* dv = c.array(6, "dValue", p.value_elems());
+  float* dev = c.array(7, "dAdditionalValues", p.extra_value_elems());
   c.run([&] { natten::cpu::av_backward(p, w, v, ev, d_out, dw, dv, dev); });
 }
 

@@ -66,24 +66,6 @@ std::string validate(const Problem& p) {
   return "";
 }
 
-Sizes sizes_of(const Problem& p) {
-  const int64_t tokens = static_cast<int64_t>(p.length[0]) * p.length[1] * p.length[2];
-  const int64_t rows = p.batch * tokens;
-  const int64_t volume = static_cast<int64_t>(p.kernel[0]) * p.kernel[1] * p.kernel[2];
-  const int64_t rpb = static_cast<int64_t>(2 * p.kernel[0] - 1) * (2 * p.kernel[1] - 1) * (2 * p.kernel[2] - 1);
-  Sizes s;
-  s.query = rows * p.heads * p.head_dim;
-  s.key = rows * p.heads_kv * p.head_dim;
-  s.value = rows * p.heads_kv * p.head_dim_v;
-  s.output = rows * p.heads * p.head_dim_v;
-  s.lse = rows * p.heads;
-  s.rpb = p.has_rpb ? p.heads * rpb : 0;
-  s.extra_keys = static_cast<int64_t>(p.batch) * p.n_extra * p.heads_kv * p.head_dim;
-  s.extra_values = static_cast<int64_t>(p.batch) * p.n_extra * p.heads_kv * p.head_dim_v;
-  s.weights = rows * p.heads * (volume + p.n_extra);
-  return s;
-}
-
 // ---------------------------------------------------------------------------------------------------------
 // Instruction set
 

@@ -15,37 +15,19 @@
 #include <cstdint>
 #include <string>
 
+#include "natten/problem.h"
+
 namespace natten {
 namespace cpu {
 
-// One call's sizes and parameters, spatial axes padded to three like NAInfo (leading axes of size 1,
-// kernel 1, stride 1, dilation 1, not causal).
-struct Problem {
-  int batch = 1;
-  int length[3] = {1, 1, 1};
-  int kernel[3] = {1, 1, 1};
-  int stride[3] = {1, 1, 1};
-  int dilation[3] = {1, 1, 1};
-  bool causal[3] = {false, false, false};
-  int heads = 1;
-  int heads_kv = 1;
-  int head_dim = 1;
-  int head_dim_v = 1;
-  int n_extra = 0;
-  bool has_rpb = false;
-  float scale = 1.0f;
-};
+// One call's sizes and parameters: natten/problem.h's NAProblem (shared with the CUDA kernels), spatial axes
+// padded to three like NAInfo (leading axes of size 1, kernel 1, stride 1, dilation 1, not causal).
+using Problem = natten::NAProblem;
 
 // Checks what the native kernels rely on for memory safety (positive sizes, 1 <= stride <= kernel,
 // kernel * dilation <= length, heads a multiple of headsKv, sizes that fit 32-bit token and slot indices).
 // Returns "" when the problem is valid, else a sentence naming the field, its value and what was expected.
 std::string validate(const Problem& p);
-
-// Element counts of the tensors of a problem.
-struct Sizes {
-  int64_t query, key, value, output, lse, rpb, extra_keys, extra_values, weights;
-};
-Sizes sizes_of(const Problem& p);
 
 // Fused forward: output and logsumexp. rpb, extra_keys/extra_values may be null (absent).
 void na_forward(const Problem& p, const float* query, const float* key, const float* value, const float* rpb,
