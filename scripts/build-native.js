@@ -117,7 +117,10 @@ function main() {
     run('make', ['-C', 'build', 'BUILDTYPE=Release', `-j${jobs}`, ...targets]);
   }
   for (const t of targets) {
-    say(`built build/Release/${t}.node`);
+    if (!fs.existsSync(path.join(root, 'build', 'Release', `${t}.node`))) {
+      throw new Error(`build/Release/${t}.node was not produced`);
+    }
+    say(`built build/Release/${t}.node${t === 'natten_tf' && tfGpu ? ' (with the GPU kernels)' : ''}`);
   }
   if (prebuild) {
     const out = path.join(root, 'prebuilds', `${process.platform}-${process.arch}`);

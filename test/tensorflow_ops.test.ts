@@ -18,6 +18,14 @@ import {RefProblem} from './reference';
 import {expectNoLeak, makeInputs, randArray, rng} from './util';
 
 const root = path.join(__dirname, '..');
+
+/** Loads tfjs-node-gpu and natten_tf in a fresh process (NATTEN_TF_GPU is read there), runs na2d, prints JSON. */
+const GPU_SCRIPT = "const tf = require('@tensorflow/tfjs'); require('@tensorflow/tfjs-node-gpu');" +
+    "const {na2d} = require('./src/index'); const {loadTfOps} = require('./src/kernels/tensorflow/tf_ops');" +
+    "tf.setBackend('tensorflow'); const ops = loadTfOps(tf.backend());" +
+    'const q = tf.tensor(Array.from({length: 168}, (_, i) => Math.sin(i)), [1, 6, 7, 1, 4]);' +
+    'const out = Array.from(na2d(q, q, q, {kernelSize: 3}).dataSync());' +
+    'console.log(JSON.stringify({gpuCompiled: ops.gpuCompiled, gpuKernels: ops.gpuKernels, output: out}))';
 const addonPath = path.join(root, 'build', 'Release', 'natten_tf.node');
 
 /** Every NA op and gradient of a problem, on the active backend, as plain arrays. */
@@ -61,7 +69,7 @@ describe('NA as TensorFlow ops (natten_tf)', () => {
     await useBackend(CPU);
   });
 
-  it('loads on the first NA kernel run on tfjs-node and registers the six ops (CPU kernels; GPU not built)', () => {
+  it('loads on the first NA kernel run on tfjs-node and registers the six ops (GPU kernels only with NATTEN_TF_GPU=1)', () => {
     expect(isTfjsNodeBackend(tf.backend())).toBe(true);
     const ops = loadTfOps(tf.backend());
     expect(ops).not.toBeNull();
@@ -166,6 +174,25 @@ describe('NA as TensorFlow ops (natten_tf)', () => {
     expect(imported.length).toBeGreaterThan(20);
     expect(imported.filter(s => !listed.has(s))).toEqual([]);
     expect(execFileSync('readelf', ['-d', addonPath], {encoding: 'utf8'})).not.toMatch(/RPATH|RUNPATH/);
+  });
+});
+
+describe('natten_tf built with its GPU kernels (compiled in CI; never run: no GPU build of TensorFlow here)', () => {
+  // .ci/run builds them (npm run build:native -- --tf-gpu); a local build without them skips this, visibly.
+  const built = (() => {
+    const out = spawnSync(process.execPath, ['--require', 'tsx/cjs', '-e', GPU_SCRIPT],
+                          {cwd: root, encoding: 'utf8', env: {...process.env, NATTEN_TF_GPU: '0', TF_CPP_MIN_LOG_LEVEL: '2'}});
+    return out.status === 0 && JSON.parse(out.stdout.trim().split('\n').pop()!).gpuCompiled === true;
+  })();
+  (built ? it : it.skip)('registers them for the GPU device with NATTEN_TF_GPU=1; a CPU-only TensorFlow still runs ' +
+                         'the ops on its CPU kernels', () => {
+    const run = (flag: string) => JSON.parse(execFileSync(process.execPath, ['--require', 'tsx/cjs', '-e', GPU_SCRIPT], {
+      cwd: root, encoding: 'utf8', env: {...process.env, NATTEN_TF_GPU: flag, TF_CPP_MIN_LOG_LEVEL: '2'},
+    }).trim().split('\n').pop()!);
+    const on = run('1'), off = run('0');
+    expect(on).toMatchObject({gpuCompiled: true, gpuKernels: true});
+    expect(off).toMatchObject({gpuCompiled: true, gpuKernels: false});
+    expect(on.output).toEqual(off.output);  // the same CPU kernel ran: the CPU-only TensorFlow has no GPU device
   });
 });
 
