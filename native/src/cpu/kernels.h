@@ -286,6 +286,41 @@ struct Rows {
     return part;
   }
 
+  // A backward-type unit: zeroes what it accumulates into (its key-side rows and halos, its extra-token and
+  // rpb partials), then calls body(row, h, n, M, drpb_h) for every row, with s.dkp / s.dvp (when the kernel
+  // has key / value gradients) pointing at the unit's gradient rows of the listed neighbors.
+  template <class F>
+  static void scatter_unit(Walk& w, int64_t u, bool keys, bool values, bool slots, F&& body) {
+    const NACall& c = w.c;
+    const RowScratch& s = w.s;
+    const ChunkHalo& halo = c.halos[w.pos.chunk];
+    KeySide dk{}, dv{};
+    float* dek = nullptr;
+    float* dev = nullptr;
+    if (keys) {
+      dk = key_side(c, u, w.pos, c.d_key, c.d_key_halo, w.D);
+      clear_key_side(dk, halo);
+      dek = extra_part(c.d_extra_keys_part, u, w.E, w.D);
+    }
+    if (values) {
+      dv = key_side(c, u, w.pos, c.d_value, c.d_value_halo, w.Dv);
+      clear_key_side(dv, halo);
+      dev = extra_part(c.d_extra_values_part, u, w.E, w.Dv);
+    }
+    double* drpb = rpb_part(c, u);
+    const int h0 = w.pos.hk * w.Hpk;
+    for (int64_t t = w.pos.t0; t < w.pos.t1; ++t) {
+      const int M = w.list(t, slots);
+      w.point(w.pos.hk);
+      if (keys) key_targets(dk, dek, w.D, s, w.n, w.E, s.dkp);
+      if (values) key_targets(dv, dev, w.Dv, s, w.n, w.E, s.dvp);
+      for (int h = h0; h < h0 + w.Hpk; ++h) {
+        double* drpb_h = drpb == nullptr ? nullptr : drpb + static_cast<int64_t>(h - h0) * c.rpb_volume;
+        body(w.row(t, h), h, w.n, M, drpb_h);
+      }
+    }
+  }
+
   // ---------------------------------------------------------------------------------------------------
   // Fused backward.
 
@@ -403,29 +438,10 @@ struct Rows {
 
   static void na_backward(const NACall& c, int64_t u) {
     Walk w(c, u);
-    const RowScratch& s = w.s;
-    const ChunkHalo& halo = c.halos[w.pos.chunk];
-    const KeySide dk = key_side(c, u, w.pos, c.d_key, c.d_key_halo, w.D);
-    const KeySide dv = key_side(c, u, w.pos, c.d_value, c.d_value_halo, w.Dv);
-    clear_key_side(dk, halo);
-    clear_key_side(dv, halo);
-    float* dek = extra_part(c.d_extra_keys_part, u, w.E, w.D);
-    float* dev = extra_part(c.d_extra_values_part, u, w.E, w.Dv);
-    double* drpb = rpb_part(c, u);
     const BackwardRow row_fn = pick_backward_row(w.D, w.Dv);
-    const int h0 = w.pos.hk * w.Hpk;
-    for (int64_t t = w.pos.t0; t < w.pos.t1; ++t) {
-      const int M = w.list(t, false);
-      const int n = w.n;
-      w.point(w.pos.hk);
-      key_targets(dk, dek, w.D, s, n, w.E, s.dkp);
-      key_targets(dv, dev, w.Dv, s, n, w.E, s.dvp);
-      for (int h = h0; h < h0 + w.Hpk; ++h) {
-        const float* bias = w.bias(h, M);
-        double* drpb_h = drpb == nullptr ? nullptr : drpb + static_cast<int64_t>(h - h0) * c.rpb_volume;
-        row_fn(w, s, w.row(t, h), n, M, bias, drpb_h);
-      }
-    }
+    scatter_unit(w, u, true, true, false, [&](int64_t row, int h, int n, int M, double* drpb) {
+      row_fn(w, w.s, row, n, M, w.bias(h, M), drpb);
+    });
   }
 
   // ---------------------------------------------------------------------------------------------------
@@ -460,34 +476,20 @@ struct Rows {
   static void qk_backward(const NACall& c, int64_t u) {
     Walk w(c, u);
     const RowScratch& s = w.s;
-    const ChunkHalo& halo = c.halos[w.pos.chunk];
-    const KeySide dk = key_side(c, u, w.pos, c.d_key, c.d_key_halo, w.D);
-    clear_key_side(dk, halo);
-    float* dek = extra_part(c.d_extra_keys_part, u, w.E, w.D);
-    double* drpb = rpb_part(c, u);
     float* dq = s.gbuf;
-    const int h0 = w.pos.hk * w.Hpk;
-    for (int64_t t = w.pos.t0; t < w.pos.t1; ++t) {
-      const int M = w.list(t, true);
-      const int n = w.n;
-      w.point(w.pos.hk);
-      key_targets(dk, dek, w.D, s, n, w.E, s.dkp);
-      for (int h = h0; h < h0 + w.Hpk; ++h) {
-        const int64_t row = w.row(t, h);
-        const float* q = padded(c.query + row * w.D, w.D, s.qbuf);
-        const float* dl = c.d_logits + row * w.S_;
-        double* drpb_h = drpb == nullptr ? nullptr : drpb + static_cast<int64_t>(h - h0) * c.rpb_volume;
-        fill(dq, round_up(w.D), 0.0f);
-        for (int m = 0; m < M; ++m) {
-          const float ds = dl[s.slot[m]];
-          if (drpb_h != nullptr && m < n) drpb_h[s.rpb_offset[m]] += ds;
-          const float g = w.p.scale * ds;
-          axpy_into_padded(g, s.kp[m], dq, w.D);
-          axpy(g, q, s.dkp[m], w.D);
-        }
-        memcpy(c.d_query + row * w.D, dq, sizeof(float) * w.D);
+    scatter_unit(w, u, true, false, true, [&](int64_t row, int, int n, int M, double* drpb) {
+      const float* q = padded(c.query + row * w.D, w.D, s.qbuf);
+      const float* dl = c.d_logits + row * w.S_;
+      fill(dq, round_up(w.D), 0.0f);
+      for (int m = 0; m < M; ++m) {
+        const float ds = dl[s.slot[m]];
+        if (drpb != nullptr && m < n) drpb[s.rpb_offset[m]] += ds;
+        const float g = w.p.scale * ds;
+        axpy_into_padded(g, s.kp[m], dq, w.D);
+        axpy(g, q, s.dkp[m], w.D);
       }
-    }
+      memcpy(c.d_query + row * w.D, dq, sizeof(float) * w.D);
+    });
   }
 
   static void av_forward(const NACall& c, int64_t u) {
@@ -511,36 +513,24 @@ struct Rows {
   static void av_backward(const NACall& c, int64_t u) {
     Walk w(c, u);
     const RowScratch& s = w.s;
-    const ChunkHalo& halo = c.halos[w.pos.chunk];
-    const KeySide dv = key_side(c, u, w.pos, c.d_value, c.d_value_halo, w.Dv);
-    clear_key_side(dv, halo);
-    float* dev = extra_part(c.d_extra_values_part, u, w.E, w.Dv);
-    const int h0 = w.pos.hk * w.Hpk;
-    for (int64_t t = w.pos.t0; t < w.pos.t1; ++t) {
-      const int M = w.list(t, true);
-      const int n = w.n;
-      w.point(w.pos.hk);
-      key_targets(dv, dev, w.Dv, s, n, w.E, s.dvp);
-      for (int h = h0; h < h0 + w.Hpk; ++h) {
-        const int64_t row = w.row(t, h);
-        const float* dO = padded(c.d_output + row * w.Dv, w.Dv, s.obuf);
-        const float* wr = c.weights + row * w.S_;
-        float* dw = c.d_weights + row * w.S_;
-        fill(dw, w.S_, 0.0f);
-        alignas(32) float dj[W];
-        for (int m0 = 0; m0 < M; m0 += W) {
-          const int cnt = imin(W, M - m0);
-          const float* vj[W];
-          gather(s.vp, m0, cnt, vj);
-          S::store(dj, dot8(dO, vj, w.Dv));
-          for (int j = 0; j < cnt; ++j) {
-            const int slot = s.slot[m0 + j];
-            dw[slot] = dj[j];
-            axpy(wr[slot], dO, s.dvp[m0 + j], w.Dv);
-          }
+    scatter_unit(w, u, false, true, true, [&](int64_t row, int, int, int M, double*) {
+      const float* dO = padded(c.d_output + row * w.Dv, w.Dv, s.obuf);
+      const float* wr = c.weights + row * w.S_;
+      float* dw = c.d_weights + row * w.S_;
+      fill(dw, w.S_, 0.0f);
+      alignas(32) float dj[W];
+      for (int m0 = 0; m0 < M; m0 += W) {
+        const int cnt = imin(W, M - m0);
+        const float* vj[W];
+        gather(s.vp, m0, cnt, vj);
+        S::store(dj, dot8(dO, vj, w.Dv));
+        for (int j = 0; j < cnt; ++j) {
+          const int slot = s.slot[m0 + j];
+          dw[slot] = dj[j];
+          axpy(wr[slot], dO, s.dvp[m0 + j], w.Dv);
         }
       }
-    }
+    });
   }
 
   static KernelTable table() {
