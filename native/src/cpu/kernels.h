@@ -209,6 +209,21 @@ struct Rows {
 
   };
 
+  // A forward-type unit: for every token, lists its neighbors once, then calls body(row, h, M) for every
+  // query head of every kv head of the unit, with s.kp / s.vp pointing at that kv head's rows.
+  template <class F>
+  static void rows_unit(Walk& w, bool slots, F&& body) {
+    for (int64_t t = w.pos.t0; t < w.pos.t1; ++t) {
+      const int M = w.list(t, slots);
+      for (int hk = w.pos.hk; hk < w.pos.hk_end; ++hk) {
+        w.point(hk);
+        for (int h = hk * w.Hpk; h < (hk + 1) * w.Hpk; ++h) {
+          body(w.row(t, h), h, M);
+        }
+      }
+    }
+  }
+
   // ---------------------------------------------------------------------------------------------------
   // Fused forward.
 
@@ -216,42 +231,35 @@ struct Rows {
     Walk w(c, u);
     const RowScratch& s = w.s;
     const float scale = w.p.scale;
-    for (int64_t t = w.pos.t0; t < w.pos.t1; ++t) {
-      const int M = w.list(t, false);
-      for (int hk = w.pos.hk; hk < w.pos.hk_end; ++hk) {
-      w.point(hk);
-      for (int h = hk * w.Hpk; h < (hk + 1) * w.Hpk; ++h) {
-        const int64_t row = w.row(t, h);
-        const float* q = padded(c.query + row * w.D, w.D, s.qbuf);
-        const float* bias = w.bias(h, M);
-        float* scores = s.scores;
-        V vmax = S::set1(-INFINITY);
-        for (int m0 = 0; m0 < M; m0 += W) {
-          const int cnt = imin(W, M - m0);
-          const float* kj[W];
-          gather(s.kp, m0, cnt, kj);
-          V sc = S::fmadd(dot8(q, kj, w.D), S::set1(scale), S::load(bias + m0));
-          if (cnt < W) sc = S::mask_n_neg_inf(sc, cnt);
-          S::store(scores + m0, sc);
-          vmax = S::max(vmax, sc);
-        }
-        const float mx = S::hmax(vmax);
-        const V vm = S::set1(mx);
-        V vsum = S::zero();
-        float* probs = s.probs;
-        for (int m0 = 0; m0 < M; m0 += W) {
-          const int cnt = imin(W, M - m0);
-          V pr = S::exp(S::sub(S::load(scores + m0), vm));
-          if (cnt < W) pr = S::keep_n(pr, cnt);
-          S::store(probs + m0, pr);
-          vsum = S::add(vsum, pr);
-        }
-        const float sum = S::hsum(vsum);
-        weighted_sum(probs, s.vp, M, w.Dv, 1.0f / sum, c.out + row * w.Dv);
-        c.out_lse[row] = logf(sum) + mx;
+    rows_unit(w, false, [&](int64_t row, int h, int M) {
+      const float* q = padded(c.query + row * w.D, w.D, s.qbuf);
+      const float* bias = w.bias(h, M);
+      float* scores = s.scores;
+      V vmax = S::set1(-INFINITY);
+      for (int m0 = 0; m0 < M; m0 += W) {
+        const int cnt = imin(W, M - m0);
+        const float* kj[W];
+        gather(s.kp, m0, cnt, kj);
+        V sc = S::fmadd(dot8(q, kj, w.D), S::set1(scale), S::load(bias + m0));
+        if (cnt < W) sc = S::mask_n_neg_inf(sc, cnt);
+        S::store(scores + m0, sc);
+        vmax = S::max(vmax, sc);
       }
+      const float mx = S::hmax(vmax);
+      const V vm = S::set1(mx);
+      V vsum = S::zero();
+      float* probs = s.probs;
+      for (int m0 = 0; m0 < M; m0 += W) {
+        const int cnt = imin(W, M - m0);
+        V pr = S::exp(S::sub(S::load(scores + m0), vm));
+        if (cnt < W) pr = S::keep_n(pr, cnt);
+        S::store(probs + m0, pr);
+        vsum = S::add(vsum, pr);
       }
-    }
+      const float sum = S::hsum(vsum);
+      weighted_sum(probs, s.vp, M, w.Dv, 1.0f / sum, c.out + row * w.Dv);
+      c.out_lse[row] = logf(sum) + mx;
+    });
   }
 
   // ---------------------------------------------------------------------------------------------------
@@ -450,27 +458,20 @@ struct Rows {
   static void qk_forward(const NACall& c, int64_t u) {
     Walk w(c, u);
     const RowScratch& s = w.s;
-    for (int64_t t = w.pos.t0; t < w.pos.t1; ++t) {
-      const int M = w.list(t, true);
-      for (int hk = w.pos.hk; hk < w.pos.hk_end; ++hk) {
-      w.point(hk);
-      for (int h = hk * w.Hpk; h < (hk + 1) * w.Hpk; ++h) {
-        const int64_t row = w.row(t, h);
-        const float* q = padded(c.query + row * w.D, w.D, s.qbuf);
-        const float* bias = w.bias(h, M);
-        float* out = c.logits + row * w.S_;
-        fill(out, w.S_, -INFINITY);
-        alignas(32) float sj[W];
-        for (int m0 = 0; m0 < M; m0 += W) {
-          const int cnt = imin(W, M - m0);
-          const float* kj[W];
-          gather(s.kp, m0, cnt, kj);
-          S::store(sj, S::fmadd(dot8(q, kj, w.D), S::set1(w.p.scale), S::load(bias + m0)));
-          for (int j = 0; j < cnt; ++j) out[s.slot[m0 + j]] = sj[j];
-        }
+    rows_unit(w, true, [&](int64_t row, int h, int M) {
+      const float* q = padded(c.query + row * w.D, w.D, s.qbuf);
+      const float* bias = w.bias(h, M);
+      float* out = c.logits + row * w.S_;
+      fill(out, w.S_, -INFINITY);
+      alignas(32) float sj[W];
+      for (int m0 = 0; m0 < M; m0 += W) {
+        const int cnt = imin(W, M - m0);
+        const float* kj[W];
+        gather(s.kp, m0, cnt, kj);
+        S::store(sj, S::fmadd(dot8(q, kj, w.D), S::set1(w.p.scale), S::load(bias + m0)));
+        for (int j = 0; j < cnt; ++j) out[s.slot[m0 + j]] = sj[j];
       }
-      }
-    }
+    });
   }
 
   static void qk_backward(const NACall& c, int64_t u) {
@@ -495,19 +496,12 @@ struct Rows {
   static void av_forward(const NACall& c, int64_t u) {
     Walk w(c, u);
     const RowScratch& s = w.s;
-    for (int64_t t = w.pos.t0; t < w.pos.t1; ++t) {
-      const int M = w.list(t, true);
-      for (int hk = w.pos.hk; hk < w.pos.hk_end; ++hk) {
-        w.point(hk);
-        for (int h = hk * w.Hpk; h < (hk + 1) * w.Hpk; ++h) {
-          const int64_t row = w.row(t, h);
-          const float* wr = c.weights + row * w.S_;
-          float* probs = s.probs;
-          for (int m = 0; m < M; ++m) probs[m] = wr[s.slot[m]];
-          weighted_sum(probs, s.vp, M, w.Dv, 1.0f, c.out + row * w.Dv);
-        }
-      }
-    }
+    rows_unit(w, true, [&](int64_t row, int, int M) {
+      const float* wr = c.weights + row * w.S_;
+      float* probs = s.probs;
+      for (int m = 0; m < M; ++m) probs[m] = wr[s.slot[m]];
+      weighted_sum(probs, s.vp, M, w.Dv, 1.0f, c.out + row * w.Dv);
+    });
   }
 
   static void av_backward(const NACall& c, int64_t u) {
