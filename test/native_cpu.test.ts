@@ -278,6 +278,28 @@ describe('native CPU kernels against the float64 reference: head-dim variants', 
   }
 });
 
+describe('native CPU kernels in a browser bundle', () => {
+  it('a bundle for the browser runs without Node (no process, no require): WebAssembly, and the status says why', async () => {
+    // esbuild (platform browser) bundles the package with the cpu backend; the bundle runs in a bare context.
+    const esbuild = require('esbuild') as typeof import('esbuild');
+    const entry = "import * as tf from '@tensorflow/tfjs-core'; import '@tensorflow/tfjs-backend-cpu';" +
+        "import {na2d, nativeStatus} from './src/index';" +
+        'globalThis.check = async () => { await tf.setBackend(\'cpu\'); const q = tf.ones([1, 5, 6, 2, 4]);' +
+        'const o = na2d(q, q, q, {kernelSize: 3}); return {sum: (await o.data()).reduce((a, b) => a + b, 0), ' +
+        'reason: nativeStatus().cpu.reason}; };';
+    const built = await esbuild.build({stdin: {contents: entry, resolveDir: path.join(__dirname, '..'), loader: 'ts'},
+                                       bundle: true, platform: 'browser', format: 'iife', write: false, logLevel: 'silent'});
+    const vm = require('vm') as typeof import('vm');
+    const sandbox: Record<string, unknown> = {console, setTimeout, clearTimeout, TextEncoder, TextDecoder, WebAssembly,
+                                              performance, queueMicrotask};
+    sandbox.globalThis = sandbox.self = sandbox.window = sandbox;
+    vm.createContext(sandbox);
+    vm.runInContext(built.outputFiles[0].text, sandbox);
+    const result = await vm.runInContext('check()', sandbox);
+    expect(result).toEqual({sum: 240, reason: 'not running in Node.js'});
+  });
+});
+
 describe('native CPU kernels through the ops', () => {
   it('na2d on the cpu backend runs them (same result as the kernel called directly)', async () => {
     await tf.setBackend('cpu');
