@@ -301,6 +301,33 @@ describe('native CPU kernels in a browser bundle', () => {
 });
 
 describe('native CPU kernels through the ops', () => {
+  it('the cpu backend hands them its own typed arrays (no copy in or out)', async () => {
+    await tf.setBackend('cpu');
+    const backend = tf.backend() as tf.KernelBackend & {data: {get(id: object): {values: Float32Array}}};
+    const q = tf.tensor(randArray(rng(8), 6 * 7 * 2 * 8), [1, 6, 7, 2, 8]);
+    const spy = jest.spyOn(addon!, 'naForward');
+    try {
+      const out = na2d(q, q, q, {kernelSize: 3});
+      expect(spy).toHaveBeenCalledTimes(1);
+      const args = spy.mock.calls[0];
+      expect(args[2]).toBe(backend.data.get(q.dataId).values);  // the query, as the backend holds it
+      expect(backend.data.get(out.dataId).values).toBe(args[8]);  // the output array the kernel wrote
+      tf.dispose([q, out]);
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
+  it('off by its flag, the status says so (the path is then WebAssembly: see the flag test)', () => {
+    tf.env().set(NATTEN_CPU_NATIVE, false);
+    try {
+      expect(nativeStatus().cpu).toMatchObject({loaded: true, enabled: false});
+      expect(nativeStatus().cpu.reason).toMatch(/^turned off by the flag NATTEN_CPU_NATIVE/);
+    } finally {
+      tf.env().set(NATTEN_CPU_NATIVE, true);
+    }
+  });
+
   it('na2d on the cpu backend runs them (same result as the kernel called directly)', async () => {
     await tf.setBackend('cpu');
     const p = problem({spatial: [6, 7], kernelSize: [3, 3], headDim: 8});
