@@ -149,7 +149,7 @@ async function benchPreset(p: Preset, backend: string, quick: boolean, withPaths
 
   const fusedFwdMs = await time(fwd, budget, reps);
   const fusedFwdBwdMs = await time(fwdBwd, budget, reps);
-  const paths = withPaths ? await benchPaths(p.name, naFlops(p), backend, fwd, fwdBwd, fn => time(fn, budget, reps)) : null;
+  const paths = withPaths ? await benchPaths(p.name, naFlops(p), backend, fwd, fwdBwd, quick ? 3 : 9) : null;
 
   // Tensor memory held right after the fused forward: its output and logsumexp, nothing of size K.
   const before = tf.memory().numBytes;

@@ -7,6 +7,8 @@
  *    write (NATTEN_TF_OPS off).
  * Each path's effective GFLOP/s is given against the machine's float32 peak: threads x clock x 32 FLOP per
  * cycle (two 256-bit FMA units), the clock measured by a timed chain of dependent adds (natten_cpu).
+ * The paths take turns, one forward and one forward+backward each per round, and the medians over the rounds
+ * are compared: a load that drifts during the run (a shared machine) then weighs on every path alike.
  */
 import * as tf from '@tensorflow/tfjs';
 import {NATTEN_CPU_CODEGEN, NATTEN_CPU_NATIVE, NATTEN_CPU_WASM, NATTEN_TF_OPS, nativeStatus} from '../src/index';
@@ -45,8 +47,6 @@ export interface PathResult {
   paths: PathTime[];
 }
 
-type Timer = (fn: () => tf.Tensor | tf.Tensor[]) => Promise<number>;
-
 /** The flags of each path; the first is the default path. */
 function pathsOf(backend: string): Array<{path: string, flags: Record<string, boolean>}> {
   if (backend === 'cpu') {
@@ -68,27 +68,51 @@ function pathsOf(backend: string): Array<{path: string, flags: Record<string, bo
 
 const FLAGS = [NATTEN_CPU_CODEGEN, NATTEN_CPU_NATIVE, NATTEN_CPU_WASM, NATTEN_TF_OPS];
 
-/** Times the fused forward and forward+backward along every path of `backend`; null off the host backends. */
+async function once(fn: () => tf.Tensor | tf.Tensor[]): Promise<number> {
+  const t0 = performance.now();
+  const out = fn();
+  await Promise.all((Array.isArray(out) ? out : [out]).map(x => x.data()));
+  const ms = performance.now() - t0;
+  tf.dispose(out);
+  return ms;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
+
+/**
+ * Times the fused forward and forward+backward along every path of `backend`, `rounds` rounds after a warm-up
+ * round; null off the host backends.
+ */
 export async function benchPaths(preset: string, flops: number, backend: string, fwd: () => tf.Tensor | tf.Tensor[],
-                                 fwdBwd: () => tf.Tensor | tf.Tensor[], time: Timer): Promise<PathResult | null> {
+                                 fwdBwd: () => tf.Tensor | tf.Tensor[], rounds: number): Promise<PathResult | null> {
   const paths = pathsOf(backend);
   if (paths.length === 0) {
     return null;
   }
   const saved = FLAGS.map(f => tf.env().getBool(f));
-  const out: PathTime[] = [];
+  const times = paths.map(() => ({fwd: [] as number[], fwdBwd: [] as number[]}));
   try {
-    for (const {path, flags} of paths) {
-      FLAGS.forEach((f, i) => tf.env().set(f, saved[i]));
-      for (const [f, v] of Object.entries(flags)) {
-        tf.env().set(f, v);
+    for (let round = -1; round < rounds; round++) {
+      for (let i = 0; i < paths.length; i++) {
+        FLAGS.forEach((f, j) => tf.env().set(f, saved[j]));
+        for (const [f, v] of Object.entries(paths[i].flags)) {
+          tf.env().set(f, v);
+        }
+        const [a, b] = [await once(fwd), await once(fwdBwd)];
+        if (round >= 0) {
+          times[i].fwd.push(a);
+          times[i].fwdBwd.push(b);
+        }
       }
-      out.push({path, fwdMs: await time(fwd), fwdBwdMs: await time(fwdBwd)});
     }
   } finally {
     FLAGS.forEach((f, i) => tf.env().set(f, saved[i]));
   }
-  return {preset, flops, paths: out};
+  return {preset, flops, paths: paths.map((p, i) => ({path: p.path, fwdMs: median(times[i].fwd),
+                                                      fwdBwdMs: median(times[i].fwdBwd)}))};
 }
 
 /** A line saying which native addons ran, for the bench's header. */
