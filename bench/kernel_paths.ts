@@ -3,8 +3,9 @@
  * as a second table, `--no-paths` skips them):
  *  - `cpu`: native (the natten_cpu addon: threads, AVX2), WebAssembly SIMD (NATTEN_CPU_NATIVE off), the
  *    JavaScript row kernels (NATTEN_CPU_WASM off) and the scalar JavaScript loops (NATTEN_CPU_CODEGEN off);
- *  - `tensorflow`: NA as TensorFlow ops (natten_tf, no host copies) and the host kernels through readSync /
- *    write (NATTEN_TF_OPS off).
+ *  - `tensorflow`: NA as TensorFlow ops (natten_tf, no host copies), the host kernels through readSync /
+ *    write (NATTEN_TF_OPS off; native kernels), and the same with WebAssembly kernels (NATTEN_CPU_NATIVE off
+ *    too: the host-copy path before this native work).
  * Each path's effective GFLOP/s is given against the machine's float32 peak: threads x clock x 32 FLOP per
  * cycle (two 256-bit FMA units), the clock measured by a timed chain of dependent adds (natten_cpu).
  * The paths take turns, one forward and one forward+backward each per round, and the medians over the rounds
@@ -61,6 +62,8 @@ function pathsOf(backend: string): Array<{path: string, flags: Record<string, bo
     return [
       {path: 'TensorFlow ops', flags: {}},
       {path: 'host kernels (readSync/write)', flags: {[NATTEN_TF_OPS]: false}},
+      // The host-copy path as it was before the native kernels: readSync/write around WebAssembly.
+      {path: 'host kernels, WebAssembly', flags: {[NATTEN_TF_OPS]: false, [NATTEN_CPU_NATIVE]: false}},
     ];
   }
   return [];
