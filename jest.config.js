@@ -1,5 +1,8 @@
-// TensorFlow (the tensorflow backend's tfjs-node-gpu) reads this when it loads in the workers: no INFO/WARNING lines.
+// TensorFlow (the tensorflow backend's tfjs-node-gpu) reads this when it loads in the workers: no INFO/WARNING lines
+// (the two absl lines it prints before its logging starts remain, once per worker).
 process.env.TF_CPP_MIN_LOG_LEVEL ??= '2';
+// The WebGPU suites' Vulkan driver, set while the environment is still the real one (test/webgpu_env.js).
+require('./test/webgpu_env').applyWebGPUEnv();
 
 /** @type {import('jest').Config} */
 module.exports = {

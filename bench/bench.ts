@@ -14,6 +14,11 @@
  * A second table times the fused kernels along each of their paths in the same run (bench/kernel_paths.ts:
  * native, WebAssembly, JavaScript row kernels, scalar loops on cpu; TensorFlow ops and host kernels on
  * tensorflow) against the machine's float32 peak; `--no-paths` skips it.
+ *
+ * `--backend webgpu` runs in Node through Dawn (test/webgpu_node.ts: NATTEN_DAWN_NODE, NATTEN_DAWN_FLAGS,
+ * VK_ICD_FILENAMES, NATTEN_VULKAN_LOADER). There the inputs stay on the GPU and each measurement is one batch of
+ * calls followed by a single readback of the last result (the queue runs in order), divided by the calls: GPU
+ * time plus tfjs's dispatch overhead, no transfers. A baseline that cannot run is reported as failed, with why.
  */
 import * as tf from '@tensorflow/tfjs';
 import * as fs from 'fs';
@@ -22,10 +27,11 @@ import {na1d, na2d, na3d, NATTEN_CPU_WASM, NATTEN_FORCE_COMPOSED, NAOptions} fro
 import {HOST_BACKENDS} from '../src/kernels/cpu/host_util';
 import {naWasmMemoryBytes} from '../src/kernels/cpu/na_wasm';
 import {HostCopies, measureHostCopies, measureUpload} from './host_copies';
-// eslint-disable-next-line @typescript-eslint/no-var-requires
-const {loadTfjsNode} = require('../scripts/tfjs-node-env') as {loadTfjsNode(): unknown};
 import {benchPaths, machinePeak, nativeSummary, PathResult, pathsTable} from './kernel_paths';
 import {naFlops, Preset, PRESETS, tokens} from './presets';
+
+// eslint-disable-next-line @typescript-eslint/no-var-requires
+const {loadTfjsNode} = require('../scripts/tfjs-node-env') as {loadTfjsNode(): unknown};
 
 interface Args {
   backend: string;
@@ -81,6 +87,11 @@ async function sync(t: tf.Tensor | tf.Tensor[]): Promise<void> {
  * exceeds the budget is the measurement: the slow baselines take tens of seconds).
  */
 async function time(fn: () => tf.Tensor | tf.Tensor[], budgetMs: number, maxReps: number): Promise<number> {
+  const gpu = !(HOST_BACKENDS as readonly string[]).includes(tf.getBackend());
+  if (gpu) {
+    // Untimed first call: it compiles the pipelines (tens of seconds for a tiled one on a software adapter).
+    tf.dispose(await run(fn));
+  }
   const warm = performance.now();
   tf.dispose(await run(fn));
   const first = performance.now() - warm;
@@ -88,6 +99,15 @@ async function time(fn: () => tf.Tensor | tf.Tensor[], budgetMs: number, maxReps
     return first;
   }
   const reps = Math.max(1, Math.min(maxReps, Math.floor(budgetMs / Math.max(first, 1e-3))));
+  if (gpu) {
+    // GPU: one batch of calls, one readback at the end.
+    const t0 = performance.now();
+    for (let i = 0; i < reps - 1; i++) {
+      tf.dispose(fn());
+    }
+    tf.dispose(await run(fn));
+    return (performance.now() - t0) / reps;
+  }
   const times: number[] = [];
   for (let i = 0; i < reps; i++) {
     const t0 = performance.now();
@@ -106,6 +126,12 @@ async function run(fn: () => tf.Tensor | tf.Tensor[]): Promise<tf.Tensor | tf.Te
 
 const OPS = [na1d, na2d, na3d];
 
+/** The largest buffer the active backend can bind (webgpu), or Infinity. */
+function bindingLimit(): number {
+  const limits = (tf.backend() as unknown as {device?: {limits: Record<string, number>}}).device?.limits;
+  return limits == null ? Infinity : Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize);
+}
+
 interface Result {
   preset: string;
   backend: string;
@@ -118,6 +144,8 @@ interface Result {
   fusedFwdGflops: number;
   fusedFwdAllocatedBytes: number;
   outputAndLseBytes: number;
+  /** Baselines that could not run (composed, full attention), with the reason; their times are NaN. */
+  failures: Record<string, string>;
   /** Host backends only: the fused kernels as JS row kernels, and the WebAssembly memory kept. */
   jsFwdMs: number | null;
   jsFwdBwdMs: number | null;
@@ -173,9 +201,18 @@ async function benchPreset(p: Preset, backend: string, quick: boolean, withPaths
     tf.env().set(NATTEN_CPU_WASM, true);
   }
 
+  const failures: Record<string, string> = {};
+  const attempt = async (name: string, f: () => Promise<number>): Promise<number> => {
+    try {
+      return await f();
+    } catch (e) {
+      failures[name] = (e instanceof Error ? e.message : String(e)).split('\n')[0];
+      return NaN;
+    }
+  };
   tf.env().set(NATTEN_FORCE_COMPOSED, true);
-  const composedFwdMs = await time(fwd, budget, quick ? 1 : 3);
-  const composedFwdBwdMs = await time(fwdBwd, budget, quick ? 1 : 3);
+  const composedFwdMs = await attempt('composed fwd', () => time(fwd, budget, quick ? 1 : 3));
+  const composedFwdBwdMs = await attempt('composed fwd+bwd', () => time(fwdBwd, budget, quick ? 1 : 3));
   tf.env().set(NATTEN_FORCE_COMPOSED, false);
 
   // Full self-attention over all tokens: [B*H, N, D] x [B*H, D, N], softmax, x [B*H, N, D].
@@ -186,16 +223,28 @@ async function benchPreset(p: Preset, backend: string, quick: boolean, withPaths
   const attention = (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) =>
       tf.matMul(tf.softmax(tf.mul(tf.matMul(a, b, false, true), 1 / Math.sqrt(p.headDim))), c);
   const full = () => tf.tidy(() => attention(qh, kh, vh));
-  const fullAttnFwdMs = await time(full, budget, quick ? 1 : 3);
   const dOutHeads = heads(dOut);
   const fullFwdBwd = () => tf.grads(attention)([qh, kh, vh], dOutHeads);
-  const fullAttnFwdBwdMs = await time(fullFwdBwd, budget, quick ? 1 : 3);
+  // tfjs's own ops do not check the device's limits (a webgpu buffer over maxStorageBufferBindingSize gives
+  // validation errors and wrong values, no exception): refuse the baselines that would exceed them.
+  const limit = bindingLimit();
+  const scoresBytes = 4 * p.batch * p.heads * N * N;
+  const overLimit = (name: string) => {
+    failures[name] = `its ${p.batch * p.heads}x${N}x${N} scores need ${scoresBytes} bytes, over the device's ` +
+        `maxStorageBufferBindingSize of ${limit}`;
+    return NaN;
+  };
+  const fullAttnFwdMs = scoresBytes > limit ? overLimit('full attention fwd') :
+                                              await attempt('full attention fwd', () => time(full, budget, quick ? 1 : 3));
+  const fullAttnFwdBwdMs = scoresBytes > limit ?
+      overLimit('full attention fwd+bwd') :
+      await attempt('full attention fwd+bwd', () => time(fullFwdBwd, budget, quick ? 1 : 3));
 
   tf.dispose([q, k, v, dOut, qh, kh, vh, dOutHeads]);
   return {
     preset: p.name, backend, fusedFwdMs, fusedFwdBwdMs, composedFwdMs, composedFwdBwdMs, fullAttnFwdMs,
     fullAttnFwdBwdMs, fusedFwdGflops: naFlops(p) / (fusedFwdMs * 1e6), fusedFwdAllocatedBytes, outputAndLseBytes,
-    jsFwdMs, jsFwdBwdMs, wasmMemoryBytes, fwdCopies, fwdBwdCopies, uploadMs, paths,
+    jsFwdMs, jsFwdBwdMs, wasmMemoryBytes, fwdCopies, fwdBwdCopies, uploadMs, failures, paths,
   };
 }
 
@@ -204,7 +253,7 @@ function table(results: Result[]): string {
                   'composed fwd+bwd ms', '(x fused)', 'full attn fwd ms', '(x fused)', 'full attn fwd+bwd ms',
                   '(x fused)', 'fwd alloc / (out+lse)', 'js fwd ms', 'js fwd+bwd ms', 'wasm MiB kept',
                   'copies in fwd ms', 'copies in fwd+bwd ms', 'upload ms'];
-  const f = (x: number | null, d = 1) => x == null ? '-' : x.toFixed(d);
+  const f = (x: number | null, d = 1) => x == null ? '-' : Number.isNaN(x) ? 'failed' : x.toFixed(d);
   const copies = (c: HostCopies | null) => c == null ? '-' : `${f(c.readMs + c.writeMs)} (r ${f(c.readMs)} w ${f(c.writeMs)})`;
   const rows = results.map(r => [
     r.preset, f(r.fusedFwdMs), f(r.fusedFwdGflops, 2), f(r.fusedFwdBwdMs), f(r.fusedFwdBwdMs / r.fusedFwdMs, 2),
@@ -224,6 +273,12 @@ async function main(): Promise<void> {
   if (args.backend === 'tensorflow') {
     loadTfjsNode();  // tfjs-node-gpu, as `npm run setup:tfjs-node` leaves it
   }
+  if (args.backend === 'webgpu') {
+    const setup = require('../test/webgpu_node').setupNodeWebGPU();
+    if (!setup.ok) {
+      throw new Error(`bench: WebGPU in Node is unavailable: ${setup.reason}`);
+    }
+  }
   if (!(await tf.setBackend(args.backend))) {
     throw new Error(`bench: backend ${args.backend} is not available`);
   }
@@ -231,6 +286,12 @@ async function main(): Promise<void> {
   const cpu = os.cpus();
   console.log(`tfjs-natten bench: backend ${tf.getBackend()}, ${cpu.length} x ${cpu[0]?.model ?? 'unknown CPU'}, node ${
       process.version}`);
+  if (args.backend === 'webgpu') {
+    const gpu = tf.backend() as unknown as {adapterInfo: object, device: {limits: Record<string, number>}};
+    console.log(`adapter ${JSON.stringify(gpu.adapterInfo)}, maxStorageBufferBindingSize ${
+        gpu.device.limits.maxStorageBufferBindingSize}, maxComputeWorkgroupStorageSize ${
+        gpu.device.limits.maxComputeWorkgroupStorageSize}`);
+  }
   const peak = args.paths ? machinePeak() : null;
   const results: Result[] = [];
   for (const p of PRESETS.filter(x => args.presets.includes(x.name))) {
@@ -239,6 +300,11 @@ async function main(): Promise<void> {
     console.log(`${p.name}: done (fused fwd ${r.fusedFwdMs.toFixed(1)} ms)`);
   }
   console.log('\n' + table(results));
+  for (const r of results) {
+    for (const [what, why] of Object.entries(r.failures)) {
+      console.log(`${r.preset}: ${what} failed: ${why}`);
+    }
+  }
   const paths = results.map(r => r.paths).filter((x): x is PathResult => x != null);
   if (paths.length > 0) {
     console.log(`\nkernel paths (${nativeSummary(peak, args.backend)}):\n${pathsTable(paths, peak)}`);
@@ -249,6 +315,7 @@ async function main(): Promise<void> {
       composedFwdMs: r.composedFwdMs, composedFwdBwdMs: r.composedFwdBwdMs, fullAttnFwdMs: r.fullAttnFwdMs,
       fullAttnFwdBwdMs: r.fullAttnFwdBwdMs, fwdCopies: r.fwdCopies, fwdBwdCopies: r.fwdBwdCopies, uploadMs: r.uploadMs,
       paths: r.paths?.paths ?? null, peak,
+      ...(Object.keys(r.failures).length > 0 ? {failures: r.failures} : {}),
     }));
     fs.writeFileSync(args.json, JSON.stringify(rows, null, 2) + '\n');
     console.log(`wrote ${args.json}`);

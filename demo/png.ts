@@ -2,6 +2,7 @@
  * A tiny PNG encoder (8-bit RGB, no interlace) on Node's zlib: enough for the demo's pictures, no dependencies.
  */
 import {deflateSync} from 'zlib';
+import type {RGBImage} from './image';
 
 const SIGNATURE = Uint8Array.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 
@@ -34,21 +35,6 @@ function chunk(type: string, data: Uint8Array): Buffer {
   out.set(data, 8);
   out.writeUInt32BE(crc32(out.subarray(4, 8 + data.length)), 8 + data.length);
   return out;
-}
-
-/** An RGB image: `pixels[(y * width + x) * 3 + c]`, values 0..255. */
-export interface RGBImage {
-  width: number;
-  height: number;
-  pixels: Uint8Array;
-}
-
-export function createImage(width: number, height: number, background: [number, number, number]): RGBImage {
-  const pixels = new Uint8Array(width * height * 3);
-  for (let i = 0; i < width * height; i++) {
-    pixels.set(background, i * 3);
-  }
-  return {width, height, pixels};
 }
 
 /** Encodes an RGB image as a PNG file's bytes. */

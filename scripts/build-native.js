@@ -9,8 +9,8 @@
  *    include/tensorflow/c/kernels.h and lib/libtensorflow_framework.so.2), else the TensorFlow that
  *    `npm run setup:tfjs-node` extracted (scripts/tfjs-node-env.js), else the deps/ folder of an installed
  *    @tensorflow/tfjs-node-gpu or @tensorflow/tfjs-node (where their install put libtensorflow).
- *    --tf-gpu (or NATTEN_TF_GPU=1) also compiles its GPU kernels (see native/src/tf/README.md; off by
- *    default, never run here).
+ *    --tf-gpu (or NATTEN_BUILD_TF_GPU=1) also compiles its GPU kernels (native/src/tf/README.md; off by
+ *    default, never run here; NATTEN_CUDA_ARCHS picks the architectures, as for build:cuda).
  * --prebuild copies the built addons to prebuilds/<platform>-<arch>/, what the published package carries
  * (the loader tries prebuilds/ before build/Release/).
  *
@@ -26,7 +26,7 @@ const path = require('path');
 const root = path.resolve(__dirname, '..');
 const args = process.argv.slice(2);
 const prebuild = args.includes('--prebuild');
-const tfGpu = args.includes('--tf-gpu') || process.env.NATTEN_TF_GPU === '1';
+const tfGpu = args.includes('--tf-gpu') || process.env.NATTEN_BUILD_TF_GPU === '1';
 
 function say(message) {
   console.log(`build-native: ${message}`);

@@ -353,10 +353,10 @@ function ensureBinding(dir, tf, napiVersion) {
   return cached;
 }
 
-/** Loads the package in a fresh Node process, as the tests and the bench do, and runs one TensorFlow op. */
+/** Loads the package in a fresh Node process as the tests, the bench and the demo do, and runs one TensorFlow op. */
 function verify() {
   const probe = `
-const tf = require('${env.TFJS_NODE_PACKAGE}');
+const tf = require(${JSON.stringify(require.resolve('./tfjs-node-env'))}).loadTfjsNode();
 const core = require('@tensorflow/tfjs-core');
 const b = tf.backend();
 const x = tf.tensor([1, 2, 3]);
@@ -393,10 +393,6 @@ function main() {
   fs.mkdirSync(path.dirname(target), {recursive: true});
   fs.copyFileSync(binding, target);
   const result = verify();
-  fs.writeFileSync(env.setupStampPath(), JSON.stringify({
-    package: `${env.TFJS_NODE_PACKAGE}@${env.TFJS_NODE_VERSION}`, tensorflow: `${env.TF_WHEEL}==${env.TF_VERSION}`,
-    binding: target, builtFrom: binding, include: tf.include, lib: tf.lib, date: new Date().toISOString(),
-  }, null, 2) + '\n');
   log(`ready in ${seconds(started)}: ${env.TFJS_NODE_PACKAGE}@${env.TFJS_NODE_VERSION} runs TensorFlow ${
       result.tensorflow} (${path.relative(env.PROJECT_ROOT, target)})`);
   log(`TensorFlow headers ${tf.include}, libraries ${tf.lib} (\`node scripts/tfjs-node-env.js\` prints them)`);

@@ -61,11 +61,6 @@ function packageDir() {
   return path.join(PROJECT_ROOT, 'node_modules', ...TFJS_NODE_PACKAGE.split('/'));
 }
 
-/** The record the set-up leaves in the package folder (an `npm ci` or `npm install` that replaces the package drops it). */
-function setupStampPath() {
-  return path.join(packageDir(), '.tfjs-natten-setup.json');
-}
-
 /**
  * Loads tfjs-node-gpu as the set-up left it, which registers the `tensorflow` backend (and makes it the active
  * one), and returns the package. Throws an Error saying to run the set-up when the package is missing, of another
@@ -90,7 +85,7 @@ function loadTfjsNode(packageName = TFJS_NODE_PACKAGE) {
 
 module.exports = {
   TFJS_NODE_PACKAGE, TFJS_NODE_VERSION, TF_WHEEL, TF_VERSION, TF_LIBRARIES, PROJECT_ROOT, SETUP_COMMAND, cacheDir,
-  tensorflowPaths, cachedBindingPath, packageDir, setupStampPath, loadTfjsNode,
+  tensorflowPaths, cachedBindingPath, packageDir, loadTfjsNode,
 };
 
 if (require.main === module) {

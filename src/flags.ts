@@ -43,6 +43,20 @@ function nativeDefault(): boolean {
   return value == null || !['0', 'false'].includes(value.toLowerCase());
 }
 
+/**
+ * Which fused programs the `webgpu` kernels run: 'row' (a thread per query, key or extra token walking its own
+ * window: exact work, for small windows and head dims), 'tiled' (workgroup tiles, register-tiled mini-GEMMs
+ * through workgroup memory, online softmax: for large windows), or 'auto' (the default: by shape).
+ */
+export const NATTEN_WEBGPU_FUSED = 'NATTEN_WEBGPU_FUSED';
+
+/**
+ * When positive, the composed fallback treats this many bytes as the largest tensor the backend can hold (at
+ * most the device's own limit) and chunks its work to fit: how the tests exercise the chunking with small
+ * tensors. 0 (the default): the device's limit only.
+ */
+export const NATTEN_COMPOSED_MAX_BYTES = 'NATTEN_COMPOSED_MAX_BYTES';
+
 let registered = false;
 
 export function registerFlags(): void {
@@ -53,6 +67,8 @@ export function registerFlags(): void {
     env().registerFlag(NATTEN_CPU_WASM, () => true);
     env().registerFlag(NATTEN_CPU_NATIVE, nativeDefault);
     env().registerFlag(NATTEN_TF_OPS, () => true);
+    env().registerFlag(NATTEN_WEBGPU_FUSED, () => 'auto');
+    env().registerFlag(NATTEN_COMPOSED_MAX_BYTES, () => 0);
   }
 }
 
@@ -75,4 +91,13 @@ export function useTfOps(): boolean {
 export function isComposedForced(): boolean {
   registerFlags();
   return env().getBool(NATTEN_FORCE_COMPOSED);
+}
+
+export function getWebGPUFusedPath(): 'auto' | 'row' | 'tiled' {
+  registerFlags();
+  const value = env().get(NATTEN_WEBGPU_FUSED);
+  if (value !== 'auto' && value !== 'row' && value !== 'tiled') {
+    throw new Error(`${NATTEN_WEBGPU_FUSED} must be 'auto', 'row' or 'tiled', got ${JSON.stringify(value)}`);
+  }
+  return value;
 }

@@ -1,7 +1,8 @@
-/** tfjs-natten's side effects: flags, kernels (cpu; tensorflow), gradients, layer class registration. */
+/** tfjs-natten's side effects: flags, kernels (cpu, tensorflow, webgpu), gradients, layer class registration. */
 import {registerFlags} from './flags';
 import './kernels/cpu/register_all';
 import './kernels/tensorflow/register_all';
+import './kernels/webgpu/register_all';
 import './gradients/register_all';
 import './layers/register_all';
 

@@ -54,7 +54,7 @@ describeAllBackends('drop-in NeighborhoodAttention2D in a saved tfjs model', () 
   afterAll(() => fs.rmSync(dir, {recursive: true, force: true}));
 
   it('loads the built-in-only model, inserts NA, fine-tunes one epoch, saves and reloads it', async () => {
-    const tensorsBefore = tf.memory().numTensors;
+    const tensorsBefore = tf.memory().numTensors, dataIdsBefore = tf.backend().numDataIds();
     const base = await tf.loadLayersModel(nodeFileSystem(FIXTURE_DIR));
     expect(base.layers.map(l => [l.name, l.getClassName()])).toEqual(BASE_LAYERS);
     const probes = digits(PROBES.start, PROBES.count), test = digits(TEST.start, TEST.count);
@@ -105,5 +105,6 @@ describeAllBackends('drop-in NeighborhoodAttention2D in a saved tfjs model', () 
       m.dispose();
     }
     expect(tf.memory().numTensors).toBe(tensorsBefore);
+    expect(tf.backend().numDataIds()).toBe(dataIdsBefore);
   });
 }, USER_BACKENDS);

@@ -4,7 +4,7 @@
  * float64 reference.
  */
 import * as tf from '@tensorflow/tfjs';
-import {describeAllBackends} from './harness';
+import {describeAllBackends, read} from './harness';
 import {problem} from './problems';
 import {refAV, refForward, RefInputs, RefProblem} from './reference';
 import {AV, expectClose, FUSED, makeInputs, QK, randArray, rng, shapes} from './util';
@@ -67,7 +67,7 @@ describeAllBackends('finite-difference gradients', () => {
   for (const [name, p] of CASES) {
     const x = () => makeInputs(p, 99);
 
-    it(`fused: ${name}`, () => {
+    it(`fused: ${name}`, async () => {
       const t = x();
       const ref = refForward(p, t.values);
       const r = rng(5);
@@ -88,12 +88,14 @@ describeAllBackends('finite-difference gradients', () => {
         });
         return tf.add(tf.sum(tf.mul(o, wOutT)), tf.sum(tf.mul(l, wLseT)));
       })(present.map(k => tensors[k]!));
-      present.forEach((k, i) => expectClose(grads[i].dataSync(), numeric[k]!, 1e-3, `d${k}`));
+      for (const [i, k] of present.entries()) {
+        expectClose(await read(grads[i]), numeric[k]!, 1e-3, `d${k}`);
+      }
       tf.dispose([...grads, wOutT, wLseT]);
       t.dispose();
     });
 
-    it(`split QK and AV: ${name}`, () => {
+    it(`split QK and AV: ${name}`, async () => {
       const t = x();
       const s = shapes(p);
       const r = rng(6);
@@ -115,18 +117,22 @@ describeAllBackends('finite-difference gradients', () => {
         qkKeys.forEach((k, i) => m[k] = xs[i]);
         const logits = QK[p.naDim - 1](m.q, m.k, {...t.options, rpb: m.rpb, additionalKeys: m.addK});
         // Masked slots hold -Infinity: weight them by zero without multiplying the infinity.
-        return tf.sum(tf.mul(tf.where(tf.isFinite(logits), logits, tf.zerosLike(logits)), wLogitsT));
+        // Flat: tfjs's webgpu `where` supports rank <= 4.
+        const flat = tf.reshape(logits, [-1]);
+        return tf.sum(tf.mul(tf.where(tf.isFinite(flat), flat, tf.zerosLike(flat)), tf.reshape(wLogitsT, [-1])));
       })(qkKeys.map(k => qkTensors[k]));
-      qkKeys.forEach((k, i) => expectClose(gQK[i].dataSync(), numQK[k]!, 1e-3, `QK d${k}`));
+      for (const [i, k] of qkKeys.entries()) {
+        expectClose(await read(gQK[i]), numQK[k]!, 1e-3, `QK d${k}`);
+      }
 
       const avTensors = [weightsT, t.v, ...(t.addV ? [t.addV] : [])];
       const gAV = tf.grads((...xs: tf.Tensor[]) => tf.sum(tf.mul(
           AV[p.naDim - 1](xs[0], xs[1], {...t.options, additionalValues: xs[2]}), wAVT)))(avTensors);
       // Masked slots of the weights get no gradient; the reference's numeric gradient is 0 there too.
-      expectClose(gAV[0].dataSync(), numAV.q!, 1e-3, 'AV dweights');
-      expectClose(gAV[1].dataSync(), numAV.v!, 1e-3, 'AV dvalue');
+      expectClose((await read(gAV[0])), numAV.q!, 1e-3, 'AV dweights');
+      expectClose((await read(gAV[1])), numAV.v!, 1e-3, 'AV dvalue');
       if (t.addV) {
-        expectClose(gAV[2].dataSync(), numAV.addV!, 1e-3, 'AV dadditionalValues');
+        expectClose((await read(gAV[2])), numAV.addV!, 1e-3, 'AV dadditionalValues');
       }
       tf.dispose([...gQK, ...gAV, wLogitsT, weightsT, wAVT]);
       t.dispose();

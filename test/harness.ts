@@ -16,13 +16,17 @@
  *    JavaScript row kernels (what runs where WebAssembly SIMD or synchronous compilation is unavailable);
  *  - `cpu (generic loops)`: the CPU kernels with code generation off (what runs where `new Function` is
  *    forbidden, or for head dims above 128);
- *  - `composed`: the fallback made of tfjs primitive ops (what webgl, wasm, ... run), forced on cpu.
+ *  - `composed`: the fallback made of tfjs primitive ops (what webgl, wasm, ... run), forced on cpu;
+ *  - `webgpu`: tfjs-natten's WebGPU kernels on tfjs's webgpu backend, in Node through Dawn on a software
+ *    Vulkan driver (test/webgpu_node.ts). It must be available: a missing adapter fails these suites.
+ *    The fused kernels pick their programs by shape ('auto'); test/webgpu.test.ts runs the tiled ones.
  */
 import * as tf from '@tensorflow/tfjs';
-import {NATTEN_CPU_CODEGEN, NATTEN_CPU_NATIVE, NATTEN_CPU_WASM, NATTEN_FORCE_COMPOSED, NATTEN_TF_OPS, nativeStatus}
-  from '../src/index';
+import {NATTEN_CPU_CODEGEN, NATTEN_CPU_NATIVE, NATTEN_CPU_WASM, NATTEN_FORCE_COMPOSED, NATTEN_TF_OPS, NATTEN_WEBGPU_FUSED,
+        nativeStatus} from '../src/index';
 import {loadTfOps} from '../src/kernels/tensorflow/tf_ops';
 import {requireTensorflowBackend} from './tensorflow_backend';
+import {setupNodeWebGPU} from './webgpu_node';
 
 export interface TestBackend {
   /** Name shown in test titles. */
@@ -39,6 +43,8 @@ export interface TestBackend {
   native?: boolean;
   /** Whether NA runs as TensorFlow ops on `tensorflow` (default true; then the natten_tf addon must load). */
   tfOps?: boolean;
+  /** The fused WebGPU programs: 'auto' (default), 'row' or 'tiled'. */
+  webgpuFused?: string;
 }
 
 export const CPU: TestBackend = {name: 'cpu', backend: 'cpu', composed: false};
@@ -49,8 +55,15 @@ export const TENSORFLOW_HOST: TestBackend =
 export const CPU_JS: TestBackend = {name: 'cpu (js row kernels)', backend: 'cpu', composed: false, wasm: false};
 export const CPU_GENERIC: TestBackend = {name: 'cpu (generic loops)', backend: 'cpu', composed: false, codegen: false};
 export const COMPOSED: TestBackend = {name: 'composed fallback', backend: 'cpu', composed: true};
-export const ALL_BACKENDS: TestBackend[] = [CPU, CPU_WASM, TENSORFLOW, TENSORFLOW_HOST, CPU_JS, CPU_GENERIC, COMPOSED]
-    .filter(b => !(b.backend === 'tensorflow' && process.env.NATTEN_TEST_WITHOUT_TENSORFLOW === '1'));
+const withoutTensorflow = process.env.NATTEN_TEST_WITHOUT_TENSORFLOW === '1';
+if (withoutTensorflow) {
+  console.warn('NATTEN_TEST_WITHOUT_TENSORFLOW=1: the suites leave out the tensorflow backend');
+}
+export const WEBGPU: TestBackend = {name: 'webgpu', backend: 'webgpu', composed: false};
+export const WEBGPU_TILED: TestBackend = {name: 'webgpu (tiled)', backend: 'webgpu', composed: false, webgpuFused: 'tiled'};
+export const ALL_BACKENDS: TestBackend[] =
+    [CPU, CPU_WASM, TENSORFLOW, TENSORFLOW_HOST, CPU_JS, CPU_GENERIC, COMPOSED, WEBGPU]
+        .filter(b => !(b.backend === 'tensorflow' && withoutTensorflow));
 /** The backends as users run them (no forced kernel path or fallback), for suites where those add nothing. */
 export const USER_BACKENDS: TestBackend[] = ALL_BACKENDS.filter(b => b === CPU || b === TENSORFLOW);
 
@@ -58,14 +71,31 @@ export async function useBackend(b: TestBackend): Promise<void> {
   if (b.backend === 'tensorflow') {
     requireTensorflowBackend();
   }
+  if (b.backend === 'webgpu') {
+    const setup = setupNodeWebGPU();
+    if (!setup.ok || !(await tf.setBackend('webgpu'))) {
+      throw new Error(`the webgpu backend is unavailable (${setup.reason || 'no adapter'}): run ` +
+                      'scripts/webgpu-driver.sh (a software Vulkan driver) or set VK_ICD_FILENAMES');
+    }
+  }
   await tf.setBackend(b.backend);
+  tf.env().set(NATTEN_WEBGPU_FUSED, b.webgpuFused ?? 'auto');
   tf.env().set(NATTEN_FORCE_COMPOSED, b.composed);
   tf.env().set(NATTEN_CPU_CODEGEN, b.codegen !== false);
   tf.env().set(NATTEN_CPU_WASM, b.wasm !== false);
   tf.env().set(NATTEN_CPU_NATIVE, b.native !== false);
   tf.env().set(NATTEN_TF_OPS, b.tfOps !== false);
+}
+
+/**
+ * Throws unless the native addons a host backend entry runs are there: natten_cpu where the CPU kernels run
+ * natively, natten_tf where NA runs as TensorFlow ops. (Not part of useBackend: switching back to `cpu` after
+ * a suite must work on machines without them, such as the GPU machine.)
+ */
+function requireNative(b: TestBackend): void {
+  const hostKernels = b.backend === 'cpu' || (b.backend === 'tensorflow' && b.tfOps === false);
+  const native = hostKernels && !b.composed && b.codegen !== false && b.wasm !== false && b.native !== false;
   const status = nativeStatus();
-  const native = !b.composed && b.codegen !== false && b.wasm !== false && b.native !== false;
   if (native && !status.cpu.loaded) {
     throw new Error(`${b.name}: the native CPU kernels did not load (${status.cpu.reason}); npm run build:native`);
   }
@@ -93,9 +123,17 @@ export function describeAllBackends(title: string, body: (b: TestBackend) => voi
                                     backends: TestBackend[] = ALL_BACKENDS): void {
   for (const b of selected(backends)) {
     describe(`${title} [${b.name}]`, () => {
-      beforeAll(() => useBackend(b));
+      beforeAll(async () => {
+        await useBackend(b);
+        requireNative(b);
+      });
       afterAll(() => useBackend(CPU));
       body(b);
     });
   }
+}
+
+/** A tensor's values, read asynchronously (the webgpu backend cannot read synchronously in Node). */
+export function read(t: tf.Tensor): Promise<Float32Array> {
+  return t.data() as Promise<Float32Array>;
 }

@@ -11,7 +11,7 @@ import {nodeFileSystem} from '../src/io/node_fs';
 import {layers as nattenLayers, NeighborhoodAttention1D, NeighborhoodAttention2D, NeighborhoodAttention3D,
         NeighborhoodAttentionArgs, NeighborhoodAttentionGeneric, neighborhoodAttention1d, neighborhoodAttention2d,
         neighborhoodAttention3d} from '../src/layers/index';
-import {describeAllBackends, USER_BACKENDS} from './harness';
+import {describeAllBackends, read, USER_BACKENDS} from './harness';
 import {withoutIsTestOnTensorflow} from './tensorflow_backend';
 
 type LayerClass = new (args: NeighborhoodAttentionArgs) => NeighborhoodAttentionGeneric;
@@ -33,11 +33,23 @@ function values(n: number, seed: number): Float32Array {
  * through the training path then compare evaluations that share one mask.
  */
 function withFixedDropoutMask<T>(fn: () => T): T {
-  const spy = jest.spyOn(Math, 'random').mockReturnValue(0.4242);
+  const random = Math.random;
+  Math.random = () => 0.4242;
   try {
     return fn();
   } finally {
-    spy.mockRestore();
+    Math.random = random;
+  }
+}
+
+/** withFixedDropoutMask for an async body: the mask stays pinned until the body's promise settles. */
+async function withFixedDropoutMaskAsync<T>(fn: () => Promise<T>): Promise<T> {
+  const random = Math.random;
+  Math.random = () => 0.4242;
+  try {
+    return await fn();
+  } finally {
+    Math.random = random;
   }
 }
 
@@ -79,8 +91,12 @@ interface Reference {
   weights: Float64Array;
 }
 
-function referenceLayer(layer: NeighborhoodAttentionGeneric, xShape: number[], x: Float32Array): Reference {
-  const byName = new Map(layer.weights.map(w => [w.originalName.split('/').pop()!, w.read().dataSync()]));
+async function referenceLayer(layer: NeighborhoodAttentionGeneric, xShape: number[], x: Float32Array):
+    Promise<Reference> {
+  const byName = new Map<string, Float32Array>();
+  for (const w of layer.weights) {
+    byName.set(w.originalName.split('/').pop()!, await read(w.read()));
+  }
   const Wqkv = byName.get('qkv_kernel')!, bqkv = byName.get('qkv_bias'), Wp = byName.get('proj_kernel')!;
   const bp = byName.get('proj_bias')!, rpb = byName.get('rpb');
   const naDim = layer.naDim, spatial = xShape.slice(1, 1 + naDim), C = xShape[xShape.length - 1];
@@ -256,15 +272,17 @@ function weightedSum(layer: NeighborhoodAttentionGeneric, x: tf.Tensor, R: tf.Te
  * Directional central differences: for random directions u, `(f(p + eps u) - f(p - eps u)) / 2 eps` against
  * `<grad, u>`. A missing or wrong gradient for any entry changes the directional derivative.
  */
-function expectDirectionalMatch(name: string, analytic: tf.Tensor, f: (delta: tf.Tensor) => number, seed: number):
-    void {
+async function expectDirectionalMatch(name: string, analytic: tf.Tensor, f: (delta: tf.Tensor) => Promise<number>,
+                                      seed: number): Promise<void> {
   const eps = 1e-2;
   for (let trial = 0; trial < 2; trial++) {
     const u = seededTensor(analytic.shape, seed + trial);
-    const plus = tf.tidy(() => f(tf.mul(u, eps)));
-    const minus = tf.tidy(() => f(tf.mul(u, -eps)));
+    const plus = await scalarOf(delta => f(delta), tf.mul(u, eps));
+    const minus = await scalarOf(delta => f(delta), tf.mul(u, -eps));
     const numeric = (plus - minus) / (2 * eps);
-    const exact = tf.tidy(() => tf.sum(tf.mul(analytic, u)).dataSync()[0]);
+    const exactT = tf.sum(tf.mul(analytic, u));
+    const exact = (await read(exactT))[0];
+    exactT.dispose();
     u.dispose();
     const tolerance = 2e-2 * Math.max(Math.abs(exact), Math.abs(numeric)) + 2e-3;
     if (!(Math.abs(numeric - exact) <= tolerance)) {
@@ -274,11 +292,28 @@ function expectDirectionalMatch(name: string, analytic: tf.Tensor, f: (delta: tf
   }
 }
 
+/** `f(delta)`, then frees `delta` and every tensor `f` left behind. */
+async function scalarOf(f: (delta: tf.Tensor) => Promise<number>, delta: tf.Tensor): Promise<number> {
+  tf.engine().startScope();
+  try {
+    return await f(delta);
+  } finally {
+    tf.engine().endScope();
+  }
+}
+
+/** The first value of a tensor, read asynchronously; the tensor is disposed. */
+async function first(t: tf.Tensor): Promise<number> {
+  const v = (await read(t))[0];
+  t.dispose();
+  return v;
+}
+
 // ---------------------------------------------------------------------------------------------------------
 
 describeAllBackends('NA layers', () => {
   for (const c of CASES) {
-    test(`${c.title}: output shape, weight shapes and values match the reference`, () => {
+    test(`${c.title}: output shape, weight shapes and values match the reference`, async () => {
       const layer = new c.cls({...c.args});
       const x = seededTensor(c.shape, 3);
       buildSeeded(layer, c.shape);
@@ -287,100 +322,109 @@ describeAllBackends('NA layers', () => {
       const y = layer.apply(x) as tf.Tensor;
       expect(y.shape).toEqual(c.shape);
       expect(layer.computeOutputShape([null, ...c.shape.slice(1)])).toEqual([null, ...c.shape.slice(1)]);
-      const ref = referenceLayer(layer, c.shape, x.dataSync() as Float32Array);
-      expect(maxAbsDiff(y.dataSync(), ref.output)).toBeLessThan(2e-5);
+      const ref = await referenceLayer(layer, c.shape, await read(x));
+      expect(maxAbsDiff(await read(y), ref.output)).toBeLessThan(2e-5);
       tf.dispose([x, y]);
       disposeLayer(layer);
     });
   }
 
-  test('attentionWeights: split-op softmax over each window, matching the reference, 0 in masked slots', () => {
+  test('attentionWeights: split-op softmax over each window, matching the reference, 0 in masked slots', async () => {
     const c = CASES[2];
     const layer = new c.cls({...c.args});
     buildSeeded(layer, c.shape);
     const x = seededTensor(c.shape, 5);
     const w = layer.attentionWeights(x);
     expect(w.shape).toEqual([...c.shape.slice(0, -1), 2, 9]);
-    const ref = referenceLayer(layer, c.shape, x.dataSync() as Float32Array);
-    expect(maxAbsDiff(w.dataSync(), ref.weights)).toBeLessThan(1e-5);
+    const ref = await referenceLayer(layer, c.shape, await read(x));
+    expect(maxAbsDiff(await read(w), ref.weights)).toBeLessThan(1e-5);
     // Query (0, 0) is causal on axis 0: only its first window row is visible.
-    const first = w.slice([0, 0, 0, 0, 0], [1, 1, 1, 1, 9]).dataSync();
-    expect(Array.from(first.slice(3))).toEqual([0, 0, 0, 0, 0, 0]);
-    expect(first[0] + first[1] + first[2]).toBeCloseTo(1, 5);
+    const sliced = w.slice([0, 0, 0, 0, 0], [1, 1, 1, 1, 9]);
+    const row = await read(sliced);
+    sliced.dispose();
+    expect(Array.from(row.slice(3))).toEqual([0, 0, 0, 0, 0, 0]);
+    expect(row[0] + row[1] + row[2]).toBeCloseTo(1, 5);
     tf.dispose([x, w]);
     disposeLayer(layer);
   });
 
-  test('attnDropout: training runs the split ops (a tiny rate matches the fused op, 0.5 changes it)', () =>
-       withFixedDropoutMask(() => {
+  test('attnDropout: training runs the split ops (a tiny rate matches the fused op, 0.5 changes it)', async () => {
     const args = {numHeads: 2, kernelSize: 3, useRelPosBias: true};
     const shape = [2, 5, 5, 8];
     const tiny = neighborhoodAttention2d({...args, attnDropout: 1e-7});
     const half = neighborhoodAttention2d({...args, attnDropout: 0.5});
-    buildSeeded(tiny, shape);
-    buildSeeded(half, shape);
-    const x = seededTensor(shape, 9);
-    const fused = tiny.apply(x) as tf.Tensor;
-    const split = tiny.apply(x, {training: true}) as tf.Tensor;
-    expect(maxAbsDiff(split.dataSync(), fused.dataSync())).toBeLessThan(1e-5);
-    const inference = half.apply(x, {training: false}) as tf.Tensor;
-    expect(maxAbsDiff(inference.dataSync(), fused.dataSync())).toBe(0);
-    const dropped = half.apply(x, {training: true}) as tf.Tensor;
-    expect(maxAbsDiff(dropped.dataSync(), fused.dataSync())).toBeGreaterThan(1e-3);
-    expect(Array.from(dropped.dataSync()).every(Number.isFinite)).toBe(true);
+    const {x, fused, split, inference, dropped} = withFixedDropoutMask(() => {
+      buildSeeded(tiny, shape);
+      buildSeeded(half, shape);
+      const x = seededTensor(shape, 9);
+      return {
+        x,
+        fused: tiny.apply(x) as tf.Tensor,
+        split: tiny.apply(x, {training: true}) as tf.Tensor,
+        inference: half.apply(x, {training: false}) as tf.Tensor,
+        dropped: half.apply(x, {training: true}) as tf.Tensor,
+      };
+    });
+    expect(maxAbsDiff(await read(split), await read(fused))).toBeLessThan(1e-5);
+    expect(maxAbsDiff(await read(inference), await read(fused))).toBe(0);
+    expect(maxAbsDiff(await read(dropped), await read(fused))).toBeGreaterThan(1e-3);
+    expect(Array.from(await read(dropped)).every(Number.isFinite)).toBe(true);
     tf.dispose([x, fused, split, inference, dropped]);
     disposeLayer(tiny);
     disposeLayer(half);
-  }));
+  });
 
-  test('causal 1-D: an output never depends on later inputs', () => {
+  test('causal 1-D: an output never depends on later inputs', async () => {
     const layer = neighborhoodAttention1d({numHeads: 2, kernelSize: 4, isCausal: true, useRelPosBias: true});
     const shape = [1, 9, 8];
     buildSeeded(layer, shape);
     const x = seededTensor(shape, 11);
     const changed = tf.concat([x.slice([0, 0, 0], [1, 5, 8]), seededTensor([1, 4, 8], 12)], 1);
     const [a, b] = [layer.apply(x) as tf.Tensor, layer.apply(changed) as tf.Tensor];
-    expect(maxAbsDiff(a.slice([0, 0, 0], [1, 5, 8]).dataSync(), b.slice([0, 0, 0], [1, 5, 8]).dataSync())).toBe(0);
-    expect(maxAbsDiff(a.slice([0, 5, 0], [1, 4, 8]).dataSync(), b.slice([0, 5, 0], [1, 4, 8]).dataSync()))
-        .toBeGreaterThan(1e-4);
-    tf.dispose([x, changed, a, b]);
+    const part = (t: tf.Tensor, from: number, n: number) => tf.tidy(() => t.slice([0, from, 0], [1, n, 8]));
+    const [a0, b0, a5, b5] = [part(a, 0, 5), part(b, 0, 5), part(a, 5, 4), part(b, 5, 4)];
+    expect(maxAbsDiff(await read(a0), await read(b0))).toBe(0);
+    expect(maxAbsDiff(await read(a5), await read(b5))).toBeGreaterThan(1e-4);
+    tf.dispose([x, changed, a, b, a0, b0, a5, b5]);
     disposeLayer(layer);
   });
 
-  test('gradients w.r.t. the input and every weight match central finite differences (fused and split)', () => {
+  test('gradients w.r.t. the input and every weight match central finite differences (fused and split)', async () => {
     const shape = [1, 4, 5, 8];
-    for (const training of [false, true]) withFixedDropoutMask(() => {
-      // In training the split path runs with a real dropout rate; its mask is pinned (withFixedDropoutMask) so
-      // every evaluation, the gradient's included, drops the same weights.
-      const layer = neighborhoodAttention2d({numHeads: 2, numKvHeads: 1, kernelSize: 3, useRelPosBias: true,
-                                             attnDropout: training ? 0.25 : 0});
-      buildSeeded(layer, shape, 21);
-      const x = seededTensor(shape, 22);
-      const R = seededTensor(shape, 23);
-      if (training) {  // the mask drops something: the training output differs from inference
-        const [dropped, inference] = [layer.apply(x, {training: true}) as tf.Tensor, layer.apply(x) as tf.Tensor];
-        expect(maxAbsDiff(dropped.dataSync(), inference.dataSync())).toBeGreaterThan(1e-3);
-        tf.dispose([dropped, inference]);
-      }
-      const dx = tf.grad((input: tf.Tensor) => weightedSum(layer, input, R, training))(x);
-      expectDirectionalMatch('input', dx, delta => weightedSum(layer, tf.add(x, delta), R, training).dataSync()[0],
-                             31);
-      const variables = layer.trainableWeights.map(w => w.read() as tf.Variable);
-      const {grads} = tf.variableGrads(() => weightedSum(layer, x, R, training), variables);
-      expect(Object.keys(grads).length).toBe(5);
-      variables.forEach((variable, i) => {
-        const original = variable.clone();
-        expectDirectionalMatch(variable.name, grads[variable.name], delta => {
-          variable.assign(tf.add(original, delta));
-          const value = weightedSum(layer, x, R, training).dataSync()[0];
-          variable.assign(original);
-          return value;
-        }, 41 + 2 * i);
-        original.dispose();
+    for (const training of [false, true]) {
+      await withFixedDropoutMaskAsync(async () => {
+        // In training the split path runs with a real dropout rate; its mask is pinned (withFixedDropoutMask) so
+        // every evaluation, the gradient's included, drops the same weights.
+        const layer = neighborhoodAttention2d({numHeads: 2, numKvHeads: 1, kernelSize: 3, useRelPosBias: true,
+                                               attnDropout: training ? 0.25 : 0});
+        buildSeeded(layer, shape, 21);
+        const x = seededTensor(shape, 22);
+        const R = seededTensor(shape, 23);
+        if (training) {  // the mask drops something: the training output differs from inference
+          const [dropped, inference] = [layer.apply(x, {training: true}) as tf.Tensor, layer.apply(x) as tf.Tensor];
+          expect(maxAbsDiff(await read(dropped), await read(inference))).toBeGreaterThan(1e-3);
+          tf.dispose([dropped, inference]);
+        }
+        const dx = tf.grad((input: tf.Tensor) => weightedSum(layer, input, R, training))(x);
+        await expectDirectionalMatch('input', dx, delta => first(weightedSum(layer, tf.add(x, delta), R, training)),
+                                     31);
+        const variables = layer.trainableWeights.map(w => w.read() as tf.Variable);
+        const {grads} = tf.variableGrads(() => weightedSum(layer, x, R, training), variables);
+        expect(Object.keys(grads).length).toBe(5);
+        for (const [i, variable] of variables.entries()) {
+          const original = variable.clone();
+          await expectDirectionalMatch(variable.name, grads[variable.name], async delta => {
+            variable.assign(tf.add(original, delta));
+            const value = await first(weightedSum(layer, x, R, training));
+            variable.assign(original);
+            return value;
+          }, 41 + 2 * i);
+          original.dispose();
+        }
+        tf.dispose([x, R, dx, ...Object.values(grads)]);
+        disposeLayer(layer);
       });
-      tf.dispose([x, R, dx, ...Object.values(grads)]);
-      disposeLayer(layer);
-    });
+    }
   });
 
   test('model.fit on synthetic data lowers the loss; tf.variableGrads + an optimizer do too', async () => {
@@ -408,14 +452,14 @@ describeAllBackends('NA layers', () => {
     buildSeeded(layer, seq.shape);
     const optimizer = tf.train.adam(3e-2);
     const loss = () => tf.losses.meanSquaredError(target, layer.apply(seq) as tf.Tensor) as tf.Scalar;
-    const before = tf.tidy(() => loss().dataSync()[0]);
+    const before = await first(loss());
     for (let step = 0; step < 20; step++) {
       tf.tidy(() => {
         const {grads} = tf.variableGrads(loss, layer.trainableWeights.map(w => w.read() as tf.Variable));
         optimizer.applyGradients(grads as Parameters<typeof optimizer.applyGradients>[0]);
       });
     }
-    const after = tf.tidy(() => loss().dataSync()[0]);
+    const after = await first(loss());
     expect(after).toBeLessThan(0.7 * before);
     tf.dispose([x, y, seq, target]);
     optimizer.dispose();
@@ -426,7 +470,7 @@ describeAllBackends('NA layers', () => {
   test('no tensor leaks across predict, fit, attentionWeights and dispose', async () => {
     const x = seededTensor([4, 5, 5, 8], 61);
     const y = seededTensor([4, 1], 62);
-    const before = tf.memory().numTensors;
+    const before = tf.memory().numTensors, dataIdsBefore = tf.backend().numDataIds();
     const input = tf.input({shape: [5, 5, 8]});
     const na = neighborhoodAttention2d({numHeads: 2, numKvHeads: 1, kernelSize: 3, useRelPosBias: true,
                                         attnDropout: 0.1, projDropout: 0.1, kernelRegularizer: 'l1l2'});
@@ -441,6 +485,7 @@ describeAllBackends('NA layers', () => {
     tf.dispose(na.attentionWeights(x));
     model.dispose();
     expect(tf.memory().numTensors).toBe(before);
+    expect(tf.backend().numDataIds()).toBe(dataIdsBefore);  // on tensorflow: TensorFlow's own tensors
     tf.dispose([x, y]);
   });
 });

@@ -4,14 +4,14 @@
  * float64 reference: fused output, logsumexp and every gradient, and the split ops.
  */
 import * as tf from '@tensorflow/tfjs';
-import {describeAllBackends} from './harness';
+import {describeAllBackends, read} from './harness';
 import {randomProblem} from './problems';
 import {refAV, refBackward, refForward, RefProblem} from './reference';
 import {AV, describeProblem, expectClose, expectNoLeak, FUSED, makeInputs, QK, randArray, rng, shapes} from './util';
 
 const NUM_CASES = 240;
 
-function checkCase(p: RefProblem, seed: number): void {
+async function checkCase(p: RefProblem, seed: number): Promise<void> {
   const x = makeInputs(p, seed);
   const s = shapes(p);
   const ref = refForward(p, x.values);
@@ -33,8 +33,8 @@ function checkCase(p: RefProblem, seed: number): void {
     });
   };
   const [out, lse] = expectNoLeak(() => run(tensors));
-  expectClose(out.dataSync(), ref.out, 1e-4, 'output');
-  expectClose(lse.dataSync(), ref.lse, 1e-4, 'logsumexp');
+  expectClose((await read(out)), ref.out, 1e-4, 'output');
+  expectClose((await read(lse)), ref.lse, 1e-4, 'logsumexp');
   const dOutT = tf.tensor(dOut, s.out), dLseT = tf.tensor(dLse, s.lse);
   const grads = expectNoLeak(() => tf.grads((...xs: tf.Tensor[]) => {
     const [o, l] = run(xs);
@@ -43,26 +43,34 @@ function checkCase(p: RefProblem, seed: number): void {
   const expected = [refGrad.dq, refGrad.dk, refGrad.dv, refGrad.drpb, refGrad.daddK, refGrad.daddV];
   const names = ['dq', 'dk', 'dv', 'drpb', 'dAdditionalKeys', 'dAdditionalValues'];
   let g = 0;
-  present.forEach((has, j) => {
-    if (has) {
-      expectClose(grads[g++].dataSync(), expected[j], 1e-3, names[j]);
+  for (let j = 0; j < present.length; j++) {
+    if (present[j]) {
+      expectClose(await read(grads[g++]), expected[j], 1e-3, names[j]);
     }
-  });
+  }
 
   // Split ops: QK gives the reference logits (-Infinity in masked slots); AV of arbitrary weights.
   const logits = expectNoLeak(() => QK[p.naDim - 1](x.q, x.k, x.options));
-  expectClose(logits.dataSync(), ref.logits, 1e-4, 'QK logits');
+  expectClose((await read(logits)), ref.logits, 1e-4, 'QK logits');
   const w = randArray(r, ref.logits.length);
   const wT = tf.tensor(w, s.weights);
   const av = expectNoLeak(() => AV[p.naDim - 1](wT, x.v, x.options));
-  expectClose(av.dataSync(), refAV(p, w, x.values.v, x.values.addV), 1e-4, 'AV output');
+  expectClose((await read(av)), refAV(p, w, x.values.v, x.values.addV), 1e-4, 'AV output');
 
   tf.dispose([out, lse, dOutT, dLseT, ...grads, logits, wT, av]);
   x.dispose();
 }
 
-describeAllBackends('random sweep', () => {
-  const cases = Array.from({length: NUM_CASES}, (_, seed) => ({seed, p: randomProblem(seed, (seed % 3) + 1)}));
+/**
+ * On webgpu (a software adapter in CI: 2 to 5 s a case on a busy 2-core machine, most of it compiling
+ * pipelines) every fourth seed runs: a quarter of the cases, the same every time, all three ranks (a case's
+ * rank is seed % 3 + 1); 'covers the awkward corners' checks that subset itself.
+ */
+const WEBGPU_STEP = 4;
+
+describeAllBackends('random sweep', b => {
+  const all = Array.from({length: NUM_CASES}, (_, seed) => ({seed, p: randomProblem(seed, (seed % 3) + 1)}));
+  const cases = b.backend === 'webgpu' ? all.filter(c => c.seed % WEBGPU_STEP === 0) : all;
 
   it('covers the awkward corners', () => {
     const any = (f: (p: RefProblem) => boolean) => cases.some(c => f(c.p));

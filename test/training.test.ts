@@ -1,14 +1,19 @@
 /** Gradients through tf.grad / tf.variableGrads / optimizers, in any combination of inputs, without leaks. */
 import * as tf from '@tensorflow/tfjs';
 import {na1d, na2d, na2dAV, na2dQK, na3d} from '../src/index';
-import {describeAllBackends} from './harness';
+import {describeAllBackends, read} from './harness';
 import {expectNoLeak, randArray, rng} from './util';
 
-const nonZero = (t: tf.Tensor) => tf.tidy(() => tf.any(tf.notEqual(t, 0)).dataSync()[0] === 1);
+async function nonZero(t: tf.Tensor): Promise<boolean> {
+  const any = tf.tidy(() => tf.any(tf.notEqual(t, 0)));
+  const value = (await any.data())[0];
+  any.dispose();
+  return value === 1;
+}
 const rand = (shape: number[], seed: number) => tf.tensor(randArray(rng(seed), shape.reduce((a, b) => a * b)), shape);
 
 describeAllBackends('training', () => {
-  it('an optimizer lowers a loss through na2d with every input trainable (rpb and extra tokens too)', () => {
+  it('an optimizer lowers a loss through na2d with every input trainable (rpb and extra tokens too)', async () => {
     const vars = {
       q: tf.variable(rand([1, 5, 6, 2, 4], 1)),
       k: tf.variable(rand([1, 5, 6, 1, 4], 2)),
@@ -26,8 +31,10 @@ describeAllBackends('training', () => {
     const {value, grads} = tf.variableGrads(loss);
     expect(Object.keys(grads).length).toBe(6);
     Object.values(vars).forEach(v => expect(grads[v.name].shape).toEqual(v.shape));
-    Object.values(grads).forEach(g => expect(nonZero(g)).toBe(true));
-    const first = value.dataSync()[0];
+    for (const g of Object.values(grads)) {
+      expect(await nonZero(g)).toBe(true);
+    }
+    const first = (await read(value))[0];
     tf.dispose([value, ...Object.values(grads)]);
     expect(tf.memory().numTensors).toBe(before);
 
@@ -37,7 +44,9 @@ describeAllBackends('training', () => {
         opt.minimize(loss);
       });
     }
-    const last = tf.tidy(() => loss().dataSync()[0]);
+    const lastT = loss();
+    const last = (await read(lastT))[0];
+    lastT.dispose();
     expect(last).toBeLessThan(first * 0.7);
     opt.dispose();
     tf.dispose([...Object.values(vars), target]);
@@ -52,7 +61,7 @@ describeAllBackends('training', () => {
     tf.dispose([q, v, g1, g3]);
   });
 
-  it('the split ops train: QK with rpb, softmax, dropout-free AV', () => {
+  it('the split ops train: QK with rpb, softmax, dropout-free AV', async () => {
     const q = tf.variable(rand([1, 6, 6, 2, 4], 9)), rpb = tf.variable(tf.zeros([2, 5, 5]));
     const v = rand([1, 6, 6, 2, 4], 10);
     const opts = {kernelSize: 3, isCausal: [true, false], rpb};
@@ -60,16 +69,16 @@ describeAllBackends('training', () => {
     const before = tf.memory().numTensors;
     const {value, grads} = tf.variableGrads(loss, [q, rpb]);
     expect(grads[rpb.name].shape).toEqual([2, 5, 5]);
-    expect(nonZero(grads[rpb.name])).toBe(true);
+    expect(await nonZero(grads[rpb.name])).toBe(true);
     tf.dispose([value, ...Object.values(grads)]);
     expect(tf.memory().numTensors).toBe(before);
     tf.dispose([q, rpb, v]);
   });
 
-  it('the logsumexp output has a gradient of its own', () => {
+  it('the logsumexp output has a gradient of its own', async () => {
     const q = rand([1, 7, 1, 3], 11);
     const g = tf.grad((x: tf.Tensor) => tf.sum((na1d(x, q, q, {kernelSize: 3, returnLse: true}) as tf.Tensor[])[1]))(q);
-    expect(nonZero(g)).toBe(true);
+    expect(await nonZero(g)).toBe(true);
     tf.dispose([q, g]);
   });
 });

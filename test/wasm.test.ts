@@ -4,7 +4,9 @@
  * generated exp against Math.exp, forward and backward against the float64 reference on awkward problems,
  * and the memory kept between calls. The suites of every other file run this path as the `cpu` backend.
  */
+import * as tf from '@tensorflow/tfjs';
 import {computeQKVInfo} from '../src/core/na_info';
+import {cpuKernelPath, NATTEN_CPU_CODEGEN, NATTEN_CPU_NATIVE, NATTEN_CPU_WASM} from '../src/index';
 import {getNAWasmModule, emitExp, MAX_WASM_DIM, naBackwardWasm, naForwardWasm, naWasmMemoryBytes}
   from '../src/kernels/cpu/na_wasm';
 import {buildModule, FuncBuilder, ValType} from '../src/kernels/cpu/wasm_builder';
@@ -145,5 +147,27 @@ describe('WebAssembly SIMD kernels: fallback', () => {
       }
     });
     expect(refused).toBe(1);  // tried once, then remembered
+  });
+});
+
+describe('cpuKernelPath: what the fused CPU kernels run here', () => {
+  afterEach(() => {
+    tf.env().set(NATTEN_CPU_NATIVE, true);
+    tf.env().set(NATTEN_CPU_WASM, true);
+    tf.env().set(NATTEN_CPU_CODEGEN, true);
+  });
+
+  test('native in Node (the natten_cpu addon, any head dims); WebAssembly with NATTEN_CPU_NATIVE off; JS row ' +
+       'kernels with NATTEN_CPU_WASM off; generic loops with NATTEN_CPU_CODEGEN off or head dims over 128', () => {
+    expect(cpuKernelPath(16)).toBe('native');
+    expect(cpuKernelPath(MAX_WASM_DIM + 1, 16)).toBe('native');
+    tf.env().set(NATTEN_CPU_NATIVE, false);
+    expect(cpuKernelPath(16)).toBe('wasm');
+    expect(cpuKernelPath(16, 8)).toBe('wasm');
+    expect(cpuKernelPath(MAX_WASM_DIM + 1, 16)).toBe('generic');
+    tf.env().set(NATTEN_CPU_WASM, false);
+    expect(cpuKernelPath(16)).toBe('codegen');
+    tf.env().set(NATTEN_CPU_CODEGEN, false);
+    expect(cpuKernelPath(16)).toBe('generic');
   });
 });

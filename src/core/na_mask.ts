@@ -208,3 +208,52 @@ export function getAxisTile(t: number, L: number, d: number, m: number): AxisTil
   const lo = index * m;
   return {group, lo, hi: Math.min(lo + m, length)};
 }
+
+/**
+ * The inverse neighborhood along one axis: the queries whose windows contain a key. Window starts and ends
+ * never decrease as the query moves forward inside its dilation group, so the queries that see the key `jHat`
+ * form one contiguous run of in-group positions; both ends are found by binary search over the window
+ * functions above, so they can never disagree with them.
+ */
+
+/** First in-group query position whose window contains the in-group key position `jHat`. */
+export function getInverseWindowStart(jHat: number, k: number, s: number, groupLength: number, causal: boolean):
+    number {
+  let lo = 0, hi = groupLength;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    const start = getWindowStart(mid, k, s, groupLength, causal);
+    if (getWindowEnd(mid, start, k, groupLength, causal) > jHat) {
+      hi = mid;
+    } else {
+      lo = mid + 1;
+    }
+  }
+  return lo;
+}
+
+/** One past the last in-group query position whose window contains the in-group key position `jHat`. */
+export function getInverseWindowEnd(jHat: number, k: number, s: number, groupLength: number, causal: boolean):
+    number {
+  let lo = 0, hi = groupLength;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (getWindowStart(mid, k, s, groupLength, causal) > jHat) {
+      hi = mid;
+    } else {
+      lo = mid + 1;
+    }
+  }
+  return lo;
+}
+
+/** The queries that see key coordinate `j` along one axis: `first + t * d` for `t < count`. */
+export function getAxisInverseWindow(j: number, L: number, k: number, s: number, d: number, causal: boolean):
+    {first: number, count: number} {
+  const g = getDilationGroup(j, d);
+  const jHat = (j - g) / d;
+  const groupLength = getGroupLength(L, d, g);
+  const start = getInverseWindowStart(jHat, k, s, groupLength, causal);
+  const end = getInverseWindowEnd(jHat, k, s, groupLength, causal);
+  return {first: start * d + g, count: end - start};
+}

@@ -7,6 +7,7 @@ import {add, concat, customGrad, expandDims, exp, gather, GradSaveFunc, logSumEx
         scatterND, slice, sub, sum, Tensor, tensor1d, tensor3d, transpose, where} from '@tensorflow/tfjs-core';
 import {NAInfo} from '../core/na_info';
 import {makeNeighborList} from '../core/neighbors';
+import {inChunks} from './composed_chunks';
 
 /** Index tensors of one call: neighbor key token and rpb entry per (token, slot), validity, GQA head map. */
 interface ComposedIndex {
@@ -113,8 +114,12 @@ function weightedValues(info: NAInfo, idx: ComposedIndex, weights: Tensor, input
   return out;
 }
 
-/** Fused forward: `[output, logsumexp]` in the user's shapes. */
+/** Fused forward: `[output, logsumexp]` in the user's shapes (in chunks where the backend's limits need them). */
 export function composedForward(info: NAInfo, inputs: Record<string, Tensor>): [Tensor, Tensor] {
+  return inChunks('na', info, inputs, (i, x) => forwardWhole(i, x)) as [Tensor, Tensor];
+}
+
+function forwardWhole(info: NAInfo, inputs: Record<string, Tensor>): [Tensor, Tensor] {
   const idx = buildIndex(info);
   const s = logits(info, idx, inputs);
   const lse = logSumExp(s, 3);
@@ -125,10 +130,11 @@ export function composedForward(info: NAInfo, inputs: Record<string, Tensor>): [
 
 /** Split QK: scaled logits plus bias with `-Infinity` in masked slots. */
 export function composedQK(info: NAInfo, inputs: Record<string, Tensor>): Tensor {
-  return reshape(logits(info, buildIndex(info), inputs), info.weightsShape);
+  return inChunks('naQK', info, inputs, (i, x) => [reshape(logits(i, buildIndex(i), x), i.weightsShape)])[0];
 }
 
 /** Split AV: weights times neighborhood values; masked slots contribute nothing. */
 export function composedAV(info: NAInfo, inputs: Record<string, Tensor>): Tensor {
-  return reshape(weightedValues(info, buildIndex(info), inputs.weights, inputs), info.outShape);
+  return inChunks('naAV', info, inputs,
+                  (i, x) => [reshape(weightedValues(i, buildIndex(i), x.weights, x), i.outShape)])[0];
 }

@@ -3,9 +3,8 @@
  * every backend has: the same kernels serve the `cpu` backend and, where NA cannot run as TensorFlow ops,
  * tfjs-node's `tensorflow` backend (src/kernels/tensorflow falls back to them).
  */
-import type {KernelBackend, NamedAttrMap, TensorInfo} from '@tensorflow/tfjs-core';
-import {computeAVInfo, computeQKVInfo, NAInfo} from '../../core/na_info';
-import type {NAAttrs} from '../kernel_names';
+import type {KernelBackend, TensorInfo} from '@tensorflow/tfjs-core';
+export {avInfo, qkvInfo} from '../kernel_info';
 
 /** Backends whose tensors live in host memory: NA runs on the CPU there (these kernels, or TensorFlow's CPU ops). */
 export const HOST_BACKENDS = ['cpu', 'tensorflow'] as const;
@@ -25,14 +24,3 @@ export function writeF32(backend: unknown, values: Float32Array, shape: number[]
   return {dataId: (backend as KernelBackend).write(values, shape, 'float32'), shape, dtype: 'float32'};
 }
 
-export function qkvInfo(query: TensorInfo, key: TensorInfo, value: TensorInfo | null,
-                        additionalKeys: TensorInfo | undefined, rpb: TensorInfo | undefined,
-                        attrs: NamedAttrMap): NAInfo {
-  return computeQKVInfo(query.shape, key.shape, value == null ? null : value.shape,
-                        additionalKeys == null ? null : additionalKeys.shape, rpb != null,
-                        attrs as unknown as NAAttrs);
-}
-
-export function avInfo(weights: TensorInfo, value: TensorInfo, attrs: NamedAttrMap): NAInfo {
-  return computeAVInfo(weights.shape, value.shape, attrs as unknown as NAAttrs);
-}

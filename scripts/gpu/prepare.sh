@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Prepares here what a run on the GPU machine needs (it has no Node.js, no npm and no network; docs in
+# shared/gpu-machine.md): everything goes into gpu-bundle/ (git-ignored), which the device call carries.
+#   gpu-bundle/node.xz, dawn.node.xz, gl/*.deb   Node, Dawn and the Vulkan/GL loaders (scripts/gpu/setup.sh unpacks)
+#   gpu-bundle/suites.js                         the jest suites bundled with test/gpu/runner.ts (run with
+#                                                NATTEN_TEST_BACKENDS naming the GPU backends)
+#   gpu-bundle/bench.js                          npm run bench, bundled
+# Usage: bash scripts/gpu/prepare.sh [SUITE ...]   (suite file names under test/, default: the GPU-relevant ones)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+B=gpu-bundle
+mkdir -p "$B/gl"
+[ -f "$B/node.xz" ] || xz -T2 -c "$(command -v node)" > "$B/node.xz"
+[ -f "$B/dawn.node.xz" ] || xz -T2 -c node_modules/webgpu/dist/linux-x64/dawn.node > "$B/dawn.node.xz"
+if ! ls "$B"/gl/*.deb > /dev/null 2>&1; then
+  (cd "$B/gl" && apt-get download libvulkan1 libegl1 libglvnd0 libopengl0 libgl1 libglx0 libgles2)
+fi
+suites=("$@")
+[ ${#suites[@]} -gt 0 ] || suites=(goldens sweep gradcheck split training layers webgpu)
+entry="$B/suites-entry.ts"
+{
+  echo "import '../test/gpu/runner';"
+  echo "import '../test/setup';"
+  for s in "${suites[@]}"; do echo "import '../test/$s.test';"; done
+  echo "import {runAll} from '../test/gpu/runner';"
+  echo "runAll().then(failed => process.exit(failed > 0 ? 1 : 0));"
+} > "$entry"
+# --ignore-annotations: package.json's sideEffects list leaves out test files, which are all side effects here.
+npx esbuild "$entry" --bundle --platform=node --ignore-annotations --log-level=warning --outfile="$B/suites.js" \
+  --external:@tensorflow/tfjs-node-gpu --external:@tensorflow/tfjs-node
+npx esbuild bench/bench.ts --bundle --platform=node --log-level=warning --outfile="$B/bench.js" \
+  --external:@tensorflow/tfjs-node-gpu --external:@tensorflow/tfjs-node
+du -sh "$B"

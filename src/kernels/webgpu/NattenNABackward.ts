@@ -1,0 +1,87 @@
+import type {KernelConfig, KernelFunc, TensorInfo} from '@tensorflow/tfjs-core';
+import type {NAInfo} from '../../core/na_info';
+import {NABackwardInputs, NattenNABackward} from '../kernel_names';
+import {packExtras, qkvInfo, run, shaped, unpack, useTiled} from './kernel_util';
+import {NABackwardKeyProgram} from './na_backward_key_webgpu';
+import {NABackwardQueryProgram} from './na_backward_query_webgpu';
+import {NABackwardRowProgram} from './na_backward_row_webgpu';
+import {NADeltaProgram} from './na_delta_webgpu';
+import {Backend, checkBindable, deviceLimits, disposeAll, geometryUniforms, NAProgram, ProgramUniform} from './program_util';
+import {RpbGradProgram} from './rpb_grad_webgpu';
+import {chooseTraits, queryTiles, tileRows} from './tile_traits';
+
+type Pass = [NAProgram, ProgramUniform];
+
+/** The dq, dk/dv and extra-token dk/dv programs of the chosen path, with their uniforms. */
+function passes(gpu: Backend, info: NAInfo, hasRpb: boolean): {dq: Pass, dkdv: Pass, extra: Pass | null} {
+  const limits = deviceLimits(gpu);
+  const maxDim = limits.maxComputeWorkgroupsPerDimension;
+  const {batch: B, numTokens: N, heads: H, headsKv: Hk, headDim: D, headDimV: Dv, nExtra: E} = info;
+  const hasExtra = E > 0;
+  if (useTiled(info)) {
+    const traits = chooseTraits(info, limits.maxComputeWorkgroupStorageSize);
+    const tiles = queryTiles(info, traits);
+    const numTiles = tiles[0] * tiles[1] * tiles[2];
+    const dqCount = B * H * numTiles, kvCount = B * Hk * numTiles, extraCount = B * Hk * Math.ceil(E / tileRows(traits));
+    return {
+      dq: [new NABackwardQueryProgram(traits, D, Dv, hasRpb, hasExtra, B * N * H * D, dqCount, maxDim),
+           geometryUniforms(info, dqCount, tiles)],
+      dkdv: [new NABackwardKeyProgram(traits, D, Dv, hasRpb, false, B * N * Hk * (D + Dv), kvCount, maxDim),
+             geometryUniforms(info, kvCount, tiles)],
+      extra: hasExtra ? [new NABackwardKeyProgram(traits, D, Dv, false, true, B * E * Hk * (D + Dv), extraCount, maxDim),
+                         geometryUniforms(info, extraCount, tiles)] :
+                        null,
+    };
+  }
+  const row = (kind: 'query' | 'key' | 'extra', size: number, rows: number): Pass => {
+    const program = new NABackwardRowProgram(kind, D, Dv, hasRpb, hasExtra, size, rows, maxDim);
+    return [program, geometryUniforms(info, program.dispatch[0] * program.dispatch[1])];
+  };
+  return {
+    dq: row('query', B * N * H * D, B * N * H),
+    dkdv: row('key', B * N * Hk * (D + Dv), B * N * Hk),
+    extra: hasExtra ? row('extra', B * E * Hk * (D + Dv), B * E * Hk) : null,
+  };
+}
+
+/**
+ * Passes, none storing anything of size tokens x K: delta (with the logsumexp, as `stats`); dq; dk and dv (one
+ * packed buffer); then, when present, the extra tokens' dk and dv (one packed buffer) and drpb.
+ */
+export const naBackward: KernelFunc = ({inputs, backend, attrs}): TensorInfo[] => {
+  const {query, key, value, rpb, additionalKeys, additionalValues, output, lse, dOutput, dLse} =
+      inputs as unknown as NABackwardInputs;
+  const info = qkvInfo(query, key, value, additionalKeys, rpb, attrs!);
+  const gpu = backend as Backend;
+  const limits = deviceLimits(gpu);
+  const maxDim = limits.maxComputeWorkgroupsPerDimension;
+  const {batch: B, numTokens: N, heads: H, headsKv: Hk, headDim: D, headDimV: Dv, nExtra: E} = info;
+  checkBindable('NattenNABackward', limits,
+                [['query', B * N * H * D], ['dk and dv (packed)', B * N * Hk * (D + Dv)],
+                 ['extra dk and dv (packed)', B * E * Hk * (D + Dv)]]);
+  const p = passes(gpu, info, rpb != null);
+
+  const rows = B * N * H;
+  const delta = new NADeltaProgram(dLse != null, rows, maxDim);
+  const stats = run(gpu, delta, [dOutput, output, lse, dLse], geometryUniforms(info, delta.dispatch[0] * delta.dispatch[1]));
+  const extras = packExtras(gpu, additionalKeys, additionalValues);
+
+  const dq = run(gpu, p.dq[0], [query, key, value, dOutput, stats, rpb, extras], p.dq[1]);
+  const dkdv = run(gpu, p.dkdv[0], [query, key, value, dOutput, stats, rpb], p.dkdv[1]);
+  const outs = [shaped(dq, query.shape), ...unpack(gpu, dkdv, [key.shape, value.shape])];
+  if (rpb != null) {
+    const count = H * info.rpb3[0] * info.rpb3[1] * info.rpb3[2];
+    const drpb = run(gpu, new RpbGradProgram('fused', count, maxDim), [query, key, value, dOutput, stats, rpb],
+                     geometryUniforms(info, count));
+    outs.push(shaped(drpb, info.rpbShape));
+  }
+  if (p.extra != null) {
+    const packed = run(gpu, p.extra[0], [query, dOutput, stats, extras], p.extra[1]);
+    outs.push(...unpack(gpu, packed, [additionalKeys!.shape, additionalValues!.shape]));
+  }
+  disposeAll(gpu, [stats, extras]);
+  return outs;
+};
+
+export const naBackwardConfig: KernelConfig = {kernelName: NattenNABackward, backendName: 'webgpu',
+                                               kernelFunc: naBackward};

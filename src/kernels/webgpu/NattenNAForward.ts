@@ -1,0 +1,37 @@
+import type {KernelConfig, KernelFunc, TensorInfo} from '@tensorflow/tfjs-core';
+import {NAForwardInputs, NattenNAForward, namedInputs} from '../kernel_names';
+import {packExtras, qkvInfo, run, unpack, useTiled} from './kernel_util';
+import {NAForwardRowProgram} from './na_forward_row_webgpu';
+import {NAForwardProgram} from './na_forward_webgpu';
+import {Backend, checkBindable, deviceLimits, disposeAll, geometryUniforms, NAProgram} from './program_util';
+import {chooseTraits, queryTiles} from './tile_traits';
+
+/** One program writes the output and the logsumexp into one buffer; two copies hand them back. */
+export const naForward: KernelFunc = ({inputs, backend, attrs}): TensorInfo[] => {
+  const {query, key, value, rpb, additionalKeys, additionalValues} = namedInputs<NAForwardInputs>(inputs, attrs!);
+  const info = qkvInfo(query, key, value, additionalKeys, rpb, attrs!);
+  const gpu = backend as Backend;
+  const limits = deviceLimits(gpu);
+  const maxDim = limits.maxComputeWorkgroupsPerDimension;
+  const rows = info.batch * info.numTokens * info.heads;
+  const size = rows * (info.headDimV + 1);
+  checkBindable('NattenNAForward', limits, [['query', rows * info.headDim], ['output and logsumexp (packed)', size]]);
+  let program: NAProgram, uniforms;
+  if (useTiled(info)) {
+    const traits = chooseTraits(info, limits.maxComputeWorkgroupStorageSize);
+    const tiles = queryTiles(info, traits);
+    const count = info.batch * info.heads * tiles[0] * tiles[1] * tiles[2];
+    program = new NAForwardProgram(traits, info.headDim, info.headDimV, rpb != null, info.nExtra > 0, size, count,
+                                   maxDim);
+    uniforms = geometryUniforms(info, count, tiles);
+  } else {
+    program = new NAForwardRowProgram(info.headDim, info.headDimV, rpb != null, info.nExtra > 0, size, rows, maxDim);
+    uniforms = geometryUniforms(info, program.dispatch[0] * program.dispatch[1]);
+  }
+  const extras = packExtras(gpu, additionalKeys, additionalValues);
+  const packed = run(gpu, program, [query, key, value, rpb, extras], uniforms);
+  disposeAll(gpu, [extras]);
+  return unpack(gpu, packed, [info.outShape, info.lseShape]);
+};
+
+export const naForwardConfig: KernelConfig = {kernelName: NattenNAForward, backendName: 'webgpu', kernelFunc: naForward};

@@ -1,0 +1,63 @@
+/** Glue shared by the WebGPU kernel functions: NAInfo from tensor shapes, running programs, unpacking. */
+import type {TensorInfo} from '@tensorflow/tfjs-core';
+import type {NAInfo} from '../../core/na_info';
+export {avInfo, qkvInfo} from '../kernel_info';
+import {getWebGPUFusedPath} from '../../flags';
+import {ConcatProgram, CopyProgram} from './copy_webgpu';
+import {Backend, deviceLimits, NAProgram, ProgramUniform} from './program_util';
+
+
+/**
+ * Runs a program on the present inputs, each passed flat: the programs index buffers themselves, and flat
+ * inputs keep tfjs's pipeline key (which includes the inputs' ranks) the same for 1-D, 2-D and 3-D calls.
+ */
+export function run(backend: Backend, program: NAProgram, inputs: Array<TensorInfo | null | undefined>,
+                    uniforms: ProgramUniform): TensorInfo {
+  const flat = (inputs.filter(t => t != null) as TensorInfo[])
+                   .map(t => ({dataId: t.dataId, shape: [t.shape.reduce((a, b) => a * b, 1)], dtype: t.dtype}));
+  return backend.runWebGPUProgram(program, flat, 'float32', uniforms);
+}
+
+/** The packed regions of `packed` as tensors of the given shapes (in order); disposes `packed`. */
+export function unpack(backend: Backend, packed: TensorInfo, shapes: number[][]): TensorInfo[] {
+  const limit = deviceLimits(backend).maxComputeWorkgroupsPerDimension;
+  let offset = 0;
+  const outs = shapes.map(shape => {
+    const count = shape.reduce((a, b) => a * b, 1);
+    const info = backend.runWebGPUProgram(new CopyProgram(count, limit), [packed], 'float32',
+                                          [{type: 'int32', data: [offset]}, {type: 'int32', data: [count]}]);
+    offset += count;
+    return {dataId: info.dataId, shape, dtype: 'float32' as const};
+  });
+  backend.disposeData(packed.dataId);
+  return outs;
+}
+
+/** A flat result as a tensor of the given shape (same buffer). */
+export function shaped(info: TensorInfo, shape: number[]): TensorInfo {
+  return {dataId: info.dataId, shape, dtype: 'float32'};
+}
+
+/** The extra keys and values as one buffer (keys first), or null without extra tokens. */
+export function packExtras(backend: Backend, keys: TensorInfo | undefined, values: TensorInfo | undefined):
+    TensorInfo | null {
+  if (keys == null || values == null) {
+    return null;
+  }
+  const n0 = keys.shape.reduce((a, b) => a * b, 1), n = n0 + values.shape.reduce((a, b) => a * b, 1);
+  const limit = deviceLimits(backend).maxComputeWorkgroupsPerDimension;
+  return backend.runWebGPUProgram(new ConcatProgram(n, limit), [keys, values], 'float32',
+                                  [{type: 'int32', data: [n0]}, {type: 'int32', data: [n]}]);
+}
+
+/**
+ * The fused programs for a call: the row programs for small windows and head dims (each thread's exact work
+ * is small and the tile's box would be mostly masked), the tiled ones otherwise; NATTEN_WEBGPU_FUSED forces one.
+ */
+export function useTiled(info: NAInfo): boolean {
+  const path = getWebGPUFusedPath();
+  if (path !== 'auto') {
+    return path === 'tiled';
+  }
+  return info.kernelVolume > 64 || info.headDim > 64 || info.headDimV > 64;
+}

@@ -1,0 +1,293 @@
+/**
+ * Fused NA backward, key-tiled pass: dk and dv. A workgroup takes a tile of keys (consecutive in-group
+ * positions of one dilation group per axis) of one key/value head and walks, for each query head of its
+ * GQA group, the box of queries whose windows can contain them: per axis the inverse neighborhood of the
+ * tile's first and last key (getInverseWindowStart/End, contiguous because windows move monotonically).
+ * Per query chunk it recomputes `p = exp(s - lse)` and `dS = p (dO . v - delta)` transposed (keys as rows),
+ * and accumulates `dv += p^T dO` and `dk += scale dS^T q` in registers: no atomics, no tokens x K storage.
+ *
+ * With `extra` the rows are the extra tokens instead, and the queries every token of the batch (unmasked).
+ * Output packed in one buffer: `[dk (rows*headsKv*headDim) | dv (rows*headsKv*headDimV)]`, rows = batch*tokens
+ * (or batch*nExtra).
+ */
+import {dimClass, GEOMETRY_WGSL, NAProgram} from './program_util';
+import {accumulateWgsl, queryTileConstants, scoreGemmWgsl} from './query_tile_wgsl';
+import {GRID, TileTraits, traitsKey} from './tile_traits';
+
+export class NABackwardKeyProgram extends NAProgram {
+  constructor(private traits: TileTraits, private headDim: number, private headDimV: number,
+              private hasRpb: boolean, private extra: boolean, outputSize: number, workgroupCount: number,
+              maxPerDimension: number) {
+    super('backward_dkdv',
+          `${traitsKey(traits)}_d${dimClass(headDim)}_${dimClass(headDimV)}_${hasRpb ? 'rpb' : ''}_${extra ? 'extra' : ''}`,
+          extra ? ['query', 'dOut', 'stats', 'extras'] :
+                  ['query', 'key', 'value', 'dOut', 'stats', ...(hasRpb ? ['rpb'] : [])],
+          outputSize, workgroupCount, GRID * GRID, maxPerDimension);
+  }
+
+  private tileCode(): string {
+    if (this.extra) {
+      return `
+// Rows: extra tokens rowBase + r; columns: every token of the batch, for each query head of the group.
+fn makeKeyTile(wg : i32) -> KeyTile {
+  var t : KeyTile;
+  t.hk = wg % uniforms.headsKv;
+  let rest = wg / uniforms.headsKv;
+  let perBatch = (uniforms.nExtra + TQ - 1) / TQ;
+  t.rowBase = (rest % perBatch) * TQ;
+  t.b = rest / perBatch;
+  t.boxVol = uniforms.numTokens;
+  t.boxChunks = (t.boxVol + TK - 1) / TK;
+  t.chunks = t.boxChunks * uniforms.headsPerKv;
+  if (wg >= uniforms.workgroupCount) {
+    t.chunks = 0;
+  }
+  return t;
+}
+fn keyRow(t : KeyTile, r : i32) -> i32 {
+  let e = t.rowBase + r;
+  return select(-1, (t.b * uniforms.nExtra + e) * uniforms.headsKv + t.hk, e < uniforms.nExtra);
+}
+fn queryToken(t : KeyTile, c : i32, j : i32) -> i32 {
+  let lin = (c % t.boxChunks) * TK + j;
+  return select(-1, lin, lin < t.boxVol);
+}
+fn visible(t : KeyTile, r : i32, w : QueryWindow) -> bool {
+  return w.token >= 0 && t.rowBase + r < uniforms.nExtra;
+}
+fn loadKeyRow(t : KeyTile, r : i32, dd : i32) -> f32 {
+  let row = keyRow(t, r);
+  return select(0.0, extras[max(row, 0) * uniforms.headDim + dd], row >= 0 && dd < uniforms.headDim);
+}
+fn loadValueRow(t : KeyTile, r : i32, dd : i32) -> f32 {
+  let row = keyRow(t, r);
+  let at = uniforms.batch * uniforms.nExtra * uniforms.headsKv * uniforms.headDim + max(row, 0) * uniforms.headDimV + dd;
+  return select(0.0, extras[at], row >= 0 && dd < uniforms.headDimV);
+}
+`;
+    }
+    return `
+// Rows: keys of the tile (in-group positions j0 + offset per axis); columns: the queries of the inverse box.
+fn makeKeyTile(wg : i32) -> KeyTile {
+  var t : KeyTile;
+  let nt = uniforms.tiles.xyz;
+  t.hk = wg % uniforms.headsKv;
+  let rest = wg / uniforms.headsKv;
+  let numTiles = nt.x * nt.y * nt.z;
+  let tile = rest % numTiles;
+  t.b = rest / numTiles;
+  let tc = vec3<i32>(tile / (nt.y * nt.z), (tile / nt.z) % nt.y, tile % nt.z);
+  var empty = false;
+  t.boxVol = 1;
+  for (var a = 0; a < 3; a++) {
+    let perGroup = nt[a] / uniforms.dilation[a];
+    t.g[a] = tc[a] / perGroup;
+    t.j0[a] = (tc[a] % perGroup) * tileShape()[a];
+    t.glen[a] = groupLengthOf(a, t.g[a]);
+    if (t.j0[a] >= t.glen[a]) {
+      empty = true;
+    }
+    let last = min(t.j0[a] + tileShape()[a], t.glen[a]) - 1;
+    let k = uniforms.kernel[a];
+    let s = uniforms.stride[a];
+    let c = axisCausal(a);
+    t.boxStart[a] = getInverseWindowStart(t.j0[a], k, s, t.glen[a], c);
+    t.boxLen[a] = max(getInverseWindowEnd(last, k, s, t.glen[a], c) - t.boxStart[a], 0);
+    t.boxVol *= t.boxLen[a];
+  }
+  t.boxChunks = (t.boxVol + TK - 1) / TK;
+  t.chunks = t.boxChunks * uniforms.headsPerKv;
+  if (empty || wg >= uniforms.workgroupCount) {
+    t.chunks = 0;
+  }
+  return t;
+}
+fn tileShape() -> vec3<i32> {
+  return vec3<i32>(T0, T1, T2);
+}
+fn keyHat(t : KeyTile, r : i32) -> vec3<i32> {
+  return t.j0 + vec3<i32>(r / (T1 * T2), (r / T2) % T1, r % T2);
+}
+fn keyRow(t : KeyTile, r : i32) -> i32 {
+  let hat = keyHat(t, r);
+  if (any(hat >= t.glen)) {
+    return -1;
+  }
+  return (t.b * uniforms.numTokens + tokenOf(t.g + uniforms.dilation.xyz * hat)) * uniforms.headsKv + t.hk;
+}
+fn queryHat(t : KeyTile, lin : i32) -> vec3<i32> {
+  let bl = t.boxLen;
+  return t.boxStart + vec3<i32>(lin / (bl.y * bl.z), (lin / bl.z) % bl.y, lin % bl.z);
+}
+fn queryToken(t : KeyTile, c : i32, j : i32) -> i32 {
+  let lin = (c % t.boxChunks) * TK + j;
+  if (lin >= t.boxVol) {
+    return -1;
+  }
+  return tokenOf(t.g + uniforms.dilation.xyz * queryHat(t, lin));
+}
+fn visible(t : KeyTile, r : i32, w : QueryWindow) -> bool {
+  let hat = keyHat(t, r);
+  return w.token >= 0 && all(hat < t.glen) && all(hat >= w.start) && all(hat < w.end);
+}
+fn loadKeyRow(t : KeyTile, r : i32, dd : i32) -> f32 {
+  let row = keyRow(t, r);
+  return select(0.0, key[max(row, 0) * uniforms.headDim + dd], row >= 0 && dd < uniforms.headDim);
+}
+fn loadValueRow(t : KeyTile, r : i32, dd : i32) -> f32 {
+  let row = keyRow(t, r);
+  return select(0.0, value[max(row, 0) * uniforms.headDimV + dd], row >= 0 && dd < uniforms.headDimV);
+}
+`;
+  }
+
+  getUserCode(): string {
+    const bias = this.hasRpb && !this.extra ?
+        's += rpb[rpbOffset(h, keyHat(t, r) - w.iHat + uniforms.kernel.xyz - vec3<i32>(1))];' :
+        '';
+    const windowOf = this.extra ? '' : `
+    let lin = (c % t.boxChunks) * TK + j;
+    w.iHat = queryHat(t, min(lin, t.boxVol - 1));
+    for (var a = 0; a < 3; a++) {
+      let k = uniforms.kernel[a];
+      let cz = axisCausal(a);
+      w.start[a] = getWindowStart(w.iHat[a], k, uniforms.stride[a], t.glen[a], cz);
+      w.end[a] = getWindowEnd(w.iHat[a], w.start[a], k, t.glen[a], cz);
+    }`;
+    return `
+${queryTileConstants(this.traits, dimClass(this.headDim), dimClass(this.headDimV))}
+${GEOMETRY_WGSL}
+var<workgroup> stage : array<f32, STAGE>;
+var<workgroup> scores : array<f32, TQ * SROW>;
+var<workgroup> scores2 : array<f32, TQ * SROW>;
+var<workgroup> chunkCount : i32;
+
+struct KeyTile {
+  b : i32,
+  hk : i32,
+  rowBase : i32,
+  g : vec3<i32>,
+  j0 : vec3<i32>,
+  glen : vec3<i32>,
+  boxStart : vec3<i32>,
+  boxLen : vec3<i32>,
+  boxVol : i32,
+  boxChunks : i32,
+  chunks : i32,
+};
+
+struct QueryWindow {
+  token : i32,
+  h : i32,
+  lse : f32,
+  delta : f32,
+  iHat : vec3<i32>,
+  start : vec3<i32>,
+  end : vec3<i32>,
+};
+
+${this.tileCode()}
+
+fn headOf(t : KeyTile, c : i32) -> i32 {
+  return t.hk * uniforms.headsPerKv + c / t.boxChunks;
+}
+fn loadQueryCol(t : KeyTile, c : i32, j : i32, dd : i32) -> f32 {
+  let tok = queryToken(t, c, j);
+  let at = ((t.b * uniforms.numTokens + max(tok, 0)) * uniforms.heads + headOf(t, c)) * uniforms.headDim + dd;
+  return select(0.0, query[at], tok >= 0 && dd < uniforms.headDim);
+}
+fn loadDOutCol(t : KeyTile, c : i32, j : i32, dd : i32) -> f32 {
+  let tok = queryToken(t, c, j);
+  let at = ((t.b * uniforms.numTokens + max(tok, 0)) * uniforms.heads + headOf(t, c)) * uniforms.headDimV + dd;
+  return select(0.0, dOut[at], tok >= 0 && dd < uniforms.headDimV);
+}
+fn queryWindow(t : KeyTile, c : i32, j : i32) -> QueryWindow {
+  var w : QueryWindow;
+  w.token = queryToken(t, c, j);
+  w.h = headOf(t, c);
+  let at = (t.b * uniforms.numTokens + max(w.token, 0)) * uniforms.heads + w.h;
+  w.lse = stats[2 * at];
+  w.delta = stats[2 * at + 1];${windowOf}
+  return w;
+}
+
+${scoreGemmWgsl('keyQueryScores', 'loadKeyRow', 'loadQueryCol', 'NDC', 'KeyTile')}
+${scoreGemmWgsl('valueDOutScores', 'loadValueRow', 'loadDOutCol', 'NDCV', 'KeyTile')}
+${accumulateWgsl('accumulateDOut', 'loadDOutCol', 'NVC', 'scores', 'KeyTile')}
+${accumulateWgsl('accumulateQuery', 'loadQueryCol', 'NKC', 'scores2', 'KeyTile')}
+
+fn main(index : i32) {
+  let lid = i32(localIndex);
+  let tr = lid / ${GRID};
+  let tc = lid % ${GRID};
+  let t = makeKeyTile(workgroupIndex());
+  if (lid == 0) {
+    chunkCount = t.chunks;
+  }
+  let chunks = workgroupUniformLoad(&chunkCount);
+  if (chunks == 0) {
+    return;
+  }
+  var accK : array<f32, RQ * NKC * VPT>;
+  var accV : array<f32, RQ * NVC * VPT>;
+  for (var i = 0; i < RQ * NKC * VPT; i++) {
+    accK[i] = 0.0;
+  }
+  for (var i = 0; i < RQ * NVC * VPT; i++) {
+    accV[i] = 0.0;
+  }
+  for (var c = 0; c < chunks; c++) {
+    var sc : array<f32, RQ * RK>;
+    keyQueryScores(t, c, lid, tr, tc, &sc);
+    var dp : array<f32, RQ * RK>;
+    valueDOutScores(t, c, lid, tr, tc, &dp);
+    let h = headOf(t, c);
+    for (var jj = 0; jj < RK; jj++) {
+      let j = tc * RK + jj;
+      let w = queryWindow(t, c, j);
+      for (var i = 0; i < RQ; i++) {
+        let r = tr * RQ + i;
+        var p = 0.0;
+        var ds = 0.0;
+        if (visible(t, r, w)) {
+          var s = sc[i * RK + jj] * uniforms.scale;
+          ${bias}
+          p = exp(s - w.lse);
+          ds = p * (dp[i * RK + jj] - w.delta);
+        }
+        scores[r * SROW + j] = p;
+        scores2[r * SROW + j] = ds;
+      }
+    }
+    workgroupBarrier();
+    // dv += p^T dO, then dk += dS^T q (scaled at the end).
+    accumulateDOut(t, c, lid, tr, tc, &accV);
+    accumulateQuery(t, c, lid, tr, tc, &accK);
+  }
+  let rowsTotal = uniforms.batch * ${this.extra ? 'uniforms.nExtra' : 'uniforms.numTokens'} * uniforms.headsKv;
+  for (var i = 0; i < RQ; i++) {
+    let row = keyRow(t, tr * RQ + i);
+    if (row < 0) {
+      continue;
+    }
+    for (var kc = 0; kc < NKC; kc++) {
+      for (var m = 0; m < VPT; m++) {
+        let col = kc * VC + tc + ${GRID} * m;
+        if (col < uniforms.headDim) {
+          result[row * uniforms.headDim + col] = accK[(i * NKC + kc) * VPT + m] * uniforms.scale;
+        }
+      }
+    }
+    for (var vc = 0; vc < NVC; vc++) {
+      for (var m = 0; m < VPT; m++) {
+        let col = vc * VC + tc + ${GRID} * m;
+        if (col < uniforms.headDimV) {
+          result[rowsTotal * uniforms.headDim + row * uniforms.headDimV + col] = accV[(i * NVC + vc) * VPT + m];
+        }
+      }
+    }
+  }
+}
+`;
+  }
+}
