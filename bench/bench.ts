@@ -1,16 +1,19 @@
 /**
- * npm run bench -- [--backend cpu] [--preset 2d,3d] [--json FILE] [--quick]
+ * npm run bench -- [--backend cpu] [--preset 2d,3d] [--json FILE] [--quick] [--no-paths]
  * (default presets: all, except the GPU-sized ones on the host backends cpu and tensorflow)
  *
  * Per preset, measured in the same run on the same backend: the fused forward, fused forward+backward
  * (gradients w.r.t. query, key and value for a given upstream gradient), the composed fallback (forward, forward+backward), and full
  * self-attention (matMul + softmax + matMul) forward and forward+backward. Medians; ratios and effective GFLOP/s
  * (`4 * batch * heads * tokens * K * dim / seconds`). Also the tensor memory the fused forward allocates.
- * On the host backends (cpu, tensorflow) the fused kernels run as WebAssembly SIMD; the same run also
- * times them as JavaScript row kernels (NATTEN_CPU_WASM off), reports the WebAssembly memory they keep, and
- * what their readSync/write calls cost inside the fused times (bench/host_copies.ts).
+ * On the host backends the fused kernels run natively on cpu (natten_cpu) and as TensorFlow ops on tensorflow
+ * (natten_tf); the same run also times them as JavaScript row kernels (NATTEN_CPU_WASM off), reports the
+ * WebAssembly memory kept, and what readSync/write calls cost inside the fused times (bench/host_copies.ts).
  * `--backend tensorflow` runs tfjs-node-gpu (set up by `npm run setup:tfjs-node`): the composed fallback and
  * full attention then run on TensorFlow's own ops.
+ * A second table times the fused kernels along each of their paths in the same run (bench/kernel_paths.ts:
+ * native, WebAssembly, JavaScript row kernels, scalar loops on cpu; TensorFlow ops and host kernels on
+ * tensorflow) against the machine's float32 peak; `--no-paths` skips it.
  *
  * `--backend webgpu` runs in Node through Dawn (test/webgpu_node.ts: NATTEN_DAWN_NODE, NATTEN_DAWN_FLAGS,
  * VK_ICD_FILENAMES, NATTEN_VULKAN_LOADER). There the inputs stay on the GPU and each measurement is one batch of
@@ -24,6 +27,7 @@ import {na1d, na2d, na3d, NATTEN_CPU_WASM, NATTEN_FORCE_COMPOSED, NAOptions} fro
 import {HOST_BACKENDS} from '../src/kernels/cpu/host_util';
 import {naWasmMemoryBytes} from '../src/kernels/cpu/na_wasm';
 import {HostCopies, measureHostCopies, measureUpload} from './host_copies';
+import {benchPaths, machinePeak, nativeSummary, PathResult, pathsTable} from './kernel_paths';
 import {naFlops, Preset, PRESETS, tokens} from './presets';
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
@@ -34,10 +38,11 @@ interface Args {
   presets: string[];
   json: string | null;
   quick: boolean;
+  paths: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = {backend: 'cpu', presets: [], json: null, quick: false};
+  const args: Args = {backend: 'cpu', presets: [], json: null, quick: false, paths: true};
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = () => {
@@ -54,8 +59,10 @@ function parseArgs(argv: string[]): Args {
       args.json = value();
     } else if (a === '--quick') {
       args.quick = true;
+    } else if (a === '--no-paths') {
+      args.paths = false;
     } else {
-      throw new Error(`bench: unknown argument ${a}; expected --backend, --preset, --json, --quick`);
+      throw new Error(`bench: unknown argument ${a}; expected --backend, --preset, --json, --quick, --no-paths`);
     }
   }
   if (args.presets.length === 0) {
@@ -175,10 +182,12 @@ interface Result {
   fwdBwdCopies: HostCopies | null;
   /** tensorflow only: TensorFlow copying in the forward's output and logsumexp when an op of its first reads them. */
   uploadMs: number | null;
+  /** Host backends: the fused kernels along each path (bench/kernel_paths.ts). */
+  paths: PathResult | null;
 }
 
 
-async function benchPreset(p: Preset, backend: string, quick: boolean): Promise<Result> {
+async function benchPreset(p: Preset, backend: string, quick: boolean, withPaths: boolean): Promise<Result> {
   const shape = [p.batch, ...p.spatial, p.heads, p.headDim];
   // Inputs as the backend's own ops leave them (tf.randomNormal's values are written from JavaScript; on
   // tensorflow a TensorFlow op's output lives in TensorFlow, and the host kernels' readSync copies it out).
@@ -195,6 +204,7 @@ async function benchPreset(p: Preset, backend: string, quick: boolean): Promise<
 
   const fusedFwdMs = await time(fwd, budget, reps);
   const fusedFwdBwdMs = await time(fwdBwd, budget, reps);
+  const paths = withPaths ? await benchPaths(p.name, naFlops(p), backend, fwd, fwdBwd, quick ? 3 : 9) : null;
 
   // Tensor memory held right after the fused forward: its output and logsumexp, nothing of size K.
   const before = tf.memory().numBytes;
@@ -277,7 +287,7 @@ async function benchPreset(p: Preset, backend: string, quick: boolean): Promise<
   return {
     preset: p.name, backend, fusedFwdMs, fusedFwdBwdMs, composedFwdMs, composedFwdBwdMs, fullAttnFwdMs,
     fullAttnFwdBwdMs, fusedFwdGflops: naFlops(p) / (fusedFwdMs * 1e6), fusedFwdAllocatedBytes, outputAndLseBytes,
-    jsFwdMs, jsFwdBwdMs, wasmMemoryBytes, fwdCopies, fwdBwdCopies, uploadMs, failures,
+    jsFwdMs, jsFwdBwdMs, wasmMemoryBytes, fwdCopies, fwdBwdCopies, uploadMs, failures, paths,
   };
 }
 
@@ -325,9 +335,10 @@ async function main(): Promise<void> {
         gpu.device.limits.maxStorageBufferBindingSize}, maxComputeWorkgroupStorageSize ${
         gpu.device.limits.maxComputeWorkgroupStorageSize}`);
   }
+  const peak = args.paths ? machinePeak() : null;
   const results: Result[] = [];
   for (const p of PRESETS.filter(x => args.presets.includes(x.name))) {
-    const r = await benchPreset(p, args.backend, args.quick);
+    const r = await benchPreset(p, args.backend, args.quick, args.paths);
     results.push(r);
     console.log(`${p.name}: done (fused fwd ${r.fusedFwdMs.toFixed(1)} ms)`);
   }
@@ -337,11 +348,16 @@ async function main(): Promise<void> {
       console.log(`${r.preset}: ${what} failed: ${why}`);
     }
   }
+  const paths = results.map(r => r.paths).filter((x): x is PathResult => x != null);
+  if (paths.length > 0) {
+    console.log(`\nkernel paths (${nativeSummary(peak, args.backend)}):\n${pathsTable(paths, peak)}`);
+  }
   if (args.json) {
     const rows = results.map(r => ({
       preset: r.preset, backend: r.backend, fusedFwdMs: r.fusedFwdMs, fusedFwdBwdMs: r.fusedFwdBwdMs,
       composedFwdMs: r.composedFwdMs, composedFwdBwdMs: r.composedFwdBwdMs, fullAttnFwdMs: r.fullAttnFwdMs,
       fullAttnFwdBwdMs: r.fullAttnFwdBwdMs, fwdCopies: r.fwdCopies, fwdBwdCopies: r.fwdBwdCopies, uploadMs: r.uploadMs,
+      paths: r.paths?.paths ?? null, peak,
       ...(Object.keys(r.failures).length > 0 ? {failures: r.failures} : {}),
     }));
     fs.writeFileSync(args.json, JSON.stringify(rows, null, 2) + '\n');

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs before `npm test` (npm's pretest): makes ready, once, everything the suites need, each step cached so a
 # second run takes seconds. The real tensorflow backend (tfjs-node-gpu built against the tensorflow-cpu wheel),
-# the WebGPU suites' software Vulkan driver (.webgpu/), and the builds the browser suites load (dist/). The
+# the WebGPU suites' software Vulkan driver (.webgpu/), the native kernels (natten_cpu, and natten_tf against
+# that TensorFlow; make rebuilds only what changed), and the builds the browser suites load (dist/). The
 # browser suites also need Debian's Chromium, which only a system install gives: this says how when it is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,5 +16,6 @@ if [ ! -x /usr/bin/chromium ]; then
   exit 1
 fi
 npm run --silent setup:tfjs-node
+npm run --silent build:native
 bash scripts/webgpu-driver.sh
 npm run --silent build

@@ -22,6 +22,28 @@ export const NATTEN_CPU_CODEGEN = 'NATTEN_CPU_CODEGEN';
 export const NATTEN_CPU_WASM = 'NATTEN_CPU_WASM';
 
 /**
+ * When true (the default, unless the environment variable NATTEN_CPU_NATIVE is '0' or 'false') and the
+ * WebAssembly path is on, the CPU kernels in Node run natively (the natten_cpu addon: threads, AVX2) when
+ * the addon loads; false, or no addon, runs WebAssembly. Browsers never load it.
+ */
+export const NATTEN_CPU_NATIVE = 'NATTEN_CPU_NATIVE';
+
+/**
+ * When true (the default), NA on tfjs-node's `tensorflow` backend runs as TensorFlow ops (the natten_tf
+ * addon, loaded by the first NA kernel there: no host copies); false, or no addon, runs the host kernels
+ * through `readSync` / `write`.
+ */
+export const NATTEN_TF_OPS = 'NATTEN_TF_OPS';
+
+/** Which implementation the CPU kernels use: native, WebAssembly SIMD, generated JS row kernels, or generic loops. */
+export type CpuKernelPath = 'native' | 'wasm' | 'codegen' | 'generic';
+
+function nativeDefault(): boolean {
+  const value = typeof process === 'undefined' ? undefined : process.env?.[NATTEN_CPU_NATIVE];
+  return value == null || !['0', 'false'].includes(value.toLowerCase());
+}
+
+/**
  * Which fused programs the `webgpu` kernels run: 'row' (a thread per query, key or extra token walking its own
  * window: exact work, for small windows and head dims), 'tiled' (workgroup tiles, register-tiled mini-GEMMs
  * through workgroup memory, online softmax: for large windows), or 'auto' (the default: by shape).
@@ -35,9 +57,6 @@ export const NATTEN_WEBGPU_FUSED = 'NATTEN_WEBGPU_FUSED';
  */
 export const NATTEN_COMPOSED_MAX_BYTES = 'NATTEN_COMPOSED_MAX_BYTES';
 
-/** Which implementation the CPU kernels use: WebAssembly SIMD, generated JS row kernels, or generic loops. */
-export type CpuKernelPath = 'wasm' | 'codegen' | 'generic';
-
 let registered = false;
 
 export function registerFlags(): void {
@@ -46,6 +65,8 @@ export function registerFlags(): void {
     env().registerFlag(NATTEN_FORCE_COMPOSED, () => false);
     env().registerFlag(NATTEN_CPU_CODEGEN, () => true);
     env().registerFlag(NATTEN_CPU_WASM, () => true);
+    env().registerFlag(NATTEN_CPU_NATIVE, nativeDefault);
+    env().registerFlag(NATTEN_TF_OPS, () => true);
     env().registerFlag(NATTEN_WEBGPU_FUSED, () => 'auto');
     env().registerFlag(NATTEN_COMPOSED_MAX_BYTES, () => 0);
   }
@@ -56,7 +77,15 @@ export function getCpuKernelPath(): CpuKernelPath {
   if (!env().getBool(NATTEN_CPU_CODEGEN)) {
     return 'generic';
   }
-  return env().getBool(NATTEN_CPU_WASM) ? 'wasm' : 'codegen';
+  if (!env().getBool(NATTEN_CPU_WASM)) {
+    return 'codegen';
+  }
+  return env().getBool(NATTEN_CPU_NATIVE) ? 'native' : 'wasm';
+}
+
+export function useTfOps(): boolean {
+  registerFlags();
+  return env().getBool(NATTEN_TF_OPS);
 }
 
 export function isComposedForced(): boolean {

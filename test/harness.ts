@@ -1,11 +1,17 @@
 /**
  * Runs one suite on every backend available to the tests:
- *  - `cpu`: tfjs-natten's CPU kernels on tfjs's cpu backend (the fused ones as WebAssembly SIMD);
+ *  - `cpu`: tfjs-natten's CPU kernels on tfjs's cpu backend, native (the natten_cpu addon, which must load:
+ *    `npm run build:native`);
+ *  - `cpu (webassembly)`: the same with the native kernels off (NATTEN_CPU_NATIVE): the fused ones as
+ *    WebAssembly SIMD, what browsers and Node without the addon run;
  *  - `tensorflow`: the real tfjs-node backend (@tensorflow/tfjs-node-gpu over TensorFlow's C library, set up
- *    by `npm run setup:tfjs-node`): tfjs-natten's host kernels through `readSync`/`write`, every other op
- *    TensorFlow's own. Without the set-up these suites fail, saying to run it (test/tensorflow_backend.ts).
- *    `NATTEN_TEST_WITHOUT_TENSORFLOW=1` leaves it out of ALL_BACKENDS, for bundles run where tfjs-node cannot
- *    be (the GPU machine); test/tensorflow_backend.test.ts still fails there;
+ *    by `npm run setup:tfjs-node`): NA runs as TensorFlow ops (the natten_tf addon, which must load:
+ *    `npm run build:native` after the set-up), every other op TensorFlow's own. Without the set-up these
+ *    suites fail, saying to run it (test/tensorflow_backend.ts). `NATTEN_TEST_WITHOUT_TENSORFLOW=1` leaves
+ *    it out of ALL_BACKENDS, for bundles run where tfjs-node cannot be (the GPU machine);
+ *    test/tensorflow_backend.test.ts still fails there;
+ *  - `tensorflow (host kernels)`: the same with the TensorFlow ops off (NATTEN_TF_OPS): tfjs-natten's host
+ *    kernels (native) through `readSync`/`write`, what runs where natten_tf is unavailable;
  *  - `cpu (js row kernels)`: the CPU kernels with WebAssembly off: the fused kernels run their generated
  *    JavaScript row kernels (what runs where WebAssembly SIMD or synchronous compilation is unavailable);
  *  - `cpu (generic loops)`: the CPU kernels with code generation off (what runs where `new Function` is
@@ -16,7 +22,9 @@
  *    The fused kernels pick their programs by shape ('auto'); test/webgpu.test.ts runs the tiled ones.
  */
 import * as tf from '@tensorflow/tfjs';
-import {NATTEN_CPU_CODEGEN, NATTEN_CPU_WASM, NATTEN_FORCE_COMPOSED, NATTEN_WEBGPU_FUSED} from '../src/index';
+import {NATTEN_CPU_CODEGEN, NATTEN_CPU_NATIVE, NATTEN_CPU_WASM, NATTEN_FORCE_COMPOSED, NATTEN_TF_OPS, NATTEN_WEBGPU_FUSED,
+        nativeStatus} from '../src/index';
+import {loadTfOps} from '../src/kernels/tensorflow/tf_ops';
 import {requireTensorflowBackend} from './tensorflow_backend';
 import {setupNodeWebGPU} from './webgpu_node';
 
@@ -31,12 +39,19 @@ export interface TestBackend {
   codegen?: boolean;
   /** Whether the fused CPU kernels may run as WebAssembly (default true). */
   wasm?: boolean;
+  /** Whether the CPU kernels may run natively (default true; then the natten_cpu addon must load). */
+  native?: boolean;
+  /** Whether NA runs as TensorFlow ops on `tensorflow` (default true; then the natten_tf addon must load). */
+  tfOps?: boolean;
   /** The fused WebGPU programs: 'auto' (default), 'row' or 'tiled'. */
   webgpuFused?: string;
 }
 
 export const CPU: TestBackend = {name: 'cpu', backend: 'cpu', composed: false};
+export const CPU_WASM: TestBackend = {name: 'cpu (webassembly)', backend: 'cpu', composed: false, native: false};
 export const TENSORFLOW: TestBackend = {name: 'tensorflow', backend: 'tensorflow', composed: false};
+export const TENSORFLOW_HOST: TestBackend =
+    {name: 'tensorflow (host kernels)', backend: 'tensorflow', composed: false, tfOps: false};
 export const CPU_JS: TestBackend = {name: 'cpu (js row kernels)', backend: 'cpu', composed: false, wasm: false};
 export const CPU_GENERIC: TestBackend = {name: 'cpu (generic loops)', backend: 'cpu', composed: false, codegen: false};
 export const COMPOSED: TestBackend = {name: 'composed fallback', backend: 'cpu', composed: true};
@@ -46,8 +61,9 @@ if (withoutTensorflow) {
 }
 export const WEBGPU: TestBackend = {name: 'webgpu', backend: 'webgpu', composed: false};
 export const WEBGPU_TILED: TestBackend = {name: 'webgpu (tiled)', backend: 'webgpu', composed: false, webgpuFused: 'tiled'};
-export const ALL_BACKENDS: TestBackend[] = [CPU, TENSORFLOW, CPU_JS, CPU_GENERIC, COMPOSED, WEBGPU]
-    .filter(b => !(b === TENSORFLOW && withoutTensorflow));
+export const ALL_BACKENDS: TestBackend[] =
+    [CPU, CPU_WASM, TENSORFLOW, TENSORFLOW_HOST, CPU_JS, CPU_GENERIC, COMPOSED, WEBGPU]
+        .filter(b => !(b.backend === 'tensorflow' && withoutTensorflow));
 /** The backends as users run them (no forced kernel path or fallback), for suites where those add nothing. */
 export const USER_BACKENDS: TestBackend[] = ALL_BACKENDS.filter(b => b === CPU || b === TENSORFLOW);
 
@@ -67,6 +83,26 @@ export async function useBackend(b: TestBackend): Promise<void> {
   tf.env().set(NATTEN_FORCE_COMPOSED, b.composed);
   tf.env().set(NATTEN_CPU_CODEGEN, b.codegen !== false);
   tf.env().set(NATTEN_CPU_WASM, b.wasm !== false);
+  tf.env().set(NATTEN_CPU_NATIVE, b.native !== false);
+  tf.env().set(NATTEN_TF_OPS, b.tfOps !== false);
+}
+
+/**
+ * Throws unless the native addons a host backend entry runs are there: natten_cpu where the CPU kernels run
+ * natively, natten_tf where NA runs as TensorFlow ops. (Not part of useBackend: switching back to `cpu` after
+ * a suite must work on machines without them, such as the GPU machine.)
+ */
+function requireNative(b: TestBackend): void {
+  const hostKernels = b.backend === 'cpu' || (b.backend === 'tensorflow' && b.tfOps === false);
+  const native = hostKernels && !b.composed && b.codegen !== false && b.wasm !== false && b.native !== false;
+  const status = nativeStatus();
+  if (native && !status.cpu.loaded) {
+    throw new Error(`${b.name}: the native CPU kernels did not load (${status.cpu.reason}); npm run build:native`);
+  }
+  if (b.backend === 'tensorflow' && b.tfOps !== false && loadTfOps(tf.backend()) == null) {
+    throw new Error(`${b.name}: the NA TensorFlow ops did not load (${nativeStatus().tensorflow.reason}); ` +
+                    'npm run build:native after npm run setup:tfjs-node');
+  }
 }
 
 /**
@@ -87,7 +123,10 @@ export function describeAllBackends(title: string, body: (b: TestBackend) => voi
                                     backends: TestBackend[] = ALL_BACKENDS): void {
   for (const b of selected(backends)) {
     describe(`${title} [${b.name}]`, () => {
-      beforeAll(() => useBackend(b));
+      beforeAll(async () => {
+        await useBackend(b);
+        requireNative(b);
+      });
       afterAll(() => useBackend(CPU));
       body(b);
     });

@@ -1,28 +1,14 @@
 /** The index math of src/core against the spec: worked examples and every (L, k, s, d, causal), L < 40. */
 import {core} from '../src/index';
+import {forEachAxisConfig} from './problems';
 import {specSlot, specWindow} from './reference';
 
-const {getAxisWindow, getAxisWindowTable, isNeighbor, getRpbIndex, getWindowLeft, getWindowRight} = core;
+const {getAxisTile, getAxisTileCount, getAxisWindow, getAxisWindowTable, getInverseNeighborhood, getWindowIntersection,
+       getWindowUnion, isNeighbor, getRpbIndex, getWindowLeft, getWindowRight} = core;
 
 function neighbors(i: number, L: number, k: number, s: number, d: number, causal: boolean): number[] {
   const w = getAxisWindow(i, L, k, s, d, causal);
   return Array.from({length: w.count}, (_, t) => w.first + t * d);
-}
-
-/** Every valid single-axis configuration with 2 <= L < maxL: kernel 2..L, dilation with k*d <= L, stride 1..k. */
-function forEachAxisConfig(maxL: number, body: (L: number, k: number, s: number, d: number, causal: boolean) => void):
-    void {
-  for (let L = 2; L < maxL; L++) {
-    for (let k = 2; k <= L; k++) {
-      for (let d = 1; k * d <= L; d++) {
-        for (let s = 1; s <= k; s++) {
-          for (const causal of [false, true]) {
-            body(L, k, s, d, causal);
-          }
-        }
-      }
-    }
-  }
 }
 
 describe('neighborhood index math', () => {
@@ -83,5 +69,103 @@ describe('neighborhood index math', () => {
       }
     });
     expect(pairs).toBeGreaterThan(50000);
+  });
+});
+
+/** In-group window [start, end) of in-group query position ih of group g (from the spec). */
+function groupWindow(ih: number, g: number, L: number, k: number, s: number, d: number, causal: boolean) {
+  const w = specWindow(ih * d + g, L, k, s, d, causal);
+  return {lo: w.start, hi: w.end};
+}
+
+const TILE_SIZES = [1, 2, 3, 5, 8];
+
+describe('tile-level index math (union, intersection, inverse neighborhood, dilation-group tiles)', () => {
+  it('union and intersection of the windows of every tile [lo, lo + m), against the spec windows (L < 24)', () => {
+    let checked = 0;
+    forEachAxisConfig(24, (L, k, s, d, causal) => {
+      for (let g = 0; g < d; g++) {
+        const Lg = Math.ceil((L - g) / d);
+        const windows = Array.from({length: Lg}, (_, ih) => groupWindow(ih, g, L, k, s, d, causal));
+        const covered = new Int32Array(Lg);
+        for (const m of TILE_SIZES) {
+          for (let lo = 0; lo < Lg; lo++) {
+            const hi = Math.min(lo + m, Lg);
+            covered.fill(0);
+            let iLo = -Infinity, iHi = Infinity;
+            for (let ih = lo; ih < hi; ih++) {
+              for (let j = windows[ih].lo; j < windows[ih].hi; j++) {
+                covered[j] = 1;
+              }
+              iLo = Math.max(iLo, windows[ih].lo);
+              iHi = Math.min(iHi, windows[ih].hi);
+            }
+            const u = getWindowUnion(lo, hi, k, s, Lg, causal);
+            const x = getWindowIntersection(lo, hi, k, s, Lg, causal);
+            const at = `L=${L} k=${k} s=${s} d=${d} causal=${causal} g=${g} tile [${lo}, ${hi})`;
+            // The union is an interval: exactly the keys some query of the tile sees.
+            for (let j = 0; j < Lg; j++) {
+              if ((covered[j] === 1) !== (j >= u.lo && j < u.hi)) {
+                throw new Error(`${at}: union [${u.lo}, ${u.hi}) disagrees with the windows at key ${j}`);
+              }
+            }
+            if (Math.max(iHi - iLo, 0) !== Math.max(x.hi - x.lo, 0) || (iHi > iLo && (x.lo !== iLo || x.hi !== iHi))) {
+              throw new Error(`${at}: intersection [${x.lo}, ${x.hi}), spec [${iLo}, ${iHi})`);
+            }
+            checked++;
+          }
+        }
+      }
+    });
+    expect(checked).toBeGreaterThan(100000);
+  });
+
+  it('inverse neighborhood of every key range [lo, lo + m): exactly the queries whose windows meet it (L < 24)', () => {
+    let checked = 0;
+    forEachAxisConfig(24, (L, k, s, d, causal) => {
+      for (let g = 0; g < d; g++) {
+        const Lg = Math.ceil((L - g) / d);
+        const windows = Array.from({length: Lg}, (_, ih) => groupWindow(ih, g, L, k, s, d, causal));
+        for (const m of TILE_SIZES) {
+          for (let lo = 0; lo < Lg; lo++) {
+            const hi = Math.min(lo + m, Lg);
+            const r = getInverseNeighborhood(lo, hi, k, s, Lg, causal);
+            for (let ih = 0; ih < Lg; ih++) {
+              const meets = windows[ih].lo < hi && windows[ih].hi > lo;
+              if (meets !== (ih >= r.lo && ih < r.hi)) {
+                throw new Error(`L=${L} k=${k} s=${s} d=${d} causal=${causal} g=${g} keys [${lo}, ${hi}): inverse [${
+                    r.lo}, ${r.hi}) ${meets ? 'misses' : 'wrongly holds'} query ${ih}`);
+              }
+            }
+            checked++;
+          }
+        }
+      }
+    });
+    expect(checked).toBeGreaterThan(100000);
+  });
+
+  it('dilation-group tiles cover every group position once, in group order', () => {
+    for (let L = 1; L < 40; L++) {
+      for (let d = 1; d <= L; d++) {
+        for (const m of TILE_SIZES) {
+          const count = getAxisTileCount(L, d, m);
+          const next = Array(d).fill(0);
+          let lastGroup = 0;
+          for (let t = 0; t < count; t++) {
+            const tile = getAxisTile(t, L, d, m);
+            const Lg = Math.ceil((L - tile.group) / d);
+            const ok = tile.group >= lastGroup && tile.lo === next[tile.group] && tile.hi > tile.lo &&
+                tile.hi - tile.lo <= m && tile.hi <= Lg;
+            if (!ok) {
+              throw new Error(`L=${L} d=${d} m=${m} tile ${t}: ${JSON.stringify(tile)}`);
+            }
+            lastGroup = tile.group;
+            next[tile.group] = tile.hi;
+          }
+          next.forEach((n, g) => expect(n).toBe(Math.ceil((L - g) / d)));
+        }
+      }
+    }
   });
 });

@@ -61,3 +61,19 @@ export function problem(p: Partial<RefProblem> & Pick<RefProblem, 'spatial' | 'k
     ...p,
   };
 }
+
+/** Every valid single-axis configuration with 2 <= L < maxL: kernel 2..L, dilation with k*d <= L, stride 1..k. */
+export function forEachAxisConfig(maxL: number,
+                                  body: (L: number, k: number, s: number, d: number, causal: boolean) => void): void {
+  for (let L = 2; L < maxL; L++) {
+    for (let k = 2; k <= L; k++) {
+      for (let d = 1; k * d <= L; d++) {
+        for (let s = 1; s <= k; s++) {
+          for (const causal of [false, true]) {
+            body(L, k, s, d, causal);
+          }
+        }
+      }
+    }
+  }
+}

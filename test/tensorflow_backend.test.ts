@@ -1,12 +1,12 @@
 /**
  * The `tensorflow` backend the other suites run on is the real one: tfjs-node-gpu's native backend over
  * TensorFlow 2.21 (set up by `npm run setup:tfjs-node`), sharing this project's tfjs-core, with tfjs-natten's
- * host kernels registered for it and TensorFlow running every other op. Fails, saying to run the set-up, when
+ * NA kernels registered for it and TensorFlow running every other op. Fails, saying to run the set-up, when
  * it is missing.
  */
 import * as tf from '@tensorflow/tfjs';
 import * as path from 'path';
-import {kernelNames, na2d} from '../src/index';
+import {kernelNames, na2d, NATTEN_TF_OPS} from '../src/index';
 import {useBackend, CPU, TENSORFLOW} from './harness';
 import {EXPECTED_TENSORFLOW_VERSION, loadTensorflowBackend, requireTensorflowBackend} from './tensorflow_backend';
 import {expectNoLeak, randArray, rng} from './util';
@@ -42,7 +42,7 @@ describe('the real tensorflow backend', () => {
         .toBe(require.resolve('@tensorflow/tfjs-core/package.json'));
   });
 
-  it('runs tfjs-natten\'s host kernels for the NA ops, and TensorFlow for the rest', async () => {
+  it('runs tfjs-natten\'s kernels for the NA ops (as TensorFlow ops: tensorflow_ops.test.ts), and TensorFlow for the rest', async () => {
     const names = [kernelNames.NattenNAForward, kernelNames.NattenNABackward, kernelNames.NattenQKForward,
                    kernelNames.NattenQKBackward, kernelNames.NattenAVForward, kernelNames.NattenAVBackward];
     for (const name of names) {
@@ -53,13 +53,19 @@ describe('the real tensorflow backend', () => {
     const kernels = profile.kernelNames;
     expect(kernels).toEqual(expect.arrayContaining([kernelNames.NattenNAForward, kernelNames.NattenNABackward]));
     expect(kernels.some(k => /Gather/.test(k))).toBe(false);  // not the composed fallback
-    // Where a tensor's data lives: a TensorFlow op's output is a native TensorFlow tensor (a handle id), an NA
-    // kernel's output the host array it wrote (uploaded to TensorFlow when a TensorFlow op first reads it).
+    // Where a tensor's data lives: a TensorFlow op's output is a native TensorFlow tensor (a handle id), and so
+    // is an NA kernel's (it runs tfjs-natten's TensorFlow op); the host kernels' (NATTEN_TF_OPS off) is the host
+    // array they wrote (uploaded to TensorFlow when a TensorFlow op first reads it).
     const [squared, attended] = [tf.square(q), na2d(q, q, q, {kernelSize: 3})];
     const entry = (t: tf.Tensor) => native().tensorMap.get(t.dataId);
     expect(entry(squared).id).toBeGreaterThanOrEqual(0);
     expect(entry(squared).values).toBeNull();
-    expect(entry(attended).values).toBeInstanceOf(Float32Array);
+    expect(entry(attended).values).toBeNull();
+    tf.env().set(NATTEN_TF_OPS, false);
+    const hosted = na2d(q, q, q, {kernelSize: 3});
+    tf.env().set(NATTEN_TF_OPS, true);
+    expect(entry(hosted).values).toBeInstanceOf(Float32Array);
+    hosted.dispose();
     tf.dispose([q, squared, attended, profile.result as tf.Tensor]);
   });
 

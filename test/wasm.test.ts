@@ -6,7 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import {computeQKVInfo} from '../src/core/na_info';
-import {cpuKernelPath, NATTEN_CPU_CODEGEN, NATTEN_CPU_WASM} from '../src/index';
+import {cpuKernelPath, NATTEN_CPU_CODEGEN, NATTEN_CPU_NATIVE, NATTEN_CPU_WASM} from '../src/index';
 import {getNAWasmModule, emitExp, MAX_WASM_DIM, naBackwardWasm, naForwardWasm, naWasmMemoryBytes}
   from '../src/kernels/cpu/na_wasm';
 import {buildModule, FuncBuilder, ValType} from '../src/kernels/cpu/wasm_builder';
@@ -152,12 +152,16 @@ describe('WebAssembly SIMD kernels: fallback', () => {
 
 describe('cpuKernelPath: what the fused CPU kernels run here', () => {
   afterEach(() => {
+    tf.env().set(NATTEN_CPU_NATIVE, true);
     tf.env().set(NATTEN_CPU_WASM, true);
     tf.env().set(NATTEN_CPU_CODEGEN, true);
   });
 
-  test('WebAssembly by default; JS row kernels with NATTEN_CPU_WASM off; generic loops with NATTEN_CPU_CODEGEN ' +
-       'off or head dims over 128', () => {
+  test('native in Node (the natten_cpu addon, any head dims); WebAssembly with NATTEN_CPU_NATIVE off; JS row ' +
+       'kernels with NATTEN_CPU_WASM off; generic loops with NATTEN_CPU_CODEGEN off or head dims over 128', () => {
+    expect(cpuKernelPath(16)).toBe('native');
+    expect(cpuKernelPath(MAX_WASM_DIM + 1, 16)).toBe('native');
+    tf.env().set(NATTEN_CPU_NATIVE, false);
     expect(cpuKernelPath(16)).toBe('wasm');
     expect(cpuKernelPath(16, 8)).toBe('wasm');
     expect(cpuKernelPath(MAX_WASM_DIM + 1, 16)).toBe('generic');

@@ -113,6 +113,102 @@ export function getAxisWindowTable(L: number, k: number, s: number, d: number, c
   return {first, count, rpbBase};
 }
 
+// ---------------------------------------------------------------------------------------------------------
+// Tile-level helpers (the fused native kernels use their C++ twins): a tile is a range of in-group positions
+// [lo, hi) of one dilation group along one axis. Windows' starts and ends never decrease as iHat grows,
+// which is what makes each of these an interval.
+
+/** A half-open range of in-group positions. */
+export interface Range {
+  lo: number;
+  hi: number;
+}
+
+/**
+ * The union of the windows of the queries [lo, hi) (lo < hi). Consecutive windows overlap or touch (the
+ * leader moves by at most s <= k), so the union is exactly the range from the first start to the last end.
+ */
+export function getWindowUnion(lo: number, hi: number, k: number, s: number, groupLength: number,
+                               causal: boolean): Range {
+  const lastStart = getWindowStart(hi - 1, k, s, groupLength, causal);
+  return {lo: getWindowStart(lo, k, s, groupLength, causal),
+          hi: getWindowEnd(hi - 1, lastStart, k, groupLength, causal)};
+}
+
+/** The keys inside the window of every query of [lo, hi) (lo < hi); empty when `hi <= lo` in the result. */
+export function getWindowIntersection(lo: number, hi: number, k: number, s: number, groupLength: number,
+                                      causal: boolean): Range {
+  const firstStart = getWindowStart(lo, k, s, groupLength, causal);
+  return {lo: getWindowStart(hi - 1, k, s, groupLength, causal),
+          hi: getWindowEnd(lo, firstStart, k, groupLength, causal)};
+}
+
+/**
+ * The queries whose windows hold at least one key of [lo, hi) (lo < hi): those whose window ends after lo (a
+ * suffix of the group) and starts before hi (a prefix), found by bisection. Empty when `hi <= lo` in the
+ * result (strides can leave keys that no query sees).
+ */
+export function getInverseNeighborhood(lo: number, hi: number, k: number, s: number, groupLength: number,
+                                       causal: boolean): Range {
+  let first = 0, last = groupLength;
+  while (first < last) {
+    const mid = (first + last) >> 1;
+    const start = getWindowStart(mid, k, s, groupLength, causal);
+    if (getWindowEnd(mid, start, k, groupLength, causal) > lo) {
+      last = mid;
+    } else {
+      first = mid + 1;
+    }
+  }
+  const rangeLo = first;
+  first = 0;
+  last = groupLength;
+  while (first < last) {
+    const mid = (first + last) >> 1;
+    if (getWindowStart(mid, k, s, groupLength, causal) < hi) {
+      first = mid + 1;
+    } else {
+      last = mid;
+    }
+  }
+  return {lo: rangeLo, hi: first};
+}
+
+/**
+ * Number of tiles of `m` positions along an axis of length `L` with dilation `d`: each dilation group is
+ * tiled on its own (groups g < L % d are one position longer than the others).
+ */
+export function getAxisTileCount(L: number, d: number, m: number): number {
+  const q = Math.floor(L / d), r = L % d;
+  return r * Math.floor((q + m) / m) + (d - r) * Math.floor((q + m - 1) / m);
+}
+
+/** Tile `t` of an axis: its dilation group and in-group range (clipped to the group's length). */
+export interface AxisTile {
+  group: number;
+  lo: number;
+  hi: number;
+}
+
+export function getAxisTile(t: number, L: number, d: number, m: number): AxisTile {
+  const q = Math.floor(L / d), r = L % d;
+  const longTiles = Math.floor((q + m) / m);
+  const shortTiles = Math.floor((q + m - 1) / m);
+  let group: number, index: number, length: number;
+  if (t < r * longTiles) {
+    group = Math.floor(t / longTiles);
+    index = t - group * longTiles;
+    length = q + 1;
+  } else {
+    const u = t - r * longTiles;
+    group = r + Math.floor(u / shortTiles);
+    index = u - (group - r) * shortTiles;
+    length = q;
+  }
+  const lo = index * m;
+  return {group, lo, hi: Math.min(lo + m, length)};
+}
+
 /**
  * The inverse neighborhood along one axis: the queries whose windows contain a key. Window starts and ends
  * never decrease as the query moves forward inside its dilation group, so the queries that see the key `jHat`

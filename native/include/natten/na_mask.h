@@ -90,4 +90,101 @@ NATTEN_HOST_DEVICE bool is_neighbor(int i, int j, int L, int k, int s, int d, bo
 // Relative-position-bias index of the key j for the query i along one axis (j a neighbor of i).
 NATTEN_HOST_DEVICE int get_rpb_index(int i, int j, int k, int d) { return (j - i) / d + (k - 1); }
 
+// ---------------------------------------------------------------------------------------------------------
+// Tile-level helpers for the fused kernels, derived from the per-axis functions above. A tile is a range of
+// in-group positions [lo, hi) of one dilation group along one axis; a box of tiles is one tile per axis.
+// Windows' starts and ends never decrease as i_hat grows, which is what makes each of these an interval.
+
+// A half-open range of in-group positions.
+struct Range {
+  int lo;
+  int hi;
+};
+
+// The union of the windows of the queries [lo, hi) (lo < hi). Consecutive windows overlap or touch (the
+// leader moves by at most s <= k), so the union is exactly the range from the first start to the last end.
+NATTEN_HOST_DEVICE Range get_window_union(int lo, int hi, int k, int s, int group_length, bool causal) {
+  const int last_start = get_window_start(hi - 1, k, s, group_length, causal);
+  Range r;
+  r.lo = get_window_start(lo, k, s, group_length, causal);
+  r.hi = get_window_end(hi - 1, last_start, k, group_length, causal);
+  return r;
+}
+
+// The keys inside the window of every query of [lo, hi) (lo < hi): from the last start to the first end
+// (empty when hi <= lo in the result).
+NATTEN_HOST_DEVICE Range get_window_intersection(int lo, int hi, int k, int s, int group_length, bool causal) {
+  const int first_start = get_window_start(lo, k, s, group_length, causal);
+  Range r;
+  r.lo = get_window_start(hi - 1, k, s, group_length, causal);
+  r.hi = get_window_end(lo, first_start, k, group_length, causal);
+  return r;
+}
+
+// The queries whose windows hold at least one key of [lo, hi) (lo < hi): those whose window ends after lo
+// (a suffix of the group) and starts before hi (a prefix), found by bisection. Empty when hi <= lo in the
+// result (strides can leave keys that no query sees).
+NATTEN_HOST_DEVICE Range get_inverse_neighborhood(int lo, int hi, int k, int s, int group_length, bool causal) {
+  int first = 0, last = group_length;
+  while (first < last) {
+    const int mid = (first + last) >> 1;
+    const int start = get_window_start(mid, k, s, group_length, causal);
+    if (get_window_end(mid, start, k, group_length, causal) > lo) {
+      last = mid;
+    } else {
+      first = mid + 1;
+    }
+  }
+  Range r;
+  r.lo = first;
+  first = 0;
+  last = group_length;
+  while (first < last) {
+    const int mid = (first + last) >> 1;
+    if (get_window_start(mid, k, s, group_length, causal) < hi) {
+      first = mid + 1;
+    } else {
+      last = mid;
+    }
+  }
+  r.hi = first;
+  return r;
+}
+
+// Number of tiles of m positions along an axis of length L with dilation d: each dilation group is tiled
+// on its own (groups g < L % d are one position longer than the others).
+NATTEN_HOST_DEVICE int get_axis_tile_count(int L, int d, int m) {
+  const int q = L / d, r = L % d;
+  return r * ((q + m) / m) + (d - r) * ((q + m - 1) / m);
+}
+
+// Tile t of an axis (0 <= t < get_axis_tile_count): its dilation group and in-group range, clipped to the
+// group's length. Tiles of group g come before those of group g + 1.
+struct AxisTile {
+  int group;
+  int lo;
+  int hi;
+};
+
+NATTEN_HOST_DEVICE AxisTile get_axis_tile(int t, int L, int d, int m) {
+  const int q = L / d, r = L % d;
+  const int long_tiles = (q + m) / m;       // tiles of a group of length q + 1
+  const int short_tiles = (q + m - 1) / m;  // tiles of a group of length q
+  AxisTile tile;
+  int length, index;
+  if (t < r * long_tiles) {
+    tile.group = t / long_tiles;
+    index = t - tile.group * long_tiles;
+    length = q + 1;
+  } else {
+    const int u = t - r * long_tiles;
+    tile.group = r + u / short_tiles;
+    index = u - (tile.group - r) * short_tiles;
+    length = q;
+  }
+  tile.lo = index * m;
+  tile.hi = tile.lo + m < length ? tile.lo + m : length;
+  return tile;
+}
+
 }  // namespace natten

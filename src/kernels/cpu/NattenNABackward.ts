@@ -1,7 +1,7 @@
 import type {KernelConfig, KernelFunc, TensorInfo} from '@tensorflow/tfjs-core';
 import {NABackwardInputs, NattenNABackward} from '../kernel_names';
 import {getCpuKernelPath} from '../../flags';
-import {HOST_BACKENDS, qkvInfo, readF32, writeF32} from './host_util';
+import {qkvInfo, readF32, writeF32} from './host_util';
 import {naBackwardImpl} from './na_impl';
 
 export const naBackward: KernelFunc = ({inputs, backend, attrs}): TensorInfo[] => {
@@ -26,5 +26,5 @@ export const naBackward: KernelFunc = ({inputs, backend, attrs}): TensorInfo[] =
   return outs;
 };
 
-export const naBackwardConfigs: KernelConfig[] =
-    HOST_BACKENDS.map(backendName => ({kernelName: NattenNABackward, backendName, kernelFunc: naBackward}));
+/** The `cpu` backend's kernel (also the `tensorflow` backend's host fallback: src/kernels/tensorflow). */
+export const naBackwardConfig: KernelConfig = {kernelName: NattenNABackward, backendName: 'cpu', kernelFunc: naBackward};

@@ -1,7 +1,7 @@
 import type {KernelConfig, KernelFunc, TensorInfo} from '@tensorflow/tfjs-core';
 import {NAForwardInputs, NattenNAForward, namedInputs} from '../kernel_names';
 import {getCpuKernelPath} from '../../flags';
-import {HOST_BACKENDS, qkvInfo, readF32, writeF32} from './host_util';
+import {qkvInfo, readF32, writeF32} from './host_util';
 import {naForwardImpl} from './na_impl';
 
 export const naForward: KernelFunc = ({inputs, backend, attrs}): TensorInfo[] => {
@@ -13,5 +13,5 @@ export const naForward: KernelFunc = ({inputs, backend, attrs}): TensorInfo[] =>
   return [writeF32(backend, output, info.outShape), writeF32(backend, lse, info.lseShape)];
 };
 
-export const naForwardConfigs: KernelConfig[] =
-    HOST_BACKENDS.map(backendName => ({kernelName: NattenNAForward, backendName, kernelFunc: naForward}));
+/** The `cpu` backend's kernel (also the `tensorflow` backend's host fallback: src/kernels/tensorflow). */
+export const naForwardConfig: KernelConfig = {kernelName: NattenNAForward, backendName: 'cpu', kernelFunc: naForward};

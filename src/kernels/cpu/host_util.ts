@@ -1,11 +1,12 @@
 /**
  * Host-memory glue shared by the CPU kernels. Only `backend.readSync` and `backend.write` are used, which
- * every backend has: the same kernels serve the `cpu` backend and tfjs-node's `tensorflow` backend.
+ * every backend has: the same kernels serve the `cpu` backend and, where NA cannot run as TensorFlow ops,
+ * tfjs-node's `tensorflow` backend (src/kernels/tensorflow falls back to them).
  */
 import type {KernelBackend, TensorInfo} from '@tensorflow/tfjs-core';
 export {avInfo, qkvInfo} from '../kernel_info';
 
-/** Backends whose tensors live in host memory and get these kernels. */
+/** Backends whose tensors live in host memory: NA runs on the CPU there (these kernels, or TensorFlow's CPU ops). */
 export const HOST_BACKENDS = ['cpu', 'tensorflow'] as const;
 
 // KernelFunc hands kernels the backend typed as `{}`; these helpers take it as is.

@@ -9,15 +9,19 @@
  * record at each. The fused forward keeps at most one score per neighbor of a single row and writes only
  * the output and the logsumexp: nothing of size tokens * kernelVolume.
  *
- * The fused forward and backward have three implementations of the same row computation, picked by
- * `path` (flags.ts): WebAssembly SIMD modules generated per head dim (na_wasm.ts, float32 sums, the
- * default), JavaScript row kernels generated per head dim (na_codegen.ts), and the generic loops here.
- * Each path falls back to the next where it is unavailable. The split-op kernels use the generic loops.
+ * The fused forward and backward have four implementations of the same row computation, picked by
+ * `path` (flags.ts): the native kernels in Node (na_native.ts: the natten_cpu addon, threaded, float32
+ * sums, the default where the addon loads), WebAssembly SIMD modules generated per head dim (na_wasm.ts,
+ * float32 sums), JavaScript row kernels generated per head dim (na_codegen.ts), and the generic loops here.
+ * Each path falls back to the next where it is unavailable. The split-op kernels run natively on the
+ * native path, else the generic loops.
  */
 import {NAInfo} from '../../core/na_info';
 import {makeNeighborList, NeighborList} from '../../core/neighbors';
 import type {CpuKernelPath} from '../../flags';
 import {BackwardRowArgs, getRowKernels, RowArgs} from './na_codegen';
+import {avBackwardNative, avForwardNative, naBackwardNative, naForwardNative, qkBackwardNative, qkForwardNative}
+  from './na_native';
 import {naBackwardWasm, naForwardWasm} from './na_wasm';
 
 type F32 = Float32Array;
@@ -135,6 +139,13 @@ function logit(a: RowArgs, m: number, D: number): number {
 export function naForwardImpl(info: NAInfo, query: F32, key: F32, value: F32, rpb: F32 | null,
                               additionalKeys: F32 | null, additionalValues: F32 | null,
                               path: CpuKernelPath = 'wasm'): NAForwardResult {
+  if (path === 'native') {
+    const result = naForwardNative(info, query, key, value, rpb, additionalKeys, additionalValues);
+    if (result != null) {
+      return result;
+    }
+    path = 'wasm';
+  }
   if (path === 'wasm') {
     const result = naForwardWasm(info, query, key, value, rpb, additionalKeys, additionalValues);
     if (result != null) {
@@ -178,6 +189,14 @@ export function naForwardImpl(info: NAInfo, query: F32, key: F32, value: F32, rp
 export function naBackwardImpl(info: NAInfo, query: F32, key: F32, value: F32, output: F32, lse: F32,
                                dOutput: F32, dLse: F32 | null, rpb: F32 | null, additionalKeys: F32 | null,
                                additionalValues: F32 | null, path: CpuKernelPath = 'wasm'): NABackwardResult {
+  if (path === 'native') {
+    const result = naBackwardNative(info, query, key, value, output, lse, dOutput, dLse, rpb, additionalKeys,
+                                    additionalValues);
+    if (result != null) {
+      return result;
+    }
+    path = 'wasm';
+  }
   if (path === 'wasm') {
     const result = naBackwardWasm(info, query, key, value, output, lse, dOutput, dLse, rpb, additionalKeys,
                                   additionalValues);
@@ -237,8 +256,12 @@ function slotOf(a: RowArgs, nb: NeighborList, m: number, K: number): number {
   return m < a.n ? nb.slot[m] : K + m - a.n;
 }
 
-export function qkForwardImpl(info: NAInfo, query: F32, key: F32, rpb: F32 | null, additionalKeys: F32 | null):
-    F32 {
+export function qkForwardImpl(info: NAInfo, query: F32, key: F32, rpb: F32 | null, additionalKeys: F32 | null,
+                              path: CpuKernelPath = 'generic'): F32 {
+  const native = path === 'native' ? qkForwardNative(info, query, key, rpb, additionalKeys) : null;
+  if (native != null) {
+    return native;
+  }
   const {batch, numTokens: N, heads: H, headDim: D, nExtra: E, numSlots: S, kernelVolume: K} = info;
   const logits = new Float32Array(batch * N * H * S).fill(-Infinity);
   const nb = makeNeighborList(info);
@@ -252,7 +275,11 @@ export function qkForwardImpl(info: NAInfo, query: F32, key: F32, rpb: F32 | nul
 }
 
 export function qkBackwardImpl(info: NAInfo, dLogits: F32, query: F32, key: F32, hasRpb: boolean,
-                               additionalKeys: F32 | null): QKBackwardResult {
+                               additionalKeys: F32 | null, path: CpuKernelPath = 'generic'): QKBackwardResult {
+  const native = path === 'native' ? qkBackwardNative(info, dLogits, query, key, additionalKeys) : null;
+  if (native != null) {
+    return native;
+  }
   const {heads: H, headDim: D, nExtra: E, numSlots: S, kernelVolume: K} = info;
   const nb = makeNeighborList(info);
   const a = rowArgs(info, nb, {query, key, extraKeys: additionalKeys});
@@ -278,7 +305,12 @@ export function qkBackwardImpl(info: NAInfo, dLogits: F32, query: F32, key: F32,
   return {dQuery, dKey: Float32Array.from(dKey), dRpb: toF32(dRpb), dAdditionalKeys: toF32(dExtraK)};
 }
 
-export function avForwardImpl(info: NAInfo, weights: F32, value: F32, additionalValues: F32 | null): F32 {
+export function avForwardImpl(info: NAInfo, weights: F32, value: F32, additionalValues: F32 | null,
+                              path: CpuKernelPath = 'generic'): F32 {
+  const native = path === 'native' ? avForwardNative(info, weights, value, additionalValues) : null;
+  if (native != null) {
+    return native;
+  }
   const {batch, numTokens: N, heads: H, headDimV: Dv, nExtra: E, numSlots: S, kernelVolume: K} = info;
   const output = new Float32Array(batch * N * H * Dv);
   const nb = makeNeighborList(info);
@@ -295,7 +327,11 @@ export function avForwardImpl(info: NAInfo, weights: F32, value: F32, additional
 }
 
 export function avBackwardImpl(info: NAInfo, dOutput: F32, weights: F32, value: F32,
-                               additionalValues: F32 | null): AVBackwardResult {
+                               additionalValues: F32 | null, path: CpuKernelPath = 'generic'): AVBackwardResult {
+  const native = path === 'native' ? avBackwardNative(info, dOutput, weights, value, additionalValues) : null;
+  if (native != null) {
+    return native;
+  }
   const {headDimV: Dv, nExtra: E, numSlots: S, kernelVolume: K} = info;
   const nb = makeNeighborList(info);
   const a = rowArgs(info, nb, {value, extraValues: additionalValues});

@@ -1,16 +1,14 @@
-/** Registers the host-memory kernels for the `cpu` backend and tfjs-node's `tensorflow` backend. */
+/** Registers the host-memory kernels for the `cpu` backend (the `tensorflow` backend's are in ../tensorflow). */
 import {KernelConfig, registerKernel} from '@tensorflow/tfjs-core';
-import {avBackwardConfigs} from './NattenAVBackward';
-import {avForwardConfigs} from './NattenAVForward';
-import {naBackwardConfigs} from './NattenNABackward';
-import {naForwardConfigs} from './NattenNAForward';
-import {qkBackwardConfigs} from './NattenQKBackward';
-import {qkForwardConfigs} from './NattenQKForward';
+import {avBackwardConfig} from './NattenAVBackward';
+import {avForwardConfig} from './NattenAVForward';
+import {naBackwardConfig} from './NattenNABackward';
+import {naForwardConfig} from './NattenNAForward';
+import {qkBackwardConfig} from './NattenQKBackward';
+import {qkForwardConfig} from './NattenQKForward';
 
-const configs: KernelConfig[] = [
-  ...naForwardConfigs, ...naBackwardConfigs, ...qkForwardConfigs, ...qkBackwardConfigs, ...avForwardConfigs,
-  ...avBackwardConfigs,
-];
+const configs: KernelConfig[] =
+    [naForwardConfig, naBackwardConfig, qkForwardConfig, qkBackwardConfig, avForwardConfig, avBackwardConfig];
 for (const config of configs) {
   registerKernel(config);
 }

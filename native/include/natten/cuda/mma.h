@@ -1,0 +1,100 @@
+// TF32 tensor-core fragments for mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32, and the loads that
+// build them from shared memory. Layouts (PTX ISA), with lane = 4 * group + quad (group 0..7, quad 0..3):
+//   A, 16x8 row-major:  a0 = A[group][quad]      a1 = A[group + 8][quad]
+//                       a2 = A[group][quad + 4]  a3 = A[group + 8][quad + 4]
+//   B, 8x8 (k x n):     b0 = B[quad][group]      b1 = B[quad + 4][group]
+//   C, 16x8 float:      c0 = C[group][2 quad]    c1 = C[group][2 quad + 1]
+//                       c2 = C[group + 8][2 quad] c3 = C[group + 8][2 quad + 1]
+//
+// Scores S = Q K^T take the n axis (keys) in a permuted order: column n of an 8-key block reads key
+// kKeyOfColumn(n) = n / 2 + 4 (n % 2). Then c0 and c2 belong to key `quad`, c1 and c3 to key `quad + 4`, which
+// is exactly where the A fragment of the next product (P V, k = keys) wants them: A = (c0, c2, c1, c3). No
+// shuffle is needed between the two products.
+//
+// Full float32 ("precise") splits each operand x into hi = tf32(x) and lo = tf32(x - hi) and accumulates
+// lo*hi + hi*lo + hi*hi: three MMAs, with float32 accuracy (the dropped lo*lo term is below 2^-22 relative).
+#pragma once
+
+#include "natten/cuda/compat.h"
+
+namespace natten {
+namespace dev {
+
+NATTEN_DEVICE int key_of_column(int n) { return (n >> 1) + ((n & 1) << 2); }
+
+template <bool kPrecise>
+struct FragA {
+  uint32_t hi[4];
+  uint32_t lo[4];
+};
+
+template <bool kPrecise>
+struct FragB {
+  uint32_t hi[2];
+  uint32_t lo[2];
+};
+
+template <bool kPrecise>
+NATTEN_DEVICE void split(float x, uint32_t& hi, uint32_t& lo) {
+  hi = to_tf32(x);
+  if (kPrecise) {
+    lo = to_tf32(x - bits_float(hi));
+  }
+}
+
+template <bool kPrecise>
+NATTEN_DEVICE void make_a(FragA<kPrecise>& f, float x0, float x1, float x2, float x3) {
+  split<kPrecise>(x0, f.hi[0], f.lo[0]);
+  split<kPrecise>(x1, f.hi[1], f.lo[1]);
+  split<kPrecise>(x2, f.hi[2], f.lo[2]);
+  split<kPrecise>(x3, f.hi[3], f.lo[3]);
+}
+
+template <bool kPrecise>
+NATTEN_DEVICE void make_b(FragB<kPrecise>& f, float x0, float x1) {
+  split<kPrecise>(x0, f.hi[0], f.lo[0]);
+  split<kPrecise>(x1, f.hi[1], f.lo[1]);
+}
+
+// d += a * b.
+template <bool kPrecise>
+NATTEN_DEVICE void mma(float (&d)[4], const FragA<kPrecise>& a, const FragB<kPrecise>& b) {
+  if (kPrecise) {
+    mma_tf32(d, a.lo, b.hi);
+    mma_tf32(d, a.hi, b.lo);
+  }
+  mma_tf32(d, a.hi, b.hi);
+}
+
+// A fragment of rows [row0, row0 + 16) and columns [col0, col0 + 8) of a row-major tile (`stride` floats
+// per row). `tile` points at element (row0, col0).
+template <bool kPrecise>
+NATTEN_DEVICE void load_a(FragA<kPrecise>& f, const float* tile, int stride, int group, int quad) {
+  const float* p = tile + group * stride + quad;
+  make_a<kPrecise>(f, p[0], p[8 * stride], p[4], p[8 * stride + 4]);
+}
+
+// A fragment from the C fragment of a previous product whose n axis used key_of_column (see above).
+template <bool kPrecise>
+NATTEN_DEVICE void a_from_c(FragA<kPrecise>& f, const float (&c)[4]) {
+  make_a<kPrecise>(f, c[0], c[2], c[1], c[3]);
+}
+
+// B fragment B[k][n] = tile[key_of_column(n)][k] for an 8-row block of a row-major tile whose rows are the
+// n axis (keys, S = Q K^T). `tile` points at element (row 0 of the block, column k0).
+template <bool kPrecise>
+NATTEN_DEVICE void load_b_rows_as_n(FragB<kPrecise>& f, const float* tile, int stride, int group, int quad) {
+  const float* p = tile + key_of_column(group) * stride + quad;
+  make_b<kPrecise>(f, p[0], p[4]);
+}
+
+// B fragment B[k][n] = tile[k][n] for an 8x8 block of a row-major tile whose rows are the k axis
+// (O += P V). `tile` points at element (k0, n0).
+template <bool kPrecise>
+NATTEN_DEVICE void load_b_rows_as_k(FragB<kPrecise>& f, const float* tile, int stride, int group, int quad) {
+  const float* p = tile + quad * stride + group;
+  make_b<kPrecise>(f, p[0], p[4 * stride]);
+}
+
+}  // namespace dev
+}  // namespace natten

@@ -1,0 +1,246 @@
+// natten_cpu: the native CPU kernels as a Node addon (node-addon-api). Every kernel takes the problem's
+// geometry as an Int32Array and reads and writes the Float32Arrays it is given in place: no copies.
+// src/kernels/cpu/na_native.ts is its only caller; it checks arguments again here (lengths against the
+// geometry, the geometry's own rules) because a wrong length would read or write out of bounds.
+#include <napi.h>
+
+#include <new>
+#include <string>
+
+#include "na_cpu.h"
+
+namespace {
+
+using natten::cpu::Problem;
+
+// Geometry layout: batch, length[3], kernel[3], stride[3], dilation[3], causal[3], heads, headsKv, headDim,
+// headDimV, nExtra, hasRpb (axes padded to three like NAInfo).
+constexpr size_t kGeometryLength = 22;
+
+struct Call {
+  const Napi::CallbackInfo& info;
+  const char* name;
+
+  [[noreturn]] void fail(const std::string& message) const {
+    throw Napi::Error::New(info.Env(), std::string("natten_cpu.") + name + ": " + message);
+  }
+
+  Problem problem(size_t index, float scale) const {
+    if (!info[index].IsTypedArray() || info[index].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) {
+      fail("argument " + std::to_string(index) + " (geometry) must be an Int32Array");
+    }
+    const Napi::Int32Array g = info[index].As<Napi::Int32Array>();
+    if (g.ElementLength() != kGeometryLength) {
+      fail("geometry must have " + std::to_string(kGeometryLength) + " entries, got " +
+           std::to_string(g.ElementLength()));
+    }
+    Problem p;
+    p.batch = g[0];
+    for (int a = 0; a < 3; ++a) {
+      p.length[a] = g[1 + a];
+      p.kernel[a] = g[4 + a];
+      p.stride[a] = g[7 + a];
+      p.dilation[a] = g[10 + a];
+      p.causal[a] = g[13 + a] != 0;
+    }
+    p.heads = g[16];
+    p.heads_kv = g[17];
+    p.head_dim = g[18];
+    p.head_dim_v = g[19];
+    p.n_extra = g[20];
+    p.has_rpb = g[21] != 0;
+    p.scale = scale;
+    const std::string error = natten::cpu::validate(p);
+    if (!error.empty()) {
+      fail(error);
+    }
+    return p;
+  }
+
+  float number(size_t index, const char* what) const {
+    if (!info[index].IsNumber()) {
+      fail(std::string(what) + " must be a number");
+    }
+    return info[index].As<Napi::Number>().FloatValue();
+  }
+
+  // The Float32Array at `index`, which must have `length` elements; null when `length` is 0 and the
+  // argument is null or undefined.
+  float* array(size_t index, const char* what, int64_t length) const {
+    const Napi::Value v = info[index];
+    if (length == 0 && (v.IsNull() || v.IsUndefined())) {
+      return nullptr;
+    }
+    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) {
+      fail(std::string(what) + " must be a Float32Array" + (length == 0 ? " or null" : ""));
+    }
+    Napi::Float32Array a = v.As<Napi::Float32Array>();
+    if (static_cast<int64_t>(a.ElementLength()) != length) {
+      fail(std::string(what) + " has " + std::to_string(a.ElementLength()) + " elements, expected " +
+           std::to_string(length));
+    }
+    return a.Data();
+  }
+
+  // Runs a kernel, turning allocation failures into JavaScript errors naming the call.
+  template <class F>
+  void run(F&& f) const {
+    try {
+      f();
+    } catch (const std::bad_alloc&) {
+      fail("out of memory for the workspace");
+    }
+  }
+};
+
+void NaForward(const Napi::CallbackInfo& info) {
+  const Call c{info, "naForward"};
+  const Problem p = c.problem(0, c.number(1, "scale"));
+  const float* q = c.array(2, "query", p.query_elems());
+  const float* k = c.array(3, "key", p.key_elems());
+  const float* v = c.array(4, "value", p.value_elems());
+  const float* rpb = c.array(5, "rpb", p.rpb_elems());
+  const float* ek = c.array(6, "additionalKeys", p.extra_key_elems());
+  const float* ev = c.array(7, "additionalValues", p.extra_value_elems());
+  float* out = c.array(8, "output", p.output_elems());
+  float* lse = c.array(9, "logsumexp", p.lse_elems());
+  c.run([&] { natten::cpu::na_forward(p, q, k, v, rpb, ek, ev, out, lse); });
+}
+
+void NaBackward(const Napi::CallbackInfo& info) {
+  const Call c{info, "naBackward"};
+  const Problem p = c.problem(0, c.number(1, "scale"));
+  const float* q = c.array(2, "query", p.query_elems());
+  const float* k = c.array(3, "key", p.key_elems());
+  const float* v = c.array(4, "value", p.value_elems());
+  const float* rpb = c.array(5, "rpb", p.rpb_elems());
+  const float* ek = c.array(6, "additionalKeys", p.extra_key_elems());
+  const float* ev = c.array(7, "additionalValues", p.extra_value_elems());
+  const float* out = c.array(8, "output", p.output_elems());
+  const float* lse = c.array(9, "logsumexp", p.lse_elems());
+  const float* d_out = c.array(10, "dOutput", p.output_elems());
+  const float* d_lse = info[11].IsNull() || info[11].IsUndefined() ? nullptr : c.array(11, "dLse", p.lse_elems());
+  float* dq = c.array(12, "dQuery", p.query_elems());
+  float* dk = c.array(13, "dKey", p.key_elems());
+  float* dv = c.array(14, "dValue", p.value_elems());
+  float* drpb = c.array(15, "dRpb", p.rpb_elems());
+  float* dek = c.array(16, "dAdditionalKeys", p.extra_key_elems());
+  float* dev = c.array(17, "dAdditionalValues", p.extra_value_elems());
+  c.run([&] {
+    natten::cpu::na_backward(p, q, k, v, rpb, ek, ev, out, lse, d_out, d_lse, dq, dk, dv, drpb, dek, dev);
+  });
+}
+
+void QkForward(const Napi::CallbackInfo& info) {
+  const Call c{info, "qkForward"};
+  const Problem p = c.problem(0, c.number(1, "scale"));
+  const float* q = c.array(2, "query", p.query_elems());
+  const float* k = c.array(3, "key", p.key_elems());
+  const float* rpb = c.array(4, "rpb", p.rpb_elems());
+  const float* ek = c.array(5, "additionalKeys", p.extra_key_elems());
+  float* logits = c.array(6, "logits", p.weights_elems());
+  c.run([&] { natten::cpu::qk_forward(p, q, k, rpb, ek, logits); });
+}
+
+void QkBackward(const Napi::CallbackInfo& info) {
+  const Call c{info, "qkBackward"};
+  const Problem p = c.problem(0, c.number(1, "scale"));
+  const float* q = c.array(2, "query", p.query_elems());
+  const float* k = c.array(3, "key", p.key_elems());
+  const float* ek = c.array(4, "additionalKeys", p.extra_key_elems());
+  const float* d_logits = c.array(5, "dLogits", p.weights_elems());
+  float* dq = c.array(6, "dQuery", p.query_elems());
+  float* dk = c.array(7, "dKey", p.key_elems());
+  float* drpb = c.array(8, "dRpb", p.rpb_elems());
+  float* dek = c.array(9, "dAdditionalKeys", p.extra_key_elems());
+  c.run([&] { natten::cpu::qk_backward(p, q, k, ek, d_logits, dq, dk, drpb, dek); });
+}
+
+void AvForward(const Napi::CallbackInfo& info) {
+  const Call c{info, "avForward"};
+  const Problem p = c.problem(0, 1.0f);
+  const float* w = c.array(1, "weights", p.weights_elems());
+  const float* v = c.array(2, "value", p.value_elems());
+  const float* ev = c.array(3, "additionalValues", p.extra_value_elems());
+  float* out = c.array(4, "output", p.output_elems());
+  c.run([&] { natten::cpu::av_forward(p, w, v, ev, out); });
+}
+
+void AvBackward(const Napi::CallbackInfo& info) {
+  const Call c{info, "avBackward"};
+  const Problem p = c.problem(0, 1.0f);
+  const float* w = c.array(1, "weights", p.weights_elems());
+  const float* v = c.array(2, "value", p.value_elems());
+  const float* ev = c.array(3, "additionalValues", p.extra_value_elems());
+  const float* d_out = c.array(4, "dOutput", p.output_elems());
+  float* dw = c.array(5, "dWeights", p.weights_elems());
+  float* dv = c.array(6, "dValue", p.value_elems());
+  float* dev = c.array(7, "dAdditionalValues", p.extra_value_elems());
+  c.run([&] { natten::cpu::av_backward(p, w, v, ev, d_out, dw, dv, dev); });
+}
+
+// setIsa('auto' | 'avx2' | 'portable'): false when AVX2 is asked for and the CPU lacks it.
+Napi::Value SetIsa(const Napi::CallbackInfo& info) {
+  const std::string name = info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "";
+  natten::cpu::Isa isa;
+  if (name == "auto") {
+    isa = natten::cpu::Isa::kAuto;
+  } else if (name == "avx2") {
+    isa = natten::cpu::Isa::kAvx2;
+  } else if (name == "portable") {
+    isa = natten::cpu::Isa::kPortable;
+  } else {
+    throw Napi::Error::New(info.Env(), "natten_cpu.setIsa: expected 'auto', 'avx2' or 'portable', got '" + name + "'");
+  }
+  return Napi::Boolean::New(info.Env(), natten::cpu::set_isa(isa));
+}
+
+Napi::Value GetIsa(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), natten::cpu::isa_name(natten::cpu::active_isa()));
+}
+
+Napi::Value CpuHasAvx2(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), natten::cpu::cpu_has_avx2());
+}
+
+// setNumThreads(n): n threads in all, the caller included; 0 restores the default.
+void SetNumThreads(const Napi::CallbackInfo& info) {
+  if (!info[0].IsNumber() || info[0].As<Napi::Number>().Int32Value() < 0) {
+    throw Napi::Error::New(info.Env(), "natten_cpu.setNumThreads: expected a count >= 0");
+  }
+  natten::cpu::set_num_threads(info[0].As<Napi::Number>().Int32Value());
+}
+
+Napi::Value NumThreads(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), natten::cpu::num_threads());
+}
+
+// measureClock(): {addChainGhz, fmaChainGhz} (see clock.cc); takes about a quarter of a second.
+Napi::Value MeasureClock(const Napi::CallbackInfo& info) {
+  const natten::cpu::Clock c = natten::cpu::measure_clock();
+  Napi::Object o = Napi::Object::New(info.Env());
+  o.Set("addChainGhz", Napi::Number::New(info.Env(), c.add_chain_ghz));
+  o.Set("fmaChainGhz", Napi::Number::New(info.Env(), c.fma_chain_ghz));
+  return o;
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("naForward", Napi::Function::New(env, NaForward));
+  exports.Set("naBackward", Napi::Function::New(env, NaBackward));
+  exports.Set("qkForward", Napi::Function::New(env, QkForward));
+  exports.Set("qkBackward", Napi::Function::New(env, QkBackward));
+  exports.Set("avForward", Napi::Function::New(env, AvForward));
+  exports.Set("avBackward", Napi::Function::New(env, AvBackward));
+  exports.Set("setIsa", Napi::Function::New(env, SetIsa));
+  exports.Set("isa", Napi::Function::New(env, GetIsa));
+  exports.Set("cpuHasAvx2", Napi::Function::New(env, CpuHasAvx2));
+  exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreads));
+  exports.Set("numThreads", Napi::Function::New(env, NumThreads));
+  exports.Set("measureClock", Napi::Function::New(env, MeasureClock));
+  exports.Set("geometryLength", Napi::Number::New(env, kGeometryLength));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(natten_cpu, Init)

@@ -1,0 +1,84 @@
+// Neighborhood attention on the CPU: the native kernels behind the natten_cpu addon (the `cpu` backend in
+// Node) and the natten_tf TensorFlow ops. Plain C++ over raw float32 pointers: no Node, no TensorFlow.
+//
+// Layout (heads last): query [batch, tokens, heads, headDim], key/value [batch, tokens, headsKv, headDim(V)],
+// extra tokens [batch, nExtra, headsKv, headDim(V)], rpb [heads, 2k0-1, 2k1-1, 2k2-1], split-op weights
+// [batch, tokens, heads, kernelVolume + nExtra]; tokens are the spatial axes flattened row-major.
+//
+// Every function computes exactly the spec (../shared/spec/neighborhood-attention.md), sums in float32
+// (drpb in float64), writes every element of its outputs (they need not be initialized), and gives
+// bit-identical results for any number of threads: work is split into units fixed by the problem alone,
+// each unit writes only its own rows or its own partial buffers, and partial buffers are reduced in a
+// fixed order.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "natten/problem.h"
+
+namespace natten {
+namespace cpu {
+
+// One call's sizes and parameters: natten/problem.h's NAProblem (shared with the CUDA kernels), spatial axes
+// padded to three like NAInfo (leading axes of size 1, kernel 1, stride 1, dilation 1, not causal).
+using Problem = natten::NAProblem;
+
+// Checks what the native kernels rely on for memory safety (positive sizes, 1 <= stride <= kernel,
+// kernel * dilation <= length, heads a multiple of headsKv, sizes that fit 32-bit token and slot indices).
+// Returns "" when the problem is valid, else a sentence naming the field, its value and what was expected.
+std::string validate(const Problem& p);
+
+// Fused forward: output and logsumexp. rpb, extra_keys/extra_values may be null (absent).
+void na_forward(const Problem& p, const float* query, const float* key, const float* value, const float* rpb,
+                const float* extra_keys, const float* extra_values, float* output, float* lse);
+
+// Fused backward from the saved output and logsumexp. d_lse (the logsumexp's upstream gradient) may be
+// null. d_rpb is written when p.has_rpb, d_extra_keys/d_extra_values when p.n_extra > 0.
+void na_backward(const Problem& p, const float* query, const float* key, const float* value, const float* rpb,
+                 const float* extra_keys, const float* extra_values, const float* output, const float* lse,
+                 const float* d_output, const float* d_lse, float* d_query, float* d_key, float* d_value,
+                 float* d_rpb, float* d_extra_keys, float* d_extra_values);
+
+// Split QK: scaled logits plus bias, -Infinity in masked slots.
+void qk_forward(const Problem& p, const float* query, const float* key, const float* rpb, const float* extra_keys,
+                float* logits);
+
+// Split QK backward; d_rpb written when p.has_rpb, d_extra_keys when p.n_extra > 0.
+void qk_backward(const Problem& p, const float* query, const float* key, const float* extra_keys,
+                 const float* d_logits, float* d_query, float* d_key, float* d_rpb, float* d_extra_keys);
+
+// Split AV: weights times neighborhood values (p.head_dim is ignored; values have p.head_dim_v).
+void av_forward(const Problem& p, const float* weights, const float* value, const float* extra_values,
+                float* output);
+
+// Split AV backward; d_extra_values written when p.n_extra > 0.
+void av_backward(const Problem& p, const float* weights, const float* value, const float* extra_values,
+                 const float* d_output, float* d_weights, float* d_value, float* d_extra_values);
+
+// Instruction sets of the row kernels. kAuto picks AVX2+FMA when the CPU (and OS) support it.
+enum class Isa { kAuto, kPortable, kAvx2 };
+
+// True when the CPU and OS support AVX2 and FMA.
+bool cpu_has_avx2();
+// Selects the row kernels; returns false (and changes nothing) when kAvx2 is asked for and unsupported.
+bool set_isa(Isa isa);
+// The row kernels in use: kPortable or kAvx2.
+Isa active_isa();
+const char* isa_name(Isa isa);
+
+// Threads taking part in a call, the caller included. The default is the number of CPUs this process may
+// run on (sched_getaffinity), or NATTEN_NUM_THREADS when set. set_num_threads(0) restores the default.
+void set_num_threads(int n);
+int num_threads();
+
+// The core clock in GHz, for the benchmark: from a timed chain of dependent integer adds (one cycle each) and
+// of dependent 256-bit FMAs (assuming four cycles each; 0 without AVX2). 0 where not measurable (non-x86-64).
+struct Clock {
+  double add_chain_ghz = 0;
+  double fma_chain_ghz = 0;
+};
+Clock measure_clock();
+
+}  // namespace cpu
+}  // namespace natten

@@ -1,0 +1,209 @@
+// Eight float32 lanes, two ways: `Avx2` (256-bit AVX2 + FMA intrinsics; only in translation units compiled
+// with -mavx2 -mfma) and `Portable` (plain arrays the compiler vectorizes for whatever the target has).
+// The row kernels (kernels.h) are written once against this interface and compiled once per type.
+//
+// Every operation is a static function of the type; masks are lane counts: `load_n(p, n)` reads lanes
+// [0, n) and zeroes the rest, `store_n` writes lanes [0, n), `keep_n(x, n)` zeroes lanes >= n.
+//
+// Like kernels.h, this file is included inside the namespace NATTEN_ISA that its translation unit names,
+// and uses no inline or template function of the standard library (see RowScratch in call.h).
+#pragma once
+
+#ifndef NATTEN_ISA
+#error "simd.h is included by kernels_<isa>.cc, which define NATTEN_ISA"
+#endif
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#endif
+
+namespace natten {
+namespace cpu {
+namespace NATTEN_ISA {
+namespace simd {
+
+constexpr int kWidth = 8;
+
+// exp's range: below kExpLow the result is the smallest normal float (far below any term that matters
+// next to the softmax's largest, which is 1), above kExpHigh it is the largest float.
+constexpr float kExpLow = -87.33654f;
+constexpr float kExpHigh = 88.72283f;
+constexpr float kLog2e = 1.44269504088896341f;
+// ln 2 in two parts, so that n * ln2 is exact in the high part for |n| <= 128.
+constexpr float kLn2High = 0.693359375f;
+constexpr float kLn2Low = -2.12194440e-4f;
+// exp(r) - 1 - r ~ r^2 * P(r) on [-ln2/2, ln2/2] (minimax, relative error ~1e-7).
+constexpr float kExpP0 = 5.0000001201e-1f;
+constexpr float kExpP1 = 1.6666665459e-1f;
+constexpr float kExpP2 = 4.1665795894e-2f;
+constexpr float kExpP3 = 8.3334519073e-3f;
+constexpr float kExpP4 = 1.3981999507e-3f;
+constexpr float kExpP5 = 1.9875691500e-4f;
+
+struct Portable {
+  struct V {
+    float f[kWidth];
+  };
+  static constexpr const char* kName = "portable";
+
+  static V zero() { return set1(0.0f); }
+  static V set1(float x) {
+    V r;
+    for (int i = 0; i < kWidth; ++i) r.f[i] = x;
+    return r;
+  }
+  static V load(const float* p) {
+    V r;
+    memcpy(r.f, p, sizeof(r.f));
+    return r;
+  }
+  static void store(float* p, V x) { memcpy(p, x.f, sizeof(x.f)); }
+  static V load_n(const float* p, int n) {
+    V r = zero();
+    for (int i = 0; i < n; ++i) r.f[i] = p[i];
+    return r;
+  }
+  static void store_n(float* p, V x, int n) {
+    for (int i = 0; i < n; ++i) p[i] = x.f[i];
+  }
+  static V keep_n(V x, int n) {
+    for (int i = n; i < kWidth; ++i) x.f[i] = 0.0f;
+    return x;
+  }
+  // Lanes >= n set to -Infinity.
+  static V mask_n_neg_inf(V x, int n) {
+    for (int i = n; i < kWidth; ++i) x.f[i] = -INFINITY;
+    return x;
+  }
+#define NATTEN_PORTABLE_BINARY(name, expr) \
+  static V name(V a, V b) {                \
+    V r;                                   \
+    for (int i = 0; i < kWidth; ++i) {     \
+      const float x = a.f[i], y = b.f[i];  \
+      r.f[i] = (expr);                     \
+    }                                      \
+    return r;                              \
+  }
+  NATTEN_PORTABLE_BINARY(add, x + y)
+  NATTEN_PORTABLE_BINARY(sub, x - y)
+  NATTEN_PORTABLE_BINARY(mul, x * y)
+  // NaN in either operand gives NaN, like the max the AVX2 kernels use (operands ordered to propagate).
+  NATTEN_PORTABLE_BINARY(max, (x != x || y != y) ? x + y : (x > y ? x : y))
+#undef NATTEN_PORTABLE_BINARY
+  // a * b + c
+  static V fmadd(V a, V b, V c) {
+    V r;
+    for (int i = 0; i < kWidth; ++i) r.f[i] = a.f[i] * b.f[i] + c.f[i];
+    return r;
+  }
+  static float hsum(V x) {
+    return ((x.f[0] + x.f[4]) + (x.f[2] + x.f[6])) + ((x.f[1] + x.f[5]) + (x.f[3] + x.f[7]));
+  }
+  static float hmax(V x) {
+    float m = x.f[0];
+    for (int i = 1; i < kWidth; ++i) m = (m != m || x.f[i] != x.f[i]) ? m + x.f[i] : (x.f[i] > m ? x.f[i] : m);
+    return m;
+  }
+  // Lane j of the result is the sum of the lanes of acc[j].
+  static V reduce8(const V* acc) {
+    V r;
+    for (int j = 0; j < kWidth; ++j) r.f[j] = hsum(acc[j]);
+    return r;
+  }
+  static float exp1(float x) {
+    if (x != x) return x;
+    x = x < kExpLow ? kExpLow : (x > kExpHigh ? kExpHigh : x);
+    const float n = nearbyintf(x * kLog2e);
+    const float r = (x - n * kLn2High) - n * kLn2Low;
+    float y = kExpP5;
+    y = y * r + kExpP4;
+    y = y * r + kExpP3;
+    y = y * r + kExpP2;
+    y = y * r + kExpP1;
+    y = y * r + kExpP0;
+    y = y * (r * r) + r + 1.0f;
+    const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
+    float scale;
+    memcpy(&scale, &bits, sizeof(scale));
+    return y * scale;
+  }
+  static V exp(V x) {
+    V r;
+    for (int i = 0; i < kWidth; ++i) r.f[i] = exp1(x.f[i]);
+    return r;
+  }
+};
+
+#if defined(__AVX2__) && defined(__FMA__)
+struct Avx2 {
+  using V = __m256;
+  static constexpr const char* kName = "avx2";
+
+  static __m256i lane_mask(int n) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  }
+  static V zero() { return _mm256_setzero_ps(); }
+  static V set1(float x) { return _mm256_set1_ps(x); }
+  static V load(const float* p) { return _mm256_loadu_ps(p); }
+  static void store(float* p, V x) { _mm256_storeu_ps(p, x); }
+  static V load_n(const float* p, int n) { return _mm256_maskload_ps(p, lane_mask(n)); }
+  static void store_n(float* p, V x, int n) { _mm256_maskstore_ps(p, lane_mask(n), x); }
+  static V keep_n(V x, int n) { return _mm256_and_ps(x, _mm256_castsi256_ps(lane_mask(n))); }
+  static V mask_n_neg_inf(V x, int n) {
+    return _mm256_blendv_ps(_mm256_set1_ps(-INFINITY), x, _mm256_castsi256_ps(lane_mask(n)));
+  }
+  static V add(V a, V b) { return _mm256_add_ps(a, b); }
+  static V sub(V a, V b) { return _mm256_sub_ps(a, b); }
+  static V mul(V a, V b) { return _mm256_mul_ps(a, b); }
+  // maxps returns its second operand when either is NaN; a NaN in a or b reaches the result through the
+  // unordered compare.
+  static V max(V a, V b) {
+    const V nan = _mm256_cmp_ps(a, b, _CMP_UNORD_Q);
+    return _mm256_blendv_ps(_mm256_max_ps(a, b), _mm256_add_ps(a, b), nan);
+  }
+  static V fmadd(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
+  static float hsum(V x) {
+    const __m128 s = _mm_add_ps(_mm256_castps256_ps128(x), _mm256_extractf128_ps(x, 1));
+    const __m128 t = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    return _mm_cvtss_f32(_mm_add_ss(t, _mm_shuffle_ps(t, t, 1)));
+  }
+  static float hmax(V x) {
+    alignas(32) float f[kWidth];
+    _mm256_store_ps(f, x);
+    return Portable::hmax(Portable::load(f));
+  }
+  static V reduce8(const V* a) {
+    const V t0 = _mm256_hadd_ps(a[0], a[1]);
+    const V t1 = _mm256_hadd_ps(a[2], a[3]);
+    const V t2 = _mm256_hadd_ps(a[4], a[5]);
+    const V t3 = _mm256_hadd_ps(a[6], a[7]);
+    const V u0 = _mm256_hadd_ps(t0, t1);  // sums of a0..a3: low half over lanes 0-3, high half over 4-7
+    const V u1 = _mm256_hadd_ps(t2, t3);  // the same for a4..a7
+    return _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u0, u1, 0x31));
+  }
+  static V exp(V x) {
+    const V nan = _mm256_cmp_ps(x, x, _CMP_UNORD_Q);
+    const V c = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(kExpLow)), _mm256_set1_ps(kExpHigh));
+    const V n = _mm256_round_ps(_mm256_mul_ps(c, _mm256_set1_ps(kLog2e)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const V r = _mm256_fnmadd_ps(n, _mm256_set1_ps(kLn2Low), _mm256_fnmadd_ps(n, _mm256_set1_ps(kLn2High), c));
+    V y = _mm256_set1_ps(kExpP5);
+    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(kExpP4));
+    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(kExpP3));
+    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(kExpP2));
+    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(kExpP1));
+    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(kExpP0));
+    y = _mm256_add_ps(_mm256_fmadd_ps(y, _mm256_mul_ps(r, r), r), _mm256_set1_ps(1.0f));
+    const __m256i bits = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_blendv_ps(_mm256_mul_ps(y, _mm256_castsi256_ps(bits)), x, nan);
+  }
+};
+#endif
+
+}  // namespace simd
+}  // namespace NATTEN_ISA
+}  // namespace cpu
+}  // namespace natten

@@ -1,0 +1,206 @@
+// Pieces shared by the fused kernels: their parameter block, the tile and box geometry (built from the
+// per-axis functions of natten/na_mask.h), and the cp.async row loader.
+#pragma once
+
+#include "natten/cuda/compat.h"
+#include "natten/cuda/mma.h"
+#include "natten/cuda/softmax.h"
+#include "natten/na_mask.h"
+
+namespace natten {
+namespace cuda {
+namespace fna {
+
+// Everything the three fused kernels read, passed by value.
+struct Params {
+  int batch, heads, heads_kv, heads_per_kv, head_dim, head_dim_v, n_extra;
+  int64_t tokens;
+  int length[3], kernel[3], stride[3], dilation[3], causal[3];
+  int tile[3];        // tile shape: queries (forward, dq) or keys (dk/dv) per axis; the product is the CTA's rows
+  int tiles[3];       // number of tiles per axis, over every dilation group
+  int rpb_stride[3];  // strides of one head's rpb block: (2k1-1)(2k2-1), 2k2-1, 1
+  int rpb_volume;
+  int has_rpb;
+  float scale;       // softmax scale of the logits
+  float scale_log2;  // scale * log2(e)
+  int vec4_qk;       // rows of head_dim floats can be copied 16 bytes at a time
+  int vec4_v;        // rows of head_dim_v floats likewise
+  int rpb_in_smem;   // dq: dRpb is accumulated in shared memory first
+  const float *query, *key, *value, *rpb, *extra_key, *extra_value;
+  float *output, *lse;
+  const float *d_output, *lse_in, *d_lse;
+  float* delta;  // backward scratch: rowsum(dO * O) - dLse per query row
+  float *d_query, *d_key, *d_value, *d_rpb, *d_extra_key, *d_extra_value;
+};
+
+// One tile: a dilation group and an in-group range [lo, hi) per axis.
+struct Tile {
+  int group[3];
+  int lo[3];
+  int hi[3];
+  int group_length[3];
+};
+
+NATTEN_DEVICE Tile make_tile(const Params& p, int64_t index) {
+  int t[3];
+  t[2] = static_cast<int>(index % p.tiles[2]);
+  index /= p.tiles[2];
+  t[1] = static_cast<int>(index % p.tiles[1]);
+  t[0] = static_cast<int>(index / p.tiles[1]);
+  Tile tile;
+  for (int a = 0; a < 3; a++) {
+    const AxisTile at = get_axis_tile(t[a], p.length[a], p.dilation[a], p.tile[a]);
+    tile.group[a] = at.group;
+    tile.lo[a] = at.lo;
+    tile.hi[a] = at.hi;
+    tile.group_length[a] = get_group_length(p.length[a], p.dilation[a], at.group);
+  }
+  return tile;
+}
+
+// A box of in-group positions, walked in row-major order (axis 2 fastest).
+struct Box {
+  int lo[3];
+  int extent[3];
+  int volume;
+
+  NATTEN_DEVICE void set(const Range (&r)[3]) {
+    volume = 1;
+    for (int a = 0; a < 3; a++) {
+      lo[a] = r[a].lo;
+      extent[a] = r[a].hi > r[a].lo ? r[a].hi - r[a].lo : 0;
+      volume *= extent[a];
+    }
+  }
+  NATTEN_DEVICE void decode(int u, int (&c)[3]) const {
+    c[2] = lo[2] + u % extent[2];
+    const int rest = u / extent[2];
+    c[1] = lo[1] + rest % extent[1];
+    c[0] = lo[0] + rest / extent[1];
+  }
+  // Bounding box [lo_, hi_] (inclusive) of the positions [u0, u0 + n): an axis that the run wraps around
+  // counts as fully covered.
+  NATTEN_DEVICE void run_bounds(int u0, int n, int (&lo_)[3], int (&hi_)[3]) const {
+    int first[3], last[3];
+    decode(u0, first);
+    decode(u0 + n - 1, last);
+    bool same_prefix = true;
+    for (int a = 0; a < 3; a++) {
+      if (same_prefix) {
+        lo_[a] = first[a];
+        hi_[a] = last[a];
+        same_prefix = first[a] == last[a];
+      } else {
+        lo_[a] = lo[a];
+        hi_[a] = lo[a] + extent[a] - 1;
+      }
+    }
+  }
+  // Whether the positions [u0, u0 + n) all lie inside `inner` (per-axis ranges), judged on their bounding box.
+  NATTEN_DEVICE bool run_inside(int u0, int n, const Range (&inner)[3]) const {
+    int lo_[3], hi_[3];
+    run_bounds(u0, n, lo_, hi_);
+    for (int a = 0; a < 3; a++) {
+      if (lo_[a] < inner[a].lo || hi_[a] >= inner[a].hi) {
+        return false;
+      }
+    }
+    return true;
+  }
+};
+
+// Global token of in-group positions `ih` of dilation groups `group`.
+NATTEN_DEVICE int64_t token_of(const Params& p, const int (&group)[3], const int (&ih)[3]) {
+  const int64_t j0 = static_cast<int64_t>(ih[0]) * p.dilation[0] + group[0];
+  const int j1 = ih[1] * p.dilation[1] + group[1];
+  const int j2 = ih[2] * p.dilation[2] + group[2];
+  return (j0 * p.length[1] + j1) * p.length[2] + j2;
+}
+
+NATTEN_DEVICE Range axis_window(const Params& p, int a, int ih, int group_length) {
+  Range w;
+  w.lo = get_window_start(ih, p.kernel[a], p.stride[a], group_length, p.causal[a] != 0);
+  w.hi = get_window_end(ih, w.lo, p.kernel[a], group_length, p.causal[a] != 0);
+  return w;
+}
+
+// The window of a query row of a tile (rows numbered row-major over the tile shape). Rows past the tile's
+// end (partial tiles) take the geometry of the last valid position on that axis, so every address they
+// produce is in range; `valid` says whether the row is real.
+struct QueryRow {
+  int lo[3];  // window [lo, hi) per axis, in-group key positions
+  int hi[3];
+  int rpb_part;  // sum over axes of (k - 1 - ih) * rpb_stride: plus a key's part, the offset of its bias
+  int valid;
+  int64_t token;
+};
+
+NATTEN_DEVICE void tile_row_positions(const Params& p, const Tile& t, int r, int (&ih)[3], int& valid) {
+  int rc[3];
+  rc[2] = r % p.tile[2];
+  rc[1] = (r / p.tile[2]) % p.tile[1];
+  rc[0] = r / (p.tile[2] * p.tile[1]);
+  valid = 1;
+  for (int a = 0; a < 3; a++) {
+    ih[a] = t.lo[a] + rc[a];
+    if (ih[a] >= t.hi[a]) {
+      valid = 0;
+      ih[a] = t.hi[a] - 1;
+    }
+  }
+}
+
+NATTEN_DEVICE QueryRow query_row(const Params& p, const Tile& t, int r) {
+  QueryRow q;
+  int ih[3];
+  tile_row_positions(p, t, r, ih, q.valid);
+  q.rpb_part = 0;
+  for (int a = 0; a < 3; a++) {
+    const Range w = axis_window(p, a, ih[a], t.group_length[a]);
+    q.lo[a] = w.lo;
+    q.hi[a] = w.hi;
+    q.rpb_part += (p.kernel[a] - 1 - ih[a]) * p.rpb_stride[a];
+  }
+  q.token = token_of(p, t.group, ih);
+  return q;
+}
+
+// Coordinates of a key of a chunk, as staged in shared memory next to its row (j[0] is far negative for a
+// key past the end of the box, so every window test fails).
+struct alignas(16) KeyInfo {
+  int j[3];
+  int rpb_part;  // sum over axes of jh * rpb_stride
+};
+
+constexpr int kNoKey = -(1 << 30);
+
+NATTEN_DEVICE bool window_holds(const int (&lo)[3], const int (&hi)[3], const int (&j)[3]) {
+  return j[0] >= lo[0] && j[0] < hi[0] && j[1] >= lo[1] && j[1] < hi[1] && j[2] >= lo[2] && j[2] < hi[2];
+}
+
+// Issues the cp.async copies of kRows rows of a [.., dim] tensor into a smem tile (`stride` floats per row,
+// kWidth >= dim columns): row_src(n) gives the first element of row n in global memory, or nullptr for a
+// row of zeros; columns from dim to kWidth are zeros. `vec4`: dim % 4 == 0 and rows 16-byte aligned.
+template <int kRows, int kWidth, int kThreads, class RowSrc>
+NATTEN_DEVICE void load_rows(float* tile, int stride, int dim, int vec4, const float* any_valid, RowSrc row_src) {
+  constexpr int kVecs = kWidth / 4;
+  for (int idx = threadIdx.x; idx < kRows * kVecs; idx += kThreads) {
+    const int n = idx / kVecs, col = 4 * (idx % kVecs);
+    const float* src = row_src(n);
+    float* dst = tile + n * stride + col;
+    if (vec4) {
+      const bool ok = src != nullptr && col < dim;
+      dev::cp_async_16(dst, ok ? src + col : any_valid, ok ? 16 : 0);
+    } else {
+#pragma unroll
+      for (int e = 0; e < 4; e++) {
+        const bool ok = src != nullptr && col + e < dim;
+        dev::cp_async_4(dst + e, ok ? src + col + e : any_valid, ok ? 4 : 0);
+      }
+    }
+  }
+}
+
+}  // namespace fna
+}  // namespace cuda
+}  // namespace natten

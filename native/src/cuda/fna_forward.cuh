@@ -1,0 +1,263 @@
+// The fused forward kernel (FlashAttention-2 style, adapted to neighborhoods).
+//
+// A CTA takes a tile of kBlockM queries of one (batch, head): a box of in-group positions of one dilation
+// group per axis, so the windows of its queries form one box of keys (their union, per axis). It walks that
+// box in chunks of kBlockN keys (row-major), then the extra tokens in chunks, staging each chunk's keys and
+// values in shared memory with cp.async (two stages: the next chunk loads while this one computes). Per
+// chunk: S = Q K^T on tensor cores; scale, bias and mask (a chunk inside every query's window skips the
+// mask); the online softmax in registers; O += P V. The attention weights are never written.
+#pragma once
+
+#include "fna_common.cuh"
+#include "natten/cuda/kernel_traits.h"
+
+namespace natten {
+namespace cuda {
+namespace fna {
+
+enum ChunkKind { kChunkMasked = 0, kChunkFull = 1, kChunkExtra = 2 };
+
+// The key chunks of a query tile: the union box of its windows, then the extra tokens.
+struct KeyChunks {
+  Box box;
+  Range common[3];  // keys inside the window of every query of the tile
+  int box_chunks;
+  int count;
+
+  template <int kBlockN>
+  NATTEN_DEVICE static KeyChunks of(const Params& p, const Tile& t) {
+    KeyChunks k;
+    k.init<kBlockN>(p, t);
+    return k;
+  }
+
+  template <int kBlockN>
+  NATTEN_DEVICE void init(const Params& p, const Tile& t) {
+    Range keys[3];
+    for (int a = 0; a < 3; a++) {
+      const bool causal = p.causal[a] != 0;
+      keys[a] = get_window_union(t.lo[a], t.hi[a], p.kernel[a], p.stride[a], t.group_length[a], causal);
+      common[a] = get_window_intersection(t.lo[a], t.hi[a], p.kernel[a], p.stride[a], t.group_length[a], causal);
+    }
+    box.set(keys);
+    box_chunks = (box.volume + kBlockN - 1) / kBlockN;
+    count = box_chunks + (p.n_extra + kBlockN - 1) / kBlockN;
+  }
+
+  template <int kBlockN>
+  NATTEN_DEVICE int kind(int c) const {
+    if (c >= box_chunks) {
+      return kChunkExtra;
+    }
+    const int u0 = c * kBlockN;
+    return u0 + kBlockN <= box.volume && box.run_inside(u0, kBlockN, common) ? kChunkFull : kChunkMasked;
+  }
+
+  // Issues the copies of chunk c's keys and values (and, for box chunks, its key coordinates) into a stage.
+  template <int kBlockN, int kWidth, int kThreads>
+  NATTEN_DEVICE void load(const Params& p, const Tile& t, int64_t b, int hkv, int c, float* k_dst, int k_stride,
+                          float* v_dst, int v_stride, KeyInfo* info) const {
+    if (c < box_chunks) {
+      const int u0 = c * kBlockN;
+      auto row = [&](const float* base, int dim, int n) -> const float* {
+        const int u = u0 + n;
+        if (u >= box.volume) {
+          return nullptr;
+        }
+        int jh[3];
+        box.decode(u, jh);
+        return base + ((b * p.tokens + token_of(p, t.group, jh)) * p.heads_kv + hkv) * dim;
+      };
+      load_rows<kBlockN, kWidth, kThreads>(k_dst, k_stride, p.head_dim, p.vec4_qk, p.key,
+                                           [&](int n) { return row(p.key, p.head_dim, n); });
+      load_rows<kBlockN, kWidth, kThreads>(v_dst, v_stride, p.head_dim_v, p.vec4_v, p.value,
+                                           [&](int n) { return row(p.value, p.head_dim_v, n); });
+      if (threadIdx.x < kBlockN) {
+        KeyInfo k;
+        const int u = u0 + threadIdx.x;
+        if (u < box.volume) {
+          box.decode(u, k.j);
+          k.rpb_part = k.j[0] * p.rpb_stride[0] + k.j[1] * p.rpb_stride[1] + k.j[2] * p.rpb_stride[2];
+        } else {
+          k.j[0] = k.j[1] = k.j[2] = kNoKey;
+          k.rpb_part = 0;
+        }
+        info[threadIdx.x] = k;
+      }
+    } else {
+      const int e0 = (c - box_chunks) * kBlockN;
+      auto row = [&](const float* base, int dim, int n) -> const float* {
+        const int e = e0 + n;
+        return e < p.n_extra ? base + ((b * p.n_extra + e) * p.heads_kv + hkv) * dim : nullptr;
+      };
+      load_rows<kBlockN, kWidth, kThreads>(k_dst, k_stride, p.head_dim, p.vec4_qk, p.extra_key,
+                                           [&](int n) { return row(p.extra_key, p.head_dim, n); });
+      load_rows<kBlockN, kWidth, kThreads>(v_dst, v_stride, p.head_dim_v, p.vec4_v, p.extra_value,
+                                           [&](int n) { return row(p.extra_value, p.head_dim_v, n); });
+    }
+  }
+};
+
+// Scales the raw scores of one chunk to the log2 domain, adds the bias and masks: element e of column tile j
+// is row (e / 2) of the thread's two rows and key 8 j + quad + 4 (e % 2) of the chunk (see natten/cuda/mma.h).
+template <int kNT>
+NATTEN_DEVICE void score_chunk(const Params& p, float (&s)[kNT][4], int kind, int chunk_extra0, const KeyInfo* info,
+                               const QueryRow (&rows)[2], int h, int quad) {
+  const float* rpb = p.has_rpb ? p.rpb + static_cast<int64_t>(h) * p.rpb_volume : nullptr;
+#pragma unroll
+  for (int j = 0; j < kNT; j++) {
+#pragma unroll
+    for (int e = 0; e < 4; e++) {
+      const int n = 8 * j + quad + 4 * (e & 1);
+      const QueryRow& row = rows[e >> 1];
+      float x = s[j][e] * p.scale_log2;
+      if (kind == kChunkExtra) {
+        if (chunk_extra0 + n >= p.n_extra) {
+          x = -INFINITY;
+        }
+      } else {
+        const KeyInfo k = info[n];
+        if (kind == kChunkMasked && !window_holds(row.lo, row.hi, k.j)) {
+          x = -INFINITY;
+        } else if (p.has_rpb) {
+          x += __ldg(rpb + k.rpb_part + row.rpb_part) * dev::kLog2e;
+        }
+      }
+      s[j][e] = x;
+    }
+  }
+}
+
+template <class T>
+__global__ void __launch_bounds__(T::kThreads) fna_forward_kernel(const Params p) {
+#if NATTEN_SM80
+  constexpr int kD = T::kHeadDim, kBN = T::kBlockN, kNT = kBN / 8, kSteps = T::kSteps;
+  constexpr int kSA = T::kRowStrideA, kSK = T::kRowStrideK;
+  constexpr bool kPrecise = T::kPrecise;
+  using FragA = dev::FragA<kPrecise>;
+  using FragB = dev::FragB<kPrecise>;
+
+  float* sQ = dev::dynamic_smem<float>();
+  float* sK = sQ + T::kQFloats;
+  float* sV = sK + T::kKFloats;
+  KeyInfo* sInfo = reinterpret_cast<KeyInfo*>(sV + T::kVFloats);
+
+  const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, group = lane >> 2, quad = lane & 3;
+  const int h = blockIdx.y, hkv = h / p.heads_per_kv;
+  const int64_t b = blockIdx.z;
+  const Tile tile = make_tile(p, blockIdx.x);
+  const KeyChunks chunks = KeyChunks::of<kBN>(p, tile);
+  const QueryRow rows[2] = {query_row(p, tile, 16 * warp + group), query_row(p, tile, 16 * warp + group + 8)};
+
+  // Prologue: the query tile and the first chunk, in one copy group.
+  load_rows<T::kBlockM, kD, T::kThreads>(sQ, kSA, p.head_dim, p.vec4_qk, p.query, [&](int r) -> const float* {
+    int ih[3], valid;
+    tile_row_positions(p, tile, r, ih, valid);
+    return valid ? p.query + ((b * p.tokens + token_of(p, tile.group, ih)) * p.heads + h) * p.head_dim : nullptr;
+  });
+  chunks.load<kBN, kD, T::kThreads>(p, tile, b, hkv, 0, sK, kSA, sV, kSK, sInfo);
+  dev::cp_async_commit();
+
+  dev::OnlineSoftmax softmax;
+  softmax.init();
+  float acc[kSteps][4];
+#pragma unroll
+  for (int i = 0; i < kSteps; i++) {
+    acc[i][0] = acc[i][1] = acc[i][2] = acc[i][3] = 0.f;
+  }
+  FragA q_frags[T::kQInRegisters ? kSteps : 1];
+  const float* sQ_warp = sQ + 16 * warp * kSA;
+
+  for (int c = 0; c < chunks.count; c++) {
+    const int stage = c & 1;
+    if (c + 1 < chunks.count) {
+      chunks.load<kBN, kD, T::kThreads>(p, tile, b, hkv, c + 1, sK + (stage ^ 1) * kBN * kSA, kSA,
+                                        sV + (stage ^ 1) * kBN * kSK, kSK, sInfo + (stage ^ 1) * kBN);
+    }
+    dev::cp_async_commit();
+    dev::cp_async_wait<1>();
+    __syncthreads();
+
+    if (T::kQInRegisters && c == 0) {
+#pragma unroll
+      for (int kk = 0; kk < kSteps; kk++) {
+        dev::load_a<kPrecise>(q_frags[T::kQInRegisters ? kk : 0], sQ_warp + 8 * kk, kSA, group, quad);
+      }
+    }
+    const float* sK_stage = sK + stage * kBN * kSA;
+    const float* sV_stage = sV + stage * kBN * kSK;
+
+    // S = Q K^T
+    float s[kNT][4];
+#pragma unroll
+    for (int j = 0; j < kNT; j++) {
+      s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.f;
+    }
+#pragma unroll
+    for (int kk = 0; kk < kSteps; kk++) {
+      FragA a;
+      if (T::kQInRegisters) {
+        a = q_frags[T::kQInRegisters ? kk : 0];
+      } else {
+        dev::load_a<kPrecise>(a, sQ_warp + 8 * kk, kSA, group, quad);
+      }
+#pragma unroll
+      for (int j = 0; j < kNT; j++) {
+        FragB bf;
+        dev::load_b_rows_as_n<kPrecise>(bf, sK_stage + 8 * j * kSA + 8 * kk, kSA, group, quad);
+        dev::mma<kPrecise>(s[j], a, bf);
+      }
+    }
+
+    const int kind = chunks.kind<kBN>(c);
+    score_chunk<kNT>(p, s, kind, (c - chunks.box_chunks) * kBN, sInfo + stage * kBN, rows, h, quad);
+    softmax.update(s, acc);
+
+    // O += P V
+#pragma unroll
+    for (int j = 0; j < kNT; j++) {
+      FragA pa;
+      dev::a_from_c<kPrecise>(pa, s[j]);
+#pragma unroll
+      for (int nt = 0; nt < kSteps; nt++) {
+        FragB vb;
+        dev::load_b_rows_as_k<kPrecise>(vb, sV_stage + 8 * j * kSK + 8 * nt, kSK, group, quad);
+        dev::mma<kPrecise>(acc[nt], pa, vb);
+      }
+    }
+    __syncthreads();
+  }
+
+  // Epilogue: normalize and write the output rows and their logsumexp.
+  float inv_sum[2], lse[2];
+  softmax.finish(inv_sum, lse);
+#pragma unroll
+  for (int r = 0; r < 2; r++) {
+    if (!rows[r].valid) {
+      continue;
+    }
+    const int64_t out_row = (b * p.tokens + rows[r].token) * p.heads + h;
+    float* out = p.output + out_row * p.head_dim_v;
+#pragma unroll
+    for (int nt = 0; nt < kSteps; nt++) {
+      const int col = 8 * nt + 2 * quad;
+      if (col < p.head_dim_v) {
+        out[col] = acc[nt][2 * r] * inv_sum[r];
+      }
+      if (col + 1 < p.head_dim_v) {
+        out[col + 1] = acc[nt][2 * r + 1] * inv_sum[r];
+      }
+    }
+    if (quad == 0) {
+      p.lse[out_row] = lse[r];
+    }
+  }
+  dev::cp_async_wait<0>();  // no copy may outlive the block
+#else
+  __trap();
+#endif
+}
+
+}  // namespace fna
+}  // namespace cuda
+}  // namespace natten

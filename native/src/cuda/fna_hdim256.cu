@@ -1,0 +1,12 @@
+// The fused kernels for head dims up to 256 (both precisions).
+#include "fna_launch.cuh"
+
+namespace natten {
+namespace cuda {
+namespace fna {
+
+NATTEN_INSTANTIATE_FNA(256)
+
+}  // namespace fna
+}  // namespace cuda
+}  // namespace natten

@@ -1,0 +1,318 @@
+// The CUDA entry points (natten/cuda/api.h): for each call, the choice between the fast kernels and the
+// reference kernels, the tile shapes, the kernel parameters and the workspace.
+#include <algorithm>
+#include <climits>
+#include <cstdint>
+#include <limits>
+#include <string>
+
+#include "common.h"
+#include "fna_launch.h"
+#include "na_split.h"
+#include "natten/cuda/api.h"
+#include "natten/cuda/kernel_traits.h"
+#include "natten/na_mask.h"
+#include "reference.h"
+
+namespace natten {
+namespace cuda {
+namespace {
+
+struct DeviceInfo {
+  int major = 0;
+  int minor = 0;
+  int smem_optin = 0;
+};
+
+DeviceInfo device_info() {
+  constexpr int kCached = 64;
+  static DeviceInfo cache[kCached];
+  static bool known[kCached] = {};
+  int device = 0;
+  if (cudaGetDevice(&device) != cudaSuccess || device < 0 || device >= kCached) {
+    return DeviceInfo{};
+  }
+  if (!known[device]) {
+    DeviceInfo info;
+    if (cudaDeviceGetAttribute(&info.major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess ||
+        cudaDeviceGetAttribute(&info.minor, cudaDevAttrComputeCapabilityMinor, device) != cudaSuccess ||
+        cudaDeviceGetAttribute(&info.smem_optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device) != cudaSuccess) {
+      cudaGetLastError();
+      return DeviceInfo{};
+    }
+    cache[device] = info;
+    known[device] = true;
+  }
+  return cache[device];
+}
+
+int head_dim_bucket(int dim) {
+  for (int b : kHeadDimBuckets) {
+    if (dim <= b) {
+      return b;
+    }
+  }
+  return 0;
+}
+
+// The tile shape (a power of two per axis, `rows` in all) that minimizes the work estimate
+// tiles x (union box of their windows), preferring longer runs along the last axis on ties.
+void choose_tile(const NAProblem& p, int rows, int (&best)[3]) {
+  double best_cost = std::numeric_limits<double>::infinity();
+  for (int m0 = 1; m0 <= rows; m0 *= 2) {
+    for (int m1 = 1; m0 * m1 <= rows; m1 *= 2) {
+      const int m[3] = {m0, m1, rows / (m0 * m1)};
+      double cost = 1;
+      for (int a = 0; a < 3; a++) {
+        const int longest_group = (p.length[a] + p.dilation[a] - 1) / p.dilation[a];
+        cost *= static_cast<double>(get_axis_tile_count(p.length[a], p.dilation[a], m[a])) *
+                std::min(p.kernel[a] + m[a] - 1, longest_group);
+      }
+      if (cost < best_cost || (cost == best_cost && m[2] > best[2])) {
+        best_cost = cost;
+        for (int a = 0; a < 3; a++) {
+          best[a] = m[a];
+        }
+      }
+    }
+  }
+}
+
+bool aligned16(const void* p) { return p == nullptr || reinterpret_cast<uintptr_t>(p) % 16 == 0; }
+
+fna::Params base_params(const NAProblem& p, const int (&tile)[3]) {
+  fna::Params f{};
+  f.batch = p.batch;
+  f.heads = p.heads;
+  f.heads_kv = p.heads_kv;
+  f.heads_per_kv = p.heads_per_kv();
+  f.head_dim = p.head_dim;
+  f.head_dim_v = p.head_dim_v;
+  f.n_extra = p.n_extra;
+  f.tokens = p.tokens();
+  for (int a = 0; a < 3; a++) {
+    f.length[a] = p.length[a];
+    f.kernel[a] = p.kernel[a];
+    f.stride[a] = p.stride[a];
+    f.dilation[a] = p.dilation[a];
+    f.causal[a] = p.causal[a] ? 1 : 0;
+    f.tile[a] = tile[a];
+    f.tiles[a] = get_axis_tile_count(p.length[a], p.dilation[a], tile[a]);
+  }
+  f.rpb_stride[2] = 1;
+  f.rpb_stride[1] = p.rpb_extent(2);
+  f.rpb_stride[0] = p.rpb_extent(1) * p.rpb_extent(2);
+  f.rpb_volume = p.rpb_volume();
+  f.has_rpb = p.has_rpb ? 1 : 0;
+  f.scale = p.scale;
+  f.scale_log2 = p.scale * 1.4426950408889634f;
+  return f;
+}
+
+// Whether the fast kernels take this problem, and with which bucket and tiles.
+struct Plan {
+  bool fast = false;
+  std::string why;  // why not, when !fast
+  int bucket = 0;
+  bool precise = false;
+  int q_tile[3] = {1, 1, 1};
+  int k_tile[3] = {1, 1, 1};
+};
+
+template <int kHeadDim, bool kPrecise>
+int max_smem_bytes(bool backward) {
+  if (!backward) {
+    return ForwardTraits<kHeadDim, kPrecise>::kSmemBytes;
+  }
+  return std::max(DqTraits<kHeadDim, kPrecise>::kSmemBytes, DkvTraits<kHeadDim, kPrecise>::kSmemBytes);
+}
+
+template <int kHeadDim>
+int max_smem_bytes(bool precise, bool backward) {
+  return precise ? max_smem_bytes<kHeadDim, true>(backward) : max_smem_bytes<kHeadDim, false>(backward);
+}
+
+int smem_bytes(int bucket, bool precise, bool backward) {
+  switch (bucket) {
+    case 32: return max_smem_bytes<32>(precise, backward);
+    case 64: return max_smem_bytes<64>(precise, backward);
+    case 128: return max_smem_bytes<128>(precise, backward);
+    default: return max_smem_bytes<256>(precise, backward);
+  }
+}
+
+Plan plan(const NAProblem& p, const RunOptions& options, bool backward) {
+  Plan plan;
+  plan.precise = options.precision == Precision::kFloat32;
+  if (options.implementation == Implementation::kReference) {
+    plan.why = "reference kernels requested";
+    return plan;
+  }
+  const DeviceInfo info = device_info();
+  if (info.major < 8) {
+    plan.why = "the device (sm_" + std::to_string(info.major) + std::to_string(info.minor) +
+               ") has no TF32 tensor cores and no cp.async; the fast kernels need sm_80 or newer";
+    return plan;
+  }
+  plan.bucket = head_dim_bucket(std::max(p.head_dim, p.head_dim_v));
+  if (plan.bucket == 0) {
+    plan.why = "head dim " + std::to_string(std::max(p.head_dim, p.head_dim_v)) + " exceeds the fast kernels' " +
+               std::to_string(kMaxFastHeadDim);
+    return plan;
+  }
+  const int smem = smem_bytes(plan.bucket, plan.precise, backward);
+  if (smem > info.smem_optin) {
+    plan.why = "the head-dim " + std::to_string(plan.bucket) + " kernels need " + std::to_string(smem) +
+               " bytes of shared memory per block, the device allows " + std::to_string(info.smem_optin);
+    return plan;
+  }
+  choose_tile(p, 64, plan.q_tile);
+  choose_tile(p, 64, plan.k_tile);
+  int64_t q_tiles = 1, k_tiles = 1;
+  for (int a = 0; a < 3; a++) {
+    q_tiles *= get_axis_tile_count(p.length[a], p.dilation[a], plan.q_tile[a]);
+    k_tiles *= get_axis_tile_count(p.length[a], p.dilation[a], plan.k_tile[a]);
+  }
+  const int col_splits = plan.bucket > 128 ? plan.bucket / 128 : 1;
+  if (q_tiles > INT_MAX || k_tiles > INT_MAX || p.heads > 65535 || p.batch > 65535 ||
+      static_cast<int64_t>(p.heads_kv) * col_splits > 65535) {
+    plan.why = "the grid would exceed CUDA's limits (batch and heads at most 65535)";
+    return plan;
+  }
+  plan.fast = true;
+  return plan;
+}
+
+// The largest rpb volume (floats) whose gradient the dq kernel can stage beside its tile in shared memory.
+template <int kHeadDim>
+int dq_rpb_smem_limit(bool precise) {
+  const int tile = precise ? DqTraits<kHeadDim, true>::kSmemBytes : DqTraits<kHeadDim, false>::kSmemBytes;
+  return (device_info().smem_optin - tile) / 4;
+}
+
+int dq_rpb_smem_limit(int bucket, bool precise) {
+  switch (bucket) {
+    case 32: return dq_rpb_smem_limit<32>(precise);
+    case 64: return dq_rpb_smem_limit<64>(precise);
+    case 128: return dq_rpb_smem_limit<128>(precise);
+    default: return dq_rpb_smem_limit<256>(precise);
+  }
+}
+
+template <class F>
+Status by_bucket(int bucket, F&& f) {
+  switch (bucket) {
+    case 32: return f(std::integral_constant<int, 32>());
+    case 64: return f(std::integral_constant<int, 64>());
+    case 128: return f(std::integral_constant<int, 128>());
+    default: return f(std::integral_constant<int, 256>());
+  }
+}
+
+size_t align256(size_t bytes) { return (bytes + 255) / 256 * 256; }
+
+}  // namespace
+
+Status na_forward(const NAProblem& p, const NAForwardArgs& a, const RunOptions& options, cudaStream_t stream) {
+  const Plan pl = plan(p, options, false);
+  if (!pl.fast) {
+    return reference::na_forward(p, a, stream);
+  }
+  fna::Params f = base_params(p, pl.q_tile);
+  f.query = a.query;
+  f.key = a.key;
+  f.value = a.value;
+  f.rpb = a.rpb;
+  f.extra_key = a.extra_key;
+  f.extra_value = a.extra_value;
+  f.output = a.output;
+  f.lse = a.logsumexp;
+  f.vec4_qk = p.head_dim % 4 == 0 && aligned16(a.query) && aligned16(a.key) && aligned16(a.extra_key);
+  f.vec4_v = p.head_dim_v % 4 == 0 && aligned16(a.value) && aligned16(a.extra_value);
+  return by_bucket(pl.bucket, [&](auto d) { return fna::run_forward<decltype(d)::value>(f, pl.precise, stream); });
+}
+
+size_t na_backward_workspace_bytes(const NAProblem& p) { return align256(sizeof(float) * p.lse_elems()); }
+
+Status na_backward(const NAProblem& p, const NABackwardArgs& a, const RunOptions& options, void* workspace,
+                   size_t workspace_bytes, cudaStream_t stream) {
+  if (workspace_bytes < na_backward_workspace_bytes(p) || workspace == nullptr) {
+    return invalid("the fused backward needs a workspace of " + std::to_string(na_backward_workspace_bytes(p)) +
+                   " bytes, got " + std::to_string(workspace_bytes));
+  }
+  float* delta = static_cast<float*>(workspace);
+  const Plan pl = plan(p, options, true);
+  if (!pl.fast) {
+    return reference::na_backward(p, a, delta, stream);
+  }
+  if (p.has_rpb) {
+    NATTEN_CUDA_RETURN_IF_ERROR(cudaMemsetAsync(a.d_rpb, 0, sizeof(float) * p.rpb_elems(), stream), "clearing dRpb");
+  }
+  if (p.n_extra > 0) {
+    NATTEN_CUDA_RETURN_IF_ERROR(cudaMemsetAsync(a.d_extra_key, 0, sizeof(float) * p.extra_key_elems(), stream),
+                                "clearing the extra keys' gradient");
+    NATTEN_CUDA_RETURN_IF_ERROR(cudaMemsetAsync(a.d_extra_value, 0, sizeof(float) * p.extra_value_elems(), stream),
+                                "clearing the extra values' gradient");
+  }
+  fna::Params dq = base_params(p, pl.q_tile);
+  dq.query = a.query;
+  dq.key = a.key;
+  dq.value = a.value;
+  dq.rpb = a.rpb;
+  dq.extra_key = a.extra_key;
+  dq.extra_value = a.extra_value;
+  dq.output = const_cast<float*>(a.output);
+  dq.d_output = a.d_output;
+  dq.lse_in = a.logsumexp;
+  dq.d_lse = a.d_logsumexp;
+  dq.delta = delta;
+  dq.d_query = a.d_query;
+  dq.d_key = a.d_key;
+  dq.d_value = a.d_value;
+  dq.d_rpb = a.d_rpb;
+  dq.d_extra_key = a.d_extra_key;
+  dq.d_extra_value = a.d_extra_value;
+  dq.vec4_qk = p.head_dim % 4 == 0 && aligned16(a.query) && aligned16(a.key) && aligned16(a.extra_key);
+  dq.vec4_v = p.head_dim_v % 4 == 0 && aligned16(a.value) && aligned16(a.extra_value) && aligned16(a.d_output);
+  dq.rpb_in_smem = p.has_rpb && p.rpb_volume() <= dq_rpb_smem_limit(pl.bucket, pl.precise) ? 1 : 0;
+  fna::Params dkv = dq;
+  const fna::Params key_tiles = base_params(p, pl.k_tile);
+  for (int a3 = 0; a3 < 3; a3++) {
+    dkv.tile[a3] = key_tiles.tile[a3];
+    dkv.tiles[a3] = key_tiles.tiles[a3];
+  }
+  return by_bucket(pl.bucket,
+                   [&](auto d) { return fna::run_backward<decltype(d)::value>(dq, dkv, pl.precise, stream); });
+}
+
+Status qk_forward(const NAProblem& p, const QKForwardArgs& a, const RunOptions& o, cudaStream_t stream) {
+  return o.implementation == Implementation::kReference ? reference::qk_forward(p, a, stream)
+                                                         : split::qk_forward(p, a, stream);
+}
+
+Status qk_backward(const NAProblem& p, const QKBackwardArgs& a, const RunOptions& o, cudaStream_t stream) {
+  return o.implementation == Implementation::kReference ? reference::qk_backward(p, a, stream)
+                                                         : split::qk_backward(p, a, stream);
+}
+
+Status av_forward(const NAProblem& p, const AVForwardArgs& a, const RunOptions& o, cudaStream_t stream) {
+  return o.implementation == Implementation::kReference ? reference::av_forward(p, a, stream)
+                                                         : split::av_forward(p, a, stream);
+}
+
+Status av_backward(const NAProblem& p, const AVBackwardArgs& a, const RunOptions& o, cudaStream_t stream) {
+  return o.implementation == Implementation::kReference ? reference::av_backward(p, a, stream)
+                                                         : split::av_backward(p, a, stream);
+}
+
+std::string describe_fused(const NAProblem& p, const RunOptions& options) {
+  const Plan pl = plan(p, options, false);
+  if (!pl.fast) {
+    return "reference (" + pl.why + ")";
+  }
+  return "fast hdim " + std::to_string(pl.bucket) + (pl.precise ? " float32" : " tf32") + " tile " +
+         std::to_string(pl.q_tile[0]) + "x" + std::to_string(pl.q_tile[1]) + "x" + std::to_string(pl.q_tile[2]);
+}
+
+}  // namespace cuda
+}  // namespace natten

@@ -1,0 +1,141 @@
+/**
+ * The native CPU kernels (the natten_cpu addon, C++ in native/src/cpu: a thread pool sized to the machine,
+ * AVX2+FMA row kernels where the CPU has them) over the Float32Arrays the kernels are given: the addon
+ * reads the inputs and writes the outputs in place, nothing is copied. Each function returns null when the
+ * addon is unavailable (not built, not Node, refused to load); `nativeCpuStatus()` says why.
+ *
+ * The addon is loaded on first use, through src/native/addon_loader.ts, which never throws and is inert in
+ * a browser bundle.
+ */
+import {NAInfo} from '../../core/na_info';
+import {AddonLoad, loadAddon} from '../../native/addon_loader';
+import type {AVBackwardResult, NABackwardResult, NAForwardResult, QKBackwardResult} from './na_impl';
+
+type F32 = Float32Array;
+type Opt = F32 | null;
+
+/** What natten_cpu exports (native/src/cpu/addon.cc). */
+export interface NattenCpuAddon {
+  naForward(geometry: Int32Array, scale: number, query: F32, key: F32, value: F32, rpb: Opt, additionalKeys: Opt,
+            additionalValues: Opt, output: F32, lse: F32): void;
+  naBackward(geometry: Int32Array, scale: number, query: F32, key: F32, value: F32, rpb: Opt, additionalKeys: Opt,
+             additionalValues: Opt, output: F32, lse: F32, dOutput: F32, dLse: Opt, dQuery: F32, dKey: F32,
+             dValue: F32, dRpb: Opt, dAdditionalKeys: Opt, dAdditionalValues: Opt): void;
+  qkForward(geometry: Int32Array, scale: number, query: F32, key: F32, rpb: Opt, additionalKeys: Opt,
+            logits: F32): void;
+  qkBackward(geometry: Int32Array, scale: number, query: F32, key: F32, additionalKeys: Opt, dLogits: F32,
+             dQuery: F32, dKey: F32, dRpb: Opt, dAdditionalKeys: Opt): void;
+  avForward(geometry: Int32Array, weights: F32, value: F32, additionalValues: Opt, output: F32): void;
+  avBackward(geometry: Int32Array, weights: F32, value: F32, additionalValues: Opt, dOutput: F32, dWeights: F32,
+             dValue: F32, dAdditionalValues: Opt): void;
+  /** Row kernels: 'auto' | 'avx2' | 'portable'; false when AVX2 is asked for and the CPU lacks it. */
+  setIsa(isa: 'auto' | 'avx2' | 'portable'): boolean;
+  isa(): 'avx2' | 'portable';
+  cpuHasAvx2(): boolean;
+  /** Threads in all, the caller included; 0 restores the default (the CPUs this process may use). */
+  setNumThreads(n: number): void;
+  numThreads(): number;
+  /** The core clock from timed dependent-instruction chains (the benchmark's peak figure); 0 if unmeasurable. */
+  measureClock(): {addChainGhz: number, fmaChainGhz: number};
+}
+
+export const NATTEN_CPU_ADDON = 'natten_cpu';
+
+/** The addon, loaded once (null when unavailable). */
+export function nattenCpu(): NattenCpuAddon | null {
+  return loadAddon<NattenCpuAddon>(NATTEN_CPU_ADDON).addon;
+}
+
+/** Whether natten_cpu loaded, from where, or why not. */
+export function nativeCpuStatus(): AddonLoad<NattenCpuAddon> {
+  return loadAddon<NattenCpuAddon>(NATTEN_CPU_ADDON);
+}
+
+/** The geometry the addon takes: batch, L3, k3, s3, d3, causal3, heads, headsKv, headDim, headDimV, nExtra, hasRpb. */
+function geometry(info: NAInfo): Int32Array {
+  return Int32Array.from([
+    info.batch, ...info.L3, ...info.k3, ...info.s3, ...info.d3, ...info.causal3.map(c => (c ? 1 : 0)), info.heads,
+    info.headsKv, info.headDim, info.headDimV, info.nExtra, info.hasRpb ? 1 : 0,
+  ]);
+}
+
+const zeros = (n: number) => new Float32Array(n);
+const zerosLike = (x: Opt) => (x == null ? null : zeros(x.length));
+
+export function naForwardNative(info: NAInfo, query: F32, key: F32, value: F32, rpb: Opt, additionalKeys: Opt,
+                                additionalValues: Opt): NAForwardResult | null {
+  const addon = nattenCpu();
+  if (addon == null) {
+    return null;
+  }
+  const rows = info.batch * info.numTokens * info.heads;
+  const output = zeros(rows * info.headDimV), lse = zeros(rows);
+  addon.naForward(geometry(info), info.scale, query, key, value, rpb, additionalKeys, additionalValues, output, lse);
+  return {output, lse};
+}
+
+export function naBackwardNative(info: NAInfo, query: F32, key: F32, value: F32, output: F32, lse: F32, dOutput: F32,
+                                 dLse: Opt, rpb: Opt, additionalKeys: Opt, additionalValues: Opt):
+    NABackwardResult | null {
+  const addon = nattenCpu();
+  if (addon == null) {
+    return null;
+  }
+  const r: NABackwardResult = {
+    dQuery: zeros(query.length), dKey: zeros(key.length), dValue: zeros(value.length), dRpb: zerosLike(rpb),
+    dAdditionalKeys: zerosLike(additionalKeys), dAdditionalValues: zerosLike(additionalValues),
+  };
+  addon.naBackward(geometry(info), info.scale, query, key, value, rpb, additionalKeys, additionalValues, output, lse,
+                   dOutput, dLse, r.dQuery, r.dKey, r.dValue, r.dRpb, r.dAdditionalKeys, r.dAdditionalValues);
+  return r;
+}
+
+export function qkForwardNative(info: NAInfo, query: F32, key: F32, rpb: Opt, additionalKeys: Opt): F32 | null {
+  const addon = nattenCpu();
+  if (addon == null) {
+    return null;
+  }
+  const logits = zeros(info.batch * info.numTokens * info.heads * info.numSlots);
+  addon.qkForward(geometry(info), info.scale, query, key, rpb, additionalKeys, logits);
+  return logits;
+}
+
+export function qkBackwardNative(info: NAInfo, dLogits: F32, query: F32, key: F32, additionalKeys: Opt):
+    QKBackwardResult | null {
+  const addon = nattenCpu();
+  if (addon == null) {
+    return null;
+  }
+  const r: QKBackwardResult = {
+    dQuery: zeros(query.length), dKey: zeros(key.length),
+    dRpb: info.hasRpb ? zeros(info.heads * info.rpb3[0] * info.rpb3[1] * info.rpb3[2]) : null,
+    dAdditionalKeys: zerosLike(additionalKeys),
+  };
+  addon.qkBackward(geometry(info), info.scale, query, key, additionalKeys, dLogits, r.dQuery, r.dKey, r.dRpb,
+                   r.dAdditionalKeys);
+  return r;
+}
+
+export function avForwardNative(info: NAInfo, weights: F32, value: F32, additionalValues: Opt): F32 | null {
+  const addon = nattenCpu();
+  if (addon == null) {
+    return null;
+  }
+  const output = zeros(info.batch * info.numTokens * info.heads * info.headDimV);
+  addon.avForward(geometry(info), weights, value, additionalValues, output);
+  return output;
+}
+
+export function avBackwardNative(info: NAInfo, dOutput: F32, weights: F32, value: F32, additionalValues: Opt):
+    AVBackwardResult | null {
+  const addon = nattenCpu();
+  if (addon == null) {
+    return null;
+  }
+  const r: AVBackwardResult = {
+    dWeights: zeros(weights.length), dValue: zeros(value.length), dAdditionalValues: zerosLike(additionalValues),
+  };
+  addon.avBackward(geometry(info), weights, value, additionalValues, dOutput, r.dWeights, r.dValue,
+                   r.dAdditionalValues);
+  return r;
+}
