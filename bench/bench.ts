@@ -16,6 +16,7 @@ import {na1d, na2d, na3d, NATTEN_CPU_WASM, NATTEN_FORCE_COMPOSED, NAOptions} fro
 import {HOST_BACKENDS} from '../src/kernels/cpu/host_util';
 import {naWasmMemoryBytes} from '../src/kernels/cpu/na_wasm';
 import {naFlops, Preset, PRESETS, tokens} from './presets';
+import {formatTable} from './table';
 
 interface Args {
   backend: string;
@@ -175,9 +176,7 @@ function table(results: Result[]): string {
     f(r.fullAttnFwdMs), f(r.fullAttnFwdMs / r.fusedFwdMs), f(r.fusedFwdAllocatedBytes / r.outputAndLseBytes, 2),
     f(r.jsFwdMs), f(r.jsFwdBwdMs), f(r.wasmMemoryBytes == null ? null : r.wasmMemoryBytes / 2 ** 20),
   ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map(r => r[i].length)));
-  const line = (cells: string[]) => '| ' + cells.map((c, i) => c.padStart(widths[i])).join(' | ') + ' |';
-  return [line(header), '|' + widths.map(w => '-'.repeat(w + 2)).join('|') + '|', ...rows.map(line)].join('\n');
+  return formatTable(header, rows);
 }
 
 async function main(): Promise<void> {

@@ -6,56 +6,11 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import {cudaStatus, disableCuda, enableCuda, na1d, na2d, na2dAV, na2dQK} from '../src/index';
-import {cudaAddon, CudaProblem} from '../src/kernels/cuda/addon';
+import {cudaAddon} from '../src/kernels/cuda/addon';
+import {CheckSpec, cudaProblemOf, describeSpec} from './cuda_cases';
 import {problem} from './problems';
 import {refForward} from './reference';
 import {expectClose, expectNoLeak, makeInputs} from './util';
-
-/** A problem for the self-check, written per spatial axis and padded to three axes like NAInfo. */
-export interface CheckSpec {
-  batch?: number;
-  spatial: number[];
-  heads?: number;
-  headsKv?: number;
-  headDim: number;
-  headDimV?: number;
-  kernel: number[];
-  stride?: number[];
-  dilation?: number[];
-  causal?: boolean[];
-  rpb?: boolean;
-  extra?: number;
-}
-
-export function cudaProblemOf(s: CheckSpec): CudaProblem {
-  const pad = (xs: number[] | undefined, fill: number) => {
-    const v = xs ?? s.spatial.map(() => fill);
-    return [...Array(3 - v.length).fill(1), ...v];
-  };
-  return {
-    batch: s.batch ?? 1,
-    heads: s.heads ?? 1,
-    headsKv: s.headsKv ?? s.heads ?? 1,
-    headDim: s.headDim,
-    headDimV: s.headDimV ?? s.headDim,
-    nExtra: s.extra ?? 0,
-    length: pad(s.spatial, 1),
-    kernel: pad(s.kernel, 1),
-    stride: pad(s.stride, 1),
-    dilation: pad(s.dilation, 1),
-    causal: [...Array(3 - s.spatial.length).fill(0), ...(s.causal ?? s.spatial.map(() => false)).map(c => (c ? 1 : 0))],
-    hasRpb: s.rpb ?? false,
-    scale: 1 / Math.sqrt(s.headDim),
-  };
-}
-
-export function describeSpec(s: CheckSpec): string {
-  const x = (v: unknown[] | undefined, fill: string) =>
-      (v == null ? fill : v.map(e => (typeof e === 'boolean' ? Number(e) : e)).join('x'));
-  return `${s.spatial.length}d b${s.batch ?? 1} L=${x(s.spatial, '')} h${s.heads ?? 1}/${s.headsKv ?? s.heads ?? 1} d${
-             s.headDim}/${s.headDimV ?? s.headDim} k=${x(s.kernel, '')} s=${x(s.stride, '1')} dil=${
-             x(s.dilation, '1')} causal=${x(s.causal, '0')}${s.rpb ? ' rpb' : ''}${s.extra ? ` extra${s.extra}` : ''}`;
-}
 
 /** Self-check of every case in both precisions; each tensor of each op must pass (see native tools.h). */
 export function selfCheckTests(cases: CheckSpec[], seed: number): void {

@@ -20,18 +20,8 @@ afterAll(() => {
 });
 
 import {cudaStatus} from '../src/index';
-import {CheckSpec, errorPathTests, logDevice, precisionTests, routingTests, selfCheckTests} from './cuda_checks';
-
-const CASES: CheckSpec[] = [
-  {spatial: [37], kernel: [7], dilation: [2], causal: [true], heads: 2, headsKv: 1, headDim: 16, rpb: true, extra: 3},
-  {spatial: [70], kernel: [9], stride: [3], headDim: 256, headDimV: 200, rpb: true, extra: 1},
-  {batch: 2, spatial: [9, 11], kernel: [3, 4], dilation: [2, 1], causal: [false, true], heads: 2, headDim: 8,
-   headDimV: 12, rpb: true},
-  {spatial: [6, 13], kernel: [3, 5], dilation: [1, 2], heads: 2, headDim: 100, headDimV: 120},
-  {spatial: [3, 5, 7], kernel: [2, 3, 3], stride: [1, 2, 1], causal: [true, false, false], heads: 4, headsKv: 2,
-   headDim: 64, rpb: true, extra: 2},
-  {spatial: [4, 4, 6], kernel: [4, 4, 3], dilation: [1, 1, 2], heads: 1, headDim: 9, headDimV: 5},
-];
+import {EMULATOR_CASES} from './cuda_cases';
+import {errorPathTests, logDevice, precisionTests, routingTests, selfCheckTests} from './cuda_checks';
 
 describe('CUDA kernels on the host emulator', () => {
   it('the emulated addon loads and reports an emulated device', () => {
@@ -40,7 +30,7 @@ describe('CUDA kernels on the host emulator', () => {
     expect(s.reason).toBeNull();
     expect(s.device!.emulated).toBe(true);
   });
-  selfCheckTests(CASES, 11);
+  selfCheckTests(EMULATOR_CASES, 11);
   errorPathTests();
   routingTests();
   precisionTests();

@@ -53,6 +53,20 @@ describeAllBackends('bad input', () => {
     expectError(() => na2dWith({kernelSize: 3, returnLse: 'yes'}), /^na2d: returnLse must be a boolean, got "yes"$/);
   });
 
+  it('allowTf32 must be a boolean (every op takes it; only the CUDA kernels use it)', () => {
+    expectError(() => na2dWith({kernelSize: 3, allowTf32: 'yes'}), /^na2d: allowTf32 must be a boolean, got "yes"$/);
+    expectError(() => na1dQK(q1, q1, {kernelSize: 3, allowTf32: 1} as unknown as NAOptions),
+                /^na1dQK: allowTf32 must be a boolean, got 1$/);
+    const w = tf.zeros([2, 10, 2, 3]);
+    expectError(() => na1dAV(w, q1, {kernelSize: 3, allowTf32: null} as unknown as NAOptions),
+                /^na1dAV: allowTf32 must be a boolean, got null$/);
+    w.dispose();
+    const a = na2dWith({kernelSize: 3, allowTf32: false}) as tf.Tensor;
+    const b = na2dWith({kernelSize: 3, allowTf32: true}) as tf.Tensor;
+    expect(a.shape).toEqual(b.shape);
+    tf.dispose([a, b]);
+  });
+
   it('options missing or misspelled', () => {
     expectError(() => na2d(q2, q2, q2, undefined as unknown as NAOptions), /^na2d: options must be an object/);
     expectError(() => na2dWith({kernel_size: 3}), /^na2d: unknown option "kernel_size"; expected one of kernelSize,/);
