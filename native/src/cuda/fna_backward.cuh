@@ -38,7 +38,7 @@ static __global__ void __launch_bounds__(kDeltaThreads) fna_delta_kernel(const P
 }
 
 template <class T>
-__global__ void __launch_bounds__(T::kThreads) fna_dq_kernel(const Params p) {
+__global__ void __launch_bounds__(T::kThreads, kMinBlocksPerSm) fna_dq_kernel(const Params p) {
 #if NATTEN_SM80
   constexpr int kD = T::kHeadDim, kBM = T::kBlockM, kBN = T::kBlockN, kNT = kBN / 8, kSteps = T::kSteps;
   constexpr int kSA = T::kRowStrideA;
@@ -76,15 +76,14 @@ __global__ void __launch_bounds__(T::kThreads) fna_dq_kernel(const Params p) {
   }
   float* d_rpb = rpb_smem ? sRpb : (p.has_rpb ? p.d_rpb + static_cast<int64_t>(h) * p.rpb_volume : nullptr);
 
-  auto tile_row = [&](const float* base, int heads, int dim, int r) -> const float* {
+  const RowTile q_tile{sQ, kSA, p.head_dim, p.vec4_qk, p.query};
+  const RowTile o_tile{sO, kSA, p.head_dim_v, p.vec4_v, p.d_output};
+  load_rows<kBM, kD, T::kThreads>(q_tile, &o_tile, [&](int r) {
     int ih[3], valid;
     tile_row_positions(p, tile, r, ih, valid);
-    return valid ? base + ((b * p.tokens + token_of(p, tile.group, ih)) * heads + h) * dim : nullptr;
-  };
-  load_rows<kBM, kD, T::kThreads>(sQ, kSA, p.head_dim, p.vec4_qk, p.query,
-                                  [&](int r) { return tile_row(p.query, p.heads, p.head_dim, r); });
-  load_rows<kBM, kD, T::kThreads>(sO, kSA, p.head_dim_v, p.vec4_v, p.d_output,
-                                  [&](int r) { return tile_row(p.d_output, p.heads, p.head_dim_v, r); });
+    const int64_t row = (b * p.tokens + token_of(p, tile.group, ih)) * p.heads + h;
+    return valid ? RowSources{p.query + row * p.head_dim, p.d_output + row * p.head_dim_v} : RowSources{nullptr, nullptr};
+  });
   chunks.load<kBN, kD, T::kThreads>(p, tile, b, hkv, 0, sK, kSA, sV, kSA, sInfo);
   dev::cp_async_commit();
 
@@ -298,19 +297,18 @@ struct QueryChunks {
                           int stride, QueryInfo* info) const {
     const int h = hkv * p.heads_per_kv + c / per_head;
     const int u0 = (c % per_head) * kBlockN;
-    auto row = [&](const float* base, int dim, int n) -> const float* {
+    const RowTile q_tile{q_dst, stride, p.head_dim, p.vec4_qk, p.query};
+    const RowTile o_tile{o_dst, stride, p.head_dim_v, p.vec4_v, p.d_output};
+    load_rows<kBlockN, kWidth, kThreads>(q_tile, &o_tile, [&](int n) {
       const int u = u0 + n;
       if (u >= box.volume) {
-        return nullptr;
+        return RowSources{nullptr, nullptr};
       }
       int ih[3];
       box.decode(u, ih);
-      return base + ((b * p.tokens + token_of(p, t.group, ih)) * p.heads + h) * dim;
-    };
-    load_rows<kBlockN, kWidth, kThreads>(q_dst, stride, p.head_dim, p.vec4_qk, p.query,
-                                         [&](int n) { return row(p.query, p.head_dim, n); });
-    load_rows<kBlockN, kWidth, kThreads>(o_dst, stride, p.head_dim_v, p.vec4_v, p.d_output,
-                                         [&](int n) { return row(p.d_output, p.head_dim_v, n); });
+      const int64_t row = (b * p.tokens + token_of(p, t.group, ih)) * p.heads + h;
+      return RowSources{p.query + row * p.head_dim, p.d_output + row * p.head_dim_v};
+    });
     if (threadIdx.x < kBlockN) {
       QueryInfo q;
       const int u = u0 + threadIdx.x;
@@ -345,7 +343,7 @@ struct QueryChunks {
 };
 
 template <class T>
-__global__ void __launch_bounds__(T::kThreads) fna_dkv_kernel(const Params p) {
+__global__ void __launch_bounds__(T::kThreads, kMinBlocksPerSm) fna_dkv_kernel(const Params p) {
 #if NATTEN_SM80
   constexpr int kD = T::kHeadDim, kBM = T::kBlockM, kBN = T::kBlockN, kNT = kBN / 8, kSteps = T::kSteps;
   constexpr int kColSteps = T::kColTile / 8;
@@ -378,15 +376,14 @@ __global__ void __launch_bounds__(T::kThreads) fna_dkv_kernel(const Params p) {
     key_token[r] = token_of(p, tile.group, key_j[r]);
   }
 
-  auto tile_row = [&](const float* base, int dim, int r) -> const float* {
+  const RowTile k_tile{sK, kSA, p.head_dim, p.vec4_qk, p.key};
+  const RowTile v_tile{sV, kSA, p.head_dim_v, p.vec4_v, p.value};
+  load_rows<kBM, kD, T::kThreads>(k_tile, &v_tile, [&](int r) {
     int jh[3], valid;
     tile_row_positions(p, tile, r, jh, valid);
-    return valid ? base + ((b * p.tokens + token_of(p, tile.group, jh)) * p.heads_kv + hkv) * dim : nullptr;
-  };
-  load_rows<kBM, kD, T::kThreads>(sK, kSA, p.head_dim, p.vec4_qk, p.key,
-                                  [&](int r) { return tile_row(p.key, p.head_dim, r); });
-  load_rows<kBM, kD, T::kThreads>(sV, kSA, p.head_dim_v, p.vec4_v, p.value,
-                                  [&](int r) { return tile_row(p.value, p.head_dim_v, r); });
+    const int64_t row = (b * p.tokens + token_of(p, tile.group, jh)) * p.heads_kv + hkv;
+    return valid ? RowSources{p.key + row * p.head_dim, p.value + row * p.head_dim_v} : RowSources{nullptr, nullptr};
+  });
   if (chunks.count > 0) {
     chunks.load<kBN, kD, T::kThreads>(p, tile, b, hkv, 0, sQ, sO, kSA, sInfo);
   }

@@ -57,21 +57,20 @@ struct KeyChunks {
   template <int kBlockN, int kWidth, int kThreads>
   NATTEN_DEVICE void load(const Params& p, const Tile& t, int64_t b, int hkv, int c, float* k_dst, int k_stride,
                           float* v_dst, int v_stride, KeyInfo* info) const {
+    const RowTile k_tile{k_dst, k_stride, p.head_dim, p.vec4_qk, p.key};
+    const RowTile v_tile{v_dst, v_stride, p.head_dim_v, p.vec4_v, p.value};
     if (c < box_chunks) {
       const int u0 = c * kBlockN;
-      auto row = [&](const float* base, int dim, int n) -> const float* {
+      load_rows<kBlockN, kWidth, kThreads>(k_tile, &v_tile, [&](int n) {
         const int u = u0 + n;
         if (u >= box.volume) {
-          return nullptr;
+          return RowSources{nullptr, nullptr};
         }
         int jh[3];
         box.decode(u, jh);
-        return base + ((b * p.tokens + token_of(p, t.group, jh)) * p.heads_kv + hkv) * dim;
-      };
-      load_rows<kBlockN, kWidth, kThreads>(k_dst, k_stride, p.head_dim, p.vec4_qk, p.key,
-                                           [&](int n) { return row(p.key, p.head_dim, n); });
-      load_rows<kBlockN, kWidth, kThreads>(v_dst, v_stride, p.head_dim_v, p.vec4_v, p.value,
-                                           [&](int n) { return row(p.value, p.head_dim_v, n); });
+        const int64_t row = (b * p.tokens + token_of(p, t.group, jh)) * p.heads_kv + hkv;
+        return RowSources{p.key + row * p.head_dim, p.value + row * p.head_dim_v};
+      });
       if (threadIdx.x < kBlockN) {
         KeyInfo k;
         const int u = u0 + threadIdx.x;
@@ -86,14 +85,16 @@ struct KeyChunks {
       }
     } else {
       const int e0 = (c - box_chunks) * kBlockN;
-      auto row = [&](const float* base, int dim, int n) -> const float* {
+      const RowTile ek_tile{k_dst, k_stride, p.head_dim, p.vec4_qk, p.extra_key};
+      const RowTile ev_tile{v_dst, v_stride, p.head_dim_v, p.vec4_v, p.extra_value};
+      load_rows<kBlockN, kWidth, kThreads>(ek_tile, &ev_tile, [&](int n) {
         const int e = e0 + n;
-        return e < p.n_extra ? base + ((b * p.n_extra + e) * p.heads_kv + hkv) * dim : nullptr;
-      };
-      load_rows<kBlockN, kWidth, kThreads>(k_dst, k_stride, p.head_dim, p.vec4_qk, p.extra_key,
-                                           [&](int n) { return row(p.extra_key, p.head_dim, n); });
-      load_rows<kBlockN, kWidth, kThreads>(v_dst, v_stride, p.head_dim_v, p.vec4_v, p.extra_value,
-                                           [&](int n) { return row(p.extra_value, p.head_dim_v, n); });
+        if (e >= p.n_extra) {
+          return RowSources{nullptr, nullptr};
+        }
+        const int64_t row = (b * p.n_extra + e) * p.heads_kv + hkv;
+        return RowSources{p.extra_key + row * p.head_dim, p.extra_value + row * p.head_dim_v};
+      });
     }
   }
 };
@@ -129,7 +130,7 @@ NATTEN_DEVICE void score_chunk(const Params& p, float (&s)[kNT][4], int kind, in
 }
 
 template <class T>
-__global__ void __launch_bounds__(T::kThreads) fna_forward_kernel(const Params p) {
+__global__ void __launch_bounds__(T::kThreads, kMinBlocksPerSm) fna_forward_kernel(const Params p) {
 #if NATTEN_SM80
   constexpr int kD = T::kHeadDim, kBN = T::kBlockN, kNT = kBN / 8, kSteps = T::kSteps;
   constexpr int kSA = T::kRowStrideA, kSK = T::kRowStrideK;
@@ -150,10 +151,12 @@ __global__ void __launch_bounds__(T::kThreads) fna_forward_kernel(const Params p
   const QueryRow rows[2] = {query_row(p, tile, 16 * warp + group), query_row(p, tile, 16 * warp + group + 8)};
 
   // Prologue: the query tile and the first chunk, in one copy group.
-  load_rows<T::kBlockM, kD, T::kThreads>(sQ, kSA, p.head_dim, p.vec4_qk, p.query, [&](int r) -> const float* {
+  const RowTile q_tile{sQ, kSA, p.head_dim, p.vec4_qk, p.query};
+  load_rows<T::kBlockM, kD, T::kThreads>(q_tile, nullptr, [&](int r) {
     int ih[3], valid;
     tile_row_positions(p, tile, r, ih, valid);
-    return valid ? p.query + ((b * p.tokens + token_of(p, tile.group, ih)) * p.heads + h) * p.head_dim : nullptr;
+    const int64_t row = (b * p.tokens + token_of(p, tile.group, ih)) * p.heads + h;
+    return RowSources{valid ? p.query + row * p.head_dim : nullptr, nullptr};
   });
   chunks.load<kBN, kD, T::kThreads>(p, tile, b, hkv, 0, sK, kSA, sV, kSK, sInfo);
   dev::cp_async_commit();
