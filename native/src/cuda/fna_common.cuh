@@ -173,17 +173,24 @@ NATTEN_DEVICE void tile_row_positions(const Params& p, const Tile& t, int r, int
   }
 }
 
+// The window [lo, hi) per axis of the query at in-group positions ih, and its part of a bias offset,
+// sum over axes of (k - 1 - ih) * rpb_stride (plus a key's part, sum of jh * rpb_stride, it is the offset).
+NATTEN_DEVICE int query_window(const Params& p, const Tile& t, const int (&ih)[3], int (&lo)[3], int (&hi)[3]) {
+  int rpb_part = 0;
+  for (int a = 0; a < 3; a++) {
+    const Range w = axis_window(p, a, ih[a], t.group_length[a]);
+    lo[a] = w.lo;
+    hi[a] = w.hi;
+    rpb_part += (p.kernel[a] - 1 - ih[a]) * p.rpb_stride[a];
+  }
+  return rpb_part;
+}
+
 NATTEN_DEVICE QueryRow query_row(const Params& p, const Tile& t, int r) {
   QueryRow q;
   int ih[3];
   tile_row_positions(p, t, r, ih, q.valid);
-  q.rpb_part = 0;
-  for (int a = 0; a < 3; a++) {
-    const Range w = axis_window(p, a, ih[a], t.group_length[a]);
-    q.lo[a] = w.lo;
-    q.hi[a] = w.hi;
-    q.rpb_part += (p.kernel[a] - 1 - ih[a]) * p.rpb_stride[a];
-  }
+  q.rpb_part = query_window(p, t, ih, q.lo, q.hi);
   q.token = token_of(p, t.group, ih);
   return q;
 }
@@ -199,6 +206,18 @@ constexpr int kNoKey = -(1 << 30);
 
 NATTEN_DEVICE bool window_holds(const int (&lo)[3], const int (&hi)[3], const int (&j)[3]) {
   return j[0] >= lo[0] && j[0] < hi[0] && j[1] >= lo[1] && j[1] < hi[1] && j[2] >= lo[2] && j[2] < hi[2];
+}
+
+// One step of the two-stage pipeline of the chunk loops: issue the next chunk's copies (when there is one)
+// into the other stage, then wait for this chunk's and make them visible to the whole CTA.
+template <class LoadNext>
+NATTEN_DEVICE void advance_pipeline(bool has_next, LoadNext load_next) {
+  if (has_next) {
+    load_next();
+  }
+  dev::cp_async_commit();  // an empty group on the last chunk keeps the count of groups in flight uniform
+  dev::cp_async_wait<1>();
+  __syncthreads();
 }
 
 // The rows of a smem row n in global memory: up to two tensors at the same position (K and V, Q and dO), each
@@ -221,6 +240,20 @@ NATTEN_DEVICE void copy_piece(float* dst, const float* src, int col, int dim, in
       dev::cp_async_4(dst + e, ok ? src + col + e : any_valid, ok ? 4 : 0);
     }
   }
+}
+
+// Row n of a chunk of `box` that starts at position u0: the rows of two [batch, tokens, heads, dim] tensors
+// at that position (head `head` of `heads`), or none past the end of the box.
+NATTEN_DEVICE RowSources box_rows(const Params& p, const Tile& t, const Box& box, int u0, int n, int64_t b,
+                                  int heads, int head, const float* x, int dim_x, const float* y, int dim_y) {
+  const int u = u0 + n;
+  if (u >= box.volume) {
+    return RowSources{nullptr, nullptr};
+  }
+  int ih[3];
+  box.decode(u, ih);
+  const int64_t row = (b * p.tokens + token_of(p, t.group, ih)) * heads + head;
+  return RowSources{x + row * dim_x, y + row * dim_y};
 }
 
 // A smem destination of load_rows: the tile, its row stride (floats), the tensor's row length, whether it

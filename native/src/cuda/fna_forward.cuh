@@ -27,21 +27,16 @@ struct KeyChunks {
   template <int kBlockN>
   NATTEN_DEVICE static KeyChunks of(const Params& p, const Tile& t) {
     KeyChunks k;
-    k.init<kBlockN>(p, t);
-    return k;
-  }
-
-  template <int kBlockN>
-  NATTEN_DEVICE void init(const Params& p, const Tile& t) {
     Range keys[3];
     for (int a = 0; a < 3; a++) {
       const bool causal = p.causal[a] != 0;
       keys[a] = get_window_union(t.lo[a], t.hi[a], p.kernel[a], p.stride[a], t.group_length[a], causal);
-      common[a] = get_window_intersection(t.lo[a], t.hi[a], p.kernel[a], p.stride[a], t.group_length[a], causal);
+      k.common[a] = get_window_intersection(t.lo[a], t.hi[a], p.kernel[a], p.stride[a], t.group_length[a], causal);
     }
-    box.set(keys);
-    box_chunks = (box.volume + kBlockN - 1) / kBlockN;
-    count = box_chunks + (p.n_extra + kBlockN - 1) / kBlockN;
+    k.box.set(keys);
+    k.box_chunks = (k.box.volume + kBlockN - 1) / kBlockN;
+    k.count = k.box_chunks + (p.n_extra + kBlockN - 1) / kBlockN;
+    return k;
   }
 
   template <int kBlockN>
@@ -62,14 +57,7 @@ struct KeyChunks {
     if (c < box_chunks) {
       const int u0 = c * kBlockN;
       load_rows<kBlockN, kWidth, kThreads>(k_tile, &v_tile, [&](int n) {
-        const int u = u0 + n;
-        if (u >= box.volume) {
-          return RowSources{nullptr, nullptr};
-        }
-        int jh[3];
-        box.decode(u, jh);
-        const int64_t row = (b * p.tokens + token_of(p, t.group, jh)) * p.heads_kv + hkv;
-        return RowSources{p.key + row * p.head_dim, p.value + row * p.head_dim_v};
+        return box_rows(p, t, box, u0, n, b, p.heads_kv, hkv, p.key, p.head_dim, p.value, p.head_dim_v);
       });
       if (threadIdx.x < kBlockN) {
         KeyInfo k;
@@ -164,22 +152,16 @@ __global__ void __launch_bounds__(T::kThreads, kMinBlocksPerSm) fna_forward_kern
   dev::OnlineSoftmax softmax;
   softmax.init();
   float acc[kSteps][4];
-#pragma unroll
-  for (int i = 0; i < kSteps; i++) {
-    acc[i][0] = acc[i][1] = acc[i][2] = acc[i][3] = 0.f;
-  }
+  dev::zero(acc);
   FragA q_frags[T::kQInRegisters ? kSteps : 1];
   const float* sQ_warp = sQ + 16 * warp * kSA;
 
   for (int c = 0; c < chunks.count; c++) {
     const int stage = c & 1;
-    if (c + 1 < chunks.count) {
+    advance_pipeline(c + 1 < chunks.count, [&] {
       chunks.load<kBN, kD, T::kThreads>(p, tile, b, hkv, c + 1, sK + (stage ^ 1) * kBN * kSA, kSA,
                                         sV + (stage ^ 1) * kBN * kSK, kSK, sInfo + (stage ^ 1) * kBN);
-    }
-    dev::cp_async_commit();
-    dev::cp_async_wait<1>();
-    __syncthreads();
+    });
 
     if (T::kQInRegisters && c == 0) {
 #pragma unroll
@@ -192,10 +174,7 @@ __global__ void __launch_bounds__(T::kThreads, kMinBlocksPerSm) fna_forward_kern
 
     // S = Q K^T
     float s[kNT][4];
-#pragma unroll
-    for (int j = 0; j < kNT; j++) {
-      s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.f;
-    }
+    dev::zero(s);
 #pragma unroll
     for (int kk = 0; kk < kSteps; kk++) {
       FragA a;
@@ -216,18 +195,7 @@ __global__ void __launch_bounds__(T::kThreads, kMinBlocksPerSm) fna_forward_kern
     score_chunk<kNT>(p, s, kind, (c - chunks.box_chunks) * kBN, sInfo + stage * kBN, rows, h, quad);
     softmax.update(s, acc);
 
-    // O += P V
-#pragma unroll
-    for (int j = 0; j < kNT; j++) {
-      FragA pa;
-      dev::a_from_c<kPrecise>(pa, s[j]);
-#pragma unroll
-      for (int nt = 0; nt < kSteps; nt++) {
-        FragB vb;
-        dev::load_b_rows_as_k<kPrecise>(vb, sV_stage + 8 * j * kSK + 8 * nt, kSK, group, quad);
-        dev::mma<kPrecise>(acc[nt], pa, vb);
-      }
-    }
+    dev::mma_c_by_rows<kPrecise>(acc, s, sV_stage, kSK, group, quad);  // O += P V
     __syncthreads();
   }
 
@@ -240,17 +208,7 @@ __global__ void __launch_bounds__(T::kThreads, kMinBlocksPerSm) fna_forward_kern
       continue;
     }
     const int64_t out_row = (b * p.tokens + rows[r].token) * p.heads + h;
-    float* out = p.output + out_row * p.head_dim_v;
-#pragma unroll
-    for (int nt = 0; nt < kSteps; nt++) {
-      const int col = 8 * nt + 2 * quad;
-      if (col < p.head_dim_v) {
-        out[col] = acc[nt][2 * r] * inv_sum[r];
-      }
-      if (col + 1 < p.head_dim_v) {
-        out[col + 1] = acc[nt][2 * r + 1] * inv_sum[r];
-      }
-    }
+    dev::store_c_row(p.output + out_row * p.head_dim_v, acc, r, 0, p.head_dim_v, inv_sum[r], quad);
     if (quad == 0) {
       p.lse[out_row] = lse[r];
     }
