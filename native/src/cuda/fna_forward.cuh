@@ -93,6 +93,8 @@ template <int kNT>
 NATTEN_DEVICE void score_chunk(const Params& p, float (&s)[kNT][4], int kind, int chunk_extra0, const KeyInfo* info,
                                const QueryRow (&rows)[2], int h, int quad) {
   const float* rpb = p.has_rpb ? p.rpb + static_cast<int64_t>(h) * p.rpb_volume : nullptr;
+  // Uniform over the CTA: a full chunk without bias needs nothing but the scale.
+  const bool masked = kind == kChunkMasked, biased = kind != kChunkExtra && p.has_rpb;
 #pragma unroll
   for (int j = 0; j < kNT; j++) {
 #pragma unroll
@@ -104,11 +106,11 @@ NATTEN_DEVICE void score_chunk(const Params& p, float (&s)[kNT][4], int kind, in
         if (chunk_extra0 + n >= p.n_extra) {
           x = -INFINITY;
         }
-      } else {
+      } else if (masked || biased) {
         const KeyInfo k = info[n];
-        if (kind == kChunkMasked && !window_holds(row.lo, row.hi, k.j)) {
+        if (masked && !window_holds(row.lo, row.hi, k.j)) {
           x = -INFINITY;
-        } else if (p.has_rpb) {
+        } else if (biased) {
           x += __ldg(rpb + k.rpb_part + row.rpb_part) * dev::kLog2e;
         }
       }
