@@ -25,6 +25,8 @@ if (status.available) {
     precisionTests();
   });
 } else {
+  console.warn(`tfjs-natten: the CUDA suites (this file, and the harness's "cpu + cuda" entries of every suite) ` +
+               `are skipped: no CUDA (${status.reason})`);
   describe.skip(`CUDA kernels on the device: skipped, no CUDA (${status.reason})`, () => {
     it('needs a CUDA device', () => undefined);
   });
