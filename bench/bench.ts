@@ -29,6 +29,7 @@ import {naWasmMemoryBytes} from '../src/kernels/cpu/na_wasm';
 import {HostCopies, measureHostCopies, measureUpload} from './host_copies';
 import {benchPaths, machinePeak, nativeSummary, PathResult, pathsTable} from './kernel_paths';
 import {naFlops, Preset, PRESETS, tokens} from './presets';
+import {formatTable} from './table';
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const {loadTfjsNode} = require('../scripts/tfjs-node-env') as {loadTfjsNode(): unknown};
@@ -306,9 +307,7 @@ function table(results: Result[]): string {
     f(r.jsFwdMs), f(r.jsFwdBwdMs), f(r.wasmMemoryBytes == null ? null : r.wasmMemoryBytes / 2 ** 20),
     copies(r.fwdCopies), copies(r.fwdBwdCopies), f(r.uploadMs),
   ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map(r => r[i].length)));
-  const line = (cells: string[]) => '| ' + cells.map((c, i) => c.padStart(widths[i])).join(' | ') + ' |';
-  return [line(header), '|' + widths.map(w => '-'.repeat(w + 2)).join('|') + '|', ...rows.map(line)].join('\n');
+  return formatTable(header, rows);
 }
 
 async function main(): Promise<void> {

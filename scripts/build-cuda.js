@@ -9,10 +9,10 @@
  * addon needs only the NVIDIA driver. CUDA root: NATTEN_CUDA_ROOT, CUDA_HOME, CUDA_PATH or /usr/local/cuda.
  * NATTEN_NVCC_FLAGS adds nvcc flags (e.g. "-Xptxas -v" for the register and spill report).
  *
- * binding.gyp also calls this file with `--print cuda-root` and `--print nvcc-flags`.
+ * The build itself is build-native.js's `build('cuda')` (one node-gyp configuration for every addon: make
+ * natten_cuda only). binding.gyp also calls this file with `--print cuda-root` and `--print nvcc-flags`.
  */
 'use strict';
-const {execFileSync} = require('child_process');
 const fs = require('fs');
 const path = require('path');
 
@@ -47,24 +47,6 @@ function nvccFlags() {
   return [...flags, ...extra];
 }
 
-/** Node's own headers next to the running node (offline builds), else node-gyp downloads them. */
-function nodeDir() {
-  const prefix = path.resolve(path.dirname(process.execPath), '..');
-  return fs.existsSync(path.join(prefix, 'include', 'node', 'node_api.h')) ? prefix : null;
-}
-
-function nodeGyp() {
-  if (process.env.npm_config_node_gyp) {
-    return process.env.npm_config_node_gyp;
-  }
-  const bundled = path.resolve(path.dirname(process.execPath), '..', 'lib', 'node_modules', 'npm', 'node_modules',
-                               'node-gyp', 'bin', 'node-gyp.js');
-  if (fs.existsSync(bundled)) {
-    return bundled;
-  }
-  throw new Error('build-cuda: node-gyp not found (run this through npm run build:cuda)');
-}
-
 function main() {
   const print = process.argv.indexOf('--print');
   if (print >= 0) {
@@ -87,13 +69,9 @@ function main() {
     process.exit(1);
   }
   console.log(`build-cuda: CUDA at ${root}, targets sm_${archs().join(', sm_')} (+ PTX)`);
-  const args = [nodeGyp(), 'rebuild', '--jobs', 'max'];
-  const dir = nodeDir();
-  if (dir != null) {
-    args.push(`--nodedir=${dir}`);
-  }
   const started = Date.now();
-  execFileSync(process.execPath, args, {cwd: ROOT, stdio: 'inherit', env: {...process.env, NATTEN_CUDA_ROOT: root}});
+  process.env.NATTEN_CUDA_ROOT = root;
+  require('./build-native').build('cuda');
   const built = path.join(ROOT, 'build', 'Release', 'natten_cuda.node');
   const dest = path.join(ROOT, 'prebuilds', `${process.platform}-${process.arch}`, 'natten_cuda.node');
   fs.mkdirSync(path.dirname(dest), {recursive: true});

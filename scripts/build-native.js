@@ -14,7 +14,8 @@
  * --prebuild copies the built addons to prebuilds/<platform>-<arch>/, what the published package carries
  * (the loader tries prebuilds/ before build/Release/).
  *
- * Only these targets are built (`make <targets>` after `node-gyp configure`), not the rest of binding.gyp.
+ * Only these targets are built (`make <targets>` after `node-gyp configure`), not the rest of binding.gyp;
+ * build:cuda (scripts/build-cuda.js) builds natten_cuda through the same configuration (`build('cuda')`).
  * `npm install` never runs this: the package's install script only reports (scripts/native-install.js).
  */
 'use strict';
@@ -85,24 +86,31 @@ function run(cmd, cmdArgs, options = {}) {
   execFileSync(cmd, cmdArgs, {stdio: 'inherit', cwd: root, ...options});
 }
 
-function main() {
+/**
+ * Configures binding.gyp (with natten_tf defined when TensorFlow is found) and builds `targets` with make, so
+ * that build:native and build:cuda share one configuration and never wipe each other's outputs.
+ * `wanted` picks the targets: 'cpu' (natten_cpu, and natten_tf when TensorFlow is found) or 'cuda' (natten_cuda).
+ */
+function build(wanted) {
   const gyp = nodeGyp();
   const configure = [...gyp.slice(1), 'configure'];
   const dir = nodeDir();
   if (dir != null) {
     configure.push(`--nodedir=${dir}`);
   }
-  const targets = ['natten_cpu'];
+  const targets = wanted === 'cuda' ? ['natten_cuda'] : ['natten_cpu'];
   const defines = [];
   const tf = process.platform === 'linux' ? tensorflowDir() : null;
   if (tf != null) {
-    targets.push('natten_tf');
     defines.push(`-Dnatten_tf_include=${tf.include}`, `-Dnatten_tf_lib=${tf.lib}`);
     if (tfGpu) {
       defines.push('-Dnatten_tf_gpu=1');
     }
-    say(`TensorFlow headers from ${tf.include} and libtensorflow_framework.so.2 from ${tf.lib}: building natten_tf too`);
-  } else {
+    if (wanted !== 'cuda') {
+      targets.push('natten_tf');
+      say(`TensorFlow headers from ${tf.include} and libtensorflow_framework.so.2 from ${tf.lib}: building natten_tf too`);
+    }
+  } else if (wanted !== 'cuda') {
     say('no TensorFlow headers and libtensorflow_framework.so.2 found (NATTEN_TF_DIR, or an installed ' +
         '@tensorflow/tfjs-node(-gpu) with deps/): building natten_cpu only');
   }
@@ -122,6 +130,11 @@ function main() {
     }
     say(`built build/Release/${t}.node${t === 'natten_tf' && tfGpu ? ' (with the GPU kernels)' : ''}`);
   }
+  return targets;
+}
+
+function main() {
+  const targets = build('cpu');
   if (prebuild) {
     const out = path.join(root, 'prebuilds', `${process.platform}-${process.arch}`);
     fs.mkdirSync(out, {recursive: true});
@@ -132,9 +145,13 @@ function main() {
   }
 }
 
-try {
-  main();
-} catch (e) {
-  console.error(`build-native: failed: ${e.message}`);
-  process.exit(1);
+module.exports = {build};
+
+if (require.main === module) {
+  try {
+    main();
+  } catch (e) {
+    console.error(`build-native: failed: ${e.message}`);
+    process.exit(1);
+  }
 }

@@ -14,3 +14,6 @@ export {layers, NeighborhoodAttention1D, NeighborhoodAttention2D, NeighborhoodAt
         neighborhoodAttention2d, neighborhoodAttention3d, NeighborhoodAttentionGeneric} from './layers/index';
 export type {NeighborhoodAttentionArgs} from './layers/index';
 export {nodeFileSystem} from './io/node_fs';
+export {cudaStatus, disableCuda, enableCuda} from './kernels/cuda/enable';
+export type {CudaRouteOptions} from './kernels/cuda/enable';
+export type {CudaStatus, CudaDeviceStatus} from './kernels/cuda/status';

@@ -2,6 +2,7 @@
 import * as tf from '@tensorflow/tfjs';
 import {na1d, na1dAV, na1dQK, na2d, na2dAV, na2dQK, na3d, NAOptions} from '../src/index';
 import {describeAllBackends, read} from './harness';
+import {expectClose} from './util';
 
 function expectError(fn: () => unknown, message: RegExp): void {
   const before = tf.memory().numTensors;
@@ -50,6 +51,20 @@ describeAllBackends('bad input', () => {
     expectError(() => na2dWith({kernelSize: 3, scale: NaN}), /^na2d: scale must be a finite number, got NaN$/);
     expectError(() => na2dWith({kernelSize: 3, scale: -Infinity}), /^na2d: scale must be a finite number, got -Infinity$/);
     expectError(() => na2dWith({kernelSize: 3, returnLse: 'yes'}), /^na2d: returnLse must be a boolean, got "yes"$/);
+  });
+
+  it('allowTf32 must be a boolean (every op takes it; only the CUDA kernels use it)', () => {
+    expectError(() => na2dWith({kernelSize: 3, allowTf32: 'yes'}), /^na2d: allowTf32 must be a boolean, got "yes"$/);
+    expectError(() => na1dQK(q1, q1, {kernelSize: 3, allowTf32: 1} as unknown as NAOptions),
+                /^na1dQK: allowTf32 must be a boolean, got 1$/);
+    const w = tf.zeros([2, 10, 2, 3]);
+    expectError(() => na1dAV(w, q1, {kernelSize: 3, allowTf32: null} as unknown as NAOptions),
+                /^na1dAV: allowTf32 must be a boolean, got null$/);
+    w.dispose();
+    const a = na2dWith({kernelSize: 3, allowTf32: false}) as tf.Tensor;
+    const b = na2dWith({kernelSize: 3, allowTf32: true}) as tf.Tensor;
+    expect(a.shape).toEqual(b.shape);
+    tf.dispose([a, b]);
   });
 
   it('options missing or misspelled', () => {
@@ -120,7 +135,7 @@ describeAllBackends('bad input', () => {
     const out = na1d(q, q, tf.ones([1, 6, 1, 2]), {kernelSize: 3});
     const values = Array.from(await read(out));
     expect(Number.isNaN(values[0])).toBe(true);      // query 0 is NaN
-    expect(values.slice(4).every(v => Math.abs(v - 1) < 1e-6)).toBe(true);  // queries 2.. never see token 0
+    expectClose(values.slice(4), Array(8).fill(1), 1e-6, 'queries 2.. (they never see token 0)');
     tf.dispose([q, out]);
   });
 });

@@ -19,13 +19,18 @@
  *  - `composed`: the fallback made of tfjs primitive ops (what webgl, wasm, ... run), forced on cpu;
  *  - `webgpu`: tfjs-natten's WebGPU kernels on tfjs's webgpu backend, in Node through Dawn on a software
  *    Vulkan driver (test/webgpu_node.ts). It must be available: a missing adapter fails these suites.
- *    The fused kernels pick their programs by shape ('auto'); test/webgpu.test.ts runs the tiled ones.
+ *    The fused kernels pick their programs by shape ('auto'); test/webgpu.test.ts runs the tiled ones;
+ *  - `cpu + cuda (tf32)` and `cpu + cuda (float32)`: the CUDA kernels, routed from the cpu backend with
+ *    enableCuda, in TF32 (tolerances widened: util.ts, TF32_RELATIVE) and in full float32. Without a CUDA
+ *    device these suites are skipped, visibly, with the reason (they run on the GPU machine).
+ * NATTEN_TEST_BACKENDS (names, comma-separated; `cuda` for both CUDA entries) runs only the matching entries.
  */
 import * as tf from '@tensorflow/tfjs';
-import {NATTEN_CPU_CODEGEN, NATTEN_CPU_NATIVE, NATTEN_CPU_WASM, NATTEN_FORCE_COMPOSED, NATTEN_TF_OPS, NATTEN_WEBGPU_FUSED,
-        nativeStatus} from '../src/index';
+import {cudaStatus, disableCuda, enableCuda, NATTEN_CPU_CODEGEN, NATTEN_CPU_NATIVE, NATTEN_CPU_WASM,
+        NATTEN_FORCE_COMPOSED, NATTEN_TF_OPS, NATTEN_WEBGPU_FUSED, nativeStatus} from '../src/index';
 import {loadTfOps} from '../src/kernels/tensorflow/tf_ops';
 import {requireTensorflowBackend} from './tensorflow_backend';
+import {setTf32Tolerance} from './util';
 import {setupNodeWebGPU} from './webgpu_node';
 
 export interface TestBackend {
@@ -45,6 +50,8 @@ export interface TestBackend {
   tfOps?: boolean;
   /** The fused WebGPU programs: 'auto' (default), 'row' or 'tiled'. */
   webgpuFused?: string;
+  /** The backend's NA kernels run on CUDA (enableCuda), with this precision. */
+  cuda?: 'tf32' | 'float32';
 }
 
 export const CPU: TestBackend = {name: 'cpu', backend: 'cpu', composed: false};
@@ -61,8 +68,11 @@ if (withoutTensorflow) {
 }
 export const WEBGPU: TestBackend = {name: 'webgpu', backend: 'webgpu', composed: false};
 export const WEBGPU_TILED: TestBackend = {name: 'webgpu (tiled)', backend: 'webgpu', composed: false, webgpuFused: 'tiled'};
+export const CUDA_TF32: TestBackend = {name: 'cpu + cuda (tf32)', backend: 'cpu', composed: false, cuda: 'tf32'};
+export const CUDA_FLOAT32: TestBackend = {name: 'cpu + cuda (float32)', backend: 'cpu', composed: false,
+                                          cuda: 'float32'};
 export const ALL_BACKENDS: TestBackend[] =
-    [CPU, CPU_WASM, TENSORFLOW, TENSORFLOW_HOST, CPU_JS, CPU_GENERIC, COMPOSED, WEBGPU]
+    [CPU, CPU_WASM, TENSORFLOW, TENSORFLOW_HOST, CPU_JS, CPU_GENERIC, COMPOSED, WEBGPU, CUDA_TF32, CUDA_FLOAT32]
         .filter(b => !(b.backend === 'tensorflow' && withoutTensorflow));
 /** The backends as users run them (no forced kernel path or fallback), for suites where those add nothing. */
 export const USER_BACKENDS: TestBackend[] = ALL_BACKENDS.filter(b => b === CPU || b === TENSORFLOW);
@@ -85,6 +95,14 @@ export async function useBackend(b: TestBackend): Promise<void> {
   tf.env().set(NATTEN_CPU_WASM, b.wasm !== false);
   tf.env().set(NATTEN_CPU_NATIVE, b.native !== false);
   tf.env().set(NATTEN_TF_OPS, b.tfOps !== false);
+  if (b.cuda != null) {
+    enableCuda({backend: b.backend});
+    process.env.NATTEN_CUDA_ALLOW_TF32 = b.cuda === 'tf32' ? '1' : '0';
+  } else {
+    disableCuda();  // the host kernels, also on a machine whose tensorflow backend would use CUDA
+    delete process.env.NATTEN_CUDA_ALLOW_TF32;
+  }
+  setTf32Tolerance(b.cuda === 'tf32');
 }
 
 /**
@@ -93,7 +111,7 @@ export async function useBackend(b: TestBackend): Promise<void> {
  * a suite must work on machines without them, such as the GPU machine.)
  */
 function requireNative(b: TestBackend): void {
-  const hostKernels = b.backend === 'cpu' || (b.backend === 'tensorflow' && b.tfOps === false);
+  const hostKernels = b.cuda == null && (b.backend === 'cpu' || (b.backend === 'tensorflow' && b.tfOps === false));
   const native = hostKernels && !b.composed && b.codegen !== false && b.wasm !== false && b.native !== false;
   const status = nativeStatus();
   if (native && !status.cpu.loaded) {
@@ -115,13 +133,19 @@ function selected(backends: TestBackend[]): TestBackend[] {
     return backends;
   }
   const names = only.split(',').map(n => n.trim());
-  return backends.filter(b => names.includes(b.name));
+  return backends.filter(b => names.includes(b.name) || (names.includes('cuda') && b.cuda != null));
 }
 
 /** `describe` once per backend, activating it (and the composed flag) around the suite. */
 export function describeAllBackends(title: string, body: (b: TestBackend) => void,
                                     backends: TestBackend[] = ALL_BACKENDS): void {
   for (const b of selected(backends)) {
+    const status = b.cuda == null ? null : cudaStatus();
+    if (status != null && !status.available) {
+      // Visible in jest's report as skipped tests, with the reason in the suite's title.
+      describe.skip(`${title} [${b.name}] skipped: no CUDA (${status.reason})`, () => body(b));
+      continue;
+    }
     describe(`${title} [${b.name}]`, () => {
       beforeAll(async () => {
         await useBackend(b);

@@ -5,13 +5,17 @@
  */
 import type {NamedAttrMap, NamedTensorInfoMap, TensorInfo} from '@tensorflow/tfjs-core';
 
-/** Attributes shared by every NA kernel: per-axis arrays and the softmax scale. */
+/**
+ * Attributes shared by every NA kernel: per-axis arrays, the softmax scale, and whether TF32 tensor-core math
+ * is allowed (only the CUDA kernels read it; absent means allowed).
+ */
 export interface NAAttrs {
   kernelSize: number[];
   stride: number[];
   dilation: number[];
   isCausal: boolean[];
   scale: number;
+  allowTf32?: boolean;
 }
 
 /**

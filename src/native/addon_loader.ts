@@ -82,19 +82,23 @@ const cache = new Map<string, AddonLoad<unknown>>();
 
 /**
  * Loads addon `name` once (later calls return the same result). `disabledBy`: an environment variable that,
- * when set to a value other than '' / '0' / 'false', keeps the addon unloaded.
+ * when set to a value other than '' / '0' / 'false', keeps the addon unloaded. `pathFrom`: an environment
+ * variable that, when set, names the file to load instead of looking in the package (a test build, a copy
+ * carried elsewhere).
  */
-export function loadAddon<T>(name: string, disabledBy?: string): AddonLoad<T> {
-  const cached = cache.get(name);
+export function loadAddon<T>(name: string, disabledBy?: string, pathFrom?: string): AddonLoad<T> {
+  const override = pathFrom == null ? undefined : process.env[pathFrom];
+  const key = override ? `${name}@${override}` : name;
+  const cached = cache.get(key);
   if (cached != null) {
     return cached as AddonLoad<T>;
   }
-  const result = tryLoad<T>(name, disabledBy);
-  cache.set(name, result);
+  const result = tryLoad<T>(name, disabledBy, override ? {variable: pathFrom!, path: override} : undefined);
+  cache.set(key, result);
   return result;
 }
 
-function tryLoad<T>(name: string, disabledBy?: string): AddonLoad<T> {
+function tryLoad<T>(name: string, disabledBy?: string, override?: {variable: string, path: string}): AddonLoad<T> {
   const fail = (reason: string): AddonLoad<T> => ({addon: null, path: null, reason});
   const mod = nodeBuiltin<NodeModule>('module'), fs = nodeBuiltin<NodeFs>('fs'), path = nodeBuiltin<NodePath>('path');
   if (mod == null || fs == null || path == null) {
@@ -104,6 +108,12 @@ function tryLoad<T>(name: string, disabledBy?: string): AddonLoad<T> {
   if (flag != null && !['', '0', 'false'].includes(flag.toLowerCase())) {
     return fail(`disabled by the environment variable ${disabledBy}=${flag}`);
   }
+  if (override != null) {
+    if (!fs.existsSync(override.path)) {
+      return fail(`${override.path} (from ${override.variable}) does not exist`);
+    }
+    return load(mod, override.path, fail);
+  }
   const candidates = addonCandidates(name);
   if (candidates.length === 0) {
     return fail(`could not find the ${PACKAGE_NAME} package folder to look for ${name}.node in`);
@@ -112,10 +122,14 @@ function tryLoad<T>(name: string, disabledBy?: string): AddonLoad<T> {
   if (found == null) {
     return fail(`no ${name}.node for ${process.platform}-${process.arch} (looked in ${candidates.join(', ')})`);
   }
+  return load(mod, found, fail);
+}
+
+function load<T>(mod: NodeModule, file: string, fail: (reason: string) => AddonLoad<T>): AddonLoad<T> {
   try {
-    const req = mod.createRequire(found);
-    return {addon: req(found) as T, path: found, reason: null};
+    const req = mod.createRequire(file);
+    return {addon: req(file) as T, path: file, reason: null};
   } catch (e) {
-    return fail(`${found} failed to load: ${e instanceof Error ? e.message : String(e)}`);
+    return fail(`${file} failed to load: ${e instanceof Error ? e.message : String(e)}`);
   }
 }

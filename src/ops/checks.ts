@@ -95,6 +95,12 @@ export function checkReturnLse(op: string, value: unknown): boolean {
   return value === true;
 }
 
+export function checkAllowTf32(op: string, value: unknown): boolean {
+  check(op, value === undefined || typeof value === 'boolean',
+        () => `allowTf32 must be a boolean, got ${show(value)}`);
+  return value !== false;
+}
+
 /** Checks that a tensor argument is a float32 Tensor of the given rank. */
 export function checkTensor(op: string, name: string, x: unknown, rank: number, layout: string): Tensor {
   check(op, x instanceof Tensor, () => `${name} must be a tf.Tensor, got ${show(x)}`);

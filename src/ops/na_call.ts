@@ -5,7 +5,7 @@
 import {Tensor} from '@tensorflow/tfjs-core';
 import {computeNAInfo, dimsFromAV, dimsFromQKV, NADim, NAInfo} from '../core/na_info';
 import type {NAAttrs} from '../kernels/kernel_names';
-import {check, checkDilation, checkIsCausal, checkKernelSize, checkOptionNames, checkReturnLse, checkSameAxes,
+import {check, checkAllowTf32, checkDilation, checkIsCausal, checkKernelSize, checkOptionNames, checkReturnLse, checkSameAxes,
         checkScale, checkStride, checkTensor, checkWindowFits, fail, showValue} from './checks';
 import {NAOptions, OPTION_NAMES} from './options';
 
@@ -110,7 +110,8 @@ export function prepareFused(op: string, naDim: NADim, q: unknown, k: unknown, v
   const {query, key, value} = checkQKV(op, naDim, q, k, v);
   const dims = dimsFromQKV(query.shape, key.shape, value!.shape, 0, options.rpb !== undefined);
   const window = windowAttrs(op, naDim, options, dims.spatial);
-  const attrs = {...window, scale: checkScale(op, options.scale, dims.headDim)};
+  const attrs = {...window, scale: checkScale(op, options.scale, dims.headDim),
+                 allowTf32: checkAllowTf32(op, options.allowTf32)};
   const returnLse = checkReturnLse(op, options.returnLse);
   const inputs: Record<string, Tensor> = {query, key, value: value!};
   if (options.rpb !== undefined) {
@@ -127,7 +128,8 @@ export function prepareQK(op: string, naDim: NADim, q: unknown, k: unknown, opts
   const {query, key} = checkQKV(op, naDim, q, k, null);
   const dims = dimsFromQKV(query.shape, key.shape, null, 0, options.rpb !== undefined);
   const window = windowAttrs(op, naDim, options, dims.spatial);
-  const attrs = {...window, scale: checkScale(op, options.scale, dims.headDim)};
+  const attrs = {...window, scale: checkScale(op, options.scale, dims.headDim),
+                 allowTf32: checkAllowTf32(op, options.allowTf32)};
   const inputs: Record<string, Tensor> = {query, key};
   if (options.rpb !== undefined) {
     inputs.rpb = checkRpb(op, options.rpb, dims.heads, window.kernelSize);
@@ -150,7 +152,7 @@ export function prepareAV(op: string, naDim: NADim, w: unknown, v: unknown, opts
         () => `weights heads (${heads}) must be a multiple of value heads (${headsKv}) (GQA/MQA), got weights [${
             weights.shape}] and value [${value.shape}]`);
   const window = windowAttrs(op, naDim, options, value.shape.slice(1, rank - 2));
-  const attrs = {...window, scale: 1};
+  const attrs = {...window, scale: 1, allowTf32: checkAllowTf32(op, options.allowTf32)};
   const inputs: Record<string, Tensor> = {weights, value};
   if (options.additionalValues !== undefined) {
     inputs.additionalValues = checkExtra(op, 'additionalValues', options.additionalValues, 'value',

@@ -25,9 +25,19 @@ export interface NAOptions extends NAWindowOptions {
   additionalValues?: Tensor;
   /** When true the fused ops return `[output, logsumexp]`. Default false. */
   returnLse?: boolean;
+  /**
+   * Whether the CUDA kernels may multiply in TF32 on tensor cores (10-bit mantissas, float32 accumulation:
+   * TensorFlow's default for float32 on Ampere and newer GPUs). Default true; false asks for full float32
+   * (as does the environment variable NATTEN_CUDA_ALLOW_TF32=0). Every other backend computes in float32
+   * and ignores it.
+   */
+  allowTf32?: boolean;
 }
 
-/** Options of `naXdQK`. `additionalValues` and `returnLse` are accepted and ignored (options can be shared). */
+/**
+ * Options of `naXdQK`. `additionalValues` and `returnLse` are accepted and ignored (options can be shared);
+ * so is `allowTf32`, since the split ops' CUDA kernels always compute in float32.
+ */
 export type NAQKOptions = NAOptions;
 
 /**
@@ -38,4 +48,5 @@ export type NAAVOptions = NAOptions;
 
 export const OPTION_NAMES = [
   'kernelSize', 'stride', 'dilation', 'isCausal', 'scale', 'rpb', 'additionalKeys', 'additionalValues', 'returnLse',
+  'allowTf32',
 ] as const;

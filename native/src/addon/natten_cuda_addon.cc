@@ -293,7 +293,7 @@ Napi::Value ReleaseMemory(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value FailNextAllocation(const Napi::CallbackInfo& info) {
-  host::fail_next_allocation();
+  host::fail_next_allocation(info[0].IsNumber() ? info[0].As<Napi::Number>().Int32Value() : 0);
   return info.Env().Undefined();
 }
 

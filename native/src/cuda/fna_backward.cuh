@@ -38,7 +38,7 @@ static __global__ void __launch_bounds__(kDeltaThreads) fna_delta_kernel(const P
 }
 
 template <class T>
-__global__ void __launch_bounds__(T::kThreads) fna_dq_kernel(const Params p) {
+__global__ void __launch_bounds__(T::kThreads, kMinBlocksPerSm) fna_dq_kernel(const Params p) {
 #if NATTEN_SM80
   constexpr int kD = T::kHeadDim, kBM = T::kBlockM, kBN = T::kBlockN, kNT = kBN / 8, kSteps = T::kSteps;
   constexpr int kSA = T::kRowStrideA;
@@ -76,48 +76,36 @@ __global__ void __launch_bounds__(T::kThreads) fna_dq_kernel(const Params p) {
   }
   float* d_rpb = rpb_smem ? sRpb : (p.has_rpb ? p.d_rpb + static_cast<int64_t>(h) * p.rpb_volume : nullptr);
 
-  auto tile_row = [&](const float* base, int heads, int dim, int r) -> const float* {
+  const RowTile q_tile{sQ, kSA, p.head_dim, p.vec4_qk, p.query};
+  const RowTile o_tile{sO, kSA, p.head_dim_v, p.vec4_v, p.d_output};
+  load_rows<kBM, kD, T::kThreads>(q_tile, &o_tile, [&](int r) {
     int ih[3], valid;
     tile_row_positions(p, tile, r, ih, valid);
-    return valid ? base + ((b * p.tokens + token_of(p, tile.group, ih)) * heads + h) * dim : nullptr;
-  };
-  load_rows<kBM, kD, T::kThreads>(sQ, kSA, p.head_dim, p.vec4_qk, p.query,
-                                  [&](int r) { return tile_row(p.query, p.heads, p.head_dim, r); });
-  load_rows<kBM, kD, T::kThreads>(sO, kSA, p.head_dim_v, p.vec4_v, p.d_output,
-                                  [&](int r) { return tile_row(p.d_output, p.heads, p.head_dim_v, r); });
+    const int64_t row = (b * p.tokens + token_of(p, tile.group, ih)) * p.heads + h;
+    return valid ? RowSources{p.query + row * p.head_dim, p.d_output + row * p.head_dim_v} : RowSources{nullptr, nullptr};
+  });
   chunks.load<kBN, kD, T::kThreads>(p, tile, b, hkv, 0, sK, kSA, sV, kSA, sInfo);
   dev::cp_async_commit();
 
   float dq[kSteps][4];
-#pragma unroll
-  for (int i = 0; i < kSteps; i++) {
-    dq[i][0] = dq[i][1] = dq[i][2] = dq[i][3] = 0.f;
-  }
+  dev::zero(dq);
   const float* sQ_warp = sQ + 16 * warp * kSA;
   const float* sO_warp = sO + 16 * warp * kSA;
 
   for (int c = 0; c < chunks.count; c++) {
     const int stage = c & 1;
-    if (c + 1 < chunks.count) {
+    advance_pipeline(c + 1 < chunks.count, [&] {
       chunks.load<kBN, kD, T::kThreads>(p, tile, b, hkv, c + 1, sK + (stage ^ 1) * kBN * kSA, kSA,
                                         sV + (stage ^ 1) * kBN * kSA, kSA, sInfo + (stage ^ 1) * kBN);
-    }
-    dev::cp_async_commit();
-    dev::cp_async_wait<1>();
-    __syncthreads();
+    });
     const float* sK_stage = sK + stage * kBN * kSA;
     const float* sV_stage = sV + stage * kBN * kSA;
     const KeyInfo* info = sInfo + stage * kBN;
 
     // S = Q K^T and dP = dO V^T.
     float s[kNT][4], dp[kNT][4];
-#pragma unroll
-    for (int j = 0; j < kNT; j++) {
-#pragma unroll
-      for (int e = 0; e < 4; e++) {
-        s[j][e] = dp[j][e] = 0.f;
-      }
-    }
+    dev::zero(s);
+    dev::zero(dp);
 #pragma unroll
     for (int kk = 0; kk < kSteps; kk++) {
       FragA qa, oa;
@@ -191,18 +179,7 @@ __global__ void __launch_bounds__(T::kThreads) fna_dq_kernel(const Params p) {
       }
     }
 
-    // dQ += dS K
-#pragma unroll
-    for (int j = 0; j < kNT; j++) {
-      FragA da;
-      dev::a_from_c<kPrecise>(da, dp[j]);
-#pragma unroll
-      for (int nt = 0; nt < kSteps; nt++) {
-        FragB kb;
-        dev::load_b_rows_as_k<kPrecise>(kb, sK_stage + 8 * j * kSA + 8 * nt, kSA, group, quad);
-        dev::mma<kPrecise>(dq[nt], da, kb);
-      }
-    }
+    dev::mma_c_by_rows<kPrecise>(dq, dp, sK_stage, kSA, group, quad);  // dQ += dS K
     __syncthreads();
   }
 
@@ -211,17 +188,8 @@ __global__ void __launch_bounds__(T::kThreads) fna_dq_kernel(const Params p) {
     if (!rows[r].valid) {
       continue;
     }
-    float* out = p.d_query + ((b * p.tokens + rows[r].token) * p.heads + h) * p.head_dim;
-#pragma unroll
-    for (int nt = 0; nt < kSteps; nt++) {
-      const int col = 8 * nt + 2 * quad;
-      if (col < p.head_dim) {
-        out[col] = dq[nt][2 * r] * p.scale;
-      }
-      if (col + 1 < p.head_dim) {
-        out[col + 1] = dq[nt][2 * r + 1] * p.scale;
-      }
-    }
+    dev::store_c_row(p.d_query + ((b * p.tokens + rows[r].token) * p.heads + h) * p.head_dim, dq, r, 0, p.head_dim,
+                     p.scale, quad);
   }
   if (rpb_smem) {
     __syncthreads();
@@ -258,20 +226,15 @@ struct QueryChunks {
   template <int kBlockN>
   NATTEN_DEVICE static QueryChunks of(const Params& p, const Tile& t) {
     QueryChunks q;
-    q.init<kBlockN>(p, t);
-    return q;
-  }
-
-  template <int kBlockN>
-  NATTEN_DEVICE void init(const Params& p, const Tile& t) {
     Range queries[3];
     for (int a = 0; a < 3; a++) {
       queries[a] = get_inverse_neighborhood(t.lo[a], t.hi[a], p.kernel[a], p.stride[a], t.group_length[a],
                                             p.causal[a] != 0);
     }
-    box.set(queries);
-    per_head = (box.volume + kBlockN - 1) / kBlockN;
-    count = per_head * p.heads_per_kv;
+    q.box.set(queries);
+    q.per_head = (q.box.volume + kBlockN - 1) / kBlockN;
+    q.count = q.per_head * p.heads_per_kv;
+    return q;
   }
 
   // Whether every key of the tile is inside the window of every query of chunk c (and none is past the box).
@@ -298,19 +261,11 @@ struct QueryChunks {
                           int stride, QueryInfo* info) const {
     const int h = hkv * p.heads_per_kv + c / per_head;
     const int u0 = (c % per_head) * kBlockN;
-    auto row = [&](const float* base, int dim, int n) -> const float* {
-      const int u = u0 + n;
-      if (u >= box.volume) {
-        return nullptr;
-      }
-      int ih[3];
-      box.decode(u, ih);
-      return base + ((b * p.tokens + token_of(p, t.group, ih)) * p.heads + h) * dim;
-    };
-    load_rows<kBlockN, kWidth, kThreads>(q_dst, stride, p.head_dim, p.vec4_qk, p.query,
-                                         [&](int n) { return row(p.query, p.head_dim, n); });
-    load_rows<kBlockN, kWidth, kThreads>(o_dst, stride, p.head_dim_v, p.vec4_v, p.d_output,
-                                         [&](int n) { return row(p.d_output, p.head_dim_v, n); });
+    const RowTile q_tile{q_dst, stride, p.head_dim, p.vec4_qk, p.query};
+    const RowTile o_tile{o_dst, stride, p.head_dim_v, p.vec4_v, p.d_output};
+    load_rows<kBlockN, kWidth, kThreads>(q_tile, &o_tile, [&](int n) {
+      return box_rows(p, t, box, u0, n, b, p.heads, h, p.query, p.head_dim, p.d_output, p.head_dim_v);
+    });
     if (threadIdx.x < kBlockN) {
       QueryInfo q;
       const int u = u0 + threadIdx.x;
@@ -318,13 +273,7 @@ struct QueryChunks {
       if (u < box.volume) {
         int ih[3];
         box.decode(u, ih);
-        q.rpb_part = 0;
-        for (int a = 0; a < 3; a++) {
-          const Range w = axis_window(p, a, ih[a], t.group_length[a]);
-          q.lo[a] = w.lo;
-          q.hi[a] = w.hi;
-          q.rpb_part += (p.kernel[a] - 1 - ih[a]) * p.rpb_stride[a];
-        }
+        q.rpb_part = query_window(p, t, ih, q.lo, q.hi);
         const int64_t qrow = (b * p.tokens + token_of(p, t.group, ih)) * p.heads + h;
         q.valid = 1;
         q.lse2 = p.lse_in[qrow] * dev::kLog2e;
@@ -345,7 +294,7 @@ struct QueryChunks {
 };
 
 template <class T>
-__global__ void __launch_bounds__(T::kThreads) fna_dkv_kernel(const Params p) {
+__global__ void __launch_bounds__(T::kThreads, kMinBlocksPerSm) fna_dkv_kernel(const Params p) {
 #if NATTEN_SM80
   constexpr int kD = T::kHeadDim, kBM = T::kBlockM, kBN = T::kBlockN, kNT = kBN / 8, kSteps = T::kSteps;
   constexpr int kColSteps = T::kColTile / 8;
@@ -378,41 +327,32 @@ __global__ void __launch_bounds__(T::kThreads) fna_dkv_kernel(const Params p) {
     key_token[r] = token_of(p, tile.group, key_j[r]);
   }
 
-  auto tile_row = [&](const float* base, int dim, int r) -> const float* {
+  const RowTile k_tile{sK, kSA, p.head_dim, p.vec4_qk, p.key};
+  const RowTile v_tile{sV, kSA, p.head_dim_v, p.vec4_v, p.value};
+  load_rows<kBM, kD, T::kThreads>(k_tile, &v_tile, [&](int r) {
     int jh[3], valid;
     tile_row_positions(p, tile, r, jh, valid);
-    return valid ? base + ((b * p.tokens + token_of(p, tile.group, jh)) * p.heads_kv + hkv) * dim : nullptr;
-  };
-  load_rows<kBM, kD, T::kThreads>(sK, kSA, p.head_dim, p.vec4_qk, p.key,
-                                  [&](int r) { return tile_row(p.key, p.head_dim, r); });
-  load_rows<kBM, kD, T::kThreads>(sV, kSA, p.head_dim_v, p.vec4_v, p.value,
-                                  [&](int r) { return tile_row(p.value, p.head_dim_v, r); });
+    const int64_t row = (b * p.tokens + token_of(p, tile.group, jh)) * p.heads_kv + hkv;
+    return valid ? RowSources{p.key + row * p.head_dim, p.value + row * p.head_dim_v} : RowSources{nullptr, nullptr};
+  });
   if (chunks.count > 0) {
     chunks.load<kBN, kD, T::kThreads>(p, tile, b, hkv, 0, sQ, sO, kSA, sInfo);
   }
   dev::cp_async_commit();
 
   float dk[kColSteps][4], dv[kColSteps][4];
-#pragma unroll
-  for (int i = 0; i < kColSteps; i++) {
-#pragma unroll
-    for (int e = 0; e < 4; e++) {
-      dk[i][e] = dv[i][e] = 0.f;
-    }
-  }
+  dev::zero(dk);
+  dev::zero(dv);
   FragA k_frags[kCache ? kSteps : 1], v_frags[kCache ? kSteps : 1];
   const float* sK_warp = sK + 16 * warp * kSA;
   const float* sV_warp = sV + 16 * warp * kSA;
 
   for (int c = 0; c < chunks.count; c++) {
     const int stage = c & 1;
-    if (c + 1 < chunks.count) {
+    advance_pipeline(c + 1 < chunks.count, [&] {
       chunks.load<kBN, kD, T::kThreads>(p, tile, b, hkv, c + 1, sQ + (stage ^ 1) * kBN * kSA,
                                         sO + (stage ^ 1) * kBN * kSA, kSA, sInfo + (stage ^ 1) * kBN);
-    }
-    dev::cp_async_commit();
-    dev::cp_async_wait<1>();
-    __syncthreads();
+    });
     if (kCache && c == 0) {
 #pragma unroll
       for (int kk = 0; kk < kSteps; kk++) {
@@ -427,13 +367,8 @@ __global__ void __launch_bounds__(T::kThreads) fna_dkv_kernel(const Params p) {
 
     // S^T = K Q^T and dP^T = V dO^T (rows: keys; columns: the chunk's queries).
     float st[kNT][4], dpt[kNT][4];
-#pragma unroll
-    for (int j = 0; j < kNT; j++) {
-#pragma unroll
-      for (int e = 0; e < 4; e++) {
-        st[j][e] = dpt[j][e] = 0.f;
-      }
-    }
+    dev::zero(st);
+    dev::zero(dpt);
 #pragma unroll
     for (int kk = 0; kk < kSteps; kk++) {
       FragA ka, va;
@@ -477,20 +412,8 @@ __global__ void __launch_bounds__(T::kThreads) fna_dkv_kernel(const Params p) {
     }
 
     // dV += P^T dO and dK += dS^T Q over this CTA's columns.
-#pragma unroll
-    for (int j = 0; j < kNT; j++) {
-      FragA pa, da;
-      dev::a_from_c<kPrecise>(pa, st[j]);
-      dev::a_from_c<kPrecise>(da, dpt[j]);
-#pragma unroll
-      for (int nt = 0; nt < kColSteps; nt++) {
-        FragB ob, qb;
-        dev::load_b_rows_as_k<kPrecise>(ob, sO_stage + 8 * j * kSA + col0 + 8 * nt, kSA, group, quad);
-        dev::mma<kPrecise>(dv[nt], pa, ob);
-        dev::load_b_rows_as_k<kPrecise>(qb, sQ_stage + 8 * j * kSA + col0 + 8 * nt, kSA, group, quad);
-        dev::mma<kPrecise>(dk[nt], da, qb);
-      }
-    }
+    dev::mma_c_by_rows<kPrecise>(dv, st, sO_stage + col0, kSA, group, quad);
+    dev::mma_c_by_rows<kPrecise>(dk, dpt, sQ_stage + col0, kSA, group, quad);
     __syncthreads();
   }
 
@@ -500,21 +423,8 @@ __global__ void __launch_bounds__(T::kThreads) fna_dkv_kernel(const Params p) {
       continue;
     }
     const int64_t kv_row = (b * p.tokens + key_token[r]) * p.heads_kv + hkv;
-    float* out_k = p.d_key + kv_row * p.head_dim;
-    float* out_v = p.d_value + kv_row * p.head_dim_v;
-#pragma unroll
-    for (int nt = 0; nt < kColSteps; nt++) {
-#pragma unroll
-      for (int e = 0; e < 2; e++) {
-        const int col = col0 + 8 * nt + 2 * quad + e;
-        if (col < p.head_dim) {
-          out_k[col] = dk[nt][2 * r + e] * p.scale;
-        }
-        if (col < p.head_dim_v) {
-          out_v[col] = dv[nt][2 * r + e];
-        }
-      }
-    }
+    dev::store_c_row(p.d_key + kv_row * p.head_dim, dk, r, col0, p.head_dim, p.scale, quad);
+    dev::store_c_row(p.d_value + kv_row * p.head_dim_v, dv, r, col0, p.head_dim_v, 1.f, quad);
   }
   dev::cp_async_wait<0>();  // no copy may outlive the block
 #else

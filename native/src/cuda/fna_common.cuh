@@ -58,11 +58,31 @@ NATTEN_DEVICE Tile make_tile(const Params& p, int64_t index) {
   return tile;
 }
 
+// Division by a divisor fixed per CTA, as a multiply-high and a shift (Granlund-Montgomery, round-up
+// variant): n / d == (umulhi(n, m) + n) >> s for every 0 <= n < 2^31. The chunk loads divide on every row.
+struct FastDiv {
+  uint32_t m = 0;
+  uint32_t s = 0;
+
+  NATTEN_DEVICE void init(uint32_t d) {
+    s = 0;
+    while ((uint32_t(1) << s) < d) {
+      s++;
+    }
+    m = d == 0 ? 0 : static_cast<uint32_t>(((uint64_t(1) << 32) * ((uint64_t(1) << s) - d)) / d + 1);
+  }
+  NATTEN_DEVICE int div(int n) const {
+    const uint32_t u = static_cast<uint32_t>(n);
+    return static_cast<int>((static_cast<uint32_t>((static_cast<uint64_t>(u) * m) >> 32) + u) >> s);
+  }
+};
+
 // A box of in-group positions, walked in row-major order (axis 2 fastest).
 struct Box {
   int lo[3];
   int extent[3];
   int volume;
+  FastDiv by_extent2, by_extent1;
 
   NATTEN_DEVICE void set(const Range (&r)[3]) {
     volume = 1;
@@ -71,12 +91,15 @@ struct Box {
       extent[a] = r[a].hi > r[a].lo ? r[a].hi - r[a].lo : 0;
       volume *= extent[a];
     }
+    by_extent2.init(static_cast<uint32_t>(extent[2]));
+    by_extent1.init(static_cast<uint32_t>(extent[1]));
   }
   NATTEN_DEVICE void decode(int u, int (&c)[3]) const {
-    c[2] = lo[2] + u % extent[2];
-    const int rest = u / extent[2];
-    c[1] = lo[1] + rest % extent[1];
-    c[0] = lo[0] + rest / extent[1];
+    const int rest = by_extent2.div(u);
+    c[2] = lo[2] + u - rest * extent[2];
+    const int first = by_extent1.div(rest);
+    c[1] = lo[1] + rest - first * extent[1];
+    c[0] = lo[0] + first;
   }
   // Bounding box [lo_, hi_] (inclusive) of the positions [u0, u0 + n): an axis that the run wraps around
   // counts as fully covered.
@@ -150,17 +173,24 @@ NATTEN_DEVICE void tile_row_positions(const Params& p, const Tile& t, int r, int
   }
 }
 
+// The window [lo, hi) per axis of the query at in-group positions ih, and its part of a bias offset,
+// sum over axes of (k - 1 - ih) * rpb_stride (plus a key's part, sum of jh * rpb_stride, it is the offset).
+NATTEN_DEVICE int query_window(const Params& p, const Tile& t, const int (&ih)[3], int (&lo)[3], int (&hi)[3]) {
+  int rpb_part = 0;
+  for (int a = 0; a < 3; a++) {
+    const Range w = axis_window(p, a, ih[a], t.group_length[a]);
+    lo[a] = w.lo;
+    hi[a] = w.hi;
+    rpb_part += (p.kernel[a] - 1 - ih[a]) * p.rpb_stride[a];
+  }
+  return rpb_part;
+}
+
 NATTEN_DEVICE QueryRow query_row(const Params& p, const Tile& t, int r) {
   QueryRow q;
   int ih[3];
   tile_row_positions(p, t, r, ih, q.valid);
-  q.rpb_part = 0;
-  for (int a = 0; a < 3; a++) {
-    const Range w = axis_window(p, a, ih[a], t.group_length[a]);
-    q.lo[a] = w.lo;
-    q.hi[a] = w.hi;
-    q.rpb_part += (p.kernel[a] - 1 - ih[a]) * p.rpb_stride[a];
-  }
+  q.rpb_part = query_window(p, t, ih, q.lo, q.hi);
   q.token = token_of(p, t.group, ih);
   return q;
 }
@@ -178,25 +208,76 @@ NATTEN_DEVICE bool window_holds(const int (&lo)[3], const int (&hi)[3], const in
   return j[0] >= lo[0] && j[0] < hi[0] && j[1] >= lo[1] && j[1] < hi[1] && j[2] >= lo[2] && j[2] < hi[2];
 }
 
-// Issues the cp.async copies of kRows rows of a [.., dim] tensor into a smem tile (`stride` floats per row,
-// kWidth >= dim columns): row_src(n) gives the first element of row n in global memory, or nullptr for a
-// row of zeros; columns from dim to kWidth are zeros. `vec4`: dim % 4 == 0 and rows 16-byte aligned.
-template <int kRows, int kWidth, int kThreads, class RowSrc>
-NATTEN_DEVICE void load_rows(float* tile, int stride, int dim, int vec4, const float* any_valid, RowSrc row_src) {
+// One step of the two-stage pipeline of the chunk loops: issue the next chunk's copies (when there is one)
+// into the other stage, then wait for this chunk's and make them visible to the whole CTA.
+template <class LoadNext>
+NATTEN_DEVICE void advance_pipeline(bool has_next, LoadNext load_next) {
+  if (has_next) {
+    load_next();
+  }
+  dev::cp_async_commit();  // an empty group on the last chunk keeps the count of groups in flight uniform
+  dev::cp_async_wait<1>();
+  __syncthreads();
+}
+
+// The rows of a smem row n in global memory: up to two tensors at the same position (K and V, Q and dO), each
+// nullptr for a row of zeros.
+struct RowSources {
+  const float* a;
+  const float* b;
+};
+
+// One 16-byte piece (columns [col, col + 4)) of a row: copied, or zeros past `dim` and for an absent row.
+// `vec4`: dim % 4 == 0 and rows 16-byte aligned; else four 4-byte copies.
+NATTEN_DEVICE void copy_piece(float* dst, const float* src, int col, int dim, int vec4, const float* any_valid) {
+  if (vec4) {
+    const bool ok = src != nullptr && col < dim;
+    dev::cp_async_16(dst, ok ? src + col : any_valid, ok ? 16 : 0);
+  } else {
+#pragma unroll
+    for (int e = 0; e < 4; e++) {
+      const bool ok = src != nullptr && col + e < dim;
+      dev::cp_async_4(dst + e, ok ? src + col + e : any_valid, ok ? 4 : 0);
+    }
+  }
+}
+
+// Row n of a chunk of `box` that starts at position u0: the rows of two [batch, tokens, heads, dim] tensors
+// at that position (head `head` of `heads`), or none past the end of the box.
+NATTEN_DEVICE RowSources box_rows(const Params& p, const Tile& t, const Box& box, int u0, int n, int64_t b,
+                                  int heads, int head, const float* x, int dim_x, const float* y, int dim_y) {
+  const int u = u0 + n;
+  if (u >= box.volume) {
+    return RowSources{nullptr, nullptr};
+  }
+  int ih[3];
+  box.decode(u, ih);
+  const int64_t row = (b * p.tokens + token_of(p, t.group, ih)) * heads + head;
+  return RowSources{x + row * dim_x, y + row * dim_y};
+}
+
+// A smem destination of load_rows: the tile, its row stride (floats), the tensor's row length, whether it
+// can be copied 16 bytes at a time, and any valid address of the tensor (the source of zero-filled copies).
+struct RowTile {
+  float* tile;
+  int stride;
+  int dim;
+  int vec4;
+  const float* any_valid;
+};
+
+// Issues the cp.async copies of kRows rows into one or two smem tiles (kWidth >= dim columns each; the
+// columns past dim are zeros). rows(n) gives the sources of row n; each thread asks once per row it copies,
+// for both tiles.
+template <int kRows, int kWidth, int kThreads, class Rows>
+NATTEN_DEVICE void load_rows(const RowTile& a, const RowTile* b, Rows rows) {
   constexpr int kVecs = kWidth / 4;
   for (int idx = threadIdx.x; idx < kRows * kVecs; idx += kThreads) {
     const int n = idx / kVecs, col = 4 * (idx % kVecs);
-    const float* src = row_src(n);
-    float* dst = tile + n * stride + col;
-    if (vec4) {
-      const bool ok = src != nullptr && col < dim;
-      dev::cp_async_16(dst, ok ? src + col : any_valid, ok ? 16 : 0);
-    } else {
-#pragma unroll
-      for (int e = 0; e < 4; e++) {
-        const bool ok = src != nullptr && col + e < dim;
-        dev::cp_async_4(dst + e, ok ? src + col + e : any_valid, ok ? 4 : 0);
-      }
+    const RowSources src = rows(n);
+    copy_piece(a.tile + n * a.stride + col, src.a, col, a.dim, a.vec4, a.any_valid);
+    if (b != nullptr) {
+      copy_piece(b->tile + n * b->stride + col, src.b, col, b->dim, b->vec4, b->any_valid);
     }
   }
 }

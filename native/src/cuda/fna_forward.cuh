@@ -27,21 +27,16 @@ struct KeyChunks {
   template <int kBlockN>
   NATTEN_DEVICE static KeyChunks of(const Params& p, const Tile& t) {
     KeyChunks k;
-    k.init<kBlockN>(p, t);
-    return k;
-  }
-
-  template <int kBlockN>
-  NATTEN_DEVICE void init(const Params& p, const Tile& t) {
     Range keys[3];
     for (int a = 0; a < 3; a++) {
       const bool causal = p.causal[a] != 0;
       keys[a] = get_window_union(t.lo[a], t.hi[a], p.kernel[a], p.stride[a], t.group_length[a], causal);
-      common[a] = get_window_intersection(t.lo[a], t.hi[a], p.kernel[a], p.stride[a], t.group_length[a], causal);
+      k.common[a] = get_window_intersection(t.lo[a], t.hi[a], p.kernel[a], p.stride[a], t.group_length[a], causal);
     }
-    box.set(keys);
-    box_chunks = (box.volume + kBlockN - 1) / kBlockN;
-    count = box_chunks + (p.n_extra + kBlockN - 1) / kBlockN;
+    k.box.set(keys);
+    k.box_chunks = (k.box.volume + kBlockN - 1) / kBlockN;
+    k.count = k.box_chunks + (p.n_extra + kBlockN - 1) / kBlockN;
+    return k;
   }
 
   template <int kBlockN>
@@ -57,21 +52,13 @@ struct KeyChunks {
   template <int kBlockN, int kWidth, int kThreads>
   NATTEN_DEVICE void load(const Params& p, const Tile& t, int64_t b, int hkv, int c, float* k_dst, int k_stride,
                           float* v_dst, int v_stride, KeyInfo* info) const {
+    const RowTile k_tile{k_dst, k_stride, p.head_dim, p.vec4_qk, p.key};
+    const RowTile v_tile{v_dst, v_stride, p.head_dim_v, p.vec4_v, p.value};
     if (c < box_chunks) {
       const int u0 = c * kBlockN;
-      auto row = [&](const float* base, int dim, int n) -> const float* {
-        const int u = u0 + n;
-        if (u >= box.volume) {
-          return nullptr;
-        }
-        int jh[3];
-        box.decode(u, jh);
-        return base + ((b * p.tokens + token_of(p, t.group, jh)) * p.heads_kv + hkv) * dim;
-      };
-      load_rows<kBlockN, kWidth, kThreads>(k_dst, k_stride, p.head_dim, p.vec4_qk, p.key,
-                                           [&](int n) { return row(p.key, p.head_dim, n); });
-      load_rows<kBlockN, kWidth, kThreads>(v_dst, v_stride, p.head_dim_v, p.vec4_v, p.value,
-                                           [&](int n) { return row(p.value, p.head_dim_v, n); });
+      load_rows<kBlockN, kWidth, kThreads>(k_tile, &v_tile, [&](int n) {
+        return box_rows(p, t, box, u0, n, b, p.heads_kv, hkv, p.key, p.head_dim, p.value, p.head_dim_v);
+      });
       if (threadIdx.x < kBlockN) {
         KeyInfo k;
         const int u = u0 + threadIdx.x;
@@ -86,14 +73,16 @@ struct KeyChunks {
       }
     } else {
       const int e0 = (c - box_chunks) * kBlockN;
-      auto row = [&](const float* base, int dim, int n) -> const float* {
+      const RowTile ek_tile{k_dst, k_stride, p.head_dim, p.vec4_qk, p.extra_key};
+      const RowTile ev_tile{v_dst, v_stride, p.head_dim_v, p.vec4_v, p.extra_value};
+      load_rows<kBlockN, kWidth, kThreads>(ek_tile, &ev_tile, [&](int n) {
         const int e = e0 + n;
-        return e < p.n_extra ? base + ((b * p.n_extra + e) * p.heads_kv + hkv) * dim : nullptr;
-      };
-      load_rows<kBlockN, kWidth, kThreads>(k_dst, k_stride, p.head_dim, p.vec4_qk, p.extra_key,
-                                           [&](int n) { return row(p.extra_key, p.head_dim, n); });
-      load_rows<kBlockN, kWidth, kThreads>(v_dst, v_stride, p.head_dim_v, p.vec4_v, p.extra_value,
-                                           [&](int n) { return row(p.extra_value, p.head_dim_v, n); });
+        if (e >= p.n_extra) {
+          return RowSources{nullptr, nullptr};
+        }
+        const int64_t row = (b * p.n_extra + e) * p.heads_kv + hkv;
+        return RowSources{p.extra_key + row * p.head_dim, p.extra_value + row * p.head_dim_v};
+      });
     }
   }
 };
@@ -104,6 +93,8 @@ template <int kNT>
 NATTEN_DEVICE void score_chunk(const Params& p, float (&s)[kNT][4], int kind, int chunk_extra0, const KeyInfo* info,
                                const QueryRow (&rows)[2], int h, int quad) {
   const float* rpb = p.has_rpb ? p.rpb + static_cast<int64_t>(h) * p.rpb_volume : nullptr;
+  // Uniform over the CTA: a full chunk without bias needs nothing but the scale.
+  const bool masked = kind == kChunkMasked, biased = kind != kChunkExtra && p.has_rpb;
 #pragma unroll
   for (int j = 0; j < kNT; j++) {
 #pragma unroll
@@ -115,11 +106,11 @@ NATTEN_DEVICE void score_chunk(const Params& p, float (&s)[kNT][4], int kind, in
         if (chunk_extra0 + n >= p.n_extra) {
           x = -INFINITY;
         }
-      } else {
+      } else if (masked || biased) {
         const KeyInfo k = info[n];
-        if (kind == kChunkMasked && !window_holds(row.lo, row.hi, k.j)) {
+        if (masked && !window_holds(row.lo, row.hi, k.j)) {
           x = -INFINITY;
-        } else if (p.has_rpb) {
+        } else if (biased) {
           x += __ldg(rpb + k.rpb_part + row.rpb_part) * dev::kLog2e;
         }
       }
@@ -129,7 +120,7 @@ NATTEN_DEVICE void score_chunk(const Params& p, float (&s)[kNT][4], int kind, in
 }
 
 template <class T>
-__global__ void __launch_bounds__(T::kThreads) fna_forward_kernel(const Params p) {
+__global__ void __launch_bounds__(T::kThreads, kMinBlocksPerSm) fna_forward_kernel(const Params p) {
 #if NATTEN_SM80
   constexpr int kD = T::kHeadDim, kBN = T::kBlockN, kNT = kBN / 8, kSteps = T::kSteps;
   constexpr int kSA = T::kRowStrideA, kSK = T::kRowStrideK;
@@ -150,10 +141,12 @@ __global__ void __launch_bounds__(T::kThreads) fna_forward_kernel(const Params p
   const QueryRow rows[2] = {query_row(p, tile, 16 * warp + group), query_row(p, tile, 16 * warp + group + 8)};
 
   // Prologue: the query tile and the first chunk, in one copy group.
-  load_rows<T::kBlockM, kD, T::kThreads>(sQ, kSA, p.head_dim, p.vec4_qk, p.query, [&](int r) -> const float* {
+  const RowTile q_tile{sQ, kSA, p.head_dim, p.vec4_qk, p.query};
+  load_rows<T::kBlockM, kD, T::kThreads>(q_tile, nullptr, [&](int r) {
     int ih[3], valid;
     tile_row_positions(p, tile, r, ih, valid);
-    return valid ? p.query + ((b * p.tokens + token_of(p, tile.group, ih)) * p.heads + h) * p.head_dim : nullptr;
+    const int64_t row = (b * p.tokens + token_of(p, tile.group, ih)) * p.heads + h;
+    return RowSources{valid ? p.query + row * p.head_dim : nullptr, nullptr};
   });
   chunks.load<kBN, kD, T::kThreads>(p, tile, b, hkv, 0, sK, kSA, sV, kSK, sInfo);
   dev::cp_async_commit();
@@ -161,22 +154,16 @@ __global__ void __launch_bounds__(T::kThreads) fna_forward_kernel(const Params p
   dev::OnlineSoftmax softmax;
   softmax.init();
   float acc[kSteps][4];
-#pragma unroll
-  for (int i = 0; i < kSteps; i++) {
-    acc[i][0] = acc[i][1] = acc[i][2] = acc[i][3] = 0.f;
-  }
+  dev::zero(acc);
   FragA q_frags[T::kQInRegisters ? kSteps : 1];
   const float* sQ_warp = sQ + 16 * warp * kSA;
 
   for (int c = 0; c < chunks.count; c++) {
     const int stage = c & 1;
-    if (c + 1 < chunks.count) {
+    advance_pipeline(c + 1 < chunks.count, [&] {
       chunks.load<kBN, kD, T::kThreads>(p, tile, b, hkv, c + 1, sK + (stage ^ 1) * kBN * kSA, kSA,
                                         sV + (stage ^ 1) * kBN * kSK, kSK, sInfo + (stage ^ 1) * kBN);
-    }
-    dev::cp_async_commit();
-    dev::cp_async_wait<1>();
-    __syncthreads();
+    });
 
     if (T::kQInRegisters && c == 0) {
 #pragma unroll
@@ -189,10 +176,7 @@ __global__ void __launch_bounds__(T::kThreads) fna_forward_kernel(const Params p
 
     // S = Q K^T
     float s[kNT][4];
-#pragma unroll
-    for (int j = 0; j < kNT; j++) {
-      s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.f;
-    }
+    dev::zero(s);
 #pragma unroll
     for (int kk = 0; kk < kSteps; kk++) {
       FragA a;
@@ -213,18 +197,7 @@ __global__ void __launch_bounds__(T::kThreads) fna_forward_kernel(const Params p
     score_chunk<kNT>(p, s, kind, (c - chunks.box_chunks) * kBN, sInfo + stage * kBN, rows, h, quad);
     softmax.update(s, acc);
 
-    // O += P V
-#pragma unroll
-    for (int j = 0; j < kNT; j++) {
-      FragA pa;
-      dev::a_from_c<kPrecise>(pa, s[j]);
-#pragma unroll
-      for (int nt = 0; nt < kSteps; nt++) {
-        FragB vb;
-        dev::load_b_rows_as_k<kPrecise>(vb, sV_stage + 8 * j * kSK + 8 * nt, kSK, group, quad);
-        dev::mma<kPrecise>(acc[nt], pa, vb);
-      }
-    }
+    dev::mma_c_by_rows<kPrecise>(acc, s, sV_stage, kSK, group, quad);  // O += P V
     __syncthreads();
   }
 
@@ -237,17 +210,7 @@ __global__ void __launch_bounds__(T::kThreads) fna_forward_kernel(const Params p
       continue;
     }
     const int64_t out_row = (b * p.tokens + rows[r].token) * p.heads + h;
-    float* out = p.output + out_row * p.head_dim_v;
-#pragma unroll
-    for (int nt = 0; nt < kSteps; nt++) {
-      const int col = 8 * nt + 2 * quad;
-      if (col < p.head_dim_v) {
-        out[col] = acc[nt][2 * r] * inv_sum[r];
-      }
-      if (col + 1 < p.head_dim_v) {
-        out[col + 1] = acc[nt][2 * r + 1] * inv_sum[r];
-      }
-    }
+    dev::store_c_row(p.output + out_row * p.head_dim_v, acc, r, 0, p.head_dim_v, inv_sum[r], quad);
     if (quad == 0) {
       p.lse[out_row] = lse[r];
     }

@@ -88,7 +88,7 @@ struct Context {
   cudaStream_t stream = nullptr;
   DeviceBuffer arena;
   Timing timing;
-  bool fail_next = false;
+  int fail_in = -1;  // calls left before a simulated allocation failure (-1: none)
 };
 
 Context& context() {
@@ -113,8 +113,7 @@ Status call(const char* what, std::initializer_list<In> ins, std::initializer_li
   for (const Out& out : outs) {
     bytes += align256(sizeof(float) * out.size);
   }
-  if (ctx.fail_next) {
-    ctx.fail_next = false;
+  if (ctx.fail_in >= 0 && ctx.fail_in-- == 0) {
     return cuda_error(cudaErrorMemoryAllocation, std::string(what) + ": allocating " + std::to_string(bytes) +
                                                      " bytes of device memory (failure requested by a test)");
   }
@@ -286,7 +285,7 @@ Status av_backward(const NAProblem& p, In w, In v, In ev, In d_out, Out dw, Out 
 Timing last_timing() { return context().timing; }
 size_t reserved_bytes() { return context().arena.bytes(); }
 void release() { context().arena.reset(); }
-void fail_next_allocation() { context().fail_next = true; }
+void fail_next_allocation(int skip) { context().fail_in = skip; }
 
 DeviceStatus device_status() {
   DeviceStatus s;

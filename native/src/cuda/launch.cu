@@ -285,24 +285,32 @@ Status na_backward(const NAProblem& p, const NABackwardArgs& a, const RunOptions
                    [&](auto d) { return fna::run_backward<decltype(d)::value>(dq, dkv, pl.precise, stream); });
 }
 
+namespace {
+
+// A split op: its reference kernels when asked for, its memory-bound kernels otherwise.
+template <class Args>
+Status split_op(Status (*reference_op)(const NAProblem&, const Args&, cudaStream_t),
+                Status (*fast_op)(const NAProblem&, const Args&, cudaStream_t), const NAProblem& p, const Args& a,
+                const RunOptions& o, cudaStream_t stream) {
+  return (o.implementation == Implementation::kReference ? reference_op : fast_op)(p, a, stream);
+}
+
+}  // namespace
+
 Status qk_forward(const NAProblem& p, const QKForwardArgs& a, const RunOptions& o, cudaStream_t stream) {
-  return o.implementation == Implementation::kReference ? reference::qk_forward(p, a, stream)
-                                                         : split::qk_forward(p, a, stream);
+  return split_op(reference::qk_forward, split::qk_forward, p, a, o, stream);
 }
 
 Status qk_backward(const NAProblem& p, const QKBackwardArgs& a, const RunOptions& o, cudaStream_t stream) {
-  return o.implementation == Implementation::kReference ? reference::qk_backward(p, a, stream)
-                                                         : split::qk_backward(p, a, stream);
+  return split_op(reference::qk_backward, split::qk_backward, p, a, o, stream);
 }
 
 Status av_forward(const NAProblem& p, const AVForwardArgs& a, const RunOptions& o, cudaStream_t stream) {
-  return o.implementation == Implementation::kReference ? reference::av_forward(p, a, stream)
-                                                         : split::av_forward(p, a, stream);
+  return split_op(reference::av_forward, split::av_forward, p, a, o, stream);
 }
 
 Status av_backward(const NAProblem& p, const AVBackwardArgs& a, const RunOptions& o, cudaStream_t stream) {
-  return o.implementation == Implementation::kReference ? reference::av_backward(p, a, stream)
-                                                         : split::av_backward(p, a, stream);
+  return split_op(reference::av_backward, split::av_backward, p, a, o, stream);
 }
 
 std::string describe_fused(const NAProblem& p, const RunOptions& options) {

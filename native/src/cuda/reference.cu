@@ -127,6 +127,23 @@ NATTEN_DEVICE void rpb_entry_coords(const NAProblem& p, int r, int (&c)[3]) {
   c[0] = r / (p.rpb_extent(2) * p.rpb_extent(1));
 }
 
+// Calls f(b, query_token, key_token, slot) for every (batch, query) whose window holds the key at relative
+// position bias entry `entry` (an offset within one head's block): the uses of that entry's bias.
+template <class F>
+NATTEN_DEVICE void for_each_use_of_rpb_entry(const NAProblem& p, int entry, F&& f) {
+  int r[3];
+  rpb_entry_coords(p, entry, r);
+  for (int64_t b = 0; b < p.batch; b++) {
+    for (int64_t qt = 0; qt < p.tokens(); qt++) {
+      int slot;
+      const int64_t kt = key_at_rpb_entry(p, qt, r, &slot);
+      if (kt >= 0) {
+        f(b, qt, kt, slot);
+      }
+    }
+  }
+}
+
 // Row offsets (in elements / dim) of the [batch, tokens, heads, dim] tensors.
 NATTEN_DEVICE int64_t q_row(const NAProblem& p, int64_t b, int64_t token, int h) {
   return (b * p.tokens() + token) * p.heads + h;
@@ -137,6 +154,25 @@ NATTEN_DEVICE int64_t kv_row(const NAProblem& p, int64_t b, int64_t token, int h
 NATTEN_DEVICE int64_t extra_row(const NAProblem& p, int64_t b, int e, int hkv) {
   return (b * p.n_extra + e) * p.heads_kv + hkv;
 }
+
+// Calls f(query row) for every query row (every token, every head of the group of key head hkv) of batch b.
+template <class F>
+NATTEN_DEVICE void for_each_query_of_group(const NAProblem& p, int64_t b, int hkv, F&& f) {
+  for (int h = hkv * p.heads_per_kv(); h < (hkv + 1) * p.heads_per_kv(); h++) {
+    for (int64_t qt = 0; qt < p.tokens(); qt++) {
+      f(q_row(p, b, qt, h));
+    }
+  }
+}
+
+// The extra token, key head and batch of extra row `er` ([batch, n_extra, heads_kv] flattened).
+struct ExtraRow {
+  int64_t b;
+  int e, hkv;
+  NATTEN_DEVICE ExtraRow(const NAProblem& p, int64_t er)
+      : b(er / p.heads_kv / p.n_extra), e(static_cast<int>((er / p.heads_kv) % p.n_extra)),
+        hkv(static_cast<int>(er % p.heads_kv)) {}
+};
 
 // One query row (b, token, h) of the fused op, with the logits and probabilities of its neighbors.
 struct QueryRow {
@@ -293,23 +329,13 @@ __global__ void drpb_kernel(NAProblem p, NABackwardArgs a, const float* delta) {
   const int vol = p.rpb_volume();
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < int64_t(p.heads) * vol;
        i += int64_t(gridDim.x) * blockDim.x) {
-    const int h = static_cast<int>(i / vol);
-    int r[3];
-    rpb_entry_coords(p, static_cast<int>(i % vol), r);
+    const int h = static_cast<int>(i / vol), entry = static_cast<int>(i % vol);
     double acc = 0;
-    for (int64_t b = 0; b < p.batch; b++) {
-      for (int64_t qt = 0; qt < p.tokens(); qt++) {
-        int slot;
-        const int64_t kt = key_at_rpb_entry(p, qt, r, &slot);
-        if (kt < 0) {
-          continue;
-        }
-        const GradRow row(p, a, delta, q_row(p, b, qt, h));
-        const int64_t kr = kv_row(p, b, kt, row.hkv);
-        const double logit = row.logit(kt, static_cast<int>(i % vol));
-        acc += row.d_logit(row.prob(logit), a.value + kr * p.head_dim_v);
-      }
-    }
+    for_each_use_of_rpb_entry(p, entry, [&](int64_t b, int64_t qt, int64_t kt, int) {
+      const GradRow row(p, a, delta, q_row(p, b, qt, h));
+      const int64_t kr = kv_row(p, b, kt, row.hkv);
+      acc += row.d_logit(row.prob(row.logit(kt, entry)), a.value + kr * p.head_dim_v);
+    });
     a.d_rpb[i] = static_cast<float>(acc);
   }
 }
@@ -319,18 +345,14 @@ __global__ void dextra_kernel(NAProblem p, NABackwardArgs a, const float* delta)
   const int64_t n = static_cast<int64_t>(p.batch) * p.n_extra * p.heads_kv * width;
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
     const int c = static_cast<int>(i % width);
-    const int64_t er = i / width;  // (b, e, hkv)
-    const int hkv = static_cast<int>(er % p.heads_kv);
-    const int e = static_cast<int>((er / p.heads_kv) % p.n_extra);
-    const int64_t b = er / p.heads_kv / p.n_extra;
+    const int64_t er = i / width;
+    const ExtraRow x(p, er);
     double acc = 0;
-    for (int h = hkv * p.heads_per_kv(); h < (hkv + 1) * p.heads_per_kv(); h++) {
-      for (int64_t qt = 0; qt < p.tokens(); qt++) {
-        const GradRow r(p, a, delta, q_row(p, b, qt, h));
-        const double prob = r.prob(r.extra_logit(e));
-        acc += c < d ? r.d_logit(prob, a.extra_value + er * dv) * r.q[c] * p.scale : prob * r.d_out[c - d];
-      }
-    }
+    for_each_query_of_group(p, x.b, x.hkv, [&](int64_t qr) {
+      const GradRow r(p, a, delta, qr);
+      const double prob = r.prob(r.extra_logit(x.e));
+      acc += c < d ? r.d_logit(prob, a.extra_value + er * dv) * r.q[c] * p.scale : prob * r.d_out[c - d];
+    });
     if (c < d) {
       a.d_extra_key[er * d + c] = static_cast<float>(acc);
     } else {
@@ -365,61 +387,83 @@ NATTEN_DEVICE int64_t key_of_slot(const NAProblem& p, int64_t token, int slot, i
   return token_index(p, j);
 }
 
-__global__ void qk_kernel(NAProblem p, QKForwardArgs a) {
-  const int S = p.slots(), K = p.kernel_volume(), d = p.head_dim;
+// The split ops' three shapes of computation, each over its rows (b, token, head) or key rows (b, token, key
+// head), with `dim` columns:
+//   window_dot:      out[row, slot] = factor * x[row] . y[slot's key] (+ bias), `masked` in masked slots
+//                    (QK forward: x query, y key; AV's dWeights: x dO, y value)
+//   window_combine:  out[row, c] = factor * sum over unmasked slots of w[row, slot] * y[slot's key, c]
+//                    (AV forward: w weights, y value; QK's dQuery: w dLogits, y key)
+//   inverse_combine: out[key row, c] = factor * sum over the queries whose window holds the key, and the heads
+//                    of its group, of w[query row, slot of the key] * y[query row, c]
+//                    (QK's dKey: w dLogits, y query; AV's dValue: w weights, y dO)
+// The extra tokens are slots K.. of every row.
+
+__global__ void window_dot_kernel(NAProblem p, const float* x, const float* y, const float* y_extra, int dim,
+                                  float factor, const float* rpb, float masked, float* out) {
+  const int S = p.slots(), K = p.kernel_volume();
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < p.weights_elems();
        i += int64_t(gridDim.x) * blockDim.x) {
     const int slot = static_cast<int>(i % S);
     const int64_t row = i / S;
-    const QueryRow r(p, a.query, a.key, a.rpb, a.extra_key, row);
-    const int64_t token = (row / p.heads) % p.tokens();
+    const int h = static_cast<int>(row % p.heads), hkv = h / p.heads_per_kv();
+    const int64_t token = (row / p.heads) % p.tokens(), b = row / p.heads / p.tokens();
+    const float* xr = x + row * dim;
     double v;
     if (slot >= K) {
-      v = r.extra_logit(slot - K);
+      v = factor * dot(xr, y_extra + extra_row(p, b, slot - K, hkv) * dim, dim);
     } else {
       int ro;
       const int64_t kt = key_of_slot(p, token, slot, &ro);
-      v = kt < 0 ? -INFINITY : r.logit(kt, ro);
+      if (kt < 0) {
+        v = masked;
+      } else {
+        v = factor * dot(xr, y + kv_row(p, b, kt, hkv) * dim, dim);
+        if (rpb != nullptr) {
+          v += rpb[static_cast<int64_t>(h) * p.rpb_volume() + ro];
+        }
+      }
     }
-    (void)d;
-    a.logits[i] = static_cast<float>(v);
+    out[i] = static_cast<float>(v);
   }
 }
 
-__global__ void qk_dq_kernel(NAProblem p, QKBackwardArgs a) {
-  const int S = p.slots(), K = p.kernel_volume(), d = p.head_dim;
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < p.query_elems();
+__global__ void window_combine_kernel(NAProblem p, const float* w, const float* y, const float* y_extra, int dim,
+                                      float factor, float* out) {
+  const int S = p.slots(), K = p.kernel_volume();
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < p.lse_elems() * dim;
        i += int64_t(gridDim.x) * blockDim.x) {
-    const int c = static_cast<int>(i % d);
-    const int64_t row = i / d;
+    const int c = static_cast<int>(i % dim);
+    const int64_t row = i / dim;
     const int h = static_cast<int>(row % p.heads), hkv = h / p.heads_per_kv();
     const int64_t token = (row / p.heads) % p.tokens(), b = row / p.heads / p.tokens();
-    const float* dl = a.d_logits + row * S;
+    const float* wr = w + row * S;
     double acc = 0;
-    for_each_neighbor(p, token, [&](int64_t kt, int slot, int) { acc += dl[slot] * double(a.key[kv_row(p, b, kt, hkv) * d + c]); });
+    for_each_neighbor(p, token,
+                      [&](int64_t kt, int slot, int) { acc += wr[slot] * double(y[kv_row(p, b, kt, hkv) * dim + c]); });
     for (int e = 0; e < p.n_extra; e++) {
-      acc += dl[K + e] * double(a.extra_key[extra_row(p, b, e, hkv) * d + c]);
+      acc += wr[K + e] * double(y_extra[extra_row(p, b, e, hkv) * dim + c]);
     }
-    a.d_query[i] = static_cast<float>(acc * p.scale);
+    out[i] = static_cast<float>(acc * factor);
   }
 }
 
-__global__ void qk_dk_kernel(NAProblem p, QKBackwardArgs a) {
-  const int S = p.slots(), d = p.head_dim;
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < p.key_elems();
+__global__ void inverse_combine_kernel(NAProblem p, const float* w, const float* y, int dim, float factor,
+                                       float* out) {
+  const int S = p.slots();
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < p.batch * p.tokens() * p.heads_kv * dim;
        i += int64_t(gridDim.x) * blockDim.x) {
-    const int c = static_cast<int>(i % d);
-    const int64_t kr = i / d;
+    const int c = static_cast<int>(i % dim);
+    const int64_t kr = i / dim;
     const int hkv = static_cast<int>(kr % p.heads_kv);
     const int64_t key_token = (kr / p.heads_kv) % p.tokens(), b = kr / p.heads_kv / p.tokens();
     double acc = 0;
     for (int h = hkv * p.heads_per_kv(); h < (hkv + 1) * p.heads_per_kv(); h++) {
       for_each_query_of_key(p, key_token, [&](int64_t qt, int slot, int) {
         const int64_t qr = q_row(p, b, qt, h);
-        acc += a.d_logits[qr * S + slot] * double(a.query[qr * d + c]);
+        acc += w[qr * S + slot] * double(y[qr * dim + c]);
       });
     }
-    a.d_key[i] = static_cast<float>(acc * p.scale);
+    out[i] = static_cast<float>(acc * factor);
   }
 }
 
@@ -428,17 +472,10 @@ __global__ void qk_drpb_kernel(NAProblem p, QKBackwardArgs a) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < int64_t(p.heads) * vol;
        i += int64_t(gridDim.x) * blockDim.x) {
     const int h = static_cast<int>(i / vol);
-    int r[3];
-    rpb_entry_coords(p, static_cast<int>(i % vol), r);
     double acc = 0;
-    for (int64_t b = 0; b < p.batch; b++) {
-      for (int64_t qt = 0; qt < p.tokens(); qt++) {
-        int slot;
-        if (key_at_rpb_entry(p, qt, r, &slot) >= 0) {
-          acc += a.d_logits[q_row(p, b, qt, h) * S + slot];
-        }
-      }
-    }
+    for_each_use_of_rpb_entry(p, static_cast<int>(i % vol), [&](int64_t b, int64_t qt, int64_t, int slot) {
+      acc += a.d_logits[q_row(p, b, qt, h) * S + slot];
+    });
     a.d_rpb[i] = static_cast<float>(acc);
   }
 }
@@ -452,76 +489,11 @@ __global__ void extra_reduce_kernel(NAProblem p, const float* weights, const flo
   const int64_t n = static_cast<int64_t>(p.batch) * p.n_extra * p.heads_kv * width;
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
     const int c = static_cast<int>(i % width);
-    const int64_t er = i / width;
-    const int hkv = static_cast<int>(er % p.heads_kv);
-    const int e = static_cast<int>((er / p.heads_kv) % p.n_extra);
-    const int64_t b = er / p.heads_kv / p.n_extra;
+    const ExtraRow x(p, i / width);
     double acc = 0;
-    for (int h = hkv * p.heads_per_kv(); h < (hkv + 1) * p.heads_per_kv(); h++) {
-      for (int64_t qt = 0; qt < p.tokens(); qt++) {
-        const int64_t qr = q_row(p, b, qt, h);
-        acc += weights[qr * S + K + e] * double(rows[qr * width + c]);
-      }
-    }
+    for_each_query_of_group(p, x.b, x.hkv,
+                            [&](int64_t qr) { acc += weights[qr * S + K + x.e] * double(rows[qr * width + c]); });
     out[i] = static_cast<float>(acc * factor);
-  }
-}
-
-__global__ void av_kernel(NAProblem p, AVForwardArgs a) {
-  const int S = p.slots(), K = p.kernel_volume(), dv = p.head_dim_v;
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < p.output_elems();
-       i += int64_t(gridDim.x) * blockDim.x) {
-    const int c = static_cast<int>(i % dv);
-    const int64_t row = i / dv;
-    const int h = static_cast<int>(row % p.heads), hkv = h / p.heads_per_kv();
-    const int64_t token = (row / p.heads) % p.tokens(), b = row / p.heads / p.tokens();
-    const float* w = a.weights + row * S;
-    double acc = 0;
-    for_each_neighbor(p, token, [&](int64_t kt, int slot, int) { acc += w[slot] * double(a.value[kv_row(p, b, kt, hkv) * dv + c]); });
-    for (int e = 0; e < p.n_extra; e++) {
-      acc += w[K + e] * double(a.extra_value[extra_row(p, b, e, hkv) * dv + c]);
-    }
-    a.output[i] = static_cast<float>(acc);
-  }
-}
-
-__global__ void av_dw_kernel(NAProblem p, AVBackwardArgs a) {
-  const int S = p.slots(), K = p.kernel_volume(), dv = p.head_dim_v;
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < p.weights_elems();
-       i += int64_t(gridDim.x) * blockDim.x) {
-    const int slot = static_cast<int>(i % S);
-    const int64_t row = i / S;
-    const int h = static_cast<int>(row % p.heads), hkv = h / p.heads_per_kv();
-    const int64_t token = (row / p.heads) % p.tokens(), b = row / p.heads / p.tokens();
-    const float* g = a.d_output + row * dv;
-    double v = 0;
-    if (slot >= K) {
-      v = dot(g, a.extra_value + extra_row(p, b, slot - K, hkv) * dv, dv);
-    } else {
-      int ro;
-      const int64_t kt = key_of_slot(p, token, slot, &ro);
-      v = kt < 0 ? 0.0 : dot(g, a.value + kv_row(p, b, kt, hkv) * dv, dv);
-    }
-    a.d_weights[i] = static_cast<float>(v);
-  }
-}
-
-__global__ void av_dv_kernel(NAProblem p, AVBackwardArgs a) {
-  const int S = p.slots(), dv = p.head_dim_v;
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < p.value_elems();
-       i += int64_t(gridDim.x) * blockDim.x) {
-    const int c = static_cast<int>(i % dv);
-    const int64_t kr = i / dv;
-    const int hkv = static_cast<int>(kr % p.heads_kv);
-    const int64_t key_token = (kr / p.heads_kv) % p.tokens(), b = kr / p.heads_kv / p.tokens();
-    double acc = 0;
-    for (int h = hkv * p.heads_per_kv(); h < (hkv + 1) * p.heads_per_kv(); h++) {
-      for_each_query_of_key(p, key_token, [&](int64_t qt, int slot, int) {
-        const int64_t qr = q_row(p, b, qt, h);
-        acc += a.weights[qr * S + slot] * double(a.d_output[qr * dv + c]);
-      });
-    }
-    a.d_value[i] = static_cast<float>(acc);
   }
 }
 
@@ -556,12 +528,15 @@ Status na_backward(const NAProblem& p, const NABackwardArgs& a, float* delta, cu
 }
 
 Status qk_forward(const NAProblem& p, const QKForwardArgs& a, cudaStream_t stream) {
-  return run("reference qk", qk_kernel, p.weights_elems(), stream, p, a);
+  return run("reference qk", window_dot_kernel, p.weights_elems(), stream, p, a.query, a.key, a.extra_key,
+             p.head_dim, p.scale, p.has_rpb ? a.rpb : nullptr, -INFINITY, a.logits);
 }
 
 Status qk_backward(const NAProblem& p, const QKBackwardArgs& a, cudaStream_t stream) {
-  NATTEN_RETURN_IF_ERROR(run("reference qk dq", qk_dq_kernel, p.query_elems(), stream, p, a));
-  NATTEN_RETURN_IF_ERROR(run("reference qk dk", qk_dk_kernel, p.key_elems(), stream, p, a));
+  NATTEN_RETURN_IF_ERROR(run("reference qk dq", window_combine_kernel, p.query_elems(), stream, p, a.d_logits, a.key,
+                             a.extra_key, p.head_dim, p.scale, a.d_query));
+  NATTEN_RETURN_IF_ERROR(run("reference qk dk", inverse_combine_kernel, p.key_elems(), stream, p, a.d_logits, a.query,
+                             p.head_dim, p.scale, a.d_key));
   if (p.has_rpb) {
     NATTEN_RETURN_IF_ERROR(run("reference qk drpb", qk_drpb_kernel, p.rpb_elems(), stream, p, a));
   }
@@ -573,12 +548,16 @@ Status qk_backward(const NAProblem& p, const QKBackwardArgs& a, cudaStream_t str
 }
 
 Status av_forward(const NAProblem& p, const AVForwardArgs& a, cudaStream_t stream) {
-  return run("reference av", av_kernel, p.output_elems(), stream, p, a);
+  return run("reference av", window_combine_kernel, p.output_elems(), stream, p, a.weights, a.value, a.extra_value,
+             p.head_dim_v, 1.f, a.output);
 }
 
 Status av_backward(const NAProblem& p, const AVBackwardArgs& a, cudaStream_t stream) {
-  NATTEN_RETURN_IF_ERROR(run("reference av dweights", av_dw_kernel, p.weights_elems(), stream, p, a));
-  NATTEN_RETURN_IF_ERROR(run("reference av dv", av_dv_kernel, p.value_elems(), stream, p, a));
+  NATTEN_RETURN_IF_ERROR(run("reference av dweights", window_dot_kernel, p.weights_elems(), stream, p, a.d_output,
+                             a.value, a.extra_value, p.head_dim_v, 1.f, static_cast<const float*>(nullptr), 0.f,
+                             a.d_weights));
+  NATTEN_RETURN_IF_ERROR(run("reference av dv", inverse_combine_kernel, p.value_elems(), stream, p, a.weights,
+                             a.d_output, p.head_dim_v, 1.f, a.d_value));
   if (p.n_extra > 0) {
     NATTEN_RETURN_IF_ERROR(run("reference av d extra", extra_reduce_kernel, p.extra_value_elems(), stream, p,
                                a.weights, a.d_output, p.head_dim_v, 1.0f, a.d_extra_value));

@@ -131,6 +131,94 @@ struct Timer {
   }
 };
 
+// The fused op's tensors on the device: random inputs (seeded), and one set of outputs and gradients per
+// implementation compared (0 the reference, 1 the fast kernels).
+struct FusedTensors {
+  Buffer q, k, v, rpb, ek, ev, d_out, d_lse, ws;
+  Buffer out[2], lse[2];
+  Buffer grads[2][6];
+
+  static constexpr const char* kGradNames[6] = {"dQuery", "dKey", "dValue", "dRpb", "dAdditionalKeys",
+                                                "dAdditionalValues"};
+
+  Status allocate(const NAProblem& p, uint64_t seed, int sets, cudaStream_t stream) {
+    Buffer* inputs[] = {&q, &k, &v, &rpb, &ek, &ev, &d_out, &d_lse};
+    const int64_t sizes[] = {p.query_elems(), p.key_elems(),       p.value_elems(),       p.rpb_elems(),
+                             p.extra_key_elems(), p.extra_value_elems(), p.output_elems(), p.lse_elems()};
+    for (int i = 0; i < 8; i++) {
+      NATTEN_RETURN_IF_ERROR(inputs[i]->allocate(sizes[i], "an input"));
+      NATTEN_RETURN_IF_ERROR(fill(*inputs[i], seed + i, i == 3 ? 0.5f : 1.f, stream));
+    }
+    NATTEN_RETURN_IF_ERROR(ws.allocate(static_cast<int64_t>(na_backward_workspace_bytes(p) / sizeof(float)), "workspace"));
+    const int64_t grad_sizes[6] = {p.query_elems(), p.key_elems(),       p.value_elems(),
+                                   p.rpb_elems(),   p.extra_key_elems(), p.extra_value_elems()};
+    for (int w = 0; w < sets; w++) {
+      NATTEN_RETURN_IF_ERROR(out[w].allocate(p.output_elems(), "output"));
+      NATTEN_RETURN_IF_ERROR(lse[w].allocate(p.lse_elems(), "logsumexp"));
+      for (int i = 0; i < 6; i++) {
+        NATTEN_RETURN_IF_ERROR(grads[w][i].allocate(grad_sizes[i], kGradNames[i]));
+      }
+    }
+    return Status{};
+  }
+
+  NAForwardArgs forward(const NAProblem& p, int w) const {
+    NAForwardArgs a;
+    a.query = q.ptr;
+    a.key = k.ptr;
+    a.value = v.ptr;
+    a.rpb = p.has_rpb ? rpb.ptr : nullptr;
+    a.extra_key = p.n_extra > 0 ? ek.ptr : nullptr;
+    a.extra_value = p.n_extra > 0 ? ev.ptr : nullptr;
+    a.output = out[w].ptr;
+    a.logsumexp = lse[w].ptr;
+    return a;
+  }
+
+  // The backward of set w, from the output and logsumexp of set `from`.
+  NABackwardArgs backward(const NAProblem& p, int w, int from) const {
+    const NAForwardArgs f = forward(p, from);
+    NABackwardArgs a;
+    a.query = f.query;
+    a.key = f.key;
+    a.value = f.value;
+    a.rpb = f.rpb;
+    a.extra_key = f.extra_key;
+    a.extra_value = f.extra_value;
+    a.output = f.output;
+    a.logsumexp = f.logsumexp;
+    a.d_output = d_out.ptr;
+    a.d_logsumexp = d_lse.ptr;
+    a.d_query = grads[w][0].ptr;
+    a.d_key = grads[w][1].ptr;
+    a.d_value = grads[w][2].ptr;
+    a.d_rpb = grads[w][3].ptr;
+    a.d_extra_key = grads[w][4].ptr;
+    a.d_extra_value = grads[w][5].ptr;
+    return a;
+  }
+
+  Status poison_outputs(int w, cudaStream_t stream) {
+    NATTEN_RETURN_IF_ERROR(poison(out[w], stream));
+    NATTEN_RETURN_IF_ERROR(poison(lse[w], stream));
+    for (int i = 0; i < 6; i++) {
+      NATTEN_RETURN_IF_ERROR(poison(grads[w][i], stream));
+    }
+    return Status{};
+  }
+};
+
+// Runs `fn` between two events and returns the elapsed milliseconds in `ms`.
+template <class F>
+Status timed(cudaStream_t stream, double* ms, F fn) {
+  Timer t;
+  cudaEventRecord(t.start, stream);
+  NATTEN_RETURN_IF_ERROR(fn());
+  cudaEventRecord(t.stop, stream);
+  *ms = t.ms();
+  return Status{};
+}
+
 }  // namespace
 
 Status self_check(const NAProblem& p, Precision precision, uint64_t seed, CheckReport* report) {
@@ -138,148 +226,68 @@ Status self_check(const NAProblem& p, Precision precision, uint64_t seed, CheckR
   RunOptions fast, ref;
   fast.precision = precision;
   ref.implementation = Implementation::kReference;
+  const RunOptions options[2] = {ref, fast};
   report->kernels = describe_fused(p, fast);
   const double fused_tol = precision == Precision::kTF32 ? 1e-3 : 1e-5, split_tol = 1e-5;
-  const bool extra = p.n_extra > 0;
 
-  Buffer q, k, v, rpb, ek, ev;
-  NATTEN_RETURN_IF_ERROR(q.allocate(p.query_elems(), "query"));
-  NATTEN_RETURN_IF_ERROR(k.allocate(p.key_elems(), "key"));
-  NATTEN_RETURN_IF_ERROR(v.allocate(p.value_elems(), "value"));
-  NATTEN_RETURN_IF_ERROR(rpb.allocate(p.rpb_elems(), "rpb"));
-  NATTEN_RETURN_IF_ERROR(ek.allocate(p.extra_key_elems(), "extra keys"));
-  NATTEN_RETURN_IF_ERROR(ev.allocate(p.extra_value_elems(), "extra values"));
-  NATTEN_RETURN_IF_ERROR(fill(q, seed + 1, 1.f, stream));
-  NATTEN_RETURN_IF_ERROR(fill(k, seed + 2, 1.f, stream));
-  NATTEN_RETURN_IF_ERROR(fill(v, seed + 3, 1.f, stream));
-  NATTEN_RETURN_IF_ERROR(fill(rpb, seed + 4, 0.5f, stream));
-  NATTEN_RETURN_IF_ERROR(fill(ek, seed + 5, 1.f, stream));
-  NATTEN_RETURN_IF_ERROR(fill(ev, seed + 6, 1.f, stream));
-
-  // Fused forward.
-  Buffer out_r, lse_r, out_f, lse_f;
-  NATTEN_RETURN_IF_ERROR(out_r.allocate(p.output_elems(), "output"));
-  NATTEN_RETURN_IF_ERROR(lse_r.allocate(p.lse_elems(), "logsumexp"));
-  NATTEN_RETURN_IF_ERROR(out_f.allocate(p.output_elems(), "output"));
-  NATTEN_RETURN_IF_ERROR(lse_f.allocate(p.lse_elems(), "logsumexp"));
-  NAForwardArgs fa;
-  fa.query = q.ptr;
-  fa.key = k.ptr;
-  fa.value = v.ptr;
-  fa.rpb = p.has_rpb ? rpb.ptr : nullptr;
-  fa.extra_key = extra ? ek.ptr : nullptr;
-  fa.extra_value = extra ? ev.ptr : nullptr;
-  {
-    Timer t;
-    fa.output = out_r.ptr;
-    fa.logsumexp = lse_r.ptr;
-    cudaEventRecord(t.start, stream);
-    NATTEN_RETURN_IF_ERROR(na_forward(p, fa, ref, stream));
-    cudaEventRecord(t.stop, stream);
-    report->reference_forward_ms = t.ms();
-  }
-  {
-    Timer t;
-    NATTEN_RETURN_IF_ERROR(poison(out_f, stream));
-    NATTEN_RETURN_IF_ERROR(poison(lse_f, stream));
-    fa.output = out_f.ptr;
-    fa.logsumexp = lse_f.ptr;
-    cudaEventRecord(t.start, stream);
-    NATTEN_RETURN_IF_ERROR(na_forward(p, fa, fast, stream));
-    cudaEventRecord(t.stop, stream);
-    report->fast_forward_ms = t.ms();
-  }
-  NATTEN_CUDA_RETURN_IF_ERROR(cudaDeviceSynchronize(), "running the forward");
-  NATTEN_RETURN_IF_ERROR(compare("forward", "output", out_f, out_r, fused_tol, report));
-  NATTEN_RETURN_IF_ERROR(compare("forward", "logsumexp", lse_f, lse_r, fused_tol, report));
-
-  // Fused backward, both from the reference's output and logsumexp.
-  Buffer d_out, d_lse, ws;
-  NATTEN_RETURN_IF_ERROR(d_out.allocate(p.output_elems(), "dOutput"));
-  NATTEN_RETURN_IF_ERROR(d_lse.allocate(p.lse_elems(), "dLse"));
-  NATTEN_RETURN_IF_ERROR(ws.allocate(static_cast<int64_t>(na_backward_workspace_bytes(p) / sizeof(float)), "workspace"));
-  NATTEN_RETURN_IF_ERROR(fill(d_out, seed + 7, 1.f, stream));
-  NATTEN_RETURN_IF_ERROR(fill(d_lse, seed + 8, 1.f, stream));
-  const char* names[6] = {"dQuery", "dKey", "dValue", "dRpb", "dAdditionalKeys", "dAdditionalValues"};
-  const int64_t sizes[6] = {p.query_elems(),     p.key_elems(),       p.value_elems(),
-                            p.rpb_elems(),       p.extra_key_elems(), p.extra_value_elems()};
-  Buffer grads[2][6];
+  // Fused forward, then the backward of both implementations from the reference's output and logsumexp.
+  FusedTensors t;
+  NATTEN_RETURN_IF_ERROR(t.allocate(p, seed, 2, stream));
+  double* forward_ms[2] = {&report->reference_forward_ms, &report->fast_forward_ms};
+  double* backward_ms[2] = {&report->reference_backward_ms, &report->fast_backward_ms};
   for (int w = 0; w < 2; w++) {
-    for (int i = 0; i < 6; i++) {
-      NATTEN_RETURN_IF_ERROR(grads[w][i].allocate(sizes[i], names[i]));
-    }
+    NATTEN_RETURN_IF_ERROR(t.poison_outputs(w, stream));
+    NATTEN_RETURN_IF_ERROR(timed(stream, forward_ms[w], [&] { return na_forward(p, t.forward(p, w), options[w], stream); }));
+    NATTEN_RETURN_IF_ERROR(timed(stream, backward_ms[w], [&] {
+      return na_backward(p, t.backward(p, w, 0), options[w], t.ws.ptr, sizeof(float) * t.ws.n, stream);
+    }));
   }
-  NABackwardArgs ba;
-  ba.query = q.ptr;
-  ba.key = k.ptr;
-  ba.value = v.ptr;
-  ba.rpb = fa.rpb;
-  ba.extra_key = fa.extra_key;
-  ba.extra_value = fa.extra_value;
-  ba.output = out_r.ptr;
-  ba.logsumexp = lse_r.ptr;
-  ba.d_output = d_out.ptr;
-  ba.d_logsumexp = d_lse.ptr;
-  for (int w = 0; w < 2; w++) {  // 0: reference, 1: fast
-    Timer t;
-    for (int i = 0; i < 6; i++) {
-      NATTEN_RETURN_IF_ERROR(poison(grads[w][i], stream));
-    }
-    ba.d_query = grads[w][0].ptr;
-    ba.d_key = grads[w][1].ptr;
-    ba.d_value = grads[w][2].ptr;
-    ba.d_rpb = grads[w][3].ptr;
-    ba.d_extra_key = grads[w][4].ptr;
-    ba.d_extra_value = grads[w][5].ptr;
-    cudaEventRecord(t.start, stream);
-    NATTEN_RETURN_IF_ERROR(na_backward(p, ba, w == 0 ? ref : fast, ws.ptr, sizeof(float) * ws.n, stream));
-    cudaEventRecord(t.stop, stream);
-    (w == 0 ? report->reference_backward_ms : report->fast_backward_ms) = t.ms();
-  }
-  NATTEN_CUDA_RETURN_IF_ERROR(cudaDeviceSynchronize(), "running the backward");
+  NATTEN_CUDA_RETURN_IF_ERROR(cudaDeviceSynchronize(), "running the fused op");
+  NATTEN_RETURN_IF_ERROR(compare("forward", "output", t.out[1], t.out[0], fused_tol, report));
+  NATTEN_RETURN_IF_ERROR(compare("forward", "logsumexp", t.lse[1], t.lse[0], fused_tol, report));
   for (int i = 0; i < 6; i++) {
-    if (sizes[i] > 0) {
-      NATTEN_RETURN_IF_ERROR(compare("backward", names[i], grads[1][i], grads[0][i], fused_tol, report));
+    if (t.grads[0][i].n > 0) {
+      NATTEN_RETURN_IF_ERROR(compare("backward", FusedTensors::kGradNames[i], t.grads[1][i], t.grads[0][i], fused_tol,
+                                     report));
     }
   }
 
-  // Split QK forward and backward.
+  // Split QK forward and backward (the upstream gradient: random values, masked slots included).
   Buffer logits[2], d_logits;
-  NATTEN_RETURN_IF_ERROR(logits[0].allocate(p.weights_elems(), "logits"));
-  NATTEN_RETURN_IF_ERROR(logits[1].allocate(p.weights_elems(), "logits"));
   NATTEN_RETURN_IF_ERROR(d_logits.allocate(p.weights_elems(), "dLogits"));
   NATTEN_RETURN_IF_ERROR(fill(d_logits, seed + 9, 1.f, stream));
   const char* qk_names[4] = {"dQuery", "dKey", "dRpb", "dAdditionalKeys"};
-  const int64_t qk_sizes[4] = {p.query_elems(), p.key_elems(), p.rpb_elems(), p.extra_key_elems()};
   Buffer qk_grads[2][4];
   for (int w = 0; w < 2; w++) {
+    NATTEN_RETURN_IF_ERROR(logits[w].allocate(p.weights_elems(), "logits"));
     NATTEN_RETURN_IF_ERROR(poison(logits[w], stream));
     QKForwardArgs a;
-    a.query = q.ptr;
-    a.key = k.ptr;
-    a.rpb = fa.rpb;
-    a.extra_key = fa.extra_key;
+    a.query = t.q.ptr;
+    a.key = t.k.ptr;
+    a.rpb = p.has_rpb ? t.rpb.ptr : nullptr;
+    a.extra_key = p.n_extra > 0 ? t.ek.ptr : nullptr;
     a.logits = logits[w].ptr;
-    NATTEN_RETURN_IF_ERROR(qk_forward(p, a, w == 0 ? ref : fast, stream));
+    NATTEN_RETURN_IF_ERROR(qk_forward(p, a, options[w], stream));
+    const int64_t sizes[4] = {p.query_elems(), p.key_elems(), p.rpb_elems(), p.extra_key_elems()};
     for (int i = 0; i < 4; i++) {
-      NATTEN_RETURN_IF_ERROR(qk_grads[w][i].allocate(qk_sizes[i], qk_names[i]));
+      NATTEN_RETURN_IF_ERROR(qk_grads[w][i].allocate(sizes[i], qk_names[i]));
       NATTEN_RETURN_IF_ERROR(poison(qk_grads[w][i], stream));
     }
     QKBackwardArgs g;
-    g.query = q.ptr;
-    g.key = k.ptr;
-    g.extra_key = fa.extra_key;
+    g.query = a.query;
+    g.key = a.key;
+    g.extra_key = a.extra_key;
     g.d_logits = d_logits.ptr;
     g.d_query = qk_grads[w][0].ptr;
     g.d_key = qk_grads[w][1].ptr;
     g.d_rpb = qk_grads[w][2].ptr;
     g.d_extra_key = qk_grads[w][3].ptr;
-    NATTEN_RETURN_IF_ERROR(qk_backward(p, g, w == 0 ? ref : fast, stream));
+    NATTEN_RETURN_IF_ERROR(qk_backward(p, g, options[w], stream));
   }
   NATTEN_CUDA_RETURN_IF_ERROR(cudaDeviceSynchronize(), "running the split QK op");
   NATTEN_RETURN_IF_ERROR(compare("qk forward", "logits", logits[1], logits[0], split_tol, report));
   for (int i = 0; i < 4; i++) {
-    if (qk_sizes[i] > 0) {
+    if (qk_grads[0][i].n > 0) {
       NATTEN_RETURN_IF_ERROR(compare("qk backward", qk_names[i], qk_grads[1][i], qk_grads[0][i], split_tol, report));
     }
   }
@@ -287,36 +295,36 @@ Status self_check(const NAProblem& p, Precision precision, uint64_t seed, CheckR
   // Split AV forward and backward (the weights: the same random values as dLogits).
   NAProblem pv = p;
   pv.head_dim = p.head_dim_v;
-  Buffer av_out[2], av_grads[2][3];
   const char* av_names[3] = {"dWeights", "dValue", "dAdditionalValues"};
-  const int64_t av_sizes[3] = {pv.weights_elems(), pv.value_elems(), pv.extra_value_elems()};
+  Buffer av_out[2], av_grads[2][3];
   for (int w = 0; w < 2; w++) {
     NATTEN_RETURN_IF_ERROR(av_out[w].allocate(pv.output_elems(), "av output"));
     NATTEN_RETURN_IF_ERROR(poison(av_out[w], stream));
     AVForwardArgs a;
     a.weights = d_logits.ptr;
-    a.value = v.ptr;
-    a.extra_value = fa.extra_value;
+    a.value = t.v.ptr;
+    a.extra_value = p.n_extra > 0 ? t.ev.ptr : nullptr;
     a.output = av_out[w].ptr;
-    NATTEN_RETURN_IF_ERROR(av_forward(pv, a, w == 0 ? ref : fast, stream));
+    NATTEN_RETURN_IF_ERROR(av_forward(pv, a, options[w], stream));
+    const int64_t sizes[3] = {pv.weights_elems(), pv.value_elems(), pv.extra_value_elems()};
     for (int i = 0; i < 3; i++) {
-      NATTEN_RETURN_IF_ERROR(av_grads[w][i].allocate(av_sizes[i], av_names[i]));
+      NATTEN_RETURN_IF_ERROR(av_grads[w][i].allocate(sizes[i], av_names[i]));
       NATTEN_RETURN_IF_ERROR(poison(av_grads[w][i], stream));
     }
     AVBackwardArgs g;
-    g.weights = d_logits.ptr;
-    g.value = v.ptr;
-    g.extra_value = fa.extra_value;
-    g.d_output = d_out.ptr;
+    g.weights = a.weights;
+    g.value = a.value;
+    g.extra_value = a.extra_value;
+    g.d_output = t.d_out.ptr;
     g.d_weights = av_grads[w][0].ptr;
     g.d_value = av_grads[w][1].ptr;
     g.d_extra_value = av_grads[w][2].ptr;
-    NATTEN_RETURN_IF_ERROR(av_backward(pv, g, w == 0 ? ref : fast, stream));
+    NATTEN_RETURN_IF_ERROR(av_backward(pv, g, options[w], stream));
   }
   NATTEN_CUDA_RETURN_IF_ERROR(cudaDeviceSynchronize(), "running the split AV op");
   NATTEN_RETURN_IF_ERROR(compare("av forward", "output", av_out[1], av_out[0], split_tol, report));
   for (int i = 0; i < 3; i++) {
-    if (av_sizes[i] > 0) {
+    if (av_grads[0][i].n > 0) {
       NATTEN_RETURN_IF_ERROR(compare("av backward", av_names[i], av_grads[1][i], av_grads[0][i], split_tol, report));
     }
   }
@@ -328,63 +336,16 @@ Status benchmark(const NAProblem& p, Precision precision, int warmup, int iters,
   RunOptions o;
   o.precision = precision;
   result->kernels = describe_fused(p, o);
-  Buffer q, k, v, rpb, ek, ev, out, lse, d_out, ws, dq, dk, dv, drpb, dek, dev;
-  NATTEN_RETURN_IF_ERROR(q.allocate(p.query_elems(), "query"));
-  NATTEN_RETURN_IF_ERROR(k.allocate(p.key_elems(), "key"));
-  NATTEN_RETURN_IF_ERROR(v.allocate(p.value_elems(), "value"));
-  NATTEN_RETURN_IF_ERROR(rpb.allocate(p.rpb_elems(), "rpb"));
-  NATTEN_RETURN_IF_ERROR(ek.allocate(p.extra_key_elems(), "extra keys"));
-  NATTEN_RETURN_IF_ERROR(ev.allocate(p.extra_value_elems(), "extra values"));
-  NATTEN_RETURN_IF_ERROR(out.allocate(p.output_elems(), "output"));
-  NATTEN_RETURN_IF_ERROR(lse.allocate(p.lse_elems(), "logsumexp"));
-  NATTEN_RETURN_IF_ERROR(d_out.allocate(p.output_elems(), "dOutput"));
-  NATTEN_RETURN_IF_ERROR(ws.allocate(static_cast<int64_t>(na_backward_workspace_bytes(p) / sizeof(float)), "workspace"));
-  NATTEN_RETURN_IF_ERROR(dq.allocate(p.query_elems(), "dQuery"));
-  NATTEN_RETURN_IF_ERROR(dk.allocate(p.key_elems(), "dKey"));
-  NATTEN_RETURN_IF_ERROR(dv.allocate(p.value_elems(), "dValue"));
-  NATTEN_RETURN_IF_ERROR(drpb.allocate(p.rpb_elems(), "dRpb"));
-  NATTEN_RETURN_IF_ERROR(dek.allocate(p.extra_key_elems(), "dExtraKeys"));
-  NATTEN_RETURN_IF_ERROR(dev.allocate(p.extra_value_elems(), "dExtraValues"));
-  Buffer* inputs[] = {&q, &k, &v, &rpb, &ek, &ev, &d_out};
-  for (int i = 0; i < 7; i++) {
-    NATTEN_RETURN_IF_ERROR(fill(*inputs[i], 100 + i, i == 3 ? 0.5f : 1.f, stream));
-  }
-  NAForwardArgs fa;
-  fa.query = q.ptr;
-  fa.key = k.ptr;
-  fa.value = v.ptr;
-  fa.rpb = p.has_rpb ? rpb.ptr : nullptr;
-  fa.extra_key = p.n_extra > 0 ? ek.ptr : nullptr;
-  fa.extra_value = p.n_extra > 0 ? ev.ptr : nullptr;
-  fa.output = out.ptr;
-  fa.logsumexp = lse.ptr;
-  NABackwardArgs ba;
-  ba.query = q.ptr;
-  ba.key = k.ptr;
-  ba.value = v.ptr;
-  ba.rpb = fa.rpb;
-  ba.extra_key = fa.extra_key;
-  ba.extra_value = fa.extra_value;
-  ba.output = out.ptr;
-  ba.logsumexp = lse.ptr;
-  ba.d_output = d_out.ptr;
-  ba.d_query = dq.ptr;
-  ba.d_key = dk.ptr;
-  ba.d_value = dv.ptr;
-  ba.d_rpb = drpb.ptr;
-  ba.d_extra_key = dek.ptr;
-  ba.d_extra_value = dev.ptr;
+  FusedTensors t;
+  NATTEN_RETURN_IF_ERROR(t.allocate(p, 100, 1, stream));
   auto median_ms = [&](bool backward, double* ms) -> Status {
     std::vector<double> times;
     for (int i = 0; i < warmup + iters; i++) {
-      Timer t;
-      cudaEventRecord(t.start, stream);
-      NATTEN_RETURN_IF_ERROR(na_forward(p, fa, o, stream));
-      if (backward) {
-        NATTEN_RETURN_IF_ERROR(na_backward(p, ba, o, ws.ptr, sizeof(float) * ws.n, stream));
-      }
-      cudaEventRecord(t.stop, stream);
-      const double elapsed = t.ms();
+      double elapsed = 0;
+      NATTEN_RETURN_IF_ERROR(timed(stream, &elapsed, [&]() -> Status {
+        NATTEN_RETURN_IF_ERROR(na_forward(p, t.forward(p, 0), o, stream));
+        return backward ? na_backward(p, t.backward(p, 0, 0), o, t.ws.ptr, sizeof(float) * t.ws.n, stream) : Status{};
+      }));
       NATTEN_CUDA_RETURN_IF_ERROR(cudaGetLastError(), "timing the fused op");
       if (i >= warmup) {
         times.push_back(elapsed);

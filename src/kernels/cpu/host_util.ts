@@ -1,26 +1,2 @@
-/**
- * Host-memory glue shared by the CPU kernels. Only `backend.readSync` and `backend.write` are used, which
- * every backend has: the same kernels serve the `cpu` backend and, where NA cannot run as TensorFlow ops,
- * tfjs-node's `tensorflow` backend (src/kernels/tensorflow falls back to them).
- */
-import type {KernelBackend, TensorInfo} from '@tensorflow/tfjs-core';
-export {avInfo, qkvInfo} from '../kernel_info';
-
-/** Backends whose tensors live in host memory: NA runs on the CPU there (these kernels, or TensorFlow's CPU ops). */
-export const HOST_BACKENDS = ['cpu', 'tensorflow'] as const;
-
-// KernelFunc hands kernels the backend typed as `{}`; these helpers take it as is.
-export function readF32(backend: unknown, t: TensorInfo): Float32Array;
-export function readF32(backend: unknown, t: TensorInfo | undefined): Float32Array | null;
-export function readF32(backend: unknown, t: TensorInfo | undefined): Float32Array | null {
-  if (t == null) {
-    return null;
-  }
-  const values = (backend as KernelBackend).readSync(t.dataId);
-  return values instanceof Float32Array ? values : Float32Array.from(values as ArrayLike<number>);
-}
-
-export function writeF32(backend: unknown, values: Float32Array, shape: number[]): TensorInfo {
-  return {dataId: (backend as KernelBackend).write(values, shape, 'float32'), shape, dtype: 'float32'};
-}
-
+/** The host-memory glue of the CPU kernels (shared with the CUDA kernels of the same backends). */
+export {avInfo, HOST_BACKENDS, qkvInfo, readF32, writeF32} from '../host_io';

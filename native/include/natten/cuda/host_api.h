@@ -46,8 +46,8 @@ Status av_backward(const NAProblem& p, In weights, In value, In extra_value, In 
 Timing last_timing();
 size_t reserved_bytes();
 void release();
-// Makes the next call fail as if the device were out of memory (tests of the error path).
-void fail_next_allocation();
+// Makes the call after the next `skip` calls fail as if the device were out of memory (tests of the error path).
+void fail_next_allocation(int skip = 0);
 
 // The driver and device as the runtime sees them; `reason` is empty when a device is usable.
 struct DeviceStatus {

@@ -16,6 +16,11 @@ constexpr int kMaxSmemBytes = 227 * 1024;  // the opt-in limit per block on sm_8
 constexpr int kHeadDimBuckets[] = {32, 64, 128, 256};
 constexpr int kMaxFastHeadDim = 256;
 
+// Blocks per multiprocessor the fused kernels are compiled for (__launch_bounds__): two lets each thread use
+// up to 255 registers. Their shared memory allows at most two or three blocks anyway (one for the largest
+// tiles), and without it ptxas capped some kernels at 168 registers and spilled.
+constexpr int kMinBlocksPerSm = 2;
+
 template <int kHeadDim_>
 struct HeadDimTraits {
   static constexpr int kHeadDim = kHeadDim_;
@@ -57,7 +62,7 @@ struct DqTraits : HeadDimTraits<kHeadDim_> {
   static constexpr int kWarps = 4;
   static constexpr int kThreads = 32 * kWarps;
   static constexpr int kBlockM = 16 * kWarps;
-  static constexpr int kBlockN = kHeadDim <= 64 ? 64 : (kHeadDim <= 128 ? 32 : 16);
+  static constexpr int kBlockN = kHeadDim <= 32 ? 64 : (kHeadDim <= 128 ? 32 : 16);
   static constexpr int kQFloats = kBlockM * Base::kRowStrideA;       // Q
   static constexpr int kOFloats = kBlockM * Base::kRowStrideA;       // dO
   static constexpr int kKFloats = 2 * kBlockN * Base::kRowStrideA;   // K, two stages

@@ -22,6 +22,15 @@ namespace dev {
 
 NATTEN_DEVICE int key_of_column(int n) { return (n >> 1) + ((n & 1) << 2); }
 
+// Clears kN C fragments (accumulators).
+template <int kN>
+NATTEN_DEVICE void zero(float (&c)[kN][4]) {
+#pragma unroll
+  for (int i = 0; i < kN; i++) {
+    c[i][0] = c[i][1] = c[i][2] = c[i][3] = 0.f;
+  }
+}
+
 template <bool kPrecise>
 struct FragA {
   uint32_t hi[4];
@@ -94,6 +103,41 @@ template <bool kPrecise>
 NATTEN_DEVICE void load_b_rows_as_k(FragB<kPrecise>& f, const float* tile, int stride, int group, int quad) {
   const float* p = tile + quad * stride + group;
   make_b<kPrecise>(f, p[0], p[4 * stride]);
+}
+
+// Writes row r (0: row `group`, 1: row `group + 8`) of kN C fragments, times `factor`, to out[col0 + column]
+// for the columns below `dim` (out points at the row's first element).
+template <int kN>
+NATTEN_DEVICE void store_c_row(float* out, const float (&c)[kN][4], int r, int col0, int dim, float factor, int quad) {
+#pragma unroll
+  for (int nt = 0; nt < kN; nt++) {
+#pragma unroll
+    for (int e = 0; e < 2; e++) {
+      const int col = col0 + 8 * nt + 2 * quad + e;
+      if (col < dim) {
+        out[col] = c[nt][2 * r + e] * factor;
+      }
+    }
+  }
+}
+
+// acc += C x tile: the second product of a pair (O += P V, dQ += dS K, dV += P^T dO, dK += dS^T Q). `c` holds
+// the first product's kK C fragments, whose n axis (in key_of_column order) is this product's k axis; `tile`
+// is row-major with the k axis as rows (`stride` floats apart) and kN 8-column tiles of output.
+template <bool kPrecise, int kK, int kN>
+NATTEN_DEVICE void mma_c_by_rows(float (&acc)[kN][4], const float (&c)[kK][4], const float* tile, int stride,
+                                 int group, int quad) {
+#pragma unroll
+  for (int j = 0; j < kK; j++) {
+    FragA<kPrecise> a;
+    a_from_c<kPrecise>(a, c[j]);
+#pragma unroll
+    for (int nt = 0; nt < kN; nt++) {
+      FragB<kPrecise> b;
+      load_b_rows_as_k<kPrecise>(b, tile + 8 * j * stride + 8 * nt, stride, group, quad);
+      mma<kPrecise>(acc[nt], a, b);
+    }
+  }
 }
 
 }  // namespace dev

@@ -1,0 +1,162 @@
+/**
+ * Checks of the CUDA path shared by the GPU suite (cuda.test.ts, real device) and the emulator suite
+ * (cuda_emulated.test.ts, no GPU): the addon's self-check (fast kernels against the reference kernels on
+ * random inputs, outputs poisoned with NaN), the error path, the routing of the host backends, workspace
+ * reuse and the precision option. Only describe/it/expect: the GPU machine runs these without jest.
+ */
+import * as tf from '@tensorflow/tfjs';
+import {cudaStatus, disableCuda, enableCuda, na1d, na2d, na2dAV, na2dQK} from '../src/index';
+import {cudaAddon} from '../src/kernels/cuda/addon';
+import {CheckSpec, cudaProblemOf, describeSpec} from './cuda_cases';
+import {problem} from './problems';
+import {refForward} from './reference';
+import {expectClose, expectNoLeak, makeInputs} from './util';
+
+/** Self-check of every case in both precisions; each tensor of each op must pass (see native tools.h). */
+export function selfCheckTests(cases: CheckSpec[], seed: number): void {
+  for (const spec of cases) {
+    for (const precision of ['tf32', 'float32'] as const) {
+      it(`self-check ${precision}: ${describeSpec(spec)}`, () => {
+        const report = cudaAddon().selfCheck(cudaProblemOf(spec), {precision, seed});
+        const worst = report.results.reduce((a, b) => (b.relErr / b.tolerance > a.relErr / a.tolerance ? b : a));
+        console.log(`self-check ${precision} ${describeSpec(spec)} [${report.kernels}]: worst ${worst.op} ${
+            worst.tensor} ${worst.relErr.toExponential(2)} (limit ${worst.tolerance}); fast ${
+            report.fastForwardMs.toFixed(2)} / ${report.fastBackwardMs.toFixed(2)} ms, reference ${
+            report.referenceForwardMs.toFixed(1)} / ${report.referenceBackwardMs.toFixed(1)} ms`);
+        const failed = report.results.filter(r => !r.pass).map(
+            r => `${r.op} ${r.tensor}: rel ${r.relErr.toExponential(2)} (limit ${r.tolerance}), ${r.bad} of ${
+                r.elems} elements unwritten or wrongly infinite`);
+        expect(failed).toEqual([]);
+        expect(report.results.length).toBeGreaterThanOrEqual(11);
+      });
+    }
+  }
+}
+
+/** CUDA errors become exceptions naming the op; nothing leaks; the next call works. */
+export function errorPathTests(): void {
+  it('an out-of-memory failure becomes an Error naming the op, leaks nothing, and the next call works', () => {
+    enableCuda({backend: 'cpu'});
+    const q = tf.randomNormal([1, 6, 7, 2, 8]);
+    try {
+      cudaAddon().failNextAllocation();
+      const before = tf.memory().numTensors;
+      expect(() => na2d(q, q, q, {kernelSize: 3})).toThrow(/^na2d: CUDA fused forward: .*cudaErrorMemoryAllocation/);
+      expect(tf.memory().numTensors).toBe(before);
+      cudaAddon().failNextAllocation(1);  // the forward runs, its backward fails
+      expect(() => tf.grad(x => tf.sum(na2d(x, q, q, {kernelSize: 3}) as tf.Tensor))(q))
+          .toThrow(/^na2d backward: CUDA fused backward: .*cudaErrorMemoryAllocation/);
+      cudaAddon().failNextAllocation();
+      expect(() => na2dQK(q, q, {kernelSize: 3})).toThrow(/^na2dQK: CUDA split qk forward: /);
+      const out = na2d(q, q, q, {kernelSize: 3}) as tf.Tensor;
+      expect(out.shape).toEqual([1, 6, 7, 2, 8]);
+      out.dispose();
+    } finally {
+      q.dispose();
+      disableCuda({backend: 'cpu'});
+    }
+  });
+}
+
+/** The tensorflow backend routes to CUDA by itself; disableCuda sends it back to the CPU kernels. */
+export function routingTests(): void {
+  it('the tensorflow backend runs on CUDA when a device is present, the CPU kernels after disableCuda', async () => {
+    const addon = cudaAddon();
+    const before = tf.getBackend();
+    await tf.setBackend('tensorflow');
+    const q = tf.randomNormal([1, 9, 2, 4]);
+    try {
+      enableCuda({backend: 'tensorflow'});
+      addon.releaseMemory();
+      tf.dispose(na1d(q, q, q, {kernelSize: 3}));
+      expect(addon.reservedBytes()).toBeGreaterThan(0);  // the call went through the device
+      disableCuda({backend: 'tensorflow'});
+      addon.releaseMemory();
+      tf.dispose(na1d(q, q, q, {kernelSize: 3}));
+      expect(addon.reservedBytes()).toBe(0);
+    } finally {
+      q.dispose();
+      disableCuda({backend: 'tensorflow'});
+      await tf.setBackend(before);
+    }
+  });
+
+  it('device memory is kept and reused between calls of the same size, and released on request', () => {
+    const addon = cudaAddon();
+    enableCuda({backend: 'cpu'});
+    const q = tf.randomNormal([2, 8, 8, 2, 16]);
+    try {
+      tf.dispose(na2d(q, q, q, {kernelSize: 5}));
+      const kept = addon.reservedBytes();
+      expect(kept).toBeGreaterThan(0);
+      for (let i = 0; i < 3; i++) {
+        tf.dispose(na2d(q, q, q, {kernelSize: 5}));
+      }
+      expect(addon.reservedBytes()).toBe(kept);
+      addon.releaseMemory();
+      expect(addon.reservedBytes()).toBe(0);
+    } finally {
+      q.dispose();
+      disableCuda({backend: 'cpu'});
+    }
+  });
+}
+
+/** allowTf32: false (and NATTEN_CUDA_ALLOW_TF32=0) give float32 accuracy; TF32 stays within its own bound. */
+export function precisionTests(): void {
+  it('allowTf32 false and NATTEN_CUDA_ALLOW_TF32=0 run the fused kernels in float32; TF32 is the default', () => {
+    const p = problem({spatial: [7, 9], kernelSize: [3, 5], heads: 2, headDim: 32, hasRpb: true, nExtra: 2});
+    const x = makeInputs(p, 5);
+    enableCuda({backend: 'cpu'});
+    try {
+      const ref = refForward(p, x.values);
+      const run = (opts: object) => expectNoLeak(() => na2d(x.q, x.k, x.v, {...x.options, ...opts}) as tf.Tensor);
+      const maxDiff = (t: tf.Tensor) => {
+        const a = t.dataSync();
+        let m = 0;
+        a.forEach((v, i) => m = Math.max(m, Math.abs(v - ref.out[i])));
+        t.dispose();
+        return m;
+      };
+      expect(maxDiff(run({allowTf32: false}))).toBeLessThan(2e-6);
+      const saved = process.env.NATTEN_CUDA_ALLOW_TF32;
+      process.env.NATTEN_CUDA_ALLOW_TF32 = '0';
+      expect(maxDiff(run({}))).toBeLessThan(2e-6);
+      process.env.NATTEN_CUDA_ALLOW_TF32 = '1';
+      const tf32 = maxDiff(run({}));
+      if (saved === undefined) {
+        delete process.env.NATTEN_CUDA_ALLOW_TF32;
+      } else {
+        process.env.NATTEN_CUDA_ALLOW_TF32 = saved;
+      }
+      expect(tf32).toBeGreaterThan(2e-6);  // TF32 did run: its rounding shows
+      expectClose([tf32], [0], 5e-3, 'TF32 max error');
+    } finally {
+      disableCuda({backend: 'cpu'});
+      x.dispose();
+    }
+  });
+
+  it('AV of weights from QK matches the fused op through CUDA (split ops in float32)', () => {
+    enableCuda({backend: 'cpu'});
+    const q = tf.randomNormal([1, 6, 8, 2, 8]);
+    try {
+      const opts = {kernelSize: 3, dilation: [2, 1], allowTf32: false};
+      const split = tf.tidy(() => na2dAV(tf.softmax(na2dQK(q, q, opts)), q, opts));
+      const fused = na2d(q, q, q, opts) as tf.Tensor;
+      expectClose(split.dataSync(), fused.dataSync(), 1e-5, 'split vs fused');
+      tf.dispose([split, fused]);
+    } finally {
+      q.dispose();
+      disableCuda({backend: 'cpu'});
+    }
+  });
+}
+
+/** Prints what the addon reports, once, to the test log. */
+export function logDevice(): void {
+  const s = cudaStatus();
+  console.log(`CUDA: ${s.available ? `${s.device!.name} (sm ${s.device!.computeCapability}, ${
+      (s.device!.totalMemory / 2 ** 30).toFixed(0)} GiB)` : `unavailable: ${s.reason}`}; addon ${s.addonPath} built for ${
+      s.available ? cudaAddon().buildInfo.archs : '-'}`);
+}
