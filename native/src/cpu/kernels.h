@@ -679,8 +679,10 @@ struct Rows {
           }
         }
         if (NV > 0) {
-          // dq_i += sum_j scale dS_ij k_j; dk_j += sum_i scale dS_ij q_i; dv_j += sum_i P_ij dO_i.
-          for (int j = 0; j < tl.span; ++j) {
+          // dq_i += sum_j scale dS_ij k_j; dk_j += sum_i scale dS_ij q_i; dv_j += sum_i P_ij dO_i: three
+          // loops, each with few enough vectors live to stay in registers.
+          const int span = tl.span;
+          for (int j = 0; j < span; ++j) {
             const float* k = bu.key0 + (kb + j) * bu.kstride;
             V kv[RV];
             for (int v = 0; v < RV; ++v) kv[v] = S::load(k + W * v);
@@ -688,9 +690,9 @@ struct Rows {
               const V gv = S::set1(gg[i][j]);
               for (int v = 0; v < RV; ++v) dq[i][v] = S::fmadd(gv, kv[v], dq[i][v]);
             }
-            update_row<TQ, RV>(&gg[0][j], LN, qr, key_row(bu.dk, kb + j));
-            update_row<TQ, RV>(&pg[0][j], LN, dor, key_row(bu.dv, kb + j));
           }
+          for (int j = 0; j < span; ++j) update_row<TQ, RV>(&gg[0][j], LN, qr, key_row(bu.dk, kb + j));
+          for (int j = 0; j < span; ++j) update_row<TQ, RV>(&pg[0][j], LN, dor, key_row(bu.dv, kb + j));
         } else {
           for (int j = 0; j < tl.span; ++j) krows[j] = bu.key0 + (kb + j) * bu.kstride;
           for (int i = 0; i < TQ; ++i) combine(gg[i], 1, krows, tl.span, 1.0f, D, bu.dq + static_cast<int64_t>(i) * D);
