@@ -905,7 +905,8 @@ struct Rows {
   }
 
   static KernelTable table() {
-    return KernelTable{S::kName, na_forward, na_backward, na_backward_blocked, qk_forward, qk_backward, av_forward, av_backward, transpose_line};
+    return KernelTable{S::kName, na_forward, na_backward, na_backward_blocked, qk_forward, qk_backward, av_forward,
+                       av_backward, transpose_line};
   }
 };
 

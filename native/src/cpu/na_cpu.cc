@@ -538,7 +538,8 @@ bool run_backward_blocked(NACall c, const Geometry& g, const Chunks& chunks, con
   const int64_t pitch = p.length[2] + kTransposePad;
   const int64_t lines = static_cast<int64_t>(p.batch) * p.heads_kv * (c.tokens / p.length[2]);
   const int64_t rows = static_cast<int64_t>(p.batch) * c.tokens * p.heads;
-  Workspace ws(stage_bytes(p, c.tokens, true, true, true) + plan.bytes() + Workspace::bytes_for(lines * p.head_dim * pitch, 4) +
+  Workspace ws(stage_bytes(p, c.tokens, true, true, true) + plan.bytes() +
+               Workspace::bytes_for(lines * p.head_dim * pitch, 4) +
                Workspace::bytes_for(lines * p.head_dim_v * pitch, 4) + Workspace::bytes_for(rows, 4));
   const double work = work_of(g, dims);
   float* kt = ws.take<float>(lines * p.head_dim * pitch);
@@ -550,7 +551,7 @@ bool run_backward_blocked(NACall c, const Geometry& g, const Chunks& chunks, con
   transpose_kv(p, c.tokens, p.head_dim_v, pitch, value, vt, work);  // value meets no masked zero: any value
   // delta = rowsum(dO * O) - dLse, once per (query, head), in one pass over both tensors.
   const int Dv = p.head_dim_v;
-  const int64_t kRowsPerUnit = 1024;
+  constexpr int64_t kRowsPerUnit = 1024;
   run_units((rows + kRowsPerUnit - 1) / kRowsPerUnit, work, [&](int64_t u) {
     const int64_t r1 = std::min(rows, (u + 1) * kRowsPerUnit);
     for (int64_t r = u * kRowsPerUnit; r < r1; ++r) {
