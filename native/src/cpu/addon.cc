@@ -195,6 +195,20 @@ Napi::Value SetIsa(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), natten::cpu::set_isa(isa));
 }
 
+// setBlockedBackward(on): the fused backward's blocked kernel on (the default) or off.
+void SetBlockedBackward(const Napi::CallbackInfo& info) {
+  if (!info[0].IsBoolean()) {
+    throw Napi::Error::New(info.Env(), "natten_cpu.setBlockedBackward: expected a boolean");
+  }
+  natten::cpu::set_blocked_backward(info[0].As<Napi::Boolean>().Value());
+}
+
+// blockedBackward(geometry): whether naBackward takes the blocked kernel for this geometry (finite inputs).
+Napi::Value BlockedBackward(const Napi::CallbackInfo& info) {
+  const Call c{info, "blockedBackward"};
+  return Napi::Boolean::New(info.Env(), natten::cpu::blocked_backward_applies(c.problem(0, 1.0f)));
+}
+
 Napi::Value GetIsa(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), natten::cpu::isa_name(natten::cpu::active_isa()));
 }
@@ -233,6 +247,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("avBackward", Napi::Function::New(env, AvBackward));
   exports.Set("setIsa", Napi::Function::New(env, SetIsa));
   exports.Set("isa", Napi::Function::New(env, GetIsa));
+  exports.Set("setBlockedBackward", Napi::Function::New(env, SetBlockedBackward));
+  exports.Set("blockedBackward", Napi::Function::New(env, BlockedBackward));
   exports.Set("cpuHasAvx2", Napi::Function::New(env, CpuHasAvx2));
   exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreads));
   exports.Set("numThreads", Napi::Function::New(env, NumThreads));

@@ -104,6 +104,18 @@ struct NACall {
   float* d_extra_values_part = nullptr;
   double* d_rpb_part = nullptr;
 
+  // The blocked backward (na_backward_blocked): the per-axis window tables (Geometry::axis_tables), and
+  // key and value transposed per line of the last axis: [batch, headsKv, lines, dim, t_pitch], a line's
+  // length[2] tokens contiguous, zeros after them.
+  const int32_t* win_first[3] = {nullptr, nullptr, nullptr};
+  const int32_t* win_count[3] = {nullptr, nullptr, nullptr};
+  const int32_t* win_rpb[3] = {nullptr, nullptr, nullptr};
+  const float* key_t = nullptr;
+  const float* value_t = nullptr;
+  const float* delta = nullptr;  // [batch, tokens, heads]: rowsum(dO * O) - dLse
+  unsigned char* nonfinite = nullptr;  // per unit: set when it met a non-finite query or output gradient
+  int64_t t_pitch = 0;
+  int tile_lanes = 0;  // key lanes of a tile's key row segment: 8 or 16
 };
 
 // Position of unit u: batch b, kv heads [hk, hk_end), chunk.
@@ -172,10 +184,12 @@ struct KernelTable {
   const char* name;
   void (*na_forward)(const NACall&, int64_t unit);
   void (*na_backward)(const NACall&, int64_t unit);
+  void (*na_backward_blocked)(const NACall&, int64_t unit);
   void (*qk_forward)(const NACall&, int64_t unit);
   void (*qk_backward)(const NACall&, int64_t unit);
   void (*av_forward)(const NACall&, int64_t unit);
   void (*av_backward)(const NACall&, int64_t unit);
+  bool (*transpose_line)(const float* from, int64_t stride, int L, int width, float* to, int64_t pitch);
 };
 
 const KernelTable& portable_kernels();

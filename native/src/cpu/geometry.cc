@@ -100,6 +100,12 @@ void Geometry::key_range(int64_t t0, int64_t t1, int64_t* lo, int64_t* hi) const
   *hi = high;
 }
 
+void Geometry::axis_tables(int a, const int32_t** first, const int32_t** count, const int32_t** rpb_base) const {
+  *first = first_[a].data();
+  *count = count_[a].data();
+  *rpb_base = rpb_base_[a].data();
+}
+
 Chunks row_chunks(const Geometry& g) {
   return even_chunks(g.tokens(), (g.tokens() + kRowChunkTokens - 1) / kRowChunkTokens);
 }

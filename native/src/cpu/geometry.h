@@ -34,6 +34,10 @@ class Geometry {
   // The smallest range [lo, hi) of key tokens holding every neighbor of the queries t0..t1-1.
   void key_range(int64_t t0, int64_t t1, int64_t* lo, int64_t* hi) const;
 
+  // Axis a's window tables (length[a] entries each): the first key coordinate of the window of query
+  // coordinate i, the number of valid keys in it, and the rpb index of its first key along that axis.
+  void axis_tables(int a, const int32_t** first, const int32_t** count, const int32_t** rpb_base) const;
+
  private:
   Problem p_;
   int64_t tokens_;

@@ -453,6 +453,360 @@ struct Rows {
   }
 
   // ---------------------------------------------------------------------------------------------------
+  // Blocked fused backward: where na_cpu.cc's blocked_backward() holds (last-axis dilation 1, no extra
+  // tokens, head dims multiples of W, last-axis kernel at most 2W); na_backward above does the rest.
+  //
+  // A tile is up to kTileQueries consecutive query tokens of one line of the last axis whose last-axis
+  // windows fit together in c.tile_lanes keys starting at `lo`. Such queries share their windows along the
+  // other axes, so for every key row (one position on the leading axes) the tile's neighbors are one
+  // contiguous run of key tokens. Per key row, S = Q K^T and dP = dO V^T come out with keys in lanes (from
+  // the transposed key and value, c.key_t / c.value_t), P = exp(S - lse) and dS = P (dP - delta) are kept
+  // only inside each query's own window (every other lane is exactly zero), then dq of each query is summed
+  // over the run's keys, and dk and dv of each key over the tile's queries before one read-modify-write of
+  // the key's gradient rows (the per-pair read-modify-write was most of na_backward's time).
+
+  static constexpr int kTileQueries = 4;
+  static constexpr int kTileLanes = 2 * W;
+
+  // What every tile of a unit needs.
+  struct BlockUnit {
+    const NACall& c;
+    UnitPos pos;
+    int D, Dv, L1, L2;
+    const float* key0;   // key row of token 0 of this batch and kv head; tokens kstride apart
+    int64_t kstride;
+    const float* kt0;    // transposed key / value of this batch and kv head: [lines, dim, c.t_pitch]
+    const float* vt0;
+    KeySide dk, dv;
+    float* dq;           // kTileQueries rows of D: the tile's dq sums
+  };
+
+  // One query head's view of a tile.
+  struct Tile {
+    const float* q[kTileQueries];
+    const float* dO[kTileQueries];
+    float lse[kTileQueries], delta[kTileQueries];
+    int win_lo[kTileQueries], win_hi[kTileQueries];  // the query's window, in lanes from lo
+    int rpb_x[kTileQueries];  // last-axis rpb index of lane 0 for the query (valid inside its window only)
+    float* d_query[kTileQueries];
+    int z, y, lo, span;
+    const float* rpb_h;  // null without rpb
+    double* drpb_h;
+  };
+
+  // Key rows per group of the lane dot products below, by TQ * NK: at most eight accumulators.
+  static constexpr int group_rows(int a) { return a == 1 ? 4 : a == 2 ? 4 : a <= 4 ? 2 : 1; }
+
+  // out[g * A + i * NK + k] = sum_d rows[i][d] * cols[g][d * pitch + W * k] (A = TQ * NK): TQ query rows
+  // against NK * W lanes of G transposed key (or value) runs at once, so that each broadcast of a query
+  // value feeds G * NK multiply-adds. PS partial sums keep enough independent FMA chains when A * G is small.
+  template <int TQ, int NK, int G>
+  static void lane_dots(const float* const* rows, const float* const* cols, int64_t pitch, int D, V* out) {
+    constexpr int A = TQ * NK;
+    constexpr int PS = A * G >= 6 ? 1 : 2;
+    V acc[PS][G * A];
+    for (int s = 0; s < PS; ++s) {
+      for (int a = 0; a < G * A; ++a) acc[s][a] = S::zero();
+    }
+    for (int d = 0; d < D; d += PS) {  // D is a multiple of W, hence of PS
+      for (int s = 0; s < PS; ++s) {
+        V kv[G][NK];
+        for (int g = 0; g < G; ++g) {
+          for (int k = 0; k < NK; ++k) kv[g][k] = S::load(cols[g] + (d + s) * pitch + W * k);
+        }
+        for (int i = 0; i < TQ; ++i) {
+          const V b = S::set1(rows[i][d + s]);
+          for (int g = 0; g < G; ++g) {
+            for (int k = 0; k < NK; ++k) acc[s][g * A + i * NK + k] = S::fmadd(b, kv[g][k], acc[s][g * A + i * NK + k]);
+          }
+        }
+      }
+    }
+    for (int a = 0; a < G * A; ++a) {
+      V sum = acc[0][a];
+      for (int s = 1; s < PS; ++s) sum = S::add(sum, acc[s][a]);
+      out[a] = sum;
+    }
+  }
+
+  // lane_dots for g <= group_rows(TQ * NK) runs.
+  template <int TQ, int NK>
+  static void lane_dots_n(int g, const float* const* rows, const float* const* cols, int64_t pitch, int D, V* out) {
+    constexpr int GM = group_rows(TQ * NK);
+    switch (g) {
+      case 1: lane_dots<TQ, NK, 1>(rows, cols, pitch, D, out); break;
+      case 2: lane_dots<TQ, NK, (GM >= 2 ? 2 : 1)>(rows, cols, pitch, D, out); break;
+      case 3: lane_dots<TQ, NK, (GM >= 3 ? 3 : 1)>(rows, cols, pitch, D, out); break;
+      default: lane_dots<TQ, NK, GM>(rows, cols, pitch, D, out); break;
+    }
+  }
+
+  // dst[c0 + c] += alpha * sum_m coef[m * cs] * rows[m][c0 + c] for c < NB * W.
+  template <int NB>
+  static void combine_block(const float* coef, int cs, const float* const* rows, int count, float alpha, int c0,
+                            float* dst) {
+    V acc[2][NB];
+    for (int v = 0; v < NB; ++v) acc[0][v] = acc[1][v] = S::zero();
+    int m = 0;
+    for (; m + 1 < count; m += 2) {
+      for (int k = 0; k < 2; ++k) {
+        const V a = S::set1(coef[(m + k) * cs]);
+        const float* r = rows[m + k] + c0;
+        for (int v = 0; v < NB; ++v) acc[k][v] = S::fmadd(a, S::load(r + W * v), acc[k][v]);
+      }
+    }
+    if (m < count) {
+      const V a = S::set1(coef[m * cs]);
+      const float* r = rows[m] + c0;
+      for (int v = 0; v < NB; ++v) acc[0][v] = S::fmadd(a, S::load(r + W * v), acc[0][v]);
+    }
+    const V al = S::set1(alpha);
+    float* d = dst + c0;
+    for (int v = 0; v < NB; ++v) S::store(d + W * v, S::fmadd(S::add(acc[0][v], acc[1][v]), al, S::load(d + W * v)));
+  }
+
+  // dst[c] += alpha * sum_m coef[m * cs] * rows[m][c] for c < n (n a multiple of W).
+  static void combine(const float* coef, int cs, const float* const* rows, int count, float alpha, int n,
+                      float* dst) {
+    for (int c0 = 0; c0 < n; c0 += 4 * W) {
+      switch (imin(4, (n - c0) / W)) {
+        case 1: combine_block<1>(coef, cs, rows, count, alpha, c0, dst); break;
+        case 2: combine_block<2>(coef, cs, rows, count, alpha, c0, dst); break;
+        case 3: combine_block<3>(coef, cs, rows, count, alpha, c0, dst); break;
+        default: combine_block<4>(coef, cs, rows, count, alpha, c0, dst); break;
+      }
+    }
+  }
+
+  // dst[v] += sum_i coef[i * cs] * rows[i][v] for the NV vectors of one gradient row; rows in registers.
+  template <int TQ, int NV>
+  static void update_row(const float* coef, int cs, const V (*rows)[NV], float* dst) {
+    V acc[NV];
+    for (int v = 0; v < NV; ++v) acc[v] = S::load(dst + W * v);
+    for (int i = 0; i < TQ; ++i) {
+      const V a = S::set1(coef[i * cs]);
+      for (int v = 0; v < NV; ++v) acc[v] = S::fmadd(a, rows[i][v], acc[v]);
+    }
+    for (int v = 0; v < NV; ++v) S::store(dst + W * v, acc[v]);
+  }
+
+  // One query head of one tile. NV > 0: headDim = headDimV = NV * W, rows held in registers; NV = 0: any
+  // head dims (multiples of W), rows combined from memory.
+  // Returns false when a query or output-gradient row of the tile holds Inf or NaN (the caller then reruns
+  // the call with the per-row kernel: masked lanes multiply them by zero).
+  template <int TQ, int NK, int NV>
+  static bool blocked_tile(const BlockUnit& bu, const Tile& tl) {
+    const NACall& c = bu.c;
+    const Problem& p = c.p;
+    constexpr int LN = NK * W;
+    const int D = NV > 0 ? NV * W : bu.D, Dv = NV > 0 ? NV * W : bu.Dv, L1 = bu.L1, L2 = bu.L2;
+    const float scale = p.scale;
+    const int f0 = c.win_first[0][tl.z], n0 = c.win_count[0][tl.z], b0 = c.win_rpb[0][tl.z];
+    const int f1 = c.win_first[1][tl.y], n1 = c.win_count[1][tl.y], b1 = c.win_rpb[1][tl.y];
+    const int r1 = 2 * p.kernel[1] - 1, r2 = 2 * p.kernel[2] - 1;
+    constexpr int RV = NV > 0 ? NV : 1;
+    V qr[TQ][RV], dor[TQ][RV], dq[TQ][RV];  // NV > 0: q, dO and the dq sums in registers
+    const V zero = S::zero();
+    V bad = zero;  // stays 0 unless a q or dO value is Inf or NaN
+    if (NV > 0) {
+      for (int i = 0; i < TQ; ++i) {
+        for (int v = 0; v < RV; ++v) {
+          qr[i][v] = S::load(tl.q[i] + W * v);
+          dor[i][v] = S::load(tl.dO[i] + W * v);
+          dq[i][v] = zero;
+          bad = S::add(bad, S::add(S::mul(qr[i][v], zero), S::mul(dor[i][v], zero)));
+        }
+      }
+    } else {
+      fill(bu.dq, static_cast<int64_t>(TQ) * D, 0.0f);
+      for (int i = 0; i < TQ; ++i) {
+        for (int d = 0; d < D; d += W) bad = S::add(bad, S::mul(S::load(tl.q[i] + d), zero));
+        for (int d = 0; d < Dv; d += W) bad = S::add(bad, S::mul(S::load(tl.dO[i] + d), zero));
+      }
+    }
+    if (S::hsum(bad) != 0.0f) {
+      return false;
+    }
+    alignas(32) float pg[TQ][LN];  // P
+    alignas(32) float gg[TQ][LN];  // scale * dS
+    alignas(32) float bias[LN];
+    const float* krows[LN];
+    const V vscale = S::set1(scale);
+    constexpr int A = TQ * NK, GM = group_rows(A);
+    const int rows = n0 * n1;
+    for (int r0 = 0; r0 < rows; r0 += GM) {
+      const int gn = imin(GM, rows - r0);
+      int64_t kbs[GM];
+      int rys[GM];
+      const float* kcols[GM];
+      const float* vcols[GM];
+      for (int g = 0; g < gn; ++g) {
+        const int a = (r0 + g) / n1, b = (r0 + g) % n1;
+        const int64_t line = static_cast<int64_t>(f0 + a * p.dilation[0]) * L1 + f1 + b * p.dilation[1];
+        kbs[g] = line * L2 + tl.lo;  // the key token of lane 0
+        rys[g] = ((b0 + a) * r1 + b1 + b) * r2;
+        kcols[g] = bu.kt0 + line * D * c.t_pitch + tl.lo;
+        vcols[g] = bu.vt0 + line * Dv * c.t_pitch + tl.lo;
+      }
+      V scs[GM * A], dps[GM * A];
+      lane_dots_n<TQ, NK>(gn, tl.q, kcols, c.t_pitch, D, scs);
+      lane_dots_n<TQ, NK>(gn, tl.dO, vcols, c.t_pitch, Dv, dps);
+      for (int g = 0; g < gn; ++g) {
+        const int64_t kb = kbs[g];
+        const int ry = rys[g];
+        const V* sc = scs + g * A;
+        const V* dp = dps + g * A;
+        for (int i = 0; i < TQ; ++i) {
+          const int wl = tl.win_lo[i], wh = tl.win_hi[i];
+          if (tl.rpb_h != nullptr) {
+            fill(bias, LN, 0.0f);
+            const float* r = tl.rpb_h + ry + tl.rpb_x[i];
+            for (int j = wl; j < wh; ++j) bias[j] = r[j];
+          }
+          const V vlse = S::set1(tl.lse[i]), vdelta = S::set1(tl.delta[i]);
+          for (int k = 0; k < NK; ++k) {
+            V s = S::mul(sc[i * NK + k], vscale);
+            if (tl.rpb_h != nullptr) s = S::add(s, S::load(bias + W * k));
+            const V pr = S::keep_range(S::exp(S::sub(s, vlse)), wl - W * k, wh - W * k);
+            const V ds = S::keep_range(S::mul(pr, S::sub(dp[i * NK + k], vdelta)), wl - W * k, wh - W * k);
+            S::store(pg[i] + W * k, pr);
+            S::store(gg[i] + W * k, S::mul(ds, vscale));
+            if (tl.drpb_h != nullptr) S::store(bias + W * k, ds);
+          }
+          if (tl.drpb_h != nullptr) {
+            double* r = tl.drpb_h + ry + tl.rpb_x[i];
+            for (int j = wl; j < wh; ++j) r[j] += bias[j];
+          }
+        }
+        if (NV > 0) {
+          // dq_i += sum_j scale dS_ij k_j; dk_j += sum_i scale dS_ij q_i; dv_j += sum_i P_ij dO_i: three
+          // loops, each with few enough vectors live to stay in registers.
+          const int span = tl.span;
+          for (int j = 0; j < span; ++j) {
+            const float* k = bu.key0 + (kb + j) * bu.kstride;
+            V kv[RV];
+            for (int v = 0; v < RV; ++v) kv[v] = S::load(k + W * v);
+            for (int i = 0; i < TQ; ++i) {
+              const V gv = S::set1(gg[i][j]);
+              for (int v = 0; v < RV; ++v) dq[i][v] = S::fmadd(gv, kv[v], dq[i][v]);
+            }
+          }
+          for (int j = 0; j < span; ++j) update_row<TQ, RV>(&gg[0][j], LN, qr, key_row(bu.dk, kb + j));
+          for (int j = 0; j < span; ++j) update_row<TQ, RV>(&pg[0][j], LN, dor, key_row(bu.dv, kb + j));
+        } else {
+          for (int j = 0; j < tl.span; ++j) krows[j] = bu.key0 + (kb + j) * bu.kstride;
+          for (int i = 0; i < TQ; ++i) combine(gg[i], 1, krows, tl.span, 1.0f, D, bu.dq + static_cast<int64_t>(i) * D);
+          for (int j = 0; j < tl.span; ++j) {
+            combine(&gg[0][j], LN, tl.q, TQ, 1.0f, D, key_row(bu.dk, kb + j));
+            combine(&pg[0][j], LN, tl.dO, TQ, 1.0f, Dv, key_row(bu.dv, kb + j));
+          }
+        }
+      }
+    }
+    for (int i = 0; i < TQ; ++i) {
+      if (NV > 0) {
+        for (int v = 0; v < RV; ++v) S::store(tl.d_query[i] + W * v, dq[i][v]);
+      } else {
+        memcpy(tl.d_query[i], bu.dq + static_cast<int64_t>(i) * D, sizeof(float) * D);
+      }
+    }
+    return true;
+  }
+
+  using TileFn = bool (*)(const BlockUnit&, const Tile&);
+
+  template <int NK, int NV>
+  static TileFn tile_fn(int tq) {
+    switch (tq) {
+      case 1: return blocked_tile<1, NK, NV>;
+      case 2: return blocked_tile<2, NK, NV>;
+      case 3: return blocked_tile<3, NK, NV>;
+      default: return blocked_tile<4, NK, NV>;
+    }
+  }
+
+  template <int NK>
+  static TileFn tile_fn(int tq, int D, int Dv) {
+    if (D == Dv) {
+      switch (D) {
+        case W: return tile_fn<NK, 1>(tq);
+        case 2 * W: return tile_fn<NK, 2>(tq);
+        case 3 * W: return tile_fn<NK, 3>(tq);
+        case 4 * W: return tile_fn<NK, 4>(tq);
+        default: break;
+      }
+    }
+    return tile_fn<NK, 0>(tq);
+  }
+
+  static void na_backward_blocked(const NACall& c, int64_t u) {
+    const Problem& p = c.p;
+    BlockUnit bu{c, unit_pos(c, u), p.head_dim, p.head_dim_v, p.length[1], p.length[2], nullptr, 0, nullptr,
+                 nullptr, {}, {}, nullptr};
+    const UnitPos& pos = bu.pos;
+    const int D = bu.D, Dv = bu.Dv, L1 = bu.L1, L2 = bu.L2;
+    const int64_t N = c.tokens, kvs = p.heads_kv;
+    const int64_t base = pos.b * N * kvs + pos.hk * c.kv_head_stride;  // in rows
+    bu.key0 = c.key + base * D;
+    bu.kstride = c.kv_token_stride * D;
+    const int64_t group = static_cast<int64_t>(pos.b) * kvs + pos.hk;
+    const int64_t lines = N / L2;
+    bu.kt0 = c.key_t + group * lines * D * c.t_pitch;
+    bu.vt0 = c.value_t + group * lines * Dv * c.t_pitch;
+    const ChunkHalo& halo = c.halos[pos.chunk];
+    bu.dk = key_side(c, u, pos, c.d_key, c.d_key_halo, D);
+    bu.dv = key_side(c, u, pos, c.d_value, c.d_value_halo, Dv);
+    clear_key_side(bu.dk, halo);
+    clear_key_side(bu.dv, halo);
+    double* drpb = rpb_part(c, u);
+    bu.dq = row_scratch(1, kTileQueries * imax(D, Dv)).gbuf;
+    const int32_t* first = c.win_first[2];
+    const int32_t* count = c.win_count[2];
+    const int Hpk = c.heads_per_kv, H = p.heads;
+    const int NK = c.tile_lanes / W;
+    for (int64_t t = pos.t0; t < pos.t1;) {
+      const int x = static_cast<int>(t % L2);
+      int lo = first[x], hi = lo + count[x], tq = 1;
+      while (tq < kTileQueries && x + tq < L2 && t + tq < pos.t1) {
+        const int f = first[x + tq];
+        const int nlo = imin(lo, f), nhi = imax(hi, f + count[x + tq]);
+        if (nhi - nlo > c.tile_lanes) break;
+        lo = nlo;
+        hi = nhi;
+        ++tq;
+      }
+      const TileFn fn = NK == 1 ? tile_fn<1>(tq, D, Dv) : tile_fn<2>(tq, D, Dv);
+      Tile tl;
+      tl.z = static_cast<int>(t / (static_cast<int64_t>(L1) * L2));
+      tl.y = static_cast<int>((t / L2) % L1);
+      tl.lo = lo;
+      tl.span = hi - lo;
+      for (int i = 0; i < tq; ++i) {
+        tl.win_lo[i] = first[x + i] - lo;
+        tl.win_hi[i] = tl.win_lo[i] + count[x + i];
+        tl.rpb_x[i] = c.win_rpb[2][x + i] - tl.win_lo[i];
+      }
+      for (int h = pos.hk * Hpk; h < (pos.hk + 1) * Hpk; ++h) {
+        for (int i = 0; i < tq; ++i) {
+          const int64_t row = (static_cast<int64_t>(pos.b) * N + t + i) * H + h;
+          tl.q[i] = c.query + row * D;
+          tl.dO[i] = c.d_output + row * Dv;
+          tl.lse[i] = c.lse[row];
+          tl.delta[i] = c.delta[row];
+          tl.d_query[i] = c.d_query + row * D;
+        }
+        tl.rpb_h = c.rpb == nullptr ? nullptr : c.rpb + static_cast<int64_t>(h) * c.rpb_volume;
+        tl.drpb_h = drpb == nullptr ? nullptr : drpb + static_cast<int64_t>(h - pos.hk * Hpk) * c.rpb_volume;
+        if (!fn(bu, tl)) {
+          c.nonfinite[u] = 1;
+          return;
+        }
+      }
+      t += tq;
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------------
   // Split QK and AV.
 
   static void qk_forward(const NACall& c, int64_t u) {
@@ -527,8 +881,32 @@ struct Rows {
     });
   }
 
+  // The blocked backward's transposed key: to[d * pitch + x] = from[x * stride + d] for the L tokens x of
+  // one line and d < width (a multiple of W), zeros for x in [L, pitch) (pitch >= L rounded up to W). Returns
+  // whether every value was finite.
+  static bool transpose_line(const float* from, int64_t stride, int L, int width, float* to, int64_t pitch) {
+    const V zero = S::zero();
+    V bad = zero;  // stays 0 unless some value is Inf or NaN
+    for (int x0 = 0; x0 < L; x0 += W) {
+      const int n = imin(W, L - x0);
+      for (int d0 = 0; d0 < width; d0 += W) {
+        V r[W];
+        for (int j = 0; j < W; ++j) {
+          r[j] = j < n ? S::load(from + (x0 + j) * stride + d0) : zero;
+          bad = S::add(bad, S::mul(r[j], zero));
+        }
+        S::transpose8(r);
+        for (int j = 0; j < W; ++j) S::store(to + (d0 + j) * pitch + x0, r[j]);
+      }
+    }
+    const int64_t done = round_up(L);
+    for (int d = 0; d < width; ++d) fill(to + d * pitch + done, pitch - done, 0.0f);
+    return S::hsum(bad) == 0.0f;
+  }
+
   static KernelTable table() {
-    return KernelTable{S::kName, na_forward, na_backward, qk_forward, qk_backward, av_forward, av_backward};
+    return KernelTable{S::kName, na_forward, na_backward, na_backward_blocked, qk_forward, qk_backward, av_forward,
+                       av_backward, transpose_line};
   }
 };
 

@@ -379,14 +379,14 @@ struct ScatterPlan {
 // staged gradients) from `ws`, runs the units, then adds the halos into the key-side gradients, sums the
 // partials (each in a fixed order) and copies staged gradients back.
 void run_scatter(NACall c, Workspace* ws, const Geometry& g, const Chunks& chunks, const ScatterOutputs& out,
-                 const ScatterPlan& plan, void (*KernelTable::*kernel)(const NACall&, int64_t), int dims) {
+                 const ScatterPlan& plan, void (*KernelTable::*kernel)(const NACall&, int64_t), int dims,
+                 bool stage) {
   const Problem& p = g.problem();
   const int C = chunks.count();
   const int64_t groups = static_cast<int64_t>(p.batch) * p.heads_kv;
   const int64_t units = groups * C;
   const int D = p.head_dim, Dv = p.head_dim_v, E = p.n_extra;
   const int64_t N = g.tokens();
-  const bool stage = staged(p);
   c.halos = plan.halos.data();
   c.halo_rows_per_group = plan.halo_rows;
   c.d_key = out.d_key != nullptr && stage ? ws->take<float>(kv_elements(p, N, D)) : out.d_key;
@@ -488,13 +488,110 @@ void run_backward(NACall c, const Geometry& g, const Chunks& chunks, const float
   const ScatterPlan plan(g, chunks, out);
   Workspace ws(stage_bytes(c.p, c.tokens, key != nullptr, value != nullptr, true) + plan.bytes());
   stage_inputs(&c, &ws, key, value, work_of(g, dims));
-  run_scatter(c, &ws, g, chunks, out, plan, kernel, dims);
+  run_scatter(c, &ws, g, chunks, out, plan, kernel, dims, staged(c.p));
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The blocked fused backward (kernels.h, na_backward_blocked): where it applies, and its transposed copies of
+// key and value.
+
+// Lanes past the last token of a transposed line (zeros): a tile's key run reads up to kernels.h's kTileLanes.
+constexpr int64_t kTransposePad = 16;
+
+std::atomic<bool>& blocked_backward_flag() {
+  static std::atomic<bool> on{[] {
+    const char* env = std::getenv("NATTEN_CPU_BLOCKED_BACKWARD");
+    return env == nullptr || std::strcmp(env, "0") != 0;
+  }()};
+  return on;
+}
+
+// [batch, tokens, headsKv, width] to [batch, headsKv, lines, width, pitch]: a line is length[2] consecutive
+// tokens (one position on the leading axes), stored transposed (token-contiguous, `pitch` apart, zeros past
+// the line's end), so that the keys a tile reads along the last axis are contiguous and near each other.
+// Returns whether every value was finite.
+bool transpose_kv(const Problem& p, int64_t tokens, int width, int64_t pitch, const float* from, float* to,
+                  double work) {
+  const int64_t hkv = p.heads_kv, L = p.length[2], lines = tokens / L;
+  const int64_t groups = static_cast<int64_t>(p.batch) * hkv;
+  std::vector<unsigned char> finite(groups, 1);
+  const KernelTable* table = kernels().load();
+  run_units(groups, work, [&](int64_t group) {
+    const int64_t b = group / hkv, hk = group % hkv;
+    for (int64_t line = 0; line < lines; ++line) {
+      const float* in = from + ((b * tokens + line * L) * hkv + hk) * width;
+      float* out = to + (group * lines + line) * width * pitch;
+      if (!table->transpose_line(in, hkv * width, static_cast<int>(L), width, out, pitch)) {
+        finite[group] = 0;
+      }
+    }
+  });
+  return std::all_of(finite.begin(), finite.end(), [](unsigned char f) { return f != 0; });
+}
+
+// Runs the blocked backward; false (its outputs then unspecified) when the query, key or output gradient holds
+// Inf or NaN, which it would multiply by the exact zeros of masked pairs (0 * Inf and 0 * NaN are NaN).
+bool run_backward_blocked(NACall c, const Geometry& g, const Chunks& chunks, const float* key, const float* value,
+                          const ScatterOutputs& out, int dims) {
+  const Problem& p = c.p;
+  const ScatterPlan plan(g, chunks, out);
+  const int64_t pitch = p.length[2] + kTransposePad;
+  const int64_t lines = static_cast<int64_t>(p.batch) * p.heads_kv * (c.tokens / p.length[2]);
+  const int64_t rows = static_cast<int64_t>(p.batch) * c.tokens * p.heads;
+  Workspace ws(stage_bytes(p, c.tokens, true, true, true) + plan.bytes() +
+               Workspace::bytes_for(lines * p.head_dim * pitch, 4) +
+               Workspace::bytes_for(lines * p.head_dim_v * pitch, 4) + Workspace::bytes_for(rows, 4));
+  const double work = work_of(g, dims);
+  float* kt = ws.take<float>(lines * p.head_dim * pitch);
+  float* vt = ws.take<float>(lines * p.head_dim_v * pitch);
+  float* delta = ws.take<float>(rows);
+  if (!transpose_kv(p, c.tokens, p.head_dim, pitch, key, kt, work)) {
+    return false;
+  }
+  transpose_kv(p, c.tokens, p.head_dim_v, pitch, value, vt, work);  // value meets no masked zero: any value
+  // delta = rowsum(dO * O) - dLse, once per (query, head), in one pass over both tensors.
+  const int Dv = p.head_dim_v;
+  constexpr int64_t kRowsPerUnit = 1024;
+  run_units((rows + kRowsPerUnit - 1) / kRowsPerUnit, work, [&](int64_t u) {
+    const int64_t r1 = std::min(rows, (u + 1) * kRowsPerUnit);
+    for (int64_t r = u * kRowsPerUnit; r < r1; ++r) {
+      const float* o = c.output + r * Dv;
+      const float* d = c.d_output + r * Dv;
+      float s = 0.0f;
+      for (int i = 0; i < Dv; ++i) {
+        s += o[i] * d[i];
+      }
+      delta[r] = s - (c.d_lse != nullptr ? c.d_lse[r] : 0.0f);
+    }
+  });
+  c.key_t = kt;
+  c.value_t = vt;
+  c.delta = delta;
+  c.t_pitch = pitch;
+  c.tile_lanes = p.kernel[2] <= 8 ? 8 : 16;
+  for (int a = 0; a < 3; ++a) {
+    g.axis_tables(a, &c.win_first[a], &c.win_count[a], &c.win_rpb[a]);
+  }
+  std::vector<unsigned char> nonfinite(unit_count(c), 0);
+  c.nonfinite = nonfinite.data();
+  stage_inputs(&c, &ws, key, nullptr, work);  // value rows are not read (the transposed value is)
+  run_scatter(c, &ws, g, chunks, out, plan, &KernelTable::na_backward_blocked, dims, staged(p));
+  return std::none_of(nonfinite.begin(), nonfinite.end(), [](unsigned char f) { return f != 0; });
 }
 
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------------------
 // Entry points
+
+void set_blocked_backward(bool on) { blocked_backward_flag().store(on); }
+
+bool blocked_backward_enabled() { return blocked_backward_flag().load(); }
+
+bool blocked_backward_applies(const Problem& p) {
+  return blocked_backward_enabled() && p.dilation[2] == 1 && p.kernel[2] <= 16 && p.n_extra == 0 &&
+         p.head_dim % 8 == 0 && p.head_dim_v % 8 == 0;
+}
 
 void na_forward(const Problem& p, const float* query, const float* key, const float* value, const float* rpb,
                 const float* extra_keys, const float* extra_values, float* output, float* lse) {
@@ -532,7 +629,10 @@ void na_backward(const Problem& p, const float* query, const float* key, const f
   out.d_rpb = p.has_rpb ? d_rpb : nullptr;
   out.d_extra_keys = p.n_extra > 0 ? d_extra_keys : nullptr;
   out.d_extra_values = p.n_extra > 0 ? d_extra_values : nullptr;
-  run_backward(c, g, chunks, key, value, out, &KernelTable::na_backward, 2 * p.head_dim + 3 * p.head_dim_v);
+  const int dims = 2 * p.head_dim + 3 * p.head_dim_v;
+  if (!blocked_backward_applies(p) || !run_backward_blocked(c, g, chunks, key, value, out, dims)) {
+    run_backward(c, g, chunks, key, value, out, &KernelTable::na_backward, dims);
+  }
 }
 
 void qk_forward(const Problem& p, const float* query, const float* key, const float* rpb, const float* extra_keys,

@@ -67,6 +67,16 @@ bool set_isa(Isa isa);
 Isa active_isa();
 const char* isa_name(Isa isa);
 
+// The fused backward's blocked kernel (kernels.h, na_backward_blocked) runs where it applies (see
+// blocked_backward_applies) unless turned off: by set_blocked_backward(false), or NATTEN_CPU_BLOCKED_BACKWARD=0
+// in the environment (the default). Off, or where it does not apply, the per-row kernel runs.
+void set_blocked_backward(bool on);
+bool blocked_backward_enabled();
+// Whether na_backward takes the blocked kernel for this problem (when enabled and the query, key, value and
+// output gradient are all finite): last-axis dilation 1, last-axis kernel at most 16, no extra tokens, head
+// dims multiples of 8.
+bool blocked_backward_applies(const Problem& p);
+
 // Threads taking part in a call, the caller included. The default is the number of CPUs this process may
 // run on (sched_getaffinity), or NATTEN_NUM_THREADS when set. set_num_threads(0) restores the default.
 void set_num_threads(int n);

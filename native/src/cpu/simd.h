@@ -74,6 +74,13 @@ struct Portable {
     for (int i = n; i < kWidth; ++i) x.f[i] = 0.0f;
     return x;
   }
+  // Lanes outside [lo, hi) set to +0 (whatever they held, NaN included).
+  static V keep_range(V x, int lo, int hi) {
+    for (int i = 0; i < kWidth; ++i) {
+      if (i < lo || i >= hi) x.f[i] = 0.0f;
+    }
+    return x;
+  }
   // Lanes >= n set to -Infinity.
   static V mask_n_neg_inf(V x, int n) {
     for (int i = n; i < kWidth; ++i) x.f[i] = -INFINITY;
@@ -114,6 +121,16 @@ struct Portable {
     for (int j = 0; j < kWidth; ++j) r.f[j] = hsum(acc[j]);
     return r;
   }
+  // Transposes the 8x8 block r[row].f[col] in place.
+  static void transpose8(V* r) {
+    for (int i = 0; i < kWidth; ++i) {
+      for (int j = i + 1; j < kWidth; ++j) {
+        const float t = r[i].f[j];
+        r[i].f[j] = r[j].f[i];
+        r[j].f[i] = t;
+      }
+    }
+  }
   static float exp1(float x) {
     if (x != x) return x;
     x = x < kExpLow ? kExpLow : (x > kExpHigh ? kExpHigh : x);
@@ -153,6 +170,9 @@ struct Avx2 {
   static V load_n(const float* p, int n) { return _mm256_maskload_ps(p, lane_mask(n)); }
   static void store_n(float* p, V x, int n) { _mm256_maskstore_ps(p, lane_mask(n), x); }
   static V keep_n(V x, int n) { return _mm256_and_ps(x, _mm256_castsi256_ps(lane_mask(n))); }
+  static V keep_range(V x, int lo, int hi) {
+    return _mm256_andnot_ps(_mm256_castsi256_ps(lane_mask(lo)), _mm256_and_ps(x, _mm256_castsi256_ps(lane_mask(hi))));
+  }
   static V mask_n_neg_inf(V x, int n) {
     return _mm256_blendv_ps(_mm256_set1_ps(-INFINITY), x, _mm256_castsi256_ps(lane_mask(n)));
   }
@@ -184,6 +204,24 @@ struct Avx2 {
     const V u0 = _mm256_hadd_ps(t0, t1);  // sums of a0..a3: low half over lanes 0-3, high half over 4-7
     const V u1 = _mm256_hadd_ps(t2, t3);  // the same for a4..a7
     return _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u0, u1, 0x31));
+  }
+  static void transpose8(V* r) {
+    const V t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    const V t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    const V t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+    const V t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+    const V u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+    const V u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+    const V u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+    const V u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    r[0] = _mm256_permute2f128_ps(u0, u4, 0x20);
+    r[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
+    r[2] = _mm256_permute2f128_ps(u2, u6, 0x20);
+    r[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
+    r[4] = _mm256_permute2f128_ps(u0, u4, 0x31);
+    r[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
+    r[6] = _mm256_permute2f128_ps(u2, u6, 0x31);
+    r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
   }
   static V exp(V x) {
     const V nan = _mm256_cmp_ps(x, x, _CMP_UNORD_Q);

@@ -32,6 +32,10 @@ export interface NattenCpuAddon {
   setIsa(isa: 'auto' | 'avx2' | 'portable'): boolean;
   isa(): 'avx2' | 'portable';
   cpuHasAvx2(): boolean;
+  /** The fused backward's blocked kernel on (default; NATTEN_CPU_BLOCKED_BACKWARD=0 turns it off) or off. */
+  setBlockedBackward(on: boolean): void;
+  /** Whether naBackward takes the blocked kernel for this geometry (when its inputs are finite). */
+  blockedBackward(geometry: Int32Array): boolean;
   /** Threads in all, the caller included; 0 restores the default (the CPUs this process may use). */
   setNumThreads(n: number): void;
   numThreads(): number;
@@ -52,7 +56,7 @@ export function nativeCpuStatus(): AddonLoad<NattenCpuAddon> {
 }
 
 /** The geometry the addon takes: batch, L3, k3, s3, d3, causal3, heads, headsKv, headDim, headDimV, nExtra, hasRpb. */
-function geometry(info: NAInfo): Int32Array {
+export function geometry(info: NAInfo): Int32Array {
   return Int32Array.from([
     info.batch, ...info.L3, ...info.k3, ...info.s3, ...info.d3, ...info.causal3.map(c => (c ? 1 : 0)), info.heads,
     info.headsKv, info.headDim, info.headDimV, info.nExtra, info.hasRpb ? 1 : 0,

@@ -1,0 +1,109 @@
+// Times the native CPU kernels without tfjs: forward and backward of one problem (default: the `2d` preset,
+// 56x56 tokens, 4 heads, head dim 32, kernel 7x7), thread CPU time of the calling thread (preemption does
+// not inflate it), median over repeats, nanoseconds and cycles per (query, key) pair.
+//
+//   bash bench/native/run_driver.sh [--threads N] [--reps R] [--preset 2d|3d] [--ghz G]
+#include <time.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "na_cpu.h"
+
+namespace {
+
+double thread_seconds() {
+  timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}
+
+double wall_seconds() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int threads = 1, reps = 15;
+  double ghz = 0;
+  std::string preset = "2d";
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string a = argv[i];
+    if (a == "--threads") threads = std::atoi(argv[i + 1]);
+    else if (a == "--reps") reps = std::atoi(argv[i + 1]);
+    else if (a == "--preset") preset = argv[i + 1];
+    else if (a == "--ghz") ghz = std::atof(argv[i + 1]);
+  }
+  natten::cpu::Problem p;
+  p.heads = p.heads_kv = 4;
+  p.head_dim = p.head_dim_v = 32;
+  if (preset == "3d") {
+    p.length[0] = 8; p.length[1] = 16; p.length[2] = 16;
+    p.kernel[0] = 3; p.kernel[1] = 7; p.kernel[2] = 7;
+  } else {
+    p.length[1] = 56; p.length[2] = 56;
+    p.kernel[1] = 7; p.kernel[2] = 7;
+  }
+  p.scale = 1.0f / std::sqrt(32.0f);
+  if (ghz <= 0) ghz = natten::cpu::measure_clock().add_chain_ghz;
+  natten::cpu::set_num_threads(threads);
+  const std::string err = natten::cpu::validate(p);
+  if (!err.empty()) {
+    std::fprintf(stderr, "%s\n", err.c_str());
+    return 1;
+  }
+  std::mt19937 rng(7);
+  std::normal_distribution<float> nd(0.f, 1.f);
+  auto rnd = [&](int64_t n) {
+    std::vector<float> v(n);
+    for (auto& x : v) x = nd(rng);
+    return v;
+  };
+  auto q = rnd(p.query_elems()), k = rnd(p.key_elems()), v = rnd(p.value_elems()), dout = rnd(p.output_elems());
+  std::vector<float> out(p.output_elems()), lse(p.lse_elems()), dq(q.size()), dk(k.size()), dv(v.size());
+  std::vector<double> fwd_cpu, fwd_wall, bwd_cpu, bwd_wall;
+  for (int r = 0; r < reps + 2; ++r) {
+    double c0 = thread_seconds(), w0 = wall_seconds();
+    natten::cpu::na_forward(p, q.data(), k.data(), v.data(), nullptr, nullptr, nullptr, out.data(), lse.data());
+    double c1 = thread_seconds(), w1 = wall_seconds();
+    natten::cpu::na_backward(p, q.data(), k.data(), v.data(), nullptr, nullptr, nullptr, out.data(), lse.data(),
+                             dout.data(), nullptr, dq.data(), dk.data(), dv.data(), nullptr, nullptr, nullptr);
+    double c2 = thread_seconds(), w2 = wall_seconds();
+    if (r >= 2) {
+      fwd_cpu.push_back(c1 - c0);
+      fwd_wall.push_back(w1 - w0);
+      bwd_cpu.push_back(c2 - c1);
+      bwd_wall.push_back(w2 - w1);
+    }
+  }
+  double checksum = 0;
+  for (float x : dq) checksum += x;
+  for (float x : dk) checksum += x;
+  for (float x : dv) checksum += x;
+  const double pairs = static_cast<double>(p.batch) * p.heads * p.tokens() * p.kernel_volume();
+  auto line = [&](const char* what, double cpu, double wall) {
+    std::printf("%-4s thread-cpu %7.3f ms  wall %7.3f ms  %6.2f ns/pair  %6.1f cycles/pair (1 thread only)\n", what,
+                cpu * 1e3, wall * 1e3, cpu * 1e9 / pairs, cpu * 1e9 / pairs * ghz);
+  };
+  std::printf("preset %s, %d thread(s), isa %s, clock %.2f GHz, %d reps (medians), checksum %.6g\n", preset.c_str(),
+              threads, natten::cpu::isa_name(natten::cpu::active_isa()), ghz, reps, checksum);
+  const double fc = median(fwd_cpu), fw = median(fwd_wall), bc = median(bwd_cpu), bw = median(bwd_wall);
+  line("fwd", fc, fw);
+  line("bwd", bc, bw);
+  std::printf("bwd/fwd thread-cpu %.2f  wall %.2f  (fwd+bwd)/fwd wall %.2f\n", bc / fc, bw / fw, (fw + bw) / fw);
+  return 0;
+}

@@ -1,0 +1,185 @@
+/**
+ * The native fused backward's blocked kernel (native/src/cpu/kernels.h, na_backward_blocked): the problems it
+ * takes (last-axis dilation 1 and kernel <= 16, no extra tokens, head dims multiples of 8) against the float64
+ * reference and against the per-row kernel, with the AVX2 and the portable row kernels; bit-identical results
+ * on any number of threads; non-finite inputs (which it leaves to the per-row kernel); the switch. Every other
+ * suite runs it too wherever its problems qualify (the `cpu` backend through test/harness.ts).
+ */
+import {computeQKVInfo} from '../src/core/na_info';
+import {geometry, naBackwardNative, naForwardNative, nattenCpu} from '../src/kernels/cpu/na_native';
+import {problem} from './problems';
+import {refBackward, refForward, RefProblem} from './reference';
+import {expectClose, makeValues, randArray, rng, shapes} from './util';
+
+const size = (s: number[]) => s.reduce((a, b) => a * b, 1);
+const addon = nattenCpu();
+const ISAS = addon != null && addon.cpuHasAvx2() ? ['avx2', 'portable'] as const : ['portable'] as const;
+
+function infoOf(p: RefProblem) {
+  const s = shapes(p);
+  return computeQKVInfo(s.q, s.k, s.v, p.nExtra > 0 ? s.addK : null, p.hasRpb,
+                        {kernelSize: p.kernelSize, stride: p.stride, dilation: p.dilation, isCausal: p.isCausal,
+                         scale: p.scale});
+}
+
+function inputs(p: RefProblem, seed: number) {
+  const r = rng(seed + 1), s = shapes(p);
+  return {...makeValues(p, seed), dOut: randArray(r, size(s.out)), dLse: randArray(r, size(s.lse))};
+}
+type X = ReturnType<typeof inputs>;
+
+/** The fused forward and backward, the backward's kernel picked by `blocked`. */
+function run(p: RefProblem, x: X, isa: 'avx2' | 'portable', blocked: boolean, threads = 0) {
+  expect(addon!.setIsa(isa)).toBe(true);
+  addon!.setBlockedBackward(blocked);
+  addon!.setNumThreads(threads);
+  try {
+    const info = infoOf(p);
+    const f = naForwardNative(info, x.q, x.k, x.v, x.rpb ?? null, null, null)!;
+    const b = naBackwardNative(info, x.q, x.k, x.v, f.output, f.lse, x.dOut, x.dLse, x.rpb ?? null, null, null)!;
+    return {f, b};
+  } finally {
+    addon!.setIsa('auto');
+    addon!.setBlockedBackward(true);
+    addon!.setNumThreads(0);
+  }
+}
+
+// Each takes the blocked kernel (checked): awkward lengths, even kernels, kernel = length, every causal
+// combination, strides, dilated leading axes, GQA/MQA, rpb, headDim != headDimV, 1/2/3-D, kernels past 8
+// (two vectors of key lanes), head dims in registers (8..32 equal) and not (40, 16/8, 8/24).
+const CASES: Array<[string, RefProblem]> = [
+  ['2-D 9x11, kernel 3x7, rpb, dim 32',
+   problem({spatial: [9, 11], kernelSize: [3, 7], hasRpb: true, headDim: 32})],
+  ['2-D 9x11, kernel 4x6 (even), causal both, GQA 4:2, dim 16, batch 2',
+   problem({spatial: [9, 11], kernelSize: [4, 6], isCausal: [true, true], heads: 4, headsKv: 2, headDim: 16,
+            batch: 2})],
+  ['2-D 10x13, kernel 5x5, causal axis 1, stride 2x3, dilation 2x1, rpb, dim 8',
+   problem({spatial: [10, 13], kernelSize: [5, 5], isCausal: [false, true], stride: [2, 3], dilation: [2, 1],
+            hasRpb: true, headDim: 8})],
+  ['2-D 7x9, kernel 7x9 (= lengths), causal axis 0, MQA 3:1, rpb, dim 24',
+   problem({spatial: [7, 9], kernelSize: [7, 9], isCausal: [true, false], heads: 3, headsKv: 1, headDim: 24,
+            hasRpb: true})],
+  ['1-D 37, kernel 12 (two key vectors), stride 4, rpb, dim 40 (not in registers)',
+   problem({spatial: [37], kernelSize: [12], stride: [4], hasRpb: true, headDim: 40})],
+  ['1-D 50, kernel 16, causal, dims 16/8',
+   problem({spatial: [50], kernelSize: [16], isCausal: [true], headDim: 16, headDimV: 8})],
+  ['1-D 23, kernel 2, stride 2, dims 8/24, GQA 4:1',
+   problem({spatial: [23], kernelSize: [2], stride: [2], headDim: 8, headDimV: 24, heads: 4, headsKv: 1})],
+  ['3-D 5x6x9, kernel 2x3x5, dilation 2x2x1, causal axis 2, rpb, dim 16',
+   problem({spatial: [5, 6, 9], kernelSize: [2, 3, 5], dilation: [2, 2, 1], isCausal: [false, false, true],
+            hasRpb: true, headDim: 16})],
+  ['3-D 4x7x10, kernel 3x3x9, stride 1x2x4, causal 1x0x1, GQA 2:1, dim 32',
+   problem({spatial: [4, 7, 10], kernelSize: [3, 3, 9], stride: [1, 2, 4], isCausal: [true, false, true], heads: 2,
+            headsKv: 1, headDim: 32})],
+];
+
+describe('native blocked backward against the float64 reference', () => {
+  for (const [title, p] of CASES) {
+    const x = inputs(p, title.length);
+    for (const isa of ISAS) {
+      it(`${isa}: ${title}`, () => {
+        expect(addon!.blockedBackward(geometry(infoOf(p)))).toBe(true);
+        const {f, b} = run(p, x, isa, true);
+        const ref = refForward(p, x);
+        const g = refBackward(p, x, x.dOut, x.dLse);
+        expectClose(f.output, ref.out, 2e-5, 'output');
+        expectClose(b.dQuery, g.dq, 2e-5, 'dq');
+        expectClose(b.dKey, g.dk, 2e-5, 'dk');
+        expectClose(b.dValue, g.dv, 2e-5, 'dv');
+        if (p.hasRpb) {
+          expectClose(b.dRpb!, g.drpb!, 2e-5, 'drpb');
+        }
+      });
+    }
+  }
+});
+
+describe('native blocked backward against the per-row backward', () => {
+  it('the 2d benchmark problem (56x56, 4 heads, dim 32, kernel 7x7) and a 3-D one with rpb, both ISAs', () => {
+    const problems = [
+      problem({spatial: [56, 56], kernelSize: [7, 7], heads: 4, headDim: 32}),
+      problem({spatial: [8, 16, 16], kernelSize: [3, 7, 7], heads: 4, headsKv: 2, headDim: 32, hasRpb: true}),
+    ];
+    for (const p of problems) {
+      const x = inputs(p, 3);
+      for (const isa of ISAS) {
+        const blocked = run(p, x, isa, true).b, rows = run(p, x, isa, false).b;
+        for (const name of ['dQuery', 'dKey', 'dValue', 'dRpb'] as const) {
+          if (rows[name] != null) {
+            let scale = 1;
+            for (const v of rows[name]!) scale = Math.max(scale, Math.abs(v));
+            expectClose(blocked[name]!, rows[name]!, 2e-5 * scale, `${isa} ${name}`);
+          }
+        }
+      }
+    }
+  });
+});
+
+describe('native blocked backward: bit-identical on any number of threads', () => {
+  // Several chunks per (batch, kv head): halos, rpb partials summed in a fixed order.
+  const p = problem({spatial: [36, 40], kernelSize: [5, 7], heads: 2, headsKv: 1, headDim: 24, hasRpb: true,
+                     isCausal: [true, false]});
+  const x = inputs(p, 21);
+  for (const isa of ISAS) {
+    it(`${isa}: 1, 2, 3 and 8 threads give the same bits`, () => {
+      expect(addon!.blockedBackward(geometry(infoOf(p)))).toBe(true);
+      const runs = [1, 2, 3, 8].map(n => run(p, x, isa, true, n).b);
+      for (const r of runs.slice(1)) {
+        for (const name of ['dQuery', 'dKey', 'dValue', 'dRpb'] as const) {
+          expect(Buffer.from(r[name]!.buffer).equals(Buffer.from(runs[0][name]!.buffer))).toBe(true);
+        }
+      }
+    });
+  }
+});
+
+describe('native blocked backward: where it does not run', () => {
+  it('takes only what it handles: no extra tokens, last-axis dilation 1 and kernel <= 16, dims of 8s, on', () => {
+    const takes = (o: Partial<RefProblem>) =>
+      addon!.blockedBackward(geometry(infoOf(problem({spatial: [12, 40], kernelSize: [3, 5], headDim: 8, ...o}))));
+    expect(takes({})).toBe(true);
+    expect(takes({nExtra: 1})).toBe(false);
+    expect(takes({dilation: [1, 2]})).toBe(false);
+    expect(takes({dilation: [2, 1]})).toBe(true);
+    expect(takes({kernelSize: [3, 17]})).toBe(false);
+    expect(takes({kernelSize: [3, 16]})).toBe(true);
+    expect(takes({headDim: 12})).toBe(false);
+    expect(takes({headDim: 8, headDimV: 4})).toBe(false);
+    addon!.setBlockedBackward(false);
+    try {
+      expect(takes({})).toBe(false);
+    } finally {
+      addon!.setBlockedBackward(true);
+    }
+    expect(() => addon!.setBlockedBackward(1 as unknown as boolean)).toThrow(/setBlockedBackward: expected a boolean/);
+  });
+
+  it('Inf or NaN in an input: the per-row kernel runs, so masked pairs still contribute nothing', () => {
+    // A NaN key token poisons the gradients of the queries that see it and of the keys they see, no others
+    // (the blocked kernel would multiply it by the exact zeros of masked lanes).
+    const p = problem({spatial: [6, 20], kernelSize: [3, 5], headDim: 8});
+    const x = inputs(p, 9);
+    const D = p.headDim, heads = p.heads;
+    const token = 2 * 20 + 10;  // row 2, column 10
+    for (let h = 0; h < heads; ++h) x.k[(token * heads + h) * D] = NaN;
+    for (const isa of ISAS) {
+      const {f, b} = run(p, x, isa, true);
+      const rows = run(p, x, isa, false);
+      const same = (a: Float32Array, e: Float32Array) => {
+        expect(a.length).toBe(e.length);
+        const nan = (v: Float32Array) => Array.from(v, (y, i) => (Number.isNaN(y) ? i : -1)).filter(i => i >= 0);
+        expect(nan(a)).toEqual(nan(e));
+        expect(nan(e).length).toBeGreaterThan(0);
+        expectClose(a.map(y => (Number.isNaN(y) ? 0 : y)), e.map(y => (Number.isNaN(y) ? 0 : y)), 1e-5, 'finite part');
+      };
+      same(f.output, rows.f.output);
+      same(b.dQuery, rows.b.dQuery);
+      same(b.dKey, rows.b.dKey);
+      same(b.dValue, rows.b.dValue);
+      // Query (row 0, column 0) never sees the NaN key: its gradient stays finite.
+      expect(Number.isFinite(b.dQuery[0])).toBe(true);
+    }
+  });
+});
