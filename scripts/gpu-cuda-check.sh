@@ -10,6 +10,10 @@
 #   selfcheck  fast kernels against the reference kernels, every GPU case, TF32 and float32 (bench/cuda_selfcheck.ts)
 #   suites     the suites on CUDA (needs SUITES.js)
 #   bench      kernel times with data on the device, and the tfjs path with host copies (bench/cuda_bench.ts)
+#   sweep      the fused forward's tile configurations, each checked then timed per preset (cuda_bench.ts --sweep;
+#              not in the default list)
+#   profile    ncu (hardware counters, clocks left alone) on one fused forward per preset, and the SASS of the
+#              addon's kernels (cuobjdump): $work/profile-<preset>.txt, $work/sass.txt.xz (not in the default list)
 #   flex       PyTorch flex_attention on the same presets, after its mask check (bench/flex_baseline.py)
 #   summary    the short table (scripts/gpu_cuda_summary.py)
 # Each phase writes to $NATTEN_GPU_WORK (default /tmp/natten-gpu), which stays while the machine is warm, so
@@ -81,6 +85,21 @@ for phase in "${phases[@]}"; do
     bench)
       run_phase bench "$NODE" gpu-bundle/cuda_bench.js --iters "${BENCH_ITERS:-10}" --json "$work/cuda_bench.json"
       ;;
+    sweep)
+      run_phase sweep "$NODE" gpu-bundle/cuda_bench.js --sweep --iters "${BENCH_ITERS:-10}" --json "$work/sweep.json"
+      ;;
+    profile)
+      for preset in ${PROFILE_PRESETS:-2d-nat 2d-large 3d-video 1d-long}; do
+        run_phase "profile-$preset" ncu --clock-control none --kernel-name regex:fna_forward_kernel --launch-skip 1 \
+          --launch-count 1 --section SpeedOfLight --section Occupancy --section LaunchStats --section WarpStateStats \
+          --section SchedulerStats --section ComputeWorkloadAnalysis --section MemoryWorkloadAnalysis \
+          --section InstructionStats "$NODE" gpu-bundle/cuda_bench.js --preset "$preset" --forward-only --iters 1 \
+          --warmup 1 ${PROFILE_CONFIG:+--config $PROFILE_CONFIG}
+        cp "$work/profile-$preset.log" "$work/profile-$preset.txt"
+      done
+      cuobjdump --dump-sass prebuilds/linux-x64/natten_cuda.node 2>&1 | xz -T2 > "$work/sass.txt.xz"
+      say "profile: sass.txt.xz $(du -h "$work/sass.txt.xz" | cut -f1)"
+      ;;
     flex)
       export PYTHONUNBUFFERED=1
       run_phase flex python3 bench/flex_baseline.py --iters "${BENCH_ITERS:-10}" --json "$work/flex.json"
@@ -89,13 +108,14 @@ for phase in "${phases[@]}"; do
       python3 scripts/gpu_cuda_summary.py "$work" | tee "$work/summary.txt"
       ;;
     *)
-      say "unknown phase $phase (expected build selfcheck suites bench flex summary)"
+      say "unknown phase $phase (expected build selfcheck suites bench sweep profile flex summary)"
       ;;
   esac
 done
 
 if [ -n "${OUT:-}" ]; then
-  for f in check.log selfcheck.json cuda_bench.json flex.json summary.txt; do
-    [ -f "$work/$f" ] && cp "$work/$f" "$OUT/"
+  for f in "$work"/{check.log,selfcheck.json,cuda_bench.json,sweep.json,flex.json,summary.txt,sass.txt.xz} \
+           "$work"/profile-*.txt; do
+    [ -f "$f" ] && cp "$f" "$OUT/"
   done
 fi

@@ -25,6 +25,7 @@ struct Params {
   float scale_log2;  // scale * log2(e)
   int vec4_qk;       // rows of head_dim floats can be copied 16 bytes at a time
   int vec4_v;        // rows of head_dim_v floats likewise
+  int vec4_out;      // forward: output rows can be written 16 bytes at a time
   int rpb_in_smem;   // dq: dRpb is accumulated in shared memory first
   const float *query, *key, *value, *rpb, *extra_key, *extra_value;
   float *output, *lse;
@@ -210,14 +211,21 @@ NATTEN_DEVICE bool window_holds(const int (&lo)[3], const int (&hi)[3], const in
 
 // One step of the two-stage pipeline of the chunk loops: issue the next chunk's copies (when there is one)
 // into the other stage, then wait for this chunk's and make them visible to the whole CTA.
-template <class LoadNext>
-NATTEN_DEVICE void advance_pipeline(bool has_next, LoadNext load_next) {
+// `landed` runs after the wait and before the barrier: each thread may touch the pieces it copied itself.
+template <class LoadNext, class Landed>
+NATTEN_DEVICE void advance_pipeline(bool has_next, LoadNext load_next, Landed landed) {
   if (has_next) {
     load_next();
   }
   dev::cp_async_commit();  // an empty group on the last chunk keeps the count of groups in flight uniform
   dev::cp_async_wait<1>();
+  landed();
   __syncthreads();
+}
+
+template <class LoadNext>
+NATTEN_DEVICE void advance_pipeline(bool has_next, LoadNext load_next) {
+  advance_pipeline(has_next, load_next, [] {});
 }
 
 // The rows of a smem row n in global memory: up to two tensors at the same position (K and V, Q and dO), each
@@ -279,6 +287,17 @@ NATTEN_DEVICE void load_rows(const RowTile& a, const RowTile* b, Rows rows) {
     if (b != nullptr) {
       copy_piece(b->tile + n * b->stride + col, src.b, col, b->dim, b->vec4, b->any_valid);
     }
+  }
+}
+
+// Calls f(piece) for each 16-byte piece of a kRows x kWidth tile that this thread copies in load_rows (the
+// same assignment of pieces to threads): after its copies land, a thread may rework its own pieces in place
+// before the barrier that publishes them.
+template <int kRows, int kWidth, int kThreads, class F>
+NATTEN_DEVICE void for_own_pieces(float* tile, int stride, F f) {
+  constexpr int kVecs = kWidth / 4;
+  for (int idx = threadIdx.x; idx < kRows * kVecs; idx += kThreads) {
+    f(tile + (idx / kVecs) * stride + 4 * (idx % kVecs));
   }
 }
 

@@ -87,13 +87,17 @@ struct KeyChunks {
   }
 };
 
-// Scales the raw scores of one chunk to the log2 domain, adds the bias and masks: element e of column tile j
+// Scales the raw scores of one chunk to the log2 domain (unless kPrescaled), adds the bias and masks: element e of column tile j
 // is row (e / 2) of the thread's two rows and key 8 j + quad + 4 (e % 2) of the chunk (see natten/cuda/mma.h).
-template <int kNT>
+// kPrescaled: the scores are already scaled (the forward folds scale * log2(e) into Q).
+template <int kNT, bool kPrescaled = false>
 NATTEN_DEVICE void score_chunk(const Params& p, float (&s)[kNT][4], int kind, int chunk_extra0, const KeyInfo* info,
                                const QueryRow (&rows)[2], int h, int quad) {
+  // Uniform over the CTA: a full chunk without bias needs nothing but the scale (none when prescaled).
+  if (kPrescaled && kind == kChunkFull && !p.has_rpb) {
+    return;
+  }
   const float* rpb = p.has_rpb ? p.rpb + static_cast<int64_t>(h) * p.rpb_volume : nullptr;
-  // Uniform over the CTA: a full chunk without bias needs nothing but the scale.
   const bool masked = kind == kChunkMasked, biased = kind != kChunkExtra && p.has_rpb;
 #pragma unroll
   for (int j = 0; j < kNT; j++) {
@@ -101,7 +105,7 @@ NATTEN_DEVICE void score_chunk(const Params& p, float (&s)[kNT][4], int kind, in
     for (int e = 0; e < 4; e++) {
       const int n = 8 * j + quad + 4 * (e & 1);
       const QueryRow& row = rows[e >> 1];
-      float x = s[j][e] * p.scale_log2;
+      float x = kPrescaled ? s[j][e] : s[j][e] * p.scale_log2;
       if (kind == kChunkExtra) {
         if (chunk_extra0 + n >= p.n_extra) {
           x = -INFINITY;
@@ -120,7 +124,7 @@ NATTEN_DEVICE void score_chunk(const Params& p, float (&s)[kNT][4], int kind, in
 }
 
 template <class T>
-__global__ void __launch_bounds__(T::kThreads, kMinBlocksPerSm) fna_forward_kernel(const Params p) {
+__global__ void __launch_bounds__(T::kThreads, T::kMinBlocks) fna_forward_kernel(const Params p) {
 #if NATTEN_SM80
   constexpr int kD = T::kHeadDim, kBN = T::kBlockN, kNT = kBN / 8, kSteps = T::kSteps;
   constexpr int kSA = T::kRowStrideA, kSK = T::kRowStrideK;
@@ -155,53 +159,95 @@ __global__ void __launch_bounds__(T::kThreads, kMinBlocksPerSm) fna_forward_kern
   softmax.init();
   float acc[kSteps][4];
   dev::zero(acc);
-  FragA q_frags[T::kQInRegisters ? kSteps : 1];
+  FragA q_frags[T::kQInRegisters ? kSteps : 2];
   const float* sQ_warp = sQ + 16 * warp * kSA;
 
   for (int c = 0; c < chunks.count; c++) {
     const int stage = c & 1;
-    advance_pipeline(c + 1 < chunks.count, [&] {
-      chunks.load<kBN, kD, T::kThreads>(p, tile, b, hkv, c + 1, sK + (stage ^ 1) * kBN * kSA, kSA,
-                                        sV + (stage ^ 1) * kBN * kSK, kSK, sInfo + (stage ^ 1) * kBN);
-    });
+    float* sK_stage = sK + stage * kBN * kSA;
+    float* sV_stage = sV + stage * kBN * kSK;
+    advance_pipeline(
+        c + 1 < chunks.count,
+        [&] {
+          chunks.load<kBN, kD, T::kThreads>(p, tile, b, hkv, c + 1, sK + (stage ^ 1) * kBN * kSA, kSA,
+                                            sV + (stage ^ 1) * kBN * kSK, kSK, sInfo + (stage ^ 1) * kBN);
+        },
+        [&] {
+          // This thread's pieces have landed: Q takes the softmax scale (in the log2 domain) once, and in TF32
+          // Q, K and V are rounded once here instead of at every fragment load.
+          if (c == 0) {
+            for_own_pieces<T::kBlockM, kD, T::kThreads>(sQ, kSA, [&](float* piece) {
+              float v[4];
+              dev::load4(piece, v);
+#pragma unroll
+              for (int e = 0; e < 4; e++) {
+                v[e] *= p.scale_log2;
+                if (T::kConvertInSmem) {
+                  v[e] = dev::bits_float(dev::to_tf32(v[e]));
+                }
+              }
+              dev::store4(piece, v);
+            });
+          }
+          if (T::kConvertInSmem) {
+            for_own_pieces<kBN, kD, T::kThreads>(sK_stage, kSA, dev::round_tf32_piece);
+            for_own_pieces<kBN, kD, T::kThreads>(sV_stage, kSK, dev::round_tf32_piece);
+          }
+        });
 
     if (T::kQInRegisters && c == 0) {
 #pragma unroll
-      for (int kk = 0; kk < kSteps; kk++) {
-        dev::load_a<kPrecise>(q_frags[T::kQInRegisters ? kk : 0], sQ_warp + 8 * kk, kSA, group, quad);
+      for (int kp = 0; kp < kSteps / 2; kp++) {
+        dev::load_a_pair<kPrecise>(q_frags[T::kQInRegisters ? 2 * kp : 0], q_frags[T::kQInRegisters ? 2 * kp + 1 : 1],
+                                   sQ_warp + 16 * kp, kSA, group, quad);
       }
     }
-    const float* sK_stage = sK + stage * kBN * kSA;
-    const float* sV_stage = sV + stage * kBN * kSK;
 
-    // S = Q K^T
+    // S = Q K^T (the k order of load_a_pair)
     float s[kNT][4];
     dev::zero(s);
 #pragma unroll
-    for (int kk = 0; kk < kSteps; kk++) {
-      FragA a;
+    for (int kp = 0; kp < kSteps / 2; kp++) {
+      FragA a0, a1;
       if (T::kQInRegisters) {
-        a = q_frags[T::kQInRegisters ? kk : 0];
+        a0 = q_frags[T::kQInRegisters ? 2 * kp : 0];
+        a1 = q_frags[T::kQInRegisters ? 2 * kp + 1 : 1];
       } else {
-        dev::load_a<kPrecise>(a, sQ_warp + 8 * kk, kSA, group, quad);
+        dev::load_a_pair<kPrecise>(a0, a1, sQ_warp + 16 * kp, kSA, group, quad);
       }
 #pragma unroll
       for (int j = 0; j < kNT; j++) {
-        FragB bf;
-        dev::load_b_rows_as_n<kPrecise>(bf, sK_stage + 8 * j * kSA + 8 * kk, kSA, group, quad);
-        dev::mma<kPrecise>(s[j], a, bf);
+        FragB b0, b1;
+        dev::load_b_pair_rows_as_n<kPrecise>(b0, b1, sK_stage + 8 * j * kSA + 16 * kp, kSA, group, quad);
+        dev::mma<kPrecise>(s[j], a0, b0);
+        dev::mma<kPrecise>(s[j], a1, b1);
       }
     }
 
     const int kind = chunks.kind<kBN>(c);
-    score_chunk<kNT>(p, s, kind, (c - chunks.box_chunks) * kBN, sInfo + stage * kBN, rows, h, quad);
+    score_chunk<kNT, true>(p, s, kind, (c - chunks.box_chunks) * kBN, sInfo + stage * kBN, rows, h, quad);
     softmax.update(s, acc);
 
-    dev::mma_c_by_rows<kPrecise>(acc, s, sV_stage, kSK, group, quad);  // O += P V
+    // O += P V (acc's n axis in the order of load_b_quad_rows_as_k)
+#pragma unroll
+    for (int j = 0; j < kNT; j++) {
+      FragA a;
+      dev::a_from_c<kPrecise>(a, s[j]);
+#pragma unroll
+      for (int hq = 0; hq < kSteps / 4; hq++) {
+        FragB bq[4];
+        dev::load_b_quad_rows_as_k<kPrecise>(bq, sV_stage + 8 * j * kSK + 32 * hq, kSK, group, quad);
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+          dev::mma<kPrecise>(acc[4 * hq + i], a, bq[i]);
+        }
+      }
+    }
     __syncthreads();
   }
 
-  // Epilogue: normalize and write the output rows and their logsumexp.
+  // Epilogue: normalize and write the output rows and their logsumexp. Lane quad q holds, for e = 0 and 1, the
+  // output columns 32 hq + 8 q + 4 e + {0..3} in acc[4 hq + {0..3}][2 r + e].
   float inv_sum[2], lse[2];
   softmax.finish(inv_sum, lse);
 #pragma unroll
@@ -210,7 +256,29 @@ __global__ void __launch_bounds__(T::kThreads, kMinBlocksPerSm) fna_forward_kern
       continue;
     }
     const int64_t out_row = (b * p.tokens + rows[r].token) * p.heads + h;
-    dev::store_c_row(p.output + out_row * p.head_dim_v, acc, r, 0, p.head_dim_v, inv_sum[r], quad);
+    float* out = p.output + out_row * p.head_dim_v;
+#pragma unroll
+    for (int hq = 0; hq < kSteps / 4; hq++) {
+#pragma unroll
+      for (int e = 0; e < 2; e++) {
+        const int col = 32 * hq + 8 * quad + 4 * e;
+        float v[4];
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+          v[i] = acc[4 * hq + i][2 * r + e] * inv_sum[r];
+        }
+        if (p.vec4_out && col + 4 <= p.head_dim_v) {
+          dev::store4(out + col, v);
+        } else {
+#pragma unroll
+          for (int i = 0; i < 4; i++) {
+            if (col + i < p.head_dim_v) {
+              out[col + i] = v[i];
+            }
+          }
+        }
+      }
+    }
     if (quad == 0) {
       p.lse[out_row] = lse[r];
     }

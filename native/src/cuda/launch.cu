@@ -117,7 +117,24 @@ struct Plan {
   bool precise = false;
   int q_tile[3] = {1, 1, 1};
   int k_tile[3] = {1, 1, 1};
+  int forward_config = 0;  // index into kForwardConfigs (the forward; TF32)
 };
+
+int forward_config_index(ForwardConfig c) {
+  for (int i = 0; i < kForwardConfigCount; i++) {
+    if (kForwardConfigs[i].warps == c.warps && kForwardConfigs[i].block_n == c.block_n) {
+      return i;
+    }
+  }
+  return -1;
+}
+
+// The dispatcher's forward configuration for a problem (TF32): filled in from the benchmark's sweep
+// (bench/cuda_bench.ts --sweep); the bucket's default elsewhere.
+ForwardConfig choose_forward_config(const NAProblem& p, int bucket) {
+  (void)p;
+  return default_forward_config(bucket);
+}
 
 template <int kHeadDim, bool kPrecise>
 int max_smem_bytes(bool backward) {
@@ -166,7 +183,31 @@ Plan plan(const NAProblem& p, const RunOptions& options, bool backward) {
                " bytes of shared memory per block, the device allows " + std::to_string(info.smem_optin);
     return plan;
   }
-  choose_tile(p, 64, plan.q_tile);
+  ForwardConfig fc = default_forward_config(plan.bucket);
+  if (!backward && !plan.precise) {
+    if (options.forward_config >= 0) {
+      if (options.forward_config >= kForwardConfigCount) {
+        plan.why = "forward configuration " + std::to_string(options.forward_config) + " does not exist (0 to " +
+                   std::to_string(kForwardConfigCount - 1) + ")";
+        return plan;
+      }
+      fc = kForwardConfigs[options.forward_config];
+    } else {
+      fc = choose_forward_config(p, plan.bucket);
+      if (!forward_config_fits(plan.bucket, fc) || forward_smem_bytes(plan.bucket, fc.warps, fc.block_n) > info.smem_optin) {
+        fc = default_forward_config(plan.bucket);
+      }
+    }
+    const int fc_smem = forward_smem_bytes(plan.bucket, fc.warps, fc.block_n);
+    if (!forward_config_fits(plan.bucket, fc) || fc_smem > info.smem_optin) {
+      plan.why = "forward configuration " + std::to_string(fc.warps) + " warps x " + std::to_string(fc.block_n) +
+                 " keys needs " + std::to_string(fc_smem) + " bytes of shared memory with head-dim bucket " +
+                 std::to_string(plan.bucket) + ", the device allows " + std::to_string(info.smem_optin);
+      return plan;
+    }
+  }
+  plan.forward_config = forward_config_index(fc);
+  choose_tile(p, backward ? 64 : 16 * fc.warps, plan.q_tile);
   choose_tile(p, 64, plan.k_tile);
   int64_t q_tiles = 1, k_tiles = 1;
   for (int a = 0; a < 3; a++) {
@@ -229,7 +270,10 @@ Status na_forward(const NAProblem& p, const NAForwardArgs& a, const RunOptions& 
   f.lse = a.logsumexp;
   f.vec4_qk = p.head_dim % 4 == 0 && aligned16(a.query) && aligned16(a.key) && aligned16(a.extra_key);
   f.vec4_v = p.head_dim_v % 4 == 0 && aligned16(a.value) && aligned16(a.extra_value);
-  return by_bucket(pl.bucket, [&](auto d) { return fna::run_forward<decltype(d)::value>(f, pl.precise, stream); });
+  f.vec4_out = p.head_dim_v % 4 == 0 && aligned16(a.output);
+  return by_bucket(pl.bucket, [&](auto d) {
+    return fna::run_forward<decltype(d)::value>(f, pl.precise, pl.forward_config, stream);
+  });
 }
 
 size_t na_backward_workspace_bytes(const NAProblem& p) { return align256(sizeof(float) * p.lse_elems()); }
@@ -318,8 +362,11 @@ std::string describe_fused(const NAProblem& p, const RunOptions& options) {
   if (!pl.fast) {
     return "reference (" + pl.why + ")";
   }
+  const ForwardConfig fc = kForwardConfigs[pl.forward_config];
   return "fast hdim " + std::to_string(pl.bucket) + (pl.precise ? " float32" : " tf32") + " tile " +
-         std::to_string(pl.q_tile[0]) + "x" + std::to_string(pl.q_tile[1]) + "x" + std::to_string(pl.q_tile[2]);
+         std::to_string(pl.q_tile[0]) + "x" + std::to_string(pl.q_tile[1]) + "x" + std::to_string(pl.q_tile[2]) +
+         " fwd config " + std::to_string(pl.forward_config) + " (" + std::to_string(fc.warps) + " warps, " +
+         std::to_string(fc.block_n) + " keys)";
 }
 
 }  // namespace cuda

@@ -33,23 +33,65 @@ struct HeadDimTraits {
   static_assert(kRowStrideA % 4 == 0 && kRowStrideK % 4 == 0, "rows stay 16-byte aligned for cp.async");
 };
 
-// Forward: a CTA of 4 warps takes 64 queries (16 per warp) of one (batch, head) and walks the key chunks.
-template <int kHeadDim_, bool kPrecise_>
+// Forward configurations: warps per CTA (16 queries each) and keys per chunk. The dispatcher (launch.cu) picks
+// one per problem; the benchmark's sweep can ask for any of them (RunOptions::forward_config). Configuration 0
+// is the default; the others are compiled for TF32 only (float32 runs configuration 0).
+struct ForwardConfig {
+  int warps;
+  int block_n;
+};
+constexpr ForwardConfig kForwardConfigs[] = {{4, 64}, {4, 32}, {8, 64}, {8, 32}, {2, 64}, {8, 128}};
+constexpr int kForwardConfigCount = sizeof(kForwardConfigs) / sizeof(kForwardConfigs[0]);
+
+// The default configuration of a head-dim bucket (its keys per chunk: shared memory stays under about 100 KB).
+constexpr ForwardConfig default_forward_config(int head_dim) { return {4, head_dim <= 64 ? 64 : 32}; }
+
+// Shared memory of a forward configuration: Q, two stages of K (rows read as A / n-axis B fragments) and V
+// (rows read as k-axis B fragments), and two stages of key coordinates.
+constexpr int forward_smem_bytes(int head_dim, int warps, int block_n) {
+  return 4 * (16 * warps * (head_dim + 4) + 2 * block_n * (head_dim + 4) + 2 * block_n * (head_dim + 8) +
+              2 * block_n * 4);
+}
+
+constexpr bool forward_config_fits(int head_dim, ForwardConfig c) {
+  return forward_smem_bytes(head_dim, c.warps, c.block_n) <= kMaxSmemBytes;
+}
+
+// Forward: a CTA of kWarps warps takes 16 kWarps queries (16 per warp) of one (batch, head) and walks the key
+// chunks (kBlockN keys each).
+//
+// Fragment loads are 16 bytes wide. S = Q K^T takes the head dim (its k axis) in an order of its own: k-steps
+// 2p and 2p + 1 read the 16 columns [16p, 16p + 16), lane quad q taking columns 16p + 4q + {0, 1} in step 2p
+// and 16p + 4q + {2, 3} in step 2p + 1 (a dot product does not depend on the order of its terms; Q and K use
+// the same one). O += P V takes the n axis (the head dim of V and of the output) permuted likewise: n-tile nt,
+// column g holds dim 32 (nt / 4) + 4 g + nt % 4, so each lane reads four n-tiles' B values with one 16-byte
+// load, and writes its output row 16 bytes at a time. In TF32 the thread that copied a piece of K or V rounds
+// it to TF32 in place once the copy lands, so the fragments need no conversion.
+template <int kHeadDim_, bool kPrecise_, int kWarps_ = default_forward_config(kHeadDim_).warps,
+          int kBlockN_ = default_forward_config(kHeadDim_).block_n>
 struct ForwardTraits : HeadDimTraits<kHeadDim_> {
   using Base = HeadDimTraits<kHeadDim_>;
   static constexpr int kHeadDim = kHeadDim_;
   static constexpr bool kPrecise = kPrecise_;
-  static constexpr int kWarps = 4;
+  static constexpr int kWarps = kWarps_;
   static constexpr int kThreads = 32 * kWarps;
   static constexpr int kBlockM = 16 * kWarps;                    // queries per CTA
-  static constexpr int kBlockN = kHeadDim <= 64 ? 64 : 32;       // keys per chunk
+  static constexpr int kBlockN = kBlockN_;                       // keys per chunk
   static constexpr bool kQInRegisters = !kPrecise && kHeadDim <= 128;  // Q fragments cached for all chunks
+  static constexpr bool kConvertInSmem = !kPrecise;              // K and V rounded to TF32 in shared memory
   static constexpr int kQFloats = kBlockM * Base::kRowStrideA;
   static constexpr int kKFloats = 2 * kBlockN * Base::kRowStrideA;  // two stages
   static constexpr int kVFloats = 2 * kBlockN * Base::kRowStrideK;
   static constexpr int kInfoInts = 2 * kBlockN * 4;                 // key coordinates per stage
   static constexpr int kSmemBytes = 4 * (kQFloats + kKFloats + kVFloats + kInfoInts);
+  static_assert(kSmemBytes == forward_smem_bytes(kHeadDim, kWarps, kBlockN), "one formula for the forward's smem");
+  // Blocks per multiprocessor for __launch_bounds__: as many as shared memory allows, at most kMinBlocksPerSm
+  // (a 256-thread CTA at two blocks would cap the registers at 128).
+  static constexpr int kMinBlocks = kWarps <= 4 ? kMinBlocksPerSm : 1;
   static_assert(kBlockN % 8 == 0, "chunks are whole MMA n-tiles");
+  static_assert(Base::kSteps % 4 == 0, "16-byte fragment loads: k-step pairs of S, n-tile quads of P V");
+  static_assert(kWarps >= 1 && kWarps <= 8, "CTAs of 1 to 8 warps");
+  static_assert(kBlockN <= kThreads, "one thread per key writes a chunk's key coordinates");
   static_assert(kSmemBytes <= kMaxSmemBytes, "forward tile exceeds shared memory");
 };
 
