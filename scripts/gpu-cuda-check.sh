@@ -89,15 +89,18 @@ for phase in "${phases[@]}"; do
       run_phase sweep "$NODE" gpu-bundle/cuda_bench.js --sweep --iters "${BENCH_ITERS:-10}" --json "$work/sweep.json"
       ;;
     profile)
+      ncu="${NCU:-$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu /usr/local/cuda/bin/ncu 2>/dev/null | head -1)}"
+      cuobjdump="$(command -v cuobjdump || echo /usr/local/cuda/bin/cuobjdump)"
+      [ -n "$ncu" ] || say "profile: no ncu found (set NCU)"
       for preset in ${PROFILE_PRESETS:-2d-nat 2d-large 3d-video 1d-long}; do
-        run_phase "profile-$preset" ncu --clock-control none --kernel-name regex:fna_forward_kernel --launch-skip 1 \
+        run_phase "profile-$preset" "$ncu" --clock-control none --kernel-name regex:fna_forward_kernel --launch-skip 1 \
           --launch-count 1 --section SpeedOfLight --section Occupancy --section LaunchStats --section WarpStateStats \
           --section SchedulerStats --section ComputeWorkloadAnalysis --section MemoryWorkloadAnalysis \
           --section InstructionStats "$NODE" gpu-bundle/cuda_bench.js --preset "$preset" --forward-only --iters 1 \
           --warmup 1 ${PROFILE_CONFIG:+--config $PROFILE_CONFIG}
         cp "$work/profile-$preset.log" "$work/profile-$preset.txt"
       done
-      cuobjdump --dump-sass prebuilds/linux-x64/natten_cuda.node 2>&1 | xz -T2 > "$work/sass.txt.xz"
+      "$cuobjdump" --dump-sass prebuilds/linux-x64/natten_cuda.node 2>&1 | xz -T2 > "$work/sass.txt.xz"
       say "profile: sass.txt.xz $(du -h "$work/sass.txt.xz" | cut -f1)"
       ;;
     flex)
