@@ -95,6 +95,10 @@ struct Box {
     by_extent2.init(static_cast<uint32_t>(extent[2]));
     by_extent1.init(static_cast<uint32_t>(extent[1]));
   }
+  // Row-major position of in-group coordinates c inside the box.
+  NATTEN_DEVICE int encode(const int (&c)[3]) const {
+    return ((c[0] - lo[0]) * extent[1] + (c[1] - lo[1])) * extent[2] + (c[2] - lo[2]);
+  }
   NATTEN_DEVICE void decode(int u, int (&c)[3]) const {
     const int rest = by_extent2.div(u);
     c[2] = lo[2] + u - rest * extent[2];
@@ -159,11 +163,16 @@ struct QueryRow {
   int64_t token;
 };
 
-NATTEN_DEVICE void tile_row_positions(const Params& p, const Tile& t, int r, int (&ih)[3], int& valid) {
-  int rc[3];
+// Coordinates of row r inside the tile shape (row-major).
+NATTEN_DEVICE void tile_row_coords(const Params& p, int r, int (&rc)[3]) {
   rc[2] = r % p.tile[2];
   rc[1] = (r / p.tile[2]) % p.tile[1];
   rc[0] = r / (p.tile[2] * p.tile[1]);
+}
+
+NATTEN_DEVICE void tile_row_positions(const Params& p, const Tile& t, int r, int (&ih)[3], int& valid) {
+  int rc[3];
+  tile_row_coords(p, r, rc);
   valid = 1;
   for (int a = 0; a < 3; a++) {
     ih[a] = t.lo[a] + rc[a];

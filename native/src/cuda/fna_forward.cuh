@@ -39,6 +39,34 @@ struct KeyChunks {
     return k;
   }
 
+  // The positions [lo, hi) of the box (row-major) that the windows of tile rows [r0, r0 + n) reach, exact up
+  // to the box's row-major order: the box chunks outside it hold only keys that every one of those rows masks,
+  // so the warp that owns the rows skips them. The rows span, per axis, the coordinates between the first
+  // and the last row on the first axis where they differ and every coordinate on later axes (as
+  // Box::run_bounds); rows past the tile's end take the last valid position, as in query_row.
+  NATTEN_DEVICE Range rows_reach(const Params& p, const Tile& t, int r0, int n) const {
+    int first[3], last[3], klo[3], khi[3];
+    tile_row_coords(p, r0, first);
+    tile_row_coords(p, r0 + n - 1, last);
+    bool same_prefix = true;
+    for (int a = 0; a < 3; a++) {
+      const int q0 = same_prefix ? first[a] : 0, q1 = same_prefix ? last[a] : p.tile[a] - 1;
+      same_prefix = same_prefix && first[a] == last[a];
+      const int lo = t.lo[a] + q0 < t.hi[a] ? t.lo[a] + q0 : t.hi[a] - 1;
+      const int hi = t.lo[a] + q1 < t.hi[a] ? t.lo[a] + q1 : t.hi[a] - 1;
+      const Range w = get_window_union(lo, hi + 1, p.kernel[a], p.stride[a], t.group_length[a], p.causal[a] != 0);
+      klo[a] = w.lo;
+      khi[a] = w.hi - 1;
+    }
+    return Range{box.encode(klo), box.encode(khi) + 1};
+  }
+
+  // Whether chunk c is a box chunk that holds no position of `reach`.
+  template <int kBlockN>
+  NATTEN_DEVICE bool outside(int c, const Range& reach) const {
+    return c < box_chunks && (c * kBlockN >= reach.hi || (c + 1) * kBlockN <= reach.lo);
+  }
+
   template <int kBlockN>
   NATTEN_DEVICE int kind(int c) const {
     if (c >= box_chunks) {
@@ -143,6 +171,7 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocks) fna_forward_kernel
   const Tile tile = make_tile(p, blockIdx.x);
   const KeyChunks chunks = KeyChunks::of<kBN>(p, tile);
   const QueryRow rows[2] = {query_row(p, tile, 16 * warp + group), query_row(p, tile, 16 * warp + group + 8)};
+  const Range reach = chunks.rows_reach(p, tile, 16 * warp, 16);  // this warp's part of the key box
 
   // Prologue: the query tile and the first chunk, in one copy group.
   const RowTile q_tile{sQ, kSA, p.head_dim, p.vec4_qk, p.query};
@@ -203,43 +232,47 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocks) fna_forward_kernel
       }
     }
 
-    // S = Q K^T (the k order of load_a_pair)
-    float s[kNT][4];
-    dev::zero(s);
+    // A chunk outside this warp's reach: every score of its rows would be masked (warp-uniform; the barrier
+    // below stays outside the branch).
+    if (!chunks.outside<kBN>(c, reach)) {
+      // S = Q K^T (the k order of load_a_pair)
+      float s[kNT][4];
+      dev::zero(s);
 #pragma unroll
-    for (int kp = 0; kp < kSteps / 2; kp++) {
-      FragA a0, a1;
-      if (T::kQInRegisters) {
-        a0 = q_frags[T::kQInRegisters ? 2 * kp : 0];
-        a1 = q_frags[T::kQInRegisters ? 2 * kp + 1 : 1];
-      } else {
-        dev::load_a_pair<kPrecise>(a0, a1, sQ_warp + 16 * kp, kSA, group, quad);
+      for (int kp = 0; kp < kSteps / 2; kp++) {
+        FragA a0, a1;
+        if (T::kQInRegisters) {
+          a0 = q_frags[T::kQInRegisters ? 2 * kp : 0];
+          a1 = q_frags[T::kQInRegisters ? 2 * kp + 1 : 1];
+        } else {
+          dev::load_a_pair<kPrecise>(a0, a1, sQ_warp + 16 * kp, kSA, group, quad);
+        }
+#pragma unroll
+        for (int j = 0; j < kNT; j++) {
+          FragB b0, b1;
+          dev::load_b_pair_rows_as_n<kPrecise>(b0, b1, sK_stage + 8 * j * kSA + 16 * kp, kSA, group, quad);
+          dev::mma<kPrecise>(s[j], a0, b0);
+          dev::mma<kPrecise>(s[j], a1, b1);
+        }
       }
+
+      const int kind = chunks.kind<kBN>(c);
+      score_chunk<kNT, true>(p, s, kind, (c - chunks.box_chunks) * kBN, sInfo + stage * kBN, rows, h, quad);
+      softmax.update(s, acc);
+
+      // O += P V (acc's n axis in the order of load_b_quad_rows_as_k)
 #pragma unroll
       for (int j = 0; j < kNT; j++) {
-        FragB b0, b1;
-        dev::load_b_pair_rows_as_n<kPrecise>(b0, b1, sK_stage + 8 * j * kSA + 16 * kp, kSA, group, quad);
-        dev::mma<kPrecise>(s[j], a0, b0);
-        dev::mma<kPrecise>(s[j], a1, b1);
-      }
-    }
-
-    const int kind = chunks.kind<kBN>(c);
-    score_chunk<kNT, true>(p, s, kind, (c - chunks.box_chunks) * kBN, sInfo + stage * kBN, rows, h, quad);
-    softmax.update(s, acc);
-
-    // O += P V (acc's n axis in the order of load_b_quad_rows_as_k)
+        FragA a;
+        dev::a_from_c<kPrecise>(a, s[j]);
 #pragma unroll
-    for (int j = 0; j < kNT; j++) {
-      FragA a;
-      dev::a_from_c<kPrecise>(a, s[j]);
+        for (int hq = 0; hq < kSteps / 4; hq++) {
+          FragB bq[4];
+          dev::load_b_quad_rows_as_k<kPrecise>(bq, sV_stage + 8 * j * kSK + 32 * hq, kSK, group, quad);
 #pragma unroll
-      for (int hq = 0; hq < kSteps / 4; hq++) {
-        FragB bq[4];
-        dev::load_b_quad_rows_as_k<kPrecise>(bq, sV_stage + 8 * j * kSK + 32 * hq, kSK, group, quad);
-#pragma unroll
-        for (int i = 0; i < 4; i++) {
-          dev::mma<kPrecise>(acc[4 * hq + i], a, bq[i]);
+          for (int i = 0; i < 4; i++) {
+            dev::mma<kPrecise>(acc[4 * hq + i], a, bq[i]);
+          }
         }
       }
     }
