@@ -13,6 +13,7 @@ namespace natten {
 namespace cuda {
 
 constexpr int kMaxSmemBytes = 227 * 1024;  // the opt-in limit per block on sm_80 and sm_90
+constexpr int kMaxSmemBytesPerSm = 228 * 1024 - 8 * 1024;  // sm_90's 228 KB, less 1 KB reserved per block (<= 8)
 constexpr int kHeadDimBuckets[] = {32, 64, 128, 256};
 constexpr int kMaxFastHeadDim = 256;
 
@@ -20,6 +21,10 @@ constexpr int kMaxFastHeadDim = 256;
 // up to 255 registers. Their shared memory allows at most two or three blocks anyway (one for the largest
 // tiles), and without it ptxas capped some kernels at 168 registers and spilled.
 constexpr int kMinBlocksPerSm = 2;
+// The forward keeps Q's fragments in registers up to this head dim (above, with 64 accumulator registers per
+// thread, ptxas spilled; Q's 16-byte loads from shared memory cost one load per two MMAs of S instead).
+constexpr int kQInRegistersMaxDim = 64;
+
 
 template <int kHeadDim_>
 struct HeadDimTraits {
@@ -39,8 +44,10 @@ struct HeadDimTraits {
 struct ForwardConfig {
   int warps;
   int block_n;
+  int min_blocks = 0;  // CTAs per multiprocessor to compile for (__launch_bounds__); 0: the default
 };
-constexpr ForwardConfig kForwardConfigs[] = {{4, 64}, {4, 32}, {8, 64}, {8, 32}, {2, 64}, {8, 128}};
+constexpr ForwardConfig kForwardConfigs[] = {{4, 64}, {4, 32}, {8, 64}, {8, 32}, {2, 64}, {8, 128},
+                                             {4, 32, 4}, {4, 64, 3}, {4, 32, 3}};
 constexpr int kForwardConfigCount = sizeof(kForwardConfigs) / sizeof(kForwardConfigs[0]);
 
 // The default configuration of a head-dim bucket (its keys per chunk: shared memory stays under about 100 KB).
@@ -54,7 +61,8 @@ constexpr int forward_smem_bytes(int head_dim, int warps, int block_n) {
 }
 
 constexpr bool forward_config_fits(int head_dim, ForwardConfig c) {
-  return forward_smem_bytes(head_dim, c.warps, c.block_n) <= kMaxSmemBytes;
+  return forward_smem_bytes(head_dim, c.warps, c.block_n) <= kMaxSmemBytes &&
+         (c.min_blocks == 0 || c.min_blocks * forward_smem_bytes(head_dim, c.warps, c.block_n) <= kMaxSmemBytesPerSm);
 }
 
 // Forward: a CTA of kWarps warps takes 16 kWarps queries (16 per warp) of one (batch, head) and walks the key
@@ -68,7 +76,7 @@ constexpr bool forward_config_fits(int head_dim, ForwardConfig c) {
 // load, and writes its output row 16 bytes at a time. In TF32 the thread that copied a piece of K or V rounds
 // it to TF32 in place once the copy lands, so the fragments need no conversion.
 template <int kHeadDim_, bool kPrecise_, int kWarps_ = default_forward_config(kHeadDim_).warps,
-          int kBlockN_ = default_forward_config(kHeadDim_).block_n>
+          int kBlockN_ = default_forward_config(kHeadDim_).block_n, int kMinBlocks_ = 0>
 struct ForwardTraits : HeadDimTraits<kHeadDim_> {
   using Base = HeadDimTraits<kHeadDim_>;
   static constexpr int kHeadDim = kHeadDim_;
@@ -77,7 +85,12 @@ struct ForwardTraits : HeadDimTraits<kHeadDim_> {
   static constexpr int kThreads = 32 * kWarps;
   static constexpr int kBlockM = 16 * kWarps;                    // queries per CTA
   static constexpr int kBlockN = kBlockN_;                       // keys per chunk
-  static constexpr bool kQInRegisters = !kPrecise && kHeadDim <= 128;  // Q fragments cached for all chunks
+  // Blocks per multiprocessor for __launch_bounds__: as many as asked (a register budget of 65536 / (threads x
+  // blocks)), else kMinBlocksPerSm for 4 warps or fewer (a 256-thread CTA at two blocks would cap the registers
+  // at 128), else 1.
+  static constexpr int kMinBlocks = kMinBlocks_ > 0 ? kMinBlocks_ : (kWarps_ <= 4 ? kMinBlocksPerSm : 1);
+  // Q fragments cached in registers for all chunks, unless the register budget is tight.
+  static constexpr bool kQInRegisters = !kPrecise && kHeadDim <= kQInRegistersMaxDim && kMinBlocks * kWarps_ <= 8;
   static constexpr bool kConvertInSmem = !kPrecise;              // K and V rounded to TF32 in shared memory
   static constexpr int kQFloats = kBlockM * Base::kRowStrideA;
   static constexpr int kKFloats = 2 * kBlockN * Base::kRowStrideA;  // two stages
@@ -85,14 +98,12 @@ struct ForwardTraits : HeadDimTraits<kHeadDim_> {
   static constexpr int kInfoInts = 2 * kBlockN * 4;                 // key coordinates per stage
   static constexpr int kSmemBytes = 4 * (kQFloats + kKFloats + kVFloats + kInfoInts);
   static_assert(kSmemBytes == forward_smem_bytes(kHeadDim, kWarps, kBlockN), "one formula for the forward's smem");
-  // Blocks per multiprocessor for __launch_bounds__: as many as shared memory allows, at most kMinBlocksPerSm
-  // (a 256-thread CTA at two blocks would cap the registers at 128).
-  static constexpr int kMinBlocks = kWarps <= 4 ? kMinBlocksPerSm : 1;
   static_assert(kBlockN % 8 == 0, "chunks are whole MMA n-tiles");
   static_assert(Base::kSteps % 4 == 0, "16-byte fragment loads: k-step pairs of S, n-tile quads of P V");
   static_assert(kWarps >= 1 && kWarps <= 8, "CTAs of 1 to 8 warps");
   static_assert(kBlockN <= kThreads, "one thread per key writes a chunk's key coordinates");
   static_assert(kSmemBytes <= kMaxSmemBytes, "forward tile exceeds shared memory");
+  static_assert(kMinBlocks_ == 0 || kMinBlocks * kSmemBytes <= kMaxSmemBytesPerSm, "the blocks asked for exceed shared memory");
 };
 
 // dQ (and dRpb, dExtra): a CTA of 4 warps takes 64 queries and walks the same key chunks as the forward.
