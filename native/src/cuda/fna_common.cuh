@@ -183,6 +183,23 @@ NATTEN_DEVICE void tile_row_positions(const Params& p, const Tile& t, int r, int
   }
 }
 
+// The in-group positions [lo, hi] (inclusive) per axis spanned by tile rows [r0, r0 + n): between the first
+// and the last row on the first axis where they differ, every coordinate of the tile on later axes (as
+// Box::run_bounds), clamped to the tile's valid positions (rows past its end take the last one, as in
+// tile_row_positions).
+NATTEN_DEVICE void tile_rows_span(const Params& p, const Tile& t, int r0, int n, int (&lo)[3], int (&hi)[3]) {
+  int first[3], last[3];
+  tile_row_coords(p, r0, first);
+  tile_row_coords(p, r0 + n - 1, last);
+  bool same_prefix = true;
+  for (int a = 0; a < 3; a++) {
+    const int q0 = t.lo[a] + (same_prefix ? first[a] : 0), q1 = t.lo[a] + (same_prefix ? last[a] : p.tile[a] - 1);
+    same_prefix = same_prefix && first[a] == last[a];
+    lo[a] = q0 < t.hi[a] ? q0 : t.hi[a] - 1;
+    hi[a] = q1 < t.hi[a] ? q1 : t.hi[a] - 1;
+  }
+}
+
 // The window [lo, hi) per axis of the query at in-group positions ih, and its part of a bias offset,
 // sum over axes of (k - 1 - ih) * rpb_stride (plus a key's part, sum of jh * rpb_stride, it is the offset).
 NATTEN_DEVICE int query_window(const Params& p, const Tile& t, const int (&ih)[3], int (&lo)[3], int (&hi)[3]) {

@@ -40,25 +40,17 @@ struct KeyChunks {
   }
 
   // The positions [lo, hi) of the box (row-major) that the windows of tile rows [r0, r0 + n) reach, exact up
-  // to the box's row-major order: the box chunks outside it hold only keys that every one of those rows masks,
-  // so the warp that owns the rows skips them. The rows span, per axis, the coordinates between the first
-  // and the last row on the first axis where they differ and every coordinate on later axes (as
-  // Box::run_bounds); rows past the tile's end take the last valid position, as in query_row.
+  // to the box's row-major order (tile_rows_span): the box chunks outside it hold only keys that every one of
+  // those rows masks, so the warp that owns the rows skips them.
   NATTEN_DEVICE Range rows_reach(const Params& p, const Tile& t, int r0, int n) const {
-    int first[3], last[3], klo[3], khi[3];
-    tile_row_coords(p, r0, first);
-    tile_row_coords(p, r0 + n - 1, last);
-    bool same_prefix = true;
+    int lo[3], hi[3];
+    tile_rows_span(p, t, r0, n, lo, hi);
     for (int a = 0; a < 3; a++) {
-      const int q0 = same_prefix ? first[a] : 0, q1 = same_prefix ? last[a] : p.tile[a] - 1;
-      same_prefix = same_prefix && first[a] == last[a];
-      const int lo = t.lo[a] + q0 < t.hi[a] ? t.lo[a] + q0 : t.hi[a] - 1;
-      const int hi = t.lo[a] + q1 < t.hi[a] ? t.lo[a] + q1 : t.hi[a] - 1;
-      const Range w = get_window_union(lo, hi + 1, p.kernel[a], p.stride[a], t.group_length[a], p.causal[a] != 0);
-      klo[a] = w.lo;
-      khi[a] = w.hi - 1;
+      const Range w = get_window_union(lo[a], hi[a] + 1, p.kernel[a], p.stride[a], t.group_length[a], p.causal[a] != 0);
+      lo[a] = w.lo;
+      hi[a] = w.hi - 1;
     }
-    return Range{box.encode(klo), box.encode(khi) + 1};
+    return Range{box.encode(lo), box.encode(hi) + 1};
   }
 
   // Whether chunk c is a box chunk that holds no position of `reach`.
