@@ -147,7 +147,7 @@ template <class T>
 __global__ void __launch_bounds__(T::kThreads, T::kMinBlocks) fna_forward_kernel(const Params p) {
 #if NATTEN_SM80
   constexpr int kD = T::kHeadDim, kBN = T::kBlockN, kNT = kBN / 8, kSteps = T::kSteps;
-  constexpr int kSA = T::kRowStrideA, kSK = T::kRowStrideK;
+  constexpr int kSA = T::kRowStrideA, kSK = T::kRowStrideK, kSQ = T::kRowStrideQ;
   constexpr bool kPrecise = T::kPrecise;
   using FragA = dev::FragA<kPrecise>;
   using FragB = dev::FragB<kPrecise>;
@@ -166,7 +166,7 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocks) fna_forward_kernel
   const Range reach = chunks.rows_reach(p, tile, 16 * warp, 16);  // this warp's part of the key box
 
   // Prologue: the query tile and the first chunk, in one copy group.
-  const RowTile q_tile{sQ, kSA, p.head_dim, p.vec4_qk, p.query};
+  const RowTile q_tile{sQ, kSQ, p.head_dim, p.vec4_qk, p.query};
   load_rows<T::kBlockM, kD, T::kThreads>(q_tile, nullptr, [&](int r) {
     int ih[3], valid;
     tile_row_positions(p, tile, r, ih, valid);
@@ -181,7 +181,7 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocks) fna_forward_kernel
   float acc[kSteps][4];
   dev::zero(acc);
   FragA q_frags[T::kQInRegisters ? kSteps : 2];
-  const float* sQ_warp = sQ + 16 * warp * kSA;
+  const float* sQ_warp = sQ + 16 * warp * kSQ;
 
   for (int c = 0; c < chunks.count; c++) {
     const int stage = c & 1;
@@ -197,7 +197,7 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocks) fna_forward_kernel
           // This thread's pieces have landed: Q takes the softmax scale (in the log2 domain) once, and in TF32
           // Q, K and V are rounded once here instead of at every fragment load.
           if (c == 0) {
-            for_own_pieces<T::kBlockM, kD, T::kThreads>(sQ, kSA, [&](float* piece) {
+            for_own_pieces<T::kBlockM, kD, T::kThreads>(sQ, kSQ, [&](float* piece) {
               float v[4];
               dev::load4(piece, v);
 #pragma unroll
@@ -220,7 +220,7 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocks) fna_forward_kernel
 #pragma unroll
       for (int kp = 0; kp < kSteps / 2; kp++) {
         dev::load_a_pair<kPrecise>(q_frags[T::kQInRegisters ? 2 * kp : 0], q_frags[T::kQInRegisters ? 2 * kp + 1 : 1],
-                                   sQ_warp + 16 * kp, kSA, group, quad);
+                                   sQ_warp + 16 * kp, kSQ, group, quad);
       }
     }
 
@@ -237,7 +237,7 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocks) fna_forward_kernel
           a0 = q_frags[T::kQInRegisters ? 2 * kp : 0];
           a1 = q_frags[T::kQInRegisters ? 2 * kp + 1 : 1];
         } else {
-          dev::load_a_pair<kPrecise>(a0, a1, sQ_warp + 16 * kp, kSA, group, quad);
+          dev::load_a_pair<kPrecise>(a0, a1, sQ_warp + 16 * kp, kSQ, group, quad);
         }
 #pragma unroll
         for (int j = 0; j < kNT; j++) {

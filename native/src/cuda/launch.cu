@@ -130,10 +130,32 @@ int forward_config_index(ForwardConfig c) {
   return -1;
 }
 
-// The dispatcher's forward configuration for a problem (TF32): filled in from the benchmark's sweep
-// (bench/cuda_bench.ts --sweep); the bucket's default elsewhere.
+// The dispatcher's forward configurations (TF32), from the benchmark's sweep (bench/cuda_bench.ts --sweep): the
+// first rule whose head-dim bucket matches, whose count of non-trivial axes (length > 1) matches (0: any) and
+// whose window volume (product of the kernel sizes) is at most max_window takes its configuration; no rule,
+// the bucket's default (default_forward_config).
+struct ForwardRule {
+  int bucket;
+  int axes;
+  int64_t max_window;
+  ForwardConfig config;
+};
+constexpr ForwardRule kForwardRules[] = {
+    {0, 0, 0, {4, 64}},  // placeholder that matches nothing (bucket 0): the sweep's winners go above it
+};
+
 ForwardConfig choose_forward_config(const NAProblem& p, int bucket) {
-  (void)p;
+  int axes = 0;
+  int64_t window = 1;
+  for (int a = 0; a < 3; a++) {
+    axes += p.length[a] > 1 ? 1 : 0;
+    window *= p.kernel[a];
+  }
+  for (const ForwardRule& r : kForwardRules) {
+    if (r.bucket == bucket && (r.axes == 0 || r.axes == axes) && window <= r.max_window) {
+      return r.config;
+    }
+  }
   return default_forward_config(bucket);
 }
 
