@@ -47,7 +47,7 @@ struct ForwardConfig {
   int min_blocks = 0;  // CTAs per multiprocessor to compile for (__launch_bounds__); 0: the default
 };
 constexpr ForwardConfig kForwardConfigs[] = {{4, 64}, {4, 32}, {8, 64}, {8, 32}, {2, 64}, {8, 128},
-                                             {4, 32, 4}, {4, 64, 3}, {4, 32, 3}};
+                                             {4, 32, 4}, {4, 64, 3}, {4, 32, 3}, {4, 16}};
 constexpr int kForwardConfigCount = sizeof(kForwardConfigs) / sizeof(kForwardConfigs[0]);
 
 // The default configuration of a head-dim bucket (its keys per chunk: shared memory stays under about 100 KB).
