@@ -12,8 +12,9 @@
 #   bench      kernel times with data on the device, and the tfjs path with host copies (bench/cuda_bench.ts)
 #   sweep      the fused forward's tile configurations, each checked then timed per preset (cuda_bench.ts --sweep;
 #              not in the default list)
-#   profile    ncu (hardware counters, clocks left alone) on one fused forward per preset, and the SASS of the
-#              addon's kernels (cuobjdump): $work/profile-<preset>.txt, $work/sass.txt.xz (not in the default list)
+#   profile    ncu (full set, clocks left alone) on one fused forward per preset: $work/profile-<preset>.txt and the
+#              per-SASS-instruction table source-<preset>.csv.xz; the addon's SASS, sass.txt.xz (not in the default
+#              list). $OUT gets the JSON results and natten-gpu-results.tar (the whole work folder but binaries).
 #   flex       PyTorch flex_attention on the same presets, after its mask check (bench/flex_baseline.py)
 #   summary    the short table (scripts/gpu_cuda_summary.py)
 # Each phase writes to $NATTEN_GPU_WORK (default /tmp/natten-gpu), which stays while the machine is warm, so
@@ -89,16 +90,22 @@ for phase in "${phases[@]}"; do
       run_phase sweep "$NODE" gpu-bundle/cuda_bench.js --sweep --iters "${BENCH_ITERS:-10}" --json "$work/sweep.json"
       ;;
     profile)
+      # ncu with the full set on one fused forward per preset (PROFILE_CONFIG=N: tile configuration N instead of the
+      # dispatcher's), its text report, and the per-SASS-instruction table (executed instructions, stall samples);
+      # then the SASS of every kernel of the addon.
       ncu="${NCU:-$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu /usr/local/cuda/bin/ncu 2>/dev/null | head -1)}"
       cuobjdump="$(command -v cuobjdump || echo /usr/local/cuda/bin/cuobjdump)"
       [ -n "$ncu" ] || say "profile: no ncu found (set NCU)"
       for preset in ${PROFILE_PRESETS:-2d-nat 2d-large 3d-video 1d-long}; do
+        rm -f "$work/prof-$preset.ncu-rep"
         run_phase "profile-$preset" "$ncu" --clock-control none --kernel-name regex:fna_forward_kernel --launch-skip 1 \
-          --launch-count 1 --section SpeedOfLight --section Occupancy --section LaunchStats --section WarpStateStats \
-          --section SchedulerStats --section ComputeWorkloadAnalysis --section MemoryWorkloadAnalysis \
-          --section InstructionStats "$NODE" gpu-bundle/cuda_bench.js --preset "$preset" --forward-only --iters 1 \
-          --warmup 1 ${PROFILE_CONFIG:+--config $PROFILE_CONFIG}
-        cp "$work/profile-$preset.log" "$work/profile-$preset.txt"
+          --launch-count 1 --set full --import-source no -o "$work/prof-$preset" "$NODE" gpu-bundle/cuda_bench.js \
+          --preset "$preset" --forward-only --iters 1 --warmup 1 ${PROFILE_CONFIG:+--config $PROFILE_CONFIG}
+        if [ -f "$work/prof-$preset.ncu-rep" ]; then
+          "$ncu" --import "$work/prof-$preset.ncu-rep" > "$work/profile-$preset.txt" 2>&1
+          "$ncu" --import "$work/prof-$preset.ncu-rep" --page source --csv --print-source sass 2>&1 |
+            xz -T2 > "$work/source-$preset.csv.xz"
+        fi
       done
       "$cuobjdump" --dump-sass prebuilds/linux-x64/natten_cuda.node 2>&1 | xz -T2 > "$work/sass.txt.xz"
       say "profile: sass.txt.xz $(du -h "$work/sass.txt.xz" | cut -f1)"
@@ -117,8 +124,10 @@ for phase in "${phases[@]}"; do
 done
 
 if [ -n "${OUT:-}" ]; then
-  for f in "$work"/{check.log,selfcheck.json,cuda_bench.json,sweep.json,flex.json,summary.txt,sass.txt.xz} \
-           "$work"/profile-*.txt; do
+  for f in "$work"/{check.log,selfcheck.json,cuda_bench.json,sweep.json,flex.json,summary.txt}; do
     [ -f "$f" ] && cp "$f" "$OUT/"
   done
+  # Everything else in one archive (the device tool returns a few files per call).
+  (cd "$work" && tar -cf "$OUT/natten-gpu-results.tar" --exclude='*.ncu-rep' --exclude=node \
+    --exclude='natten_cuda.carried.node' .)
 fi

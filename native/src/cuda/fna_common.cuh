@@ -17,6 +17,7 @@ struct Params {
   int64_t tokens;
   int length[3], kernel[3], stride[3], dilation[3], causal[3];
   int tile[3];        // tile shape: queries (forward, dq) or keys (dk/dv) per axis; the product is the CTA's rows
+  int tile_shift[3];  // log2 of tile[a] (tile shapes are powers of two)
   int tiles[3];       // number of tiles per axis, over every dilation group
   int rpb_stride[3];  // strides of one head's rpb block: (2k1-1)(2k2-1), 2k2-1, 1
   int rpb_volume;
@@ -42,12 +43,13 @@ struct Tile {
   int group_length[3];
 };
 
-NATTEN_DEVICE Tile make_tile(const Params& p, int64_t index) {
+// `index` < 2^31 (the planner checks the tile count).
+NATTEN_DEVICE Tile make_tile(const Params& p, int index) {
   int t[3];
-  t[2] = static_cast<int>(index % p.tiles[2]);
+  t[2] = index % p.tiles[2];
   index /= p.tiles[2];
-  t[1] = static_cast<int>(index % p.tiles[1]);
-  t[0] = static_cast<int>(index / p.tiles[1]);
+  t[1] = index % p.tiles[1];
+  t[0] = index / p.tiles[1];
   Tile tile;
   for (int a = 0; a < 3; a++) {
     const AxisTile at = get_axis_tile(t[a], p.length[a], p.dilation[a], p.tile[a]);
@@ -165,9 +167,9 @@ struct QueryRow {
 
 // Coordinates of row r inside the tile shape (row-major).
 NATTEN_DEVICE void tile_row_coords(const Params& p, int r, int (&rc)[3]) {
-  rc[2] = r % p.tile[2];
-  rc[1] = (r / p.tile[2]) % p.tile[1];
-  rc[0] = r / (p.tile[2] * p.tile[1]);
+  rc[2] = r & (p.tile[2] - 1);
+  rc[1] = (r >> p.tile_shift[2]) & (p.tile[1] - 1);
+  rc[0] = r >> (p.tile_shift[2] + p.tile_shift[1]);
 }
 
 NATTEN_DEVICE void tile_row_positions(const Params& p, const Tile& t, int r, int (&ih)[3], int& valid) {

@@ -97,6 +97,10 @@ fna::Params base_params(const NAProblem& p, const int (&tile)[3]) {
     f.dilation[a] = p.dilation[a];
     f.causal[a] = p.causal[a] ? 1 : 0;
     f.tile[a] = tile[a];
+    f.tile_shift[a] = 0;
+    while ((1 << f.tile_shift[a]) < tile[a]) {
+      f.tile_shift[a]++;
+    }
     f.tiles[a] = get_axis_tile_count(p.length[a], p.dilation[a], tile[a]);
   }
   f.rpb_stride[2] = 1;
@@ -140,9 +144,17 @@ struct ForwardRule {
   int64_t max_window;
   ForwardConfig config;
 };
+constexpr int64_t kAnyWindow = std::numeric_limits<int64_t>::max();
 constexpr ForwardRule kForwardRules[] = {
+    // The sweep of 2026-11-28 on an H200 (commit df8d35f; forward ms, best vs the old default): 2d-nat (bucket
+    // 32, 7x7) 4x32x4 0.215 vs 4x64 0.316; 2d-large (bucket 64, 13x13) 4x32x4 0.663 vs 0.882; 3d-video (bucket 128,
+    // 8x16x16) 8x64 47.96 vs 4x32 56.43; 1d-long (bucket 64, 1023) 8x128 5.153 (4x32x4 5.180) vs 4x64 6.128.
+    {32, 0, kAnyWindow, {4, 32, 4}},
+    {64, 1, kAnyWindow, {8, 128}},
+    {64, 0, kAnyWindow, {4, 32, 4}},
+    {128, 0, kAnyWindow, {8, 64}},
     // Not from a sweep: bucket 256 in TF32 spills 116 bytes with 32-key chunks, none with 16 (ptxas, sm_90).
-    {256, 0, std::numeric_limits<int64_t>::max(), {4, 16}},
+    {256, 0, kAnyWindow, {4, 16}},
 };
 
 ForwardConfig choose_forward_config(const NAProblem& p, int bucket) {
@@ -347,6 +359,7 @@ Status na_backward(const NAProblem& p, const NABackwardArgs& a, const RunOptions
   const fna::Params key_tiles = base_params(p, pl.k_tile);
   for (int a3 = 0; a3 < 3; a3++) {
     dkv.tile[a3] = key_tiles.tile[a3];
+    dkv.tile_shift[a3] = key_tiles.tile_shift[a3];
     dkv.tiles[a3] = key_tiles.tiles[a3];
   }
   return by_bucket(pl.bucket,

@@ -53,10 +53,16 @@ constexpr int kForwardConfigCount = sizeof(kForwardConfigs) / sizeof(kForwardCon
 // The default configuration of a head-dim bucket (its keys per chunk: shared memory stays under about 100 KB).
 constexpr ForwardConfig default_forward_config(int head_dim) { return {4, head_dim <= 64 ? 64 : 32}; }
 
-// Shared memory of a forward configuration: Q (row stride head_dim + 16, see ForwardTraits), two stages of K
-// (rows read as n-axis B fragments) and V (rows read as k-axis B fragments), and two stages of key coordinates.
+// The forward's Q row stride. Its rows are read by load_a_pair (rows group and group + 8, 16 bytes at column
+// 4 quad): a stride of 16 (mod 32) floats puts the eight lanes of each 16-byte phase on distinct banks, 4 gives
+// two-way conflicts. Up to head dim 64 Q is read once into registers (or, in the 4-CTAs-per-SM configuration,
+// whose shared memory is then just under the limit, every chunk with those conflicts): 4; above, 16.
+constexpr int forward_q_stride(int head_dim) { return head_dim + (head_dim <= 64 ? 4 : 16); }
+
+// Shared memory of a forward configuration: Q, two stages of K (rows read as n-axis B fragments) and V (rows
+// read as k-axis B fragments), and two stages of key coordinates.
 constexpr int forward_smem_bytes(int head_dim, int warps, int block_n) {
-  return 4 * (16 * warps * (head_dim + 16) + 2 * block_n * (head_dim + 4) + 2 * block_n * (head_dim + 8) +
+  return 4 * (16 * warps * forward_q_stride(head_dim) + 2 * block_n * (head_dim + 4) + 2 * block_n * (head_dim + 8) +
               2 * block_n * 4);
 }
 
@@ -92,9 +98,7 @@ struct ForwardTraits : HeadDimTraits<kHeadDim_> {
   // Q fragments cached in registers for all chunks, unless the register budget is tight.
   static constexpr bool kQInRegisters = !kPrecise && kHeadDim <= kQInRegistersMaxDim && kMinBlocks * kWarps_ <= 8;
   static constexpr bool kConvertInSmem = !kPrecise;              // K and V rounded to TF32 in shared memory
-  // Q's rows are read by load_a_pair (rows group and group + 8, 16 bytes at column 4 quad): a stride of 16
-  // (mod 32) floats puts the eight lanes of each 16-byte phase on distinct banks (4 and 8 give two-way conflicts).
-  static constexpr int kRowStrideQ = kHeadDim + 16;
+  static constexpr int kRowStrideQ = forward_q_stride(kHeadDim);
   static constexpr int kQFloats = kBlockM * kRowStrideQ;
   static constexpr int kKFloats = 2 * kBlockN * Base::kRowStrideA;  // two stages
   static constexpr int kVFloats = 2 * kBlockN * Base::kRowStrideK;
@@ -103,7 +107,7 @@ struct ForwardTraits : HeadDimTraits<kHeadDim_> {
   static_assert(kSmemBytes == forward_smem_bytes(kHeadDim, kWarps, kBlockN), "one formula for the forward's smem");
   static_assert(kBlockN % 8 == 0, "chunks are whole MMA n-tiles");
   static_assert(Base::kSteps % 4 == 0, "16-byte fragment loads: k-step pairs of S, n-tile quads of P V");
-  static_assert(kRowStrideQ % 32 == 16, "Q's 16-byte A-fragment reads: 8 lanes per phase on distinct banks");
+  static_assert(kRowStrideQ % 32 == (kHeadDim <= 64 ? 4 : 16), "Q's row stride: see forward_q_stride");
   static_assert(kWarps >= 1 && kWarps <= 8, "CTAs of 1 to 8 warps");
   static_assert(kBlockN <= kThreads, "one thread per key writes a chunk's key coordinates");
   static_assert(kSmemBytes <= kMaxSmemBytes, "forward tile exceeds shared memory");
