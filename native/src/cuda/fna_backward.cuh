@@ -127,7 +127,7 @@ __global__ void __launch_bounds__(T::kThreads, kMinBlocksPerSm) fna_dq_kernel(co
 
       const int kind = chunks.kind<kBN>(c);
       const int extra0 = (c - chunks.box_chunks) * kBN;
-      score_chunk<kNT>(p, s, kind, extra0, info, rows, h, quad);
+      score_chunk<kNT>(p, s, kind, extra0, info, rows[0], rows[1], h, quad);
       // P and dS (in s and dp); dRpb of the unmasked scores of real rows.
 #pragma unroll
       for (int j = 0; j < kNT; j++) {

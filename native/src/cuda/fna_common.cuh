@@ -224,6 +224,25 @@ NATTEN_DEVICE QueryRow query_row(const Params& p, const Tile& t, int r) {
   return q;
 }
 
+// The window and bias part of a query row, as the forward stages them in shared memory.
+struct alignas(16) RowWindow {
+  int lo[3];
+  int rpb_part;
+  int hi[3];
+  int pad;
+
+  NATTEN_DEVICE static RowWindow of(const QueryRow& q) {
+    RowWindow w;
+    for (int a = 0; a < 3; a++) {
+      w.lo[a] = q.lo[a];
+      w.hi[a] = q.hi[a];
+    }
+    w.rpb_part = q.rpb_part;
+    w.pad = 0;
+    return w;
+  }
+};
+
 // Coordinates of a key of a chunk, as staged in shared memory next to its row (j[0] is far negative for a
 // key past the end of the box, so every window test fails).
 struct alignas(16) KeyInfo {

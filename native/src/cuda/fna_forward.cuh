@@ -110,9 +110,10 @@ struct KeyChunks {
 // Scales the raw scores of one chunk to the log2 domain (unless kPrescaled), adds the bias and masks: element e of column tile j
 // is row (e / 2) of the thread's two rows and key 8 j + quad + 4 (e % 2) of the chunk (see natten/cuda/mma.h).
 // kPrescaled: the scores are already scaled (the forward folds scale * log2(e) into Q).
-template <int kNT, bool kPrescaled = false>
+// Row: anything with the window (lo, hi) and rpb_part of a query row (QueryRow, or RowWindow in shared memory).
+template <int kNT, bool kPrescaled = false, class Row>
 NATTEN_DEVICE void score_chunk(const Params& p, float (&s)[kNT][4], int kind, int chunk_extra0, const KeyInfo* info,
-                               const QueryRow (&rows)[2], int h, int quad) {
+                               const Row& row0, const Row& row1, int h, int quad) {
   // Uniform over the CTA: a full chunk without bias needs nothing but the scale (none when prescaled).
   if (kPrescaled && kind == kChunkFull && !p.has_rpb) {
     return;
@@ -124,7 +125,7 @@ NATTEN_DEVICE void score_chunk(const Params& p, float (&s)[kNT][4], int kind, in
 #pragma unroll
     for (int e = 0; e < 4; e++) {
       const int n = 8 * j + quad + 4 * (e & 1);
-      const QueryRow& row = rows[e >> 1];
+      const Row& row = (e >> 1) ? row1 : row0;
       float x = kPrescaled ? s[j][e] : s[j][e] * p.scale_log2;
       if (kind == kChunkExtra) {
         if (chunk_extra0 + n >= p.n_extra) {
@@ -156,14 +157,20 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocks) fna_forward_kernel
   float* sK = sQ + T::kQFloats;
   float* sV = sK + T::kKFloats;
   KeyInfo* sInfo = reinterpret_cast<KeyInfo*>(sV + T::kVFloats);
+  RowWindow* sRows = reinterpret_cast<RowWindow*>(sInfo + 2 * kBN);
 
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, group = lane >> 2, quad = lane & 3;
   const int h = blockIdx.y, hkv = h / p.heads_per_kv;
   const int64_t b = blockIdx.z;
   const Tile tile = make_tile(p, blockIdx.x);
   const KeyChunks chunks = KeyChunks::of<kBN>(p, tile);
-  const QueryRow rows[2] = {query_row(p, tile, 16 * warp + group), query_row(p, tile, 16 * warp + group + 8)};
   const Range reach = chunks.rows_reach(p, tile, 16 * warp, 16);  // this warp's part of the key box
+  // The query rows' windows wait in shared memory (registers are the scarce resource; the masked chunks read them).
+  for (int r = tid; r < T::kBlockM; r += T::kThreads) {
+    sRows[r] = RowWindow::of(query_row(p, tile, r));
+  }
+  const RowWindow& row0 = sRows[16 * warp + group];
+  const RowWindow& row1 = sRows[16 * warp + group + 8];
 
   // Prologue: the query tile and the first chunk, in one copy group.
   const RowTile q_tile{sQ, kSQ, p.head_dim, p.vec4_qk, p.query};
@@ -249,7 +256,7 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocks) fna_forward_kernel
       }
 
       const int kind = chunks.kind<kBN>(c);
-      score_chunk<kNT, true>(p, s, kind, (c - chunks.box_chunks) * kBN, sInfo + stage * kBN, rows, h, quad);
+      score_chunk<kNT, true>(p, s, kind, (c - chunks.box_chunks) * kBN, sInfo + stage * kBN, row0, row1, h, quad);
       softmax.update(s, acc);
 
       // O += P V (acc's n axis in the order of load_b_quad_rows_as_k)
@@ -277,10 +284,11 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocks) fna_forward_kernel
   softmax.finish(inv_sum, lse);
 #pragma unroll
   for (int r = 0; r < 2; r++) {
-    if (!rows[r].valid) {
+    const QueryRow row = query_row(p, tile, 16 * warp + group + 8 * r);
+    if (!row.valid) {
       continue;
     }
-    const int64_t out_row = (b * p.tokens + rows[r].token) * p.heads + h;
+    const int64_t out_row = (b * p.tokens + row.token) * p.heads + h;
     float* out = p.output + out_row * p.head_dim_v;
 #pragma unroll
     for (int hq = 0; hq < kSteps / 4; hq++) {

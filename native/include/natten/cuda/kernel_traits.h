@@ -60,10 +60,11 @@ constexpr ForwardConfig default_forward_config(int head_dim) { return {4, head_d
 constexpr int forward_q_stride(int head_dim) { return head_dim + (head_dim <= 64 ? 4 : 16); }
 
 // Shared memory of a forward configuration: Q, two stages of K (rows read as n-axis B fragments) and V (rows
-// read as k-axis B fragments), and two stages of key coordinates.
+// read as k-axis B fragments), two stages of key coordinates (4 ints per key) and the query rows' windows (8 ints
+// per row).
 constexpr int forward_smem_bytes(int head_dim, int warps, int block_n) {
   return 4 * (16 * warps * forward_q_stride(head_dim) + 2 * block_n * (head_dim + 4) + 2 * block_n * (head_dim + 8) +
-              2 * block_n * 4);
+              2 * block_n * 4 + 16 * warps * 8);
 }
 
 constexpr bool forward_config_fits(int head_dim, ForwardConfig c) {
@@ -103,7 +104,8 @@ struct ForwardTraits : HeadDimTraits<kHeadDim_> {
   static constexpr int kKFloats = 2 * kBlockN * Base::kRowStrideA;  // two stages
   static constexpr int kVFloats = 2 * kBlockN * Base::kRowStrideK;
   static constexpr int kInfoInts = 2 * kBlockN * 4;                 // key coordinates per stage
-  static constexpr int kSmemBytes = 4 * (kQFloats + kKFloats + kVFloats + kInfoInts);
+  static constexpr int kRowInts = kBlockM * 8;                      // query rows' windows
+  static constexpr int kSmemBytes = 4 * (kQFloats + kKFloats + kVFloats + kInfoInts + kRowInts);
   static_assert(kSmemBytes == forward_smem_bytes(kHeadDim, kWarps, kBlockN), "one formula for the forward's smem");
   static_assert(kBlockN % 8 == 0, "chunks are whole MMA n-tiles");
   static_assert(Base::kSteps % 4 == 0, "16-byte fragment loads: k-step pairs of S, n-tile quads of P V");
