@@ -16,6 +16,8 @@ export interface SweepRow {
   config: number;  // -1: the dispatcher's choice
   warps: number;
   blockN: number;
+  minBlocks: number;
+  qInRegisters: boolean;
   kernels: string;
   checkRelErr: number;
   checkPass: boolean;
@@ -42,7 +44,8 @@ export function sweepPreset(p: Preset, problem: CudaProblem, iters: number, warm
       continue;  // does not fit this bucket (or this device's shared memory)
     }
     const c = config >= 0 ? addon.forwardConfigs()[config] : null;
-    const row: SweepRow = {preset: p.name, config, warps: c?.warps ?? 0, blockN: c?.blockN ?? 0, kernels,
+    const row: SweepRow = {preset: p.name, config, warps: c?.warps ?? 0, blockN: c?.blockN ?? 0,
+                           minBlocks: c?.minBlocks ?? 0, qInRegisters: c?.qInRegisters ?? false, kernels,
                            checkRelErr: NaN, checkPass: false, forwardMs: NaN, forwardTflops: NaN};
     try {
       const check = addon.selfCheck(checkProblemOf(problem), {...options, seed, forwardOnly: true});
@@ -62,6 +65,10 @@ export function sweepPreset(p: Preset, problem: CudaProblem, iters: number, warm
   return rows;
 }
 
+function shapeOf(r: SweepRow): string {
+  return `${r.warps}x${r.blockN}${r.minBlocks ? `x${r.minBlocks}` : ''}${r.qInRegisters ? ' Q in regs' : ''}`;
+}
+
 export function printSweep(rows: SweepRow[]): void {
   const presets = [...new Set(rows.map(r => r.preset))];
   for (const name of presets) {
@@ -71,15 +78,15 @@ export function printSweep(rows: SweepRow[]): void {
     const best = good.reduce<SweepRow | null>((a, b) => (a == null || b.forwardMs < a.forwardMs ? b : a), null);
     console.log(`\nSweep ${name} (TF32 forward; check: forward only against the reference, reduced shape):`);
     console.log(formatTable(
-        ['config', 'warps', 'keys/chunk', 'tile', 'check', 'rel err', 'fwd ms', 'fwd TFLOP/s', 'vs auto'],
-        mine.map(r => [r.config < 0 ? 'auto' : String(r.config), r.config < 0 ? '' : String(r.warps),
-                       r.config < 0 ? '' : String(r.blockN), (/tile (\S+)/.exec(r.kernels) ?? ['', '?'])[1],
+        ['config', 'warps x keys [x CTAs/SM]', 'tile', 'check', 'rel err', 'fwd ms', 'fwd TFLOP/s', 'vs auto'],
+        mine.map(r => [r.config < 0 ? 'auto' : String(r.config), r.config < 0 ? '' : shapeOf(r),
+                       (/tile (\S+)/.exec(r.kernels) ?? ['', '?'])[1],
                        r.checkPass ? 'pass' : 'FAIL', r.checkRelErr.toExponential(2), r.forwardMs.toFixed(3),
                        r.forwardTflops.toFixed(1),
                        auto && Number.isFinite(auto.forwardMs) ? (auto.forwardMs / r.forwardMs).toFixed(2) + 'x' : '']
                      )));
     if (best != null) {
-      console.log(`BEST ${name}: config ${best.config} (${best.warps} warps, ${best.blockN} keys) ${
+      console.log(`BEST ${name}: config ${best.config} (${shapeOf(best)}) ${
           best.forwardMs.toFixed(3)} ms; auto ${auto?.forwardMs.toFixed(3)} ms [${auto?.kernels}]`);
     } else {
       console.log(`BEST ${name}: none (no configuration passed its check)`);

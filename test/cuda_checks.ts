@@ -61,7 +61,7 @@ export function forwardConfigTests(cases: CheckSpec[], seed: number): void {
       }
     }
     expect(failed).toEqual([]);
-    expect([...ran].sort()).toEqual(configs.map(c => c.index));
+    expect([...ran].sort((a, b) => a - b)).toEqual(configs.map(c => c.index));
   });
 }
 

@@ -46,6 +46,8 @@ Napi::Value ForwardConfigs(const Napi::CallbackInfo& info) {
     c.Set("index", i);
     c.Set("warps", cuda::kForwardConfigs[i].warps);
     c.Set("blockN", cuda::kForwardConfigs[i].block_n);
+    c.Set("minBlocks", cuda::kForwardConfigs[i].min_blocks);
+    c.Set("qInRegisters", cuda::kForwardConfigs[i].q_regs != 0);
     out.Set(static_cast<uint32_t>(i), c);
   }
   return out;

@@ -22,7 +22,9 @@ constexpr int kMaxFastHeadDim = 256;
 // tiles), and without it ptxas capped some kernels at 168 registers and spilled.
 constexpr int kMinBlocksPerSm = 2;
 // The forward keeps Q's fragments in registers up to this head dim (above, with 64 accumulator registers per
-// thread, ptxas spilled; Q's 16-byte loads from shared memory cost one load per two MMAs of S instead).
+// thread, ptxas spilled 40 bytes; Q's 16-byte loads from shared memory cost one load per two MMAs of S instead).
+// Since the row windows moved to shared memory bucket 128 fits with Q in registers too (236-246 registers, no
+// spills): the configurations with q_regs = 1 let the sweep compare.
 constexpr int kQInRegistersMaxDim = 64;
 
 
@@ -45,9 +47,11 @@ struct ForwardConfig {
   int warps;
   int block_n;
   int min_blocks = 0;  // CTAs per multiprocessor to compile for (__launch_bounds__); 0: the default
+  int q_regs = 0;      // 1: Q's fragments in registers whatever the head dim (up to 128); 0: the default rule
 };
 constexpr ForwardConfig kForwardConfigs[] = {{4, 64}, {4, 32}, {8, 64}, {8, 32}, {2, 64}, {8, 128},
-                                             {4, 32, 4}, {4, 64, 3}, {4, 32, 3}, {4, 16}};
+                                             {4, 32, 4}, {4, 64, 3}, {4, 32, 3}, {4, 16}, {8, 64, 0, 1},
+                                             {4, 32, 0, 1}};
 constexpr int kForwardConfigCount = sizeof(kForwardConfigs) / sizeof(kForwardConfigs[0]);
 
 // The default configuration of a head-dim bucket (its keys per chunk: shared memory stays under about 100 KB).
@@ -68,7 +72,7 @@ constexpr int forward_smem_bytes(int head_dim, int warps, int block_n) {
 }
 
 constexpr bool forward_config_fits(int head_dim, ForwardConfig c) {
-  return forward_smem_bytes(head_dim, c.warps, c.block_n) <= kMaxSmemBytes &&
+  return (c.q_regs == 0 || head_dim == 128) && forward_smem_bytes(head_dim, c.warps, c.block_n) <= kMaxSmemBytes &&
          (c.min_blocks == 0 || c.min_blocks * forward_smem_bytes(head_dim, c.warps, c.block_n) <= kMaxSmemBytesPerSm);
 }
 
@@ -83,7 +87,7 @@ constexpr bool forward_config_fits(int head_dim, ForwardConfig c) {
 // load, and writes its output row 16 bytes at a time. In TF32 the thread that copied a piece of K or V rounds
 // it to TF32 in place once the copy lands, so the fragments need no conversion.
 template <int kHeadDim_, bool kPrecise_, int kWarps_ = default_forward_config(kHeadDim_).warps,
-          int kBlockN_ = default_forward_config(kHeadDim_).block_n, int kMinBlocks_ = 0>
+          int kBlockN_ = default_forward_config(kHeadDim_).block_n, int kMinBlocks_ = 0, int kQRegs_ = 0>
 struct ForwardTraits : HeadDimTraits<kHeadDim_> {
   using Base = HeadDimTraits<kHeadDim_>;
   static constexpr int kHeadDim = kHeadDim_;
@@ -97,7 +101,8 @@ struct ForwardTraits : HeadDimTraits<kHeadDim_> {
   // at 128), else 1.
   static constexpr int kMinBlocks = kMinBlocks_ > 0 ? kMinBlocks_ : (kWarps_ <= 4 ? kMinBlocksPerSm : 1);
   // Q fragments cached in registers for all chunks, unless the register budget is tight.
-  static constexpr bool kQInRegisters = !kPrecise && kHeadDim <= kQInRegistersMaxDim && kMinBlocks * kWarps_ <= 8;
+  static constexpr bool kQInRegisters =
+      !kPrecise && (kQRegs_ ? kHeadDim <= 128 : kHeadDim <= kQInRegistersMaxDim && kMinBlocks * kWarps_ <= 8);
   static constexpr bool kConvertInSmem = !kPrecise;              // K and V rounded to TF32 in shared memory
   static constexpr int kRowStrideQ = forward_q_stride(kHeadDim);
   static constexpr int kQFloats = kBlockM * kRowStrideQ;
