@@ -44,7 +44,6 @@ __global__ void __launch_bounds__(T::kThreads, kMinBlocksPerSm) fna_dq_kernel(co
   constexpr int kSA = T::kRowStrideA;
   constexpr bool kPrecise = T::kPrecise;
   using FragA = dev::FragA<kPrecise>;
-  using FragB = dev::FragB<kPrecise>;
 
   float* sQ = dev::dynamic_smem<float>();
   float* sO = sQ + T::kQFloats;
@@ -115,14 +114,7 @@ __global__ void __launch_bounds__(T::kThreads, kMinBlocksPerSm) fna_dq_kernel(co
         FragA qa, oa;
         dev::load_a<kPrecise>(qa, sQ_warp + 8 * kk, kSA, group, quad);
         dev::load_a<kPrecise>(oa, sO_warp + 8 * kk, kSA, group, quad);
-#pragma unroll
-        for (int j = 0; j < kNT; j++) {
-          FragB kb, vb;
-          dev::load_b_rows_as_n<kPrecise>(kb, sK_stage + 8 * j * kSA + 8 * kk, kSA, group, quad);
-          dev::mma<kPrecise>(s[j], qa, kb);
-          dev::load_b_rows_as_n<kPrecise>(vb, sV_stage + 8 * j * kSA + 8 * kk, kSA, group, quad);
-          dev::mma<kPrecise>(dp[j], oa, vb);
-        }
+        dev::mma_pair_rows_as_n<kPrecise>(s, dp, qa, oa, sK_stage + 8 * kk, sV_stage + 8 * kk, kSA, group, quad);
       }
 
       const int kind = chunks.kind<kBN>(c);
@@ -328,7 +320,6 @@ __global__ void __launch_bounds__(T::kThreads, kMinBlocksPerSm) fna_dkv_kernel(c
   constexpr bool kPrecise = T::kPrecise;
   constexpr bool kCache = T::kKVInRegisters;
   using FragA = dev::FragA<kPrecise>;
-  using FragB = dev::FragB<kPrecise>;
 
   float* sK = dev::dynamic_smem<float>();
   float* sV = sK + T::kKFloats;
@@ -408,14 +399,7 @@ __global__ void __launch_bounds__(T::kThreads, kMinBlocksPerSm) fna_dkv_kernel(c
           dev::load_a<kPrecise>(ka, sK_warp + 8 * kk, kSA, group, quad);
           dev::load_a<kPrecise>(va, sV_warp + 8 * kk, kSA, group, quad);
         }
-#pragma unroll
-        for (int j = 0; j < kNT; j++) {
-          FragB qb, ob;
-          dev::load_b_rows_as_n<kPrecise>(qb, sQ_stage + 8 * j * kSA + 8 * kk, kSA, group, quad);
-          dev::mma<kPrecise>(st[j], ka, qb);
-          dev::load_b_rows_as_n<kPrecise>(ob, sO_stage + 8 * j * kSA + 8 * kk, kSA, group, quad);
-          dev::mma<kPrecise>(dpt[j], va, ob);
-        }
+        dev::mma_pair_rows_as_n<kPrecise>(st, dpt, ka, va, sQ_stage + 8 * kk, sO_stage + 8 * kk, kSA, group, quad);
       }
 
       // P^T and dS^T, masked where the query's window does not hold the key.

@@ -175,6 +175,23 @@ NATTEN_DEVICE void load_b_rows_as_k(FragB<kPrecise>& f, const float* tile, int s
   make_b<kPrecise>(f, p[0], p[4 * stride]);
 }
 
+// One k-step of two products that share it, over kN 8-row blocks of two tiles whose rows are the n axis:
+// c1[j] += a1 * B(t1 block j), c2[j] += a2 * B(t2 block j) (the backward's S and dP, or S^T and dP^T). t1 and t2
+// point at (row 0, the k-step's column).
+template <bool kPrecise, int kN>
+NATTEN_DEVICE void mma_pair_rows_as_n(float (&c1)[kN][4], float (&c2)[kN][4], const FragA<kPrecise>& a1,
+                                      const FragA<kPrecise>& a2, const float* t1, const float* t2, int stride,
+                                      int group, int quad) {
+#pragma unroll
+  for (int j = 0; j < kN; j++) {
+    FragB<kPrecise> b1, b2;
+    load_b_rows_as_n<kPrecise>(b1, t1 + 8 * j * stride, stride, group, quad);
+    mma<kPrecise>(c1[j], a1, b1);
+    load_b_rows_as_n<kPrecise>(b2, t2 + 8 * j * stride, stride, group, quad);
+    mma<kPrecise>(c2[j], a2, b2);
+  }
+}
+
 // Writes row r (0: row `group`, 1: row `group + 8`) of kN C fragments, times `factor`, to out[col0 + column]
 // for the columns below `dim` (out points at the row's first element).
 template <int kN>
