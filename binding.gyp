@@ -36,8 +36,7 @@
           "rule_name": "natten_nvcc",
           "extension": "cu",
           # Every CUDA header too: make then rebuilds the .cu files when a kernel header changes.
-          "inputs": ["<(RULE_INPUT_PATH)",
-                     "<!@(ls native/include/natten/*.h native/include/natten/cuda/*.h native/src/cuda/*.h native/src/cuda/*.cuh)"],
+          "inputs": ["<(RULE_INPUT_PATH)", "<!@(node scripts/build-cuda.js --print cuda-headers)"],
           "outputs": ["<(INTERMEDIATE_DIR)/<(RULE_INPUT_ROOT).o"],
           "action": [
             "<(natten_cuda_root)/bin/nvcc", "-std=c++17", "-O3", "-Xcompiler", "-fPIC",
