@@ -107,40 +107,85 @@ struct KeyChunks {
   }
 };
 
-// Scales the raw scores of one chunk to the log2 domain (unless kPrescaled), adds the bias and masks: element e of column tile j
-// is row (e / 2) of the thread's two rows and key 8 j + quad + 4 (e % 2) of the chunk (see natten/cuda/mma.h).
-// kPrescaled: the scores are already scaled (the forward folds scale * log2(e) into Q).
-// Row: anything with the window (lo, hi) and rpb_part of a query row (QueryRow, or RowWindow in shared memory).
-template <int kNT, bool kPrescaled = false, class Row>
-NATTEN_DEVICE void score_chunk(const Params& p, float (&s)[kNT][4], int kind, int chunk_extra0, const KeyInfo* info,
-                               const Row& row0, const Row& row1, int h, int quad) {
-  // Uniform over the CTA: a full chunk without bias needs nothing but the scale (none when prescaled).
-  if (kPrescaled && kind == kChunkFull && !p.has_rpb) {
-    return;
+// The window test and the bias of one chunk's scores, for one combination of the two (kMasked: keys outside a
+// row's window get -inf; kBiased: the rpb entry is added). Straight-line code: per key one 16-byte load of its
+// coordinates, per score an unsigned range test per axis (lo <= j < hi as j - lo < hi - lo) and a select; the
+// bias is read at a clamped offset where the key is masked (never out of range, then discarded).
+template <bool kMasked, bool kBiased, int kNT, class Row>
+NATTEN_DEVICE void mask_and_bias(const Params& p, float (&s)[kNT][4], const KeyInfo* info, const Row& row0,
+                                 const Row& row1, int h, int quad) {
+  dev::compiler_fence();  // read the rows' windows here, per chunk: hoisted out of the loop they hold 14 registers
+  int lo[2][3];
+  unsigned extent[2][3];
+  int rpb_row[2];
+#pragma unroll
+  for (int a = 0; a < 3; a++) {
+    lo[0][a] = row0.lo[a];
+    lo[1][a] = row1.lo[a];
+    extent[0][a] = static_cast<unsigned>(row0.hi[a] - row0.lo[a]);
+    extent[1][a] = static_cast<unsigned>(row1.hi[a] - row1.lo[a]);
   }
-  const float* rpb = p.has_rpb ? p.rpb + static_cast<int64_t>(h) * p.rpb_volume : nullptr;
-  const bool masked = kind == kChunkMasked, biased = kind != kChunkExtra && p.has_rpb;
+  rpb_row[0] = row0.rpb_part;
+  rpb_row[1] = row1.rpb_part;
+  const float* rpb = kBiased ? p.rpb + static_cast<int64_t>(h) * p.rpb_volume : nullptr;
 #pragma unroll
   for (int j = 0; j < kNT; j++) {
 #pragma unroll
-    for (int e = 0; e < 4; e++) {
-      const int n = 8 * j + quad + 4 * (e & 1);
-      const Row& row = (e >> 1) ? row1 : row0;
-      float x = kPrescaled ? s[j][e] : s[j][e] * p.scale_log2;
-      if (kind == kChunkExtra) {
-        if (chunk_extra0 + n >= p.n_extra) {
-          x = -INFINITY;
+    for (int half = 0; half < 2; half++) {  // key 8 j + quad + 4 half: elements half (row 0) and 2 + half (row 1)
+      const KeyInfo k = info[8 * j + quad + 4 * half];
+#pragma unroll
+      for (int r = 0; r < 2; r++) {
+        const int e = 2 * r + half;
+        bool holds = true;
+        if (kMasked) {
+          holds = (static_cast<unsigned>(k.j[0] - lo[r][0]) < extent[r][0]) &
+                  (static_cast<unsigned>(k.j[1] - lo[r][1]) < extent[r][1]) &
+                  (static_cast<unsigned>(k.j[2] - lo[r][2]) < extent[r][2]);
         }
-      } else if (masked || biased) {
-        const KeyInfo k = info[n];
-        if (masked && !window_holds(row.lo, row.hi, k.j)) {
-          x = -INFINITY;
-        } else if (biased) {
-          x += __ldg(rpb + k.rpb_part + row.rpb_part) * dev::kLog2e;
+        float x = s[j][e];
+        if (kBiased) {
+          x += __ldg(rpb + (holds ? k.rpb_part + rpb_row[r] : 0)) * dev::kLog2e;
         }
+        s[j][e] = holds ? x : -INFINITY;
       }
-      s[j][e] = x;
     }
+    dev::compiler_fence();  // one column tile's key coordinates at a time in registers
+  }
+}
+
+// Scales the raw scores of one chunk to the log2 domain (unless kPrescaled: the forward folds scale * log2(e)
+// into Q), adds the bias and masks: element e of column tile j is row (e / 2) of the thread's two rows and key
+// 8 j + quad + 4 (e % 2) of the chunk (see natten/cuda/mma.h). Row: anything with the window (lo, hi) and
+// rpb_part of a query row (QueryRow, or RowWindow in shared memory). The chunk's kind and the bias are uniform
+// over the CTA: each combination runs its own straight-line code.
+template <int kNT, bool kPrescaled = false, class Row>
+NATTEN_DEVICE void score_chunk(const Params& p, float (&s)[kNT][4], int kind, int chunk_extra0, const KeyInfo* info,
+                               const Row& row0, const Row& row1, int h, int quad) {
+  if (!kPrescaled) {
+#pragma unroll
+    for (int j = 0; j < kNT; j++) {
+#pragma unroll
+      for (int e = 0; e < 4; e++) {
+        s[j][e] *= p.scale_log2;
+      }
+    }
+  }
+  if (kind == kChunkExtra) {
+#pragma unroll
+    for (int j = 0; j < kNT; j++) {
+#pragma unroll
+      for (int e = 0; e < 4; e++) {
+        s[j][e] = chunk_extra0 + 8 * j + quad + 4 * (e & 1) < p.n_extra ? s[j][e] : -INFINITY;
+      }
+    }
+  } else if (kind == kChunkMasked) {
+    if (p.has_rpb) {
+      mask_and_bias<true, true>(p, s, info, row0, row1, h, quad);
+    } else {
+      mask_and_bias<true, false>(p, s, info, row0, row1, h, quad);
+    }
+  } else if (p.has_rpb) {
+    mask_and_bias<false, true>(p, s, info, row0, row1, h, quad);
   }
 }
 

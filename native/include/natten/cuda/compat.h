@@ -33,6 +33,7 @@ using ::natten_emu::mma_tf32;
 using ::natten_emu::shfl_xor;
 using ::natten_emu::to_tf32;
 inline bool sm80_or_newer() { return true; }
+inline void compiler_fence() {}
 // 16-byte shared-memory accesses (16-byte aligned addresses).
 inline void load4(const float* p, float (&v)[4]) { std::memcpy(v, p, sizeof(v)); }
 inline void store4(float* p, const float (&v)[4]) { std::memcpy(p, v, sizeof(v)); }
@@ -128,6 +129,10 @@ NATTEN_DEVICE float fast_exp2(float x) {
   asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
   return y;
 }
+
+// Keeps the compiler from moving memory accesses across this point (no instruction): bounds how far ahead it
+// hoists loads, and so how many registers they hold.
+NATTEN_DEVICE void compiler_fence() { asm volatile("" ::: "memory"); }
 
 // 16-byte accesses (16-byte aligned addresses): one LDS.128 / STS.128 (or global) instruction.
 NATTEN_DEVICE void load4(const float* p, float (&v)[4]) {
