@@ -149,9 +149,11 @@ constexpr ForwardRule kForwardRules[] = {
     // The sweep of 2026-11-28 on an H200 (commit df8d35f; forward ms, best vs the old default): 2d-nat (bucket
     // 32, 7x7) 4x32x4 0.215 vs 4x64 0.316; 2d-large (bucket 64, 13x13) 4x32x4 0.663 vs 0.882; 3d-video (bucket 128,
     // 8x16x16) 8x64 47.96 vs 4x32 56.43; 1d-long (bucket 64, 1023) 8x128 5.153 (4x32x4 5.180) vs 4x64 6.128.
-    // Round 2 (commit 3ab67a1): 1d-long 4x32x4 5.298 vs 8x128 5.811; 3d-video 4x16 54.2, 8x64 57.7 (both slower
-    // than round 1: the row windows then were read from shared memory per score, fixed since).
+    // Round 3, the final one (commit 446bc12, straight-line masking): auto = best on 2d-nat (4x32x4 0.154),
+    // 2d-large (4x32x4 0.532) and 3d-video (8x64 36.16); 1d-long 8x128 4.326 vs 4x32x4 5.061 (best in round 1 too;
+    // round 2's opposite result came from the per-score shared-memory reads of the masked edge chunks).
     {32, 0, kAnyWindow, {4, 32, 4}},
+    {64, 1, kAnyWindow, {8, 128}},
     {64, 0, kAnyWindow, {4, 32, 4}},
     {128, 0, kAnyWindow, {8, 64}},
     // Not from a sweep: bucket 256 in TF32 spills 116 bytes with 32-key chunks, none with 16 (ptxas, sm_90).
