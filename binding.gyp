@@ -35,7 +35,8 @@
         {
           "rule_name": "natten_nvcc",
           "extension": "cu",
-          "inputs": ["<(RULE_INPUT_PATH)"],
+          # Every CUDA header too: make then rebuilds the .cu files when a kernel header changes.
+          "inputs": ["<(RULE_INPUT_PATH)", "<!@(node scripts/build-cuda.js --print cuda-headers)"],
           "outputs": ["<(INTERMEDIATE_DIR)/<(RULE_INPUT_ROOT).o"],
           "action": [
             "<(natten_cuda_root)/bin/nvcc", "-std=c++17", "-O3", "-Xcompiler", "-fPIC",

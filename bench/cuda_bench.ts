@@ -1,7 +1,8 @@
 /**
  * The CUDA benchmark (GPU machine; scripts/gpu-cuda-check.sh runs it):
  *   node cuda_bench.js [--preset 2d-nat,...] [--json FILE] [--iters N] [--warmup N]
- *                      [--hbm-tbps 4.8] [--tf32-tflops 494.7] [--no-tfjs]
+ *                      [--hbm-tbps 4.8] [--tf32-tflops 494.7] [--no-tfjs] [--sweep] [--forward-only]
+ *                      [--config N]
  *
  * Kernel time by CUDA events with the data resident on the device (the addon's `benchmark`: random inputs,
  * medians of --iters after --warmup), for the GPU presets, forward and forward+backward, TF32 and float32;
@@ -11,6 +12,10 @@
  * the cpu backend with enableCuda for 2d-nat: wall time of na2d (and of its gradients) split into host-to-
  * device copies, kernels and device-to-host copies (CUDA events of the last call) and the rest (tfjs, readSync).
  *
+ * --forward-only: the fused forward alone, TF32 (e.g. under ncu); --config N: its tile configuration N.
+ * --sweep: instead, the sweep of the fused forward's tile configurations (bench/cuda_sweep.ts): each checked,
+ * then timed, per preset; prints the best.
+ *
  * FLOPs: forward 2 * batch * heads * tokens * K * (headDim + headDimV) (QK and AV); forward+backward 3.5 times
  * that (the usual convention: the backward's five products over the forward's two). Bytes: each tensor read
  * or written once (forward: q, k, v, output, logsumexp; backward adds dO, delta, dq, dk, dv).
@@ -19,6 +24,7 @@ import * as tf from '@tensorflow/tfjs';
 import * as fs from 'fs';
 import {cudaStatus, disableCuda, enableCuda, na2d} from '../src/index';
 import {cudaAddon, CudaProblem} from '../src/kernels/cuda/addon';
+import {printSweep, SweepRow, sweepPreset} from './cuda_sweep';
 import {formatTable} from './table';
 import {naFlops, Preset, PRESETS, tokens} from './presets';
 
@@ -30,11 +36,15 @@ interface Args {
   hbmTbps: number;
   tf32Tflops: number;
   tfjs: boolean;
+  sweep: boolean;
+  forwardOnly: boolean;
+  config: number;
 }
 
 function parseArgs(argv: string[]): Args {
   const args: Args = {presets: PRESETS.filter(p => p.gpu).map(p => p.name), json: null, iters: 20, warmup: 3,
-                      hbmTbps: 4.8, tf32Tflops: 494.7, tfjs: true};
+                      hbmTbps: 4.8, tf32Tflops: 494.7, tfjs: true, sweep: false, forwardOnly: false,
+                      config: -1};
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = () => {
@@ -64,6 +74,13 @@ function parseArgs(argv: string[]): Args {
       args.tf32Tflops = num();
     } else if (a === '--no-tfjs') {
       args.tfjs = false;
+    } else if (a === '--sweep') {
+      args.sweep = true;
+    } else if (a === '--forward-only') {
+      args.forwardOnly = true;
+      args.tfjs = false;
+    } else if (a === '--config') {
+      args.config = Number(value());
     } else {
       throw new Error(`cuda_bench: unknown argument ${a}`);
     }
@@ -167,10 +184,24 @@ async function main(): Promise<void> {
       (d.totalMemory / 2 ** 30).toFixed(0)} GiB), driver ${d.driverVersion}, runtime ${d.runtimeVersion}, addon built for ${
       addon.buildInfo.archs}; device copy ${copy.toFixed(2)} TB/s (read + write); floor parameters ${args.hbmTbps} TB/s, ${
       args.tf32Tflops} TF32 TFLOP/s`);
+  if (args.sweep) {
+    const rows: SweepRow[] = [];
+    for (const p of PRESETS.filter(x => args.presets.includes(x.name))) {
+      rows.push(...sweepPreset(p, problemOf(p), args.iters, args.warmup, 7));
+    }
+    printSweep(rows);
+    if (args.json != null) {
+      fs.writeFileSync(args.json, JSON.stringify({device: d, addonArchs: addon.buildInfo.archs, iters: args.iters,
+                                                  warmup: args.warmup, sweep: rows}, null, 2));
+    }
+    return;
+  }
   const results: KernelResult[] = [];
   for (const p of PRESETS.filter(x => args.presets.includes(x.name))) {
-    for (const precision of ['tf32', 'float32'] as const) {
-      const r = addon.benchmark(problemOf(p), {precision, warmup: args.warmup, iters: args.iters});
+    for (const precision of args.forwardOnly ? ['tf32' as const] : ['tf32', 'float32'] as const) {
+      const r = addon.benchmark(problemOf(p), {precision, warmup: args.warmup, iters: args.iters,
+                                               forwardOnly: args.forwardOnly,
+                                               ...(args.config >= 0 ? {forwardConfig: args.config} : {})});
       const flops = naFlops(p);
       const floor = (bytes: number, f: number) => Math.max(bytes / (args.hbmTbps * 1e12), f / (args.tf32Tflops * 1e12)) * 1e3;
       results.push({

@@ -10,7 +10,8 @@
  * NATTEN_NVCC_FLAGS adds nvcc flags (e.g. "-Xptxas -v" for the register and spill report).
  *
  * The build itself is build-native.js's `build('cuda')` (one node-gyp configuration for every addon: make
- * natten_cuda only). binding.gyp also calls this file with `--print cuda-root` and `--print nvcc-flags`.
+ * natten_cuda only). binding.gyp also calls this file with `--print cuda-root`, `--print nvcc-flags` and
+ * `--print cuda-headers`.
  */
 'use strict';
 const fs = require('fs');
@@ -55,8 +56,15 @@ function main() {
       process.stdout.write(cudaRoot() || '/usr/local/cuda');
     } else if (what === 'nvcc-flags') {
       process.stdout.write(nvccFlags().join(' '));
+    } else if (what === 'cuda-headers') {
+      // Absolute paths of the headers the .cu files include: binding.gyp's nvcc rules list them as inputs, so
+      // make rebuilds the kernels when one changes.
+      const dirs = ['native/include/natten', 'native/include/natten/cuda', 'native/src/cuda'];
+      process.stdout.write(dirs.flatMap(d => fs.readdirSync(path.join(ROOT, d))
+                                                 .filter(n => /\.(h|cuh)$/.test(n))
+                                                 .map(n => path.join(ROOT, d, n))).join(' '));
     } else {
-      throw new Error(`build-cuda: --print takes cuda-root or nvcc-flags, got ${what}`);
+      throw new Error(`build-cuda: --print takes cuda-root, nvcc-flags or cuda-headers, got ${what}`);
     }
     return;
   }

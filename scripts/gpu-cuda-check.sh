@@ -10,6 +10,11 @@
 #   selfcheck  fast kernels against the reference kernels, every GPU case, TF32 and float32 (bench/cuda_selfcheck.ts)
 #   suites     the suites on CUDA (needs SUITES.js)
 #   bench      kernel times with data on the device, and the tfjs path with host copies (bench/cuda_bench.ts)
+#   sweep      the fused forward's tile configurations, each checked then timed per preset (cuda_bench.ts --sweep;
+#              not in the default list)
+#   profile    ncu (full set, clocks left alone) on one fused forward per preset: $work/profile-<preset>.txt and the
+#              per-SASS-instruction table source-<preset>.csv.xz; the addon's SASS, sass.txt.xz (not in the default
+#              list). $OUT gets the JSON results and natten-gpu-results.tar (the whole work folder but binaries).
 #   flex       PyTorch flex_attention on the same presets, after its mask check (bench/flex_baseline.py)
 #   summary    the short table (scripts/gpu_cuda_summary.py)
 # Each phase writes to $NATTEN_GPU_WORK (default /tmp/natten-gpu), which stays while the machine is warm, so
@@ -81,6 +86,30 @@ for phase in "${phases[@]}"; do
     bench)
       run_phase bench "$NODE" gpu-bundle/cuda_bench.js --iters "${BENCH_ITERS:-10}" --json "$work/cuda_bench.json"
       ;;
+    sweep)
+      run_phase sweep "$NODE" gpu-bundle/cuda_bench.js --sweep --iters "${BENCH_ITERS:-10}" --json "$work/sweep.json"
+      ;;
+    profile)
+      # ncu with the full set on one fused forward per preset (PROFILE_CONFIG=N: tile configuration N instead of the
+      # dispatcher's), its text report, and the per-SASS-instruction table (executed instructions, stall samples);
+      # then the SASS of every kernel of the addon.
+      ncu="${NCU:-$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu /usr/local/cuda/bin/ncu 2>/dev/null | head -1)}"
+      cuobjdump="$(command -v cuobjdump || echo /usr/local/cuda/bin/cuobjdump)"
+      [ -n "$ncu" ] || say "profile: no ncu found (set NCU)"
+      for preset in ${PROFILE_PRESETS:-2d-nat 2d-large 3d-video 1d-long}; do
+        rm -f "$work/prof-$preset.ncu-rep"
+        run_phase "profile-$preset" "$ncu" --clock-control none --kernel-name regex:fna_forward_kernel --launch-skip 1 \
+          --launch-count 1 --set full --import-source no -o "$work/prof-$preset" "$NODE" gpu-bundle/cuda_bench.js \
+          --preset "$preset" --forward-only --iters 1 --warmup 1 ${PROFILE_CONFIG:+--config $PROFILE_CONFIG}
+        if [ -f "$work/prof-$preset.ncu-rep" ]; then
+          "$ncu" --import "$work/prof-$preset.ncu-rep" > "$work/profile-$preset.txt" 2>&1
+          "$ncu" --import "$work/prof-$preset.ncu-rep" --page source --csv --print-source sass 2>&1 |
+            xz -T2 > "$work/source-$preset.csv.xz"
+        fi
+      done
+      "$cuobjdump" --dump-sass prebuilds/linux-x64/natten_cuda.node 2>&1 | xz -T2 > "$work/sass.txt.xz"
+      say "profile: sass.txt.xz $(du -h "$work/sass.txt.xz" | cut -f1)"
+      ;;
     flex)
       export PYTHONUNBUFFERED=1
       run_phase flex python3 bench/flex_baseline.py --iters "${BENCH_ITERS:-10}" --json "$work/flex.json"
@@ -89,13 +118,16 @@ for phase in "${phases[@]}"; do
       python3 scripts/gpu_cuda_summary.py "$work" | tee "$work/summary.txt"
       ;;
     *)
-      say "unknown phase $phase (expected build selfcheck suites bench flex summary)"
+      say "unknown phase $phase (expected build selfcheck suites bench sweep profile flex summary)"
       ;;
   esac
 done
 
 if [ -n "${OUT:-}" ]; then
-  for f in check.log selfcheck.json cuda_bench.json flex.json summary.txt; do
-    [ -f "$work/$f" ] && cp "$work/$f" "$OUT/"
+  for f in "$work"/{check.log,selfcheck.json,cuda_bench.json,sweep.json,flex.json,summary.txt}; do
+    [ -f "$f" ] && cp "$f" "$OUT/"
   done
+  # Everything else in one archive (the device tool returns a few files per call).
+  (cd "$work" && tar -cf "$OUT/natten-gpu-results.tar" --exclude='*.ncu-rep' --exclude=node \
+    --exclude='natten_cuda.carried.node' .)
 fi

@@ -4,6 +4,7 @@
 #   gpu-bundle/node.xz                    this machine's Node, compressed (unpacked there by the check script)
 #   gpu-bundle/cuda_selfcheck.js          bench/cuda_selfcheck.ts bundled with esbuild
 #   gpu-bundle/cuda_bench.js              bench/cuda_bench.ts bundled
+#   gpu-bundle/suites.js                  the suites run on CUDA (gpu-bundle/suites-entry.ts; written if absent)
 #   gpu-bundle/headers/                   Node-API and node-addon-api headers, to build the addon there if this one
 #                                         does not load (scripts/build-cuda-direct.sh)
 # Both folders are git-ignored: carry them (device tool: carry ["gpu-bundle", "prebuilds"]). The suites bundle
@@ -17,6 +18,18 @@ mkdir -p gpu-bundle/headers/node gpu-bundle/headers/node-addon-api
 for entry in cuda_selfcheck cuda_bench; do
   npx esbuild "bench/$entry.ts" --bundle --platform=node --log-level=warning --outfile="gpu-bundle/$entry.js"
 done
+# The suites for the check's `suites` phase (gpu-bundle/suites.js), unless the lead's entry lists others.
+if [ ! -f gpu-bundle/suites-entry.ts ]; then
+  {
+    echo "import '../test/gpu/runner';"
+    echo "import '../test/setup';"
+    for s in goldens sweep gradcheck split training layers errors cuda; do echo "import '../test/$s.test';"; done
+    echo "import {runAll} from '../test/gpu/runner';"
+    echo "runAll().then(failed => process.exit(failed > 0 ? 1 : 0));"
+  } > gpu-bundle/suites-entry.ts
+fi
+npx esbuild gpu-bundle/suites-entry.ts --bundle --platform=node --ignore-annotations --log-level=error \
+  --outfile=gpu-bundle/suites.js --external:@tensorflow/tfjs-node-gpu --external:@tensorflow/tfjs-node
 [ -f gpu-bundle/node.xz ] || xz -T2 -c "$(command -v node)" > gpu-bundle/node.xz
 node_inc="$(dirname "$(command -v node)")/../include/node"
 cp "$node_inc"/{node_api.h,node_api_types.h,js_native_api.h,js_native_api_types.h} gpu-bundle/headers/node/

@@ -92,3 +92,22 @@ else:
     errs = [c["max_abs_err"] for c in flex["check"]["output_cases"]]
     print(f"flex {flex['torch']}: mask_mod equals the spec on {flex['check']['mask_cases']} cases, outputs match float64 "
           f"to {max(errs):.1e}")
+
+sweep = load("sweep.json")
+if sweep is not None:
+    flex_by = {p["preset"]: p for p in (flex or {}).get("presets", [])}
+    print("forward tile configurations (sweep, TF32; each checked against the reference first):")
+    rows = []
+    for preset in dict.fromkeys(r["preset"] for r in sweep["sweep"]):
+        mine = [r for r in sweep["sweep"] if r["preset"] == preset]
+        auto = next((r for r in mine if r["config"] < 0), None)
+        good = [r for r in mine if r["config"] >= 0 and r["checkPass"] and r["forwardMs"] == r["forwardMs"]]
+        best = min(good, key=lambda r: r["forwardMs"]) if good else None
+        f = flex_by.get(preset)
+        failed = [str(r["config"]) for r in mine if not r["checkPass"]]
+        rows.append([preset, f"{auto['forwardMs']:.3f}" if auto else "-",
+                     f"{best['config']} ({best['warps']}w x {best['blockN']})" if best else "none",
+                     f"{best['forwardMs']:.3f}" if best else "-",
+                     f"{f['forward_ms'] / best['forwardMs']:.2f}x" if best and f else "-",
+                     ",".join(failed) or "none"])
+    print(table(["preset", "auto fwd ms", "best config", "best fwd ms", "vs flex", "failed checks"], rows))

@@ -8,8 +8,8 @@
  * through the harness's `cpu + cuda` entries.) Only describe/it/beforeAll/afterAll/expect.
  */
 import {cudaStatus} from '../src/index';
-import {GPU_CASES} from './cuda_cases';
-import {errorPathTests, logDevice, precisionTests, routingTests, selfCheckTests} from './cuda_checks';
+import {FORWARD_CONFIG_CASES, GPU_CASES} from './cuda_cases';
+import {errorPathTests, forwardConfigTests, logDevice, precisionTests, routingTests, selfCheckTests} from './cuda_checks';
 
 const status = cudaStatus();
 if (status.available) {
@@ -20,6 +20,7 @@ if (status.available) {
     });
     // A sample of the large cases (one in four): bench/cuda_selfcheck.ts runs all of them on their own.
     selfCheckTests(GPU_CASES.filter((_, i) => i % 4 === 0), 2025);
+    forwardConfigTests(FORWARD_CONFIG_CASES, 2026);
     errorPathTests();
     routingTests();
     precisionTests();

@@ -89,3 +89,16 @@ export const EMULATOR_CASES: CheckSpec[] = [
    headDim: 64, rpb: true, extra: 2},
   {spatial: [4, 4, 6], kernel: [4, 4, 3], dilation: [1, 1, 2], heads: 1, headDim: 9, headDimV: 5},
 ];
+
+/**
+ * Small shapes for the fused forward's every tile configuration (test/cuda_checks.ts, forwardConfigTests):
+ * several chunks of 128 keys, extra-token chunks, partial tiles, masked and unmasked chunks, rpb, each
+ * head-dim bucket that has more than one configuration, odd head dims and headDim != headDimV.
+ */
+export const FORWARD_CONFIG_CASES: CheckSpec[] = [
+  {spatial: [300], kernel: [129], causal: [false], heads: 1, headDim: 16, rpb: true, extra: 3},
+  {spatial: [200], kernel: [61], dilation: [2], causal: [true], heads: 1, headDim: 64, headDimV: 60, extra: 70},
+  {batch: 2, spatial: [13, 19], kernel: [5, 7], dilation: [1, 2], causal: [false, true], heads: 1, headDim: 9,
+   headDimV: 12, rpb: true},
+  {spatial: [3, 6, 9], kernel: [3, 3, 5], stride: [1, 2, 1], heads: 1, headDim: 100, headDimV: 128, extra: 2},
+];

@@ -33,6 +33,38 @@ export function selfCheckTests(cases: CheckSpec[], seed: number): void {
   }
 }
 
+/**
+ * The fused forward in every tile configuration that fits each case's head-dim bucket (TF32), against the
+ * reference kernels: the configurations the benchmark's sweep may pick. The describeFused check makes sure
+ * the asked-for configuration ran.
+ */
+export function forwardConfigTests(cases: CheckSpec[], seed: number): void {
+  it('the fused forward is right in every tile configuration', () => {
+    const addon = cudaAddon();
+    const configs = addon.forwardConfigs();
+    expect(configs.length).toBeGreaterThanOrEqual(4);
+    const ran = new Set<number>();
+    const failed: string[] = [];
+    for (const spec of cases) {
+      for (const c of configs) {
+        const options = {precision: 'tf32' as const, forwardConfig: c.index};
+        const kernels = addon.describeFused(cudaProblemOf(spec), options);
+        if (!kernels.includes(`fwd config ${c.index} `)) {
+          expect(kernels).toMatch(/^reference \(forward configuration .* shared memory/);
+          continue;
+        }
+        ran.add(c.index);
+        const report = addon.selfCheck(cudaProblemOf(spec), {...options, seed, forwardOnly: true});
+        expect(report.results.map(r => r.tensor)).toEqual(['output', 'logsumexp']);
+        failed.push(...report.results.filter(r => !r.pass).map(
+            r => `config ${c.index} ${describeSpec(spec)} ${r.tensor}: rel ${r.relErr.toExponential(2)}, bad ${r.bad}`));
+      }
+    }
+    expect(failed).toEqual([]);
+    expect([...ran].sort((a, b) => a - b)).toEqual(configs.map(c => c.index));
+  });
+}
+
 /** CUDA errors become exceptions naming the op; nothing leaks; the next call works. */
 export function errorPathTests(): void {
   it('an out-of-memory failure becomes an Error naming the op, leaks nothing, and the next call works', () => {

@@ -20,8 +20,8 @@ afterAll(() => {
 });
 
 import {cudaStatus} from '../src/index';
-import {EMULATOR_CASES} from './cuda_cases';
-import {errorPathTests, logDevice, precisionTests, routingTests, selfCheckTests} from './cuda_checks';
+import {EMULATOR_CASES, FORWARD_CONFIG_CASES} from './cuda_cases';
+import {errorPathTests, forwardConfigTests, logDevice, precisionTests, routingTests, selfCheckTests} from './cuda_checks';
 
 describe('CUDA kernels on the host emulator', () => {
   it('the emulated addon loads and reports an emulated device', () => {
@@ -31,6 +31,7 @@ describe('CUDA kernels on the host emulator', () => {
     expect(s.device!.emulated).toBe(true);
   });
   selfCheckTests(EMULATOR_CASES, 11);
+  forwardConfigTests(FORWARD_CONFIG_CASES, 13);
   errorPathTests();
   routingTests();
   precisionTests();

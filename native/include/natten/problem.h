@@ -137,6 +137,9 @@ enum class Implementation { kAuto, kReference };
 struct RunOptions {
   Precision precision = Precision::kTF32;
   Implementation implementation = Implementation::kAuto;
+  // The fused forward's tile configuration (an index into natten::cuda::kForwardConfigs, TF32 only), or -1 for
+  // the dispatcher's choice. For benchmarks and tests.
+  int forward_config = -1;
 };
 
 }  // namespace natten

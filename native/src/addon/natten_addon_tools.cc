@@ -1,6 +1,7 @@
 // The addon's problem checks and GPU-check exports (natten_addon_tools.h).
 #include "natten_addon_tools.h"
 
+#include "natten/cuda/kernel_traits.h"
 #include "natten/cuda/tools.h"
 
 namespace natten {
@@ -34,6 +35,24 @@ std::string problem_error(const NAProblem& p) {
 
 namespace {
 
+bool flag(const Napi::Value& options, const char* name) {
+  return options.IsObject() && options.As<Napi::Object>().Get(name).ToBoolean().Value();
+}
+
+Napi::Value ForwardConfigs(const Napi::CallbackInfo& info) {
+  Napi::Array out = Napi::Array::New(info.Env(), cuda::kForwardConfigCount);
+  for (int i = 0; i < cuda::kForwardConfigCount; i++) {
+    Napi::Object c = Napi::Object::New(info.Env());
+    c.Set("index", i);
+    c.Set("warps", cuda::kForwardConfigs[i].warps);
+    c.Set("blockN", cuda::kForwardConfigs[i].block_n);
+    c.Set("minBlocks", cuda::kForwardConfigs[i].min_blocks);
+    c.Set("qInRegisters", cuda::kForwardConfigs[i].q_regs != 0);
+    out.Set(static_cast<uint32_t>(i), c);
+  }
+  return out;
+}
+
 Napi::Value SelfCheck(const Napi::CallbackInfo& info) {
   const NAProblem p = problem_from(info[0]);
   const RunOptions o = options_from(info[1]);
@@ -41,8 +60,9 @@ Napi::Value SelfCheck(const Napi::CallbackInfo& info) {
   if (info[1].IsObject() && info[1].As<Napi::Object>().Get("seed").IsNumber()) {
     seed = info[1].As<Napi::Object>().Get("seed").As<Napi::Number>().Uint32Value();
   }
+  const bool forward_only = flag(info[1], "forwardOnly");
   cuda::tools::CheckReport report;
-  const cuda::Status s = cuda::tools::self_check(p, o.precision, seed, &report);
+  const cuda::Status s = cuda::tools::self_check(p, o, seed, &report, forward_only);
   if (!s.ok()) {
     throw Napi::Error::New(info.Env(), "CUDA self-check: " + s.message);
   }
@@ -84,7 +104,7 @@ Napi::Value Benchmark(const Napi::CallbackInfo& info) {
     }
   }
   cuda::tools::BenchResult r;
-  const cuda::Status s = cuda::tools::benchmark(p, o.precision, warmup, iters < 1 ? 1 : iters, &r);
+  const cuda::Status s = cuda::tools::benchmark(p, o, warmup, iters < 1 ? 1 : iters, &r, flag(info[1], "forwardOnly"));
   if (!s.ok()) {
     throw Napi::Error::New(info.Env(), "CUDA benchmark: " + s.message);
   }
@@ -112,6 +132,7 @@ void add_tools(Napi::Env env, Napi::Object exports) {
   exports.Set("selfCheck", Napi::Function::New(env, SelfCheck));
   exports.Set("benchmark", Napi::Function::New(env, Benchmark));
   exports.Set("copyBandwidth", Napi::Function::New(env, CopyBandwidth));
+  exports.Set("forwardConfigs", Napi::Function::New(env, ForwardConfigs));
   Napi::Object build = Napi::Object::New(env);
 #if defined(NATTEN_EMULATION)
   build.Set("emulated", true);

@@ -106,6 +106,10 @@ RunOptions options_from(const Napi::Value& value) {
                                  "natten_cuda: options.implementation must be 'auto' or 'reference', got '" + s + "'");
     }
   }
+  const Napi::Value config = obj.Get("forwardConfig");
+  if (config.IsNumber()) {
+    o.forward_config = config.As<Napi::Number>().Int32Value();
+  }
   return o;
 }
 

@@ -44,7 +44,6 @@ __global__ void __launch_bounds__(T::kThreads, kMinBlocksPerSm) fna_dq_kernel(co
   constexpr int kSA = T::kRowStrideA;
   constexpr bool kPrecise = T::kPrecise;
   using FragA = dev::FragA<kPrecise>;
-  using FragB = dev::FragB<kPrecise>;
 
   float* sQ = dev::dynamic_smem<float>();
   float* sO = sQ + T::kQFloats;
@@ -61,6 +60,7 @@ __global__ void __launch_bounds__(T::kThreads, kMinBlocksPerSm) fna_dq_kernel(co
   const Tile tile = make_tile(p, blockIdx.x);
   const KeyChunks chunks = KeyChunks::of<kBN>(p, tile);
   const QueryRow rows[2] = {query_row(p, tile, 16 * warp + group), query_row(p, tile, 16 * warp + group + 8)};
+  const Range reach = chunks.rows_reach(p, tile, 16 * warp, 16);  // this warp's part of the key box
   float lse2[2], delta[2];
 #pragma unroll
   for (int r = 0; r < 2; r++) {
@@ -102,84 +102,81 @@ __global__ void __launch_bounds__(T::kThreads, kMinBlocksPerSm) fna_dq_kernel(co
     const float* sV_stage = sV + stage * kBN * kSA;
     const KeyInfo* info = sInfo + stage * kBN;
 
-    // S = Q K^T and dP = dO V^T.
-    float s[kNT][4], dp[kNT][4];
-    dev::zero(s);
-    dev::zero(dp);
+    // A box chunk outside this warp's reach holds only keys its rows mask: nothing to add (warp-uniform; extra
+    // chunks, whose block reduction has a barrier, are never outside).
+    if (!chunks.outside<kBN>(c, reach)) {
+      // S = Q K^T and dP = dO V^T.
+      float s[kNT][4], dp[kNT][4];
+      dev::zero(s);
+      dev::zero(dp);
 #pragma unroll
-    for (int kk = 0; kk < kSteps; kk++) {
-      FragA qa, oa;
-      dev::load_a<kPrecise>(qa, sQ_warp + 8 * kk, kSA, group, quad);
-      dev::load_a<kPrecise>(oa, sO_warp + 8 * kk, kSA, group, quad);
-#pragma unroll
-      for (int j = 0; j < kNT; j++) {
-        FragB kb, vb;
-        dev::load_b_rows_as_n<kPrecise>(kb, sK_stage + 8 * j * kSA + 8 * kk, kSA, group, quad);
-        dev::mma<kPrecise>(s[j], qa, kb);
-        dev::load_b_rows_as_n<kPrecise>(vb, sV_stage + 8 * j * kSA + 8 * kk, kSA, group, quad);
-        dev::mma<kPrecise>(dp[j], oa, vb);
+      for (int kk = 0; kk < kSteps; kk++) {
+        FragA qa, oa;
+        dev::load_a<kPrecise>(qa, sQ_warp + 8 * kk, kSA, group, quad);
+        dev::load_a<kPrecise>(oa, sO_warp + 8 * kk, kSA, group, quad);
+        dev::mma_pair_rows_as_n<kPrecise>(s, dp, qa, oa, sK_stage + 8 * kk, sV_stage + 8 * kk, kSA, group, quad);
       }
-    }
 
-    const int kind = chunks.kind<kBN>(c);
-    const int extra0 = (c - chunks.box_chunks) * kBN;
-    score_chunk<kNT>(p, s, kind, extra0, info, rows, h, quad);
-    // P and dS (in s and dp); dRpb of the unmasked scores of real rows.
-#pragma unroll
-    for (int j = 0; j < kNT; j++) {
-#pragma unroll
-      for (int e = 0; e < 4; e++) {
-        const int r = e >> 1;
-        const float prob = dev::fast_exp2(s[j][e] - lse2[r]);
-        const float ds = prob * (dp[j][e] - delta[r]);
-        if (p.has_rpb && kind != kChunkExtra && rows[r].valid) {
-          const int n = 8 * j + quad + 4 * (e & 1);
-          const KeyInfo k = info[n];
-          if (kind == kChunkFull || window_holds(rows[r].lo, rows[r].hi, k.j)) {
-            atomicAdd(d_rpb + k.rpb_part + rows[r].rpb_part, ds);
-          }
-        }
-        s[j][e] = prob;
-        dp[j][e] = ds;
-      }
-    }
-
-    if (kind == kChunkExtra) {
-      // dExtraK[e] += scale sum_q dS[q][e] Q[q], dExtraV[e] += sum_q P[q][e] dO[q]: stage P and dS, reduce.
+      const int kind = chunks.kind<kBN>(c);
+      const int extra0 = (c - chunks.box_chunks) * kBN;
+      score_chunk<kNT>(p, s, kind, extra0, info, rows[0], rows[1], h, quad);
+      // P and dS (in s and dp); dRpb of the unmasked scores of real rows.
 #pragma unroll
       for (int j = 0; j < kNT; j++) {
 #pragma unroll
         for (int e = 0; e < 4; e++) {
           const int r = e >> 1;
-          const int row = 16 * warp + group + 8 * r, n = 8 * j + quad + 4 * (e & 1);
-          sExtraP[row * kBN + n] = rows[r].valid ? s[j][e] : 0.f;
-          sExtraDS[row * kBN + n] = rows[r].valid ? dp[j][e] : 0.f;
+          const float prob = dev::fast_exp2(s[j][e] - lse2[r]);
+          const float ds = prob * (dp[j][e] - delta[r]);
+          if (p.has_rpb && kind != kChunkExtra && rows[r].valid) {
+            const int n = 8 * j + quad + 4 * (e & 1);
+            const KeyInfo k = info[n];
+            if (kind == kChunkFull || window_holds(rows[r].lo, rows[r].hi, k.j)) {
+              atomicAdd(d_rpb + k.rpb_part + rows[r].rpb_part, ds);
+            }
+          }
+          s[j][e] = prob;
+          dp[j][e] = ds;
         }
       }
-      __syncthreads();
-      const int width = p.head_dim + p.head_dim_v;
-      for (int idx = tid; idx < kBN * width; idx += T::kThreads) {
-        const int n = idx / width, col = idx % width, e = extra0 + n;
-        if (e >= p.n_extra) {
-          continue;
-        }
-        const int64_t extra_row = (b * p.n_extra + e) * p.heads_kv + hkv;
-        float sum = 0.f;
-        if (col < p.head_dim) {
-          for (int r = 0; r < kBM; r++) {
-            sum += sExtraDS[r * kBN + n] * sQ[r * kSA + col];
-          }
-          atomicAdd(p.d_extra_key + extra_row * p.head_dim + col, sum * p.scale);
-        } else {
-          for (int r = 0; r < kBM; r++) {
-            sum += sExtraP[r * kBN + n] * sO[r * kSA + col - p.head_dim];
-          }
-          atomicAdd(p.d_extra_value + extra_row * p.head_dim_v + col - p.head_dim, sum);
-        }
-      }
-    }
 
-    dev::mma_c_by_rows<kPrecise>(dq, dp, sK_stage, kSA, group, quad);  // dQ += dS K
+      if (kind == kChunkExtra) {
+        // dExtraK[e] += scale sum_q dS[q][e] Q[q], dExtraV[e] += sum_q P[q][e] dO[q]: stage P and dS, reduce.
+#pragma unroll
+        for (int j = 0; j < kNT; j++) {
+#pragma unroll
+          for (int e = 0; e < 4; e++) {
+            const int r = e >> 1;
+            const int row = 16 * warp + group + 8 * r, n = 8 * j + quad + 4 * (e & 1);
+            sExtraP[row * kBN + n] = rows[r].valid ? s[j][e] : 0.f;
+            sExtraDS[row * kBN + n] = rows[r].valid ? dp[j][e] : 0.f;
+          }
+        }
+        __syncthreads();
+        const int width = p.head_dim + p.head_dim_v;
+        for (int idx = tid; idx < kBN * width; idx += T::kThreads) {
+          const int n = idx / width, col = idx % width, e = extra0 + n;
+          if (e >= p.n_extra) {
+            continue;
+          }
+          const int64_t extra_row = (b * p.n_extra + e) * p.heads_kv + hkv;
+          float sum = 0.f;
+          if (col < p.head_dim) {
+            for (int r = 0; r < kBM; r++) {
+              sum += sExtraDS[r * kBN + n] * sQ[r * kSA + col];
+            }
+            atomicAdd(p.d_extra_key + extra_row * p.head_dim + col, sum * p.scale);
+          } else {
+            for (int r = 0; r < kBM; r++) {
+              sum += sExtraP[r * kBN + n] * sO[r * kSA + col - p.head_dim];
+            }
+            atomicAdd(p.d_extra_value + extra_row * p.head_dim_v + col - p.head_dim, sum);
+          }
+        }
+      }
+
+      dev::mma_c_by_rows<kPrecise>(dq, dp, sK_stage, kSA, group, quad);  // dQ += dS K
+    }
     __syncthreads();
   }
 
@@ -235,6 +232,27 @@ struct QueryChunks {
     q.per_head = (q.box.volume + kBlockN - 1) / kBlockN;
     q.count = q.per_head * p.heads_per_kv;
     return q;
+  }
+
+  // The positions [lo, hi) of the box (row-major) of the queries whose windows hold a key of tile rows
+  // [r0, r0 + n) (the inverse neighborhood, per axis, of tile_rows_span): chunks outside it are skipped by the
+  // warp that owns those keys (every probability there would be masked).
+  NATTEN_DEVICE Range rows_reach(const Params& p, const Tile& t, int r0, int n) const {
+    int lo[3], hi[3];
+    tile_rows_span(p, t, r0, n, lo, hi);
+    for (int a = 0; a < 3; a++) {
+      const Range w = get_inverse_neighborhood(lo[a], hi[a] + 1, p.kernel[a], p.stride[a], t.group_length[a],
+                                               p.causal[a] != 0);
+      lo[a] = w.lo;
+      hi[a] = w.hi - 1;
+    }
+    return Range{box.encode(lo), box.encode(hi) + 1};
+  }
+
+  template <int kBlockN>
+  NATTEN_DEVICE bool outside(int c, const Range& reach) const {
+    const int u0 = (c % per_head) * kBlockN;
+    return u0 >= reach.hi || u0 + kBlockN <= reach.lo;
   }
 
   // Whether every key of the tile is inside the window of every query of chunk c (and none is past the box).
@@ -302,7 +320,6 @@ __global__ void __launch_bounds__(T::kThreads, kMinBlocksPerSm) fna_dkv_kernel(c
   constexpr bool kPrecise = T::kPrecise;
   constexpr bool kCache = T::kKVInRegisters;
   using FragA = dev::FragA<kPrecise>;
-  using FragB = dev::FragB<kPrecise>;
 
   float* sK = dev::dynamic_smem<float>();
   float* sV = sK + T::kKFloats;
@@ -316,6 +333,7 @@ __global__ void __launch_bounds__(T::kThreads, kMinBlocksPerSm) fna_dkv_kernel(c
   const int64_t b = blockIdx.z;
   const Tile tile = make_tile(p, blockIdx.x);
   const QueryChunks chunks = QueryChunks::of<kBN>(p, tile);
+  const Range reach = chunks.rows_reach(p, tile, 16 * warp, 16);  // the queries that see this warp's keys
 
   // The two key rows of this thread.
   int key_j[2][3], key_valid[2], key_rpb[2];
@@ -365,55 +383,51 @@ __global__ void __launch_bounds__(T::kThreads, kMinBlocksPerSm) fna_dkv_kernel(c
     const QueryInfo* info = sInfo + stage * kBN;
     const int h = hkv * p.heads_per_kv + c / chunks.per_head;
 
-    // S^T = K Q^T and dP^T = V dO^T (rows: keys; columns: the chunk's queries).
-    float st[kNT][4], dpt[kNT][4];
-    dev::zero(st);
-    dev::zero(dpt);
+    // A chunk of queries none of which sees this warp's keys adds nothing (warp-uniform).
+    if (!chunks.outside<kBN>(c, reach)) {
+      // S^T = K Q^T and dP^T = V dO^T (rows: keys; columns: the chunk's queries).
+      float st[kNT][4], dpt[kNT][4];
+      dev::zero(st);
+      dev::zero(dpt);
 #pragma unroll
-    for (int kk = 0; kk < kSteps; kk++) {
-      FragA ka, va;
-      if (kCache) {
-        ka = k_frags[kCache ? kk : 0];
-        va = v_frags[kCache ? kk : 0];
-      } else {
-        dev::load_a<kPrecise>(ka, sK_warp + 8 * kk, kSA, group, quad);
-        dev::load_a<kPrecise>(va, sV_warp + 8 * kk, kSA, group, quad);
+      for (int kk = 0; kk < kSteps; kk++) {
+        FragA ka, va;
+        if (kCache) {
+          ka = k_frags[kCache ? kk : 0];
+          va = v_frags[kCache ? kk : 0];
+        } else {
+          dev::load_a<kPrecise>(ka, sK_warp + 8 * kk, kSA, group, quad);
+          dev::load_a<kPrecise>(va, sV_warp + 8 * kk, kSA, group, quad);
+        }
+        dev::mma_pair_rows_as_n<kPrecise>(st, dpt, ka, va, sQ_stage + 8 * kk, sO_stage + 8 * kk, kSA, group, quad);
       }
+
+      // P^T and dS^T, masked where the query's window does not hold the key.
+      const bool full = chunks.full<kBN>(p, tile, c);
+      const float* rpb = p.has_rpb ? p.rpb + static_cast<int64_t>(h) * p.rpb_volume : nullptr;
 #pragma unroll
       for (int j = 0; j < kNT; j++) {
-        FragB qb, ob;
-        dev::load_b_rows_as_n<kPrecise>(qb, sQ_stage + 8 * j * kSA + 8 * kk, kSA, group, quad);
-        dev::mma<kPrecise>(st[j], ka, qb);
-        dev::load_b_rows_as_n<kPrecise>(ob, sO_stage + 8 * j * kSA + 8 * kk, kSA, group, quad);
-        dev::mma<kPrecise>(dpt[j], va, ob);
-      }
-    }
-
-    // P^T and dS^T, masked where the query's window does not hold the key.
-    const bool full = chunks.full<kBN>(p, tile, c);
-    const float* rpb = p.has_rpb ? p.rpb + static_cast<int64_t>(h) * p.rpb_volume : nullptr;
 #pragma unroll
-    for (int j = 0; j < kNT; j++) {
-#pragma unroll
-      for (int e = 0; e < 4; e++) {
-        const int r = e >> 1, n = 8 * j + quad + 4 * (e & 1);
-        const QueryInfo q = info[n];
-        float prob = 0.f;
-        if (full || window_holds(q.lo, q.hi, key_j[r])) {
-          float x = st[j][e] * p.scale_log2 - q.lse2;
-          if (p.has_rpb) {
-            x += __ldg(rpb + key_rpb[r] + q.rpb_part) * dev::kLog2e;
+        for (int e = 0; e < 4; e++) {
+          const int r = e >> 1, n = 8 * j + quad + 4 * (e & 1);
+          const QueryInfo q = info[n];
+          float prob = 0.f;
+          if (full || window_holds(q.lo, q.hi, key_j[r])) {
+            float x = st[j][e] * p.scale_log2 - q.lse2;
+            if (p.has_rpb) {
+              x += __ldg(rpb + key_rpb[r] + q.rpb_part) * dev::kLog2e;
+            }
+            prob = dev::fast_exp2(x);
           }
-          prob = dev::fast_exp2(x);
+          st[j][e] = prob;
+          dpt[j][e] = prob * (dpt[j][e] - q.delta);
         }
-        st[j][e] = prob;
-        dpt[j][e] = prob * (dpt[j][e] - q.delta);
       }
-    }
 
-    // dV += P^T dO and dK += dS^T Q over this CTA's columns.
-    dev::mma_c_by_rows<kPrecise>(dv, st, sO_stage + col0, kSA, group, quad);
-    dev::mma_c_by_rows<kPrecise>(dk, dpt, sQ_stage + col0, kSA, group, quad);
+      // dV += P^T dO and dK += dS^T Q over this CTA's columns.
+      dev::mma_c_by_rows<kPrecise>(dv, st, sO_stage + col0, kSA, group, quad);
+      dev::mma_c_by_rows<kPrecise>(dk, dpt, sQ_stage + col0, kSA, group, quad);
+    }
     __syncthreads();
   }
 

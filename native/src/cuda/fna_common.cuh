@@ -17,6 +17,7 @@ struct Params {
   int64_t tokens;
   int length[3], kernel[3], stride[3], dilation[3], causal[3];
   int tile[3];        // tile shape: queries (forward, dq) or keys (dk/dv) per axis; the product is the CTA's rows
+  int tile_shift[3];  // log2 of tile[a] (tile shapes are powers of two)
   int tiles[3];       // number of tiles per axis, over every dilation group
   int rpb_stride[3];  // strides of one head's rpb block: (2k1-1)(2k2-1), 2k2-1, 1
   int rpb_volume;
@@ -25,6 +26,7 @@ struct Params {
   float scale_log2;  // scale * log2(e)
   int vec4_qk;       // rows of head_dim floats can be copied 16 bytes at a time
   int vec4_v;        // rows of head_dim_v floats likewise
+  int vec4_out;      // forward: output rows can be written 16 bytes at a time
   int rpb_in_smem;   // dq: dRpb is accumulated in shared memory first
   const float *query, *key, *value, *rpb, *extra_key, *extra_value;
   float *output, *lse;
@@ -41,12 +43,13 @@ struct Tile {
   int group_length[3];
 };
 
-NATTEN_DEVICE Tile make_tile(const Params& p, int64_t index) {
+// `index` < 2^31 (the planner checks the tile count).
+NATTEN_DEVICE Tile make_tile(const Params& p, int index) {
   int t[3];
-  t[2] = static_cast<int>(index % p.tiles[2]);
+  t[2] = index % p.tiles[2];
   index /= p.tiles[2];
-  t[1] = static_cast<int>(index % p.tiles[1]);
-  t[0] = static_cast<int>(index / p.tiles[1]);
+  t[1] = index % p.tiles[1];
+  t[0] = index / p.tiles[1];
   Tile tile;
   for (int a = 0; a < 3; a++) {
     const AxisTile at = get_axis_tile(t[a], p.length[a], p.dilation[a], p.tile[a]);
@@ -93,6 +96,10 @@ struct Box {
     }
     by_extent2.init(static_cast<uint32_t>(extent[2]));
     by_extent1.init(static_cast<uint32_t>(extent[1]));
+  }
+  // Row-major position of in-group coordinates c inside the box.
+  NATTEN_DEVICE int encode(const int (&c)[3]) const {
+    return ((c[0] - lo[0]) * extent[1] + (c[1] - lo[1])) * extent[2] + (c[2] - lo[2]);
   }
   NATTEN_DEVICE void decode(int u, int (&c)[3]) const {
     const int rest = by_extent2.div(u);
@@ -158,11 +165,16 @@ struct QueryRow {
   int64_t token;
 };
 
+// Coordinates of row r inside the tile shape (row-major).
+NATTEN_DEVICE void tile_row_coords(const Params& p, int r, int (&rc)[3]) {
+  rc[2] = r & (p.tile[2] - 1);
+  rc[1] = (r >> p.tile_shift[2]) & (p.tile[1] - 1);
+  rc[0] = r >> (p.tile_shift[2] + p.tile_shift[1]);
+}
+
 NATTEN_DEVICE void tile_row_positions(const Params& p, const Tile& t, int r, int (&ih)[3], int& valid) {
   int rc[3];
-  rc[2] = r % p.tile[2];
-  rc[1] = (r / p.tile[2]) % p.tile[1];
-  rc[0] = r / (p.tile[2] * p.tile[1]);
+  tile_row_coords(p, r, rc);
   valid = 1;
   for (int a = 0; a < 3; a++) {
     ih[a] = t.lo[a] + rc[a];
@@ -170,6 +182,23 @@ NATTEN_DEVICE void tile_row_positions(const Params& p, const Tile& t, int r, int
       valid = 0;
       ih[a] = t.hi[a] - 1;
     }
+  }
+}
+
+// The in-group positions [lo, hi] (inclusive) per axis spanned by tile rows [r0, r0 + n): between the first
+// and the last row on the first axis where they differ, every coordinate of the tile on later axes (as
+// Box::run_bounds), clamped to the tile's valid positions (rows past its end take the last one, as in
+// tile_row_positions).
+NATTEN_DEVICE void tile_rows_span(const Params& p, const Tile& t, int r0, int n, int (&lo)[3], int (&hi)[3]) {
+  int first[3], last[3];
+  tile_row_coords(p, r0, first);
+  tile_row_coords(p, r0 + n - 1, last);
+  bool same_prefix = true;
+  for (int a = 0; a < 3; a++) {
+    const int q0 = t.lo[a] + (same_prefix ? first[a] : 0), q1 = t.lo[a] + (same_prefix ? last[a] : p.tile[a] - 1);
+    same_prefix = same_prefix && first[a] == last[a];
+    lo[a] = q0 < t.hi[a] ? q0 : t.hi[a] - 1;
+    hi[a] = q1 < t.hi[a] ? q1 : t.hi[a] - 1;
   }
 }
 
@@ -195,6 +224,25 @@ NATTEN_DEVICE QueryRow query_row(const Params& p, const Tile& t, int r) {
   return q;
 }
 
+// The window and bias part of a query row, as the forward stages them in shared memory.
+struct alignas(16) RowWindow {
+  int lo[3];
+  int rpb_part;
+  int hi[3];
+  int pad;
+
+  NATTEN_DEVICE static RowWindow of(const QueryRow& q) {
+    RowWindow w;
+    for (int a = 0; a < 3; a++) {
+      w.lo[a] = q.lo[a];
+      w.hi[a] = q.hi[a];
+    }
+    w.rpb_part = q.rpb_part;
+    w.pad = 0;
+    return w;
+  }
+};
+
 // Coordinates of a key of a chunk, as staged in shared memory next to its row (j[0] is far negative for a
 // key past the end of the box, so every window test fails).
 struct alignas(16) KeyInfo {
@@ -210,14 +258,21 @@ NATTEN_DEVICE bool window_holds(const int (&lo)[3], const int (&hi)[3], const in
 
 // One step of the two-stage pipeline of the chunk loops: issue the next chunk's copies (when there is one)
 // into the other stage, then wait for this chunk's and make them visible to the whole CTA.
-template <class LoadNext>
-NATTEN_DEVICE void advance_pipeline(bool has_next, LoadNext load_next) {
+// `landed` runs after the wait and before the barrier: each thread may touch the pieces it copied itself.
+template <class LoadNext, class Landed>
+NATTEN_DEVICE void advance_pipeline(bool has_next, LoadNext load_next, Landed landed) {
   if (has_next) {
     load_next();
   }
   dev::cp_async_commit();  // an empty group on the last chunk keeps the count of groups in flight uniform
   dev::cp_async_wait<1>();
+  landed();
   __syncthreads();
+}
+
+template <class LoadNext>
+NATTEN_DEVICE void advance_pipeline(bool has_next, LoadNext load_next) {
+  advance_pipeline(has_next, load_next, [] {});
 }
 
 // The rows of a smem row n in global memory: up to two tensors at the same position (K and V, Q and dO), each
@@ -279,6 +334,17 @@ NATTEN_DEVICE void load_rows(const RowTile& a, const RowTile* b, Rows rows) {
     if (b != nullptr) {
       copy_piece(b->tile + n * b->stride + col, src.b, col, b->dim, b->vec4, b->any_valid);
     }
+  }
+}
+
+// Calls f(piece) for each 16-byte piece of a kRows x kWidth tile that this thread copies in load_rows (the
+// same assignment of pieces to threads): after its copies land, a thread may rework its own pieces in place
+// before the barrier that publishes them.
+template <int kRows, int kWidth, int kThreads, class F>
+NATTEN_DEVICE void for_own_pieces(float* tile, int stride, F f) {
+  constexpr int kVecs = kWidth / 4;
+  for (int idx = threadIdx.x; idx < kRows * kVecs; idx += kThreads) {
+    f(tile + (idx / kVecs) * stride + 4 * (idx % kVecs));
   }
 }
 

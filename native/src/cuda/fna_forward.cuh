@@ -39,6 +39,26 @@ struct KeyChunks {
     return k;
   }
 
+  // The positions [lo, hi) of the box (row-major) that the windows of tile rows [r0, r0 + n) reach, exact up
+  // to the box's row-major order (tile_rows_span): the box chunks outside it hold only keys that every one of
+  // those rows masks, so the warp that owns the rows skips them.
+  NATTEN_DEVICE Range rows_reach(const Params& p, const Tile& t, int r0, int n) const {
+    int lo[3], hi[3];
+    tile_rows_span(p, t, r0, n, lo, hi);
+    for (int a = 0; a < 3; a++) {
+      const Range w = get_window_union(lo[a], hi[a] + 1, p.kernel[a], p.stride[a], t.group_length[a], p.causal[a] != 0);
+      lo[a] = w.lo;
+      hi[a] = w.hi - 1;
+    }
+    return Range{box.encode(lo), box.encode(hi) + 1};
+  }
+
+  // Whether chunk c is a box chunk that holds no position of `reach`.
+  template <int kBlockN>
+  NATTEN_DEVICE bool outside(int c, const Range& reach) const {
+    return c < box_chunks && (c * kBlockN >= reach.hi || (c + 1) * kBlockN <= reach.lo);
+  }
+
   template <int kBlockN>
   NATTEN_DEVICE int kind(int c) const {
     if (c >= box_chunks) {
@@ -87,43 +107,93 @@ struct KeyChunks {
   }
 };
 
-// Scales the raw scores of one chunk to the log2 domain, adds the bias and masks: element e of column tile j
-// is row (e / 2) of the thread's two rows and key 8 j + quad + 4 (e % 2) of the chunk (see natten/cuda/mma.h).
-template <int kNT>
-NATTEN_DEVICE void score_chunk(const Params& p, float (&s)[kNT][4], int kind, int chunk_extra0, const KeyInfo* info,
-                               const QueryRow (&rows)[2], int h, int quad) {
-  const float* rpb = p.has_rpb ? p.rpb + static_cast<int64_t>(h) * p.rpb_volume : nullptr;
-  // Uniform over the CTA: a full chunk without bias needs nothing but the scale.
-  const bool masked = kind == kChunkMasked, biased = kind != kChunkExtra && p.has_rpb;
+// The window test and the bias of one chunk's scores, for one combination of the two (kMasked: keys outside a
+// row's window get -inf; kBiased: the rpb entry is added). Straight-line code: per key one 16-byte load of its
+// coordinates, per score an unsigned range test per axis (lo <= j < hi as j - lo < hi - lo) and a select; the
+// bias is read at a clamped offset where the key is masked (never out of range, then discarded).
+template <bool kMasked, bool kBiased, int kNT, class Row>
+NATTEN_DEVICE void mask_and_bias(const Params& p, float (&s)[kNT][4], const KeyInfo* info, const Row& row0,
+                                 const Row& row1, int h, int quad) {
+  dev::compiler_fence();  // read the rows' windows here, per chunk: hoisted out of the loop they hold 14 registers
+  int lo[2][3];
+  unsigned extent[2][3];
+  int rpb_row[2];
+#pragma unroll
+  for (int a = 0; a < 3; a++) {
+    lo[0][a] = row0.lo[a];
+    lo[1][a] = row1.lo[a];
+    extent[0][a] = static_cast<unsigned>(row0.hi[a] - row0.lo[a]);
+    extent[1][a] = static_cast<unsigned>(row1.hi[a] - row1.lo[a]);
+  }
+  rpb_row[0] = row0.rpb_part;
+  rpb_row[1] = row1.rpb_part;
+  const float* rpb = kBiased ? p.rpb + static_cast<int64_t>(h) * p.rpb_volume : nullptr;
 #pragma unroll
   for (int j = 0; j < kNT; j++) {
 #pragma unroll
-    for (int e = 0; e < 4; e++) {
-      const int n = 8 * j + quad + 4 * (e & 1);
-      const QueryRow& row = rows[e >> 1];
-      float x = s[j][e] * p.scale_log2;
-      if (kind == kChunkExtra) {
-        if (chunk_extra0 + n >= p.n_extra) {
-          x = -INFINITY;
+    for (int half = 0; half < 2; half++) {  // key 8 j + quad + 4 half: elements half (row 0) and 2 + half (row 1)
+      const KeyInfo k = info[8 * j + quad + 4 * half];
+#pragma unroll
+      for (int r = 0; r < 2; r++) {
+        const int e = 2 * r + half;
+        bool holds = true;
+        if (kMasked) {
+          holds = (static_cast<unsigned>(k.j[0] - lo[r][0]) < extent[r][0]) &
+                  (static_cast<unsigned>(k.j[1] - lo[r][1]) < extent[r][1]) &
+                  (static_cast<unsigned>(k.j[2] - lo[r][2]) < extent[r][2]);
         }
-      } else if (masked || biased) {
-        const KeyInfo k = info[n];
-        if (masked && !window_holds(row.lo, row.hi, k.j)) {
-          x = -INFINITY;
-        } else if (biased) {
-          x += __ldg(rpb + k.rpb_part + row.rpb_part) * dev::kLog2e;
+        float x = s[j][e];
+        if (kBiased) {
+          x += __ldg(rpb + (holds ? k.rpb_part + rpb_row[r] : 0)) * dev::kLog2e;
         }
+        s[j][e] = holds ? x : -INFINITY;
       }
-      s[j][e] = x;
     }
+    dev::compiler_fence();  // one column tile's key coordinates at a time in registers
+  }
+}
+
+// Scales the raw scores of one chunk to the log2 domain (unless kPrescaled: the forward folds scale * log2(e)
+// into Q), adds the bias and masks: element e of column tile j is row (e / 2) of the thread's two rows and key
+// 8 j + quad + 4 (e % 2) of the chunk (see natten/cuda/mma.h). Row: anything with the window (lo, hi) and
+// rpb_part of a query row (QueryRow, or RowWindow in shared memory). The chunk's kind and the bias are uniform
+// over the CTA: each combination runs its own straight-line code.
+template <int kNT, bool kPrescaled = false, class Row>
+NATTEN_DEVICE void score_chunk(const Params& p, float (&s)[kNT][4], int kind, int chunk_extra0, const KeyInfo* info,
+                               const Row& row0, const Row& row1, int h, int quad) {
+  if (!kPrescaled) {
+#pragma unroll
+    for (int j = 0; j < kNT; j++) {
+#pragma unroll
+      for (int e = 0; e < 4; e++) {
+        s[j][e] *= p.scale_log2;
+      }
+    }
+  }
+  if (kind == kChunkExtra) {
+#pragma unroll
+    for (int j = 0; j < kNT; j++) {
+#pragma unroll
+      for (int e = 0; e < 4; e++) {
+        s[j][e] = chunk_extra0 + 8 * j + quad + 4 * (e & 1) < p.n_extra ? s[j][e] : -INFINITY;
+      }
+    }
+  } else if (kind == kChunkMasked) {
+    if (p.has_rpb) {
+      mask_and_bias<true, true>(p, s, info, row0, row1, h, quad);
+    } else {
+      mask_and_bias<true, false>(p, s, info, row0, row1, h, quad);
+    }
+  } else if (p.has_rpb) {
+    mask_and_bias<false, true>(p, s, info, row0, row1, h, quad);
   }
 }
 
 template <class T>
-__global__ void __launch_bounds__(T::kThreads, kMinBlocksPerSm) fna_forward_kernel(const Params p) {
+__global__ void __launch_bounds__(T::kThreads, T::kMinBlocks) fna_forward_kernel(const Params p) {
 #if NATTEN_SM80
   constexpr int kD = T::kHeadDim, kBN = T::kBlockN, kNT = kBN / 8, kSteps = T::kSteps;
-  constexpr int kSA = T::kRowStrideA, kSK = T::kRowStrideK;
+  constexpr int kSA = T::kRowStrideA, kSK = T::kRowStrideK, kSQ = T::kRowStrideQ;
   constexpr bool kPrecise = T::kPrecise;
   using FragA = dev::FragA<kPrecise>;
   using FragB = dev::FragB<kPrecise>;
@@ -132,16 +202,23 @@ __global__ void __launch_bounds__(T::kThreads, kMinBlocksPerSm) fna_forward_kern
   float* sK = sQ + T::kQFloats;
   float* sV = sK + T::kKFloats;
   KeyInfo* sInfo = reinterpret_cast<KeyInfo*>(sV + T::kVFloats);
+  RowWindow* sRows = reinterpret_cast<RowWindow*>(sInfo + 2 * kBN);
 
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, group = lane >> 2, quad = lane & 3;
   const int h = blockIdx.y, hkv = h / p.heads_per_kv;
   const int64_t b = blockIdx.z;
   const Tile tile = make_tile(p, blockIdx.x);
   const KeyChunks chunks = KeyChunks::of<kBN>(p, tile);
-  const QueryRow rows[2] = {query_row(p, tile, 16 * warp + group), query_row(p, tile, 16 * warp + group + 8)};
+  const Range reach = chunks.rows_reach(p, tile, 16 * warp, 16);  // this warp's part of the key box
+  // The query rows' windows wait in shared memory (registers are the scarce resource; the masked chunks read them).
+  for (int r = tid; r < T::kBlockM; r += T::kThreads) {
+    sRows[r] = RowWindow::of(query_row(p, tile, r));
+  }
+  const RowWindow& row0 = sRows[16 * warp + group];
+  const RowWindow& row1 = sRows[16 * warp + group + 8];
 
   // Prologue: the query tile and the first chunk, in one copy group.
-  const RowTile q_tile{sQ, kSA, p.head_dim, p.vec4_qk, p.query};
+  const RowTile q_tile{sQ, kSQ, p.head_dim, p.vec4_qk, p.query};
   load_rows<T::kBlockM, kD, T::kThreads>(q_tile, nullptr, [&](int r) {
     int ih[3], valid;
     tile_row_positions(p, tile, r, ih, valid);
@@ -155,62 +232,131 @@ __global__ void __launch_bounds__(T::kThreads, kMinBlocksPerSm) fna_forward_kern
   softmax.init();
   float acc[kSteps][4];
   dev::zero(acc);
-  FragA q_frags[T::kQInRegisters ? kSteps : 1];
-  const float* sQ_warp = sQ + 16 * warp * kSA;
+  FragA q_frags[T::kQInRegisters ? kSteps : 2];
+  const float* sQ_warp = sQ + 16 * warp * kSQ;
 
   for (int c = 0; c < chunks.count; c++) {
     const int stage = c & 1;
-    advance_pipeline(c + 1 < chunks.count, [&] {
-      chunks.load<kBN, kD, T::kThreads>(p, tile, b, hkv, c + 1, sK + (stage ^ 1) * kBN * kSA, kSA,
-                                        sV + (stage ^ 1) * kBN * kSK, kSK, sInfo + (stage ^ 1) * kBN);
-    });
+    float* sK_stage = sK + stage * kBN * kSA;
+    float* sV_stage = sV + stage * kBN * kSK;
+    advance_pipeline(
+        c + 1 < chunks.count,
+        [&] {
+          chunks.load<kBN, kD, T::kThreads>(p, tile, b, hkv, c + 1, sK + (stage ^ 1) * kBN * kSA, kSA,
+                                            sV + (stage ^ 1) * kBN * kSK, kSK, sInfo + (stage ^ 1) * kBN);
+        },
+        [&] {
+          // This thread's pieces have landed: Q takes the softmax scale (in the log2 domain) once, and in TF32
+          // Q, K and V are rounded once here instead of at every fragment load.
+          if (c == 0) {
+            for_own_pieces<T::kBlockM, kD, T::kThreads>(sQ, kSQ, [&](float* piece) {
+              float v[4];
+              dev::load4(piece, v);
+#pragma unroll
+              for (int e = 0; e < 4; e++) {
+                v[e] *= p.scale_log2;
+                if (T::kConvertInSmem) {
+                  v[e] = dev::bits_float(dev::to_tf32(v[e]));
+                }
+              }
+              dev::store4(piece, v);
+            });
+          }
+          if (T::kConvertInSmem) {
+            for_own_pieces<kBN, kD, T::kThreads>(sK_stage, kSA, dev::round_tf32_piece);
+            for_own_pieces<kBN, kD, T::kThreads>(sV_stage, kSK, dev::round_tf32_piece);
+          }
+        });
 
     if (T::kQInRegisters && c == 0) {
 #pragma unroll
-      for (int kk = 0; kk < kSteps; kk++) {
-        dev::load_a<kPrecise>(q_frags[T::kQInRegisters ? kk : 0], sQ_warp + 8 * kk, kSA, group, quad);
+      for (int kp = 0; kp < kSteps / 2; kp++) {
+        dev::load_a_pair<kPrecise>(q_frags[T::kQInRegisters ? 2 * kp : 0], q_frags[T::kQInRegisters ? 2 * kp + 1 : 1],
+                                   sQ_warp + 16 * kp, kSQ, group, quad);
       }
     }
-    const float* sK_stage = sK + stage * kBN * kSA;
-    const float* sV_stage = sV + stage * kBN * kSK;
 
-    // S = Q K^T
-    float s[kNT][4];
-    dev::zero(s);
+    // A chunk outside this warp's reach: every score of its rows would be masked (warp-uniform; the barrier
+    // below stays outside the branch).
+    if (!chunks.outside<kBN>(c, reach)) {
+      // S = Q K^T (the k order of load_a_pair)
+      float s[kNT][4];
+      dev::zero(s);
 #pragma unroll
-    for (int kk = 0; kk < kSteps; kk++) {
-      FragA a;
-      if (T::kQInRegisters) {
-        a = q_frags[T::kQInRegisters ? kk : 0];
-      } else {
-        dev::load_a<kPrecise>(a, sQ_warp + 8 * kk, kSA, group, quad);
+      for (int kp = 0; kp < kSteps / 2; kp++) {
+        FragA a0, a1;
+        if (T::kQInRegisters) {
+          a0 = q_frags[T::kQInRegisters ? 2 * kp : 0];
+          a1 = q_frags[T::kQInRegisters ? 2 * kp + 1 : 1];
+        } else {
+          dev::load_a_pair<kPrecise>(a0, a1, sQ_warp + 16 * kp, kSQ, group, quad);
+        }
+#pragma unroll
+        for (int j = 0; j < kNT; j++) {
+          FragB b0, b1;
+          dev::load_b_pair_rows_as_n<kPrecise>(b0, b1, sK_stage + 8 * j * kSA + 16 * kp, kSA, group, quad);
+          dev::mma<kPrecise>(s[j], a0, b0);
+          dev::mma<kPrecise>(s[j], a1, b1);
+        }
       }
+
+      const int kind = chunks.kind<kBN>(c);
+      score_chunk<kNT, true>(p, s, kind, (c - chunks.box_chunks) * kBN, sInfo + stage * kBN, row0, row1, h, quad);
+      softmax.update(s, acc);
+
+      // O += P V (acc's n axis in the order of load_b_quad_rows_as_k)
 #pragma unroll
       for (int j = 0; j < kNT; j++) {
-        FragB bf;
-        dev::load_b_rows_as_n<kPrecise>(bf, sK_stage + 8 * j * kSA + 8 * kk, kSA, group, quad);
-        dev::mma<kPrecise>(s[j], a, bf);
+        FragA a;
+        dev::a_from_c<kPrecise>(a, s[j]);
+#pragma unroll
+        for (int hq = 0; hq < kSteps / 4; hq++) {
+          FragB bq[4];
+          dev::load_b_quad_rows_as_k<kPrecise>(bq, sV_stage + 8 * j * kSK + 32 * hq, kSK, group, quad);
+#pragma unroll
+          for (int i = 0; i < 4; i++) {
+            dev::mma<kPrecise>(acc[4 * hq + i], a, bq[i]);
+          }
+        }
       }
     }
-
-    const int kind = chunks.kind<kBN>(c);
-    score_chunk<kNT>(p, s, kind, (c - chunks.box_chunks) * kBN, sInfo + stage * kBN, rows, h, quad);
-    softmax.update(s, acc);
-
-    dev::mma_c_by_rows<kPrecise>(acc, s, sV_stage, kSK, group, quad);  // O += P V
     __syncthreads();
   }
 
-  // Epilogue: normalize and write the output rows and their logsumexp.
+  // Epilogue: normalize and write the output rows and their logsumexp. Lane quad q holds, for e = 0 and 1, the
+  // output columns 32 hq + 8 q + 4 e + {0..3} in acc[4 hq + {0..3}][2 r + e].
   float inv_sum[2], lse[2];
   softmax.finish(inv_sum, lse);
 #pragma unroll
   for (int r = 0; r < 2; r++) {
-    if (!rows[r].valid) {
+    const QueryRow row = query_row(p, tile, 16 * warp + group + 8 * r);
+    if (!row.valid) {
       continue;
     }
-    const int64_t out_row = (b * p.tokens + rows[r].token) * p.heads + h;
-    dev::store_c_row(p.output + out_row * p.head_dim_v, acc, r, 0, p.head_dim_v, inv_sum[r], quad);
+    const int64_t out_row = (b * p.tokens + row.token) * p.heads + h;
+    float* out = p.output + out_row * p.head_dim_v;
+#pragma unroll
+    for (int hq = 0; hq < kSteps / 4; hq++) {
+#pragma unroll
+      for (int e = 0; e < 2; e++) {
+        const int col = 32 * hq + 8 * quad + 4 * e;
+        float v[4];
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+          v[i] = acc[4 * hq + i][2 * r + e] * inv_sum[r];
+        }
+        if (p.vec4_out && col + 4 <= p.head_dim_v) {
+          dev::store4(out + col, v);
+        } else {
+#pragma unroll
+          for (int i = 0; i < 4; i++) {
+            if (col + i < p.head_dim_v) {
+              out[col + i] = v[i];
+            }
+          }
+        }
+      }
+    }
     if (quad == 0) {
       p.lse[out_row] = lse[r];
     }

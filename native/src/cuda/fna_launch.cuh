@@ -2,6 +2,9 @@
 // the shared-memory opt-in (cudaFuncSetAttribute) and a launch check per kernel, and the precision switch.
 #pragma once
 
+#include <string>
+#include <utility>
+
 #include "common.h"
 #include "fna_backward.cuh"
 #include "fna_launch.h"
@@ -51,10 +54,32 @@ Status launch_backward(const Params& dq, const Params& dkv, cudaStream_t stream)
   return check_launch("fused backward dk/dv");
 }
 
+// Configuration kConfig of kForwardConfigs in TF32, where it fits in shared memory.
+template <int kHeadDim, int kConfig>
+Status launch_forward_config(const Params& p, cudaStream_t stream) {
+  constexpr ForwardConfig c = kForwardConfigs[kConfig];
+  if constexpr (forward_config_fits(kHeadDim, c)) {
+    return launch_forward<ForwardTraits<kHeadDim, false, c.warps, c.block_n, c.min_blocks, c.q_regs>>(p, stream);
+  } else {
+    return invalid("forward configuration " + std::to_string(kConfig) + " does not fit head-dim bucket " +
+                   std::to_string(kHeadDim));
+  }
+}
+
+template <int kHeadDim, int... kConfigs>
+Status launch_forward_by_config(const Params& p, int config, cudaStream_t stream,
+                                std::integer_sequence<int, kConfigs...>) {
+  Status s = invalid("no forward configuration " + std::to_string(config));
+  (void)((config == kConfigs ? (s = launch_forward_config<kHeadDim, kConfigs>(p, stream), true) : false) || ...);
+  return s;
+}
+
 template <int kHeadDim>
-Status run_forward(const Params& p, bool precise, cudaStream_t stream) {
-  return precise ? launch_forward<ForwardTraits<kHeadDim, true>>(p, stream)
-                 : launch_forward<ForwardTraits<kHeadDim, false>>(p, stream);
+Status run_forward(const Params& p, bool precise, int config, cudaStream_t stream) {
+  if (precise) {
+    return launch_forward<ForwardTraits<kHeadDim, true>>(p, stream);
+  }
+  return launch_forward_by_config<kHeadDim>(p, config, stream, std::make_integer_sequence<int, kForwardConfigCount>());
 }
 
 template <int kHeadDim>
@@ -64,7 +89,7 @@ Status run_backward(const Params& dq, const Params& dkv, bool precise, cudaStrea
 }
 
 #define NATTEN_INSTANTIATE_FNA(kHeadDim)                                                                     \
-  template Status run_forward<kHeadDim>(const Params&, bool, cudaStream_t);                                 \
+  template Status run_forward<kHeadDim>(const Params&, bool, int, cudaStream_t);                                 \
   template Status run_backward<kHeadDim>(const Params&, const Params&, bool, cudaStream_t);
 
 }  // namespace fna

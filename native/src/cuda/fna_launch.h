@@ -10,8 +10,9 @@ namespace natten {
 namespace cuda {
 namespace fna {
 
+// `config`: an index into kForwardConfigs (TF32; float32 runs the bucket's default configuration).
 template <int kHeadDim>
-Status run_forward(const Params& p, bool precise, cudaStream_t stream);
+Status run_forward(const Params& p, bool precise, int config, cudaStream_t stream);
 
 // Runs delta, dq and dk/dv; d_rpb and the extra tokens' gradients must be zeroed by the caller.
 template <int kHeadDim>

@@ -97,6 +97,10 @@ fna::Params base_params(const NAProblem& p, const int (&tile)[3]) {
     f.dilation[a] = p.dilation[a];
     f.causal[a] = p.causal[a] ? 1 : 0;
     f.tile[a] = tile[a];
+    f.tile_shift[a] = 0;
+    while ((1 << f.tile_shift[a]) < tile[a]) {
+      f.tile_shift[a]++;
+    }
     f.tiles[a] = get_axis_tile_count(p.length[a], p.dilation[a], tile[a]);
   }
   f.rpb_stride[2] = 1;
@@ -117,7 +121,59 @@ struct Plan {
   bool precise = false;
   int q_tile[3] = {1, 1, 1};
   int k_tile[3] = {1, 1, 1};
+  int forward_config = 0;  // index into kForwardConfigs (the forward; TF32)
 };
+
+int forward_config_index(ForwardConfig c) {
+  for (int i = 0; i < kForwardConfigCount; i++) {
+    if (kForwardConfigs[i].warps == c.warps && kForwardConfigs[i].block_n == c.block_n &&
+        kForwardConfigs[i].min_blocks == c.min_blocks && kForwardConfigs[i].q_regs == c.q_regs) {
+      return i;
+    }
+  }
+  return -1;
+}
+
+// The dispatcher's forward configurations (TF32), from the benchmark's sweep (bench/cuda_bench.ts --sweep): the
+// first rule whose head-dim bucket matches, whose count of non-trivial axes (length > 1) matches (0: any) and
+// whose window volume (product of the kernel sizes) is at most max_window takes its configuration; no rule,
+// the bucket's default (default_forward_config).
+struct ForwardRule {
+  int bucket;
+  int axes;
+  int64_t max_window;
+  ForwardConfig config;
+};
+constexpr int64_t kAnyWindow = std::numeric_limits<int64_t>::max();
+constexpr ForwardRule kForwardRules[] = {
+    // The sweep of 2026-11-28 on an H200 (commit df8d35f; forward ms, best vs the old default): 2d-nat (bucket
+    // 32, 7x7) 4x32x4 0.215 vs 4x64 0.316; 2d-large (bucket 64, 13x13) 4x32x4 0.663 vs 0.882; 3d-video (bucket 128,
+    // 8x16x16) 8x64 47.96 vs 4x32 56.43; 1d-long (bucket 64, 1023) 8x128 5.153 (4x32x4 5.180) vs 4x64 6.128.
+    // Round 3, the final one (commit 446bc12, straight-line masking): auto = best on 2d-nat (4x32x4 0.154),
+    // 2d-large (4x32x4 0.532) and 3d-video (8x64 36.16); 1d-long 8x128 4.326 vs 4x32x4 5.061 (best in round 1 too;
+    // round 2's opposite result came from the per-score shared-memory reads of the masked edge chunks).
+    {32, 0, kAnyWindow, {4, 32, 4}},
+    {64, 1, kAnyWindow, {8, 128}},
+    {64, 0, kAnyWindow, {4, 32, 4}},
+    {128, 0, kAnyWindow, {8, 64}},
+    // Not from a sweep: bucket 256 in TF32 spills 116 bytes with 32-key chunks, none with 16 (ptxas, sm_90).
+    {256, 0, kAnyWindow, {4, 16}},
+};
+
+ForwardConfig choose_forward_config(const NAProblem& p, int bucket) {
+  int axes = 0;
+  int64_t window = 1;
+  for (int a = 0; a < 3; a++) {
+    axes += p.length[a] > 1 ? 1 : 0;
+    window *= p.kernel[a];
+  }
+  for (const ForwardRule& r : kForwardRules) {
+    if (r.bucket == bucket && (r.axes == 0 || r.axes == axes) && window <= r.max_window) {
+      return r.config;
+    }
+  }
+  return default_forward_config(bucket);
+}
 
 template <int kHeadDim, bool kPrecise>
 int max_smem_bytes(bool backward) {
@@ -166,7 +222,31 @@ Plan plan(const NAProblem& p, const RunOptions& options, bool backward) {
                " bytes of shared memory per block, the device allows " + std::to_string(info.smem_optin);
     return plan;
   }
-  choose_tile(p, 64, plan.q_tile);
+  ForwardConfig fc = default_forward_config(plan.bucket);
+  if (!backward && !plan.precise) {
+    if (options.forward_config >= 0) {
+      if (options.forward_config >= kForwardConfigCount) {
+        plan.why = "forward configuration " + std::to_string(options.forward_config) + " does not exist (0 to " +
+                   std::to_string(kForwardConfigCount - 1) + ")";
+        return plan;
+      }
+      fc = kForwardConfigs[options.forward_config];
+    } else {
+      fc = choose_forward_config(p, plan.bucket);
+      if (!forward_config_fits(plan.bucket, fc) || forward_smem_bytes(plan.bucket, fc.warps, fc.block_n) > info.smem_optin) {
+        fc = default_forward_config(plan.bucket);
+      }
+    }
+    const int fc_smem = forward_smem_bytes(plan.bucket, fc.warps, fc.block_n);
+    if (!forward_config_fits(plan.bucket, fc) || fc_smem > info.smem_optin) {
+      plan.why = "forward configuration " + std::to_string(fc.warps) + " warps x " + std::to_string(fc.block_n) +
+                 " keys needs " + std::to_string(fc_smem) + " bytes of shared memory with head-dim bucket " +
+                 std::to_string(plan.bucket) + ", the device allows " + std::to_string(info.smem_optin);
+      return plan;
+    }
+  }
+  plan.forward_config = forward_config_index(fc);
+  choose_tile(p, backward ? 64 : 16 * fc.warps, plan.q_tile);
   choose_tile(p, 64, plan.k_tile);
   int64_t q_tiles = 1, k_tiles = 1;
   for (int a = 0; a < 3; a++) {
@@ -229,7 +309,10 @@ Status na_forward(const NAProblem& p, const NAForwardArgs& a, const RunOptions& 
   f.lse = a.logsumexp;
   f.vec4_qk = p.head_dim % 4 == 0 && aligned16(a.query) && aligned16(a.key) && aligned16(a.extra_key);
   f.vec4_v = p.head_dim_v % 4 == 0 && aligned16(a.value) && aligned16(a.extra_value);
-  return by_bucket(pl.bucket, [&](auto d) { return fna::run_forward<decltype(d)::value>(f, pl.precise, stream); });
+  f.vec4_out = p.head_dim_v % 4 == 0 && aligned16(a.output);
+  return by_bucket(pl.bucket, [&](auto d) {
+    return fna::run_forward<decltype(d)::value>(f, pl.precise, pl.forward_config, stream);
+  });
 }
 
 size_t na_backward_workspace_bytes(const NAProblem& p) { return align256(sizeof(float) * p.lse_elems()); }
@@ -279,6 +362,7 @@ Status na_backward(const NAProblem& p, const NABackwardArgs& a, const RunOptions
   const fna::Params key_tiles = base_params(p, pl.k_tile);
   for (int a3 = 0; a3 < 3; a3++) {
     dkv.tile[a3] = key_tiles.tile[a3];
+    dkv.tile_shift[a3] = key_tiles.tile_shift[a3];
     dkv.tiles[a3] = key_tiles.tiles[a3];
   }
   return by_bucket(pl.bucket,
@@ -318,8 +402,13 @@ std::string describe_fused(const NAProblem& p, const RunOptions& options) {
   if (!pl.fast) {
     return "reference (" + pl.why + ")";
   }
+  const ForwardConfig fc = kForwardConfigs[pl.forward_config];
   return "fast hdim " + std::to_string(pl.bucket) + (pl.precise ? " float32" : " tf32") + " tile " +
-         std::to_string(pl.q_tile[0]) + "x" + std::to_string(pl.q_tile[1]) + "x" + std::to_string(pl.q_tile[2]);
+         std::to_string(pl.q_tile[0]) + "x" + std::to_string(pl.q_tile[1]) + "x" + std::to_string(pl.q_tile[2]) +
+         " fwd config " + std::to_string(pl.forward_config) + " (" + std::to_string(fc.warps) + " warps, " +
+         std::to_string(fc.block_n) + " keys" +
+         (fc.min_blocks > 0 ? ", " + std::to_string(fc.min_blocks) + " blocks/SM" : std::string()) +
+         (fc.q_regs ? ", Q in registers" : "") + ")";
 }
 
 }  // namespace cuda

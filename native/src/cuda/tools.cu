@@ -221,10 +221,10 @@ Status timed(cudaStream_t stream, double* ms, F fn) {
 
 }  // namespace
 
-Status self_check(const NAProblem& p, Precision precision, uint64_t seed, CheckReport* report) {
+Status self_check(const NAProblem& p, const RunOptions& fast, uint64_t seed, CheckReport* report, bool forward_only) {
   cudaStream_t stream = nullptr;
-  RunOptions fast, ref;
-  fast.precision = precision;
+  const Precision precision = fast.precision;
+  RunOptions ref;
   ref.implementation = Implementation::kReference;
   const RunOptions options[2] = {ref, fast};
   report->kernels = describe_fused(p, fast);
@@ -238,6 +238,9 @@ Status self_check(const NAProblem& p, Precision precision, uint64_t seed, CheckR
   for (int w = 0; w < 2; w++) {
     NATTEN_RETURN_IF_ERROR(t.poison_outputs(w, stream));
     NATTEN_RETURN_IF_ERROR(timed(stream, forward_ms[w], [&] { return na_forward(p, t.forward(p, w), options[w], stream); }));
+    if (forward_only) {
+      continue;
+    }
     NATTEN_RETURN_IF_ERROR(timed(stream, backward_ms[w], [&] {
       return na_backward(p, t.backward(p, w, 0), options[w], t.ws.ptr, sizeof(float) * t.ws.n, stream);
     }));
@@ -245,6 +248,9 @@ Status self_check(const NAProblem& p, Precision precision, uint64_t seed, CheckR
   NATTEN_CUDA_RETURN_IF_ERROR(cudaDeviceSynchronize(), "running the fused op");
   NATTEN_RETURN_IF_ERROR(compare("forward", "output", t.out[1], t.out[0], fused_tol, report));
   NATTEN_RETURN_IF_ERROR(compare("forward", "logsumexp", t.lse[1], t.lse[0], fused_tol, report));
+  if (forward_only) {
+    return Status{};
+  }
   for (int i = 0; i < 6; i++) {
     if (t.grads[0][i].n > 0) {
       NATTEN_RETURN_IF_ERROR(compare("backward", FusedTensors::kGradNames[i], t.grads[1][i], t.grads[0][i], fused_tol,
@@ -331,10 +337,9 @@ Status self_check(const NAProblem& p, Precision precision, uint64_t seed, CheckR
   return Status{};
 }
 
-Status benchmark(const NAProblem& p, Precision precision, int warmup, int iters, BenchResult* result) {
+Status benchmark(const NAProblem& p, const RunOptions& o, int warmup, int iters, BenchResult* result,
+                 bool forward_only) {
   cudaStream_t stream = nullptr;
-  RunOptions o;
-  o.precision = precision;
   result->kernels = describe_fused(p, o);
   FusedTensors t;
   NATTEN_RETURN_IF_ERROR(t.allocate(p, 100, 1, stream));
@@ -356,7 +361,9 @@ Status benchmark(const NAProblem& p, Precision precision, int warmup, int iters,
     return Status{};
   };
   NATTEN_RETURN_IF_ERROR(median_ms(false, &result->forward_ms));
-  NATTEN_RETURN_IF_ERROR(median_ms(true, &result->forward_backward_ms));
+  if (!forward_only) {
+    NATTEN_RETURN_IF_ERROR(median_ms(true, &result->forward_backward_ms));
+  }
   NATTEN_CUDA_RETURN_IF_ERROR(cudaDeviceSynchronize(), "finishing the benchmark");
   return Status{};
 }

@@ -48,7 +48,8 @@
                 {
                   'rule_name': 'natten_tf_nvcc',
                   'extension': 'cu',
-                  'inputs': ['<(RULE_INPUT_PATH)'],
+                  # The CUDA headers too (absolute paths), so make rebuilds the kernels when one changes.
+                  'inputs': ['<(RULE_INPUT_PATH)', '<!@(node scripts/build-cuda.js --print cuda-headers)'],
                   'outputs': ['<(INTERMEDIATE_DIR)/<(RULE_INPUT_ROOT).o'],
                   'action': [
                     '<(natten_cuda_root)/bin/nvcc', '-std=c++17', '-O3', '-Xcompiler', '-fPIC',

@@ -27,6 +27,8 @@ export interface CudaOptions {
   precision: 'tf32' | 'float32';
   /** 'reference' forces the simple reference kernels (for debugging); 'auto' the fast ones where they apply. */
   implementation?: 'auto' | 'reference';
+  /** The fused forward's tile configuration (an index of `forwardConfigs()`, TF32 only); the dispatcher's by default. */
+  forwardConfig?: number;
 }
 
 type Arrays = Record<string, Float32Array | null | undefined>;
@@ -50,7 +52,7 @@ export interface NattenCudaAddon {
   avForward(p: CudaProblem, inputs: Arrays, o: CudaOptions): {output: Float32Array};
   avBackward(p: CudaProblem, inputs: Arrays, o: CudaOptions): Record<string, Float32Array>;
   deviceStatus(): CudaDeviceStatus;
-  /** Which kernels a fused call would run ("fast hdim 64 tf32 tile 1x8x8" or "reference (<why>)"). */
+  /** Which kernels a fused call would run ("fast hdim 64 tf32 tile 1x8x8 fwd config 0 (4 warps, 64 keys)" or "reference (<why>)"). */
   describeFused(p: CudaProblem, o: CudaOptions): string;
   /** Where the last call's time went (CUDA events). */
   lastTiming(): {h2dMs: number, kernelMs: number, d2hMs: number};
@@ -59,11 +61,14 @@ export interface NattenCudaAddon {
   releaseMemory(): void;
   /** Makes the call after the next `skip` calls fail as if the device were out of memory (tests of the error path). */
   failNextAllocation(skip?: number): void;
-  selfCheck(p: CudaProblem, o: CudaOptions&{seed?: number}): {
+  /** The fused forward's tile configurations (warps per CTA, keys per chunk), for the benchmark's sweep. */
+  forwardConfigs(): Array<{index: number, warps: number, blockN: number, minBlocks: number, qInRegisters: boolean}>;
+  /** `forwardOnly`: the fused forward alone. */
+  selfCheck(p: CudaProblem, o: CudaOptions&{seed?: number, forwardOnly?: boolean}): {
     kernels: string, results: SelfCheckResult[], fastForwardMs: number, referenceForwardMs: number,
     fastBackwardMs: number, referenceBackwardMs: number,
   };
-  benchmark(p: CudaProblem, o: CudaOptions&{warmup?: number, iters?: number}):
+  benchmark(p: CudaProblem, o: CudaOptions&{warmup?: number, iters?: number, forwardOnly?: boolean}):
       {forwardMs: number, forwardBackwardMs: number, kernels: string};
   /** Device-to-device copy bandwidth in bytes per second (read plus write). */
   copyBandwidth(bytes: number, iters: number): number;

@@ -8,6 +8,8 @@
 
 #if defined(NATTEN_EMULATION)
 
+#include <cstring>
+
 #include "natten_emu.h"
 
 #define NATTEN_DEVICE inline
@@ -31,6 +33,10 @@ using ::natten_emu::mma_tf32;
 using ::natten_emu::shfl_xor;
 using ::natten_emu::to_tf32;
 inline bool sm80_or_newer() { return true; }
+inline void compiler_fence() {}
+// 16-byte shared-memory accesses (16-byte aligned addresses).
+inline void load4(const float* p, float (&v)[4]) { std::memcpy(v, p, sizeof(v)); }
+inline void store4(float* p, const float (&v)[4]) { std::memcpy(p, v, sizeof(v)); }
 }  // namespace dev
 }  // namespace natten
 
@@ -122,6 +128,23 @@ NATTEN_DEVICE float fast_exp2(float x) {
   float y;
   asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
   return y;
+}
+
+// Keeps the compiler from moving memory accesses across this point (no instruction): bounds how far ahead it
+// hoists loads, and so how many registers they hold.
+NATTEN_DEVICE void compiler_fence() { asm volatile("" ::: "memory"); }
+
+// 16-byte accesses (16-byte aligned addresses): one LDS.128 / STS.128 (or global) instruction.
+NATTEN_DEVICE void load4(const float* p, float (&v)[4]) {
+  const float4 x = *reinterpret_cast<const float4*>(p);
+  v[0] = x.x;
+  v[1] = x.y;
+  v[2] = x.z;
+  v[3] = x.w;
+}
+
+NATTEN_DEVICE void store4(float* p, const float (&v)[4]) {
+  *reinterpret_cast<float4*>(p) = make_float4(v[0], v[1], v[2], v[3]);
 }
 
 NATTEN_DEVICE float shfl_xor(float v, int mask) { return __shfl_xor_sync(0xffffffffu, v, mask); }

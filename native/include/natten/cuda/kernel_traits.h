@@ -13,6 +13,7 @@ namespace natten {
 namespace cuda {
 
 constexpr int kMaxSmemBytes = 227 * 1024;  // the opt-in limit per block on sm_80 and sm_90
+constexpr int kMaxSmemBytesPerSm = 228 * 1024 - 8 * 1024;  // sm_90's 228 KB, less 1 KB reserved per block (<= 8)
 constexpr int kHeadDimBuckets[] = {32, 64, 128, 256};
 constexpr int kMaxFastHeadDim = 256;
 
@@ -20,6 +21,12 @@ constexpr int kMaxFastHeadDim = 256;
 // up to 255 registers. Their shared memory allows at most two or three blocks anyway (one for the largest
 // tiles), and without it ptxas capped some kernels at 168 registers and spilled.
 constexpr int kMinBlocksPerSm = 2;
+// The forward keeps Q's fragments in registers up to this head dim (above, with 64 accumulator registers per
+// thread, ptxas spilled 40 bytes; Q's 16-byte loads from shared memory cost one load per two MMAs of S instead).
+// Since the row windows moved to shared memory bucket 128 fits with Q in registers too (236-246 registers, no
+// spills): the configurations with q_regs = 1 let the sweep compare.
+constexpr int kQInRegistersMaxDim = 64;
+
 
 template <int kHeadDim_>
 struct HeadDimTraits {
@@ -33,24 +40,85 @@ struct HeadDimTraits {
   static_assert(kRowStrideA % 4 == 0 && kRowStrideK % 4 == 0, "rows stay 16-byte aligned for cp.async");
 };
 
-// Forward: a CTA of 4 warps takes 64 queries (16 per warp) of one (batch, head) and walks the key chunks.
-template <int kHeadDim_, bool kPrecise_>
+// Forward configurations: warps per CTA (16 queries each) and keys per chunk. The dispatcher (launch.cu) picks
+// one per problem; the benchmark's sweep can ask for any of them (RunOptions::forward_config). Configuration 0
+// is the default; the others are compiled for TF32 only (float32 runs configuration 0).
+struct ForwardConfig {
+  int warps;
+  int block_n;
+  int min_blocks = 0;  // CTAs per multiprocessor to compile for (__launch_bounds__); 0: the default
+  int q_regs = 0;      // 1: Q's fragments in registers whatever the head dim (up to 128); 0: the default rule
+};
+constexpr ForwardConfig kForwardConfigs[] = {{4, 64}, {4, 32}, {8, 64}, {8, 32}, {2, 64}, {8, 128},
+                                             {4, 32, 4}, {4, 64, 3}, {4, 32, 3}, {4, 16}, {8, 64, 0, 1},
+                                             {4, 32, 0, 1}};
+constexpr int kForwardConfigCount = sizeof(kForwardConfigs) / sizeof(kForwardConfigs[0]);
+
+// The default configuration of a head-dim bucket (its keys per chunk: shared memory stays under about 100 KB).
+constexpr ForwardConfig default_forward_config(int head_dim) { return {4, head_dim <= 64 ? 64 : 32}; }
+
+// The forward's Q row stride. Its rows are read by load_a_pair (rows group and group + 8, 16 bytes at column
+// 4 quad): a stride of 16 (mod 32) floats puts the eight lanes of each 16-byte phase on distinct banks, 4 gives
+// two-way conflicts. Up to head dim 64 Q is read once into registers (or, in the 4-CTAs-per-SM configuration,
+// whose shared memory is then just under the limit, every chunk with those conflicts): 4; above, 16.
+constexpr int forward_q_stride(int head_dim) { return head_dim + (head_dim <= 64 ? 4 : 16); }
+
+// Shared memory of a forward configuration: Q, two stages of K (rows read as n-axis B fragments) and V (rows
+// read as k-axis B fragments), two stages of key coordinates (4 ints per key) and the query rows' windows (8 ints
+// per row).
+constexpr int forward_smem_bytes(int head_dim, int warps, int block_n) {
+  return 4 * (16 * warps * forward_q_stride(head_dim) + 2 * block_n * (head_dim + 4) + 2 * block_n * (head_dim + 8) +
+              2 * block_n * 4 + 16 * warps * 8);
+}
+
+constexpr bool forward_config_fits(int head_dim, ForwardConfig c) {
+  return (c.q_regs == 0 || head_dim == 128) && forward_smem_bytes(head_dim, c.warps, c.block_n) <= kMaxSmemBytes &&
+         (c.min_blocks == 0 || c.min_blocks * forward_smem_bytes(head_dim, c.warps, c.block_n) <= kMaxSmemBytesPerSm);
+}
+
+// Forward: a CTA of kWarps warps takes 16 kWarps queries (16 per warp) of one (batch, head) and walks the key
+// chunks (kBlockN keys each).
+//
+// Fragment loads are 16 bytes wide. S = Q K^T takes the head dim (its k axis) in an order of its own: k-steps
+// 2p and 2p + 1 read the 16 columns [16p, 16p + 16), lane quad q taking columns 16p + 4q + {0, 1} in step 2p
+// and 16p + 4q + {2, 3} in step 2p + 1 (a dot product does not depend on the order of its terms; Q and K use
+// the same one). O += P V takes the n axis (the head dim of V and of the output) permuted likewise: n-tile nt,
+// column g holds dim 32 (nt / 4) + 4 g + nt % 4, so each lane reads four n-tiles' B values with one 16-byte
+// load, and writes its output row 16 bytes at a time. In TF32 the thread that copied a piece of K or V rounds
+// it to TF32 in place once the copy lands, so the fragments need no conversion.
+template <int kHeadDim_, bool kPrecise_, int kWarps_ = default_forward_config(kHeadDim_).warps,
+          int kBlockN_ = default_forward_config(kHeadDim_).block_n, int kMinBlocks_ = 0, int kQRegs_ = 0>
 struct ForwardTraits : HeadDimTraits<kHeadDim_> {
   using Base = HeadDimTraits<kHeadDim_>;
   static constexpr int kHeadDim = kHeadDim_;
   static constexpr bool kPrecise = kPrecise_;
-  static constexpr int kWarps = 4;
+  static constexpr int kWarps = kWarps_;
   static constexpr int kThreads = 32 * kWarps;
   static constexpr int kBlockM = 16 * kWarps;                    // queries per CTA
-  static constexpr int kBlockN = kHeadDim <= 64 ? 64 : 32;       // keys per chunk
-  static constexpr bool kQInRegisters = !kPrecise && kHeadDim <= 128;  // Q fragments cached for all chunks
-  static constexpr int kQFloats = kBlockM * Base::kRowStrideA;
+  static constexpr int kBlockN = kBlockN_;                       // keys per chunk
+  // Blocks per multiprocessor for __launch_bounds__: as many as asked (a register budget of 65536 / (threads x
+  // blocks)), else kMinBlocksPerSm for 4 warps or fewer (a 256-thread CTA at two blocks would cap the registers
+  // at 128), else 1.
+  static constexpr int kMinBlocks = kMinBlocks_ > 0 ? kMinBlocks_ : (kWarps_ <= 4 ? kMinBlocksPerSm : 1);
+  // Q fragments cached in registers for all chunks, unless the register budget is tight.
+  static constexpr bool kQInRegisters =
+      !kPrecise && (kQRegs_ ? kHeadDim <= 128 : kHeadDim <= kQInRegistersMaxDim && kMinBlocks * kWarps_ <= 8);
+  static constexpr bool kConvertInSmem = !kPrecise;              // K and V rounded to TF32 in shared memory
+  static constexpr int kRowStrideQ = forward_q_stride(kHeadDim);
+  static constexpr int kQFloats = kBlockM * kRowStrideQ;
   static constexpr int kKFloats = 2 * kBlockN * Base::kRowStrideA;  // two stages
   static constexpr int kVFloats = 2 * kBlockN * Base::kRowStrideK;
   static constexpr int kInfoInts = 2 * kBlockN * 4;                 // key coordinates per stage
-  static constexpr int kSmemBytes = 4 * (kQFloats + kKFloats + kVFloats + kInfoInts);
+  static constexpr int kRowInts = kBlockM * 8;                      // query rows' windows
+  static constexpr int kSmemBytes = 4 * (kQFloats + kKFloats + kVFloats + kInfoInts + kRowInts);
+  static_assert(kSmemBytes == forward_smem_bytes(kHeadDim, kWarps, kBlockN), "one formula for the forward's smem");
   static_assert(kBlockN % 8 == 0, "chunks are whole MMA n-tiles");
+  static_assert(Base::kSteps % 4 == 0, "16-byte fragment loads: k-step pairs of S, n-tile quads of P V");
+  static_assert(kRowStrideQ % 32 == (kHeadDim <= 64 ? 4 : 16), "Q's row stride: see forward_q_stride");
+  static_assert(kWarps >= 1 && kWarps <= 8, "CTAs of 1 to 8 warps");
+  static_assert(kBlockN <= kThreads, "one thread per key writes a chunk's key coordinates");
   static_assert(kSmemBytes <= kMaxSmemBytes, "forward tile exceeds shared memory");
+  static_assert(kMinBlocks_ == 0 || kMinBlocks * kSmemBytes <= kMaxSmemBytesPerSm, "the blocks asked for exceed shared memory");
 };
 
 // dQ (and dRpb, dExtra): a CTA of 4 warps takes 64 queries and walks the same key chunks as the forward.

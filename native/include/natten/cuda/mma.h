@@ -83,6 +83,76 @@ NATTEN_DEVICE void load_a(FragA<kPrecise>& f, const float* tile, int stride, int
   make_a<kPrecise>(f, p[0], p[8 * stride], p[4], p[8 * stride + 4]);
 }
 
+// Operands read from shared memory that the TF32 kernels already rounded there (see round_tf32_piece): their
+// bits are the TF32 operand. float32 ("precise") splits them as usual.
+template <bool kPrecise>
+NATTEN_DEVICE void split_rounded(float x, uint32_t& hi, uint32_t& lo) {
+  if (kPrecise) {
+    split<true>(x, hi, lo);
+  } else {
+    hi = float_bits(x);
+  }
+}
+
+// Rounds a 16-byte piece of shared memory to TF32 in place.
+NATTEN_DEVICE void round_tf32_piece(float* piece) {
+  float v[4];
+  load4(piece, v);
+#pragma unroll
+  for (int e = 0; e < 4; e++) {
+    v[e] = bits_float(to_tf32(v[e]));
+  }
+  store4(piece, v);
+}
+
+// The wide loads of the forward kernel (its k and n orders: natten/cuda/kernel_traits.h, ForwardTraits), from
+// tiles rounded to TF32 in shared memory (or split, in float32).
+//
+// The A fragments of k-steps 2p and 2p + 1 of rows [row0, row0 + 16): lane quad q takes columns 4q + {0, 1}
+// and 4q + {2, 3} of the 16 at `tile` (element (row0, 16p)), with one 16-byte load per row.
+template <bool kPrecise>
+NATTEN_DEVICE void load_a_pair(FragA<kPrecise>& a0, FragA<kPrecise>& a1, const float* tile, int stride, int group,
+                               int quad) {
+  float x[4], y[4];
+  load4(tile + group * stride + 4 * quad, x);
+  load4(tile + (group + 8) * stride + 4 * quad, y);
+  split_rounded<kPrecise>(x[0], a0.hi[0], a0.lo[0]);
+  split_rounded<kPrecise>(y[0], a0.hi[1], a0.lo[1]);
+  split_rounded<kPrecise>(x[1], a0.hi[2], a0.lo[2]);
+  split_rounded<kPrecise>(y[1], a0.hi[3], a0.lo[3]);
+  split_rounded<kPrecise>(x[2], a1.hi[0], a1.lo[0]);
+  split_rounded<kPrecise>(y[2], a1.hi[1], a1.lo[1]);
+  split_rounded<kPrecise>(x[3], a1.hi[2], a1.lo[2]);
+  split_rounded<kPrecise>(y[3], a1.hi[3], a1.lo[3]);
+}
+
+// The B fragments of k-steps 2p and 2p + 1 for an 8-row block of a tile whose rows are the n axis (keys, in
+// key_of_column order), in the k order of load_a_pair: one 16-byte load. `tile` points at (row 0, column 16p).
+template <bool kPrecise>
+NATTEN_DEVICE void load_b_pair_rows_as_n(FragB<kPrecise>& b0, FragB<kPrecise>& b1, const float* tile, int stride,
+                                         int group, int quad) {
+  float x[4];
+  load4(tile + key_of_column(group) * stride + 4 * quad, x);
+  split_rounded<kPrecise>(x[0], b0.hi[0], b0.lo[0]);
+  split_rounded<kPrecise>(x[1], b0.hi[1], b0.lo[1]);
+  split_rounded<kPrecise>(x[2], b1.hi[0], b1.lo[0]);
+  split_rounded<kPrecise>(x[3], b1.hi[1], b1.lo[1]);
+}
+
+// The B fragments of four n-tiles 4h..4h+3 for an 8-row block of a tile whose rows are the k axis (O += P V),
+// column g of n-tile 4h + i being tile column 32h + 4g + i: two 16-byte loads. `tile` points at (row 0, 32h).
+template <bool kPrecise>
+NATTEN_DEVICE void load_b_quad_rows_as_k(FragB<kPrecise> (&b)[4], const float* tile, int stride, int group, int quad) {
+  float x[4], y[4];
+  load4(tile + quad * stride + 4 * group, x);
+  load4(tile + (quad + 4) * stride + 4 * group, y);
+#pragma unroll
+  for (int i = 0; i < 4; i++) {
+    split_rounded<kPrecise>(x[i], b[i].hi[0], b[i].lo[0]);
+    split_rounded<kPrecise>(y[i], b[i].hi[1], b[i].lo[1]);
+  }
+}
+
 // A fragment from the C fragment of a previous product whose n axis used key_of_column (see above).
 template <bool kPrecise>
 NATTEN_DEVICE void a_from_c(FragA<kPrecise>& f, const float (&c)[4]) {
@@ -103,6 +173,23 @@ template <bool kPrecise>
 NATTEN_DEVICE void load_b_rows_as_k(FragB<kPrecise>& f, const float* tile, int stride, int group, int quad) {
   const float* p = tile + quad * stride + group;
   make_b<kPrecise>(f, p[0], p[4 * stride]);
+}
+
+// One k-step of two products that share it, over kN 8-row blocks of two tiles whose rows are the n axis:
+// c1[j] += a1 * B(t1 block j), c2[j] += a2 * B(t2 block j) (the backward's S and dP, or S^T and dP^T). t1 and t2
+// point at (row 0, the k-step's column).
+template <bool kPrecise, int kN>
+NATTEN_DEVICE void mma_pair_rows_as_n(float (&c1)[kN][4], float (&c2)[kN][4], const FragA<kPrecise>& a1,
+                                      const FragA<kPrecise>& a2, const float* t1, const float* t2, int stride,
+                                      int group, int quad) {
+#pragma unroll
+  for (int j = 0; j < kN; j++) {
+    FragB<kPrecise> b1, b2;
+    load_b_rows_as_n<kPrecise>(b1, t1 + 8 * j * stride, stride, group, quad);
+    mma<kPrecise>(c1[j], a1, b1);
+    load_b_rows_as_n<kPrecise>(b2, t2 + 8 * j * stride, stride, group, quad);
+    mma<kPrecise>(c2[j], a2, b2);
+  }
 }
 
 // Writes row r (0: row `group`, 1: row `group + 8`) of kN C fragments, times `factor`, to out[col0 + column]

@@ -35,7 +35,9 @@ struct CheckReport {
 // Runs every op (fused forward and backward, QK and AV forward and backward) with the fast kernels and the
 // reference kernels on the same random inputs (seeded), outputs poisoned with NaN before each run, and
 // compares them. Tolerance: 1e-3 for the fused ops in TF32, 1e-5 for float32 and for the split ops.
-Status self_check(const NAProblem& p, Precision precision, uint64_t seed, CheckReport* report);
+// `forward_only`: the fused forward alone (the sweep of forward configurations).
+Status self_check(const NAProblem& p, const RunOptions& options, uint64_t seed, CheckReport* report,
+                  bool forward_only = false);
 
 struct BenchResult {
   double forward_ms = 0;           // median of `iters` forward passes
@@ -44,7 +46,9 @@ struct BenchResult {
 };
 
 // Times the fused forward and forward + backward with inputs resident on the device (random data).
-Status benchmark(const NAProblem& p, Precision precision, int warmup, int iters, BenchResult* result);
+// `forward_only`: skips the forward + backward timing.
+Status benchmark(const NAProblem& p, const RunOptions& options, int warmup, int iters, BenchResult* result,
+                 bool forward_only = false);
 
 // The GPU targets the device code was compiled for ("750,800,...,900" from nvcc, "emulated" on the host).
 const char* compiled_archs();
