@@ -7,6 +7,7 @@ import {NABackwardQueryProgram} from './na_backward_query_webgpu';
 import {NABackwardRowProgram} from './na_backward_row_webgpu';
 import {NADeltaProgram} from './na_delta_webgpu';
 import {Backend, checkBindable, deviceLimits, disposeAll, geometryUniforms, NAProgram, ProgramUniform} from './program_util';
+import {rowDims} from './row_wgsl';
 import {RpbGradProgram} from './rpb_grad_webgpu';
 import {chooseTraits, queryTiles, tileRows} from './tile_traits';
 
@@ -34,7 +35,7 @@ function passes(gpu: Backend, info: NAInfo, hasRpb: boolean): {dq: Pass, dkdv: P
     };
   }
   const row = (kind: 'query' | 'key' | 'extra', size: number, rows: number): Pass => {
-    const program = new NABackwardRowProgram(kind, D, Dv, hasRpb, hasExtra, size, rows, maxDim);
+    const program = new NABackwardRowProgram(kind, rowDims(D, Dv), hasRpb, hasExtra, size, rows, maxDim);
     return [program, geometryUniforms(info, program.dispatch[0] * program.dispatch[1])];
   };
   return {

@@ -4,6 +4,7 @@ import {packExtras, qkvInfo, run, unpack, useTiled} from './kernel_util';
 import {NAForwardRowProgram} from './na_forward_row_webgpu';
 import {NAForwardProgram} from './na_forward_webgpu';
 import {Backend, checkBindable, deviceLimits, disposeAll, geometryUniforms, NAProgram} from './program_util';
+import {rowDims} from './row_wgsl';
 import {chooseTraits, queryTiles} from './tile_traits';
 
 /** One program writes the output and the logsumexp into one buffer; two copies hand them back. */
@@ -25,7 +26,7 @@ export const naForward: KernelFunc = ({inputs, backend, attrs}): TensorInfo[] =>
                                    maxDim);
     uniforms = geometryUniforms(info, count, tiles);
   } else {
-    program = new NAForwardRowProgram(info.headDim, info.headDimV, rpb != null, info.nExtra > 0, size, rows, maxDim);
+    program = new NAForwardRowProgram(rowDims(info.headDim, info.headDimV), rpb != null, info.nExtra > 0, size, rows, maxDim);
     uniforms = geometryUniforms(info, program.dispatch[0] * program.dispatch[1]);
   }
   const extras = packExtras(gpu, additionalKeys, additionalValues);

@@ -177,6 +177,13 @@ export function disposeAll(backend: Backend, infos: Array<TensorInfo | null | un
   }
 }
 
+/**
+ * The forward programs' online softmax takes its weights relative to a per-row reference `m` and moves it (a
+ * rescale of the row's sum and accumulator) only when a score exceeds it by more than this: weights stay at
+ * most `exp(RESCALE_MARGIN)`, far inside float32's range, and after a row's first keys the rescale is rare.
+ */
+export const RESCALE_MARGIN = 8;
+
 /** Head dims rounded up to a multiple of 16: what the programs bake into their loops (and shaderKeys). */
 export function dimClass(dim: number): number {
   return Math.max(16, Math.ceil(dim / 16) * 16);
