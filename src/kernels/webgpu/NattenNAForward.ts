@@ -1,11 +1,11 @@
 import type {KernelConfig, KernelFunc, TensorInfo} from '@tensorflow/tfjs-core';
 import {NAForwardInputs, NattenNAForward, namedInputs} from '../kernel_names';
-import {packExtras, qkvInfo, run, unpack, useTiled} from './kernel_util';
+import {forwardTraits, packExtras, qkvInfo, run, unpack, useTiled} from './kernel_util';
 import {NAForwardRowProgram} from './na_forward_row_webgpu';
 import {NAForwardProgram} from './na_forward_webgpu';
 import {Backend, checkBindable, deviceLimits, disposeAll, geometryUniforms, NAProgram} from './program_util';
 import {rowDims} from './row_wgsl';
-import {chooseTraits, queryTiles} from './tile_traits';
+import {queryTiles, tiledDims} from './tile_traits';
 
 /** One program writes the output and the logsumexp into one buffer; two copies hand them back. */
 export const naForward: KernelFunc = ({inputs, backend, attrs}): TensorInfo[] => {
@@ -19,11 +19,11 @@ export const naForward: KernelFunc = ({inputs, backend, attrs}): TensorInfo[] =>
   checkBindable('NattenNAForward', limits, [['query', rows * info.headDim], ['output and logsumexp (packed)', size]]);
   let program: NAProgram, uniforms;
   if (useTiled(info)) {
-    const traits = chooseTraits(info, limits.maxComputeWorkgroupStorageSize);
+    const traits = forwardTraits(gpu, info);
     const tiles = queryTiles(info, traits);
     const count = info.batch * info.heads * tiles[0] * tiles[1] * tiles[2];
-    program = new NAForwardProgram(traits, info.headDim, info.headDimV, rpb != null, info.nExtra > 0, size, count,
-                                   maxDim);
+    program = new NAForwardProgram(traits, tiledDims(traits, info.headDim, info.headDimV), rpb != null,
+                                   info.nExtra > 0, size, count, maxDim);
     uniforms = geometryUniforms(info, count, tiles);
   } else {
     program = new NAForwardRowProgram(rowDims(info.headDim, info.headDimV), rpb != null, info.nExtra > 0, size, rows, maxDim);
