@@ -1,6 +1,6 @@
 import type {KernelConfig, KernelFunc, TensorInfo} from '@tensorflow/tfjs-core';
 import {NAForwardInputs, NattenNAForward, namedInputs} from '../kernel_names';
-import {forwardTraits, packExtras, qkvInfo, run, unpack, useTiled} from './kernel_util';
+import {gemmTraits, packExtras, qkvInfo, run, unpack, useTiled} from './kernel_util';
 import {NAForwardRowProgram} from './na_forward_row_webgpu';
 import {NAForwardProgram} from './na_forward_webgpu';
 import {Backend, checkBindable, deviceLimits, disposeAll, geometryUniforms, NAProgram} from './program_util';
@@ -19,7 +19,7 @@ export const naForward: KernelFunc = ({inputs, backend, attrs}): TensorInfo[] =>
   checkBindable('NattenNAForward', limits, [['query', rows * info.headDim], ['output and logsumexp (packed)', size]]);
   let program: NAProgram, uniforms;
   if (useTiled(info)) {
-    const traits = forwardTraits(gpu, info);
+    const traits = gemmTraits(gpu, info);
     const tiles = queryTiles(info, traits);
     const count = info.batch * info.heads * tiles[0] * tiles[1] * tiles[2];
     program = new NAForwardProgram(traits, tiledDims(traits, info.headDim, info.headDimV), rpb != null,

@@ -63,8 +63,8 @@ export function useTiled(info: NAInfo): boolean {
   return info.kernelVolume > 64 || info.headDim > 64 || info.headDimV > 64;
 }
 
-/** The fused forward's tile traits for a call on this device (NATTEN_WEBGPU_TILE overrides them). */
-export function forwardTraits(backend: Backend, info: NAInfo): GemmTileTraits {
+/** The register-blocked tile traits (fused forward, backward dq) for a call on this device (NATTEN_WEBGPU_TILE overrides them). */
+export function gemmTraits(backend: Backend, info: NAInfo): GemmTileTraits {
   const limits = deviceLimits(backend);
   return chooseGemmTraits(info, limits.maxComputeWorkgroupStorageSize, limits.maxComputeInvocationsPerWorkgroup,
                           getWebGPUTileOverride());

@@ -12,7 +12,8 @@
  */
 import {GEOMETRY_WGSL, NAProgram, RESCALE_MARGIN} from './program_util';
 import {unroll} from './row_wgsl';
-import {QUERY_TILE_WGSL, queryRowsWgsl, TiledWgsl, tiledComponents} from './tiled_wgsl';
+import {byColumnKind, columnPositions, maskedScore, QUERY_TILE_WGSL, queryChunkTables, queryTilePrologue, TiledWgsl,
+        tiledComponents} from './tiled_wgsl';
 import {gemmTraitsKey, GemmTileTraits, threads, TiledDims} from './tile_traits';
 
 export class NAForwardProgram extends NAProgram {
@@ -30,18 +31,9 @@ export class NAForwardProgram extends NAProgram {
     const g = new TiledWgsl(this.traits, this.dims);
     const {tm, tn, gc} = this.traits;
     const ndc = this.dims.dk / this.traits.dimChunk, nvv = this.dims.dv / (4 * gc);
-    // Key or extra-token columns: the loader by chunk kind (statements).
-    const byKind = (key: string, extra: string) => this.hasExtra ? `
-    if (isExtra) {${extra}
-    } else {${key}
-    }` : key;
+    const byKind = (key: string, extra: string) => byColumnKind(this.hasExtra, key, extra);
     const score = (i: number, j: number) => {
-      let vis = `select(inWindow(cp${j}.xyz, rlo_${i}, rlen_${i}), rowValid_${i}, chunkFull)`;
-      let bias = this.hasRpb ? `rpb[max(rb_${i} + cp${j}.w, 0)]` : '';
-      if (this.hasExtra) {
-        vis = `select(${vis}, rowValid_${i} && cr${j} >= 0, isExtra)`;
-        bias = bias && `select(${bias}, 0.0, isExtra)`;
-      }
+      const {vis, bias} = maskedScore(i, j, this.hasRpb, this.hasExtra);
       return `
     {
       let vis = ${vis};
@@ -72,50 +64,16 @@ fn main(index : i32) {
   if (chunks == 0) {
     return;
   }
-  for (var r = lid; r < BQ; r += THREADS) {
-    let hat = t.i0 + tileCoord(r);
-    let token = tokenOf(t.g + uniforms.dilation.xyz * hat);
-    rowRow[r] = select(-1, (t.b * uniforms.numTokens + token) * uniforms.heads + t.h, all(hat < t.glen));
-  }
-${queryRowsWgsl(g)}
-  // The windows' intersection over the tile's rows: a chunk inside it on every axis needs no mask.
-  let interLo = queryWindowStart(t, t.last);
-  let interHi = queryWindowEnd(t, t.i0, queryWindowStart(t, t.i0)) - vec3<i32>(1);
+${queryTilePrologue(g)}
   ${unroll(tm, i => `var m_${i} = NEG; var l_${i} = 0.0;`, ' ')}
   ${g.declareBlock('s')}
   ${g.declareAcc('o', nvv)}
   for (var c = 0; c < chunks; c++) {
     workgroupBarrier();
-    // One thread per column: its key row, in-group position and rpb part.
-    let isExtra = c >= t.boxChunks;
-    if (lid < BK) {
-      var row = -1;
-      var pos = vec4<i32>(FAR, FAR, FAR, 0);
-      if (!isExtra) {
-        let lin = c * BK + lid;
-        if (lin < t.boxVol) {
-          let hat = boxKeyHat(t, lin);
-          row = (t.b * uniforms.numTokens + tokenOf(t.g + uniforms.dilation.xyz * hat)) * uniforms.headsKv + t.hk;
-          pos = vec4<i32>(hat, rpbPart(hat));
-        }
-      } else {
-        let e = (c - t.boxChunks) * BK + lid;
-        row = select(-1, (t.b * uniforms.nExtra + e) * uniforms.headsKv + t.hk, e < uniforms.nExtra);
-      }
-      colRow[lid] = row;
-      colPos[lid] = pos;
-    }
-    var warpActive = warpRowsValid;
-    var chunkFull = false;
-    if (!isExtra) {
-      let cb = linearBounds(t.boxStart, t.boxLen, c * BK, min(c * BK + BK, t.boxVol) - 1);
-      warpActive = warpActive && all(cb.lo <= warpHi) && all(cb.hi >= warpLo);
-      chunkFull = c * BK + BK <= t.boxVol && all(cb.lo >= interLo) && all(cb.hi <= interHi);
-    }
-    workgroupBarrier();
+${queryChunkTables()}
 ${g.scoreGemm('s', ndc, 'ldQuery', dc => byKind(g.stageCols('ldKey', dc), g.stageCols('ldExtraKey', dc)))}
     // Scaled scores (+ bias), NEG outside the rows' windows.
-${unroll(tn, j => `    let cp${j} = colPos[tc * TN + ${j}];${this.hasExtra ? ` let cr${j} = colRow[tc * TN + ${j}];` : ''}`)}
+${columnPositions(g, this.hasExtra)}
     var exceed = false;
 ${unroll(tm, i => unroll(tn, j => score(i, j), ''), '')}
     if (exceed) {

@@ -361,13 +361,20 @@ fn linearBounds(start : vec3<i32>, len : vec3<i32>, lin0 : i32, lin1 : i32) -> B
 `;
 
 /**
- * Statements (query-tiled programs) declaring, for the thread's rows i: `rowHat_i` (in-group position),
- * `rowValid_i`, `rlo_i`/`rlen_i` (window; length 0 for rows past the group) and `rb_i` (rpb part, bias
- * programs), and the warp's window bounds `warpLo`/`warpHi` (union of its rows' windows, inclusive).
+ * Statements (query-tiled programs, at the start of main after the tile is made): the tile rows' output rows
+ * (`rowRow`, -1 past the group), and for the thread's rows i: `rowHat_i` (in-group position), `rowValid_i`,
+ * `rlo_i`/`rlen_i` (window; length 0 for rows past the group) and `rb_i` (rpb part, bias programs); the warp's
+ * window bounds `warpLo`/`warpHi` (union of its rows' windows, inclusive); the tile's window intersection
+ * `interLo`/`interHi` (inclusive).
  */
-export function queryRowsWgsl(g: TiledWgsl): string {
+export function queryTilePrologue(g: TiledWgsl): string {
   const t = g.t;
   return `
+  for (var r = lid; r < BQ; r += THREADS) {
+    let hat = t.i0 + tileCoord(r);
+    let token = tokenOf(t.g + uniforms.dilation.xyz * hat);
+    rowRow[r] = select(-1, (t.b * uniforms.numTokens + token) * uniforms.heads + t.h, all(hat < t.glen));
+  }
 ${unroll(t.tm, i => `  let rowHat_${i} = t.i0 + tileCoord(tr * TM + ${i});
   let rowValid_${i} = all(rowHat_${i} < t.glen);
   let rlo_${i} = queryWindowStart(t, rowHat_${i});
@@ -380,5 +387,72 @@ ${unroll(t.tm, i => `  let rowHat_${i} = t.i0 + tileCoord(tr * TM + ${i});
   let warpHiRow = min(wb.hi, t.glen - vec3<i32>(1));
   let warpLo = queryWindowStart(t, wb.lo);
   let warpHiStart = queryWindowStart(t, warpHiRow);
-  let warpHi = queryWindowEnd(t, warpHiRow, warpHiStart) - vec3<i32>(1);`;
+  let warpHi = queryWindowEnd(t, warpHiRow, warpHiStart) - vec3<i32>(1);
+  // The windows' intersection over the tile's rows: a chunk inside it on every axis needs no mask.
+  let interLo = queryWindowStart(t, t.last);
+  let interHi = queryWindowEnd(t, t.i0, queryWindowStart(t, t.i0)) - vec3<i32>(1);`;
+}
+
+/**
+ * Statements (query-tiled programs, at the start of chunk c, after a barrier): one thread per column decodes
+ * its key once into `colRow` (its row in the key/value or extras buffers, -1: none) and `colPos` (in-group
+ * position and rpb part; FAR for extra tokens and padding); `isExtra` (an extra-token chunk), `warpActive`
+ * (the warp's rows see some column of the chunk) and `chunkFull` (every column is a key inside every row's
+ * window: no mask needed). Ends with a barrier.
+ */
+export function queryChunkTables(): string {
+  return `
+    let isExtra = c >= t.boxChunks;
+    if (lid < BK) {
+      var row = -1;
+      var pos = vec4<i32>(FAR, FAR, FAR, 0);
+      if (!isExtra) {
+        let lin = c * BK + lid;
+        if (lin < t.boxVol) {
+          let hat = boxKeyHat(t, lin);
+          row = (t.b * uniforms.numTokens + tokenOf(t.g + uniforms.dilation.xyz * hat)) * uniforms.headsKv + t.hk;
+          pos = vec4<i32>(hat, rpbPart(hat));
+        }
+      } else {
+        let e = (c - t.boxChunks) * BK + lid;
+        row = select(-1, (t.b * uniforms.nExtra + e) * uniforms.headsKv + t.hk, e < uniforms.nExtra);
+      }
+      colRow[lid] = row;
+      colPos[lid] = pos;
+    }
+    var warpActive = warpRowsValid;
+    var chunkFull = false;
+    if (!isExtra) {
+      let cb = linearBounds(t.boxStart, t.boxLen, c * BK, min(c * BK + BK, t.boxVol) - 1);
+      warpActive = warpActive && all(cb.lo <= warpHi) && all(cb.hi >= warpLo);
+      chunkFull = c * BK + BK <= t.boxVol && all(cb.lo >= interLo) && all(cb.hi <= interHi);
+    }
+    workgroupBarrier();`;
+}
+
+/** Statements: the thread's columns' positions `cp_j` (and rows `cr_j` with extra tokens) from the tables. */
+export function columnPositions(g: TiledWgsl, hasExtra: boolean): string {
+  return unroll(g.t.tn, j => `    let cp${j} = colPos[tc * TN + ${j}];${hasExtra ? ` let cr${j} = colRow[tc * TN + ${j}];` : ''}`);
+}
+
+/**
+ * WGSL expressions for score (i, j) of the thread's block: `vis` (key j is in row i's window, or an existing
+ * extra token) and `bias` (its rpb term, '' without rpb).
+ */
+export function maskedScore(i: number, j: number, hasRpb: boolean, hasExtra: boolean): {vis: string, bias: string} {
+  let vis = `select(inWindow(cp${j}.xyz, rlo_${i}, rlen_${i}), rowValid_${i}, chunkFull)`;
+  let bias = hasRpb ? `rpb[max(rb_${i} + cp${j}.w, 0)]` : '';
+  if (hasExtra) {
+    vis = `select(${vis}, rowValid_${i} && cr${j} >= 0, isExtra)`;
+    bias = bias && `select(${bias}, 0.0, isExtra)`;
+  }
+  return {vis, bias};
+}
+
+/** Statements: `key` for key chunks, `extra` for extra-token chunks (one branch without extra tokens). */
+export function byColumnKind(hasExtra: boolean, key: string, extra: string): string {
+  return hasExtra ? `
+    if (isExtra) {${extra}
+    } else {${key}
+    }` : key;
 }
