@@ -57,9 +57,9 @@ function nativeDefault(): boolean {
 export const NATTEN_WEBGPU_FUSED = 'NATTEN_WEBGPU_FUSED';
 
 /**
- * Tile traits for the tiled `webgpu` programs as JSON (see src/kernels/webgpu/tile_traits.ts), replacing the
- * per-rank choice of the fused forward: for tuning on a device. '' (the default, unless the environment variable
- * of the same name says otherwise): the built-in choice.
+ * Tile traits of the register-blocked `webgpu` programs (tiled fused forward, backward dq) as JSON (see
+ * src/kernels/webgpu/tile_traits.ts), replacing the per-rank choice: for tuning on a device. '' (the default,
+ * unless the environment variable of the same name says otherwise): the built-in choice.
  */
 export const NATTEN_WEBGPU_TILE = 'NATTEN_WEBGPU_TILE';
 

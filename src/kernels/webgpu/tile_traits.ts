@@ -1,8 +1,9 @@
 /**
- * Tile configuration of the tiled NA programs (fused forward and the two tiled backward passes), in one place
- * so it is easy to tune: every value here is baked into the WGSL and part of the shaderKey.
+ * Tile configuration of the tiled NA programs, in one place so it is easy to tune: every value here is baked
+ * into the WGSL and part of the shaderKey. Two families: `TileTraits` (below) for the key-tiled backward dk/dv
+ * pass, `GemmTileTraits` (further down) for the register-blocked fused forward and backward dq.
  *
- * A workgroup of 256 threads is a 16 x 16 grid. In the score phase thread (tr, tc) computes a block of
+ * TileTraits: a workgroup of 256 threads is a 16 x 16 grid. In the score phase thread (tr, tc) computes a block of
  * `rowsPerThread x colsPerThread` scores of the `tileRows x chunkCols` score tile (a register-tiled mini-GEMM
  * over the head dim, `dimChunk` dims at a time through workgroup memory); in the accumulation phase it owns
  * the same rows and the output columns `tc + 16 m`, reading the value (or key, query, dO) chunk `valueChunk`
@@ -63,8 +64,8 @@ export function chooseTraits(info: NAInfo, maxWorkgroupBytes: number): TileTrait
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// The register-blocked tiles of the fused forward (na_forward_webgpu.ts, tiled_wgsl.ts). The backward passes
-// still use the traits above.
+// The register-blocked tiles of the tiled fused forward and the backward dq pass (na_forward_webgpu.ts,
+// na_backward_query_webgpu.ts, tiled_wgsl.ts). The key-tiled dk/dv pass still uses the traits above.
 //
 // A workgroup is a `gr x gc` grid of threads. It owns `rows = gr * tm` tile rows (queries) and walks the
 // columns (keys) in chunks of `cols = gc * tn`. Thread (tr, tc) computes the `tm x tn` block of scores of rows
@@ -90,7 +91,7 @@ export interface GemmTileTraits {
 export interface TiledDims {
   /**
    * Head dims rounded up to a multiple of both dimChunk (a staging step of the score GEMMs) and 4 * gc (the
-   * columns of one accumulation step): the backward passes accumulate into query/key-sized rows too.
+   * columns of one accumulation step): dq accumulates into query-sized rows.
    */
   dk: number;
   dv: number;
@@ -140,11 +141,13 @@ export function gemmWorkgroupBytes(t: GemmTileTraits): number {
 }
 
 function checkGemmTraits(t: GemmTileTraits): void {
-  const ok = gemmRows(t) === t.gr * t.tm && t.tn % 4 === 0 && t.dimChunk % 4 === 0 && (32 % t.gc === 0 || t.gc % 32 === 0) &&
+  // tn <= gr: one thread per chunk column decodes it (gc * tn columns, gr * gc threads).
+  const ok = gemmRows(t) === t.gr * t.tm && t.tn % 4 === 0 && t.tn <= t.gr && t.dimChunk % 4 === 0 &&
+             (32 % t.gc === 0 || t.gc % 32 === 0) && t.tile.length === 3 &&
              t.tile.every(x => Number.isInteger(x) && x >= 1);
   if (!ok) {
     throw new Error(`tfjs-natten webgpu: inconsistent tile traits ${JSON.stringify(t)}: tile volume must be gr*tm, ` +
-                    'tn and dimChunk multiples of 4, gc a divisor or multiple of 32');
+                    'tn and dimChunk multiples of 4, tn at most gr, gc a divisor or multiple of 32');
   }
 }
 
