@@ -211,9 +211,10 @@ describe('WebGPU: the tiled fused programs against the float64 reference', () =>
 });
 
 /**
- * The fused forward's tile shapes: the built-in choice per rank and device, the NATTEN_WEBGPU_TILE override, and
- * the forward under two other shapes (the software adapter's workgroup memory cannot hold the H200's 16 x 16
- * grid of 4 x 4 blocks: these cover its 4-row blocks and its 16-thread rows separately).
+ * The register-blocked tile shapes: the built-in choice per rank and device, the NATTEN_WEBGPU_TILE override,
+ * and the forward under another shape than the software adapter's own (its workgroup memory cannot hold the
+ * H200's 16 x 16 grid of 4 x 4 blocks: this covers its 4-row blocks; a 16-column grid compiles for over a
+ * minute there, so it was checked once, not in CI).
  */
 describe('WebGPU: the tiled forward\'s tile shapes', () => {
   const H200 = {bytes: 49152, threads: 1024};
@@ -241,9 +242,6 @@ describe('WebGPU: the tiled forward\'s tile shapes', () => {
     [{tile: [1, 1, 64], gr: 16, gc: 8, tm: 4, tn: 4, dimChunk: 32},
      problem({spatial: [150], kernelSize: [41], dilation: [2], hasRpb: true, nExtra: 2, heads: 2, headsKv: 1,
               headDim: 8, headDimV: 12})],
-    [{tile: [1, 4, 4], gr: 16, gc: 16, tm: 1, tn: 4, dimChunk: 16},
-     problem({spatial: [13, 10], kernelSize: [5, 7], stride: [2, 1], isCausal: [false, true], hasRpb: true,
-              heads: 2, headsKv: 2, headDim: 8, headDimV: 4})],
   ];
   beforeAll(() => useBackend(WEBGPU_TILED));
   afterAll(async () => {
