@@ -121,23 +121,27 @@ fn ${name}(row : i32, d4 : i32) -> vec4<f32> {
 }`;
   }
 
-  /** Statements: stage dim step `dc` of the tile rows (`rowRow`) through loader `ld` (swizzled, see fma rows). */
+  /** Statements: stage dim step `dc` of the tile rows (`rowRow`) through loader `ld` (swizzled, see gemmStep). */
   stageRows(ld: string, dc: string): string {
-    return `
-    for (var e = lid; e < BQ * DC4; e += THREADS) {
-      let r = e / DC4;
-      let d4 = e % DC4;
-      stage[r * DC4 + (d4 ^ ((r / TM) % DC4))] = ${ld}(rowRow[r], ${dc} * DC4 + d4);
-    }`;
+    return this.stageDimStep(ld, dc, 'BQ', 'rowRow', '', 'TM');
   }
 
   /** Statements: stage dim step `dc` of the chunk's columns (`colRow`) through loader `ld`. */
   stageCols(ld: string, dc: string): string {
+    return this.stageDimStep(ld, dc, 'BK', 'colRow', 'BQ + ', 'TN');
+  }
+
+  /**
+   * Statements: stage dim step `dc` of `count` rows (buffer rows from the workgroup table `table`) at staging
+   * row `first + r`, the vec4 slots of row r XOR-swizzled by `(r / block) % DC4`: the block of one thread's
+   * rows, so that the threads reading one slot each hit another bank.
+   */
+  private stageDimStep(ld: string, dc: string, count: string, table: string, first: string, block: string): string {
     return `
-    for (var e = lid; e < BK * DC4; e += THREADS) {
-      let j = e / DC4;
+    for (var e = lid; e < ${count} * DC4; e += THREADS) {
+      let r = e / DC4;
       let d4 = e % DC4;
-      stage[(BQ + j) * DC4 + (d4 ^ ((j / TN) % DC4))] = ${ld}(colRow[j], ${dc} * DC4 + d4);
+      stage[(${first}r) * DC4 + (d4 ^ ((r / ${block}) % DC4))] = ${ld}(${table}[r], ${dc} * DC4 + d4);
     }`;
   }
 
@@ -261,12 +265,50 @@ ${unroll(steps, n => unroll(4, k => `    if (${n * 4 * t.gc} + 4 * tc + ${k} < $
 }
 
 /**
+ * WGSL shared by every tiled program (query tiles here, key tiles in na_backward_key_webgpu.ts): workgroup
+ * `wg` as (inner index: head or kv head, fastest; tile; batch) and the tile's place in the padded grid
+ * (`uniforms.tiles` tiles per axis, each dilation group owning tiles/dilation of them): its group, first
+ * in-group position and the group's length per axis; `empty` for tiles past their group's end and workgroups
+ * past the call's count.
+ */
+export const TILE_GRID_WGSL = `
+struct TileGrid {
+  inner : i32,
+  b : i32,
+  g : vec3<i32>,
+  first : vec3<i32>,
+  glen : vec3<i32>,
+  empty : bool,
+};
+
+fn tileGrid(wg : i32, inner : i32, shape : vec3<i32>) -> TileGrid {
+  var r : TileGrid;
+  let nt = uniforms.tiles.xyz;
+  r.inner = wg % inner;
+  let rest = wg / inner;
+  let numTiles = nt.x * nt.y * nt.z;
+  let tile = rest % numTiles;
+  r.b = rest / numTiles;
+  let tc = vec3<i32>(tile / (nt.y * nt.z), (tile / nt.z) % nt.y, tile % nt.z);
+  r.empty = wg >= uniforms.workgroupCount;
+  for (var a = 0; a < 3; a++) {
+    let perGroup = nt[a] / uniforms.dilation[a];
+    r.g[a] = tc[a] / perGroup;
+    r.first[a] = (tc[a] % perGroup) * shape[a];
+    r.glen[a] = groupLengthOf(a, r.g[a]);
+    r.empty = r.empty || r.first[a] >= r.glen[a];
+  }
+  return r;
+}
+`;
+
+/**
  * WGSL of the query tile (forward and dq): the workgroup's query tile inside one dilation group per axis and the
  * box of keys its windows cover. Window starts and ends never decrease with the in-group position, so the
  * tile's windows all lie inside one box [start(first row), end(last row)) per axis, walked in chunks of BK keys
  * (linear over the box, axis 0 outermost); the extra tokens follow as further chunks.
  */
-export const QUERY_TILE_WGSL = `
+export const QUERY_TILE_WGSL = `${TILE_GRID_WGSL}
 struct QueryTile {
   b : i32,
   h : i32,
@@ -285,25 +327,17 @@ struct QueryTile {
 // Workgroup order: head fastest, then tile, then batch (neighboring workgroups share key and value rows).
 fn makeQueryTile(wg : i32) -> QueryTile {
   var t : QueryTile;
-  let nt = uniforms.tiles.xyz;
-  t.h = wg % uniforms.heads;
-  let rest = wg / uniforms.heads;
-  let numTiles = nt.x * nt.y * nt.z;
-  let tile = rest % numTiles;
-  t.b = rest / numTiles;
+  let shape = vec3<i32>(T0, T1, T2);
+  let grid = tileGrid(wg, uniforms.heads, shape);
+  t.h = grid.inner;
+  t.b = grid.b;
   t.hk = t.h / uniforms.headsPerKv;
-  let tc = vec3<i32>(tile / (nt.y * nt.z), (tile / nt.z) % nt.y, tile % nt.z);
-  var empty = false;
+  t.g = grid.g;
+  t.i0 = grid.first;
+  t.glen = grid.glen;
   t.boxVol = 1;
   for (var a = 0; a < 3; a++) {
-    let perGroup = nt[a] / uniforms.dilation[a];
-    t.g[a] = tc[a] / perGroup;
-    t.i0[a] = (tc[a] % perGroup) * vec3<i32>(T0, T1, T2)[a];
-    t.glen[a] = groupLengthOf(a, t.g[a]);
-    if (t.i0[a] >= t.glen[a]) {
-      empty = true;
-    }
-    t.last[a] = min(t.i0[a] + vec3<i32>(T0, T1, T2)[a], t.glen[a]) - 1;
+    t.last[a] = min(t.i0[a] + shape[a], t.glen[a]) - 1;
     let k = uniforms.kernel[a];
     let s = uniforms.stride[a];
     let c = axisCausal(a);
@@ -314,7 +348,7 @@ fn makeQueryTile(wg : i32) -> QueryTile {
   }
   t.boxChunks = (t.boxVol + BK - 1) / BK;
   t.chunks = t.boxChunks + (uniforms.nExtra + BK - 1) / BK;
-  if (empty || wg >= uniforms.workgroupCount) {
+  if (grid.empty) {
     t.chunks = 0;
   }
   return t;
