@@ -110,7 +110,7 @@ async function main(): Promise<void> {
       try {
         const fwd = await gpuTime(forward, args.budgetMs);
         const bwd = args.backward ? (await gpuTime(both, args.budgetMs)).toFixed(2) : '-';
-        console.log(`| ${p.name} | ${fused} | ${label} | ${fwd.toFixed(3)} | ${(naFlops(p) / fwd / 1e9).toFixed(2)} | ${bwd} |`);
+        console.log(`| ${p.name} | ${fused} | ${label} | ${fwd.toFixed(3)} | ${(naFlops(p) / fwd / 1e9).toPrecision(3)} | ${bwd} |`);
       } catch (e) {
         console.log(`| ${p.name} | ${fused} | ${label} | failed: ${(e as Error).message.slice(0, 120)} | | |`);
       }
