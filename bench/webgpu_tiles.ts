@@ -2,7 +2,7 @@
  * The fused WebGPU programs side by side on the GPU presets, in one process: the row programs and the tiled
  * ones under several tile shapes (NATTEN_WEBGPU_FUSED / NATTEN_WEBGPU_TILE), fused forward and, with
  * `--backward`, forward+backward. GPU time as in bench.ts: inputs resident, a warm-up call (pipeline
- * compilation), then a batch of calls with one readback at the end, divided by the calls.
+ * compilation), then a batch of calls closed by a one-element readback, divided by the calls.
  *
  *   npx tsx bench/webgpu_tiles.ts [--preset 2d-nat,2d-large] [--backward] [--budget-ms 2000]
  *
@@ -18,6 +18,7 @@ import {naFlops, Preset, PRESETS} from './presets';
 /** Shapes per rank worth comparing beside the built-in choice ('' below). */
 const SHAPES: Record<number, GemmTileTraits[]> = {
   1: [
+    {tile: [1, 1, 32], gr: 8, gc: 8, tm: 4, tn: 4, dimChunk: 32},
     {tile: [1, 1, 32], gr: 8, gc: 16, tm: 4, tn: 4, dimChunk: 32},
     {tile: [1, 1, 64], gr: 8, gc: 16, tm: 8, tn: 4, dimChunk: 32},
   ],
@@ -25,12 +26,11 @@ const SHAPES: Record<number, GemmTileTraits[]> = {
     {tile: [1, 4, 8], gr: 8, gc: 8, tm: 4, tn: 4, dimChunk: 32},
     {tile: [1, 4, 8], gr: 8, gc: 16, tm: 4, tn: 4, dimChunk: 32},
     {tile: [1, 8, 8], gr: 8, gc: 16, tm: 8, tn: 4, dimChunk: 32},
-    {tile: [1, 4, 16], gr: 16, gc: 16, tm: 4, tn: 4, dimChunk: 32},
   ],
   3: [
-    {tile: [1, 8, 8], gr: 16, gc: 16, tm: 4, tn: 4, dimChunk: 32},
+    {tile: [1, 4, 8], gr: 8, gc: 8, tm: 4, tn: 4, dimChunk: 32},
     {tile: [1, 4, 8], gr: 8, gc: 16, tm: 4, tn: 4, dimChunk: 32},
-    {tile: [2, 4, 8], gr: 8, gc: 16, tm: 8, tn: 4, dimChunk: 32},
+    {tile: [1, 8, 8], gr: 16, gc: 16, tm: 4, tn: 4, dimChunk: 32},
   ],
 };
 
@@ -56,23 +56,27 @@ function parseArgs(argv: string[]): Args {
   return args;
 }
 
-/** GPU ms per call of `fn`: a warm-up, then a batch of calls and one readback. */
+/**
+ * GPU ms per call of `fn`: a warm-up call (pipeline compilation), then batches of calls, each closed by reading
+ * back one element of its last result (the queue runs in order; reading whole results would count their copy
+ * as kernel time). The first batch of 2 calls sizes the measured one (up to 200 calls within the budget).
+ */
 async function gpuTime(fn: () => tf.Tensor[], budgetMs: number): Promise<number> {
-  const readback = async (ts: tf.Tensor[]) => {
-    await Promise.all(ts.map(t => t.data()));
-    tf.dispose(ts);
+  const batch = async (calls: number): Promise<number> => {
+    const t0 = performance.now();
+    let last: tf.Tensor[] = [];
+    for (let i = 0; i < calls; i++) {
+      tf.dispose(last);
+      last = fn();
+    }
+    const one = tf.tidy(() => tf.slice(tf.reshape(last[last.length - 1], [-1]), 0, 1));
+    await one.data();
+    tf.dispose([one, ...last]);
+    return (performance.now() - t0) / calls;
   };
-  await readback(fn());
-  const t0 = performance.now();
-  await readback(fn());
-  const first = performance.now() - t0;
-  const reps = Math.max(1, Math.min(50, Math.floor(budgetMs / Math.max(first, 1e-3))));
-  const t1 = performance.now();
-  for (let i = 0; i < reps - 1; i++) {
-    tf.dispose(fn());
-  }
-  await readback(fn());
-  return (performance.now() - t1) / reps;
+  await batch(1);
+  const estimate = await batch(2);
+  return batch(Math.max(1, Math.min(200, Math.floor(budgetMs / Math.max(estimate, 1e-3)))));
 }
 
 async function main(): Promise<void> {
