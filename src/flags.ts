@@ -38,17 +38,30 @@ export const NATTEN_TF_OPS = 'NATTEN_TF_OPS';
 /** Which implementation the CPU kernels use: native, WebAssembly SIMD, generated JS row kernels, or generic loops. */
 export type CpuKernelPath = 'native' | 'wasm' | 'codegen' | 'generic';
 
+/** The environment variable `name` in Node, else undefined. */
+function envValue(name: string): string | undefined {
+  return typeof process === 'undefined' ? undefined : process.env?.[name];
+}
+
 function nativeDefault(): boolean {
-  const value = typeof process === 'undefined' ? undefined : process.env?.[NATTEN_CPU_NATIVE];
+  const value = envValue(NATTEN_CPU_NATIVE);
   return value == null || !['0', 'false'].includes(value.toLowerCase());
 }
 
 /**
  * Which fused programs the `webgpu` kernels run: 'row' (a thread per query, key or extra token walking its own
  * window: exact work, for small windows and head dims), 'tiled' (workgroup tiles, register-tiled mini-GEMMs
- * through workgroup memory, online softmax: for large windows), or 'auto' (the default: by shape).
+ * through workgroup memory, online softmax: for large windows), or 'auto' (by shape: the
+ * default, unless the environment variable of the same name says otherwise).
  */
 export const NATTEN_WEBGPU_FUSED = 'NATTEN_WEBGPU_FUSED';
+
+/**
+ * Tile traits of the register-blocked `webgpu` programs (tiled fused forward, backward dq) as JSON (see
+ * src/kernels/webgpu/tile_traits.ts), replacing the per-rank choice: for tuning on a device. '' (the default,
+ * unless the environment variable of the same name says otherwise): the built-in choice.
+ */
+export const NATTEN_WEBGPU_TILE = 'NATTEN_WEBGPU_TILE';
 
 /**
  * When positive, the composed fallback treats this many bytes as the largest tensor the backend can hold (at
@@ -67,7 +80,8 @@ export function registerFlags(): void {
     env().registerFlag(NATTEN_CPU_WASM, () => true);
     env().registerFlag(NATTEN_CPU_NATIVE, nativeDefault);
     env().registerFlag(NATTEN_TF_OPS, () => true);
-    env().registerFlag(NATTEN_WEBGPU_FUSED, () => 'auto');
+    env().registerFlag(NATTEN_WEBGPU_FUSED, () => envValue(NATTEN_WEBGPU_FUSED) ?? 'auto');
+    env().registerFlag(NATTEN_WEBGPU_TILE, () => envValue(NATTEN_WEBGPU_TILE) ?? '');
     env().registerFlag(NATTEN_COMPOSED_MAX_BYTES, () => 0);
   }
 }
@@ -91,6 +105,11 @@ export function useTfOps(): boolean {
 export function isComposedForced(): boolean {
   registerFlags();
   return env().getBool(NATTEN_FORCE_COMPOSED);
+}
+
+export function getWebGPUTileOverride(): string {
+  registerFlags();
+  return String(env().get(NATTEN_WEBGPU_TILE));
 }
 
 export function getWebGPUFusedPath(): 'auto' | 'row' | 'tiled' {

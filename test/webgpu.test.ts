@@ -11,7 +11,10 @@ import * as tf from '@tensorflow/tfjs';
 import * as fs from 'fs';
 import * as path from 'path';
 import type {WebGPUBackend, WebGPUProgram} from '@tensorflow/tfjs-backend-webgpu';
-import {core, na1d, na1dQK, NATTEN_COMPOSED_MAX_BYTES, NATTEN_FORCE_COMPOSED, neighborhoodAttention2d} from '../src/index';
+import {core, na1d, na1dQK, NATTEN_COMPOSED_MAX_BYTES, NATTEN_FORCE_COMPOSED, NATTEN_WEBGPU_TILE, neighborhoodAttention2d} from
+    '../src/index';
+import type {NAInfo} from '../src/core/na_info';
+import {chooseGemmTraits, gemmWorkgroupBytes, GemmTileTraits, tiledDims} from '../src/kernels/webgpu/tile_traits';
 import {naMaskWgsl} from '../src/kernels/webgpu/na_mask_wgsl';
 import {foldDispatch} from '../src/kernels/webgpu/program_util';
 import {read, useBackend, CPU, WEBGPU, WEBGPU_TILED} from './harness';
@@ -204,6 +207,61 @@ describe('WebGPU: the tiled fused programs against the float64 reference', () =>
       tf.dispose([dOutT, dLseT]);
       x.dispose();
     });
+  }
+});
+
+/**
+ * The register-blocked tile shapes: the built-in choice per rank and device, the NATTEN_WEBGPU_TILE override,
+ * and the forward under another shape than the software adapter's own (its workgroup memory cannot hold the
+ * H200's 16 x 16 grid of 4 x 4 blocks: this covers its 4-row blocks; a 16-column grid compiles for over a
+ * minute there, so it was checked once, not in CI).
+ */
+describe('WebGPU: the tiled forward\'s tile shapes', () => {
+  const H200 = {bytes: 49152, threads: 1024};
+  const info = (naDim: number) => ({naDim}) as NAInfo;
+
+  it('picks per rank the largest candidate the device holds, and checks an override', () => {
+    for (const naDim of [1, 2, 3]) {
+      const big = chooseGemmTraits(info(naDim), H200.bytes, H200.threads);
+      expect([big.gr, big.gc, big.tm, big.tn]).toEqual([16, 16, 4, 4]);
+      expect(gemmWorkgroupBytes(big)).toBeLessThanOrEqual(H200.bytes);
+      const small = chooseGemmTraits(info(naDim), 32768, 256);
+      expect(gemmWorkgroupBytes(small)).toBeLessThanOrEqual(32768);
+      expect(small.tile.reduce((a, b) => a * b)).toBe(small.gr * small.tm);
+    }
+    expect(() => chooseGemmTraits(info(2), 8192, 256)).toThrow(/maxComputeWorkgroupStorageSize of 8192/);
+    const override = {tile: [1, 2, 8], gr: 4, gc: 8, tm: 4, tn: 4, dimChunk: 8};
+    expect(chooseGemmTraits(info(2), H200.bytes, H200.threads, JSON.stringify(override))).toEqual(override);
+    expect(() => chooseGemmTraits(info(2), H200.bytes, H200.threads, JSON.stringify({...override, tm: 2})))
+        .toThrow(/inconsistent tile traits/);
+    const dims = tiledDims(override as GemmTileTraits, 5, 33);
+    expect([dims.dk, dims.dv, dims.vec4]).toEqual([32, 64, false]);
+  });
+
+  const SHAPES: Array<[GemmTileTraits, RefProblem]> = [
+    [{tile: [1, 1, 64], gr: 16, gc: 8, tm: 4, tn: 4, dimChunk: 32},
+     problem({spatial: [150], kernelSize: [41], dilation: [2], hasRpb: true, nExtra: 2, heads: 2, headsKv: 1,
+              headDim: 8, headDimV: 12})],
+  ];
+  beforeAll(() => useBackend(WEBGPU_TILED));
+  afterAll(async () => {
+    tf.env().set(NATTEN_WEBGPU_TILE, '');
+    await useBackend(CPU);
+  });
+  for (const [traits, p] of SHAPES) {
+    it(`forward and logsumexp, ${traits.gr}x${traits.gc} threads of ${traits.tm}x${traits.tn}: ${describeProblem(p)}`,
+       async () => {
+         tf.env().set(NATTEN_WEBGPU_TILE, JSON.stringify(traits));
+         const x = makeInputs(p, 5);
+         const ref = refForward(p, x.values);
+         const before = tf.memory().numTensors;
+         const [out, lse] = FUSED[p.naDim - 1](x.q, x.k, x.v, {...x.options, returnLse: true});
+         expectClose(await read(out), ref.out, 1e-4, 'output');
+         expectClose(await read(lse), ref.lse, 1e-4, 'logsumexp');
+         tf.dispose([out, lse]);
+         expect(tf.memory().numTensors).toBe(before);
+         x.dispose();
+       });
   }
 });
 

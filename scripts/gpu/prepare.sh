@@ -4,7 +4,8 @@
 #   gpu-bundle/node.xz, dawn.node.xz, gl/*.deb   Node, Dawn and the Vulkan/GL loaders (scripts/gpu/setup.sh unpacks)
 #   gpu-bundle/suites.js                         the jest suites bundled with test/gpu/runner.ts (run with
 #                                                NATTEN_TEST_BACKENDS naming the GPU backends)
-#   gpu-bundle/bench.js, webgpu_crosscheck.js    npm run bench and bench/webgpu_crosscheck.ts, bundled
+#   gpu-bundle/bench.js, webgpu_crosscheck.js,   npm run bench, bench/webgpu_crosscheck.ts and bench/webgpu_tiles.ts
+#   webgpu_tiles.js                              (the fused programs and tile shapes side by side), bundled
 # Usage: bash scripts/gpu/prepare.sh [SUITE ...]   (suite file names under test/, default: the GPU-relevant ones)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -28,7 +29,7 @@ entry="$B/suites-entry.ts"
 # --ignore-annotations: package.json's sideEffects list leaves out test files, which are all side effects here.
 npx esbuild "$entry" --bundle --platform=node --ignore-annotations --log-level=warning --outfile="$B/suites.js" \
   --external:@tensorflow/tfjs-node-gpu --external:@tensorflow/tfjs-node
-for entry in bench webgpu_crosscheck; do
+for entry in bench webgpu_crosscheck webgpu_tiles; do
   npx esbuild "bench/$entry.ts" --bundle --platform=node --log-level=warning --outfile="$B/$entry.js" \
     --external:@tensorflow/tfjs-node-gpu --external:@tensorflow/tfjs-node
 done

@@ -1,14 +1,15 @@
 import type {KernelConfig, KernelFunc, TensorInfo} from '@tensorflow/tfjs-core';
 import type {NAInfo} from '../../core/na_info';
 import {NABackwardInputs, NattenNABackward} from '../kernel_names';
-import {packExtras, qkvInfo, run, shaped, unpack, useTiled} from './kernel_util';
+import {gemmTraits, packExtras, qkvInfo, run, shaped, unpack, useTiled} from './kernel_util';
 import {NABackwardKeyProgram} from './na_backward_key_webgpu';
 import {NABackwardQueryProgram} from './na_backward_query_webgpu';
 import {NABackwardRowProgram} from './na_backward_row_webgpu';
 import {NADeltaProgram} from './na_delta_webgpu';
 import {Backend, checkBindable, deviceLimits, disposeAll, geometryUniforms, NAProgram, ProgramUniform} from './program_util';
+import {rowDims} from './row_wgsl';
 import {RpbGradProgram} from './rpb_grad_webgpu';
-import {chooseTraits, queryTiles, tileRows} from './tile_traits';
+import {chooseTraits, queryTiles, tiledDims, tileRows} from './tile_traits';
 
 type Pass = [NAProgram, ProgramUniform];
 
@@ -19,13 +20,18 @@ function passes(gpu: Backend, info: NAInfo, hasRpb: boolean): {dq: Pass, dkdv: P
   const {batch: B, numTokens: N, heads: H, headsKv: Hk, headDim: D, headDimV: Dv, nExtra: E} = info;
   const hasExtra = E > 0;
   if (useTiled(info)) {
+    // dq: the forward's register-blocked tiles; dk/dv: the key-tiled programs' own traits.
+    const qTraits = gemmTraits(gpu, info);
+    const qTiles = queryTiles(info, qTraits);
+    const dqCount = B * H * qTiles[0] * qTiles[1] * qTiles[2];
     const traits = chooseTraits(info, limits.maxComputeWorkgroupStorageSize);
     const tiles = queryTiles(info, traits);
     const numTiles = tiles[0] * tiles[1] * tiles[2];
-    const dqCount = B * H * numTiles, kvCount = B * Hk * numTiles, extraCount = B * Hk * Math.ceil(E / tileRows(traits));
+    const kvCount = B * Hk * numTiles, extraCount = B * Hk * Math.ceil(E / tileRows(traits));
     return {
-      dq: [new NABackwardQueryProgram(traits, D, Dv, hasRpb, hasExtra, B * N * H * D, dqCount, maxDim),
-           geometryUniforms(info, dqCount, tiles)],
+      dq: [new NABackwardQueryProgram(qTraits, tiledDims(qTraits, D, Dv), hasRpb, hasExtra, B * N * H * D, dqCount,
+                                      maxDim),
+           geometryUniforms(info, dqCount, qTiles)],
       dkdv: [new NABackwardKeyProgram(traits, D, Dv, hasRpb, false, B * N * Hk * (D + Dv), kvCount, maxDim),
              geometryUniforms(info, kvCount, tiles)],
       extra: hasExtra ? [new NABackwardKeyProgram(traits, D, Dv, false, true, B * E * Hk * (D + Dv), extraCount, maxDim),
@@ -34,7 +40,7 @@ function passes(gpu: Backend, info: NAInfo, hasRpb: boolean): {dq: Pass, dkdv: P
     };
   }
   const row = (kind: 'query' | 'key' | 'extra', size: number, rows: number): Pass => {
-    const program = new NABackwardRowProgram(kind, D, Dv, hasRpb, hasExtra, size, rows, maxDim);
+    const program = new NABackwardRowProgram(kind, rowDims(D, Dv), hasRpb, hasExtra, size, rows, maxDim);
     return [program, geometryUniforms(info, program.dispatch[0] * program.dispatch[1])];
   };
   return {

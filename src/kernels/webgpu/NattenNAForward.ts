@@ -1,10 +1,11 @@
 import type {KernelConfig, KernelFunc, TensorInfo} from '@tensorflow/tfjs-core';
 import {NAForwardInputs, NattenNAForward, namedInputs} from '../kernel_names';
-import {packExtras, qkvInfo, run, unpack, useTiled} from './kernel_util';
+import {gemmTraits, packExtras, qkvInfo, run, unpack, useTiled} from './kernel_util';
 import {NAForwardRowProgram} from './na_forward_row_webgpu';
 import {NAForwardProgram} from './na_forward_webgpu';
 import {Backend, checkBindable, deviceLimits, disposeAll, geometryUniforms, NAProgram} from './program_util';
-import {chooseTraits, queryTiles} from './tile_traits';
+import {rowDims} from './row_wgsl';
+import {queryTiles, tiledDims} from './tile_traits';
 
 /** One program writes the output and the logsumexp into one buffer; two copies hand them back. */
 export const naForward: KernelFunc = ({inputs, backend, attrs}): TensorInfo[] => {
@@ -18,14 +19,14 @@ export const naForward: KernelFunc = ({inputs, backend, attrs}): TensorInfo[] =>
   checkBindable('NattenNAForward', limits, [['query', rows * info.headDim], ['output and logsumexp (packed)', size]]);
   let program: NAProgram, uniforms;
   if (useTiled(info)) {
-    const traits = chooseTraits(info, limits.maxComputeWorkgroupStorageSize);
+    const traits = gemmTraits(gpu, info);
     const tiles = queryTiles(info, traits);
     const count = info.batch * info.heads * tiles[0] * tiles[1] * tiles[2];
-    program = new NAForwardProgram(traits, info.headDim, info.headDimV, rpb != null, info.nExtra > 0, size, count,
-                                   maxDim);
+    program = new NAForwardProgram(traits, tiledDims(traits, info.headDim, info.headDimV), rpb != null,
+                                   info.nExtra > 0, size, count, maxDim);
     uniforms = geometryUniforms(info, count, tiles);
   } else {
-    program = new NAForwardRowProgram(info.headDim, info.headDimV, rpb != null, info.nExtra > 0, size, rows, maxDim);
+    program = new NAForwardRowProgram(rowDims(info.headDim, info.headDimV), rpb != null, info.nExtra > 0, size, rows, maxDim);
     uniforms = geometryUniforms(info, program.dispatch[0] * program.dispatch[1]);
   }
   const extras = packExtras(gpu, additionalKeys, additionalValues);

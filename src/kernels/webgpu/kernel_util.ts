@@ -2,9 +2,10 @@
 import type {TensorInfo} from '@tensorflow/tfjs-core';
 import type {NAInfo} from '../../core/na_info';
 export {avInfo, qkvInfo} from '../kernel_info';
-import {getWebGPUFusedPath} from '../../flags';
+import {getWebGPUFusedPath, getWebGPUTileOverride} from '../../flags';
 import {ConcatProgram, CopyProgram} from './copy_webgpu';
 import {Backend, deviceLimits, NAProgram, ProgramUniform} from './program_util';
+import {chooseGemmTraits, GemmTileTraits} from './tile_traits';
 
 
 /**
@@ -60,4 +61,11 @@ export function useTiled(info: NAInfo): boolean {
     return path === 'tiled';
   }
   return info.kernelVolume > 64 || info.headDim > 64 || info.headDimV > 64;
+}
+
+/** The register-blocked tile traits (fused forward, backward dq) for a call on this device (NATTEN_WEBGPU_TILE overrides them). */
+export function gemmTraits(backend: Backend, info: NAInfo): GemmTileTraits {
+  const limits = deviceLimits(backend);
+  return chooseGemmTraits(info, limits.maxComputeWorkgroupStorageSize, limits.maxComputeInvocationsPerWorkgroup,
+                          getWebGPUTileOverride());
 }

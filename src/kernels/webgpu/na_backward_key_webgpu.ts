@@ -12,6 +12,7 @@
  */
 import {dimClass, GEOMETRY_WGSL, NAProgram} from './program_util';
 import {accumulateWgsl, queryTileConstants, scoreGemmWgsl} from './query_tile_wgsl';
+import {TILE_GRID_WGSL} from './tiled_wgsl';
 import {GRID, TileTraits, traitsKey} from './tile_traits';
 
 export class NABackwardKeyProgram extends NAProgram {
@@ -66,27 +67,18 @@ fn loadValueRow(t : KeyTile, r : i32, dd : i32) -> f32 {
 }
 `;
     }
-    return `
+    return `${TILE_GRID_WGSL}
 // Rows: keys of the tile (in-group positions j0 + offset per axis); columns: the queries of the inverse box.
 fn makeKeyTile(wg : i32) -> KeyTile {
   var t : KeyTile;
-  let nt = uniforms.tiles.xyz;
-  t.hk = wg % uniforms.headsKv;
-  let rest = wg / uniforms.headsKv;
-  let numTiles = nt.x * nt.y * nt.z;
-  let tile = rest % numTiles;
-  t.b = rest / numTiles;
-  let tc = vec3<i32>(tile / (nt.y * nt.z), (tile / nt.z) % nt.y, tile % nt.z);
-  var empty = false;
+  let grid = tileGrid(wg, uniforms.headsKv, tileShape());
+  t.hk = grid.inner;
+  t.b = grid.b;
+  t.g = grid.g;
+  t.j0 = grid.first;
+  t.glen = grid.glen;
   t.boxVol = 1;
   for (var a = 0; a < 3; a++) {
-    let perGroup = nt[a] / uniforms.dilation[a];
-    t.g[a] = tc[a] / perGroup;
-    t.j0[a] = (tc[a] % perGroup) * tileShape()[a];
-    t.glen[a] = groupLengthOf(a, t.g[a]);
-    if (t.j0[a] >= t.glen[a]) {
-      empty = true;
-    }
     let last = min(t.j0[a] + tileShape()[a], t.glen[a]) - 1;
     let k = uniforms.kernel[a];
     let s = uniforms.stride[a];
@@ -97,7 +89,7 @@ fn makeKeyTile(wg : i32) -> KeyTile {
   }
   t.boxChunks = (t.boxVol + TK - 1) / TK;
   t.chunks = t.boxChunks * uniforms.headsPerKv;
-  if (empty || wg >= uniforms.workgroupCount) {
+  if (grid.empty) {
     t.chunks = 0;
   }
   return t;

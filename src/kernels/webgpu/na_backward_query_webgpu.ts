@@ -1,43 +1,53 @@
 /**
- * Fused NA backward, query-tiled pass: dq. The same tiles and key chunks as the forward; per chunk it
- * recomputes the weights from the saved logsumexp (`p = exp(s - lse)`), computes `dP = dO . v` with a second
- * mini-GEMM, `dS = p (dP - delta)` into workgroup memory, and accumulates `dq += scale * dS . k` in registers.
- * Nothing of size tokens x K is stored. Output: dq `[batch*tokens*heads*headDim]`.
+ * Fused NA backward, query-tiled pass: dq (see tiled_wgsl.ts). The same tiles and key chunks as the tiled
+ * forward; per chunk it recomputes the weights from the saved logsumexp (`p = exp(s - lse)`) with the score
+ * GEMM, computes `dP = dO . v` with a second GEMM, `dS = p (dP - delta)` into workgroup memory, and accumulates
+ * `dq += scale * dS . k` in registers. Nothing of size tokens x K is stored. Output: dq
+ * `[batch*tokens*heads*headDim]`.
  */
-import {dimClass, GEOMETRY_WGSL, NAProgram} from './program_util';
-import {accumulateWgsl, QUERY_TILE_WGSL, queryTileConstants, queryTileLoaders, scoreGemmWgsl} from './query_tile_wgsl';
-import {GRID, TileTraits, traitsKey} from './tile_traits';
+import {GEOMETRY_WGSL, NAProgram} from './program_util';
+import {unroll} from './row_wgsl';
+import {byColumnKind, columnPositions, maskedScore, QUERY_TILE_WGSL, queryChunkTables, queryTilePrologue, TiledWgsl,
+        tiledComponents} from './tiled_wgsl';
+import {gemmTraitsKey, GemmTileTraits, threads, TiledDims} from './tile_traits';
 
 export class NABackwardQueryProgram extends NAProgram {
-  constructor(private traits: TileTraits, private headDim: number, private headDimV: number,
-              private hasRpb: boolean, private hasExtra: boolean, outputSize: number, workgroupCount: number,
-              maxPerDimension: number) {
-    super('backward_dq',
-          `${traitsKey(traits)}_d${dimClass(headDim)}_${dimClass(headDimV)}_${hasRpb ? 'rpb' : ''}_${hasExtra ? 'extra' : ''}`,
+  variableComponents: number[];
+
+  constructor(private traits: GemmTileTraits, private dims: TiledDims, private hasRpb: boolean,
+              private hasExtra: boolean, outputSize: number, workgroupCount: number, maxPerDimension: number) {
+    super('backward_dq', `${gemmTraitsKey(traits, dims)}_${hasRpb ? 'rpb' : ''}_${hasExtra ? 'extra' : ''}`,
           ['query', 'key', 'value', 'dOut', 'stats', ...(hasRpb ? ['rpb'] : []), ...(hasExtra ? ['extras'] : [])],
-          outputSize, workgroupCount, GRID * GRID, maxPerDimension);
+          outputSize, workgroupCount, threads(traits), maxPerDimension);
+    this.variableComponents = tiledComponents(dims, this.variableNames);
   }
 
   getUserCode(): string {
-    const bias = this.hasRpb ?
-        `if (c < t.boxChunks) {
-            let hat = boxKeyHat(t, c * TK + j);
-            s += rpb[rpbOffset(t.h, hat - rows[i].iHat + uniforms.kernel.xyz - vec3<i32>(1))];
-          }` :
-        '';
+    const g = new TiledWgsl(this.traits, this.dims);
+    const {tm, tn, gc, dimChunk} = this.traits;
+    const ndc = this.dims.dk / dimChunk, ndcv = this.dims.dv / dimChunk, nkv = this.dims.dk / (4 * gc);
+    const byKind = (key: string, extra: string) => byColumnKind(this.hasExtra, key, extra);
+    const dScore = (i: number, j: number) => {
+      const {vis, bias} = maskedScore(i, j, this.hasRpb, this.hasExtra);
+      return `
+    s_${i}_${j} = select(0.0, exp(s_${i}_${j} * uniforms.scale${bias && ` + ${bias}`} - lse_${i}) * (dp_${i}_${j} - delta_${i}),
+                         ${vis});`;
+    };
     return `
-${queryTileConstants(this.traits, dimClass(this.headDim), dimClass(this.headDimV))}
+${g.header()}
 ${GEOMETRY_WGSL}
 ${QUERY_TILE_WGSL}
-${queryTileLoaders(this.hasExtra, true)}
-${scoreGemmWgsl('queryKeyScores', 'loadQuery', 'loadKey', 'NDC')}
-${scoreGemmWgsl('dOutValueScores', 'loadDOut', 'loadValue', 'NDCV')}
-${accumulateWgsl('accumulateKeys', 'loadKey', 'NKC', 'scores')}
+${g.loader('ldQuery', 'query', 'uniforms.headDim')}
+${g.loader('ldDOut', 'dOut', 'uniforms.headDimV')}
+${g.loader('ldKey', 'key', 'uniforms.headDim')}
+${g.loader('ldValue', 'value', 'uniforms.headDimV')}
+${this.hasExtra ? g.loader('ldExtraKey', 'extras', 'uniforms.headDim') : ''}
+${this.hasExtra ? g.loader('ldExtraValue', 'extras', 'uniforms.headDimV', 'extraValuesOffset()') : ''}
 
 fn main(index : i32) {
   let lid = i32(localIndex);
-  let tr = lid / ${GRID};
-  let tc = lid % ${GRID};
+  let tr = lid / GC;
+  let tc = lid % GC;
   let t = makeQueryTile(workgroupIndex());
   if (lid == 0) {
     chunkCount = t.chunks;
@@ -46,58 +56,28 @@ fn main(index : i32) {
   if (chunks == 0) {
     return;
   }
-  var rows : array<QueryRow, RQ>;
-  var rowLse : array<f32, RQ>;
-  var rowDelta : array<f32, RQ>;
-  for (var i = 0; i < RQ; i++) {
-    rows[i] = queryRow(t, tr * RQ + i);
-    rowLse[i] = 0.0;
-    rowDelta[i] = 0.0;
-    if (rows[i].token >= 0) {
-      let at = (t.b * uniforms.numTokens + rows[i].token) * uniforms.heads + t.h;
-      rowLse[i] = stats[2 * at];
-      rowDelta[i] = stats[2 * at + 1];
-    }
-  }
-  var acc : array<f32, RQ * NKC * VPT>;
-  for (var i = 0; i < RQ * NKC * VPT; i++) {
-    acc[i] = 0.0;
-  }
+${queryTilePrologue(g)}
+  // The rows' logsumexp and delta (stats of row -1: never used, its scores are masked).
+${unroll(tm, i => `  let outRow_${i} = select(-1, (t.b * uniforms.numTokens + tokenOf(t.g + uniforms.dilation.xyz * rowHat_${i})) *
+      uniforms.heads + t.h, rowValid_${i});
+  let st_${i} = stats[max(outRow_${i}, 0)];
+  let lse_${i} = st_${i}.x;
+  let delta_${i} = st_${i}.y;`)}
+  ${g.declareBlock('s')}
+  ${g.declareBlock('dp')}
+  ${g.declareAcc('o', nkv)}
   for (var c = 0; c < chunks; c++) {
-    var sc : array<f32, RQ * RK>;
-    queryKeyScores(t, c, lid, tr, tc, &sc);
-    var dp : array<f32, RQ * RK>;
-    dOutValueScores(t, c, lid, tr, tc, &dp);
-    for (var i = 0; i < RQ; i++) {
-      for (var jj = 0; jj < RK; jj++) {
-        let j = tc * RK + jj;
-        var ds = 0.0;
-        if (keyVisible(t, rows[i], c, j)) {
-          var s = sc[i * RK + jj] * uniforms.scale;
-          ${bias}
-          let p = exp(s - rowLse[i]);
-          ds = p * (dp[i * RK + jj] - rowDelta[i]);
-        }
-        scores[(tr * RQ + i) * SROW + j] = ds;
-      }
-    }
     workgroupBarrier();
-    accumulateKeys(t, c, lid, tr, tc, &acc);
+${queryChunkTables()}
+${g.scoreGemm('s', ndc, 'ldQuery', dc => byKind(g.stageCols('ldKey', dc), g.stageCols('ldExtraKey', dc)))}
+${g.scoreGemm('dp', ndcv, 'ldDOut', dc => byKind(g.stageCols('ldValue', dc), g.stageCols('ldExtraValue', dc)))}
+    // dS = p (dP - delta), 0 outside the rows' windows.
+${columnPositions(g, this.hasExtra)}
+${unroll(tm, i => unroll(tn, j => dScore(i, j), ''), '')}
+${g.writeProbs('s')}
+${g.accumulate('o', nkv, n => byKind(g.stageChunkRows('ldKey', n), g.stageChunkRows('ldExtraKey', n)))}
   }
-  for (var i = 0; i < RQ; i++) {
-    if (rows[i].token < 0) {
-      continue;
-    }
-    let outRow = (t.b * uniforms.numTokens + rows[i].token) * uniforms.heads + t.h;
-    for (var kc = 0; kc < NKC; kc++) {
-      for (var m = 0; m < VPT; m++) {
-        let col = kc * VC + tc + ${GRID} * m;
-        if (col < uniforms.headDim) {
-          result[outRow * uniforms.headDim + col] = acc[(i * NKC + kc) * VPT + m] * uniforms.scale;
-        }
-      }
-    }
-  }
+${g.storeAcc('o', nkv, 'uniforms.headDim', () => 'uniforms.scale')}
 }
 `;
   }

@@ -3,96 +3,97 @@
  * tokens) with an online softmax in registers, reading key and value rows from global memory. Exact work:
  * the choice for small windows and small head dims. Output packed like the tiled forward:
  * `[output | logsumexp]`.
+ *
+ * Online softmax with a lazy rescale: the weights are taken relative to a reference `m` that moves (rescaling
+ * the accumulator) only when a score exceeds it by more than RESCALE_MARGIN, which after the first key is
+ * rare. Per key that is headDim + headDimV FMAs and one exp. (Blocks of keys with one rescale each would do
+ * as well on a GPU, but unrolled blocks take the software adapter's LLVM a minute per program.)
  */
-import {dimClass, GEOMETRY_WGSL, NAProgram} from './program_util';
-import {ROW_THREADS, ROW_WGSL, rowConstants} from './row_wgsl';
+import {GEOMETRY_WGSL, NAProgram, RESCALE_MARGIN} from './program_util';
+import {dotRows, loadRow, ROW_THREADS, rowComponents, RowDims, rowDimsKey, rowPrelude, RowReader, unroll} from './row_wgsl';
 
 export class NAForwardRowProgram extends NAProgram {
-  constructor(private headDim: number, private headDimV: number, private hasRpb: boolean,
-              private hasExtra: boolean, outputSize: number, rows: number, maxPerDimension: number) {
-    super('forward_row', `d${dimClass(headDim)}_${dimClass(headDimV)}_${hasRpb ? 'rpb' : ''}_${hasExtra ? 'extra' : ''}`,
+  variableComponents: number[];
+
+  constructor(private dims: RowDims, private hasRpb: boolean, private hasExtra: boolean,
+              outputSize: number, rows: number, maxPerDimension: number) {
+    super('forward_row', `${rowDimsKey(dims)}_${hasRpb ? 'rpb' : ''}_${hasExtra ? 'extra' : ''}`,
           ['query', 'key', 'value', ...(hasRpb ? ['rpb'] : []), ...(hasExtra ? ['extras'] : [])], outputSize,
           Math.ceil(rows / ROW_THREADS), ROW_THREADS, maxPerDimension);
+    this.variableComponents = rowComponents(dims, this.variableNames);
+  }
+
+  /**
+   * Statements for the key at row `kRow` (rows of headsKv heads) of `keys` / `values` (values at `valueOffset`
+   * floats), with bias `bias` (a WGSL expression, or '').
+   */
+  private keyCode(keys: string, values: string, valueOffset: string, bias: string): string {
+    const {dk, dv} = this.dims;
+    const kr = new RowReader(this.dims, 'uniforms.headDim', dk);
+    const vr = new RowReader(this.dims, 'uniforms.headDimV', dv);
+    return `
+        let kb = ${kr.offset('kRow')};
+        let s = ${dotRows(dk / 4, c => `q${c}`, c => kr.chunk(keys, 'kb', c))} * uniforms.scale${bias};
+        if (s > m + RESCALE_MARGIN) {
+          let r = exp(m - s);
+          l *= r;
+${unroll(dv / 4, c => `          acc${c} *= r;`)}
+          m = s;
+        }
+        let p = exp(s - m);
+        l += p;
+        let vb = ${vr.offset('kRow', valueOffset)};
+${unroll(dv / 4, c => `        acc${c} = fma(vec4<f32>(p), ${vr.chunk(values, 'vb', c)}, acc${c});`)}`;
   }
 
   getUserCode(): string {
+    const {dk, dv} = this.dims;
+    const qr = new RowReader(this.dims, 'uniforms.headDim', dk);
+    const vr = new RowReader(this.dims, 'uniforms.headDimV', dv);
     const extra = this.hasExtra ? `
+  // The extra tokens: rows (b * nExtra + x) * headsKv + hk, never masked, no bias.
   for (var x = 0; x < uniforms.nExtra; x++) {
     let kRow = (b * uniforms.nExtra + x) * uniforms.headsKv + hk;
-    var s = 0.0;
-    for (var c = 0; c < D; c++) {
-      s = fma(q[c], extras[kRow * D + c], s);
-    }
-    absorb(s * uniforms.scale, &m, &l, &acc, &p);
-    for (var c = 0; c < Dv; c++) {
-      acc[c] = fma(p, extras[extraValuesOffset() + kRow * Dv + c], acc[c]);
+    {${this.keyCode('extras', 'extras', 'extraValuesOffset()', '')}
     }
   }` : '';
     return `
-${rowConstants(dimClass(this.headDim), dimClass(this.headDimV))}
+${rowPrelude(this.dims)}
 ${GEOMETRY_WGSL}
-${ROW_WGSL}
-// Online softmax step for a logit s: updates the running max m and sum l (rescaling acc when m grows) and
-// returns the weight of s in p (relative to the new max).
-fn absorb(s : f32, m : ptr<function, f32>, l : ptr<function, f32>, acc : ptr<function, array<f32, DV>>,
-          p : ptr<function, f32>) {
-  if (s > *m) {
-    let r = select(0.0, exp(*m - s), *m > NEG_HALF);
-    *l = *l * r;
-    for (var c = 0; c < uniforms.headDimV; c++) {
-      (*acc)[c] = (*acc)[c] * r;
-    }
-    *m = s;
-  }
-  *p = exp(s - *m);
-  *l = *l + *p;
-}
+const RESCALE_MARGIN = ${RESCALE_MARGIN.toFixed(1)};
 
 fn main(index : i32) {
   let row = rowIndex();
   if (row >= uniforms.batch * uniforms.numTokens * uniforms.heads) {
     return;
   }
-  let D = uniforms.headDim;
-  let Dv = uniforms.headDimV;
   let h = row % uniforms.heads;
   let token = (row / uniforms.heads) % uniforms.numTokens;
   let b = row / (uniforms.heads * uniforms.numTokens);
   let hk = h / uniforms.headsPerKv;
-  var q : array<f32, DK>;
-  for (var c = 0; c < D; c++) {
-    q[c] = query[row * D + c];
-  }
-  var acc : array<f32, DV>;
-  for (var c = 0; c < DV; c++) {
-    acc[c] = 0.0;
-  }
+  let qb = ${qr.offset('row')};
+${loadRow(qr, dk / 4, 'q', 'query', 'qb')}
+${unroll(dv / 4, c => `  var acc${c} = vec4<f32>(0.0);`)}
   var m = NEG;
   var l = 0.0;
-  var p = 0.0;
   let win = windowOf(token);
+  let dil = uniforms.dilation.xyz;
+  // Consecutive slots along the last axis are dil.z tokens apart: dil.z * headsKv key rows.
+  let step = dil.z * uniforms.headsKv;
   for (var t0 = 0; t0 < win.count.x; t0++) {
     for (var t1 = 0; t1 < win.count.y; t1++) {
+      let rowFirst = (b * uniforms.numTokens + tokenOf(win.first + dil * vec3<i32>(t0, t1, 0))) * uniforms.headsKv + hk;
+      ${this.hasRpb ? 'let biasFirst = rpbOffset(h, win.rpbBase + vec3<i32>(t0, t1, 0));' : ''}
       for (var t2 = 0; t2 < win.count.z; t2++) {
-        let t = vec3<i32>(t0, t1, t2);
-        let kRow = (b * uniforms.numTokens + tokenOf(win.first + uniforms.dilation.xyz * t)) * uniforms.headsKv + hk;
-        var s = 0.0;
-        for (var c = 0; c < D; c++) {
-          s = fma(q[c], key[kRow * D + c], s);
-        }
-        s = s * uniforms.scale${this.hasRpb ? ' + rpb[rpbOffset(h, win.rpbBase + t)]' : ''};
-        absorb(s, &m, &l, &acc, &p);
-        for (var c = 0; c < Dv; c++) {
-          acc[c] = fma(p, value[kRow * Dv + c], acc[c]);
+        let kRow = rowFirst + t2 * step;
+        {${this.keyCode('key', 'value', '', this.hasRpb ? ' + rpb[biasFirst + t2]' : '')}
         }
       }
     }
   }${extra}
   let inv = 1.0 / l;
-  for (var c = 0; c < Dv; c++) {
-    result[row * Dv + c] = acc[c] * inv;
-  }
-  result[uniforms.batch * uniforms.numTokens * uniforms.heads * Dv + row] = m + log(l);
+  ${vr.store('row', 'acc', 'inv')}
+  result[uniforms.batch * uniforms.numTokens * uniforms.heads * uniforms.headDimV + row] = m + log(l);
 }
 `;
   }

@@ -1,136 +1,116 @@
 /**
- * Fused NA forward: one workgroup per (batch, query tile, head). For each chunk of keys of the tile's box (and
- * then of the extra tokens) it computes the tile's scores with a register-tiled mini-GEMM, updates an online
- * softmax per row (running max and sum, the accumulator rescaled), and adds the chunk's weights times its
- * values into the rows' register accumulators. It never writes the weights. Output, packed into one buffer
- * (one output per program): `[output (batch*tokens*heads*headDimV) | logsumexp (batch*tokens*heads)]`.
+ * Fused NA forward, tiled (see tiled_wgsl.ts): one workgroup per (batch, query tile, head). Per chunk of keys of
+ * the tile's box (then of the extra tokens): the scores `q . k` (register-tiled GEMM), masked to each row's
+ * window (skipped for chunks inside every row's window), the online softmax, and the weights times the chunk's
+ * values accumulated in registers. It never writes the weights.
+ *
+ * Online softmax: each row keeps a reference `m` (the same in every thread of the row) and weights
+ * `exp(s - m)`; each thread sums its own columns' weights. Only when some score exceeds its row's reference by
+ * more than RESCALE_MARGIN (every row's first visible chunk, then rarely) do the rows take their exact maxima
+ * as new references, through workgroup memory, and rescale. Output, packed into one buffer (one output per
+ * program): `[output (batch*tokens*heads*headDimV) | logsumexp (batch*tokens*heads)]`.
  */
-import {dimClass, GEOMETRY_WGSL, NAProgram} from './program_util';
-import {accumulateWgsl, QUERY_TILE_WGSL, queryTileConstants, queryTileLoaders, scoreGemmWgsl} from './query_tile_wgsl';
-import {GRID, TileTraits, traitsKey} from './tile_traits';
+import {GEOMETRY_WGSL, NAProgram, RESCALE_MARGIN} from './program_util';
+import {unroll} from './row_wgsl';
+import {byColumnKind, columnPositions, maskedScore, QUERY_TILE_WGSL, queryChunkTables, queryTilePrologue, TiledWgsl,
+        tiledComponents} from './tiled_wgsl';
+import {gemmTraitsKey, GemmTileTraits, threads, TiledDims} from './tile_traits';
 
 export class NAForwardProgram extends NAProgram {
-  constructor(private traits: TileTraits, private headDim: number, private headDimV: number,
-              private hasRpb: boolean, private hasExtra: boolean, outputSize: number, workgroupCount: number,
-              maxPerDimension: number) {
-    super('forward', `${traitsKey(traits)}_d${dimClass(headDim)}_${dimClass(headDimV)}_${hasRpb ? 'rpb' : ''}_${hasExtra ? 'extra' : ''}`,
+  variableComponents: number[];
+
+  constructor(private traits: GemmTileTraits, private dims: TiledDims, private hasRpb: boolean,
+              private hasExtra: boolean, outputSize: number, workgroupCount: number, maxPerDimension: number) {
+    super('forward', `${gemmTraitsKey(traits, dims)}_${hasRpb ? 'rpb' : ''}_${hasExtra ? 'extra' : ''}`,
           ['query', 'key', 'value', ...(hasRpb ? ['rpb'] : []), ...(hasExtra ? ['extras'] : [])],
-          outputSize, workgroupCount, GRID * GRID, maxPerDimension);
+          outputSize, workgroupCount, threads(traits), maxPerDimension);
+    this.variableComponents = tiledComponents(dims, this.variableNames);
   }
 
   getUserCode(): string {
-    const bias = this.hasRpb ?
-        `if (c < t.boxChunks) {
-            let hat = boxKeyHat(t, c * TK + j);
-            s += rpb[rpbOffset(t.h, hat - rows[i].iHat + uniforms.kernel.xyz - vec3<i32>(1))];
-          }` :
-        '';
+    const g = new TiledWgsl(this.traits, this.dims);
+    const {tm, tn, gc} = this.traits;
+    const ndc = this.dims.dk / this.traits.dimChunk, nvv = this.dims.dv / (4 * gc);
+    const byKind = (key: string, extra: string) => byColumnKind(this.hasExtra, key, extra);
+    const score = (i: number, j: number) => {
+      const {vis, bias} = maskedScore(i, j, this.hasRpb, this.hasExtra);
+      return `
+    {
+      let vis = ${vis};
+      s_${i}_${j} = select(NEG, s_${i}_${j} * uniforms.scale${bias && ` + ${bias}`}, vis);
+      exceed = exceed || s_${i}_${j} > m_${i} + ${RESCALE_MARGIN.toFixed(1)};
+    }`;
+    };
     return `
-${queryTileConstants(this.traits, dimClass(this.headDim), dimClass(this.headDimV))}
+${g.header('var<workgroup> flag : i32;')}
 ${GEOMETRY_WGSL}
 ${QUERY_TILE_WGSL}
-var<workgroup> rowMax : array<f32, TQ>;
-var<workgroup> rowSum : array<f32, TQ>;
-var<workgroup> rowScale : array<f32, TQ>;
-
-${queryTileLoaders(this.hasExtra, false)}
-${scoreGemmWgsl('queryKeyScores', 'loadQuery', 'loadKey', 'NDC')}
-${accumulateWgsl('accumulateValues', 'loadValue', 'NVC', 'scores')}
+${g.loader('ldQuery', 'query', 'uniforms.headDim')}
+${g.loader('ldKey', 'key', 'uniforms.headDim')}
+${g.loader('ldValue', 'value', 'uniforms.headDimV')}
+${this.hasExtra ? g.loader('ldExtraKey', 'extras', 'uniforms.headDim') : ''}
+${this.hasExtra ? g.loader('ldExtraValue', 'extras', 'uniforms.headDimV', 'extraValuesOffset()') : ''}
 
 fn main(index : i32) {
   let lid = i32(localIndex);
-  let tr = lid / ${GRID};
-  let tc = lid % ${GRID};
+  let tr = lid / GC;
+  let tc = lid % GC;
   let t = makeQueryTile(workgroupIndex());
   if (lid == 0) {
     chunkCount = t.chunks;
+    flag = 0;
   }
   let chunks = workgroupUniformLoad(&chunkCount);
   if (chunks == 0) {
     return;
   }
-  var rows : array<QueryRow, RQ>;
-  for (var i = 0; i < RQ; i++) {
-    rows[i] = queryRow(t, tr * RQ + i);
-  }
-  if (lid < TQ) {
-    rowMax[lid] = NEG;
-    rowSum[lid] = 0.0;
-  }
-  var acc : array<f32, RQ * NVC * VPT>;
-  for (var i = 0; i < RQ * NVC * VPT; i++) {
-    acc[i] = 0.0;
-  }
+${queryTilePrologue(g)}
+  ${unroll(tm, i => `var m_${i} = NEG; var l_${i} = 0.0;`, ' ')}
+  ${g.declareBlock('s')}
+  ${g.declareAcc('o', nvv)}
   for (var c = 0; c < chunks; c++) {
-    // Scores of this chunk: scale * q.k (+ bias), NEG where the key is not in the row's window.
-    var sc : array<f32, RQ * RK>;
-    queryKeyScores(t, c, lid, tr, tc, &sc);
-    for (var i = 0; i < RQ; i++) {
-      for (var jj = 0; jj < RK; jj++) {
-        let j = tc * RK + jj;
-        var s = NEG;
-        if (keyVisible(t, rows[i], c, j)) {
-          s = sc[i * RK + jj] * uniforms.scale;
-          ${bias}
-        }
-        scores[(tr * RQ + i) * SROW + j] = s;
-      }
-    }
     workgroupBarrier();
-    // Online softmax, one thread per row: new running max, rescale factor, weights in place.
-    if (lid < TQ) {
-      var m = NEG;
-      for (var j = 0; j < TK; j++) {
-        m = max(m, scores[lid * SROW + j]);
-      }
-      let mOld = rowMax[lid];
-      let mNew = max(mOld, m);
-      var sum = 0.0;
-      for (var j = 0; j < TK; j++) {
-        let s = scores[lid * SROW + j];
-        var p = 0.0;
-        if (s > NEG_HALF) {
-          p = exp(s - mNew);
+${queryChunkTables()}
+${g.scoreGemm('s', ndc, 'ldQuery', dc => byKind(g.stageCols('ldKey', dc), g.stageCols('ldExtraKey', dc)))}
+    // Scaled scores (+ bias), NEG outside the rows' windows.
+${columnPositions(g, this.hasExtra)}
+    var exceed = false;
+${unroll(tm, i => unroll(tn, j => score(i, j), ''), '')}
+    if (exceed) {
+      flag = c + 1;
+    }
+    // The chunk's first value columns, staged while the flag is read.
+${byKind(g.stageChunkRows('ldValue', '0'), g.stageChunkRows('ldExtraValue', '0'))}
+    let f = workgroupUniformLoad(&flag);
+    if (f == c + 1) {
+      // New references: the rows' maxima (over every thread of the row).
+${unroll(tm, i => `      red[(tr * TM + ${i}) * GC + tc] = max(${unroll(tn - 1, j => `max(s_${i}_${j}, `, '')}s_${i}_${tn - 1}${')'.repeat(tn - 1)}, m_${i});`)}
+      workgroupBarrier();
+${unroll(tm, i => `      {
+        var mx = m_${i};
+        for (var k = 0; k < GC; k++) {
+          mx = max(mx, red[(tr * TM + ${i}) * GC + k]);
         }
-        scores[lid * SROW + j] = p;
-        sum += p;
-      }
-      var scale = 1.0;
-      if (mOld > NEG_HALF) {
-        scale = exp(mOld - mNew);
-      }
-      rowMax[lid] = mNew;
-      rowSum[lid] = rowSum[lid] * scale + sum;
-      rowScale[lid] = scale;
+        let r = exp(m_${i} - mx);
+        l_${i} *= r;
+        ${unroll(nvv, n => `o_${i}_${n} *= r;`, ' ')}
+        m_${i} = mx;
+      }`)}
     }
-    workgroupBarrier();
-    for (var i = 0; i < RQ; i++) {
-      let scale = rowScale[tr * RQ + i];
-      for (var m = 0; m < NVC * VPT; m++) {
-        acc[i * NVC * VPT + m] *= scale;
-      }
-    }
-    accumulateValues(t, c, lid, tr, tc, &acc);
+    // Weights relative to the references; each thread sums its own columns.
+${unroll(tm, i => `    ${unroll(tn, j => `s_${i}_${j} = select(0.0, exp(s_${i}_${j} - m_${i}), s_${i}_${j} > NEG_HALF);`, ' ')}
+    l_${i} += ${unroll(tn, j => `s_${i}_${j}`, ' + ')};`)}
+${g.writeProbs('s')}
+${g.accumulate('o', nvv, n => byKind(g.stageChunkRows('ldValue', n), g.stageChunkRows('ldExtraValue', n)), true)}
   }
+${g.rowSum('l')}
   let outSize = uniforms.batch * uniforms.numTokens * uniforms.heads * uniforms.headDimV;
-  for (var i = 0; i < RQ; i++) {
-    let r = tr * RQ + i;
-    if (rows[i].token < 0) {
-      continue;
-    }
-    let outRow = (t.b * uniforms.numTokens + rows[i].token) * uniforms.heads + t.h;
-    let inv = 1.0 / rowSum[r];
-    for (var vc = 0; vc < NVC; vc++) {
-      for (var m = 0; m < VPT; m++) {
-        let col = vc * VC + tc + ${GRID} * m;
-        if (col < uniforms.headDimV) {
-          result[outRow * uniforms.headDimV + col] = acc[(i * NVC + vc) * VPT + m] * inv;
-        }
-      }
-    }
-    if (tc == 0) {
-      result[outSize + outRow] = rowMax[r] + log(rowSum[r]);
-    }
+${unroll(tm, i => `  let outRow_${i} = rowRow[tr * TM + ${i}];`)}
+${g.storeAcc('o', nvv, 'uniforms.headDimV', i => `(1.0 / l_${i})`)}
+  if (tc == 0) {
+${unroll(tm, i => `    if (outRow_${i} >= 0) {
+      result[outSize + outRow_${i}] = m_${i} + log(l_${i});
+    }`)}
   }
 }
 `;

@@ -15,8 +15,9 @@ export type ProgramUniform = Array<{type: 'int32' | 'float32' | 'uint32', data: 
  * Uniforms of every NA program (after tfjs's own shape uniforms), in this order. Per-axis values are padded
  * to three axes (leading axes of length 1, like NAInfo's L3/k3/...); the fourth lane is unused.
  * `workgroupCount` is the number of workgroups the program really needs (the dispatch may round it up).
- * Head dims are uniforms too: programs bake only their dims rounded up to a multiple of 16 (`dimClass`), so
- * one pipeline serves every head dim of its class.
+ * Head dims are uniforms too: programs bake only their dims rounded up (to a multiple of 4 in the row programs,
+ * `RowDims`; of their staging steps in the register-blocked ones, `TiledDims`; of 16 in the key-tiled dk/dv
+ * pass, `dimClass`), so one pipeline serves every head dim of its class.
  */
 export const GEOMETRY_UNIFORMS = 'batch : i32, heads : i32, headsKv : i32, headsPerKv : i32, numTokens : i32, ' +
     'nExtra : i32, kernelVolume : i32, workgroupCount : i32, scale : f32, headDim : i32, headDimV : i32, ' +
@@ -177,7 +178,14 @@ export function disposeAll(backend: Backend, infos: Array<TensorInfo | null | un
   }
 }
 
-/** Head dims rounded up to a multiple of 16: what the programs bake into their loops (and shaderKeys). */
+/**
+ * The forward programs' online softmax takes its weights relative to a per-row reference `m` and moves it (a
+ * rescale of the row's sum and accumulator) only when a score exceeds it by more than this: weights stay at
+ * most `exp(RESCALE_MARGIN)`, far inside float32's range, and after a row's first keys the rescale is rare.
+ */
+export const RESCALE_MARGIN = 8;
+
+/** Head dims rounded up to a multiple of 16: what the key-tiled dk/dv pass bakes into its loops (and shaderKey). */
 export function dimClass(dim: number): number {
   return Math.max(16, Math.ceil(dim / 16) * 16);
 }

@@ -1,8 +1,9 @@
 /**
- * Tile configuration of the tiled NA programs (fused forward and the two tiled backward passes), in one place
- * so it is easy to tune: every value here is baked into the WGSL and part of the shaderKey.
+ * Tile configuration of the tiled NA programs, in one place so it is easy to tune: every value here is baked
+ * into the WGSL and part of the shaderKey. Two families: `TileTraits` (below) for the key-tiled backward dk/dv
+ * pass, `GemmTileTraits` (further down) for the register-blocked fused forward and backward dq.
  *
- * A workgroup of 256 threads is a 16 x 16 grid. In the score phase thread (tr, tc) computes a block of
+ * TileTraits: a workgroup of 256 threads is a 16 x 16 grid. In the score phase thread (tr, tc) computes a block of
  * `rowsPerThread x colsPerThread` scores of the `tileRows x chunkCols` score tile (a register-tiled mini-GEMM
  * over the head dim, `dimChunk` dims at a time through workgroup memory); in the accumulation phase it owns
  * the same rows and the output columns `tc + 16 m`, reading the value (or key, query, dO) chunk `valueChunk`
@@ -62,10 +63,133 @@ export function chooseTraits(info: NAInfo, maxWorkgroupBytes: number): TileTrait
       maxWorkgroupBytes}`);
 }
 
+// ---------------------------------------------------------------------------------------------------------
+// The register-blocked tiles of the tiled fused forward and the backward dq pass (na_forward_webgpu.ts,
+// na_backward_query_webgpu.ts, tiled_wgsl.ts). The key-tiled dk/dv pass still uses the traits above.
+//
+// A workgroup is a `gr x gc` grid of threads. It owns `rows = gr * tm` tile rows (queries) and walks the
+// columns (keys) in chunks of `cols = gc * tn`. Thread (tr, tc) computes the `tm x tn` block of scores of rows
+// `tr * tm + i` and chunk columns `tc * tn + j` (a register-tiled mini-GEMM over the head dim, `dimChunk` dims
+// at a time through workgroup memory), then accumulates its rows' output columns `vc * 4 * gc + 4 * tc .. + 3`
+// (one vec4 per row and column step of `4 * gc` columns). NATTEN_WEBGPU_TILE (JSON) overrides the choice.
+// ---------------------------------------------------------------------------------------------------------
+
+export interface GemmTileTraits {
+  /** Tile rows per padded axis, in dilation-group coordinates (their product is gr * tm). */
+  tile: [number, number, number];
+  /** Thread grid: rows and columns. */
+  gr: number;
+  gc: number;
+  /** Score block per thread: rows and columns (tn a multiple of 4). */
+  tm: number;
+  tn: number;
+  /** Head dims per staging step of the score GEMMs (a multiple of 4). */
+  dimChunk: number;
+}
+
+/** The head dims a tiled program bakes: rounded up to its staging steps (exact dims are uniforms). */
+export interface TiledDims {
+  /**
+   * Head dims rounded up to a multiple of both dimChunk (a staging step of the score GEMMs) and 4 * gc (the
+   * columns of one accumulation step): dq accumulates into query-sized rows.
+   */
+  dk: number;
+  dv: number;
+  /** Both exact head dims are multiples of 4: rows are read as vec4. */
+  vec4: boolean;
+}
+
+export function gemmRows(t: GemmTileTraits): number {
+  return t.tile[0] * t.tile[1] * t.tile[2];
+}
+
+export function gemmCols(t: GemmTileTraits): number {
+  return t.gc * t.tn;
+}
+
+export function threads(t: GemmTileTraits): number {
+  return t.gr * t.gc;
+}
+
+function lcm(a: number, b: number): number {
+  const gcd = (x: number, y: number): number => (y === 0 ? x : gcd(y, x % y));
+  return a / gcd(a, b) * b;
+}
+
+export function tiledDims(t: GemmTileTraits, headDim: number, headDimV: number): TiledDims {
+  const m = lcm(t.dimChunk, 4 * t.gc);
+  const up = (d: number) => Math.max(m, Math.ceil(d / m) * m);
+  return {dk: up(headDim), dv: up(headDimV),
+          vec4: headDim % 4 === 0 && headDimV % 4 === 0};
+}
+
+export function gemmTraitsKey(t: GemmTileTraits, d: TiledDims): string {
+  return `t${t.tile.join('x')}_g${t.gr}x${t.gc}_b${t.tm}x${t.tn}_dc${t.dimChunk}_d${d.dk}_${d.dv}${d.vec4 ? 'v4' : 's'}`;
+}
+
+/**
+ * Vec4 slots of workgroup memory a tiled program with these traits declares (see tiled_wgsl.ts): the staging
+ * area (tile rows and chunk columns of one dim step, or the chunk's rows of one accumulation step), the
+ * weights tile (rows x cols, one vec4 of padding per row), the row reductions, and the chunk tables.
+ */
+export function gemmWorkgroupBytes(t: GemmTileTraits): number {
+  const rows = gemmRows(t), cols = gemmCols(t), dc4 = t.dimChunk / 4;
+  const stage = Math.max((rows + cols) * dc4, cols * t.gc);
+  const probs = rows * (cols / 4 + 1);
+  const tables = 4 * cols + cols / 2;  // colPos, colAux (vec4 each), colRow (i32)
+  return 16 * (stage + probs + tables) + 4 * (rows * t.gc + rows + 8);
+}
+
+function checkGemmTraits(t: GemmTileTraits): void {
+  // tn <= gr: one thread per chunk column decodes it (gc * tn columns, gr * gc threads).
+  const ok = gemmRows(t) === t.gr * t.tm && t.tn % 4 === 0 && t.tn <= t.gr && t.dimChunk % 4 === 0 &&
+             (32 % t.gc === 0 || t.gc % 32 === 0) && t.tile.length === 3 &&
+             t.tile.every(x => Number.isInteger(x) && x >= 1);
+  if (!ok) {
+    throw new Error(`tfjs-natten webgpu: inconsistent tile traits ${JSON.stringify(t)}: tile volume must be gr*tm, ` +
+                    'tn and dimChunk multiples of 4, tn at most gr, gc a divisor or multiple of 32');
+  }
+}
+
+/** Candidates per rank, best first: the first whose workgroup memory fits the device is taken. */
+const GEMM_CANDIDATES: Record<number, GemmTileTraits[]> = {
+  1: [
+    {tile: [1, 1, 64], gr: 16, gc: 16, tm: 4, tn: 4, dimChunk: 32},
+    {tile: [1, 1, 32], gr: 16, gc: 8, tm: 2, tn: 4, dimChunk: 32},
+  ],
+  2: [
+    {tile: [1, 8, 8], gr: 16, gc: 16, tm: 4, tn: 4, dimChunk: 32},
+    {tile: [1, 4, 8], gr: 16, gc: 8, tm: 2, tn: 4, dimChunk: 32},
+  ],
+  3: [
+    {tile: [2, 4, 8], gr: 16, gc: 16, tm: 4, tn: 4, dimChunk: 32},
+    {tile: [2, 4, 4], gr: 16, gc: 8, tm: 2, tn: 4, dimChunk: 32},
+  ],
+};
+
+/**
+ * Traits for a call: the rank's first candidate that fits the device's workgroup memory, or `override` (a
+ * GemmTileTraits as JSON, from NATTEN_WEBGPU_TILE).
+ */
+export function chooseGemmTraits(info: NAInfo, maxWorkgroupBytes: number, maxThreads: number, override = ''):
+    GemmTileTraits {
+  const candidates = override !== '' ? [JSON.parse(override) as GemmTileTraits] : GEMM_CANDIDATES[info.naDim];
+  for (const t of candidates) {
+    checkGemmTraits(t);
+    if (gemmWorkgroupBytes(t) <= maxWorkgroupBytes && threads(t) <= maxThreads) {
+      return t;
+    }
+  }
+  const t = candidates[candidates.length - 1];
+  throw new Error(`tfjs-natten webgpu: the tiled NA programs need ${gemmWorkgroupBytes(t)} bytes of workgroup ` +
+                  `memory and ${threads(t)} threads, over the device's maxComputeWorkgroupStorageSize of ${
+                      maxWorkgroupBytes} or maxComputeInvocationsPerWorkgroup of ${maxThreads}`);
+}
+
 /**
  * Tiles per padded axis: every dilation group gets ceil(groupLength / tile) tiles of the longest group
  * (tiles past a shorter group's end are empty and return at once).
  */
-export function queryTiles(info: NAInfo, t: TileTraits): number[] {
+export function queryTiles(info: NAInfo, t: {tile: [number, number, number]}): number[] {
   return [0, 1, 2].map(a => Math.ceil(Math.ceil(info.L3[a] / info.d3[a]) / t.tile[a]) * info.d3[a]);
 }

@@ -1,0 +1,132 @@
+/**
+ * The fused WebGPU programs side by side on the GPU presets, in one process: the row programs and the tiled
+ * ones under several tile shapes (NATTEN_WEBGPU_FUSED / NATTEN_WEBGPU_TILE), fused forward and, with
+ * `--backward`, forward+backward. GPU time as in bench.ts: inputs resident, a warm-up call (pipeline
+ * compilation), then a batch of calls closed by a one-element readback, divided by the calls.
+ *
+ *   npx tsx bench/webgpu_tiles.ts [--preset 2d-nat,2d-large] [--backward] [--budget-ms 2000]
+ *
+ * Extra tile shapes to try: NATTEN_WEBGPU_TILES='[{"tile":[1,4,8],"gr":8,"gc":16,"tm":4,"tn":4,"dimChunk":32}]'.
+ * Run where WebGPU works (test/webgpu_node.ts's variables); the GPU machine runs its bundle
+ * (scripts/gpu/prepare.sh).
+ */
+import * as tf from '@tensorflow/tfjs';
+import {na1d, na2d, na3d, NATTEN_WEBGPU_FUSED, NATTEN_WEBGPU_TILE} from '../src/index';
+import type {GemmTileTraits} from '../src/kernels/webgpu/tile_traits';
+import {naFlops, Preset, PRESETS} from './presets';
+
+/** Shapes per rank worth comparing beside the built-in choice ('' below). */
+const SHAPES: Record<number, GemmTileTraits[]> = {
+  1: [
+    {tile: [1, 1, 32], gr: 8, gc: 8, tm: 4, tn: 4, dimChunk: 32},
+    {tile: [1, 1, 32], gr: 8, gc: 16, tm: 4, tn: 4, dimChunk: 32},
+    {tile: [1, 1, 64], gr: 8, gc: 16, tm: 8, tn: 4, dimChunk: 32},
+  ],
+  2: [
+    {tile: [1, 4, 8], gr: 8, gc: 8, tm: 4, tn: 4, dimChunk: 32},
+    {tile: [1, 4, 8], gr: 8, gc: 16, tm: 4, tn: 4, dimChunk: 32},
+    {tile: [1, 8, 8], gr: 8, gc: 16, tm: 8, tn: 4, dimChunk: 32},
+  ],
+  3: [
+    {tile: [1, 4, 8], gr: 8, gc: 8, tm: 4, tn: 4, dimChunk: 32},
+    {tile: [1, 4, 8], gr: 8, gc: 16, tm: 4, tn: 4, dimChunk: 32},
+    {tile: [1, 8, 8], gr: 16, gc: 16, tm: 4, tn: 4, dimChunk: 32},
+  ],
+};
+
+interface Args {
+  presets: string[];
+  backward: boolean;
+  budgetMs: number;
+}
+
+function parseArgs(argv: string[]): Args {
+  const args: Args = {presets: ['2d-nat', '2d-large', '1d-long', '3d-video'], backward: false, budgetMs: 2000};
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--preset') {
+      args.presets = argv[++i].split(',');
+    } else if (argv[i] === '--backward') {
+      args.backward = true;
+    } else if (argv[i] === '--budget-ms') {
+      args.budgetMs = Number(argv[++i]);
+    } else {
+      throw new Error(`webgpu_tiles: unknown argument ${argv[i]}; expected --preset, --backward, --budget-ms`);
+    }
+  }
+  return args;
+}
+
+/**
+ * GPU ms per call of `fn`: a warm-up call (pipeline compilation), then batches of calls, each closed by reading
+ * back one element of its last result (the queue runs in order; reading whole results would count their copy
+ * as kernel time). The first batch of 2 calls sizes the measured one (up to 200 calls within the budget).
+ */
+async function gpuTime(fn: () => tf.Tensor[], budgetMs: number): Promise<number> {
+  const batch = async (calls: number): Promise<number> => {
+    const t0 = performance.now();
+    let last: tf.Tensor[] = [];
+    for (let i = 0; i < calls; i++) {
+      tf.dispose(last);
+      last = fn();
+    }
+    const one = tf.tidy(() => tf.slice(tf.reshape(last[last.length - 1], [-1]), 0, 1));
+    await one.data();
+    tf.dispose([one, ...last]);
+    return (performance.now() - t0) / calls;
+  };
+  await batch(1);
+  const estimate = await batch(2);
+  return batch(Math.max(1, Math.min(200, Math.floor(budgetMs / Math.max(estimate, 1e-3)))));
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  const setup = require('../test/webgpu_node').setupNodeWebGPU();
+  if (!setup.ok || !(await tf.setBackend('webgpu'))) {
+    throw new Error(`webgpu unavailable: ${setup.reason}`);
+  }
+  const extra: GemmTileTraits[] = JSON.parse(process.env.NATTEN_WEBGPU_TILES ?? '[]');
+  console.log('| preset | program | tile | fwd ms | fwd TFLOP/s | fwd+bwd ms |');
+  console.log('|--------|---------|------|--------|-------------|------------|');
+  for (const name of args.presets) {
+    const p = PRESETS.find(x => x.name === name) as Preset;
+    if (p == null) {
+      throw new Error(`webgpu_tiles: unknown preset ${name}`);
+    }
+    const rank = p.spatial.length;
+    const shape = [p.batch, ...p.spatial, p.heads, p.headDim];
+    const [q, k, v] = [0, 1, 2].map(() => tf.tidy(() => tf.mul(tf.randomNormal(shape), 1)));
+    const op = [na1d, na2d, na3d][rank - 1];
+    const options = {kernelSize: p.kernelSize, dilation: p.dilation};
+    const forward = () => [op(q, k, v, options) as tf.Tensor];
+    const both = () => tf.grads((a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => op(a, b, c, options) as tf.Tensor)([q, k, v]);
+    const volume = p.kernelSize.reduce((a, b) => a * b, 1);
+    const runs: Array<[string, string]> = [
+      ...(volume <= 256 && p.headDim <= 64 ? [['row', ''] as [string, string]] : []),
+      ['tiled', ''],
+      ...[...SHAPES[rank], ...extra.filter(t => t.tile.filter(x => x > 1).length <= rank)]
+          .map(t => ['tiled', JSON.stringify(t)] as [string, string]),
+    ];
+    for (const [fused, tile] of runs) {
+      tf.env().set(NATTEN_WEBGPU_FUSED, fused);
+      tf.env().set(NATTEN_WEBGPU_TILE, tile);
+      const label = tile === '' ? (fused === 'row' ? '-' : 'built-in') : tile;
+      try {
+        const fwd = await gpuTime(forward, args.budgetMs);
+        const bwd = args.backward ? (await gpuTime(both, args.budgetMs)).toFixed(2) : '-';
+        console.log(`| ${p.name} | ${fused} | ${label} | ${fwd.toFixed(3)} | ${(naFlops(p) / fwd / 1e9).toPrecision(3)} | ${bwd} |`);
+      } catch (e) {
+        console.log(`| ${p.name} | ${fused} | ${label} | failed: ${(e as Error).message.slice(0, 120)} | | |`);
+      }
+    }
+    tf.env().set(NATTEN_WEBGPU_FUSED, 'auto');
+    tf.env().set(NATTEN_WEBGPU_TILE, '');
+    tf.dispose([q, k, v]);
+  }
+  process.exit(0);
+}
+
+main().catch(e => {
+  console.error(e);
+  process.exit(1);
+});

@@ -1,0 +1,492 @@
+/**
+ * WGSL generator shared by the tiled programs (fused forward, backward dq, backward dk/dv). A workgroup owns a
+ * tile of rows (queries, or keys) and walks chunks of columns (keys of the tile's box and the extra tokens, or
+ * queries); per chunk:
+ * 1. one thread per column decodes it once into workgroup tables (`colRow`: its row in the operand buffers,
+ *    `colPos`/`colAux`: its in-group position or window and its rpb part);
+ * 2. score GEMMs `s = A . B^T` over the head dim, `dimChunk` dims per step: the tile rows and the chunk's columns
+ *    are staged in workgroup memory as vec4 rows (XOR-swizzled so that neither the staging stores nor the
+ *    GEMM's loads conflict on banks), and each thread accumulates its `tm x tn` block in registers;
+ * 3. the program turns its scores into weights (masking, softmax or its gradient), writes them to `probs`;
+ * 4. accumulation GEMMs `o += probs . C`, `4 * gc` output columns per step, C's chunk rows staged the same way.
+ * Every per-thread value is a named variable (`s_i_j`, `o_i_n`): loops only index workgroup or global memory,
+ * so the registers never depend on how the driver unrolls. A warp whose rows see no column of a chunk skips its
+ * GEMM work (`warpActive`; warps are assumed to be 32 threads, only a matter of speed).
+ */
+import {unroll} from './row_wgsl';
+import {gemmCols, gemmRows, GemmTileTraits, threads, TiledDims} from './tile_traits';
+
+export const NEG = -1.0e30;
+
+/** Binding components of a tiled program's inputs: vec4 rows where the dims allow, vec2 stats, else f32. */
+export function tiledComponents(d: TiledDims, names: string[]): number[] {
+  return names.map(n => (n === 'stats' ? 2 : n === 'rpb' || !d.vec4 ? 1 : 4));
+}
+
+export class TiledWgsl {
+  readonly rows: number;
+  readonly cols: number;
+  constructor(readonly t: GemmTileTraits, readonly d: TiledDims) {
+    this.rows = gemmRows(t);
+    this.cols = gemmCols(t);
+  }
+
+  /** Constants, workgroup memory and helpers. `extraDecls`: the program's own workgroup variables. */
+  header(extraDecls = ''): string {
+    const t = this.t, dc4 = t.dimChunk / 4;
+    const stage = Math.max((this.rows + this.cols) * dc4, this.cols * t.gc);
+    return `
+const BQ = ${this.rows};
+const BK = ${this.cols};
+const TM = ${t.tm};
+const TN = ${t.tn};
+const GC = ${t.gc};
+const THREADS = ${threads(t)};
+const T0 = ${t.tile[0]};
+const T1 = ${t.tile[1]};
+const T2 = ${t.tile[2]};
+const DC4 = ${dc4};
+const VC4 = ${t.gc};
+const PROW = ${this.cols / 4 + 1};
+// Threads of a warp span WARP_TR rows of the thread grid (warps of 32 assumed; only the skipping uses it).
+const WARP_TR = ${Math.max(1, 32 / t.gc)};
+const NEG = ${NEG.toExponential()};
+const NEG_HALF = ${(NEG / 2).toExponential()};
+// In-group position of a column that is no key (never inside a window).
+const FAR = 1 << 29;
+
+var<workgroup> stage : array<vec4<f32>, ${stage}>;
+var<workgroup> probs : array<vec4<f32>, BQ * PROW>;
+var<workgroup> red : array<f32, BQ * GC>;
+var<workgroup> colRow : array<i32, BK>;
+var<workgroup> colPos : array<vec4<i32>, BK>;
+var<workgroup> rowRow : array<i32, BQ>;
+var<workgroup> chunkCount : i32;
+${extraDecls}
+
+fn fma4(a : vec4<f32>, b : vec4<f32>, s : f32) -> f32 {
+  return fma(a.w, b.w, fma(a.z, b.z, fma(a.y, b.y, fma(a.x, b.x, s))));
+}
+
+// Window test: position p inside [lo, lo + len) on every axis (len 0: nothing is).
+fn inWindow(p : vec3<i32>, lo : vec3<i32>, len : vec3<i32>) -> bool {
+  return all(vec3<u32>(p - lo) < vec3<u32>(len));
+}
+
+// Tile coordinates of tile row r (row-major over the tile, axis 0 outermost).
+fn tileCoord(r : i32) -> vec3<i32> {
+  return vec3<i32>(r / (T1 * T2), (r / T2) % T1, r % T2);
+}
+
+// rpb part of an in-group position: the rpb offset of (key, query) is h * volume + part(key) - part(query) +
+// part(kernel - 1).
+fn rpbPart(hat : vec3<i32>) -> i32 {
+  return (hat.x * uniforms.rpbDims.y + hat.y) * uniforms.rpbDims.z + hat.z;
+}
+
+fn rpbVolume() -> i32 {
+  return uniforms.rpbDims.x * uniforms.rpbDims.y * uniforms.rpbDims.z;
+}
+
+// Offset of the extra values in the packed extras buffer, in floats.
+fn extraValuesOffset() -> i32 {
+  return uniforms.batch * uniforms.nExtra * uniforms.headsKv * uniforms.headDim;
+}
+`;
+  }
+
+  /**
+   * A loader `fn name(row, d4) -> vec4<f32>`: dims 4*d4 .. 4*d4+3 of row `row` of `buf` (rows of `dim` floats,
+   * starting `offsetFloats` floats in), zero for row < 0 or past the exact head dim.
+   */
+  loader(name: string, buf: string, dim: 'uniforms.headDim' | 'uniforms.headDimV', offsetFloats = ''): string {
+    if (this.d.vec4) {
+      return `
+fn ${name}(row : i32, d4 : i32) -> vec4<f32> {
+  let n4 = ${dim} / 4;
+  let v = ${buf}[${offsetFloats ? `(${offsetFloats}) / 4 + ` : ''}max(row, 0) * n4 + min(d4, n4 - 1)];
+  return select(vec4<f32>(0.0), v, row >= 0 && d4 < n4);
+}`;
+    }
+    return `
+fn ${name}(row : i32, d4 : i32) -> vec4<f32> {
+  let n = ${dim};
+  let base = ${offsetFloats ? `${offsetFloats} + ` : ''}max(row, 0) * n;
+  let e = 4 * d4;
+  let ok = row >= 0;
+  return vec4<f32>(select(0.0, ${buf}[base + min(e, n - 1)], ok && e < n),
+                   select(0.0, ${buf}[base + min(e + 1, n - 1)], ok && e + 1 < n),
+                   select(0.0, ${buf}[base + min(e + 2, n - 1)], ok && e + 2 < n),
+                   select(0.0, ${buf}[base + min(e + 3, n - 1)], ok && e + 3 < n));
+}`;
+  }
+
+  /** Statements: stage dim step `dc` of the tile rows (`rowRow`) through loader `ld` (swizzled, see gemmStep). */
+  stageRows(ld: string, dc: string): string {
+    return this.stageDimStep(ld, dc, 'BQ', 'rowRow', '', 'TM');
+  }
+
+  /** Statements: stage dim step `dc` of the chunk's columns (`colRow`) through loader `ld`. */
+  stageCols(ld: string, dc: string): string {
+    return this.stageDimStep(ld, dc, 'BK', 'colRow', 'BQ + ', 'TN');
+  }
+
+  /**
+   * Statements: stage dim step `dc` of `count` rows (buffer rows from the workgroup table `table`) at staging
+   * row `first + r`, the vec4 slots of row r XOR-swizzled by `(r / block) % DC4`: the block of one thread's
+   * rows, so that the threads reading one slot each hit another bank.
+   */
+  private stageDimStep(ld: string, dc: string, count: string, table: string, first: string, block: string): string {
+    return `
+    for (var e = lid; e < ${count} * DC4; e += THREADS) {
+      let r = e / DC4;
+      let d4 = e % DC4;
+      stage[(${first}r) * DC4 + (d4 ^ ((r / ${block}) % DC4))] = ${ld}(${table}[r], ${dc} * DC4 + d4);
+    }`;
+  }
+
+  /** Statements: stage column step `vc` (4 * gc dims) of the chunk's rows (`colRow`) through loader `ld`. */
+  stageChunkRows(ld: string, vc: string): string {
+    return `
+    for (var e = lid; e < BK * VC4; e += THREADS) {
+      let j = e / VC4;
+      let c4 = e % VC4;
+      stage[j * VC4 + c4] = ${ld}(colRow[j], ${vc} * VC4 + c4);
+    }`;
+  }
+
+  /** Statements: `var s_i_j = 0.0` for the thread's score block, named `name`. */
+  declareBlock(name: string): string {
+    return unroll(this.t.tm, i => unroll(this.t.tn, j => `var ${name}_${i}_${j} = 0.0;`, ' '), '\n  ');
+  }
+
+  /** Statements: reset the score block `name` to 0. */
+  resetBlock(name: string): string {
+    return unroll(this.t.tm, i => unroll(this.t.tn, j => `${name}_${i}_${j} = 0.0;`, ' '), '\n    ');
+  }
+
+  /** Statements: add the staged dim step's products to block `name` (skipped by inactive warps). */
+  gemmStep(name: string): string {
+    const t = this.t;
+    return `
+    if (warpActive) {
+      for (var d4 = 0; d4 < DC4; d4++) {
+${unroll(t.tm, i => `        let a${i} = stage[(tr * TM + ${i}) * DC4 + (d4 ^ (tr % DC4))];`)}
+${unroll(t.tn, j => `        let b${j} = stage[(BQ + tc * TN + ${j}) * DC4 + (d4 ^ (tc % DC4))];`)}
+${unroll(t.tm, i => unroll(t.tn, j => `        ${name}_${i}_${j} = fma4(a${i}, b${j}, ${name}_${i}_${j});`))}
+      }
+    }`;
+  }
+
+  /**
+   * Statements: the whole score GEMM of a chunk into block `name` (reset first): `steps` dim steps, each staging
+   * the tile rows through `rowLd` and the columns through the statements `stageCols(dc)`.
+   */
+  scoreGemm(name: string, steps: number, rowLd: string, stageCols: (dc: string) => string): string {
+    return `
+    ${this.resetBlock(name)}
+    for (var dc = 0; dc < ${steps}; dc++) {${this.stageRows(rowLd, 'dc')}${stageCols('dc')}
+      workgroupBarrier();${this.gemmStep(name)}
+      workgroupBarrier();
+    }`;
+  }
+
+  /** Statements: write block `name` (registers) as the thread's part of the weights tile `probs`. */
+  writeProbs(name: string): string {
+    const t = this.t;
+    return unroll(t.tm, i => unroll(t.tn / 4, q => `    probs[(tr * TM + ${i}) * PROW + tc * ${t.tn / 4} + ${q}] = vec4<f32>(${
+        unroll(4, k => `${name}_${i}_${4 * q + k}`, ', ')});`));
+  }
+
+  /** Statements: `var name_i_n = vec4(0)` for the thread's accumulator of `n4` column steps. */
+  declareAcc(name: string, steps: number): string {
+    return unroll(this.t.tm, i => unroll(steps, n => `var ${name}_${i}_${n} = vec4<f32>(0.0);`, ' '), '\n  ');
+  }
+
+  /** Statements: `acc_i_n += probs . staged chunk rows` for column step n (skipped by inactive warps). */
+  accumulateStep(acc: string, n: number): string {
+    const t = this.t;
+    return `
+    if (warpActive) {
+      for (var j4 = 0; j4 < BK / 4; j4++) {
+${unroll(t.tm, i => `        let w${i} = probs[(tr * TM + ${i}) * PROW + j4];`)}
+${unroll(4, k => `        let x${k} = stage[(4 * j4 + ${k}) * VC4 + tc];`)}
+${unroll(t.tm, i => unroll(4, k => `        ${acc}_${i}_${n} = fma(vec4<f32>(w${i}[${k}]), x${k}, ${acc}_${i}_${n});`))}
+      }
+    }`;
+  }
+
+  /**
+   * Statements: `acc += probs . C` over all `steps` column steps, C's chunk rows staged by the statements
+   * `stage(n)` (e.g. stageChunkRows). Starts with a barrier (the weights are written, the staging area free);
+   * `firstStaged`: step 0 is already staged.
+   */
+  accumulate(acc: string, steps: number, stage: (n: string) => string, firstStaged = false): string {
+    let code = '';
+    for (let n = 0; n < steps; n++) {
+      if (n > 0) {
+        code += '\n    workgroupBarrier();';
+      }
+      if (n > 0 || !firstStaged) {
+        code += stage(`${n}`);
+      }
+      code += `\n    workgroupBarrier();${this.accumulateStep(acc, n)}`;
+    }
+    return code;
+  }
+
+  /** Statements: the thread's part of the sum over a row's GC threads of `x_i` (per row i), into `x_i`. */
+  rowSum(x: string): string {
+    const t = this.t;
+    return `
+  workgroupBarrier();
+${unroll(t.tm, i => `  red[(tr * TM + ${i}) * GC + tc] = ${x}_${i};`)}
+  workgroupBarrier();
+${unroll(t.tm, i => `  ${x}_${i} = 0.0;
+  for (var k = 0; k < GC; k++) {
+    ${x}_${i} += red[(tr * TM + ${i}) * GC + k];
+  }`)}`;
+  }
+
+  /**
+   * Statements: store accumulator `acc` (times `scale_i`, a WGSL expression of i) for rows i with output row
+   * `outRow_i` (-1: none) of `dim` floats, at `offset` floats in `result`.
+   */
+  storeAcc(acc: string, steps: number, dim: string, scale: (i: number) => string, offset = ''): string {
+    const t = this.t;
+    return unroll(t.tm, i => `
+  if (outRow_${i} >= 0) {
+    let ob = ${offset ? `${offset} + ` : ''}outRow_${i} * ${dim};
+${unroll(steps, n => unroll(4, k => `    if (${n * 4 * t.gc} + 4 * tc + ${k} < ${dim}) {
+      result[ob + ${n * 4 * t.gc} + 4 * tc + ${k}] = ${acc}_${i}_${n}[${k}] * ${scale(i)};
+    }`))}
+  }`);
+  }
+}
+
+/**
+ * WGSL shared by every tiled program (query tiles here, key tiles in na_backward_key_webgpu.ts): workgroup
+ * `wg` as (inner index: head or kv head, fastest; tile; batch) and the tile's place in the padded grid
+ * (`uniforms.tiles` tiles per axis, each dilation group owning tiles/dilation of them): its group, first
+ * in-group position and the group's length per axis; `empty` for tiles past their group's end and workgroups
+ * past the call's count.
+ */
+export const TILE_GRID_WGSL = `
+struct TileGrid {
+  inner : i32,
+  b : i32,
+  g : vec3<i32>,
+  first : vec3<i32>,
+  glen : vec3<i32>,
+  empty : bool,
+};
+
+fn tileGrid(wg : i32, inner : i32, shape : vec3<i32>) -> TileGrid {
+  var r : TileGrid;
+  let nt = uniforms.tiles.xyz;
+  r.inner = wg % inner;
+  let rest = wg / inner;
+  let numTiles = nt.x * nt.y * nt.z;
+  let tile = rest % numTiles;
+  r.b = rest / numTiles;
+  let tc = vec3<i32>(tile / (nt.y * nt.z), (tile / nt.z) % nt.y, tile % nt.z);
+  r.empty = wg >= uniforms.workgroupCount;
+  for (var a = 0; a < 3; a++) {
+    let perGroup = nt[a] / uniforms.dilation[a];
+    r.g[a] = tc[a] / perGroup;
+    r.first[a] = (tc[a] % perGroup) * shape[a];
+    r.glen[a] = groupLengthOf(a, r.g[a]);
+    r.empty = r.empty || r.first[a] >= r.glen[a];
+  }
+  return r;
+}
+`;
+
+/**
+ * WGSL of the query tile (forward and dq): the workgroup's query tile inside one dilation group per axis and the
+ * box of keys its windows cover. Window starts and ends never decrease with the in-group position, so the
+ * tile's windows all lie inside one box [start(first row), end(last row)) per axis, walked in chunks of BK keys
+ * (linear over the box, axis 0 outermost); the extra tokens follow as further chunks.
+ */
+export const QUERY_TILE_WGSL = `${TILE_GRID_WGSL}
+struct QueryTile {
+  b : i32,
+  h : i32,
+  hk : i32,
+  g : vec3<i32>,
+  i0 : vec3<i32>,
+  glen : vec3<i32>,
+  last : vec3<i32>,
+  boxStart : vec3<i32>,
+  boxLen : vec3<i32>,
+  boxVol : i32,
+  boxChunks : i32,
+  chunks : i32,
+};
+
+// Workgroup order: head fastest, then tile, then batch (neighboring workgroups share key and value rows).
+fn makeQueryTile(wg : i32) -> QueryTile {
+  var t : QueryTile;
+  let shape = vec3<i32>(T0, T1, T2);
+  let grid = tileGrid(wg, uniforms.heads, shape);
+  t.h = grid.inner;
+  t.b = grid.b;
+  t.hk = t.h / uniforms.headsPerKv;
+  t.g = grid.g;
+  t.i0 = grid.first;
+  t.glen = grid.glen;
+  t.boxVol = 1;
+  for (var a = 0; a < 3; a++) {
+    t.last[a] = min(t.i0[a] + shape[a], t.glen[a]) - 1;
+    let k = uniforms.kernel[a];
+    let s = uniforms.stride[a];
+    let c = axisCausal(a);
+    t.boxStart[a] = getWindowStart(t.i0[a], k, s, t.glen[a], c);
+    let lastStart = getWindowStart(t.last[a], k, s, t.glen[a], c);
+    t.boxLen[a] = getWindowEnd(t.last[a], lastStart, k, t.glen[a], c) - t.boxStart[a];
+    t.boxVol *= t.boxLen[a];
+  }
+  t.boxChunks = (t.boxVol + BK - 1) / BK;
+  t.chunks = t.boxChunks + (uniforms.nExtra + BK - 1) / BK;
+  if (grid.empty) {
+    t.chunks = 0;
+  }
+  return t;
+}
+
+// The window [start, end) per axis of the in-group query position iHat of the tile (in-group key positions).
+fn queryWindowStart(t : QueryTile, iHat : vec3<i32>) -> vec3<i32> {
+  var w : vec3<i32>;
+  for (var a = 0; a < 3; a++) {
+    w[a] = getWindowStart(iHat[a], uniforms.kernel[a], uniforms.stride[a], t.glen[a], axisCausal(a));
+  }
+  return w;
+}
+
+fn queryWindowEnd(t : QueryTile, iHat : vec3<i32>, start : vec3<i32>) -> vec3<i32> {
+  var w : vec3<i32>;
+  for (var a = 0; a < 3; a++) {
+    w[a] = getWindowEnd(iHat[a], start[a], uniforms.kernel[a], t.glen[a], axisCausal(a));
+  }
+  return w;
+}
+
+// In-group position of box key lin (lin < boxVol).
+fn boxKeyHat(t : QueryTile, lin : i32) -> vec3<i32> {
+  let bl = t.boxLen;
+  return t.boxStart + vec3<i32>(lin / (bl.y * bl.z), (lin / bl.z) % bl.y, lin % bl.z);
+}
+
+// Per-axis bounds [lo, hi] (inclusive) of the in-group positions of the box keys lin0 .. lin1 (lin0 <= lin1).
+struct Bounds {
+  lo : vec3<i32>,
+  hi : vec3<i32>,
+};
+
+fn linearBounds(start : vec3<i32>, len : vec3<i32>, lin0 : i32, lin1 : i32) -> Bounds {
+  let a = start + vec3<i32>(lin0 / (len.y * len.z), (lin0 / len.z) % len.y, lin0 % len.z);
+  let z = start + vec3<i32>(lin1 / (len.y * len.z), (lin1 / len.z) % len.y, lin1 % len.z);
+  let full = start + len - vec3<i32>(1);
+  var b : Bounds;
+  b.lo = vec3<i32>(a.x, select(start.y, a.y, a.x == z.x), select(start.z, a.z, a.x == z.x && a.y == z.y));
+  b.hi = vec3<i32>(z.x, select(full.y, z.y, a.x == z.x), select(full.z, z.z, a.x == z.x && a.y == z.y));
+  return b;
+}
+`;
+
+/**
+ * Statements (query-tiled programs, at the start of main after the tile is made): the tile rows' output rows
+ * (`rowRow`, -1 past the group), and for the thread's rows i: `rowHat_i` (in-group position), `rowValid_i`,
+ * `rlo_i`/`rlen_i` (window; length 0 for rows past the group) and `rb_i` (rpb part, bias programs); the warp's
+ * window bounds `warpLo`/`warpHi` (union of its rows' windows, inclusive); the tile's window intersection
+ * `interLo`/`interHi` (inclusive).
+ */
+export function queryTilePrologue(g: TiledWgsl): string {
+  const t = g.t;
+  return `
+  for (var r = lid; r < BQ; r += THREADS) {
+    let hat = t.i0 + tileCoord(r);
+    let token = tokenOf(t.g + uniforms.dilation.xyz * hat);
+    rowRow[r] = select(-1, (t.b * uniforms.numTokens + token) * uniforms.heads + t.h, all(hat < t.glen));
+  }
+${unroll(t.tm, i => `  let rowHat_${i} = t.i0 + tileCoord(tr * TM + ${i});
+  let rowValid_${i} = all(rowHat_${i} < t.glen);
+  let rlo_${i} = queryWindowStart(t, rowHat_${i});
+  let rlen_${i} = select(vec3<i32>(0), queryWindowEnd(t, rowHat_${i}, rlo_${i}) - rlo_${i}, rowValid_${i});
+  let rb_${i} = t.h * rpbVolume() + rpbPart(uniforms.kernel.xyz - vec3<i32>(1)) - rpbPart(rowHat_${i});`)}
+  // The warp's rows (WARP_TR rows of the grid) as a range of the tile, clamped to the group.
+  let warpFirst = (tr / WARP_TR) * WARP_TR * TM;
+  let wb = linearBounds(t.i0, vec3<i32>(T0, T1, T2), warpFirst, min(warpFirst + WARP_TR * TM, BQ) - 1);
+  let warpRowsValid = all(wb.lo < t.glen);
+  let warpHiRow = min(wb.hi, t.glen - vec3<i32>(1));
+  let warpLo = queryWindowStart(t, wb.lo);
+  let warpHiStart = queryWindowStart(t, warpHiRow);
+  let warpHi = queryWindowEnd(t, warpHiRow, warpHiStart) - vec3<i32>(1);
+  // The windows' intersection over the tile's rows: a chunk inside it on every axis needs no mask.
+  let interLo = queryWindowStart(t, t.last);
+  let interHi = queryWindowEnd(t, t.i0, queryWindowStart(t, t.i0)) - vec3<i32>(1);`;
+}
+
+/**
+ * Statements (query-tiled programs, at the start of chunk c, after a barrier): one thread per column decodes
+ * its key once into `colRow` (its row in the key/value or extras buffers, -1: none) and `colPos` (in-group
+ * position and rpb part; FAR for extra tokens and padding); `isExtra` (an extra-token chunk), `warpActive`
+ * (the warp's rows see some column of the chunk) and `chunkFull` (every column is a key inside every row's
+ * window: no mask needed). Ends with a barrier.
+ */
+export function queryChunkTables(): string {
+  return `
+    let isExtra = c >= t.boxChunks;
+    if (lid < BK) {
+      var row = -1;
+      var pos = vec4<i32>(FAR, FAR, FAR, 0);
+      if (!isExtra) {
+        let lin = c * BK + lid;
+        if (lin < t.boxVol) {
+          let hat = boxKeyHat(t, lin);
+          row = (t.b * uniforms.numTokens + tokenOf(t.g + uniforms.dilation.xyz * hat)) * uniforms.headsKv + t.hk;
+          pos = vec4<i32>(hat, rpbPart(hat));
+        }
+      } else {
+        let e = (c - t.boxChunks) * BK + lid;
+        row = select(-1, (t.b * uniforms.nExtra + e) * uniforms.headsKv + t.hk, e < uniforms.nExtra);
+      }
+      colRow[lid] = row;
+      colPos[lid] = pos;
+    }
+    var warpActive = warpRowsValid;
+    var chunkFull = false;
+    if (!isExtra) {
+      let cb = linearBounds(t.boxStart, t.boxLen, c * BK, min(c * BK + BK, t.boxVol) - 1);
+      warpActive = warpActive && all(cb.lo <= warpHi) && all(cb.hi >= warpLo);
+      chunkFull = c * BK + BK <= t.boxVol && all(cb.lo >= interLo) && all(cb.hi <= interHi);
+    }
+    workgroupBarrier();`;
+}
+
+/** Statements: the thread's columns' positions `cp_j` (and rows `cr_j` with extra tokens) from the tables. */
+export function columnPositions(g: TiledWgsl, hasExtra: boolean): string {
+  return unroll(g.t.tn, j => `    let cp${j} = colPos[tc * TN + ${j}];${hasExtra ? ` let cr${j} = colRow[tc * TN + ${j}];` : ''}`);
+}
+
+/**
+ * WGSL expressions for score (i, j) of the thread's block: `vis` (key j is in row i's window, or an existing
+ * extra token) and `bias` (its rpb term, '' without rpb).
+ */
+export function maskedScore(i: number, j: number, hasRpb: boolean, hasExtra: boolean): {vis: string, bias: string} {
+  let vis = `select(inWindow(cp${j}.xyz, rlo_${i}, rlen_${i}), rowValid_${i}, chunkFull)`;
+  let bias = hasRpb ? `rpb[max(rb_${i} + cp${j}.w, 0)]` : '';
+  if (hasExtra) {
+    vis = `select(${vis}, rowValid_${i} && cr${j} >= 0, isExtra)`;
+    bias = bias && `select(${bias}, 0.0, isExtra)`;
+  }
+  return {vis, bias};
+}
+
+/** Statements: `key` for key chunks, `extra` for extra-token chunks (one branch without extra tokens). */
+export function byColumnKind(hasExtra: boolean, key: string, extra: string): string {
+  return hasExtra ? `
+    if (isExtra) {${extra}
+    } else {${key}
+    }` : key;
+}
