@@ -7,6 +7,7 @@
 #   gpu-bundle/bench.js, webgpu_crosscheck.js,   npm run bench, bench/webgpu_crosscheck.ts and bench/webgpu_tiles.ts
 #   webgpu_tiles.js                              (the fused programs and tile shapes side by side), bundled
 # Usage: bash scripts/gpu/prepare.sh [SUITE ...]   (suite file names under test/, default: the GPU-relevant ones)
+# On the GPU machine: scripts/gpu/run-steps.sh runs the steps (suites, crosscheck, bench, tiles, CUDA check phases).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 B=gpu-bundle
