@@ -13,6 +13,7 @@
 import * as tf from '@tensorflow/tfjs';
 import {na1d, na2d, na3d, NATTEN_WEBGPU_FUSED, NATTEN_WEBGPU_TILE} from '../src/index';
 import type {GemmTileTraits} from '../src/kernels/webgpu/tile_traits';
+import {timeGpu} from './gpu_time';
 import {naFlops, Preset, PRESETS} from './presets';
 
 /** Shapes per rank worth comparing beside the built-in choice ('' below). */
@@ -56,29 +57,6 @@ function parseArgs(argv: string[]): Args {
   return args;
 }
 
-/**
- * GPU ms per call of `fn`: a warm-up call (pipeline compilation), then batches of calls, each closed by reading
- * back one element of its last result (the queue runs in order; reading whole results would count their copy
- * as kernel time). The first batch of 2 calls sizes the measured one (up to 200 calls within the budget).
- */
-async function gpuTime(fn: () => tf.Tensor[], budgetMs: number): Promise<number> {
-  const batch = async (calls: number): Promise<number> => {
-    const t0 = performance.now();
-    let last: tf.Tensor[] = [];
-    for (let i = 0; i < calls; i++) {
-      tf.dispose(last);
-      last = fn();
-    }
-    const one = tf.tidy(() => tf.slice(tf.reshape(last[last.length - 1], [-1]), 0, 1));
-    await one.data();
-    tf.dispose([one, ...last]);
-    return (performance.now() - t0) / calls;
-  };
-  await batch(1);
-  const estimate = await batch(2);
-  return batch(Math.max(1, Math.min(200, Math.floor(budgetMs / Math.max(estimate, 1e-3)))));
-}
-
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const setup = require('../test/webgpu_node').setupNodeWebGPU();
@@ -112,8 +90,8 @@ async function main(): Promise<void> {
       tf.env().set(NATTEN_WEBGPU_TILE, tile);
       const label = tile === '' ? (fused === 'row' ? '-' : 'built-in') : tile;
       try {
-        const fwd = await gpuTime(forward, args.budgetMs);
-        const bwd = args.backward ? (await gpuTime(both, args.budgetMs)).toFixed(2) : '-';
+        const fwd = await timeGpu(forward, args.budgetMs);
+        const bwd = args.backward ? (await timeGpu(both, args.budgetMs)).toFixed(2) : '-';
         console.log(`| ${p.name} | ${fused} | ${label} | ${fwd.toFixed(3)} | ${(naFlops(p) / fwd / 1e9).toPrecision(3)} | ${bwd} |`);
       } catch (e) {
         console.log(`| ${p.name} | ${fused} | ${label} | failed: ${(e as Error).message.slice(0, 120)} | | |`);
