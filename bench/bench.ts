@@ -19,11 +19,15 @@
  * VK_ICD_FILENAMES, NATTEN_VULKAN_LOADER). There the inputs stay on the GPU and each measurement is one batch of
  * calls (up to 200, within the budget) closed by a one-element readback of the last result (the queue runs in
  * order), divided by the calls: GPU time plus tfjs's dispatch overhead, no transfers. A baseline that cannot run
- * is reported as failed, with why.
+ * is reported as failed, with why. On webgpu each preset runs in a fresh Node process (this script, re-run with
+ * one preset): on the H200, a preset measured after another preset's composed baselines in the same process
+ * ran 2-3x slower (2d-large 5.2 ms against 1.7-2.3 alone; not explained; see bench/RESULTS.md).
  */
 import * as tf from '@tensorflow/tfjs';
+import {spawnSync} from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
+import * as path from 'path';
 import {na1d, na2d, na3d, NATTEN_CPU_WASM, NATTEN_FORCE_COMPOSED, NAOptions} from '../src/index';
 import {HOST_BACKENDS} from '../src/kernels/cpu/host_util';
 import {naWasmMemoryBytes} from '../src/kernels/cpu/na_wasm';
@@ -302,6 +306,23 @@ function table(results: Result[]): string {
   return formatTable(header, rows);
 }
 
+/** Set in a child run of one preset: the file where it leaves its results (non-finite numbers as strings). */
+const CHILD_RESULT = 'NATTEN_BENCH_RESULT_FILE';
+
+/** Runs one preset in a fresh Node process (this script with the same loader flags) and returns its result. */
+function presetInChild(preset: string, args: Args): Result {
+  const file = path.join(os.tmpdir(), `natten-bench-${process.pid}-${preset}.json`);
+  const argv = [...process.execArgv, process.argv[1], '--backend', args.backend, '--preset', preset,
+                ...(args.quick ? ['--quick'] : []), ...(args.paths ? [] : ['--no-paths'])];
+  const run = spawnSync(process.execPath, argv, {stdio: ['ignore', 'ignore', 'inherit'], env: {...process.env, [CHILD_RESULT]: file}});
+  if (run.status !== 0 || !fs.existsSync(file)) {
+    throw new Error(`bench: the child process for preset ${preset} failed (status ${run.status}, signal ${run.signal})`);
+  }
+  const [r] = JSON.parse(fs.readFileSync(file, 'utf8'), (_, x) => x === 'NaN' || x === 'Infinity' || x === '-Infinity' ? Number(x) : x) as Result[];
+  fs.unlinkSync(file);
+  return r;
+}
+
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   if (args.backend === 'tensorflow') {
@@ -328,10 +349,16 @@ async function main(): Promise<void> {
   }
   const peak = args.paths ? machinePeak() : null;
   const results: Result[] = [];
+  const child = process.env[CHILD_RESULT];
   for (const p of PRESETS.filter(x => args.presets.includes(x.name))) {
-    const r = await benchPreset(p, args.backend, args.quick, args.paths);
+    const r = args.backend === 'webgpu' && child == null ? presetInChild(p.name, args) :
+                                                          await benchPreset(p, args.backend, args.quick, args.paths);
     results.push(r);
     console.log(`${p.name}: done (fused fwd ${r.fusedFwdMs.toFixed(1)} ms)`);
+  }
+  if (child != null) {
+    fs.writeFileSync(child, JSON.stringify(results, (_, x) => typeof x === 'number' && !Number.isFinite(x) ? String(x) : x));
+    return;
   }
   console.log('\n' + table(results));
   for (const r of results) {
