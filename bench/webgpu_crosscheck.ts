@@ -3,9 +3,10 @@
  * down to what the CPU computes in seconds, forward (output, logsumexp) and forward+backward (dq, dk, dv), both
  * program families (row and tiled). Prints the relative error ||webgpu - cpu|| / ||cpu|| per tensor; exits 1
  * when one is over 1e-4 (both compute in float32). Run where WebGPU works (test/webgpu_node.ts's variables).
+ * NATTEN_WEBGPU_TILES (a JSON list of tile traits, as for bench/webgpu_tiles.ts) adds a tiled run per traits.
  */
 import * as tf from '@tensorflow/tfjs';
-import {na1d, na2d, na3d, NAOptions, NATTEN_WEBGPU_FUSED} from '../src/index';
+import {na1d, na2d, na3d, NAOptions, NATTEN_WEBGPU_FUSED, NATTEN_WEBGPU_TILE} from '../src/index';
 
 interface Case {
   name: string;
@@ -48,6 +49,7 @@ async function main(): Promise<void> {
   if (!setup.ok || !(await tf.setBackend('webgpu'))) {
     throw new Error(`webgpu unavailable: ${setup.reason}`);
   }
+  const tiles: string[] = JSON.parse(process.env.NATTEN_WEBGPU_TILES ?? '[]').map((t: object) => JSON.stringify(t));
   let worst = 0;
   for (const c of CASES) {
     const size = c.shape.reduce((a, b) => a * b, 1);
@@ -57,15 +59,17 @@ async function main(): Promise<void> {
     const ref = await compute(c, xs);
     const cpuMs = performance.now() - t0;
     await tf.setBackend('webgpu');
-    for (const fused of ['row', 'tiled']) {
+    for (const [fused, tile] of [['row', ''], ['tiled', ''], ...tiles.map(t => ['tiled', t])]) {
       tf.env().set(NATTEN_WEBGPU_FUSED, fused);
+      tf.env().set(NATTEN_WEBGPU_TILE, tile);
       const got = await compute(c, xs);
       const errs = ['out', 'lse', 'dq', 'dk', 'dv'].map((n, i) => [n, relErr(got[i], ref[i])] as [string, number]);
       worst = Math.max(worst, ...errs.map(e => e[1]));
-      console.log(`${c.name} [${fused}]: ${errs.map(([n, e]) => `${n} ${e.toExponential(1)}`).join(', ')} (cpu ${
+      console.log(`${c.name} [${fused}${tile && ` ${tile}`}]: ${errs.map(([n, e]) => `${n} ${e.toExponential(1)}`).join(', ')} (cpu ${
           (cpuMs / 1000).toFixed(1)} s)`);
     }
     tf.env().set(NATTEN_WEBGPU_FUSED, 'auto');
+    tf.env().set(NATTEN_WEBGPU_TILE, '');
   }
   console.log(`worst relative error ${worst.toExponential(2)}: ${worst <= 1e-4 ? 'ok' : 'FAILED'}`);
   process.exit(worst <= 1e-4 ? 0 : 1);

@@ -2,7 +2,9 @@
  * The fused WebGPU programs side by side on the GPU presets, in one process: the row programs and the tiled
  * ones under several tile shapes (NATTEN_WEBGPU_FUSED / NATTEN_WEBGPU_TILE), fused forward and, with
  * `--backward`, forward+backward. GPU time as in bench.ts: inputs resident, a warm-up call (pipeline
- * compilation), then a batch of calls closed by a one-element readback, divided by the calls.
+ * compilation), then a batch of calls closed by a one-element readback, divided by the calls. Each program's
+ * output is checked against the preset's first one (the row program, or the built-in tiled one): the last
+ * column, a relative L2 difference (float32 sums in another order: about 1e-6; a wrong program: about 1).
  *
  *   npx tsx bench/webgpu_tiles.ts [--preset 2d-nat,2d-large] [--backward] [--budget-ms 2000]
  *
@@ -16,7 +18,11 @@ import type {GemmTileTraits} from '../src/kernels/webgpu/tile_traits';
 import {timeGpu} from './gpu_time';
 import {naFlops, Preset, PRESETS} from './presets';
 
-/** Shapes per rank worth comparing beside the built-in choice ('' below). */
+/**
+ * Shapes per rank worth comparing beside the built-in choice ('' below). `resident`: the forward stages the
+ * query tile once (every head dim) instead of once per key chunk. With gc = 8 a head dim of 32 stays 32 (gc = 16
+ * rounds it up to 64: one accumulation step is 4 * gc output columns).
+ */
 const SHAPES: Record<number, GemmTileTraits[]> = {
   1: [
     {tile: [1, 1, 32], gr: 8, gc: 8, tm: 4, tn: 4, dimChunk: 32},
@@ -25,13 +31,25 @@ const SHAPES: Record<number, GemmTileTraits[]> = {
   ],
   2: [
     {tile: [1, 4, 8], gr: 8, gc: 8, tm: 4, tn: 4, dimChunk: 32},
+    {tile: [1, 4, 8], gr: 8, gc: 8, tm: 4, tn: 4, dimChunk: 32, resident: true},
+    {tile: [1, 4, 4], gr: 8, gc: 8, tm: 2, tn: 4, dimChunk: 32},
+    {tile: [1, 4, 4], gr: 8, gc: 8, tm: 2, tn: 4, dimChunk: 32, resident: true},
+    {tile: [1, 8, 8], gr: 16, gc: 8, tm: 4, tn: 4, dimChunk: 32, resident: true},
     {tile: [1, 4, 8], gr: 8, gc: 16, tm: 4, tn: 4, dimChunk: 32},
+    {tile: [1, 4, 8], gr: 8, gc: 16, tm: 4, tn: 4, dimChunk: 64, resident: true},
     {tile: [1, 8, 8], gr: 8, gc: 16, tm: 8, tn: 4, dimChunk: 32},
+    {tile: [1, 8, 8], gr: 16, gc: 8, tm: 4, tn: 8, dimChunk: 32, resident: true},
+    {tile: [1, 8, 8], gr: 16, gc: 8, tm: 4, tn: 4, dimChunk: 64, resident: true},
   ],
   3: [
     {tile: [1, 4, 8], gr: 8, gc: 8, tm: 4, tn: 4, dimChunk: 32},
     {tile: [1, 4, 8], gr: 8, gc: 16, tm: 4, tn: 4, dimChunk: 32},
+    {tile: [1, 4, 8], gr: 8, gc: 16, tm: 4, tn: 4, dimChunk: 32, resident: true},
     {tile: [1, 8, 8], gr: 16, gc: 16, tm: 4, tn: 4, dimChunk: 32},
+    {tile: [2, 4, 8], gr: 8, gc: 16, tm: 8, tn: 4, dimChunk: 32},
+    {tile: [2, 4, 4], gr: 8, gc: 16, tm: 4, tn: 4, dimChunk: 32},
+    {tile: [2, 4, 4], gr: 8, gc: 16, tm: 4, tn: 4, dimChunk: 32, resident: true},
+    {tile: [2, 4, 4], gr: 8, gc: 8, tm: 4, tn: 8, dimChunk: 32, resident: true},
   ],
 };
 
@@ -57,6 +75,14 @@ function parseArgs(argv: string[]): Args {
   return args;
 }
 
+/** ||a - b|| / ||b|| over all elements, on the device (one scalar read back). */
+async function relativeDiff(a: tf.Tensor, b: tf.Tensor): Promise<number> {
+  const r = tf.tidy(() => tf.sqrt(tf.div(tf.sum(tf.square(tf.sub(a, b))), tf.sum(tf.square(b)))));
+  const value = (await r.data())[0];
+  r.dispose();
+  return value;
+}
+
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const setup = require('../test/webgpu_node').setupNodeWebGPU();
@@ -64,8 +90,8 @@ async function main(): Promise<void> {
     throw new Error(`webgpu unavailable: ${setup.reason}`);
   }
   const extra: GemmTileTraits[] = JSON.parse(process.env.NATTEN_WEBGPU_TILES ?? '[]');
-  console.log('| preset | program | tile | fwd ms | fwd TFLOP/s | fwd+bwd ms |');
-  console.log('|--------|---------|------|--------|-------------|------------|');
+  console.log('| preset | program | tile | fwd ms | fwd TFLOP/s | fwd+bwd ms | rel. diff to the first |');
+  console.log('|--------|---------|------|--------|-------------|------------|------------------------|');
   for (const name of args.presets) {
     const p = PRESETS.find(x => x.name === name) as Preset;
     if (p == null) {
@@ -85,6 +111,7 @@ async function main(): Promise<void> {
       ...[...SHAPES[rank], ...extra.filter(t => t.tile.filter(x => x > 1).length <= rank)]
           .map(t => ['tiled', JSON.stringify(t)] as [string, string]),
     ];
+    let first: tf.Tensor | null = null;
     for (const [fused, tile] of runs) {
       tf.env().set(NATTEN_WEBGPU_FUSED, fused);
       tf.env().set(NATTEN_WEBGPU_TILE, tile);
@@ -92,14 +119,22 @@ async function main(): Promise<void> {
       try {
         const fwd = await timeGpu(forward, args.budgetMs);
         const bwd = args.backward ? (await timeGpu(both, args.budgetMs)).toFixed(2) : '-';
-        console.log(`| ${p.name} | ${fused} | ${label} | ${fwd.toFixed(3)} | ${(naFlops(p) / fwd / 1e9).toPrecision(3)} | ${bwd} |`);
+        const out = forward()[0];
+        const diff = first == null ? '-' : (await relativeDiff(out, first)).toExponential(1);
+        if (first == null) {
+          first = out;
+        } else {
+          out.dispose();
+        }
+        console.log(`| ${p.name} | ${fused} | ${label} | ${fwd.toFixed(3)} | ${(naFlops(p) / fwd / 1e9).toPrecision(3)} | ${
+            bwd} | ${diff} |`);
       } catch (e) {
         console.log(`| ${p.name} | ${fused} | ${label} | failed: ${(e as Error).message.slice(0, 120)} | | |`);
       }
     }
     tf.env().set(NATTEN_WEBGPU_FUSED, 'auto');
     tf.env().set(NATTEN_WEBGPU_TILE, '');
-    tf.dispose([q, k, v]);
+    tf.dispose([q, k, v, ...(first != null ? [first] : [])]);
   }
   process.exit(0);
 }

@@ -236,12 +236,24 @@ describe('WebGPU: the tiled forward\'s tile shapes', () => {
         .toThrow(/inconsistent tile traits/);
     const dims = tiledDims(override as GemmTileTraits, 5, 33);
     expect([dims.dk, dims.dv, dims.vec4]).toEqual([32, 64, false]);
+    // A resident query tile adds its rows x head dim (rounded up to 64 here) of workgroup memory to the forward.
+    const resident: GemmTileTraits = {tile: [1, 4, 8], gr: 8, gc: 16, tm: 4, tn: 4, dimChunk: 32, resident: true};
+    expect(gemmWorkgroupBytes(resident, 128) - gemmWorkgroupBytes(resident, 64)).toBe(32 * 64 * 4);
+    expect(gemmWorkgroupBytes(resident, 128)).toBeGreaterThan(gemmWorkgroupBytes({...resident, resident: false}, 128));
+    const byDim = (headDim: number) => ({naDim: 2, headDim}) as NAInfo;
+    expect(chooseGemmTraits(byDim(128), H200.bytes, H200.threads, JSON.stringify(resident))).toEqual(resident);
+    expect(() => chooseGemmTraits(byDim(256), H200.bytes, H200.threads, JSON.stringify(resident)))
+        .toThrow(/need 6\d{4} bytes of workgroup memory/);
   });
 
   const SHAPES: Array<[GemmTileTraits, RefProblem]> = [
     [{tile: [1, 1, 64], gr: 16, gc: 8, tm: 4, tn: 4, dimChunk: 32},
      problem({spatial: [150], kernelSize: [41], dilation: [2], hasRpb: true, nExtra: 2, heads: 2, headsKv: 1,
               headDim: 8, headDimV: 12})],
+    // The query tile resident in workgroup memory: 4 dim steps of it (head dim 13 -> 32, 8 per step).
+    [{tile: [1, 2, 8], gr: 4, gc: 8, tm: 4, tn: 4, dimChunk: 8, resident: true},
+     problem({spatial: [9, 19], kernelSize: [5, 7], dilation: [1, 2], stride: [2, 1], isCausal: [false, true],
+              hasRpb: true, nExtra: 2, heads: 2, headsKv: 1, headDim: 13, headDimV: 6})],
   ];
   beforeAll(() => useBackend(WEBGPU_TILED));
   afterAll(async () => {
@@ -249,7 +261,8 @@ describe('WebGPU: the tiled forward\'s tile shapes', () => {
     await useBackend(CPU);
   });
   for (const [traits, p] of SHAPES) {
-    it(`forward and logsumexp, ${traits.gr}x${traits.gc} threads of ${traits.tm}x${traits.tn}: ${describeProblem(p)}`,
+    it(`forward and logsumexp, ${traits.gr}x${traits.gc} threads of ${traits.tm}x${traits.tn}${
+           traits.resident === true ? ', resident query tile' : ''}: ${describeProblem(p)}`,
        async () => {
          tf.env().set(NATTEN_WEBGPU_TILE, JSON.stringify(traits));
          const x = makeInputs(p, 5);

@@ -1,5 +1,6 @@
 /**
- * Fused NA forward, tiled (see tiled_wgsl.ts): one workgroup per (batch, query tile, head). Per chunk of keys of
+ * Fused NA forward, tiled (see tiled_wgsl.ts): one workgroup per (batch, query tile, head); with `resident`
+ * traits the tile's query rows are staged once for every chunk. Per chunk of keys of
  * the tile's box (then of the extra tokens): the scores `q . k` (register-tiled GEMM), masked to each row's
  * window (skipped for chunks inside every row's window), the online softmax, and the weights times the chunk's
  * values accumulated in registers. It never writes the weights.
@@ -28,7 +29,7 @@ export class NAForwardProgram extends NAProgram {
   }
 
   getUserCode(): string {
-    const g = new TiledWgsl(this.traits, this.dims);
+    const g = new TiledWgsl(this.traits, this.dims, this.traits.resident === true);
     const {tm, tn, gc} = this.traits;
     const ndc = this.dims.dk / this.traits.dimChunk, nvv = this.dims.dv / (4 * gc);
     const byKind = (key: string, extra: string) => byColumnKind(this.hasExtra, key, extra);
@@ -64,7 +65,7 @@ fn main(index : i32) {
   if (chunks == 0) {
     return;
   }
-${queryTilePrologue(g)}
+${queryTilePrologue(g)}${g.resident ? g.stageResident('ldQuery') : ''}
   ${unroll(tm, i => `var m_${i} = NEG; var l_${i} = 0.0;`, ' ')}
   ${g.declareBlock('s')}
   ${g.declareAcc('o', nvv)}

@@ -85,6 +85,12 @@ export interface GemmTileTraits {
   tn: number;
   /** Head dims per staging step of the score GEMMs (a multiple of 4). */
   dimChunk: number;
+  /**
+   * The fused forward stages the tile's query rows (every head dim) once, into workgroup memory of their own,
+   * instead of once per key chunk: per chunk it then stages only the keys and values. The backward dq pass
+   * ignores it.
+   */
+  resident?: boolean;
 }
 
 /** The head dims a tiled program bakes: rounded up to its staging steps (exact dims are uniforms). */
@@ -124,26 +130,42 @@ export function tiledDims(t: GemmTileTraits, headDim: number, headDimV: number):
 }
 
 export function gemmTraitsKey(t: GemmTileTraits, d: TiledDims): string {
-  return `t${t.tile.join('x')}_g${t.gr}x${t.gc}_b${t.tm}x${t.tn}_dc${t.dimChunk}_d${d.dk}_${d.dv}${d.vec4 ? 'v4' : 's'}`;
+  return `t${t.tile.join('x')}_g${t.gr}x${t.gc}_b${t.tm}x${t.tn}_dc${t.dimChunk}_d${d.dk}_${d.dv}${d.vec4 ? 'v4' : 's'}${
+      t.resident === true ? '_qr' : ''}`;
 }
 
 /**
- * Vec4 slots of workgroup memory a tiled program with these traits declares (see tiled_wgsl.ts): the staging
- * area (tile rows and chunk columns of one dim step, or the chunk's rows of one accumulation step), the
- * weights tile (rows x cols, one vec4 of padding per row), the row reductions, and the chunk tables.
+ * Vec4 slots of the staging area of a tiled program: the tile rows (unless resident) and the chunk columns of
+ * one dim step, or the chunk's rows of one accumulation step.
  */
-export function gemmWorkgroupBytes(t: GemmTileTraits): number {
-  const rows = gemmRows(t), cols = gemmCols(t), dc4 = t.dimChunk / 4;
-  const stage = Math.max((rows + cols) * dc4, cols * t.gc);
+export function stageSlots(t: GemmTileTraits, resident: boolean): number {
+  const rows = gemmRows(t), cols = gemmCols(t);
+  return Math.max((resident ? cols : rows + cols) * (t.dimChunk / 4), cols * t.gc);
+}
+
+/**
+ * Bytes of workgroup memory the tiled programs with these traits declare (see tiled_wgsl.ts), the larger of the
+ * fused forward and the backward dq: the staging area, the weights tile (rows x cols, one vec4 of padding per
+ * row), the row reductions, the chunk tables, and for `resident` traits the forward's query rows (`headDim`
+ * rounded up as tiledDims does).
+ */
+export function gemmWorkgroupBytes(t: GemmTileTraits, headDim = 1): number {
+  const rows = gemmRows(t), cols = gemmCols(t);
   const probs = rows * (cols / 4 + 1);
   const tables = 4 * cols + cols / 2;  // colPos, colAux (vec4 each), colRow (i32)
-  return 16 * (stage + probs + tables) + 4 * (rows * t.gc + rows + 8);
+  const bytes = (stage: number) => 16 * (stage + probs + tables) + 4 * (rows * t.gc + rows + 8);
+  const plain = bytes(stageSlots(t, false));
+  if (t.resident !== true) {
+    return plain;
+  }
+  return Math.max(plain, bytes(stageSlots(t, true) + rows * tiledDims(t, headDim, headDim).dk / 4));
 }
 
 function checkGemmTraits(t: GemmTileTraits): void {
   // tn <= gr: one thread per chunk column decodes it (gc * tn columns, gr * gc threads).
   const ok = gemmRows(t) === t.gr * t.tm && t.tn % 4 === 0 && t.tn <= t.gr && t.dimChunk % 4 === 0 &&
              (32 % t.gc === 0 || t.gc % 32 === 0) && t.tile.length === 3 &&
+             (t.resident === undefined || typeof t.resident === 'boolean') &&
              t.tile.every(x => Number.isInteger(x) && x >= 1);
   if (!ok) {
     throw new Error(`tfjs-natten webgpu: inconsistent tile traits ${JSON.stringify(t)}: tile volume must be gr*tm, ` +
@@ -176,12 +198,12 @@ export function chooseGemmTraits(info: NAInfo, maxWorkgroupBytes: number, maxThr
   const candidates = override !== '' ? [JSON.parse(override) as GemmTileTraits] : GEMM_CANDIDATES[info.naDim];
   for (const t of candidates) {
     checkGemmTraits(t);
-    if (gemmWorkgroupBytes(t) <= maxWorkgroupBytes && threads(t) <= maxThreads) {
+    if (gemmWorkgroupBytes(t, info.headDim) <= maxWorkgroupBytes && threads(t) <= maxThreads) {
       return t;
     }
   }
   const t = candidates[candidates.length - 1];
-  throw new Error(`tfjs-natten webgpu: the tiled NA programs need ${gemmWorkgroupBytes(t)} bytes of workgroup ` +
+  throw new Error(`tfjs-natten webgpu: the tiled NA programs need ${gemmWorkgroupBytes(t, info.headDim)} bytes of workgroup ` +
                   `memory and ${threads(t)} threads, over the device's maxComputeWorkgroupStorageSize of ${
                       maxWorkgroupBytes} or maxComputeInvocationsPerWorkgroup of ${maxThreads}`);
 }

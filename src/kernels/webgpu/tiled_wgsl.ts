@@ -14,7 +14,7 @@
  * GEMM work (`warpActive`; warps are assumed to be 32 threads, only a matter of speed).
  */
 import {unroll} from './row_wgsl';
-import {gemmCols, gemmRows, GemmTileTraits, threads, TiledDims} from './tile_traits';
+import {gemmCols, gemmRows, GemmTileTraits, stageSlots, threads, TiledDims} from './tile_traits';
 
 export const NEG = -1.0e30;
 
@@ -26,15 +26,22 @@ export function tiledComponents(d: TiledDims, names: string[]): number[] {
 export class TiledWgsl {
   readonly rows: number;
   readonly cols: number;
-  constructor(readonly t: GemmTileTraits, readonly d: TiledDims) {
+  /** Where the chunk columns start in the staging area (after the tile rows unless those are resident). */
+  private readonly colBase: string;
+  /**
+   * `resident`: the score GEMM reads the tile rows from `qtile` (every head dim, staged once by stageResident)
+   * instead of staging them per dim step with the columns.
+   */
+  constructor(readonly t: GemmTileTraits, readonly d: TiledDims, readonly resident = false) {
     this.rows = gemmRows(t);
     this.cols = gemmCols(t);
+    this.colBase = resident ? '' : 'BQ + ';
   }
 
   /** Constants, workgroup memory and helpers. `extraDecls`: the program's own workgroup variables. */
   header(extraDecls = ''): string {
     const t = this.t, dc4 = t.dimChunk / 4;
-    const stage = Math.max((this.rows + this.cols) * dc4, this.cols * t.gc);
+    const stage = stageSlots(t, this.resident);
     return `
 const BQ = ${this.rows};
 const BK = ${this.cols};
@@ -55,7 +62,9 @@ const NEG_HALF = ${(NEG / 2).toExponential()};
 // In-group position of a column that is no key (never inside a window).
 const FAR = 1 << 29;
 
-var<workgroup> stage : array<vec4<f32>, ${stage}>;
+var<workgroup> stage : array<vec4<f32>, ${stage}>;${this.resident ? `
+const DK4 = ${this.d.dk / 4};
+var<workgroup> qtile : array<vec4<f32>, BQ * DK4>;` : ''}
 var<workgroup> probs : array<vec4<f32>, BQ * PROW>;
 var<workgroup> red : array<f32, BQ * GC>;
 var<workgroup> colRow : array<i32, BK>;
@@ -128,7 +137,22 @@ fn ${name}(row : i32, d4 : i32) -> vec4<f32> {
 
   /** Statements: stage dim step `dc` of the chunk's columns (`colRow`) through loader `ld`. */
   stageCols(ld: string, dc: string): string {
-    return this.stageDimStep(ld, dc, 'BK', 'colRow', 'BQ + ', 'TN');
+    return this.stageDimStep(ld, dc, 'BK', 'colRow', this.colBase, 'TN');
+  }
+
+  /**
+   * Statements (resident rows): stage every head dim of the tile rows (`rowRow`) through loader `ld` into `qtile`,
+   * dim step by dim step swizzled as stageRows does. Starts with a barrier (rowRow is written); the chunk loop's
+   * barriers order it before the first GEMM.
+   */
+  stageResident(ld: string): string {
+    return `
+  workgroupBarrier();
+  for (var e = lid; e < BQ * DK4; e += THREADS) {
+    let r = e / DK4;
+    let d4 = e % DK4;
+    qtile[r * DK4 + (d4 / DC4) * DC4 + ((d4 % DC4) ^ ((r / TM) % DC4))] = ${ld}(rowRow[r], d4);
+  }`;
   }
 
   /**
@@ -171,8 +195,10 @@ fn ${name}(row : i32, d4 : i32) -> vec4<f32> {
     return `
     if (warpActive) {
       for (var d4 = 0; d4 < DC4; d4++) {
-${unroll(t.tm, i => `        let a${i} = stage[(tr * TM + ${i}) * DC4 + (d4 ^ (tr % DC4))];`)}
-${unroll(t.tn, j => `        let b${j} = stage[(BQ + tc * TN + ${j}) * DC4 + (d4 ^ (tc % DC4))];`)}
+${unroll(t.tm, i => this.resident ?
+    `        let a${i} = qtile[(tr * TM + ${i}) * DK4 + dc * DC4 + (d4 ^ (tr % DC4))];` :
+    `        let a${i} = stage[(tr * TM + ${i}) * DC4 + (d4 ^ (tr % DC4))];`)}
+${unroll(t.tn, j => `        let b${j} = stage[(${this.colBase}tc * TN + ${j}) * DC4 + (d4 ^ (tc % DC4))];`)}
 ${unroll(t.tm, i => unroll(t.tn, j => `        ${name}_${i}_${j} = fma4(a${i}, b${j}, ${name}_${i}_${j});`))}
       }
     }`;
@@ -185,7 +211,7 @@ ${unroll(t.tm, i => unroll(t.tn, j => `        ${name}_${i}_${j} = fma4(a${i}, b
   scoreGemm(name: string, steps: number, rowLd: string, stageCols: (dc: string) => string): string {
     return `
     ${this.resetBlock(name)}
-    for (var dc = 0; dc < ${steps}; dc++) {${this.stageRows(rowLd, 'dc')}${stageCols('dc')}
+    for (var dc = 0; dc < ${steps}; dc++) {${this.resident ? '' : this.stageRows(rowLd, 'dc')}${stageCols('dc')}
       workgroupBarrier();${this.gemmStep(name)}
       workgroupBarrier();
     }`;
