@@ -20,7 +20,8 @@ import {naFlops, Preset, PRESETS} from './presets';
 
 /**
  * Shapes per rank worth comparing beside the built-in choice ('' below). `resident`: the forward stages the
- * query tile once (every head dim) instead of once per key chunk. With gc = 8 a head dim of 32 stays 32 (gc = 16
+ * query tile once (every head dim) instead of once per key chunk; `prefetch`: keys and values through registers
+ * loaded a step ahead, keys double-buffered. With gc = 8 a head dim of 32 stays 32 (gc = 16
  * rounds it up to 64: one accumulation step is 4 * gc output columns).
  */
 const SHAPES: Record<number, GemmTileTraits[]> = {
@@ -40,6 +41,10 @@ const SHAPES: Record<number, GemmTileTraits[]> = {
     {tile: [1, 8, 8], gr: 8, gc: 16, tm: 8, tn: 4, dimChunk: 32},
     {tile: [1, 8, 8], gr: 16, gc: 8, tm: 4, tn: 8, dimChunk: 32, resident: true},
     {tile: [1, 8, 8], gr: 16, gc: 8, tm: 4, tn: 4, dimChunk: 64, resident: true},
+    {tile: [1, 4, 8], gr: 8, gc: 8, tm: 4, tn: 4, dimChunk: 32, resident: true, prefetch: true},
+    {tile: [1, 8, 8], gr: 16, gc: 8, tm: 4, tn: 4, dimChunk: 32, resident: true, prefetch: true},
+    {tile: [1, 4, 8], gr: 8, gc: 16, tm: 4, tn: 4, dimChunk: 32, resident: true, prefetch: true},
+    {tile: [1, 8, 8], gr: 16, gc: 8, tm: 4, tn: 8, dimChunk: 16, resident: true, prefetch: true},
   ],
   3: [
     {tile: [1, 4, 8], gr: 8, gc: 8, tm: 4, tn: 4, dimChunk: 32},
@@ -50,6 +55,9 @@ const SHAPES: Record<number, GemmTileTraits[]> = {
     {tile: [2, 4, 4], gr: 8, gc: 16, tm: 4, tn: 4, dimChunk: 32},
     {tile: [2, 4, 4], gr: 8, gc: 16, tm: 4, tn: 4, dimChunk: 32, resident: true},
     {tile: [2, 4, 4], gr: 8, gc: 8, tm: 4, tn: 8, dimChunk: 32, resident: true},
+    {tile: [1, 4, 8], gr: 8, gc: 16, tm: 4, tn: 4, dimChunk: 32, resident: true, prefetch: true},
+    {tile: [2, 4, 4], gr: 8, gc: 16, tm: 4, tn: 4, dimChunk: 32, resident: true, prefetch: true},
+    {tile: [2, 4, 4], gr: 8, gc: 8, tm: 4, tn: 8, dimChunk: 32, resident: true, prefetch: true},
   ],
 };
 

@@ -244,6 +244,11 @@ describe('WebGPU: the tiled forward\'s tile shapes', () => {
     expect(chooseGemmTraits(byDim(128), H200.bytes, H200.threads, JSON.stringify(resident))).toEqual(resident);
     expect(() => chooseGemmTraits(byDim(256), H200.bytes, H200.threads, JSON.stringify(resident)))
         .toThrow(/need 6\d{4} bytes of workgroup memory/);
+    // Prefetching doubles the key staging (two buffers) and needs the resident tile.
+    const prefetch: GemmTileTraits = {...resident, dimChunk: 64, prefetch: true};
+    expect(gemmWorkgroupBytes(prefetch, 64) - gemmWorkgroupBytes({...prefetch, prefetch: false}, 64)).toBe(64 * 64 * 4);
+    expect(() => chooseGemmTraits(byDim(64), H200.bytes, H200.threads, JSON.stringify({...prefetch, resident: false})))
+        .toThrow(/prefetch only with resident/);
   });
 
   const SHAPES: Array<[GemmTileTraits, RefProblem]> = [
@@ -254,6 +259,11 @@ describe('WebGPU: the tiled forward\'s tile shapes', () => {
     [{tile: [1, 2, 8], gr: 4, gc: 8, tm: 4, tn: 4, dimChunk: 8, resident: true},
      problem({spatial: [9, 19], kernelSize: [5, 7], dilation: [1, 2], stride: [2, 1], isCausal: [false, true],
               hasRpb: true, nExtra: 2, heads: 2, headsKv: 1, headDim: 13, headDimV: 6})],
+    // Keys and values prefetched through registers: 2 key steps (the two buffers), 2 value steps, fewer staging
+    // slots per step than threads (the loads' bounds). One case: these compile slowly on the software adapter.
+    [{tile: [1, 4, 4], gr: 16, gc: 4, tm: 1, tn: 4, dimChunk: 8, resident: true, prefetch: true},
+     problem({spatial: [4, 7, 9], kernelSize: [3, 3, 5], stride: [1, 2, 1], isCausal: [false, false, true],
+              hasRpb: true, nExtra: 1, heads: 2, headsKv: 1, headDim: 13, headDimV: 18})],
   ];
   beforeAll(() => useBackend(WEBGPU_TILED));
   afterAll(async () => {
@@ -262,7 +272,8 @@ describe('WebGPU: the tiled forward\'s tile shapes', () => {
   });
   for (const [traits, p] of SHAPES) {
     it(`forward and logsumexp, ${traits.gr}x${traits.gc} threads of ${traits.tm}x${traits.tn}${
-           traits.resident === true ? ', resident query tile' : ''}: ${describeProblem(p)}`,
+           traits.resident === true ? ', resident query tile' : ''}${traits.prefetch === true ? ', prefetch' : ''}: ${
+           describeProblem(p)}`,
        async () => {
          tf.env().set(NATTEN_WEBGPU_TILE, JSON.stringify(traits));
          const x = makeInputs(p, 5);

@@ -91,6 +91,11 @@ export interface GemmTileTraits {
    * ignores it.
    */
   resident?: boolean;
+  /**
+   * With `resident`: the forward stages keys and values through registers, loaded one step ahead (during the
+   * previous step's GEMM), keys into two alternating buffers: one barrier per key step instead of two.
+   */
+  prefetch?: boolean;
 }
 
 /** The head dims a tiled program bakes: rounded up to its staging steps (exact dims are uniforms). */
@@ -131,16 +136,16 @@ export function tiledDims(t: GemmTileTraits, headDim: number, headDimV: number):
 
 export function gemmTraitsKey(t: GemmTileTraits, d: TiledDims): string {
   return `t${t.tile.join('x')}_g${t.gr}x${t.gc}_b${t.tm}x${t.tn}_dc${t.dimChunk}_d${d.dk}_${d.dv}${d.vec4 ? 'v4' : 's'}${
-      t.resident === true ? '_qr' : ''}`;
+      t.resident === true ? '_qr' : ''}${t.prefetch === true ? '_pf' : ''}`;
 }
 
 /**
  * Vec4 slots of the staging area of a tiled program: the tile rows (unless resident) and the chunk columns of
  * one dim step, or the chunk's rows of one accumulation step.
  */
-export function stageSlots(t: GemmTileTraits, resident: boolean): number {
+export function stageSlots(t: GemmTileTraits, resident: boolean, prefetch = false): number {
   const rows = gemmRows(t), cols = gemmCols(t);
-  return Math.max((resident ? cols : rows + cols) * (t.dimChunk / 4), cols * t.gc);
+  return Math.max((resident ? (prefetch ? 2 : 1) * cols : rows + cols) * (t.dimChunk / 4), cols * t.gc);
 }
 
 /**
@@ -158,7 +163,7 @@ export function gemmWorkgroupBytes(t: GemmTileTraits, headDim = 1): number {
   if (t.resident !== true) {
     return plain;
   }
-  return Math.max(plain, bytes(stageSlots(t, true) + rows * tiledDims(t, headDim, headDim).dk / 4));
+  return Math.max(plain, bytes(stageSlots(t, true, t.prefetch === true) + rows * tiledDims(t, headDim, headDim).dk / 4));
 }
 
 function checkGemmTraits(t: GemmTileTraits): void {
@@ -166,10 +171,11 @@ function checkGemmTraits(t: GemmTileTraits): void {
   const ok = gemmRows(t) === t.gr * t.tm && t.tn % 4 === 0 && t.tn <= t.gr && t.dimChunk % 4 === 0 &&
              (32 % t.gc === 0 || t.gc % 32 === 0) && t.tile.length === 3 &&
              (t.resident === undefined || typeof t.resident === 'boolean') &&
+             (t.prefetch === undefined || (typeof t.prefetch === 'boolean' && (!t.prefetch || t.resident === true))) &&
              t.tile.every(x => Number.isInteger(x) && x >= 1);
   if (!ok) {
     throw new Error(`tfjs-natten webgpu: inconsistent tile traits ${JSON.stringify(t)}: tile volume must be gr*tm, ` +
-                    'tn and dimChunk multiples of 4, tn at most gr, gc a divisor or multiple of 32');
+                    'tn and dimChunk multiples of 4, tn at most gr, gc a divisor or multiple of 32, prefetch only with resident');
   }
 }
 

@@ -30,9 +30,11 @@ export class TiledWgsl {
   private readonly colBase: string;
   /**
    * `resident`: the score GEMM reads the tile rows from `qtile` (every head dim, staged once by stageResident)
-   * instead of staging them per dim step with the columns.
+   * instead of staging them per dim step with the columns. `prefetch` (with `resident`): the column steps are
+   * staged through registers into two alternating buffers (pipelinedScoreGemm, prefetchRows).
    */
-  constructor(readonly t: GemmTileTraits, readonly d: TiledDims, readonly resident = false) {
+  constructor(readonly t: GemmTileTraits, readonly d: TiledDims, readonly resident = false,
+              readonly prefetch = false) {
     this.rows = gemmRows(t);
     this.cols = gemmCols(t);
     this.colBase = resident ? '' : 'BQ + ';
@@ -41,7 +43,7 @@ export class TiledWgsl {
   /** Constants, workgroup memory and helpers. `extraDecls`: the program's own workgroup variables. */
   header(extraDecls = ''): string {
     const t = this.t, dc4 = t.dimChunk / 4;
-    const stage = stageSlots(t, this.resident);
+    const stage = stageSlots(t, this.resident, this.prefetch);
     return `
 const BQ = ${this.rows};
 const BK = ${this.cols};
@@ -189,8 +191,11 @@ fn ${name}(row : i32, d4 : i32) -> vec4<f32> {
     return unroll(this.t.tm, i => unroll(this.t.tn, j => `${name}_${i}_${j} = 0.0;`, ' '), '\n    ');
   }
 
-  /** Statements: add the staged dim step's products to block `name` (skipped by inactive warps). */
-  gemmStep(name: string): string {
+  /**
+   * Statements: add the staged dim step's products to block `name` (skipped by inactive warps); the columns start
+   * `colOffset` (a WGSL expression, vec4 slots) into the staging area.
+   */
+  gemmStep(name: string, colOffset = ''): string {
     const t = this.t;
     return `
     if (warpActive) {
@@ -198,7 +203,7 @@ fn ${name}(row : i32, d4 : i32) -> vec4<f32> {
 ${unroll(t.tm, i => this.resident ?
     `        let a${i} = qtile[(tr * TM + ${i}) * DK4 + dc * DC4 + (d4 ^ (tr % DC4))];` :
     `        let a${i} = stage[(tr * TM + ${i}) * DC4 + (d4 ^ (tr % DC4))];`)}
-${unroll(t.tn, j => `        let b${j} = stage[(${this.colBase}tc * TN + ${j}) * DC4 + (d4 ^ (tc % DC4))];`)}
+${unroll(t.tn, j => `        let b${j} = stage[${colOffset && `${colOffset} + `}(${this.colBase}tc * TN + ${j}) * DC4 + (d4 ^ (tc % DC4))];`)}
 ${unroll(t.tm, i => unroll(t.tn, j => `        ${name}_${i}_${j} = fma4(a${i}, b${j}, ${name}_${i}_${j});`))}
       }
     }`;
@@ -214,6 +219,69 @@ ${unroll(t.tm, i => unroll(t.tn, j => `        ${name}_${i}_${j} = fma4(a${i}, b
     for (var dc = 0; dc < ${steps}; dc++) {${this.resident ? '' : this.stageRows(rowLd, 'dc')}${stageCols('dc')}
       workgroupBarrier();${this.gemmStep(name)}
       workgroupBarrier();
+    }`;
+  }
+
+  /**
+   * Prefetching through registers (`prefetch` programs): each thread moves the staging elements lid,
+   * lid + THREADS, ... of a step (`per` vec4 slots of each of the chunk's BK rows) as registers `name_u`: loaded
+   * from global memory before the GEMM that hides their latency, stored to workgroup memory after a barrier.
+   */
+  private prefetchCount(per: number): number {
+    return Math.ceil(this.cols * per / threads(this.t));
+  }
+
+  /** Statements: declare the registers `name` of one step of `per` ('DC4' or 'VC4') slots per row. */
+  declarePrefetch(name: string, per: 'DC4' | 'VC4'): string {
+    const n = this.prefetchCount(per === 'DC4' ? this.t.dimChunk / 4 : this.t.gc);
+    return unroll(n, u => `var ${name}_${u} = vec4<f32>(0.0);`, ' ');
+  }
+
+  /** Statements: load step `step` (a WGSL expression) of the chunk's rows (`colRow`) through loader `ld`. */
+  prefetchRows(name: string, per: 'DC4' | 'VC4', ld: string, step: string): string {
+    const n = this.prefetchCount(per === 'DC4' ? this.t.dimChunk / 4 : this.t.gc);
+    return unroll(n, u => `
+    {
+      let e = lid + ${u * threads(this.t)};
+      if (e < BK * ${per}) {
+        ${name}_${u} = ${ld}(colRow[e / ${per}], (${step}) * ${per} + e % ${per});
+      }
+    }`, '');
+  }
+
+  /**
+   * Statements: store the registers `name` as staged rows, `offset` (WGSL) slots in: key dim steps ('DC4')
+   * swizzled as stageCols does, value column steps ('VC4') as stageChunkRows does.
+   */
+  storePrefetched(name: string, per: 'DC4' | 'VC4', offset = ''): string {
+    const n = this.prefetchCount(per === 'DC4' ? this.t.dimChunk / 4 : this.t.gc);
+    const slot = per === 'DC4' ? '(e / DC4) * DC4 + ((e % DC4) ^ ((e / DC4 / TN) % DC4))' : 'e';
+    return unroll(n, u => `
+    {
+      let e = lid + ${u * threads(this.t)};
+      if (e < BK * ${per}) {
+        stage[${offset && `${offset} + `}${slot}] = ${name}_${u};
+      }
+    }`, '');
+  }
+
+  /**
+   * Statements (`prefetch` programs): the score GEMM of a chunk into block `name` (reset first), `steps` dim
+   * steps of the columns through the registers `kp`, alternating between two buffers of BK * DC4 slots, so
+   * one barrier per step and each step's global loads in flight during the previous step's GEMM. `load(dc)`:
+   * statements loading step dc (a WGSL expression) into `kp` (prefetchRows); `after`: statements issued during
+   * the last step's GEMM (e.g. the first value step's loads). No barrier at the end: the last buffer is still
+   * being read.
+   */
+  pipelinedScoreGemm(name: string, steps: number, load: (dc: string) => string, after: string): string {
+    const offset = `(dc % 2) * ${this.cols * this.t.dimChunk / 4}`;
+    return `
+    ${this.resetBlock(name)}${load('0')}
+    for (var dc = 0; dc < ${steps}; dc++) {${this.storePrefetched('kp', 'DC4', offset)}
+      workgroupBarrier();
+      if (dc + 1 < ${steps}) {${load('dc + 1')}
+      } else {${after}
+      }${this.gemmStep(name, offset)}
     }`;
   }
 
@@ -257,6 +325,23 @@ ${unroll(t.tm, i => unroll(4, k => `        ${acc}_${i}_${n} = fma(vec4<f32>(w${
         code += stage(`${n}`);
       }
       code += `\n    workgroupBarrier();${this.accumulateStep(acc, n)}`;
+    }
+    return code;
+  }
+
+  /**
+   * Statements (`prefetch` programs): `acc += probs . C` over all `steps` column steps, step 0 already staged,
+   * step n + 1 loaded into the registers `vp` by `load(n + 1)` during step n's accumulation. Starts with a
+   * barrier (the weights are written).
+   */
+  pipelinedAccumulate(acc: string, steps: number, load: (n: number) => string): string {
+    let code = '';
+    for (let n = 0; n < steps; n++) {
+      const more = n + 1 < steps;
+      code += `\n    workgroupBarrier();${more ? load(n + 1) : ''}${this.accumulateStep(acc, n)}`;
+      if (more) {
+        code += `\n    workgroupBarrier();${this.storePrefetched('vp', 'VC4')}`;
+      }
     }
     return code;
   }
