@@ -45,6 +45,8 @@ const SHAPES: Record<number, GemmTileTraits[]> = {
     {tile: [1, 8, 8], gr: 16, gc: 8, tm: 4, tn: 4, dimChunk: 32, resident: true, prefetch: true},
     {tile: [1, 4, 8], gr: 8, gc: 16, tm: 4, tn: 4, dimChunk: 32, resident: true, prefetch: true},
     {tile: [1, 8, 8], gr: 16, gc: 8, tm: 4, tn: 8, dimChunk: 16, resident: true, prefetch: true},
+    {tile: [1, 4, 4], gr: 4, gc: 8, tm: 4, tn: 4, dimChunk: 32, resident: true, prefetch: true},
+    {tile: [1, 4, 4], gr: 4, gc: 16, tm: 4, tn: 4, dimChunk: 32, resident: true, prefetch: true},
   ],
   3: [
     {tile: [1, 4, 8], gr: 8, gc: 8, tm: 4, tn: 4, dimChunk: 32},
@@ -58,6 +60,7 @@ const SHAPES: Record<number, GemmTileTraits[]> = {
     {tile: [1, 4, 8], gr: 8, gc: 16, tm: 4, tn: 4, dimChunk: 32, resident: true, prefetch: true},
     {tile: [2, 4, 4], gr: 8, gc: 16, tm: 4, tn: 4, dimChunk: 32, resident: true, prefetch: true},
     {tile: [2, 4, 4], gr: 8, gc: 8, tm: 4, tn: 8, dimChunk: 32, resident: true, prefetch: true},
+    {tile: [1, 4, 4], gr: 4, gc: 16, tm: 4, tn: 4, dimChunk: 32, resident: true, prefetch: true},
   ],
 };
 
