@@ -73,6 +73,9 @@ var<workgroup> colRow : array<i32, BK>;
 var<workgroup> colPos : array<vec4<i32>, BK>;
 var<workgroup> rowRow : array<i32, BQ>;
 var<workgroup> chunkCount : i32;
+// The chunk's columns' per-axis bounds (query tiles: decoded once per chunk, see queryChunkTables).
+var<workgroup> chunkLo : vec3<i32>;
+var<workgroup> chunkHi : vec3<i32>;
 ${extraDecls}
 
 fn fma4(a : vec4<f32>, b : vec4<f32>, s : f32) -> f32 {
@@ -541,9 +544,10 @@ ${unroll(t.tm, i => `  let rowHat_${i} = t.i0 + tileCoord(tr * TM + ${i});
 /**
  * Statements (query-tiled programs, at the start of chunk c, after a barrier): one thread per column decodes
  * its key once into `colRow` (its row in the key/value or extras buffers, -1: none) and `colPos` (in-group
- * position and rpb part; FAR for extra tokens and padding); `isExtra` (an extra-token chunk), `warpActive`
- * (the warp's rows see some column of the chunk) and `chunkFull` (every column is a key inside every row's
- * window: no mask needed). Ends with a barrier.
+ * position and rpb part; FAR for extra tokens and padding) and the last thread the chunk's bounds per axis
+ * (`chunkLo`/`chunkHi`, integer divisions done once instead of in every thread); then, after a barrier,
+ * `isExtra` (an extra-token chunk), `warpActive` (the warp's rows see some column of the chunk) and `chunkFull`
+ * (every column is a key inside every row's window: no mask needed).
  */
 export function queryChunkTables(): string {
   return `
@@ -565,14 +569,20 @@ export function queryChunkTables(): string {
       colRow[lid] = row;
       colPos[lid] = pos;
     }
+    if (lid == THREADS - 1 && !isExtra) {
+      let cb = linearBounds(t.boxStart, t.boxLen, c * BK, min(c * BK + BK, t.boxVol) - 1);
+      chunkLo = cb.lo;
+      chunkHi = cb.hi;
+    }
+    workgroupBarrier();
     var warpActive = warpRowsValid;
     var chunkFull = false;
     if (!isExtra) {
-      let cb = linearBounds(t.boxStart, t.boxLen, c * BK, min(c * BK + BK, t.boxVol) - 1);
-      warpActive = warpActive && all(cb.lo <= warpHi) && all(cb.hi >= warpLo);
-      chunkFull = c * BK + BK <= t.boxVol && all(cb.lo >= interLo) && all(cb.hi <= interHi);
-    }
-    workgroupBarrier();`;
+      let lo = chunkLo;
+      let hi = chunkHi;
+      warpActive = warpActive && all(lo <= warpHi) && all(hi >= warpLo);
+      chunkFull = c * BK + BK <= t.boxVol && all(lo >= interLo) && all(hi <= interHi);
+    }`;
 }
 
 /** Statements: the thread's columns' positions `cp_j` (and rows `cr_j` with extra tokens) from the tables. */
