@@ -8,6 +8,7 @@
  *
  *   npx tsx bench/webgpu_tiles.ts [--preset 2d-nat,2d-large] [--backward] [--budget-ms 2000]
  *
+ * The halo forward (NATTEN_WEBGPU_FUSED=halo, for windows up to 256 keys) runs under a few tiles too.
  * Extra tile shapes to try: NATTEN_WEBGPU_TILES='[{"tile":[1,4,8],"gr":8,"gc":16,"tm":4,"tn":4,"dimChunk":32}]'.
  * Run where WebGPU works (test/webgpu_node.ts's variables); the GPU machine runs its bundle
  * (scripts/gpu/prepare.sh).
@@ -64,6 +65,14 @@ const SHAPES: Record<number, GemmTileTraits[]> = {
   ],
 };
 
+/** Halo forward tiles per rank ('' = its default; the backward runs the row programs). */
+const HALO: Record<number, string[]> = {
+  1: ['', JSON.stringify({tile: [1, 1, 64], parts: 4})],
+  2: ['', JSON.stringify({tile: [1, 4, 8], parts: 2}), JSON.stringify({tile: [1, 2, 8], parts: 4}),
+      JSON.stringify({tile: [1, 4, 4], parts: 4})],
+  3: [''],
+};
+
 interface Args {
   presets: string[];
   backward: boolean;
@@ -118,6 +127,7 @@ async function main(): Promise<void> {
     const volume = p.kernelSize.reduce((a, b) => a * b, 1);
     const runs: Array<[string, string]> = [
       ...(volume <= 256 && p.headDim <= 64 ? [['row', ''] as [string, string]] : []),
+      ...(volume <= 256 && p.headDim <= 64 ? HALO[rank].map(t => ['halo', t] as [string, string]) : []),
       ['tiled', ''],
       ...[...SHAPES[rank], ...extra.filter(t => t.tile.filter(x => x > 1).length <= rank)]
           .map(t => ['tiled', JSON.stringify(t)] as [string, string]),
@@ -126,7 +136,7 @@ async function main(): Promise<void> {
     for (const [fused, tile] of runs) {
       tf.env().set(NATTEN_WEBGPU_FUSED, fused);
       tf.env().set(NATTEN_WEBGPU_TILE, tile);
-      const label = tile === '' ? (fused === 'row' ? '-' : 'built-in') : tile;
+      const label = tile === '' ? (fused === 'tiled' ? 'built-in' : '-') : tile;
       try {
         const fwd = await timeGpu(forward, args.budgetMs);
         const bwd = args.backward ? (await timeGpu(both, args.budgetMs)).toFixed(2) : '-';

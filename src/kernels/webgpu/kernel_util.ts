@@ -63,6 +63,11 @@ export function useTiled(info: NAInfo): boolean {
   return info.kernelVolume > 64 || info.headDim > 64 || info.headDimV > 64;
 }
 
+/** Whether the fused forward runs the halo program (NATTEN_WEBGPU_FUSED=halo; see na_forward_halo_webgpu.ts). */
+export function useHaloForward(): boolean {
+  return getWebGPUFusedPath() === 'halo';
+}
+
 /** The register-blocked tile traits (fused forward, backward dq) for a call on this device (NATTEN_WEBGPU_TILE overrides them). */
 export function gemmTraits(backend: Backend, info: NAInfo): GemmTileTraits {
   const limits = deviceLimits(backend);

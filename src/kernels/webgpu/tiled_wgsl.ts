@@ -23,6 +23,48 @@ export function tiledComponents(d: TiledDims, names: string[]): number[] {
   return names.map(n => (n === 'stats' ? 2 : n === 'rpb' || !d.vec4 ? 1 : 4));
 }
 
+/**
+ * WGSL: the rpb part of an in-group position (the rpb offset of (key, query) is h * volume + part(key) -
+ * part(query) + part(kernel - 1)) and the rpb volume per head.
+ */
+export const RPB_PART_WGSL = `
+fn rpbPart(hat : vec3<i32>) -> i32 {
+  return (hat.x * uniforms.rpbDims.y + hat.y) * uniforms.rpbDims.z + hat.z;
+}
+
+fn rpbVolume() -> i32 {
+  return uniforms.rpbDims.x * uniforms.rpbDims.y * uniforms.rpbDims.z;
+}
+`;
+
+/**
+ * A WGSL loader `fn name(row, d4) -> vec4<f32>`: dims 4*d4 .. 4*d4+3 of row `row` of `buf` (rows of `dim` floats,
+ * starting `offsetFloats` floats in), zero for row < 0 or past the exact head dim; `vec4`: the buffer is bound
+ * as vec4 (both head dims multiples of 4).
+ */
+export function rowLoader(vec4: boolean, name: string, buf: string, dim: 'uniforms.headDim' | 'uniforms.headDimV',
+                          offsetFloats = ''): string {
+  if (vec4) {
+    return `
+fn ${name}(row : i32, d4 : i32) -> vec4<f32> {
+  let n4 = ${dim} / 4;
+  let v = ${buf}[${offsetFloats ? `(${offsetFloats}) / 4 + ` : ''}max(row, 0) * n4 + min(d4, n4 - 1)];
+  return select(vec4<f32>(0.0), v, row >= 0 && d4 < n4);
+}`;
+  }
+  return `
+fn ${name}(row : i32, d4 : i32) -> vec4<f32> {
+  let n = ${dim};
+  let base = ${offsetFloats ? `${offsetFloats} + ` : ''}max(row, 0) * n;
+  let e = 4 * d4;
+  let ok = row >= 0;
+  return vec4<f32>(select(0.0, ${buf}[base + min(e, n - 1)], ok && e < n),
+                 select(0.0, ${buf}[base + min(e + 1, n - 1)], ok && e + 1 < n),
+                 select(0.0, ${buf}[base + min(e + 2, n - 1)], ok && e + 2 < n),
+                 select(0.0, ${buf}[base + min(e + 3, n - 1)], ok && e + 3 < n));
+}`;
+}
+
 export class TiledWgsl {
   readonly rows: number;
   readonly cols: number;
@@ -92,16 +134,7 @@ fn tileCoord(r : i32) -> vec3<i32> {
   return vec3<i32>(r / (T1 * T2), (r / T2) % T1, r % T2);
 }
 
-// rpb part of an in-group position: the rpb offset of (key, query) is h * volume + part(key) - part(query) +
-// part(kernel - 1).
-fn rpbPart(hat : vec3<i32>) -> i32 {
-  return (hat.x * uniforms.rpbDims.y + hat.y) * uniforms.rpbDims.z + hat.z;
-}
-
-fn rpbVolume() -> i32 {
-  return uniforms.rpbDims.x * uniforms.rpbDims.y * uniforms.rpbDims.z;
-}
-
+${RPB_PART_WGSL}
 // Offset of the extra values in the packed extras buffer, in floats.
 fn extraValuesOffset() -> i32 {
   return uniforms.batch * uniforms.nExtra * uniforms.headsKv * uniforms.headDim;
@@ -114,25 +147,7 @@ fn extraValuesOffset() -> i32 {
    * starting `offsetFloats` floats in), zero for row < 0 or past the exact head dim.
    */
   loader(name: string, buf: string, dim: 'uniforms.headDim' | 'uniforms.headDimV', offsetFloats = ''): string {
-    if (this.d.vec4) {
-      return `
-fn ${name}(row : i32, d4 : i32) -> vec4<f32> {
-  let n4 = ${dim} / 4;
-  let v = ${buf}[${offsetFloats ? `(${offsetFloats}) / 4 + ` : ''}max(row, 0) * n4 + min(d4, n4 - 1)];
-  return select(vec4<f32>(0.0), v, row >= 0 && d4 < n4);
-}`;
-    }
-    return `
-fn ${name}(row : i32, d4 : i32) -> vec4<f32> {
-  let n = ${dim};
-  let base = ${offsetFloats ? `${offsetFloats} + ` : ''}max(row, 0) * n;
-  let e = 4 * d4;
-  let ok = row >= 0;
-  return vec4<f32>(select(0.0, ${buf}[base + min(e, n - 1)], ok && e < n),
-                   select(0.0, ${buf}[base + min(e + 1, n - 1)], ok && e + 1 < n),
-                   select(0.0, ${buf}[base + min(e + 2, n - 1)], ok && e + 2 < n),
-                   select(0.0, ${buf}[base + min(e + 3, n - 1)], ok && e + 3 < n));
-}`;
+    return rowLoader(this.d.vec4, name, buf, dim, offsetFloats);
   }
 
   /** Statements: stage dim step `dc` of the tile rows (`rowRow`) through loader `ld` (swizzled, see gemmStep). */
