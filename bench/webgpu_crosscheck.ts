@@ -1,8 +1,8 @@
 /**
  * The WebGPU kernels against the CPU kernels on large shapes (the suites use small ones): the GPU presets cut
  * down to what the CPU computes in seconds, forward (output, logsumexp) and forward+backward (dq, dk, dv), both
- * program families (row and tiled). Prints the relative error ||webgpu - cpu|| / ||cpu|| per tensor; exits 1
- * when one is over 1e-4 (both compute in float32). Run where WebGPU works (test/webgpu_node.ts's variables).
+ * program families (row and tiled) and the halo forward where its box fits. Prints the relative error
+ * ||webgpu - cpu|| / ||cpu|| per tensor; exits 1 when one is over 1e-4 (both compute in float32). Run where WebGPU works (test/webgpu_node.ts's variables).
  * NATTEN_WEBGPU_TILES (a JSON list of tile traits, as for bench/webgpu_tiles.ts) adds a tiled run per traits.
  */
 import * as tf from '@tensorflow/tfjs';
@@ -64,15 +64,16 @@ async function main(): Promise<void> {
     const ref = await compute(c, xs);
     const cpuMs = performance.now() - t0;
     await tf.setBackend('webgpu');
-    for (const [fused, tile] of [['row', ''], ['tiled', ''], ...tiles.map(t => ['tiled', t])]) {
+    for (const [fused, tile] of [['row', ''], ['tiled', ''], ['halo', ''], ...tiles.map(t => ['tiled', t])]) {
       tf.env().set(NATTEN_WEBGPU_FUSED, fused);
       tf.env().set(NATTEN_WEBGPU_TILE, tile);
       let got: Float32Array[];
       try {
         got = await compute(c, xs);
       } catch (e) {
-        // Traits from NATTEN_WEBGPU_TILES may not fit this case's head dim (the error is thrown before any work).
-        if (tile !== '' && /bytes of workgroup memory/.test((e as Error).message)) {
+        // The halo program, or traits from NATTEN_WEBGPU_TILES, may not fit this case (the error is thrown before
+        // any work).
+        if ((tile !== '' || fused === 'halo') && /bytes of workgroup memory/.test((e as Error).message)) {
           console.log(`${c.name} [${fused} ${tile}]: not run, ${(e as Error).message}`);
           continue;
         }
