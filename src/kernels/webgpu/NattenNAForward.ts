@@ -2,7 +2,7 @@ import type {KernelConfig, KernelFunc, TensorInfo} from '@tensorflow/tfjs-core';
 import {NAForwardInputs, NattenNAForward, namedInputs} from '../kernel_names';
 import {getWebGPUTileOverride} from '../../flags';
 import {gemmTraits, packExtras, qkvInfo, run, unpack, useHaloForward, useTiled} from './kernel_util';
-import {haloCapacity, haloTraits, haloWorkgroupBytes, NAForwardHaloProgram} from './na_forward_halo_webgpu';
+import {checkHalo, NAForwardHaloProgram, planHalo} from './na_forward_halo_webgpu';
 import {NAForwardRowProgram} from './na_forward_row_webgpu';
 import {NAForwardProgram} from './na_forward_webgpu';
 import {Backend, checkBindable, deviceLimits, disposeAll, geometryUniforms, NAProgram} from './program_util';
@@ -21,19 +21,12 @@ export const naForward: KernelFunc = ({inputs, backend, attrs}): TensorInfo[] =>
   checkBindable('NattenNAForward', limits, [['query', rows * info.headDim], ['output and logsumexp (packed)', size]]);
   let program: NAProgram, uniforms;
   if (useHaloForward()) {
-    const traits = haloTraits(info, getWebGPUTileOverride());
-    const dims = rowDims(info.headDim, info.headDimV), capacity = haloCapacity(info, traits);
-    const bytes = haloWorkgroupBytes(traits, dims, capacity);
-    const threads = traits.tile[0] * traits.tile[1] * traits.tile[2] * traits.parts;
-    if (bytes > limits.maxComputeWorkgroupStorageSize || threads > limits.maxComputeInvocationsPerWorkgroup) {
-      throw new Error(`NattenNAForward (webgpu): the halo program needs ${bytes} bytes of workgroup memory (a box of ${
-          capacity} keys) and ${threads} threads, over the device's maxComputeWorkgroupStorageSize of ${
-          limits.maxComputeWorkgroupStorageSize} or maxComputeInvocationsPerWorkgroup of ${
-          limits.maxComputeInvocationsPerWorkgroup}`);
-    }
-    const tiles = queryTiles(info, traits);
+    const plan = planHalo(info, limits, getWebGPUTileOverride());
+    checkHalo(plan, limits);
+    const tiles = queryTiles(info, plan.traits);
     const count = info.batch * info.heads * tiles[0] * tiles[1] * tiles[2];
-    program = new NAForwardHaloProgram(traits, dims, capacity, rpb != null, info.nExtra > 0, size, count, maxDim);
+    program = new NAForwardHaloProgram(plan.traits, plan.dims, plan.capacity, rpb != null, info.nExtra > 0, size,
+                                       count, maxDim);
     uniforms = geometryUniforms(info, count, tiles);
   } else if (useTiled(info)) {
     const traits = gemmTraits(gpu, info);

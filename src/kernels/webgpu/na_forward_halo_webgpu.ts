@@ -12,8 +12,8 @@
  */
 import type {NAInfo} from '../../core/na_info';
 import {getGroupLength, getWindowEnd, getWindowStart} from '../../core/na_mask';
-import {GEOMETRY_WGSL, NAProgram, RESCALE_MARGIN} from './program_util';
-import {rowComponents, RowDims, rowDimsKey, rowPrelude, unroll} from './row_wgsl';
+import {DeviceLimits, GEOMETRY_WGSL, NAProgram, RESCALE_MARGIN} from './program_util';
+import {rowComponents, RowDims, rowDims, rowDimsKey, rowPrelude, unroll} from './row_wgsl';
 import {QUERY_TILE_WGSL, RPB_PART_WGSL, rowLoader} from './tiled_wgsl';
 
 export interface HaloTraits {
@@ -75,6 +75,35 @@ function haloSlots(t: HaloTraits, dims: RowDims, capacity: number): number {
 
 export function haloWorkgroupBytes(t: HaloTraits, dims: RowDims, capacity: number): number {
   return 16 * haloSlots(t, dims, capacity) + 4 * capacity + 16;
+}
+
+/** The halo program's configuration for a call, and whether the device holds it. */
+export interface HaloPlan {
+  traits: HaloTraits;
+  dims: RowDims;
+  capacity: number;
+  bytes: number;
+  threads: number;
+  fits: boolean;
+}
+
+export function planHalo(info: NAInfo, limits: DeviceLimits, override = ''): HaloPlan {
+  const traits = haloTraits(info, override);
+  const dims = rowDims(info.headDim, info.headDimV), capacity = haloCapacity(info, traits);
+  const bytes = haloWorkgroupBytes(traits, dims, capacity);
+  const threads = traits.tile[0] * traits.tile[1] * traits.tile[2] * traits.parts;
+  return {traits, dims, capacity, bytes, threads,
+          fits: bytes <= limits.maxComputeWorkgroupStorageSize && threads <= limits.maxComputeInvocationsPerWorkgroup};
+}
+
+/** Throws, before any work, when the device cannot hold the plan (the error names the limits and the sizes). */
+export function checkHalo(plan: HaloPlan, limits: DeviceLimits): void {
+  if (!plan.fits) {
+    throw new Error(`NattenNAForward (webgpu): the halo program needs ${plan.bytes} bytes of workgroup memory (a box of ${
+        plan.capacity} keys) and ${plan.threads} threads, over the device's maxComputeWorkgroupStorageSize of ${
+        limits.maxComputeWorkgroupStorageSize} or maxComputeInvocationsPerWorkgroup of ${
+        limits.maxComputeInvocationsPerWorkgroup}`);
+  }
 }
 
 export class NAForwardHaloProgram extends NAProgram {
