@@ -211,6 +211,19 @@ describe('WebGPU: the tiled fused programs against the float64 reference', () =>
   }
 });
 
+/** The fused forward's output and logsumexp on `p` (inputs from `seed`) against float64, without leaks. */
+async function expectForward(p: RefProblem, seed: number): Promise<void> {
+  const x = makeInputs(p, seed);
+  const ref = refForward(p, x.values);
+  const before = tf.memory().numTensors;
+  const [out, lse] = FUSED[p.naDim - 1](x.q, x.k, x.v, {...x.options, returnLse: true});
+  expectClose(await read(out), ref.out, 1e-4, 'output');
+  expectClose(await read(lse), ref.lse, 1e-4, 'logsumexp');
+  tf.dispose([out, lse]);
+  expect(tf.memory().numTensors).toBe(before);
+  x.dispose();
+}
+
 /**
  * The register-blocked tile shapes: the built-in choice per rank and device, the NATTEN_WEBGPU_TILE override,
  * and the forward under another shape than the software adapter's own (its workgroup memory cannot hold the
@@ -277,15 +290,7 @@ describe('WebGPU: the tiled forward\'s tile shapes', () => {
            describeProblem(p)}`,
        async () => {
          tf.env().set(NATTEN_WEBGPU_TILE, JSON.stringify(traits));
-         const x = makeInputs(p, 5);
-         const ref = refForward(p, x.values);
-         const before = tf.memory().numTensors;
-         const [out, lse] = FUSED[p.naDim - 1](x.q, x.k, x.v, {...x.options, returnLse: true});
-         expectClose(await read(out), ref.out, 1e-4, 'output');
-         expectClose(await read(lse), ref.lse, 1e-4, 'logsumexp');
-         tf.dispose([out, lse]);
-         expect(tf.memory().numTensors).toBe(before);
-         x.dispose();
+         await expectForward(p, 5);
        });
   }
 });
@@ -326,15 +331,7 @@ describe('WebGPU: the halo forward against the float64 reference', () => {
     it(`forward and logsumexp${tile && `, tile ${tile}`}: ${describeProblem(p)}`, async () => {
       tf.env().set(NATTEN_WEBGPU_FUSED, 'halo');
       tf.env().set(NATTEN_WEBGPU_TILE, tile);
-      const x = makeInputs(p, 7);
-      const ref = refForward(p, x.values);
-      const before = tf.memory().numTensors;
-      const [out, lse] = FUSED[p.naDim - 1](x.q, x.k, x.v, {...x.options, returnLse: true});
-      expectClose(await read(out), ref.out, 1e-4, 'output');
-      expectClose(await read(lse), ref.lse, 1e-4, 'logsumexp');
-      tf.dispose([out, lse]);
-      expect(tf.memory().numTensors).toBe(before);
-      x.dispose();
+      await expectForward(p, 7);
     });
   }
 });
