@@ -15,6 +15,7 @@ import {core, na1d, na1dQK, NATTEN_COMPOSED_MAX_BYTES, NATTEN_FORCE_COMPOSED, NA
         neighborhoodAttention2d} from '../src/index';
 import {computeNAInfo, NAInfo} from '../src/core/na_info';
 import {haloBoxLengths} from '../src/kernels/webgpu/na_forward_halo_webgpu';
+import {forwardPath} from '../src/kernels/webgpu/kernel_util';
 import {chooseGemmTraits, gemmWorkgroupBytes, GemmTileTraits, tiledDims} from '../src/kernels/webgpu/tile_traits';
 import {naMaskWgsl} from '../src/kernels/webgpu/na_mask_wgsl';
 import {foldDispatch} from '../src/kernels/webgpu/program_util';
@@ -263,6 +264,40 @@ describe('WebGPU: the tiled forward\'s tile shapes', () => {
     expect(gemmWorkgroupBytes(prefetch, 64) - gemmWorkgroupBytes({...prefetch, prefetch: false}, 64)).toBe(64 * 64 * 4);
     expect(() => chooseGemmTraits(byDim(64), H200.bytes, H200.threads, JSON.stringify({...prefetch, resident: false})))
         .toThrow(/prefetch only with resident/);
+  });
+
+  it('gives the fused forward its measured picks first (not the dq pass), where they fit', () => {
+    const dimInfo = (naDim: number, headDim: number) => ({naDim, headDim, headDimV: headDim}) as NAInfo;
+    const fields = (t: GemmTileTraits) => [t.tile, t.gr, t.gc, t.tm, t.tn, t.resident === true, t.prefetch === true];
+    expect(fields(chooseGemmTraits(dimInfo(2, 32), H200.bytes, H200.threads, '', true)))
+        .toEqual([[1, 4, 4], 8, 8, 2, 4, true, false]);
+    expect(fields(chooseGemmTraits(dimInfo(2, 64), H200.bytes, H200.threads, '', true)))
+        .toEqual([[1, 4, 8], 8, 8, 4, 4, true, true]);
+    expect(fields(chooseGemmTraits(dimInfo(3, 128), H200.bytes, H200.threads, '', true)))
+        .toEqual([[2, 4, 4], 8, 16, 4, 4, true, true]);
+    // Past the picks' head dims, for the dq pass, and where a pick does not fit: the rank's candidates.
+    const rankFirst = fields(chooseGemmTraits(info(3), H200.bytes, H200.threads));
+    expect(fields(chooseGemmTraits(dimInfo(3, 160), H200.bytes, H200.threads, '', true))).toEqual(rankFirst);
+    expect(fields(chooseGemmTraits(dimInfo(3, 128), H200.bytes, H200.threads))).toEqual(rankFirst);
+    expect(chooseGemmTraits(dimInfo(3, 128), 32768, 256, '', true).prefetch).toBeUndefined();
+  });
+
+  it('runs the tiled forward for large 2-D calls with windows of 32 keys or more and head dims up to 32', () => {
+    const call = (spatial: number[], k: number, batch: number, headDim: number) => computeNAInfo(
+        {batch, spatial, heads: 4, headsKv: 4, headDim, headDimV: headDim, nExtra: 0, hasRpb: false},
+        {kernelSize: spatial.map(() => k), stride: spatial.map(() => 1), dilation: spatial.map(() => 1),
+         isCausal: spatial.map(() => false), scale: 1});
+    const forced = tf.env().get(NATTEN_WEBGPU_FUSED);  // this block's backend forces 'tiled'
+    tf.env().set(NATTEN_WEBGPU_FUSED, 'auto');
+    expect(forwardPath(call([56, 56], 7, 16, 32))).toBe('tiled');  // 2d-nat
+    expect(forwardPath(call([56, 56], 7, 1, 32))).toBe('row');     // 12544 query rows
+    expect(forwardPath(call([56, 56], 5, 16, 32))).toBe('row');    // 25 keys
+    expect(forwardPath(call([56, 56], 7, 16, 48))).toBe('row');
+    expect(forwardPath(call([4096], 63, 16, 32))).toBe('row');     // 1-D: not measured
+    expect(forwardPath(call([128, 128], 13, 1, 64))).toBe('tiled'); // large windows: as the backward
+    tf.env().set(NATTEN_WEBGPU_FUSED, 'halo');
+    expect(forwardPath(call([56, 56], 7, 1, 32))).toBe('halo');
+    tf.env().set(NATTEN_WEBGPU_FUSED, forced);
   });
 
   const SHAPES: Array<[GemmTileTraits, RefProblem]> = [

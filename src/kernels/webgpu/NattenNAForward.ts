@@ -1,7 +1,7 @@
 import type {KernelConfig, KernelFunc, TensorInfo} from '@tensorflow/tfjs-core';
 import {NAForwardInputs, NattenNAForward, namedInputs} from '../kernel_names';
 import {getWebGPUTileOverride} from '../../flags';
-import {gemmTraits, packExtras, qkvInfo, run, unpack, useHaloForward, useTiled} from './kernel_util';
+import {forwardPath, gemmTraits, packExtras, qkvInfo, run, unpack} from './kernel_util';
 import {checkHalo, NAForwardHaloProgram, planHalo} from './na_forward_halo_webgpu';
 import {NAForwardRowProgram} from './na_forward_row_webgpu';
 import {NAForwardProgram} from './na_forward_webgpu';
@@ -20,7 +20,8 @@ export const naForward: KernelFunc = ({inputs, backend, attrs}): TensorInfo[] =>
   const size = rows * (info.headDimV + 1);
   checkBindable('NattenNAForward', limits, [['query', rows * info.headDim], ['output and logsumexp (packed)', size]]);
   let program: NAProgram, uniforms;
-  if (useHaloForward()) {
+  const path = forwardPath(info);
+  if (path === 'halo') {
     const plan = planHalo(info, limits, getWebGPUTileOverride());
     checkHalo(plan, limits);
     const tiles = queryTiles(info, plan.traits);
@@ -28,8 +29,8 @@ export const naForward: KernelFunc = ({inputs, backend, attrs}): TensorInfo[] =>
     program = new NAForwardHaloProgram(plan.traits, plan.dims, plan.capacity, rpb != null, info.nExtra > 0, size,
                                        count, maxDim);
     uniforms = geometryUniforms(info, count, tiles);
-  } else if (useTiled(info)) {
-    const traits = gemmTraits(gpu, info);
+  } else if (path === 'tiled') {
+    const traits = gemmTraits(gpu, info, true);
     const tiles = queryTiles(info, traits);
     const count = info.batch * info.heads * tiles[0] * tiles[1] * tiles[2];
     program = new NAForwardProgram(traits, tiledDims(traits, info.headDim, info.headDimV), rpb != null,

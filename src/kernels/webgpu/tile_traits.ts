@@ -196,12 +196,36 @@ const GEMM_CANDIDATES: Record<number, GemmTileTraits[]> = {
 };
 
 /**
- * Traits for a call: the rank's first candidate that fits the device's workgroup memory, or `override` (a
- * GemmTileTraits as JSON, from NATTEN_WEBGPU_TILE).
+ * The fused forward's own picks, measured on the H200 (bench/RESULTS.md: bench/webgpu_tiles.ts per preset), tried
+ * before the rank's candidates for calls of that rank whose head dims are at most `maxHeadDim`. The backward dq
+ * pass keeps the rank's candidates (it ignores `resident` and `prefetch` anyway, and was not measured with these).
  */
-export function chooseGemmTraits(info: NAInfo, maxWorkgroupBytes: number, maxThreads: number, override = ''):
-    GemmTileTraits {
-  const candidates = override !== '' ? [JSON.parse(override) as GemmTileTraits] : GEMM_CANDIDATES[info.naDim];
+interface ForwardPick {
+  naDim: number;
+  maxHeadDim: number;
+  traits: GemmTileTraits;
+}
+
+const FORWARD_PICKS: ForwardPick[] = [
+  // 2d-nat (head dim 32, kernel 7x7): 0.478 ms against 0.707 (row) and 0.926 (the rank's first candidate).
+  {naDim: 2, maxHeadDim: 32, traits: {tile: [1, 4, 4], gr: 8, gc: 8, tm: 2, tn: 4, dimChunk: 32, resident: true}},
+  // 2d-large (head dim 64, kernel 13x13): 1.953 and 2.004 ms against 2.178.
+  {naDim: 2, maxHeadDim: 64,
+   traits: {tile: [1, 4, 8], gr: 8, gc: 8, tm: 4, tn: 4, dimChunk: 32, resident: true, prefetch: true}},
+  // 3d-video (head dim 128, kernel 8x16x16): 172.3 and 172.7 ms against 208.5.
+  {naDim: 3, maxHeadDim: 128,
+   traits: {tile: [2, 4, 4], gr: 8, gc: 16, tm: 4, tn: 4, dimChunk: 32, resident: true, prefetch: true}},
+];
+
+/**
+ * Traits for a call: the first candidate that fits the device's workgroup memory (for the fused forward, its
+ * picks first, then the rank's candidates), or `override` (a GemmTileTraits as JSON, from NATTEN_WEBGPU_TILE).
+ */
+export function chooseGemmTraits(info: NAInfo, maxWorkgroupBytes: number, maxThreads: number, override = '',
+                                 forward = false): GemmTileTraits {
+  const dim = Math.max(info.headDim, info.headDimV);
+  const picks = forward ? FORWARD_PICKS.filter(p => p.naDim === info.naDim && dim <= p.maxHeadDim).map(p => p.traits) : [];
+  const candidates = override !== '' ? [JSON.parse(override) as GemmTileTraits] : [...picks, ...GEMM_CANDIDATES[info.naDim]];
   for (const t of candidates) {
     checkGemmTraits(t);
     if (gemmWorkgroupBytes(t, info.headDim) <= maxWorkgroupBytes && threads(t) <= maxThreads) {
