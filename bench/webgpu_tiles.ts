@@ -22,7 +22,7 @@ import {naFlops, Preset, PRESETS} from './presets';
 /**
  * Shapes per rank worth comparing beside the built-in choice ('' below). `resident`: the forward stages the
  * query tile once (every head dim) instead of once per key chunk; `prefetch`: keys and values through registers
- * loaded a step ahead, keys double-buffered. With gc = 8 a head dim of 32 stays 32 (gc = 16
+ * loaded a step ahead, keys double-buffered; `ahead`: also the next chunk's tables and first key step. With gc = 8 a head dim of 32 stays 32 (gc = 16
  * rounds it up to 64: one accumulation step is 4 * gc output columns).
  */
 const SHAPES: Record<number, GemmTileTraits[]> = {
@@ -46,6 +46,9 @@ const SHAPES: Record<number, GemmTileTraits[]> = {
     {tile: [1, 4, 8], gr: 16, gc: 8, tm: 2, tn: 4, dimChunk: 32, resident: true, prefetch: true},
     {tile: [1, 8, 8], gr: 16, gc: 8, tm: 4, tn: 4, dimChunk: 32, resident: true},
     {tile: [1, 8, 8], gr: 16, gc: 16, tm: 4, tn: 4, dimChunk: 32},
+    {tile: [1, 4, 4], gr: 8, gc: 8, tm: 2, tn: 4, dimChunk: 32, resident: true, prefetch: true, ahead: true},
+    {tile: [1, 4, 8], gr: 8, gc: 8, tm: 4, tn: 4, dimChunk: 32, resident: true, prefetch: true, ahead: true},
+    {tile: [1, 4, 8], gr: 16, gc: 8, tm: 2, tn: 4, dimChunk: 32, resident: true, prefetch: true, ahead: true},
   ],
   // Round 2: around [2,4,4] 8x16 of 4x4 resident prefetch (172 ms; now the built-in choice for head dim 128).
   3: [
@@ -58,6 +61,9 @@ const SHAPES: Record<number, GemmTileTraits[]> = {
     {tile: [2, 2, 4], gr: 8, gc: 16, tm: 2, tn: 4, dimChunk: 32, resident: true, prefetch: true},
     {tile: [1, 4, 8], gr: 8, gc: 16, tm: 4, tn: 4, dimChunk: 32, resident: true, prefetch: true},
     {tile: [1, 4, 8], gr: 16, gc: 8, tm: 2, tn: 4, dimChunk: 32, resident: true, prefetch: true},
+    {tile: [2, 4, 4], gr: 8, gc: 16, tm: 4, tn: 4, dimChunk: 32, resident: true, prefetch: true, ahead: true},
+    {tile: [2, 4, 4], gr: 16, gc: 8, tm: 2, tn: 4, dimChunk: 32, resident: true, prefetch: true, ahead: true},
+    {tile: [2, 4, 4], gr: 16, gc: 16, tm: 2, tn: 4, dimChunk: 32, resident: true, prefetch: true, ahead: true},
   ],
 };
 

@@ -313,6 +313,10 @@ describe('WebGPU: the tiled forward\'s tile shapes', () => {
     [{tile: [1, 4, 4], gr: 16, gc: 4, tm: 1, tn: 4, dimChunk: 8, resident: true, prefetch: true},
      problem({spatial: [4, 7, 9], kernelSize: [3, 3, 5], stride: [1, 2, 1], isCausal: [false, false, true],
               hasRpb: true, nExtra: 1, heads: 2, headsKv: 1, headDim: 13, headDimV: 18})],
+    // ... and the next chunk's tables and first key step ahead: 4 key chunks, then 2 extra-token chunks.
+    [{tile: [1, 2, 4], gr: 8, gc: 4, tm: 1, tn: 4, dimChunk: 8, resident: true, prefetch: true, ahead: true},
+     problem({spatial: [9, 14], kernelSize: [5, 7], dilation: [1, 2], isCausal: [true, false], hasRpb: true,
+              nExtra: 20, heads: 2, headsKv: 2, headDim: 13, headDimV: 18})],
   ];
   beforeAll(() => useBackend(WEBGPU_TILED));
   afterAll(async () => {
@@ -321,7 +325,8 @@ describe('WebGPU: the tiled forward\'s tile shapes', () => {
   });
   for (const [traits, p] of SHAPES) {
     it(`forward and logsumexp, ${traits.gr}x${traits.gc} threads of ${traits.tm}x${traits.tn}${
-           traits.resident === true ? ', resident query tile' : ''}${traits.prefetch === true ? ', prefetch' : ''}: ${
+           traits.resident === true ? ', resident query tile' : ''}${traits.prefetch === true ? ', prefetch' : ''}${
+           traits.ahead === true ? ', ahead' : ''}: ${
            describeProblem(p)}`,
        async () => {
          tf.env().set(NATTEN_WEBGPU_TILE, JSON.stringify(traits));

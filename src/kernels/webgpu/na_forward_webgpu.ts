@@ -14,7 +14,8 @@
  */
 import {GEOMETRY_WGSL, NAProgram, RESCALE_MARGIN} from './program_util';
 import {unroll} from './row_wgsl';
-import {byColumnKind, columnPositions, maskedScore, QUERY_TILE_WGSL, queryChunkTables, queryTilePrologue, TiledWgsl,
+import {byColumnKind, columnPositions, firstChunkTables, maskedScore, QUERY_TILE_WGSL, queryChunkTables, queryTilePrologue,
+        TiledWgsl,
         tiledComponents} from './tiled_wgsl';
 import {gemmTraitsKey, GemmTileTraits, threads, TiledDims} from './tile_traits';
 
@@ -30,7 +31,17 @@ export class NAForwardProgram extends NAProgram {
   }
 
   getUserCode(): string {
-    const g = new TiledWgsl(this.traits, this.dims, this.traits.resident === true, this.traits.prefetch === true);
+    const g = new TiledWgsl(this.traits, this.dims, this.traits.resident === true, this.traits.prefetch === true,
+                            this.traits.ahead === true);
+    // With ahead: the next chunk's first key step, loaded during this chunk's last accumulation step from the
+    // other table set (chunk 0's before the loop: it is always a key chunk, the box being never empty).
+    const nextKeys = g.ahead ? `
+    if (c + 1 < chunks) {
+      let nb = ((c + 1) % 2) * BK;${this.hasExtra ? `
+      if (c + 1 >= t.boxChunks) {${g.prefetchRows('kp', 'DC4', 'ldExtraKey', '0', 'nb + ')}
+      } else {${g.prefetchRows('kp', 'DC4', 'ldKey', '0', 'nb + ')}
+      }` : g.prefetchRows('kp', 'DC4', 'ldKey', '0', 'nb + ')}
+    }` : '';
     const {tm, tn, gc} = this.traits;
     const ndc = this.dims.dk / this.traits.dimChunk, nvv = this.dims.dv / (4 * gc);
     const byKind = (key: string, extra: string) => byColumnKind(this.hasExtra, key, extra);
@@ -70,10 +81,11 @@ ${queryTilePrologue(g)}${g.resident ? g.stageResident('ldQuery') : ''}
   ${unroll(tm, i => `var m_${i} = NEG; var l_${i} = 0.0;`, ' ')}
   ${g.declareBlock('s')}
   ${g.declareAcc('o', nvv)}
-  ${g.prefetch ? `${g.declarePrefetch('kp', 'DC4')} ${g.declarePrefetch('vp', 'VC4')}` : ''}
+  ${g.prefetch ? `${g.declarePrefetch('kp', 'DC4')} ${g.declarePrefetch('vp', 'VC4')}` : ''}${
+      g.ahead ? `${firstChunkTables()}${g.prefetchRows('kp', 'DC4', 'ldKey', '0', '')}` : ''}
   for (var c = 0; c < chunks; c++) {
     workgroupBarrier();
-${queryChunkTables()}
+${queryChunkTables(g.ahead)}
 ${g.prefetch ?
   g.pipelinedScoreGemm('s', ndc, dc => byKind(g.prefetchRows('kp', 'DC4', 'ldKey', dc),
                                               g.prefetchRows('kp', 'DC4', 'ldExtraKey', dc)),
@@ -111,7 +123,7 @@ ${unroll(tm, i => `    ${unroll(tn, j => `s_${i}_${j} = select(0.0, exp(s_${i}_$
 ${g.writeProbs('s')}
 ${g.prefetch ?
   g.pipelinedAccumulate('o', nvv, n => byKind(g.prefetchRows('vp', 'VC4', 'ldValue', `${n}`),
-                                              g.prefetchRows('vp', 'VC4', 'ldExtraValue', `${n}`))) :
+                                              g.prefetchRows('vp', 'VC4', 'ldExtraValue', `${n}`)), nextKeys) :
   g.accumulate('o', nvv, n => byKind(g.stageChunkRows('ldValue', n), g.stageChunkRows('ldExtraValue', n)), true)}
   }
 ${g.rowSum('l')}

@@ -96,6 +96,11 @@ export interface GemmTileTraits {
    * previous step's GEMM), keys into two alternating buffers: one barrier per key step instead of two.
    */
   prefetch?: boolean;
+  /**
+   * With `prefetch`: the next chunk's tables are decoded at the start of this one (two sets, alternating) and its
+   * first key step is loaded during this chunk's last accumulation step, so no chunk starts with a wait on them.
+   */
+  ahead?: boolean;
 }
 
 /** The head dims a tiled program bakes: rounded up to its staging steps (exact dims are uniforms). */
@@ -136,7 +141,7 @@ export function tiledDims(t: GemmTileTraits, headDim: number, headDimV: number):
 
 export function gemmTraitsKey(t: GemmTileTraits, d: TiledDims): string {
   return `t${t.tile.join('x')}_g${t.gr}x${t.gc}_b${t.tm}x${t.tn}_dc${t.dimChunk}_d${d.dk}_${d.dv}${d.vec4 ? 'v4' : 's'}${
-      t.resident === true ? '_qr' : ''}${t.prefetch === true ? '_pf' : ''}`;
+      t.resident === true ? '_qr' : ''}${t.prefetch === true ? '_pf' : ''}${t.ahead === true ? '_ah' : ''}`;
 }
 
 /**
@@ -157,13 +162,16 @@ export function stageSlots(t: GemmTileTraits, resident: boolean, prefetch = fals
 export function gemmWorkgroupBytes(t: GemmTileTraits, headDim = 1): number {
   const rows = gemmRows(t), cols = gemmCols(t);
   const probs = rows * (cols / 4 + 1);
-  const tables = 4 * cols + cols / 2;  // colPos, colAux (vec4 each), colRow (i32)
-  const bytes = (stage: number) => 16 * (stage + probs + tables) + 4 * (rows * t.gc + rows + 8);
-  const plain = bytes(stageSlots(t, false));
+  // Vec4 slots (staging, query rows, weights, colPos per table set) and 4-byte words (row reductions, rowRow,
+  // colRow per table set, and 48 for the scalars, the chunk bounds and each variable's alignment).
+  const bytes = (stage: number, tableSets: number) =>
+      16 * (stage + probs + tableSets * cols) + 4 * (rows * t.gc + rows + tableSets * cols + 48);
+  const plain = bytes(stageSlots(t, false), 1);
   if (t.resident !== true) {
     return plain;
   }
-  return Math.max(plain, bytes(stageSlots(t, true, t.prefetch === true) + rows * tiledDims(t, headDim, headDim).dk / 4));
+  return Math.max(plain, bytes(stageSlots(t, true, t.prefetch === true) + rows * tiledDims(t, headDim, headDim).dk / 4,
+                               t.ahead === true ? 2 : 1));
 }
 
 function checkGemmTraits(t: GemmTileTraits): void {
@@ -172,10 +180,11 @@ function checkGemmTraits(t: GemmTileTraits): void {
              (32 % t.gc === 0 || t.gc % 32 === 0) && t.tile.length === 3 &&
              (t.resident === undefined || typeof t.resident === 'boolean') &&
              (t.prefetch === undefined || (typeof t.prefetch === 'boolean' && (!t.prefetch || t.resident === true))) &&
+             (t.ahead === undefined || (typeof t.ahead === 'boolean' && (!t.ahead || t.prefetch === true))) &&
              t.tile.every(x => Number.isInteger(x) && x >= 1);
   if (!ok) {
     throw new Error(`tfjs-natten webgpu: inconsistent tile traits ${JSON.stringify(t)}: tile volume must be gr*tm, ` +
-                    'tn and dimChunk multiples of 4, tn at most gr, gc a divisor or multiple of 32, prefetch only with resident');
+                    'tn and dimChunk multiples of 4, tn at most gr, gc a divisor or multiple of 32, prefetch only with resident, ahead only with prefetch');
   }
 }
 

@@ -70,16 +70,20 @@ export class TiledWgsl {
   readonly cols: number;
   /** Where the chunk columns start in the staging area (after the tile rows unless those are resident). */
   private readonly colBase: string;
+  /** Prefix of indices into the chunk tables: the current set's offset `tb` (two sets with `ahead`), or none. */
+  readonly tb: string;
   /**
    * `resident`: the score GEMM reads the tile rows from `qtile` (every head dim, staged once by stageResident)
    * instead of staging them per dim step with the columns. `prefetch` (with `resident`): the column steps are
-   * staged through registers into two alternating buffers (pipelinedScoreGemm, prefetchRows).
+   * staged through registers into two alternating buffers (pipelinedScoreGemm, prefetchRows). `ahead` (with
+   * `prefetch`): two sets of chunk tables, the next chunk's made during this one (queryChunkTables).
    */
   constructor(readonly t: GemmTileTraits, readonly d: TiledDims, readonly resident = false,
-              readonly prefetch = false) {
+              readonly prefetch = false, readonly ahead = false) {
     this.rows = gemmRows(t);
     this.cols = gemmCols(t);
     this.colBase = resident ? '' : 'BQ + ';
+    this.tb = ahead ? 'tb + ' : '';
   }
 
   /** Constants, workgroup memory and helpers. `extraDecls`: the program's own workgroup variables. */
@@ -111,13 +115,14 @@ const DK4 = ${this.d.dk / 4};
 var<workgroup> qtile : array<vec4<f32>, BQ * DK4>;` : ''}
 var<workgroup> probs : array<vec4<f32>, BQ * PROW>;
 var<workgroup> red : array<f32, BQ * GC>;
-var<workgroup> colRow : array<i32, BK>;
-var<workgroup> colPos : array<vec4<i32>, BK>;
+var<workgroup> colRow : array<i32, ${this.ahead ? 2 : 1} * BK>;
+var<workgroup> colPos : array<vec4<i32>, ${this.ahead ? 2 : 1} * BK>;
 var<workgroup> rowRow : array<i32, BQ>;
 var<workgroup> chunkCount : i32;
-// The chunk's columns' per-axis bounds (query tiles: decoded once per chunk, see queryChunkTables).
-var<workgroup> chunkLo : vec3<i32>;
-var<workgroup> chunkHi : vec3<i32>;
+// The chunk's columns' per-axis bounds (query tiles: decoded once per chunk, see queryChunkTables; a second set
+// for the next chunk with ahead).
+var<workgroup> chunkLo : array<vec3<i32>, 2>;
+var<workgroup> chunkHi : array<vec3<i32>, 2>;
 ${extraDecls}
 
 fn fma4(a : vec4<f32>, b : vec4<f32>, s : f32) -> f32 {
@@ -185,7 +190,8 @@ fn extraValuesOffset() -> i32 {
     for (var e = lid; e < ${count} * DC4; e += THREADS) {
       let r = e / DC4;
       let d4 = e % DC4;
-      stage[(${first}r) * DC4 + (d4 ^ ((r / ${block}) % DC4))] = ${ld}(${table}[r], ${dc} * DC4 + d4);
+      stage[(${first}r) * DC4 + (d4 ^ ((r / ${block}) % DC4))] = ${ld}(${table}[${table === 'colRow' ? this.tb : ''}r], ${
+          dc} * DC4 + d4);
     }`;
   }
 
@@ -195,7 +201,7 @@ fn extraValuesOffset() -> i32 {
     for (var e = lid; e < BK * VC4; e += THREADS) {
       let j = e / VC4;
       let c4 = e % VC4;
-      stage[j * VC4 + c4] = ${ld}(colRow[j], ${vc} * VC4 + c4);
+      stage[j * VC4 + c4] = ${ld}(colRow[${this.tb}j], ${vc} * VC4 + c4);
     }`;
   }
 
@@ -255,14 +261,17 @@ ${unroll(t.tm, i => unroll(t.tn, j => `        ${name}_${i}_${j} = fma4(a${i}, b
     return unroll(n, u => `var ${name}_${u} = vec4<f32>(0.0);`, ' ');
   }
 
-  /** Statements: load step `step` (a WGSL expression) of the chunk's rows (`colRow`) through loader `ld`. */
-  prefetchRows(name: string, per: 'DC4' | 'VC4', ld: string, step: string): string {
+  /**
+   * Statements: load step `step` (a WGSL expression) of the chunk's rows (`colRow`, from the table set whose
+   * index prefix is `tables`: the current one by default) through loader `ld`.
+   */
+  prefetchRows(name: string, per: 'DC4' | 'VC4', ld: string, step: string, tables = this.tb): string {
     const n = this.prefetchCount(per === 'DC4' ? this.t.dimChunk / 4 : this.t.gc);
     return unroll(n, u => `
     {
       let e = lid + ${u * threads(this.t)};
       if (e < BK * ${per}) {
-        ${name}_${u} = ${ld}(colRow[e / ${per}], (${step}) * ${per} + e % ${per});
+        ${name}_${u} = ${ld}(colRow[${tables}e / ${per}], (${step}) * ${per} + e % ${per});
       }
     }`, '');
   }
@@ -286,7 +295,8 @@ ${unroll(t.tm, i => unroll(t.tn, j => `        ${name}_${i}_${j} = fma4(a${i}, b
   /**
    * Statements (`prefetch` programs): the score GEMM of a chunk into block `name` (reset first), `steps` dim
    * steps of the columns through the registers `kp`, alternating between two buffers of BK * DC4 slots, so
-   * one barrier per step and each step's global loads in flight during the previous step's GEMM. `load(dc)`:
+   * one barrier per step and each step's global loads in flight during the previous step's GEMM (step 0's:
+   * before, or with `ahead` during the previous chunk's accumulation, see pipelinedAccumulate). `load(dc)`:
    * statements loading step dc (a WGSL expression) into `kp` (prefetchRows); `after`: statements issued during
    * the last step's GEMM (e.g. the first value step's loads). No barrier at the end: the last buffer is still
    * being read.
@@ -294,7 +304,7 @@ ${unroll(t.tm, i => unroll(t.tn, j => `        ${name}_${i}_${j} = fma4(a${i}, b
   pipelinedScoreGemm(name: string, steps: number, load: (dc: string) => string, after: string): string {
     const offset = `(dc % 2) * ${this.cols * this.t.dimChunk / 4}`;
     return `
-    ${this.resetBlock(name)}${load('0')}
+    ${this.resetBlock(name)}${this.ahead ? '' : load('0')}
     for (var dc = 0; dc < ${steps}; dc++) {${this.storePrefetched('kp', 'DC4', offset)}
       workgroupBarrier();
       if (dc + 1 < ${steps}) {${load('dc + 1')}
@@ -349,14 +359,14 @@ ${unroll(t.tm, i => unroll(4, k => `        ${acc}_${i}_${n} = fma(vec4<f32>(w${
 
   /**
    * Statements (`prefetch` programs): `acc += probs . C` over all `steps` column steps, step 0 already staged,
-   * step n + 1 loaded into the registers `vp` by `load(n + 1)` during step n's accumulation. Starts with a
-   * barrier (the weights are written).
+   * step n + 1 loaded into the registers `vp` by `load(n + 1)` during step n's accumulation, and the statements
+   * `last` issued during the last step's. Starts with a barrier (the weights are written).
    */
-  pipelinedAccumulate(acc: string, steps: number, load: (n: number) => string): string {
+  pipelinedAccumulate(acc: string, steps: number, load: (n: number) => string, last = ''): string {
     let code = '';
     for (let n = 0; n < steps; n++) {
       const more = n + 1 < steps;
-      code += `\n    workgroupBarrier();${more ? load(n + 1) : ''}${this.accumulateStep(acc, n)}`;
+      code += `\n    workgroupBarrier();${more ? load(n + 1) : last}${this.accumulateStep(acc, n)}`;
       if (more) {
         code += `\n    workgroupBarrier();${this.storePrefetched('vp', 'VC4')}`;
       }
@@ -557,52 +567,78 @@ ${unroll(t.tm, i => `  let rowHat_${i} = t.i0 + tileCoord(tr * TM + ${i});
 }
 
 /**
- * Statements (query-tiled programs, at the start of chunk c, after a barrier): one thread per column decodes
- * its key once into `colRow` (its row in the key/value or extras buffers, -1: none) and `colPos` (in-group
- * position and rpb part; FAR for extra tokens and padding) and the last thread the chunk's bounds per axis
- * (`chunkLo`/`chunkHi`, integer divisions done once instead of in every thread); then, after a barrier,
- * `isExtra` (an extra-token chunk), `warpActive` (the warp's rows see some column of the chunk) and `chunkFull`
- * (every column is a key inside every row's window: no mask needed).
+ * Statements: one thread per column decodes chunk `c`'s key once into table set `set` (WGSL expressions):
+ * `colRow` (its row in the key/value or extras buffers, -1: none) and `colPos` (in-group position and rpb part;
+ * FAR for extra tokens and padding); the last thread the chunk's bounds per axis (`chunkLo`/`chunkHi`, integer
+ * divisions done once instead of in every thread).
  */
-export function queryChunkTables(): string {
+function buildChunkTables(c: string, set: string): string {
   return `
-    let isExtra = c >= t.boxChunks;
-    if (lid < BK) {
-      var row = -1;
-      var pos = vec4<i32>(FAR, FAR, FAR, 0);
-      if (!isExtra) {
-        let lin = c * BK + lid;
-        if (lin < t.boxVol) {
-          let hat = boxKeyHat(t, lin);
-          row = (t.b * uniforms.numTokens + tokenOf(t.g + uniforms.dilation.xyz * hat)) * uniforms.headsKv + t.hk;
-          pos = vec4<i32>(hat, rpbPart(hat));
+      let kc = ${c};
+      let kExtra = kc >= t.boxChunks;
+      if (lid < BK) {
+        var row = -1;
+        var pos = vec4<i32>(FAR, FAR, FAR, 0);
+        if (!kExtra) {
+          let lin = kc * BK + lid;
+          if (lin < t.boxVol) {
+            let hat = boxKeyHat(t, lin);
+            row = (t.b * uniforms.numTokens + tokenOf(t.g + uniforms.dilation.xyz * hat)) * uniforms.headsKv + t.hk;
+            pos = vec4<i32>(hat, rpbPart(hat));
+          }
+        } else {
+          let e = (kc - t.boxChunks) * BK + lid;
+          row = select(-1, (t.b * uniforms.nExtra + e) * uniforms.headsKv + t.hk, e < uniforms.nExtra);
         }
-      } else {
-        let e = (c - t.boxChunks) * BK + lid;
-        row = select(-1, (t.b * uniforms.nExtra + e) * uniforms.headsKv + t.hk, e < uniforms.nExtra);
+        colRow[(${set}) * BK + lid] = row;
+        colPos[(${set}) * BK + lid] = pos;
       }
-      colRow[lid] = row;
-      colPos[lid] = pos;
+      if (lid == THREADS - 1 && !kExtra) {
+        let cb = linearBounds(t.boxStart, t.boxLen, kc * BK, min(kc * BK + BK, t.boxVol) - 1);
+        chunkLo[${set}] = cb.lo;
+        chunkHi[${set}] = cb.hi;
+      }`;
+}
+
+/**
+ * Statements (query-tiled programs, at the start of chunk c, after a barrier): chunk c's tables
+ * (buildChunkTables; with `ahead`, chunk c + 1's into the other set, chunk c's being made the chunk before, or
+ * by firstChunkTables), then `isExtra` (an extra-token chunk), `tb` (with `ahead`: the current set's first
+ * index), `warpActive` (the warp's rows see some column of the chunk) and `chunkFull` (every column is a key
+ * inside every row's window: no mask needed).
+ */
+export function queryChunkTables(ahead = false): string {
+  const set = ahead ? '(c % 2)' : '0';
+  return `
+    let isExtra = c >= t.boxChunks;${ahead ? `
+    let tb = (c % 2) * BK;
+    if (c + 1 < chunks) {${buildChunkTables('c + 1', '((c + 1) % 2)')}
+    }` : `
+    {${buildChunkTables('c', '0')}
     }
-    if (lid == THREADS - 1 && !isExtra) {
-      let cb = linearBounds(t.boxStart, t.boxLen, c * BK, min(c * BK + BK, t.boxVol) - 1);
-      chunkLo = cb.lo;
-      chunkHi = cb.hi;
-    }
-    workgroupBarrier();
+    workgroupBarrier();`}
     var warpActive = warpRowsValid;
     var chunkFull = false;
     if (!isExtra) {
-      let lo = chunkLo;
-      let hi = chunkHi;
+      let lo = chunkLo[${set}];
+      let hi = chunkHi[${set}];
       warpActive = warpActive && all(lo <= warpHi) && all(hi >= warpLo);
       chunkFull = c * BK + BK <= t.boxVol && all(lo >= interLo) && all(hi <= interHi);
     }`;
 }
 
+/** Statements (`ahead` programs, before the chunk loop): chunk 0's tables into set 0, then a barrier. */
+export function firstChunkTables(): string {
+  return `
+  {${buildChunkTables('0', '0')}
+  }
+  workgroupBarrier();`;
+}
+
 /** Statements: the thread's columns' positions `cp_j` (and rows `cr_j` with extra tokens) from the tables. */
 export function columnPositions(g: TiledWgsl, hasExtra: boolean): string {
-  return unroll(g.t.tn, j => `    let cp${j} = colPos[tc * TN + ${j}];${hasExtra ? ` let cr${j} = colRow[tc * TN + ${j}];` : ''}`);
+  return unroll(g.t.tn, j => `    let cp${j} = colPos[${g.tb}tc * TN + ${j}];${
+      hasExtra ? ` let cr${j} = colRow[${g.tb}tc * TN + ${j}];` : ''}`);
 }
 
 /**
