@@ -1,11 +1,12 @@
 /**
  * The WebGPU kernels against the CPU kernels on large shapes (the suites use small ones): the GPU presets cut
  * down to what the CPU computes in seconds, forward (output, logsumexp) and forward+backward (dq, dk, dv), both
- * program families (row and tiled). Prints the relative error ||webgpu - cpu|| / ||cpu|| per tensor; exits 1
- * when one is over 1e-4 (both compute in float32). Run where WebGPU works (test/webgpu_node.ts's variables).
+ * program families (row and tiled) and the halo forward where its box fits. Prints the relative error
+ * ||webgpu - cpu|| / ||cpu|| per tensor; exits 1 when one is over 1e-4 (both compute in float32). Run where WebGPU works (test/webgpu_node.ts's variables).
+ * NATTEN_WEBGPU_TILES (a JSON list of tile traits, as for bench/webgpu_tiles.ts) adds a tiled run per traits.
  */
 import * as tf from '@tensorflow/tfjs';
-import {na1d, na2d, na3d, NAOptions, NATTEN_WEBGPU_FUSED} from '../src/index';
+import {na1d, na2d, na3d, NAOptions, NATTEN_WEBGPU_FUSED, NATTEN_WEBGPU_TILE} from '../src/index';
 
 interface Case {
   name: string;
@@ -35,12 +36,17 @@ function relErr(a: Float32Array, b: Float32Array): number {
 
 async function compute(c: Case, xs: Float32Array[]): Promise<Float32Array[]> {
   const op = [na1d, na2d, na3d][c.shape.length - 4];
-  const [q, k, v, dOut] = xs.map(x => tf.tensor(x, c.shape));
-  const [out, lse] = op(q, k, v, {...c.options, returnLse: true});
-  const grads = tf.grads((a: tf.Tensor, b: tf.Tensor, d: tf.Tensor) => op(a, b, d, c.options))([q, k, v], dOut);
-  const values = await Promise.all([out, lse, ...grads].map(t => t.data() as Promise<Float32Array>));
-  tf.dispose([q, k, v, dOut, out, lse, ...grads]);
-  return values;
+  const inputs = xs.map(x => tf.tensor(x, c.shape));
+  const [q, k, v, dOut] = inputs;
+  try {
+    const [out, lse] = op(q, k, v, {...c.options, returnLse: true});
+    const grads = tf.grads((a: tf.Tensor, b: tf.Tensor, d: tf.Tensor) => op(a, b, d, c.options))([q, k, v], dOut);
+    const values = await Promise.all([out, lse, ...grads].map(t => t.data() as Promise<Float32Array>));
+    tf.dispose([out, lse, ...grads]);
+    return values;
+  } finally {
+    tf.dispose(inputs);
+  }
 }
 
 async function main(): Promise<void> {
@@ -48,6 +54,7 @@ async function main(): Promise<void> {
   if (!setup.ok || !(await tf.setBackend('webgpu'))) {
     throw new Error(`webgpu unavailable: ${setup.reason}`);
   }
+  const tiles: string[] = JSON.parse(process.env.NATTEN_WEBGPU_TILES ?? '[]').map((t: object) => JSON.stringify(t));
   let worst = 0;
   for (const c of CASES) {
     const size = c.shape.reduce((a, b) => a * b, 1);
@@ -57,15 +64,28 @@ async function main(): Promise<void> {
     const ref = await compute(c, xs);
     const cpuMs = performance.now() - t0;
     await tf.setBackend('webgpu');
-    for (const fused of ['row', 'tiled']) {
+    for (const [fused, tile] of [['row', ''], ['tiled', ''], ['halo', ''], ...tiles.map(t => ['tiled', t])]) {
       tf.env().set(NATTEN_WEBGPU_FUSED, fused);
-      const got = await compute(c, xs);
+      tf.env().set(NATTEN_WEBGPU_TILE, tile);
+      let got: Float32Array[];
+      try {
+        got = await compute(c, xs);
+      } catch (e) {
+        // The halo program, or traits from NATTEN_WEBGPU_TILES, may not fit this case (the error is thrown before
+        // any work).
+        if ((tile !== '' || fused === 'halo') && /bytes of workgroup memory/.test((e as Error).message)) {
+          console.log(`${c.name} [${fused} ${tile}]: not run, ${(e as Error).message}`);
+          continue;
+        }
+        throw e;
+      }
       const errs = ['out', 'lse', 'dq', 'dk', 'dv'].map((n, i) => [n, relErr(got[i], ref[i])] as [string, number]);
       worst = Math.max(worst, ...errs.map(e => e[1]));
-      console.log(`${c.name} [${fused}]: ${errs.map(([n, e]) => `${n} ${e.toExponential(1)}`).join(', ')} (cpu ${
+      console.log(`${c.name} [${fused}${tile && ` ${tile}`}]: ${errs.map(([n, e]) => `${n} ${e.toExponential(1)}`).join(', ')} (cpu ${
           (cpuMs / 1000).toFixed(1)} s)`);
     }
     tf.env().set(NATTEN_WEBGPU_FUSED, 'auto');
+    tf.env().set(NATTEN_WEBGPU_TILE, '');
   }
   console.log(`worst relative error ${worst.toExponential(2)}: ${worst <= 1e-4 ? 'ok' : 'FAILED'}`);
   process.exit(worst <= 1e-4 ? 0 : 1);

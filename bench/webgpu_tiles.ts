@@ -2,10 +2,13 @@
  * The fused WebGPU programs side by side on the GPU presets, in one process: the row programs and the tiled
  * ones under several tile shapes (NATTEN_WEBGPU_FUSED / NATTEN_WEBGPU_TILE), fused forward and, with
  * `--backward`, forward+backward. GPU time as in bench.ts: inputs resident, a warm-up call (pipeline
- * compilation), then a batch of calls closed by a one-element readback, divided by the calls.
+ * compilation), then a batch of calls closed by a one-element readback, divided by the calls. Each program's
+ * output is checked against the preset's first one (the row program, or the built-in tiled one): the last
+ * column, a relative L2 difference (float32 sums in another order: about 1e-6; a wrong program: about 1).
  *
  *   npx tsx bench/webgpu_tiles.ts [--preset 2d-nat,2d-large] [--backward] [--budget-ms 2000]
  *
+ * The halo forward (NATTEN_WEBGPU_FUSED=halo, for windows up to 256 keys) runs under a few tiles too.
  * Extra tile shapes to try: NATTEN_WEBGPU_TILES='[{"tile":[1,4,8],"gr":8,"gc":16,"tm":4,"tn":4,"dimChunk":32}]'.
  * Run where WebGPU works (test/webgpu_node.ts's variables); the GPU machine runs its bundle
  * (scripts/gpu/prepare.sh).
@@ -16,23 +19,60 @@ import type {GemmTileTraits} from '../src/kernels/webgpu/tile_traits';
 import {timeGpu} from './gpu_time';
 import {naFlops, Preset, PRESETS} from './presets';
 
-/** Shapes per rank worth comparing beside the built-in choice ('' below). */
+/**
+ * Shapes per rank worth comparing beside the built-in choice ('' below). `resident`: the forward stages the
+ * query tile once (every head dim) instead of once per key chunk; `prefetch`: keys and values through registers
+ * loaded a step ahead, keys double-buffered; `ahead`: also the next chunk's tables and first key step. With gc = 8 a head dim of 32 stays 32 (gc = 16
+ * rounds it up to 64: one accumulation step is 4 * gc output columns).
+ */
 const SHAPES: Record<number, GemmTileTraits[]> = {
   1: [
     {tile: [1, 1, 32], gr: 8, gc: 8, tm: 4, tn: 4, dimChunk: 32},
     {tile: [1, 1, 32], gr: 8, gc: 16, tm: 4, tn: 4, dimChunk: 32},
     {tile: [1, 1, 64], gr: 8, gc: 16, tm: 8, tn: 4, dimChunk: 32},
   ],
+  // Round 2 (after the H200's round 1, GPU-RESULTS.md): around the winners (the built-in choice is now the
+  // forward's pick: [1,4,4] 8x8 of 2x4 resident for head dim 32, [1,4,8] 8x8 of 4x4 resident prefetch for 64).
   2: [
-    {tile: [1, 4, 8], gr: 8, gc: 8, tm: 4, tn: 4, dimChunk: 32},
-    {tile: [1, 4, 8], gr: 8, gc: 16, tm: 4, tn: 4, dimChunk: 32},
-    {tile: [1, 8, 8], gr: 8, gc: 16, tm: 8, tn: 4, dimChunk: 32},
-  ],
-  3: [
-    {tile: [1, 4, 8], gr: 8, gc: 8, tm: 4, tn: 4, dimChunk: 32},
-    {tile: [1, 4, 8], gr: 8, gc: 16, tm: 4, tn: 4, dimChunk: 32},
+    {tile: [1, 4, 4], gr: 8, gc: 8, tm: 2, tn: 4, dimChunk: 32},
+    {tile: [1, 4, 4], gr: 8, gc: 8, tm: 2, tn: 4, dimChunk: 32, resident: true},
+    {tile: [1, 4, 4], gr: 8, gc: 8, tm: 2, tn: 4, dimChunk: 32, resident: true, prefetch: true},
+    {tile: [1, 4, 4], gr: 8, gc: 8, tm: 2, tn: 4, dimChunk: 16, resident: true, prefetch: true},
+    {tile: [1, 4, 4], gr: 16, gc: 4, tm: 1, tn: 4, dimChunk: 32, resident: true},
+    {tile: [1, 2, 8], gr: 8, gc: 8, tm: 2, tn: 4, dimChunk: 32, resident: true},
+    {tile: [1, 4, 8], gr: 8, gc: 8, tm: 4, tn: 4, dimChunk: 32, resident: true},
+    {tile: [1, 4, 8], gr: 8, gc: 8, tm: 4, tn: 4, dimChunk: 32, resident: true, prefetch: true},
+    {tile: [1, 4, 8], gr: 16, gc: 8, tm: 2, tn: 4, dimChunk: 32},
+    {tile: [1, 4, 8], gr: 16, gc: 8, tm: 2, tn: 4, dimChunk: 32, resident: true, prefetch: true},
+    {tile: [1, 8, 8], gr: 16, gc: 8, tm: 4, tn: 4, dimChunk: 32, resident: true},
     {tile: [1, 8, 8], gr: 16, gc: 16, tm: 4, tn: 4, dimChunk: 32},
+    {tile: [1, 4, 4], gr: 8, gc: 8, tm: 2, tn: 4, dimChunk: 32, resident: true, prefetch: true, ahead: true},
+    {tile: [1, 4, 8], gr: 8, gc: 8, tm: 4, tn: 4, dimChunk: 32, resident: true, prefetch: true, ahead: true},
+    {tile: [1, 4, 8], gr: 16, gc: 8, tm: 2, tn: 4, dimChunk: 32, resident: true, prefetch: true, ahead: true},
   ],
+  // Round 2: around [2,4,4] 8x16 of 4x4 resident prefetch (172 ms; now the built-in choice for head dim 128).
+  3: [
+    {tile: [2, 4, 8], gr: 16, gc: 16, tm: 4, tn: 4, dimChunk: 32},
+    {tile: [2, 4, 4], gr: 8, gc: 16, tm: 4, tn: 4, dimChunk: 32, resident: true, prefetch: true},
+    {tile: [2, 4, 4], gr: 8, gc: 16, tm: 4, tn: 4, dimChunk: 16, resident: true, prefetch: true},
+    {tile: [2, 4, 4], gr: 16, gc: 8, tm: 2, tn: 4, dimChunk: 32, resident: true, prefetch: true},
+    {tile: [2, 4, 4], gr: 16, gc: 16, tm: 2, tn: 4, dimChunk: 32, resident: true, prefetch: true},
+    {tile: [2, 4, 4], gr: 8, gc: 8, tm: 4, tn: 4, dimChunk: 32, resident: true, prefetch: true},
+    {tile: [2, 2, 4], gr: 8, gc: 16, tm: 2, tn: 4, dimChunk: 32, resident: true, prefetch: true},
+    {tile: [1, 4, 8], gr: 8, gc: 16, tm: 4, tn: 4, dimChunk: 32, resident: true, prefetch: true},
+    {tile: [1, 4, 8], gr: 16, gc: 8, tm: 2, tn: 4, dimChunk: 32, resident: true, prefetch: true},
+    {tile: [2, 4, 4], gr: 8, gc: 16, tm: 4, tn: 4, dimChunk: 32, resident: true, prefetch: true, ahead: true},
+    {tile: [2, 4, 4], gr: 16, gc: 8, tm: 2, tn: 4, dimChunk: 32, resident: true, prefetch: true, ahead: true},
+    {tile: [2, 4, 4], gr: 16, gc: 16, tm: 2, tn: 4, dimChunk: 32, resident: true, prefetch: true, ahead: true},
+  ],
+};
+
+/** Halo forward tiles per rank ('' = its default; the backward runs the row programs). */
+const HALO: Record<number, string[]> = {
+  1: ['', JSON.stringify({tile: [1, 1, 64], parts: 4})],
+  2: ['', JSON.stringify({tile: [1, 4, 8], parts: 2}), JSON.stringify({tile: [1, 2, 8], parts: 4}),
+      JSON.stringify({tile: [1, 4, 4], parts: 4})],
+  3: [''],
 };
 
 interface Args {
@@ -57,6 +97,14 @@ function parseArgs(argv: string[]): Args {
   return args;
 }
 
+/** ||a - b|| / ||b|| over all elements, on the device (one scalar read back). */
+async function relativeDiff(a: tf.Tensor, b: tf.Tensor): Promise<number> {
+  const r = tf.tidy(() => tf.sqrt(tf.div(tf.sum(tf.square(tf.sub(a, b))), tf.sum(tf.square(b)))));
+  const value = (await r.data())[0];
+  r.dispose();
+  return value;
+}
+
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const setup = require('../test/webgpu_node').setupNodeWebGPU();
@@ -64,8 +112,8 @@ async function main(): Promise<void> {
     throw new Error(`webgpu unavailable: ${setup.reason}`);
   }
   const extra: GemmTileTraits[] = JSON.parse(process.env.NATTEN_WEBGPU_TILES ?? '[]');
-  console.log('| preset | program | tile | fwd ms | fwd TFLOP/s | fwd+bwd ms |');
-  console.log('|--------|---------|------|--------|-------------|------------|');
+  console.log('| preset | program | tile | fwd ms | fwd TFLOP/s | fwd+bwd ms | rel. diff to the first |');
+  console.log('|--------|---------|------|--------|-------------|------------|------------------------|');
   for (const name of args.presets) {
     const p = PRESETS.find(x => x.name === name) as Preset;
     if (p == null) {
@@ -81,25 +129,35 @@ async function main(): Promise<void> {
     const volume = p.kernelSize.reduce((a, b) => a * b, 1);
     const runs: Array<[string, string]> = [
       ...(volume <= 256 && p.headDim <= 64 ? [['row', ''] as [string, string]] : []),
+      ...(volume <= 256 && p.headDim <= 64 ? HALO[rank].map(t => ['halo', t] as [string, string]) : []),
       ['tiled', ''],
       ...[...SHAPES[rank], ...extra.filter(t => t.tile.filter(x => x > 1).length <= rank)]
           .map(t => ['tiled', JSON.stringify(t)] as [string, string]),
     ];
+    let first: tf.Tensor | null = null;
     for (const [fused, tile] of runs) {
       tf.env().set(NATTEN_WEBGPU_FUSED, fused);
       tf.env().set(NATTEN_WEBGPU_TILE, tile);
-      const label = tile === '' ? (fused === 'row' ? '-' : 'built-in') : tile;
+      const label = tile === '' ? (fused === 'tiled' ? 'built-in' : '-') : tile;
       try {
         const fwd = await timeGpu(forward, args.budgetMs);
         const bwd = args.backward ? (await timeGpu(both, args.budgetMs)).toFixed(2) : '-';
-        console.log(`| ${p.name} | ${fused} | ${label} | ${fwd.toFixed(3)} | ${(naFlops(p) / fwd / 1e9).toPrecision(3)} | ${bwd} |`);
+        const out = forward()[0];
+        const diff = first == null ? '-' : (await relativeDiff(out, first)).toExponential(1);
+        if (first == null) {
+          first = out;
+        } else {
+          out.dispose();
+        }
+        console.log(`| ${p.name} | ${fused} | ${label} | ${fwd.toFixed(3)} | ${(naFlops(p) / fwd / 1e9).toPrecision(3)} | ${
+            bwd} | ${diff} |`);
       } catch (e) {
         console.log(`| ${p.name} | ${fused} | ${label} | failed: ${(e as Error).message.slice(0, 120)} | | |`);
       }
     }
     tf.env().set(NATTEN_WEBGPU_FUSED, 'auto');
     tf.env().set(NATTEN_WEBGPU_TILE, '');
-    tf.dispose([q, k, v]);
+    tf.dispose([q, k, v, ...(first != null ? [first] : [])]);
   }
   process.exit(0);
 }

@@ -51,8 +51,9 @@ function nativeDefault(): boolean {
 /**
  * Which fused programs the `webgpu` kernels run: 'row' (a thread per query, key or extra token walking its own
  * window: exact work, for small windows and head dims), 'tiled' (workgroup tiles, register-tiled mini-GEMMs
- * through workgroup memory, online softmax: for large windows), or 'auto' (by shape: the
- * default, unless the environment variable of the same name says otherwise).
+ * through workgroup memory, online softmax: for large windows), 'halo' (the forward only: each query tile's keys
+ * and values staged in workgroup memory, then each query walks its own window there; the backward runs the row
+ * programs), or 'auto' (by shape: the default, unless the environment variable of the same name says otherwise).
  */
 export const NATTEN_WEBGPU_FUSED = 'NATTEN_WEBGPU_FUSED';
 
@@ -112,11 +113,11 @@ export function getWebGPUTileOverride(): string {
   return String(env().get(NATTEN_WEBGPU_TILE));
 }
 
-export function getWebGPUFusedPath(): 'auto' | 'row' | 'tiled' {
+export function getWebGPUFusedPath(): 'auto' | 'row' | 'tiled' | 'halo' {
   registerFlags();
   const value = env().get(NATTEN_WEBGPU_FUSED);
-  if (value !== 'auto' && value !== 'row' && value !== 'tiled') {
-    throw new Error(`${NATTEN_WEBGPU_FUSED} must be 'auto', 'row' or 'tiled', got ${JSON.stringify(value)}`);
+  if (value !== 'auto' && value !== 'row' && value !== 'tiled' && value !== 'halo') {
+    throw new Error(`${NATTEN_WEBGPU_FUSED} must be 'auto', 'row', 'tiled' or 'halo', got ${JSON.stringify(value)}`);
   }
   return value;
 }

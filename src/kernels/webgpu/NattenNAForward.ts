@@ -1,6 +1,8 @@
 import type {KernelConfig, KernelFunc, TensorInfo} from '@tensorflow/tfjs-core';
 import {NAForwardInputs, NattenNAForward, namedInputs} from '../kernel_names';
-import {gemmTraits, packExtras, qkvInfo, run, unpack, useTiled} from './kernel_util';
+import {getWebGPUTileOverride} from '../../flags';
+import {forwardPath, gemmTraits, packExtras, qkvInfo, run, unpack} from './kernel_util';
+import {checkHalo, NAForwardHaloProgram, planHalo} from './na_forward_halo_webgpu';
 import {NAForwardRowProgram} from './na_forward_row_webgpu';
 import {NAForwardProgram} from './na_forward_webgpu';
 import {Backend, checkBindable, deviceLimits, disposeAll, geometryUniforms, NAProgram} from './program_util';
@@ -18,8 +20,17 @@ export const naForward: KernelFunc = ({inputs, backend, attrs}): TensorInfo[] =>
   const size = rows * (info.headDimV + 1);
   checkBindable('NattenNAForward', limits, [['query', rows * info.headDim], ['output and logsumexp (packed)', size]]);
   let program: NAProgram, uniforms;
-  if (useTiled(info)) {
-    const traits = gemmTraits(gpu, info);
+  const path = forwardPath(info);
+  if (path === 'halo') {
+    const plan = planHalo(info, limits, getWebGPUTileOverride());
+    checkHalo(plan, limits);
+    const tiles = queryTiles(info, plan.traits);
+    const count = info.batch * info.heads * tiles[0] * tiles[1] * tiles[2];
+    program = new NAForwardHaloProgram(plan.traits, plan.dims, plan.capacity, rpb != null, info.nExtra > 0, size,
+                                       count, maxDim);
+    uniforms = geometryUniforms(info, count, tiles);
+  } else if (path === 'tiled') {
+    const traits = gemmTraits(gpu, info, true);
     const tiles = queryTiles(info, traits);
     const count = info.batch * info.heads * tiles[0] * tiles[1] * tiles[2];
     program = new NAForwardProgram(traits, tiledDims(traits, info.headDim, info.headDimV), rpb != null,

@@ -63,9 +63,29 @@ export function useTiled(info: NAInfo): boolean {
   return info.kernelVolume > 64 || info.headDim > 64 || info.headDimV > 64;
 }
 
-/** The register-blocked tile traits (fused forward, backward dq) for a call on this device (NATTEN_WEBGPU_TILE overrides them). */
-export function gemmTraits(backend: Backend, info: NAInfo): GemmTileTraits {
+/**
+ * The fused forward's program for a call: the one NATTEN_WEBGPU_FUSED names ('halo': na_forward_halo_webgpu.ts);
+ * else tiled where the backward is (useTiled), and for 2-D windows of 32 keys or more with head dims up to 32 in
+ * calls of at least 65536 query rows (2d-nat on the H200: tiled 0.478 ms, row 0.707 ms); else the row program.
+ * Small calls keep it: they do not fill a large GPU, and it compiles in well under a second on a software adapter.
+ */
+export function forwardPath(info: NAInfo): 'row' | 'tiled' | 'halo' {
+  const path = getWebGPUFusedPath();
+  if (path !== 'auto') {
+    return path;
+  }
+  const rows = info.batch * info.numTokens * info.heads;
+  const smallTiled = info.naDim === 2 && info.kernelVolume >= 32 && Math.max(info.headDim, info.headDimV) <= 32 &&
+                     rows >= 65536;
+  return useTiled(info) || smallTiled ? 'tiled' : 'row';
+}
+
+/**
+ * The register-blocked tile traits for a call on this device, for the fused forward (`forward`) or the backward
+ * dq pass (NATTEN_WEBGPU_TILE overrides them).
+ */
+export function gemmTraits(backend: Backend, info: NAInfo, forward = false): GemmTileTraits {
   const limits = deviceLimits(backend);
   return chooseGemmTraits(info, limits.maxComputeWorkgroupStorageSize, limits.maxComputeInvocationsPerWorkgroup,
-                          getWebGPUTileOverride());
+                          getWebGPUTileOverride(), forward);
 }

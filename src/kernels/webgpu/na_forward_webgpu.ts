@@ -1,5 +1,7 @@
 /**
- * Fused NA forward, tiled (see tiled_wgsl.ts): one workgroup per (batch, query tile, head). Per chunk of keys of
+ * Fused NA forward, tiled (see tiled_wgsl.ts): one workgroup per (batch, query tile, head); with `resident`
+ * traits the tile's query rows are staged once for every chunk, with `prefetch` the keys and values go through
+ * registers loaded a step ahead. Per chunk of keys of
  * the tile's box (then of the extra tokens): the scores `q . k` (register-tiled GEMM), masked to each row's
  * window (skipped for chunks inside every row's window), the online softmax, and the weights times the chunk's
  * values accumulated in registers. It never writes the weights.
@@ -12,7 +14,8 @@
  */
 import {GEOMETRY_WGSL, NAProgram, RESCALE_MARGIN} from './program_util';
 import {unroll} from './row_wgsl';
-import {byColumnKind, columnPositions, maskedScore, QUERY_TILE_WGSL, queryChunkTables, queryTilePrologue, TiledWgsl,
+import {byColumnKind, columnPositions, firstChunkTables, maskedScore, QUERY_TILE_WGSL, queryChunkTables, queryTilePrologue,
+        TiledWgsl,
         tiledComponents} from './tiled_wgsl';
 import {gemmTraitsKey, GemmTileTraits, threads, TiledDims} from './tile_traits';
 
@@ -28,7 +31,17 @@ export class NAForwardProgram extends NAProgram {
   }
 
   getUserCode(): string {
-    const g = new TiledWgsl(this.traits, this.dims);
+    const g = new TiledWgsl(this.traits, this.dims, this.traits.resident === true, this.traits.prefetch === true,
+                            this.traits.ahead === true);
+    // With ahead: the next chunk's first key step, loaded during this chunk's last accumulation step from the
+    // other table set (chunk 0's before the loop: it is always a key chunk, the box being never empty).
+    const nextKeys = g.ahead ? `
+    if (c + 1 < chunks) {
+      let nb = ((c + 1) % 2) * BK;${this.hasExtra ? `
+      if (c + 1 >= t.boxChunks) {${g.prefetchRows('kp', 'DC4', 'ldExtraKey', '0', 'nb + ')}
+      } else {${g.prefetchRows('kp', 'DC4', 'ldKey', '0', 'nb + ')}
+      }` : g.prefetchRows('kp', 'DC4', 'ldKey', '0', 'nb + ')}
+    }` : '';
     const {tm, tn, gc} = this.traits;
     const ndc = this.dims.dk / this.traits.dimChunk, nvv = this.dims.dv / (4 * gc);
     const byKind = (key: string, extra: string) => byColumnKind(this.hasExtra, key, extra);
@@ -64,14 +77,20 @@ fn main(index : i32) {
   if (chunks == 0) {
     return;
   }
-${queryTilePrologue(g)}
+${queryTilePrologue(g)}${g.resident ? g.stageResident('ldQuery') : ''}
   ${unroll(tm, i => `var m_${i} = NEG; var l_${i} = 0.0;`, ' ')}
   ${g.declareBlock('s')}
   ${g.declareAcc('o', nvv)}
+  ${g.prefetch ? `${g.declarePrefetch('kp', 'DC4')} ${g.declarePrefetch('vp', 'VC4')}` : ''}${
+      g.ahead ? `${firstChunkTables()}${g.prefetchRows('kp', 'DC4', 'ldKey', '0', '')}` : ''}
   for (var c = 0; c < chunks; c++) {
     workgroupBarrier();
-${queryChunkTables()}
-${g.scoreGemm('s', ndc, 'ldQuery', dc => byKind(g.stageCols('ldKey', dc), g.stageCols('ldExtraKey', dc)))}
+${queryChunkTables(g.ahead)}
+${g.prefetch ?
+  g.pipelinedScoreGemm('s', ndc, dc => byKind(g.prefetchRows('kp', 'DC4', 'ldKey', dc),
+                                              g.prefetchRows('kp', 'DC4', 'ldExtraKey', dc)),
+                       byKind(g.prefetchRows('vp', 'VC4', 'ldValue', '0'), g.prefetchRows('vp', 'VC4', 'ldExtraValue', '0'))) :
+  g.scoreGemm('s', ndc, 'ldQuery', dc => byKind(g.stageCols('ldKey', dc), g.stageCols('ldExtraKey', dc)))}
     // Scaled scores (+ bias), NEG outside the rows' windows.
 ${columnPositions(g, this.hasExtra)}
     var exceed = false;
@@ -79,9 +98,10 @@ ${unroll(tm, i => unroll(tn, j => score(i, j), ''), '')}
     if (exceed) {
       flag = c + 1;
     }
-    // The chunk's first value columns, staged while the flag is read.
-${byKind(g.stageChunkRows('ldValue', '0'), g.stageChunkRows('ldExtraValue', '0'))}
-    let f = workgroupUniformLoad(&flag);
+    // The chunk's first value columns, staged while the flag is read (prefetch: loaded during the last key
+    // step, stored once the flag's barrier has every key step read).
+${g.prefetch ? '' : byKind(g.stageChunkRows('ldValue', '0'), g.stageChunkRows('ldExtraValue', '0'))}
+    let f = workgroupUniformLoad(&flag);${g.prefetch ? g.storePrefetched('vp', 'VC4') : ''}
     if (f == c + 1) {
       // New references: the rows' maxima (over every thread of the row).
 ${unroll(tm, i => `      red[(tr * TM + ${i}) * GC + tc] = max(${unroll(tn - 1, j => `max(s_${i}_${j}, `, '')}s_${i}_${tn - 1}${')'.repeat(tn - 1)}, m_${i});`)}
@@ -101,7 +121,10 @@ ${unroll(tm, i => `      {
 ${unroll(tm, i => `    ${unroll(tn, j => `s_${i}_${j} = select(0.0, exp(s_${i}_${j} - m_${i}), s_${i}_${j} > NEG_HALF);`, ' ')}
     l_${i} += ${unroll(tn, j => `s_${i}_${j}`, ' + ')};`)}
 ${g.writeProbs('s')}
-${g.accumulate('o', nvv, n => byKind(g.stageChunkRows('ldValue', n), g.stageChunkRows('ldExtraValue', n)), true)}
+${g.prefetch ?
+  g.pipelinedAccumulate('o', nvv, n => byKind(g.prefetchRows('vp', 'VC4', 'ldValue', `${n}`),
+                                              g.prefetchRows('vp', 'VC4', 'ldExtraValue', `${n}`)), nextKeys) :
+  g.accumulate('o', nvv, n => byKind(g.stageChunkRows('ldValue', n), g.stageChunkRows('ldExtraValue', n)), true)}
   }
 ${g.rowSum('l')}
   let outSize = uniforms.batch * uniforms.numTokens * uniforms.heads * uniforms.headDimV;

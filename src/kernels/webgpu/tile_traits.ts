@@ -85,6 +85,22 @@ export interface GemmTileTraits {
   tn: number;
   /** Head dims per staging step of the score GEMMs (a multiple of 4). */
   dimChunk: number;
+  /**
+   * The fused forward stages the tile's query rows (every head dim) once, into workgroup memory of their own,
+   * instead of once per key chunk: per chunk it then stages only the keys and values. The backward dq pass
+   * ignores it.
+   */
+  resident?: boolean;
+  /**
+   * With `resident`: the forward stages keys and values through registers, loaded one step ahead (during the
+   * previous step's GEMM), keys into two alternating buffers: one barrier per key step instead of two.
+   */
+  prefetch?: boolean;
+  /**
+   * With `prefetch`: the next chunk's tables are decoded at the start of this one (two sets, alternating) and its
+   * first key step is loaded during this chunk's last accumulation step, so no chunk starts with a wait on them.
+   */
+  ahead?: boolean;
 }
 
 /** The head dims a tiled program bakes: rounded up to its staging steps (exact dims are uniforms). */
@@ -124,30 +140,51 @@ export function tiledDims(t: GemmTileTraits, headDim: number, headDimV: number):
 }
 
 export function gemmTraitsKey(t: GemmTileTraits, d: TiledDims): string {
-  return `t${t.tile.join('x')}_g${t.gr}x${t.gc}_b${t.tm}x${t.tn}_dc${t.dimChunk}_d${d.dk}_${d.dv}${d.vec4 ? 'v4' : 's'}`;
+  return `t${t.tile.join('x')}_g${t.gr}x${t.gc}_b${t.tm}x${t.tn}_dc${t.dimChunk}_d${d.dk}_${d.dv}${d.vec4 ? 'v4' : 's'}${
+      t.resident === true ? '_qr' : ''}${t.prefetch === true ? '_pf' : ''}${t.ahead === true ? '_ah' : ''}`;
 }
 
 /**
- * Vec4 slots of workgroup memory a tiled program with these traits declares (see tiled_wgsl.ts): the staging
- * area (tile rows and chunk columns of one dim step, or the chunk's rows of one accumulation step), the
- * weights tile (rows x cols, one vec4 of padding per row), the row reductions, and the chunk tables.
+ * Vec4 slots of the staging area of a tiled program: the tile rows (unless resident) and the chunk columns of
+ * one dim step, or the chunk's rows of one accumulation step.
  */
-export function gemmWorkgroupBytes(t: GemmTileTraits): number {
-  const rows = gemmRows(t), cols = gemmCols(t), dc4 = t.dimChunk / 4;
-  const stage = Math.max((rows + cols) * dc4, cols * t.gc);
+export function stageSlots(t: GemmTileTraits, resident: boolean, prefetch = false): number {
+  const rows = gemmRows(t), cols = gemmCols(t);
+  return Math.max((resident ? (prefetch ? 2 : 1) * cols : rows + cols) * (t.dimChunk / 4), cols * t.gc);
+}
+
+/**
+ * Bytes of workgroup memory the tiled programs with these traits declare (see tiled_wgsl.ts), the larger of the
+ * fused forward and the backward dq: the staging area, the weights tile (rows x cols, one vec4 of padding per
+ * row), the row reductions, the chunk tables, and for `resident` traits the forward's query rows (`headDim`
+ * rounded up as tiledDims does).
+ */
+export function gemmWorkgroupBytes(t: GemmTileTraits, headDim = 1): number {
+  const rows = gemmRows(t), cols = gemmCols(t);
   const probs = rows * (cols / 4 + 1);
-  const tables = 4 * cols + cols / 2;  // colPos, colAux (vec4 each), colRow (i32)
-  return 16 * (stage + probs + tables) + 4 * (rows * t.gc + rows + 8);
+  // Vec4 slots (staging, query rows, weights, colPos per table set) and 4-byte words (row reductions, rowRow,
+  // colRow per table set, and 48 for the scalars, the chunk bounds and each variable's alignment).
+  const bytes = (stage: number, tableSets: number) =>
+      16 * (stage + probs + tableSets * cols) + 4 * (rows * t.gc + rows + tableSets * cols + 48);
+  const plain = bytes(stageSlots(t, false), 1);
+  if (t.resident !== true) {
+    return plain;
+  }
+  return Math.max(plain, bytes(stageSlots(t, true, t.prefetch === true) + rows * tiledDims(t, headDim, headDim).dk / 4,
+                               t.ahead === true ? 2 : 1));
 }
 
 function checkGemmTraits(t: GemmTileTraits): void {
   // tn <= gr: one thread per chunk column decodes it (gc * tn columns, gr * gc threads).
   const ok = gemmRows(t) === t.gr * t.tm && t.tn % 4 === 0 && t.tn <= t.gr && t.dimChunk % 4 === 0 &&
              (32 % t.gc === 0 || t.gc % 32 === 0) && t.tile.length === 3 &&
+             (t.resident === undefined || typeof t.resident === 'boolean') &&
+             (t.prefetch === undefined || (typeof t.prefetch === 'boolean' && (!t.prefetch || t.resident === true))) &&
+             (t.ahead === undefined || (typeof t.ahead === 'boolean' && (!t.ahead || t.prefetch === true))) &&
              t.tile.every(x => Number.isInteger(x) && x >= 1);
   if (!ok) {
     throw new Error(`tfjs-natten webgpu: inconsistent tile traits ${JSON.stringify(t)}: tile volume must be gr*tm, ` +
-                    'tn and dimChunk multiples of 4, tn at most gr, gc a divisor or multiple of 32');
+                    'tn and dimChunk multiples of 4, tn at most gr, gc a divisor or multiple of 32, prefetch only with resident, ahead only with prefetch');
   }
 }
 
@@ -168,20 +205,44 @@ const GEMM_CANDIDATES: Record<number, GemmTileTraits[]> = {
 };
 
 /**
- * Traits for a call: the rank's first candidate that fits the device's workgroup memory, or `override` (a
- * GemmTileTraits as JSON, from NATTEN_WEBGPU_TILE).
+ * The fused forward's own picks, measured on the H200 (bench/RESULTS.md: bench/webgpu_tiles.ts per preset), tried
+ * before the rank's candidates for calls of that rank whose head dims are at most `maxHeadDim`. The backward dq
+ * pass keeps the rank's candidates (it ignores `resident` and `prefetch` anyway, and was not measured with these).
  */
-export function chooseGemmTraits(info: NAInfo, maxWorkgroupBytes: number, maxThreads: number, override = ''):
-    GemmTileTraits {
-  const candidates = override !== '' ? [JSON.parse(override) as GemmTileTraits] : GEMM_CANDIDATES[info.naDim];
+interface ForwardPick {
+  naDim: number;
+  maxHeadDim: number;
+  traits: GemmTileTraits;
+}
+
+const FORWARD_PICKS: ForwardPick[] = [
+  // 2d-nat (head dim 32, kernel 7x7): 0.478 ms against 0.707 (row) and 0.926 (the rank's first candidate).
+  {naDim: 2, maxHeadDim: 32, traits: {tile: [1, 4, 4], gr: 8, gc: 8, tm: 2, tn: 4, dimChunk: 32, resident: true}},
+  // 2d-large (head dim 64, kernel 13x13): 1.953 and 2.004 ms against 2.178.
+  {naDim: 2, maxHeadDim: 64,
+   traits: {tile: [1, 4, 8], gr: 8, gc: 8, tm: 4, tn: 4, dimChunk: 32, resident: true, prefetch: true}},
+  // 3d-video (head dim 128, kernel 8x16x16): 172.3 and 172.7 ms against 208.5.
+  {naDim: 3, maxHeadDim: 128,
+   traits: {tile: [2, 4, 4], gr: 8, gc: 16, tm: 4, tn: 4, dimChunk: 32, resident: true, prefetch: true}},
+];
+
+/**
+ * Traits for a call: the first candidate that fits the device's workgroup memory (for the fused forward, its
+ * picks first, then the rank's candidates), or `override` (a GemmTileTraits as JSON, from NATTEN_WEBGPU_TILE).
+ */
+export function chooseGemmTraits(info: NAInfo, maxWorkgroupBytes: number, maxThreads: number, override = '',
+                                 forward = false): GemmTileTraits {
+  const dim = Math.max(info.headDim, info.headDimV);
+  const picks = forward ? FORWARD_PICKS.filter(p => p.naDim === info.naDim && dim <= p.maxHeadDim).map(p => p.traits) : [];
+  const candidates = override !== '' ? [JSON.parse(override) as GemmTileTraits] : [...picks, ...GEMM_CANDIDATES[info.naDim]];
   for (const t of candidates) {
     checkGemmTraits(t);
-    if (gemmWorkgroupBytes(t) <= maxWorkgroupBytes && threads(t) <= maxThreads) {
+    if (gemmWorkgroupBytes(t, info.headDim) <= maxWorkgroupBytes && threads(t) <= maxThreads) {
       return t;
     }
   }
   const t = candidates[candidates.length - 1];
-  throw new Error(`tfjs-natten webgpu: the tiled NA programs need ${gemmWorkgroupBytes(t)} bytes of workgroup ` +
+  throw new Error(`tfjs-natten webgpu: the tiled NA programs need ${gemmWorkgroupBytes(t, info.headDim)} bytes of workgroup ` +
                   `memory and ${threads(t)} threads, over the device's maxComputeWorkgroupStorageSize of ${
                       maxWorkgroupBytes} or maxComputeInvocationsPerWorkgroup of ${maxThreads}`);
 }

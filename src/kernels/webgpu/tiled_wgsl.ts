@@ -14,7 +14,7 @@
  * GEMM work (`warpActive`; warps are assumed to be 32 threads, only a matter of speed).
  */
 import {unroll} from './row_wgsl';
-import {gemmCols, gemmRows, GemmTileTraits, threads, TiledDims} from './tile_traits';
+import {gemmCols, gemmRows, GemmTileTraits, stageSlots, threads, TiledDims} from './tile_traits';
 
 export const NEG = -1.0e30;
 
@@ -23,18 +23,73 @@ export function tiledComponents(d: TiledDims, names: string[]): number[] {
   return names.map(n => (n === 'stats' ? 2 : n === 'rpb' || !d.vec4 ? 1 : 4));
 }
 
+/**
+ * WGSL: the rpb part of an in-group position (the rpb offset of (key, query) is h * volume + part(key) -
+ * part(query) + part(kernel - 1)) and the rpb volume per head.
+ */
+export const RPB_PART_WGSL = `
+fn rpbPart(hat : vec3<i32>) -> i32 {
+  return (hat.x * uniforms.rpbDims.y + hat.y) * uniforms.rpbDims.z + hat.z;
+}
+
+fn rpbVolume() -> i32 {
+  return uniforms.rpbDims.x * uniforms.rpbDims.y * uniforms.rpbDims.z;
+}
+`;
+
+/**
+ * A WGSL loader `fn name(row, d4) -> vec4<f32>`: dims 4*d4 .. 4*d4+3 of row `row` of `buf` (rows of `dim` floats,
+ * starting `offsetFloats` floats in), zero for row < 0 or past the exact head dim; `vec4`: the buffer is bound
+ * as vec4 (both head dims multiples of 4).
+ */
+export function rowLoader(vec4: boolean, name: string, buf: string, dim: 'uniforms.headDim' | 'uniforms.headDimV',
+                          offsetFloats = ''): string {
+  if (vec4) {
+    return `
+fn ${name}(row : i32, d4 : i32) -> vec4<f32> {
+  let n4 = ${dim} / 4;
+  let v = ${buf}[${offsetFloats ? `(${offsetFloats}) / 4 + ` : ''}max(row, 0) * n4 + min(d4, n4 - 1)];
+  return select(vec4<f32>(0.0), v, row >= 0 && d4 < n4);
+}`;
+  }
+  return `
+fn ${name}(row : i32, d4 : i32) -> vec4<f32> {
+  let n = ${dim};
+  let base = ${offsetFloats ? `${offsetFloats} + ` : ''}max(row, 0) * n;
+  let e = 4 * d4;
+  let ok = row >= 0;
+  return vec4<f32>(select(0.0, ${buf}[base + min(e, n - 1)], ok && e < n),
+                 select(0.0, ${buf}[base + min(e + 1, n - 1)], ok && e + 1 < n),
+                 select(0.0, ${buf}[base + min(e + 2, n - 1)], ok && e + 2 < n),
+                 select(0.0, ${buf}[base + min(e + 3, n - 1)], ok && e + 3 < n));
+}`;
+}
+
 export class TiledWgsl {
   readonly rows: number;
   readonly cols: number;
-  constructor(readonly t: GemmTileTraits, readonly d: TiledDims) {
+  /** Where the chunk columns start in the staging area (after the tile rows unless those are resident). */
+  private readonly colBase: string;
+  /** Prefix of indices into the chunk tables: the current set's offset `tb` (two sets with `ahead`), or none. */
+  readonly tb: string;
+  /**
+   * `resident`: the score GEMM reads the tile rows from `qtile` (every head dim, staged once by stageResident)
+   * instead of staging them per dim step with the columns. `prefetch` (with `resident`): the column steps are
+   * staged through registers into two alternating buffers (pipelinedScoreGemm, prefetchRows). `ahead` (with
+   * `prefetch`): two sets of chunk tables, the next chunk's made during this one (queryChunkTables).
+   */
+  constructor(readonly t: GemmTileTraits, readonly d: TiledDims, readonly resident = false,
+              readonly prefetch = false, readonly ahead = false) {
     this.rows = gemmRows(t);
     this.cols = gemmCols(t);
+    this.colBase = resident ? '' : 'BQ + ';
+    this.tb = ahead ? 'tb + ' : '';
   }
 
   /** Constants, workgroup memory and helpers. `extraDecls`: the program's own workgroup variables. */
   header(extraDecls = ''): string {
     const t = this.t, dc4 = t.dimChunk / 4;
-    const stage = Math.max((this.rows + this.cols) * dc4, this.cols * t.gc);
+    const stage = stageSlots(t, this.resident, this.prefetch);
     return `
 const BQ = ${this.rows};
 const BK = ${this.cols};
@@ -55,13 +110,19 @@ const NEG_HALF = ${(NEG / 2).toExponential()};
 // In-group position of a column that is no key (never inside a window).
 const FAR = 1 << 29;
 
-var<workgroup> stage : array<vec4<f32>, ${stage}>;
+var<workgroup> stage : array<vec4<f32>, ${stage}>;${this.resident ? `
+const DK4 = ${this.d.dk / 4};
+var<workgroup> qtile : array<vec4<f32>, BQ * DK4>;` : ''}
 var<workgroup> probs : array<vec4<f32>, BQ * PROW>;
 var<workgroup> red : array<f32, BQ * GC>;
-var<workgroup> colRow : array<i32, BK>;
-var<workgroup> colPos : array<vec4<i32>, BK>;
+var<workgroup> colRow : array<i32, ${this.ahead ? 2 : 1} * BK>;
+var<workgroup> colPos : array<vec4<i32>, ${this.ahead ? 2 : 1} * BK>;
 var<workgroup> rowRow : array<i32, BQ>;
 var<workgroup> chunkCount : i32;
+// The chunk's columns' per-axis bounds (query tiles: decoded once per chunk, see queryChunkTables; a second set
+// for the next chunk with ahead).
+var<workgroup> chunkLo : array<vec3<i32>, 2>;
+var<workgroup> chunkHi : array<vec3<i32>, 2>;
 ${extraDecls}
 
 fn fma4(a : vec4<f32>, b : vec4<f32>, s : f32) -> f32 {
@@ -78,16 +139,7 @@ fn tileCoord(r : i32) -> vec3<i32> {
   return vec3<i32>(r / (T1 * T2), (r / T2) % T1, r % T2);
 }
 
-// rpb part of an in-group position: the rpb offset of (key, query) is h * volume + part(key) - part(query) +
-// part(kernel - 1).
-fn rpbPart(hat : vec3<i32>) -> i32 {
-  return (hat.x * uniforms.rpbDims.y + hat.y) * uniforms.rpbDims.z + hat.z;
-}
-
-fn rpbVolume() -> i32 {
-  return uniforms.rpbDims.x * uniforms.rpbDims.y * uniforms.rpbDims.z;
-}
-
+${RPB_PART_WGSL}
 // Offset of the extra values in the packed extras buffer, in floats.
 fn extraValuesOffset() -> i32 {
   return uniforms.batch * uniforms.nExtra * uniforms.headsKv * uniforms.headDim;
@@ -100,25 +152,7 @@ fn extraValuesOffset() -> i32 {
    * starting `offsetFloats` floats in), zero for row < 0 or past the exact head dim.
    */
   loader(name: string, buf: string, dim: 'uniforms.headDim' | 'uniforms.headDimV', offsetFloats = ''): string {
-    if (this.d.vec4) {
-      return `
-fn ${name}(row : i32, d4 : i32) -> vec4<f32> {
-  let n4 = ${dim} / 4;
-  let v = ${buf}[${offsetFloats ? `(${offsetFloats}) / 4 + ` : ''}max(row, 0) * n4 + min(d4, n4 - 1)];
-  return select(vec4<f32>(0.0), v, row >= 0 && d4 < n4);
-}`;
-    }
-    return `
-fn ${name}(row : i32, d4 : i32) -> vec4<f32> {
-  let n = ${dim};
-  let base = ${offsetFloats ? `${offsetFloats} + ` : ''}max(row, 0) * n;
-  let e = 4 * d4;
-  let ok = row >= 0;
-  return vec4<f32>(select(0.0, ${buf}[base + min(e, n - 1)], ok && e < n),
-                   select(0.0, ${buf}[base + min(e + 1, n - 1)], ok && e + 1 < n),
-                   select(0.0, ${buf}[base + min(e + 2, n - 1)], ok && e + 2 < n),
-                   select(0.0, ${buf}[base + min(e + 3, n - 1)], ok && e + 3 < n));
-}`;
+    return rowLoader(this.d.vec4, name, buf, dim, offsetFloats);
   }
 
   /** Statements: stage dim step `dc` of the tile rows (`rowRow`) through loader `ld` (swizzled, see gemmStep). */
@@ -128,7 +162,22 @@ fn ${name}(row : i32, d4 : i32) -> vec4<f32> {
 
   /** Statements: stage dim step `dc` of the chunk's columns (`colRow`) through loader `ld`. */
   stageCols(ld: string, dc: string): string {
-    return this.stageDimStep(ld, dc, 'BK', 'colRow', 'BQ + ', 'TN');
+    return this.stageDimStep(ld, dc, 'BK', 'colRow', this.colBase, 'TN');
+  }
+
+  /**
+   * Statements (resident rows): stage every head dim of the tile rows (`rowRow`) through loader `ld` into `qtile`,
+   * dim step by dim step swizzled as stageRows does. Starts with a barrier (rowRow is written); the chunk loop's
+   * barriers order it before the first GEMM.
+   */
+  stageResident(ld: string): string {
+    return `
+  workgroupBarrier();
+  for (var e = lid; e < BQ * DK4; e += THREADS) {
+    let r = e / DK4;
+    let d4 = e % DK4;
+    qtile[r * DK4 + (d4 / DC4) * DC4 + ((d4 % DC4) ^ ((r / TM) % DC4))] = ${ld}(rowRow[r], d4);
+  }`;
   }
 
   /**
@@ -141,7 +190,8 @@ fn ${name}(row : i32, d4 : i32) -> vec4<f32> {
     for (var e = lid; e < ${count} * DC4; e += THREADS) {
       let r = e / DC4;
       let d4 = e % DC4;
-      stage[(${first}r) * DC4 + (d4 ^ ((r / ${block}) % DC4))] = ${ld}(${table}[r], ${dc} * DC4 + d4);
+      stage[(${first}r) * DC4 + (d4 ^ ((r / ${block}) % DC4))] = ${ld}(${table}[${table === 'colRow' ? this.tb : ''}r], ${
+          dc} * DC4 + d4);
     }`;
   }
 
@@ -151,7 +201,7 @@ fn ${name}(row : i32, d4 : i32) -> vec4<f32> {
     for (var e = lid; e < BK * VC4; e += THREADS) {
       let j = e / VC4;
       let c4 = e % VC4;
-      stage[j * VC4 + c4] = ${ld}(colRow[j], ${vc} * VC4 + c4);
+      stage[j * VC4 + c4] = ${ld}(colRow[${this.tb}j], ${vc} * VC4 + c4);
     }`;
   }
 
@@ -165,14 +215,19 @@ fn ${name}(row : i32, d4 : i32) -> vec4<f32> {
     return unroll(this.t.tm, i => unroll(this.t.tn, j => `${name}_${i}_${j} = 0.0;`, ' '), '\n    ');
   }
 
-  /** Statements: add the staged dim step's products to block `name` (skipped by inactive warps). */
-  gemmStep(name: string): string {
+  /**
+   * Statements: add the staged dim step's products to block `name` (skipped by inactive warps); the columns start
+   * `colOffset` (a WGSL expression, vec4 slots) into the staging area.
+   */
+  gemmStep(name: string, colOffset = ''): string {
     const t = this.t;
     return `
     if (warpActive) {
       for (var d4 = 0; d4 < DC4; d4++) {
-${unroll(t.tm, i => `        let a${i} = stage[(tr * TM + ${i}) * DC4 + (d4 ^ (tr % DC4))];`)}
-${unroll(t.tn, j => `        let b${j} = stage[(BQ + tc * TN + ${j}) * DC4 + (d4 ^ (tc % DC4))];`)}
+${unroll(t.tm, i => this.resident ?
+    `        let a${i} = qtile[(tr * TM + ${i}) * DK4 + dc * DC4 + (d4 ^ (tr % DC4))];` :
+    `        let a${i} = stage[(tr * TM + ${i}) * DC4 + (d4 ^ (tr % DC4))];`)}
+${unroll(t.tn, j => `        let b${j} = stage[${colOffset && `${colOffset} + `}(${this.colBase}tc * TN + ${j}) * DC4 + (d4 ^ (tc % DC4))];`)}
 ${unroll(t.tm, i => unroll(t.tn, j => `        ${name}_${i}_${j} = fma4(a${i}, b${j}, ${name}_${i}_${j});`))}
       }
     }`;
@@ -185,9 +240,76 @@ ${unroll(t.tm, i => unroll(t.tn, j => `        ${name}_${i}_${j} = fma4(a${i}, b
   scoreGemm(name: string, steps: number, rowLd: string, stageCols: (dc: string) => string): string {
     return `
     ${this.resetBlock(name)}
-    for (var dc = 0; dc < ${steps}; dc++) {${this.stageRows(rowLd, 'dc')}${stageCols('dc')}
+    for (var dc = 0; dc < ${steps}; dc++) {${this.resident ? '' : this.stageRows(rowLd, 'dc')}${stageCols('dc')}
       workgroupBarrier();${this.gemmStep(name)}
       workgroupBarrier();
+    }`;
+  }
+
+  /**
+   * Prefetching through registers (`prefetch` programs): each thread moves the staging elements lid,
+   * lid + THREADS, ... of a step (`per` vec4 slots of each of the chunk's BK rows) as registers `name_u`: loaded
+   * from global memory before the GEMM that hides their latency, stored to workgroup memory after a barrier.
+   */
+  private prefetchCount(per: number): number {
+    return Math.ceil(this.cols * per / threads(this.t));
+  }
+
+  /** Statements: declare the registers `name` of one step of `per` ('DC4' or 'VC4') slots per row. */
+  declarePrefetch(name: string, per: 'DC4' | 'VC4'): string {
+    const n = this.prefetchCount(per === 'DC4' ? this.t.dimChunk / 4 : this.t.gc);
+    return unroll(n, u => `var ${name}_${u} = vec4<f32>(0.0);`, ' ');
+  }
+
+  /**
+   * Statements: load step `step` (a WGSL expression) of the chunk's rows (`colRow`, from the table set whose
+   * index prefix is `tables`: the current one by default) through loader `ld`.
+   */
+  prefetchRows(name: string, per: 'DC4' | 'VC4', ld: string, step: string, tables = this.tb): string {
+    const n = this.prefetchCount(per === 'DC4' ? this.t.dimChunk / 4 : this.t.gc);
+    return unroll(n, u => `
+    {
+      let e = lid + ${u * threads(this.t)};
+      if (e < BK * ${per}) {
+        ${name}_${u} = ${ld}(colRow[${tables}e / ${per}], (${step}) * ${per} + e % ${per});
+      }
+    }`, '');
+  }
+
+  /**
+   * Statements: store the registers `name` as staged rows, `offset` (WGSL) slots in: key dim steps ('DC4')
+   * swizzled as stageCols does, value column steps ('VC4') as stageChunkRows does.
+   */
+  storePrefetched(name: string, per: 'DC4' | 'VC4', offset = ''): string {
+    const n = this.prefetchCount(per === 'DC4' ? this.t.dimChunk / 4 : this.t.gc);
+    const slot = per === 'DC4' ? '(e / DC4) * DC4 + ((e % DC4) ^ ((e / DC4 / TN) % DC4))' : 'e';
+    return unroll(n, u => `
+    {
+      let e = lid + ${u * threads(this.t)};
+      if (e < BK * ${per}) {
+        stage[${offset && `${offset} + `}${slot}] = ${name}_${u};
+      }
+    }`, '');
+  }
+
+  /**
+   * Statements (`prefetch` programs): the score GEMM of a chunk into block `name` (reset first), `steps` dim
+   * steps of the columns through the registers `kp`, alternating between two buffers of BK * DC4 slots, so
+   * one barrier per step and each step's global loads in flight during the previous step's GEMM (step 0's:
+   * before, or with `ahead` during the previous chunk's accumulation, see pipelinedAccumulate). `load(dc)`:
+   * statements loading step dc (a WGSL expression) into `kp` (prefetchRows); `after`: statements issued during
+   * the last step's GEMM (e.g. the first value step's loads). No barrier at the end: the last buffer is still
+   * being read.
+   */
+  pipelinedScoreGemm(name: string, steps: number, load: (dc: string) => string, after: string): string {
+    const offset = `(dc % 2) * ${this.cols * this.t.dimChunk / 4}`;
+    return `
+    ${this.resetBlock(name)}${this.ahead ? '' : load('0')}
+    for (var dc = 0; dc < ${steps}; dc++) {${this.storePrefetched('kp', 'DC4', offset)}
+      workgroupBarrier();
+      if (dc + 1 < ${steps}) {${load('dc + 1')}
+      } else {${after}
+      }${this.gemmStep(name, offset)}
     }`;
   }
 
@@ -231,6 +353,23 @@ ${unroll(t.tm, i => unroll(4, k => `        ${acc}_${i}_${n} = fma(vec4<f32>(w${
         code += stage(`${n}`);
       }
       code += `\n    workgroupBarrier();${this.accumulateStep(acc, n)}`;
+    }
+    return code;
+  }
+
+  /**
+   * Statements (`prefetch` programs): `acc += probs . C` over all `steps` column steps, step 0 already staged,
+   * step n + 1 loaded into the registers `vp` by `load(n + 1)` during step n's accumulation, and the statements
+   * `last` issued during the last step's. Starts with a barrier (the weights are written).
+   */
+  pipelinedAccumulate(acc: string, steps: number, load: (n: number) => string, last = ''): string {
+    let code = '';
+    for (let n = 0; n < steps; n++) {
+      const more = n + 1 < steps;
+      code += `\n    workgroupBarrier();${more ? load(n + 1) : last}${this.accumulateStep(acc, n)}`;
+      if (more) {
+        code += `\n    workgroupBarrier();${this.storePrefetched('vp', 'VC4')}`;
+      }
     }
     return code;
   }
@@ -428,45 +567,78 @@ ${unroll(t.tm, i => `  let rowHat_${i} = t.i0 + tileCoord(tr * TM + ${i});
 }
 
 /**
- * Statements (query-tiled programs, at the start of chunk c, after a barrier): one thread per column decodes
- * its key once into `colRow` (its row in the key/value or extras buffers, -1: none) and `colPos` (in-group
- * position and rpb part; FAR for extra tokens and padding); `isExtra` (an extra-token chunk), `warpActive`
- * (the warp's rows see some column of the chunk) and `chunkFull` (every column is a key inside every row's
- * window: no mask needed). Ends with a barrier.
+ * Statements: one thread per column decodes chunk `c`'s key once into table set `set` (WGSL expressions):
+ * `colRow` (its row in the key/value or extras buffers, -1: none) and `colPos` (in-group position and rpb part;
+ * FAR for extra tokens and padding); the last thread the chunk's bounds per axis (`chunkLo`/`chunkHi`, integer
+ * divisions done once instead of in every thread).
  */
-export function queryChunkTables(): string {
+function buildChunkTables(c: string, set: string): string {
   return `
-    let isExtra = c >= t.boxChunks;
-    if (lid < BK) {
-      var row = -1;
-      var pos = vec4<i32>(FAR, FAR, FAR, 0);
-      if (!isExtra) {
-        let lin = c * BK + lid;
-        if (lin < t.boxVol) {
-          let hat = boxKeyHat(t, lin);
-          row = (t.b * uniforms.numTokens + tokenOf(t.g + uniforms.dilation.xyz * hat)) * uniforms.headsKv + t.hk;
-          pos = vec4<i32>(hat, rpbPart(hat));
+      let kc = ${c};
+      let kExtra = kc >= t.boxChunks;
+      if (lid < BK) {
+        var row = -1;
+        var pos = vec4<i32>(FAR, FAR, FAR, 0);
+        if (!kExtra) {
+          let lin = kc * BK + lid;
+          if (lin < t.boxVol) {
+            let hat = boxKeyHat(t, lin);
+            row = (t.b * uniforms.numTokens + tokenOf(t.g + uniforms.dilation.xyz * hat)) * uniforms.headsKv + t.hk;
+            pos = vec4<i32>(hat, rpbPart(hat));
+          }
+        } else {
+          let e = (kc - t.boxChunks) * BK + lid;
+          row = select(-1, (t.b * uniforms.nExtra + e) * uniforms.headsKv + t.hk, e < uniforms.nExtra);
         }
-      } else {
-        let e = (c - t.boxChunks) * BK + lid;
-        row = select(-1, (t.b * uniforms.nExtra + e) * uniforms.headsKv + t.hk, e < uniforms.nExtra);
+        colRow[(${set}) * BK + lid] = row;
+        colPos[(${set}) * BK + lid] = pos;
       }
-      colRow[lid] = row;
-      colPos[lid] = pos;
+      if (lid == THREADS - 1 && !kExtra) {
+        let cb = linearBounds(t.boxStart, t.boxLen, kc * BK, min(kc * BK + BK, t.boxVol) - 1);
+        chunkLo[${set}] = cb.lo;
+        chunkHi[${set}] = cb.hi;
+      }`;
+}
+
+/**
+ * Statements (query-tiled programs, at the start of chunk c, after a barrier): chunk c's tables
+ * (buildChunkTables; with `ahead`, chunk c + 1's into the other set, chunk c's being made the chunk before, or
+ * by firstChunkTables), then `isExtra` (an extra-token chunk), `tb` (with `ahead`: the current set's first
+ * index), `warpActive` (the warp's rows see some column of the chunk) and `chunkFull` (every column is a key
+ * inside every row's window: no mask needed).
+ */
+export function queryChunkTables(ahead = false): string {
+  const set = ahead ? '(c % 2)' : '0';
+  return `
+    let isExtra = c >= t.boxChunks;${ahead ? `
+    let tb = (c % 2) * BK;
+    if (c + 1 < chunks) {${buildChunkTables('c + 1', '((c + 1) % 2)')}
+    }` : `
+    {${buildChunkTables('c', '0')}
     }
+    workgroupBarrier();`}
     var warpActive = warpRowsValid;
     var chunkFull = false;
     if (!isExtra) {
-      let cb = linearBounds(t.boxStart, t.boxLen, c * BK, min(c * BK + BK, t.boxVol) - 1);
-      warpActive = warpActive && all(cb.lo <= warpHi) && all(cb.hi >= warpLo);
-      chunkFull = c * BK + BK <= t.boxVol && all(cb.lo >= interLo) && all(cb.hi <= interHi);
-    }
-    workgroupBarrier();`;
+      let lo = chunkLo[${set}];
+      let hi = chunkHi[${set}];
+      warpActive = warpActive && all(lo <= warpHi) && all(hi >= warpLo);
+      chunkFull = c * BK + BK <= t.boxVol && all(lo >= interLo) && all(hi <= interHi);
+    }`;
+}
+
+/** Statements (`ahead` programs, before the chunk loop): chunk 0's tables into set 0, then a barrier. */
+export function firstChunkTables(): string {
+  return `
+  {${buildChunkTables('0', '0')}
+  }
+  workgroupBarrier();`;
 }
 
 /** Statements: the thread's columns' positions `cp_j` (and rows `cr_j` with extra tokens) from the tables. */
 export function columnPositions(g: TiledWgsl, hasExtra: boolean): string {
-  return unroll(g.t.tn, j => `    let cp${j} = colPos[tc * TN + ${j}];${hasExtra ? ` let cr${j} = colRow[tc * TN + ${j}];` : ''}`);
+  return unroll(g.t.tn, j => `    let cp${j} = colPos[${g.tb}tc * TN + ${j}];${
+      hasExtra ? ` let cr${j} = colRow[${g.tb}tc * TN + ${j}];` : ''}`);
 }
 
 /**
