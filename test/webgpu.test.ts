@@ -272,7 +272,7 @@ describe('WebGPU: the tiled forward\'s tile shapes', () => {
     expect(fields(chooseGemmTraits(dimInfo(2, 32), H200.bytes, H200.threads, '', true)))
         .toEqual([[1, 4, 4], 8, 8, 2, 4, true, false]);
     expect(fields(chooseGemmTraits(dimInfo(2, 64), H200.bytes, H200.threads, '', true)))
-        .toEqual([[1, 4, 8], 8, 8, 4, 4, true, true]);
+        .toEqual([[1, 4, 8], 16, 8, 2, 4, true, true]);
     expect(fields(chooseGemmTraits(dimInfo(3, 128), H200.bytes, H200.threads, '', true)))
         .toEqual([[2, 4, 4], 8, 16, 4, 4, true, true]);
     // Past the picks' head dims, for the dq pass, and where a pick does not fit: the rank's candidates.

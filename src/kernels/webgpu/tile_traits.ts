@@ -218,9 +218,10 @@ interface ForwardPick {
 const FORWARD_PICKS: ForwardPick[] = [
   // 2d-nat (head dim 32, kernel 7x7): 0.478 ms against 0.707 (row) and 0.926 (the rank's first candidate).
   {naDim: 2, maxHeadDim: 32, traits: {tile: [1, 4, 4], gr: 8, gc: 8, tm: 2, tn: 4, dimChunk: 32, resident: true}},
-  // 2d-large (head dim 64, kernel 13x13): 1.953 and 2.004 ms against 2.178.
+  // 2d-large (head dim 64, kernel 13x13): 1.740 ms (round 2; 1.762 without resident/prefetch) against 1.976 for
+  // round 1's pick ([1,4,8] 8x8 of 4x4, resident, prefetch: 1.953 and 2.004 in round 1) and 2.178 before.
   {naDim: 2, maxHeadDim: 64,
-   traits: {tile: [1, 4, 8], gr: 8, gc: 8, tm: 4, tn: 4, dimChunk: 32, resident: true, prefetch: true}},
+   traits: {tile: [1, 4, 8], gr: 16, gc: 8, tm: 2, tn: 4, dimChunk: 32, resident: true, prefetch: true}},
   // 3d-video (head dim 128, kernel 8x16x16): 172.3 and 172.7 ms against 208.5.
   {naDim: 3, maxHeadDim: 128,
    traits: {tile: [2, 4, 4], gr: 8, gc: 16, tm: 4, tn: 4, dimChunk: 32, resident: true, prefetch: true}},
