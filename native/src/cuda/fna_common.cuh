@@ -321,31 +321,56 @@ struct RowTile {
   const float* any_valid;
 };
 
-// Issues the cp.async copies of kRows rows into one or two smem tiles (kWidth >= dim columns each; the
-// columns past dim are zeros). rows(n) gives the sources of row n; each thread asks once per row it copies,
-// for both tiles.
-template <int kRows, int kWidth, int kThreads, class Rows>
-NATTEN_DEVICE void load_rows(const RowTile& a, const RowTile* b, Rows rows) {
+// Threads per row when each thread copies pieces of one row only (kRowWise in load_rows: kThreads / kRows threads
+// per row, each taking every (kThreads / kRows)-th piece of it, so a row's address is worked out once per thread
+// and chunk, and consecutive lanes still read consecutive 16-byte pieces); 0 where that does not divide evenly.
+template <int kRows, int kWidth, int kThreads>
+constexpr int kRowWiseThreads =
+    kThreads >= kRows && kThreads % kRows == 0 && (kWidth / 4) % (kThreads / kRows) == 0 ? kThreads / kRows : 0;
+
+// Calls f(n, col) for each 16-byte piece (row n, columns [col, col + 4)) of a kRows x kWidth tile that this
+// thread copies, and row(n) once before the pieces of each row. Two assignments of pieces to threads: piece idx
+// = threadIdx.x + i kThreads in row-major order (the default), or, with kRowWise where kRowWiseThreads allows,
+// one row per thread.
+template <int kRows, int kWidth, int kThreads, bool kRowWise, class Row, class F>
+NATTEN_DEVICE void for_pieces(Row row, F f) {
   constexpr int kVecs = kWidth / 4;
-  for (int idx = threadIdx.x; idx < kRows * kVecs; idx += kThreads) {
-    const int n = idx / kVecs, col = 4 * (idx % kVecs);
-    const RowSources src = rows(n);
+  constexpr int kT = kRowWiseThreads<kRows, kWidth, kThreads>;
+  if constexpr (kRowWise && kT > 0) {
+    const int n = threadIdx.x / kT;
+    auto src = row(n);
+#pragma unroll
+    for (int i = 0; i < kVecs / kT; i++) {
+      f(src, n, 4 * (threadIdx.x % kT + kT * i));
+    }
+  } else {
+    for (int idx = threadIdx.x; idx < kRows * kVecs; idx += kThreads) {
+      const int n = idx / kVecs;
+      f(row(n), n, 4 * (idx % kVecs));
+    }
+  }
+}
+
+// Issues the cp.async copies of kRows rows into one or two smem tiles (kWidth >= dim columns each; the
+// columns past dim are zeros). rows(n) gives the sources of row n; each thread asks once per row piece it copies
+// (once per row with kRowWise), for both tiles.
+template <int kRows, int kWidth, int kThreads, bool kRowWise = false, class Rows>
+NATTEN_DEVICE void load_rows(const RowTile& a, const RowTile* b, Rows rows) {
+  for_pieces<kRows, kWidth, kThreads, kRowWise>(rows, [&](const RowSources& src, int n, int col) {
     copy_piece(a.tile + n * a.stride + col, src.a, col, a.dim, a.vec4, a.any_valid);
     if (b != nullptr) {
       copy_piece(b->tile + n * b->stride + col, src.b, col, b->dim, b->vec4, b->any_valid);
     }
-  }
+  });
 }
 
 // Calls f(piece) for each 16-byte piece of a kRows x kWidth tile that this thread copies in load_rows (the
 // same assignment of pieces to threads): after its copies land, a thread may rework its own pieces in place
 // before the barrier that publishes them.
-template <int kRows, int kWidth, int kThreads, class F>
+template <int kRows, int kWidth, int kThreads, bool kRowWise = false, class F>
 NATTEN_DEVICE void for_own_pieces(float* tile, int stride, F f) {
-  constexpr int kVecs = kWidth / 4;
-  for (int idx = threadIdx.x; idx < kRows * kVecs; idx += kThreads) {
-    f(tile + (idx / kVecs) * stride + 4 * (idx % kVecs));
-  }
+  for_pieces<kRows, kWidth, kThreads, kRowWise>([](int) { return 0; },
+                                                [&](int, int n, int col) { f(tile + n * stride + col); });
 }
 
 }  // namespace fna

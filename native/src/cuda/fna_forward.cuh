@@ -69,12 +69,35 @@ struct KeyChunks {
   }
 
   // Issues the copies of chunk c's keys and values (and, for box chunks, its key coordinates) into a stage.
-  template <int kBlockN, int kWidth, int kThreads>
+  // kRowWise: one row per thread (load_rows), and the first thread of each row writes that key's coordinates
+  // from the same decoding of its position.
+  template <int kBlockN, int kWidth, int kThreads, bool kRowWise = false>
   NATTEN_DEVICE void load(const Params& p, const Tile& t, int64_t b, int hkv, int c, float* k_dst, int k_stride,
                           float* v_dst, int v_stride, KeyInfo* info) const {
     const RowTile k_tile{k_dst, k_stride, p.head_dim, p.vec4_qk, p.key};
     const RowTile v_tile{v_dst, v_stride, p.head_dim_v, p.vec4_v, p.value};
-    if (c < box_chunks) {
+    constexpr int kT = kRowWiseThreads<kBlockN, kWidth, kThreads>;
+    if (kRowWise && kT > 0 && c < box_chunks) {
+      const int u0 = c * kBlockN;
+      load_rows<kBlockN, kWidth, kThreads, true>(k_tile, &v_tile, [&](int n) {
+        const int u = u0 + n;
+        KeyInfo k;
+        RowSources src{nullptr, nullptr};
+        if (u < box.volume) {
+          box.decode(u, k.j);
+          k.rpb_part = k.j[0] * p.rpb_stride[0] + k.j[1] * p.rpb_stride[1] + k.j[2] * p.rpb_stride[2];
+          const int64_t row = (b * p.tokens + token_of(p, t.group, k.j)) * p.heads_kv + hkv;
+          src = RowSources{p.key + row * p.head_dim, p.value + row * p.head_dim_v};
+        } else {
+          k.j[0] = k.j[1] = k.j[2] = kNoKey;
+          k.rpb_part = 0;
+        }
+        if (threadIdx.x % (kT > 0 ? kT : 1) == 0) {
+          info[n] = k;
+        }
+        return src;
+      });
+    } else if (c < box_chunks) {
       const int u0 = c * kBlockN;
       load_rows<kBlockN, kWidth, kThreads>(k_tile, &v_tile, [&](int n) {
         return box_rows(p, t, box, u0, n, b, p.heads_kv, hkv, p.key, p.head_dim, p.value, p.head_dim_v);
@@ -95,7 +118,7 @@ struct KeyChunks {
       const int e0 = (c - box_chunks) * kBlockN;
       const RowTile ek_tile{k_dst, k_stride, p.head_dim, p.vec4_qk, p.extra_key};
       const RowTile ev_tile{v_dst, v_stride, p.head_dim_v, p.vec4_v, p.extra_value};
-      load_rows<kBlockN, kWidth, kThreads>(ek_tile, &ev_tile, [&](int n) {
+      load_rows<kBlockN, kWidth, kThreads, kRowWise>(ek_tile, &ev_tile, [&](int n) {
         const int e = e0 + n;
         if (e >= p.n_extra) {
           return RowSources{nullptr, nullptr};
@@ -111,9 +134,18 @@ struct KeyChunks {
 // row's window get -inf; kBiased: the rpb entry is added). Straight-line code: per key one 16-byte load of its
 // coordinates, per score an unsigned range test per axis (lo <= j < hi as j - lo < hi - lo) and a select; the
 // bias is read at a clamped offset where the key is masked (never out of range, then discarded).
-template <bool kMasked, bool kBiased, int kNT, class Row>
+//
+// kAxes (the lean mask, ForwardConfig::lean): kMaskAxes012 tests every axis; kMaskAxes12 skips axis 0, for a key
+// box one position long on it (every window of the tile holds that position; keys past the box's end fail on
+// the other axes too, kNoKey); kMaskLine, for a box one line long (extent 1 on axes 0 and 1), takes key n's
+// axis-2 coordinate as line0 + n (line0: the box's first position plus the chunk's start) instead of reading
+// it, and its bias part as line_rpb + that coordinate (rpb_stride[2] == 1): a key past the box's end lies past
+// every window. Either way the scores are the same.
+enum MaskAxes { kMaskAxes012 = 0, kMaskAxes12 = 1, kMaskLine = 2 };
+
+template <bool kMasked, bool kBiased, int kNT, int kAxes = kMaskAxes012, class Row>
 NATTEN_DEVICE void mask_and_bias(const Params& p, float (&s)[kNT][4], const KeyInfo* info, const Row& row0,
-                                 const Row& row1, int h, int quad) {
+                                 const Row& row1, int h, int quad, int line0 = 0, int line_rpb = 0) {
   dev::compiler_fence();  // read the rows' windows here, per chunk: hoisted out of the loop they hold 14 registers
   int lo[2][3];
   unsigned extent[2][3];
@@ -128,23 +160,34 @@ NATTEN_DEVICE void mask_and_bias(const Params& p, float (&s)[kNT][4], const KeyI
   rpb_row[0] = row0.rpb_part;
   rpb_row[1] = row1.rpb_part;
   const float* rpb = kBiased ? p.rpb + static_cast<int64_t>(h) * p.rpb_volume : nullptr;
+  int line_base[2];  // kMaskLine: key n's axis-2 coordinate less the row's window start is line_base[r] + n - quad
+#pragma unroll
+  for (int r = 0; r < 2; r++) {
+    line_base[r] = line0 + quad - lo[r][2];
+  }
 #pragma unroll
   for (int j = 0; j < kNT; j++) {
 #pragma unroll
     for (int half = 0; half < 2; half++) {  // key 8 j + quad + 4 half: elements half (row 0) and 2 + half (row 1)
-      const KeyInfo k = info[8 * j + quad + 4 * half];
+      KeyInfo k;
+      if (kAxes != kMaskLine) {
+        k = info[8 * j + quad + 4 * half];
+      }
 #pragma unroll
       for (int r = 0; r < 2; r++) {
         const int e = 2 * r + half;
         bool holds = true;
-        if (kMasked) {
-          holds = (static_cast<unsigned>(k.j[0] - lo[r][0]) < extent[r][0]) &
+        if (kMasked && kAxes == kMaskLine) {
+          holds = static_cast<unsigned>(line_base[r] + 8 * j + 4 * half) < extent[r][2];
+        } else if (kMasked) {
+          holds = (kAxes == kMaskAxes12 || static_cast<unsigned>(k.j[0] - lo[r][0]) < extent[r][0]) &
                   (static_cast<unsigned>(k.j[1] - lo[r][1]) < extent[r][1]) &
                   (static_cast<unsigned>(k.j[2] - lo[r][2]) < extent[r][2]);
         }
         float x = s[j][e];
         if (kBiased) {
-          x += __ldg(rpb + (holds ? k.rpb_part + rpb_row[r] : 0)) * dev::kLog2e;
+          const int key_part = kAxes == kMaskLine ? line_rpb + line0 + 8 * j + quad + 4 * half : k.rpb_part;
+          x += __ldg(rpb + (holds ? key_part + rpb_row[r] : 0)) * dev::kLog2e;
         }
         s[j][e] = holds ? x : -INFINITY;
       }
@@ -189,6 +232,31 @@ NATTEN_DEVICE void score_chunk(const Params& p, float (&s)[kNT][4], int kind, in
   }
 }
 
+// score_chunk (prescaled) with the lean mask for masked chunks: `axes` (a MaskAxes, uniform over the CTA) picks
+// the test, line0 and line_rpb are mask_and_bias's.
+template <int kNT, class Row>
+NATTEN_DEVICE void score_chunk_lean(const Params& p, float (&s)[kNT][4], int kind, int chunk_extra0, const KeyInfo* info,
+                                    const Row& row0, const Row& row1, int h, int quad, int axes, int line0,
+                                    int line_rpb) {
+  if (kind != kChunkMasked) {
+    score_chunk<kNT, true>(p, s, kind, chunk_extra0, info, row0, row1, h, quad);
+  } else if (axes == kMaskLine) {
+    if (p.has_rpb) {
+      mask_and_bias<true, true, kNT, kMaskLine>(p, s, info, row0, row1, h, quad, line0, line_rpb);
+    } else {
+      mask_and_bias<true, false, kNT, kMaskLine>(p, s, info, row0, row1, h, quad, line0, line_rpb);
+    }
+  } else if (axes == kMaskAxes12) {
+    if (p.has_rpb) {
+      mask_and_bias<true, true, kNT, kMaskAxes12>(p, s, info, row0, row1, h, quad);
+    } else {
+      mask_and_bias<true, false, kNT, kMaskAxes12>(p, s, info, row0, row1, h, quad);
+    }
+  } else {
+    score_chunk<kNT, true>(p, s, kind, chunk_extra0, info, row0, row1, h, quad);
+  }
+}
+
 template <class T>
 __global__ void __launch_bounds__(T::kThreads, T::kMinBlocks) fna_forward_kernel(const Params p) {
 #if NATTEN_SM80
@@ -210,6 +278,19 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocks) fna_forward_kernel
   const Tile tile = make_tile(p, blockIdx.x);
   const KeyChunks chunks = KeyChunks::of<kBN>(p, tile);
   const Range reach = chunks.rows_reach(p, tile, 16 * warp, 16);  // this warp's part of the key box
+  // kLeanWarpKind: the keys inside the window of every one of this warp's rows (judged on their span).
+  Range warp_common[3];
+  if (T::kLeanWarpKind) {
+    int lo[3], hi[3];
+    tile_rows_span(p, tile, 16 * warp, 16, lo, hi);
+    for (int a = 0; a < 3; a++) {
+      warp_common[a] =
+          get_window_intersection(lo[a], hi[a] + 1, p.kernel[a], p.stride[a], tile.group_length[a], p.causal[a] != 0);
+    }
+  }
+  // kLeanMask: the axes a masked chunk tests (see mask_and_bias).
+  const int mask_axes = chunks.box.extent[0] != 1 ? kMaskAxes012 : (chunks.box.extent[1] != 1 ? kMaskAxes12 : kMaskLine);
+  const int line_rpb = chunks.box.lo[0] * p.rpb_stride[0] + chunks.box.lo[1] * p.rpb_stride[1];
   // The query rows' windows wait in shared memory (registers are the scarce resource; the masked chunks read them).
   for (int r = tid; r < T::kBlockM; r += T::kThreads) {
     sRows[r] = RowWindow::of(query_row(p, tile, r));
@@ -219,13 +300,13 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocks) fna_forward_kernel
 
   // Prologue: the query tile and the first chunk, in one copy group.
   const RowTile q_tile{sQ, kSQ, p.head_dim, p.vec4_qk, p.query};
-  load_rows<T::kBlockM, kD, T::kThreads>(q_tile, nullptr, [&](int r) {
+  load_rows<T::kBlockM, kD, T::kThreads, T::kLeanCopies>(q_tile, nullptr, [&](int r) {
     int ih[3], valid;
     tile_row_positions(p, tile, r, ih, valid);
     const int64_t row = (b * p.tokens + token_of(p, tile.group, ih)) * p.heads + h;
     return RowSources{valid ? p.query + row * p.head_dim : nullptr, nullptr};
   });
-  chunks.load<kBN, kD, T::kThreads>(p, tile, b, hkv, 0, sK, kSA, sV, kSK, sInfo);
+  chunks.load<kBN, kD, T::kThreads, T::kLeanCopies>(p, tile, b, hkv, 0, sK, kSA, sV, kSK, sInfo);
   dev::cp_async_commit();
 
   dev::OnlineSoftmax softmax;
@@ -242,14 +323,15 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocks) fna_forward_kernel
     advance_pipeline(
         c + 1 < chunks.count,
         [&] {
-          chunks.load<kBN, kD, T::kThreads>(p, tile, b, hkv, c + 1, sK + (stage ^ 1) * kBN * kSA, kSA,
-                                            sV + (stage ^ 1) * kBN * kSK, kSK, sInfo + (stage ^ 1) * kBN);
+          chunks.load<kBN, kD, T::kThreads, T::kLeanCopies>(p, tile, b, hkv, c + 1, sK + (stage ^ 1) * kBN * kSA,
+                                                            kSA, sV + (stage ^ 1) * kBN * kSK, kSK,
+                                                            sInfo + (stage ^ 1) * kBN);
         },
         [&] {
           // This thread's pieces have landed: Q takes the softmax scale (in the log2 domain) once, and in TF32
           // Q, K and V are rounded once here instead of at every fragment load.
           if (c == 0) {
-            for_own_pieces<T::kBlockM, kD, T::kThreads>(sQ, kSQ, [&](float* piece) {
+            for_own_pieces<T::kBlockM, kD, T::kThreads, T::kLeanCopies>(sQ, kSQ, [&](float* piece) {
               float v[4];
               dev::load4(piece, v);
 #pragma unroll
@@ -263,8 +345,8 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocks) fna_forward_kernel
             });
           }
           if (T::kConvertInSmem) {
-            for_own_pieces<kBN, kD, T::kThreads>(sK_stage, kSA, dev::round_tf32_piece);
-            for_own_pieces<kBN, kD, T::kThreads>(sV_stage, kSK, dev::round_tf32_piece);
+            for_own_pieces<kBN, kD, T::kThreads, T::kLeanCopies>(sK_stage, kSA, dev::round_tf32_piece);
+            for_own_pieces<kBN, kD, T::kThreads, T::kLeanCopies>(sV_stage, kSK, dev::round_tf32_piece);
           }
         });
 
@@ -300,8 +382,17 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocks) fna_forward_kernel
         }
       }
 
-      const int kind = chunks.kind<kBN>(c);
-      score_chunk<kNT, true>(p, s, kind, (c - chunks.box_chunks) * kBN, sInfo + stage * kBN, row0, row1, h, quad);
+      int kind = chunks.kind<kBN>(c);
+      if (T::kLeanWarpKind && kind == kChunkMasked && (c + 1) * kBN <= chunks.box.volume &&
+          chunks.box.run_inside(c * kBN, kBN, warp_common)) {
+        kind = kChunkFull;  // every key of the chunk is in every window of this warp's rows
+      }
+      if (T::kLeanMask) {
+        score_chunk_lean<kNT>(p, s, kind, (c - chunks.box_chunks) * kBN, sInfo + stage * kBN, row0, row1, h, quad,
+                              mask_axes, chunks.box.lo[2] + c * kBN, line_rpb);
+      } else {
+        score_chunk<kNT, true>(p, s, kind, (c - chunks.box_chunks) * kBN, sInfo + stage * kBN, row0, row1, h, quad);
+      }
       softmax.update(s, acc);
 
       // O += P V (acc's n axis in the order of load_b_quad_rows_as_k)

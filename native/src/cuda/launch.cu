@@ -127,7 +127,7 @@ struct Plan {
 int forward_config_index(ForwardConfig c) {
   for (int i = 0; i < kForwardConfigCount; i++) {
     if (kForwardConfigs[i].warps == c.warps && kForwardConfigs[i].block_n == c.block_n &&
-        kForwardConfigs[i].min_blocks == c.min_blocks && kForwardConfigs[i].q_regs == c.q_regs) {
+        kForwardConfigs[i].min_blocks == c.min_blocks && kForwardConfigs[i].q_regs == c.q_regs && kForwardConfigs[i].lean == c.lean) {
       return i;
     }
   }
@@ -408,7 +408,7 @@ std::string describe_fused(const NAProblem& p, const RunOptions& options) {
          " fwd config " + std::to_string(pl.forward_config) + " (" + std::to_string(fc.warps) + " warps, " +
          std::to_string(fc.block_n) + " keys" +
          (fc.min_blocks > 0 ? ", " + std::to_string(fc.min_blocks) + " blocks/SM" : std::string()) +
-         (fc.q_regs ? ", Q in registers" : "") + ")";
+         (fc.q_regs > 0 ? ", Q in registers" : fc.q_regs < 0 ? ", Q in shared memory" : "") + (fc.lean ? ", lean " + std::to_string(fc.lean) : std::string()) + ")";
 }
 
 }  // namespace cuda

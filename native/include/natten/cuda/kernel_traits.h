@@ -47,11 +47,25 @@ struct ForwardConfig {
   int warps;
   int block_n;
   int min_blocks = 0;  // CTAs per multiprocessor to compile for (__launch_bounds__); 0: the default
-  int q_regs = 0;      // 1: Q's fragments in registers whatever the head dim (up to 128); 0: the default rule
+  int q_regs = 0;      // 1: Q's fragments in registers whatever the head dim (up to 128); -1: read from shared
+                       // memory every chunk (32 registers fewer at head dim 64); 0: the default rule
+  int lean = 0;        // kLean* bits: the leaner code paths of the forward (fna_forward.cuh)
 };
+// The forward's leaner code paths, one bit each (ForwardConfig::lean), so that the sweep can weigh them one by one:
+// kLeanCopies: each thread copies pieces of one row of a chunk (its address worked out once, by the thread that
+// also writes the key's coordinates); kLeanMask: masked chunks test only the axes on which the key box is longer
+// than one position, and a box that is one line (every 1-D problem) takes its keys' coordinates from their
+// position, without reading them from shared memory; kLeanWarpKind: a chunk masked for the CTA that lies inside
+// the window of each of a warp's 16 rows skips that warp's mask.
+constexpr int kLeanCopies = 1, kLeanMask = 2, kLeanWarpKind = 4, kLeanAll = 7;
 constexpr ForwardConfig kForwardConfigs[] = {{4, 64}, {4, 32}, {8, 64}, {8, 32}, {2, 64}, {8, 128},
                                              {4, 32, 4}, {4, 64, 3}, {4, 32, 3}, {4, 16}, {8, 64, 0, 1},
-                                             {4, 32, 0, 1}};
+                                             {4, 32, 0, 1},
+                                             // the lean paths on the dispatcher's choices, all and one by one
+                                             {4, 32, 4, 0, kLeanAll}, {8, 128, 0, 0, kLeanAll}, {8, 64, 0, 0, kLeanAll},
+                                             {4, 32, 4, 0, kLeanCopies}, {8, 128, 0, 0, kLeanMask | kLeanWarpKind},
+                                             // 8x128 keeps Q in registers and spills at 255 (bucket 64, sm_90)
+                                             {8, 128, 0, -1, kLeanAll}, {8, 128, 0, -1}, {4, 32, 3, 0, kLeanAll}};
 constexpr int kForwardConfigCount = sizeof(kForwardConfigs) / sizeof(kForwardConfigs[0]);
 
 // The default configuration of a head-dim bucket (its keys per chunk: shared memory stays under about 100 KB).
@@ -72,7 +86,7 @@ constexpr int forward_smem_bytes(int head_dim, int warps, int block_n) {
 }
 
 constexpr bool forward_config_fits(int head_dim, ForwardConfig c) {
-  return (c.q_regs == 0 || head_dim == 128) && forward_smem_bytes(head_dim, c.warps, c.block_n) <= kMaxSmemBytes &&
+  return (c.q_regs != 1 || head_dim == 128) && forward_smem_bytes(head_dim, c.warps, c.block_n) <= kMaxSmemBytes &&
          (c.min_blocks == 0 || c.min_blocks * forward_smem_bytes(head_dim, c.warps, c.block_n) <= kMaxSmemBytesPerSm);
 }
 
@@ -87,7 +101,7 @@ constexpr bool forward_config_fits(int head_dim, ForwardConfig c) {
 // load, and writes its output row 16 bytes at a time. In TF32 the thread that copied a piece of K or V rounds
 // it to TF32 in place once the copy lands, so the fragments need no conversion.
 template <int kHeadDim_, bool kPrecise_, int kWarps_ = default_forward_config(kHeadDim_).warps,
-          int kBlockN_ = default_forward_config(kHeadDim_).block_n, int kMinBlocks_ = 0, int kQRegs_ = 0>
+          int kBlockN_ = default_forward_config(kHeadDim_).block_n, int kMinBlocks_ = 0, int kQRegs_ = 0, int kLean_ = 0>
 struct ForwardTraits : HeadDimTraits<kHeadDim_> {
   using Base = HeadDimTraits<kHeadDim_>;
   static constexpr int kHeadDim = kHeadDim_;
@@ -102,8 +116,12 @@ struct ForwardTraits : HeadDimTraits<kHeadDim_> {
   static constexpr int kMinBlocks = kMinBlocks_ > 0 ? kMinBlocks_ : (kWarps_ <= 4 ? kMinBlocksPerSm : 1);
   // Q fragments cached in registers for all chunks, unless the register budget is tight.
   static constexpr bool kQInRegisters =
-      !kPrecise && (kQRegs_ ? kHeadDim <= 128 : kHeadDim <= kQInRegistersMaxDim && kMinBlocks * kWarps_ <= 8);
+      !kPrecise && kQRegs_ >= 0 &&
+      (kQRegs_ ? kHeadDim <= 128 : kHeadDim <= kQInRegistersMaxDim && kMinBlocks * kWarps_ <= 8);
   static constexpr bool kConvertInSmem = !kPrecise;              // K and V rounded to TF32 in shared memory
+  static constexpr bool kLeanCopies = (kLean_ & natten::cuda::kLeanCopies) != 0;
+  static constexpr bool kLeanMask = (kLean_ & natten::cuda::kLeanMask) != 0;
+  static constexpr bool kLeanWarpKind = (kLean_ & natten::cuda::kLeanWarpKind) != 0;
   static constexpr int kRowStrideQ = forward_q_stride(kHeadDim);
   static constexpr int kQFloats = kBlockM * kRowStrideQ;
   static constexpr int kKFloats = 2 * kBlockN * Base::kRowStrideA;  // two stages
