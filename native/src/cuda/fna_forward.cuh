@@ -69,17 +69,17 @@ struct KeyChunks {
   }
 
   // Issues the copies of chunk c's keys and values (and, for box chunks, its key coordinates) into a stage.
-  // kRowWise: one row per thread (load_rows), and the first thread of each row writes that key's coordinates
-  // from the same decoding of its position.
-  template <int kBlockN, int kWidth, int kThreads, bool kRowWise = false>
+  // kMap (fna_common.cuh): with kMapRows or kMapRowPairs each thread decodes its rows' positions once, and the
+  // first thread of each row (or pair) writes those keys' coordinates from the same decoding.
+  template <int kBlockN, int kWidth, int kThreads, int kMap = kMapIndex>
   NATTEN_DEVICE void load(const Params& p, const Tile& t, int64_t b, int hkv, int c, float* k_dst, int k_stride,
                           float* v_dst, int v_stride, KeyInfo* info) const {
     const RowTile k_tile{k_dst, k_stride, p.head_dim, p.vec4_qk, p.key};
     const RowTile v_tile{v_dst, v_stride, p.head_dim_v, p.vec4_v, p.value};
-    constexpr int kT = kRowWiseThreads<kBlockN, kWidth, kThreads>;
-    if (kRowWise && kT > 0 && c < box_chunks) {
+    constexpr int kT = kMapThreads<kBlockN, kWidth, kThreads, kMap>;
+    if (kT > 0 && c < box_chunks) {
       const int u0 = c * kBlockN;
-      load_rows<kBlockN, kWidth, kThreads, true>(k_tile, &v_tile, [&](int n) {
+      load_rows<kBlockN, kWidth, kThreads, kMap>(k_tile, &v_tile, [&](int n) {
         const int u = u0 + n;
         KeyInfo k;
         RowSources src{nullptr, nullptr};
@@ -118,7 +118,7 @@ struct KeyChunks {
       const int e0 = (c - box_chunks) * kBlockN;
       const RowTile ek_tile{k_dst, k_stride, p.head_dim, p.vec4_qk, p.extra_key};
       const RowTile ev_tile{v_dst, v_stride, p.head_dim_v, p.vec4_v, p.extra_value};
-      load_rows<kBlockN, kWidth, kThreads, kRowWise>(ek_tile, &ev_tile, [&](int n) {
+      load_rows<kBlockN, kWidth, kThreads, kMap>(ek_tile, &ev_tile, [&](int n) {
         const int e = e0 + n;
         if (e >= p.n_extra) {
           return RowSources{nullptr, nullptr};
@@ -263,6 +263,10 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocks) fna_forward_kernel
   constexpr int kD = T::kHeadDim, kBN = T::kBlockN, kNT = kBN / 8, kSteps = T::kSteps;
   constexpr int kSA = T::kRowStrideA, kSK = T::kRowStrideK, kSQ = T::kRowStrideQ;
   constexpr bool kPrecise = T::kPrecise;
+  // How the copies are spread over the threads (fna_common.cuh): the lean paths decode each row once; V's pairs
+  // of rows go to one thread, which interleaves them (kLeanVPairs).
+  constexpr int kQMap = T::kLeanCopies ? kMapRows : kMapIndex;
+  constexpr int kKVMap = T::kLeanVPairs ? kMapRowPairs : kQMap;
   using FragA = dev::FragA<kPrecise>;
   using FragB = dev::FragB<kPrecise>;
 
@@ -300,13 +304,13 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocks) fna_forward_kernel
 
   // Prologue: the query tile and the first chunk, in one copy group.
   const RowTile q_tile{sQ, kSQ, p.head_dim, p.vec4_qk, p.query};
-  load_rows<T::kBlockM, kD, T::kThreads, T::kLeanCopies>(q_tile, nullptr, [&](int r) {
+  load_rows<T::kBlockM, kD, T::kThreads, kQMap>(q_tile, nullptr, [&](int r) {
     int ih[3], valid;
     tile_row_positions(p, tile, r, ih, valid);
     const int64_t row = (b * p.tokens + token_of(p, tile.group, ih)) * p.heads + h;
     return RowSources{valid ? p.query + row * p.head_dim : nullptr, nullptr};
   });
-  chunks.load<kBN, kD, T::kThreads, T::kLeanCopies>(p, tile, b, hkv, 0, sK, kSA, sV, kSK, sInfo);
+  chunks.load<kBN, kD, T::kThreads, kKVMap>(p, tile, b, hkv, 0, sK, kSA, sV, kSK, sInfo);
   dev::cp_async_commit();
 
   dev::OnlineSoftmax softmax;
@@ -323,15 +327,14 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocks) fna_forward_kernel
     advance_pipeline(
         c + 1 < chunks.count,
         [&] {
-          chunks.load<kBN, kD, T::kThreads, T::kLeanCopies>(p, tile, b, hkv, c + 1, sK + (stage ^ 1) * kBN * kSA,
-                                                            kSA, sV + (stage ^ 1) * kBN * kSK, kSK,
-                                                            sInfo + (stage ^ 1) * kBN);
+          chunks.load<kBN, kD, T::kThreads, kKVMap>(p, tile, b, hkv, c + 1, sK + (stage ^ 1) * kBN * kSA, kSA,
+                                                    sV + (stage ^ 1) * kBN * kSK, kSK, sInfo + (stage ^ 1) * kBN);
         },
         [&] {
           // This thread's pieces have landed: Q takes the softmax scale (in the log2 domain) once, and in TF32
           // Q, K and V are rounded once here instead of at every fragment load.
           if (c == 0) {
-            for_own_pieces<T::kBlockM, kD, T::kThreads, T::kLeanCopies>(sQ, kSQ, [&](float* piece) {
+            for_own_pieces<T::kBlockM, kD, T::kThreads, kQMap>(sQ, kSQ, [&](float* piece) {
               float v[4];
               dev::load4(piece, v);
 #pragma unroll
@@ -345,8 +348,12 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocks) fna_forward_kernel
             });
           }
           if (T::kConvertInSmem) {
-            for_own_pieces<kBN, kD, T::kThreads, T::kLeanCopies>(sK_stage, kSA, dev::round_tf32_piece);
-            for_own_pieces<kBN, kD, T::kThreads, T::kLeanCopies>(sV_stage, kSK, dev::round_tf32_piece);
+            for_own_pieces<kBN, kD, T::kThreads, kKVMap>(sK_stage, kSA, dev::round_tf32_piece);
+            if constexpr (T::kLeanVPairs) {
+              for_own_piece_pairs<kBN, kD, T::kThreads>(sV_stage, kSK, dev::interleave_tf32_pieces);
+            } else {
+              for_own_pieces<kBN, kD, T::kThreads, kKVMap>(sV_stage, kSK, dev::round_tf32_piece);
+            }
           }
         });
 
@@ -393,7 +400,7 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocks) fna_forward_kernel
       } else {
         score_chunk<kNT, true>(p, s, kind, (c - chunks.box_chunks) * kBN, sInfo + stage * kBN, row0, row1, h, quad);
       }
-      softmax.update(s, acc);
+      softmax.update<T::kLeanTree>(s, acc);
 
       // O += P V (acc's n axis in the order of load_b_quad_rows_as_k)
 #pragma unroll
@@ -403,7 +410,11 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocks) fna_forward_kernel
 #pragma unroll
         for (int hq = 0; hq < kSteps / 4; hq++) {
           FragB bq[4];
-          dev::load_b_quad_rows_as_k<kPrecise>(bq, sV_stage + 8 * j * kSK + 32 * hq, kSK, group, quad);
+          if constexpr (T::kLeanVPairs) {
+            dev::load_b_quad_paired_rows<kPrecise>(bq, sV_stage + 8 * j * kSK + 32 * hq, kSK, group, quad);
+          } else {
+            dev::load_b_quad_rows_as_k<kPrecise>(bq, sV_stage + 8 * j * kSK + 32 * hq, kSK, group, quad);
+          }
 #pragma unroll
           for (int i = 0; i < 4; i++) {
             dev::mma<kPrecise>(acc[4 * hq + i], a, bq[i]);

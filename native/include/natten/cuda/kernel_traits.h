@@ -57,7 +57,10 @@ struct ForwardConfig {
 // than one position, and a box that is one line (every 1-D problem) takes its keys' coordinates from their
 // position, without reading them from shared memory; kLeanWarpKind: a chunk masked for the CTA that lies inside
 // the window of each of a warp's 16 rows skips that warp's mask.
-constexpr int kLeanCopies = 1, kLeanMask = 2, kLeanWarpKind = 4, kLeanAll = 7;
+// kLeanTree: the softmax's row maximum and sum as pairwise trees (short dependency chains); kLeanVPairs: V's
+// rows k and k + 4 of each 8-key block interleaved in shared memory, so that each B fragment of P V is one
+// aligned register pair of a 16-byte load (no register moves before the MMAs).
+constexpr int kLeanCopies = 1, kLeanMask = 2, kLeanWarpKind = 4, kLeanAll = 7, kLeanTree = 8, kLeanVPairs = 16;
 constexpr ForwardConfig kForwardConfigs[] = {{4, 64}, {4, 32}, {8, 64}, {8, 32}, {2, 64}, {8, 128},
                                              {4, 32, 4}, {4, 64, 3}, {4, 32, 3}, {4, 16}, {8, 64, 0, 1},
                                              {4, 32, 0, 1},
@@ -65,7 +68,12 @@ constexpr ForwardConfig kForwardConfigs[] = {{4, 64}, {4, 32}, {8, 64}, {8, 32},
                                              {4, 32, 4, 0, kLeanAll}, {8, 128, 0, 0, kLeanAll}, {8, 64, 0, 0, kLeanAll},
                                              {4, 32, 4, 0, kLeanCopies}, {8, 128, 0, 0, kLeanMask | kLeanWarpKind},
                                              // 8x128 keeps Q in registers and spills at 255 (bucket 64, sm_90)
-                                             {8, 128, 0, -1, kLeanAll}, {8, 128, 0, -1}, {4, 32, 3, 0, kLeanAll}};
+                                             {8, 128, 0, -1, kLeanAll}, {8, 128, 0, -1}, {4, 32, 3, 0, kLeanAll},
+                                             // and the softmax trees and V's interleaved pairs on top
+                                             {4, 32, 4, 0, kLeanAll | kLeanTree | kLeanVPairs},
+                                             {8, 128, 0, 0, kLeanAll | kLeanTree | kLeanVPairs},
+                                             {8, 64, 0, 0, kLeanAll | kLeanTree | kLeanVPairs},
+                                             {8, 128, 0, -1, kLeanAll | kLeanTree | kLeanVPairs}};
 constexpr int kForwardConfigCount = sizeof(kForwardConfigs) / sizeof(kForwardConfigs[0]);
 
 // The default configuration of a head-dim bucket (its keys per chunk: shared memory stays under about 100 KB).
@@ -85,8 +93,16 @@ constexpr int forward_smem_bytes(int head_dim, int warps, int block_n) {
               2 * block_n * 4 + 16 * warps * 8);
 }
 
+// V's interleaved pairs need the rows k and k + 4 of each 8-key block spread evenly over the threads, at the same
+// columns (kMapRowPairs in fna_common.cuh).
+constexpr bool forward_row_pairs_fit(int head_dim, ForwardConfig c) {
+  return (c.lean & kLeanVPairs) == 0 ||
+         (2 * 32 * c.warps >= c.block_n && (32 * c.warps) % (c.block_n / 2) == 0 &&
+          (head_dim / 4) % ((32 * c.warps) / (c.block_n / 2)) == 0);
+}
+
 constexpr bool forward_config_fits(int head_dim, ForwardConfig c) {
-  return (c.q_regs != 1 || head_dim == 128) && forward_smem_bytes(head_dim, c.warps, c.block_n) <= kMaxSmemBytes &&
+  return (c.q_regs != 1 || head_dim == 128) && forward_row_pairs_fit(head_dim, c) && forward_smem_bytes(head_dim, c.warps, c.block_n) <= kMaxSmemBytes &&
          (c.min_blocks == 0 || c.min_blocks * forward_smem_bytes(head_dim, c.warps, c.block_n) <= kMaxSmemBytesPerSm);
 }
 
@@ -122,6 +138,8 @@ struct ForwardTraits : HeadDimTraits<kHeadDim_> {
   static constexpr bool kLeanCopies = (kLean_ & natten::cuda::kLeanCopies) != 0;
   static constexpr bool kLeanMask = (kLean_ & natten::cuda::kLeanMask) != 0;
   static constexpr bool kLeanWarpKind = (kLean_ & natten::cuda::kLeanWarpKind) != 0;
+  static constexpr bool kLeanTree = (kLean_ & natten::cuda::kLeanTree) != 0;
+  static constexpr bool kLeanVPairs = (kLean_ & natten::cuda::kLeanVPairs) != 0;
   static constexpr int kRowStrideQ = forward_q_stride(kHeadDim);
   static constexpr int kQFloats = kBlockM * kRowStrideQ;
   static constexpr int kKFloats = 2 * kBlockN * Base::kRowStrideA;  // two stages
@@ -135,6 +153,7 @@ struct ForwardTraits : HeadDimTraits<kHeadDim_> {
   static_assert(kRowStrideQ % 32 == (kHeadDim <= 64 ? 4 : 16), "Q's row stride: see forward_q_stride");
   static_assert(kWarps >= 1 && kWarps <= 8, "CTAs of 1 to 8 warps");
   static_assert(kBlockN <= kThreads, "one thread per key writes a chunk's key coordinates");
+  static_assert(!kLeanVPairs || kConvertInSmem, "V's pairs are interleaved by the TF32 rounding pass");
   static_assert(kSmemBytes <= kMaxSmemBytes, "forward tile exceeds shared memory");
   static_assert(kMinBlocks_ == 0 || kMinBlocks * kSmemBytes <= kMaxSmemBytesPerSm, "the blocks asked for exceed shared memory");
 };
