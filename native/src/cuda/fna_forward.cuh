@@ -400,7 +400,7 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocks) fna_forward_kernel
       } else {
         score_chunk<kNT, true>(p, s, kind, (c - chunks.box_chunks) * kBN, sInfo + stage * kBN, row0, row1, h, quad);
       }
-      softmax.update<T::kLeanTree>(s, acc);
+      softmax.update<T::kLeanTree, T::kLeanLazy>(s, acc);
 
       // O += P V (acc's n axis in the order of load_b_quad_rows_as_k)
 #pragma unroll
