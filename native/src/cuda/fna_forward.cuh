@@ -8,6 +8,8 @@
 // mask); the online softmax in registers; O += P V. The attention weights are never written.
 #pragma once
 
+#include <type_traits>
+
 #include "fna_common.cuh"
 #include "natten/cuda/kernel_traits.h"
 
@@ -368,58 +370,79 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocks) fna_forward_kernel
     // A chunk outside this warp's reach: every score of its rows would be masked (warp-uniform; the barrier
     // below stays outside the branch).
     if (!chunks.outside<kBN>(c, reach)) {
-      // S = Q K^T (the k order of load_a_pair)
-      float s[kNT][4];
-      dev::zero(s);
-#pragma unroll
-      for (int kp = 0; kp < kSteps / 2; kp++) {
-        FragA a0, a1;
-        if (T::kQInRegisters) {
-          a0 = q_frags[T::kQInRegisters ? 2 * kp : 0];
-          a1 = q_frags[T::kQInRegisters ? 2 * kp + 1 : 1];
-        } else {
-          dev::load_a_pair<kPrecise>(a0, a1, sQ_warp + 16 * kp, kSQ, group, quad);
-        }
-#pragma unroll
-        for (int j = 0; j < kNT; j++) {
-          FragB b0, b1;
-          dev::load_b_pair_rows_as_n<kPrecise>(b0, b1, sK_stage + 8 * j * kSA + 16 * kp, kSA, group, quad);
-          dev::mma<kPrecise>(s[j], a0, b0);
-          dev::mma<kPrecise>(s[j], a1, b1);
-        }
-      }
-
       int kind = chunks.kind<kBN>(c);
       if (T::kLeanWarpKind && kind == kChunkMasked && (c + 1) * kBN <= chunks.box.volume &&
           chunks.box.run_inside(c * kBN, kBN, warp_common)) {
         kind = kChunkFull;  // every key of the chunk is in every window of this warp's rows
       }
-      if (T::kLeanMask) {
-        score_chunk_lean<kNT>(p, s, kind, (c - chunks.box_chunks) * kBN, sInfo + stage * kBN, row0, row1, h, quad,
-                              mask_axes, chunks.box.lo[2] + c * kBN, line_rpb);
-      } else {
-        score_chunk<kNT, true>(p, s, kind, (c - chunks.box_chunks) * kBN, sInfo + stage * kBN, row0, row1, h, quad);
-      }
-      softmax.update<T::kLeanTree, T::kLeanLazy>(s, acc);
-
-      // O += P V (acc's n axis in the order of load_b_quad_rows_as_k)
+      // One chunk. kSkip (kLeanNSkip, masked box chunks): the MMAs of the column tiles (8 keys) outside this warp's
+      // reach are skipped (their keys are masked for every row of the warp: P is 0 there); a warp-uniform range.
+      auto chunk_body = [&](auto skip) {
+        constexpr bool kSkip = decltype(skip)::value;
+        int j_lo = 0, j_hi = kNT;
+        if (kSkip) {
+          const int u0 = c * kBN;
+          j_lo = reach.lo > u0 ? (reach.lo - u0) >> 3 : 0;
+          j_hi = reach.hi - u0 < kBN ? (reach.hi - u0 + 7) >> 3 : kNT;
+        }
+        // S = Q K^T (the k order of load_a_pair)
+        float s[kNT][4];
+        dev::zero(s);
 #pragma unroll
-      for (int j = 0; j < kNT; j++) {
-        FragA a;
-        dev::a_from_c<kPrecise>(a, s[j]);
-#pragma unroll
-        for (int hq = 0; hq < kSteps / 4; hq++) {
-          FragB bq[4];
-          if constexpr (T::kLeanVPairs) {
-            dev::load_b_quad_paired_rows<kPrecise>(bq, sV_stage + 8 * j * kSK + 32 * hq, kSK, group, quad);
+        for (int kp = 0; kp < kSteps / 2; kp++) {
+          FragA a0, a1;
+          if (T::kQInRegisters) {
+            a0 = q_frags[T::kQInRegisters ? 2 * kp : 0];
+            a1 = q_frags[T::kQInRegisters ? 2 * kp + 1 : 1];
           } else {
-            dev::load_b_quad_rows_as_k<kPrecise>(bq, sV_stage + 8 * j * kSK + 32 * hq, kSK, group, quad);
+            dev::load_a_pair<kPrecise>(a0, a1, sQ_warp + 16 * kp, kSQ, group, quad);
           }
 #pragma unroll
-          for (int i = 0; i < 4; i++) {
-            dev::mma<kPrecise>(acc[4 * hq + i], a, bq[i]);
+          for (int j = 0; j < kNT; j++) {
+            if (!kSkip || (j >= j_lo && j < j_hi)) {
+              FragB b0, b1;
+              dev::load_b_pair_rows_as_n<kPrecise>(b0, b1, sK_stage + 8 * j * kSA + 16 * kp, kSA, group, quad);
+              dev::mma<kPrecise>(s[j], a0, b0);
+              dev::mma<kPrecise>(s[j], a1, b1);
+            }
           }
         }
+
+        if (T::kLeanMask) {
+          score_chunk_lean<kNT>(p, s, kind, (c - chunks.box_chunks) * kBN, sInfo + stage * kBN, row0, row1, h, quad,
+                                mask_axes, chunks.box.lo[2] + c * kBN, line_rpb);
+        } else {
+          score_chunk<kNT, true>(p, s, kind, (c - chunks.box_chunks) * kBN, sInfo + stage * kBN, row0, row1, h,
+                                 quad);
+        }
+        softmax.update<T::kLeanTree, T::kLeanLazy>(s, acc);
+
+        // O += P V (acc's n axis in the order of load_b_quad_rows_as_k)
+#pragma unroll
+        for (int j = 0; j < kNT; j++) {
+          if (!kSkip || (j >= j_lo && j < j_hi)) {
+            FragA a;
+            dev::a_from_c<kPrecise>(a, s[j]);
+#pragma unroll
+            for (int hq = 0; hq < kSteps / 4; hq++) {
+              FragB bq[4];
+              if constexpr (T::kLeanVPairs) {
+                dev::load_b_quad_paired_rows<kPrecise>(bq, sV_stage + 8 * j * kSK + 32 * hq, kSK, group, quad);
+              } else {
+                dev::load_b_quad_rows_as_k<kPrecise>(bq, sV_stage + 8 * j * kSK + 32 * hq, kSK, group, quad);
+              }
+#pragma unroll
+              for (int i = 0; i < 4; i++) {
+                dev::mma<kPrecise>(acc[4 * hq + i], a, bq[i]);
+              }
+            }
+          }
+        }
+      };
+      if (T::kLeanNSkip && kind == kChunkMasked) {
+        chunk_body(std::true_type{});
+      } else {
+        chunk_body(std::false_type{});
       }
     }
     __syncthreads();

@@ -60,9 +60,10 @@ struct ForwardConfig {
 // kLeanTree: the softmax's row maximum and sum as pairwise trees (short dependency chains); kLeanVPairs: V's
 // rows k and k + 4 of each 8-key block interleaved in shared memory, so that each B fragment of P V is one
 // aligned register pair of a 16-byte load (no register moves before the MMAs); kLeanLazy: the softmax rescales
-// the output only when a row's maximum grows by more than a margin (natten/cuda/softmax.h).
+// the output only when a row's maximum grows by more than a margin (natten/cuda/softmax.h); kLeanNSkip: in masked
+// chunks, the MMAs of the 8-key column tiles outside the warp's reach are skipped.
 constexpr int kLeanCopies = 1, kLeanMask = 2, kLeanWarpKind = 4, kLeanAll = 7, kLeanTree = 8, kLeanVPairs = 16,
-              kLeanLazy = 32;
+              kLeanLazy = 32, kLeanNSkip = 64;
 constexpr ForwardConfig kForwardConfigs[] = {{4, 64}, {4, 32}, {8, 64}, {8, 32}, {2, 64}, {8, 128},
                                              {4, 32, 4}, {4, 64, 3}, {4, 32, 3}, {4, 16}, {8, 64, 0, 1},
                                              {4, 32, 0, 1},
@@ -78,7 +79,9 @@ constexpr ForwardConfig kForwardConfigs[] = {{4, 64}, {4, 32}, {8, 64}, {8, 32},
                                              {8, 128, 0, -1, kLeanAll | kLeanTree | kLeanVPairs},
                                              // and the lazy rescaling on top of all
                                              {4, 32, 4, 0, 63}, {8, 128, 0, 0, 63}, {8, 64, 0, 0, 63},
-                                             {8, 128, 0, -1, 63}};
+                                             {8, 128, 0, -1, 63},
+                                             // and the column-tile skips of masked chunks on top of all
+                                             {4, 32, 4, 0, 127}, {8, 128, 0, 0, 127}, {8, 128, 0, -1, 127}};
 constexpr int kForwardConfigCount = sizeof(kForwardConfigs) / sizeof(kForwardConfigs[0]);
 
 // The default configuration of a head-dim bucket (its keys per chunk: shared memory stays under about 100 KB).
@@ -146,6 +149,7 @@ struct ForwardTraits : HeadDimTraits<kHeadDim_> {
   static constexpr bool kLeanTree = (kLean_ & natten::cuda::kLeanTree) != 0;
   static constexpr bool kLeanVPairs = (kLean_ & natten::cuda::kLeanVPairs) != 0;
   static constexpr bool kLeanLazy = (kLean_ & natten::cuda::kLeanLazy) != 0;
+  static constexpr bool kLeanNSkip = (kLean_ & natten::cuda::kLeanNSkip) != 0;
   static constexpr int kRowStrideQ = forward_q_stride(kHeadDim);
   static constexpr int kQFloats = kBlockM * kRowStrideQ;
   static constexpr int kKFloats = 2 * kBlockN * Base::kRowStrideA;  // two stages
