@@ -50,6 +50,7 @@ Napi::Value ForwardConfigs(const Napi::CallbackInfo& info) {
     c.Set("qInRegisters", cuda::kForwardConfigs[i].q_regs > 0);
     c.Set("qInSharedMemory", cuda::kForwardConfigs[i].q_regs < 0);
     c.Set("lean", cuda::kForwardConfigs[i].lean);
+    c.Set("tileByReach", cuda::kForwardConfigs[i].tile_by_reach != 0);
     out.Set(static_cast<uint32_t>(i), c);
   }
   return out;

@@ -56,17 +56,27 @@ int head_dim_bucket(int dim) {
 }
 
 // The tile shape (a power of two per axis, `rows` in all) that minimizes the work estimate
-// tiles x (union box of their windows), preferring longer runs along the last axis on ties.
-void choose_tile(const NAProblem& p, int rows, int (&best)[3]) {
+// tiles x (union box of their windows), preferring longer runs along the last axis on ties. by_warp_reach (a
+// forward configuration's tile_by_reach): tiles x (union box of the windows of one warp's 16 rows, the sub-box
+// they form in the tile's row-major order), the keys each warp computes on rather than those the CTA copies.
+void choose_tile(const NAProblem& p, int rows, int (&best)[3], bool by_warp_reach = false) {
   double best_cost = std::numeric_limits<double>::infinity();
   for (int m0 = 1; m0 <= rows; m0 *= 2) {
     for (int m1 = 1; m0 * m1 <= rows; m1 *= 2) {
       const int m[3] = {m0, m1, rows / (m0 * m1)};
+      int sub[3] = {m[0], m[1], m[2]};
+      if (by_warp_reach) {
+        int left = 16;
+        for (int a = 2; a >= 0; a--) {
+          sub[a] = std::min(m[a], left);
+          left /= sub[a];
+        }
+      }
       double cost = 1;
       for (int a = 0; a < 3; a++) {
         const int longest_group = (p.length[a] + p.dilation[a] - 1) / p.dilation[a];
         cost *= static_cast<double>(get_axis_tile_count(p.length[a], p.dilation[a], m[a])) *
-                std::min(p.kernel[a] + m[a] - 1, longest_group);
+                std::min(p.kernel[a] + sub[a] - 1, longest_group);
       }
       if (cost < best_cost || (cost == best_cost && m[2] > best[2])) {
         best_cost = cost;
@@ -127,7 +137,8 @@ struct Plan {
 int forward_config_index(ForwardConfig c) {
   for (int i = 0; i < kForwardConfigCount; i++) {
     if (kForwardConfigs[i].warps == c.warps && kForwardConfigs[i].block_n == c.block_n &&
-        kForwardConfigs[i].min_blocks == c.min_blocks && kForwardConfigs[i].q_regs == c.q_regs && kForwardConfigs[i].lean == c.lean) {
+        kForwardConfigs[i].min_blocks == c.min_blocks && kForwardConfigs[i].q_regs == c.q_regs &&
+        kForwardConfigs[i].lean == c.lean && kForwardConfigs[i].tile_by_reach == c.tile_by_reach) {
       return i;
     }
   }
@@ -246,7 +257,7 @@ Plan plan(const NAProblem& p, const RunOptions& options, bool backward) {
     }
   }
   plan.forward_config = forward_config_index(fc);
-  choose_tile(p, backward ? 64 : 16 * fc.warps, plan.q_tile);
+  choose_tile(p, backward ? 64 : 16 * fc.warps, plan.q_tile, !backward && fc.tile_by_reach);
   choose_tile(p, 64, plan.k_tile);
   int64_t q_tiles = 1, k_tiles = 1;
   for (int a = 0; a < 3; a++) {
@@ -408,7 +419,8 @@ std::string describe_fused(const NAProblem& p, const RunOptions& options) {
          " fwd config " + std::to_string(pl.forward_config) + " (" + std::to_string(fc.warps) + " warps, " +
          std::to_string(fc.block_n) + " keys" +
          (fc.min_blocks > 0 ? ", " + std::to_string(fc.min_blocks) + " blocks/SM" : std::string()) +
-         (fc.q_regs > 0 ? ", Q in registers" : fc.q_regs < 0 ? ", Q in shared memory" : "") + (fc.lean ? ", lean " + std::to_string(fc.lean) : std::string()) + ")";
+         (fc.q_regs > 0 ? ", Q in registers" : fc.q_regs < 0 ? ", Q in shared memory" : "") + (fc.lean ? ", lean " + std::to_string(fc.lean) : std::string()) +
+         (fc.tile_by_reach ? ", tile by warp reach" : "") + ")";
 }
 
 }  // namespace cuda

@@ -50,6 +50,7 @@ struct ForwardConfig {
   int q_regs = 0;      // 1: Q's fragments in registers whatever the head dim (up to 128); -1: read from shared
                        // memory every chunk (32 registers fewer at head dim 64); 0: the default rule
   int lean = 0;        // kLean* bits: the leaner code paths of the forward (fna_forward.cuh)
+  int tile_by_reach = 0;  // 1: the query tile shape minimizes the keys per warp, not per CTA (launch.cu, choose_tile)
 };
 // The forward's leaner code paths, one bit each (ForwardConfig::lean), so that the sweep can weigh them one by one:
 // kLeanCopies: each thread copies pieces of one row of a chunk (its address worked out once, by the thread that
@@ -81,7 +82,9 @@ constexpr ForwardConfig kForwardConfigs[] = {{4, 64}, {4, 32}, {8, 64}, {8, 32},
                                              {4, 32, 4, 0, 63}, {8, 128, 0, 0, 63}, {8, 64, 0, 0, 63},
                                              {8, 128, 0, -1, 63},
                                              // and the column-tile skips of masked chunks on top of all
-                                             {4, 32, 4, 0, 127}, {8, 128, 0, 0, 127}, {8, 128, 0, -1, 127}};
+                                             {4, 32, 4, 0, 127}, {8, 128, 0, 0, 127}, {8, 128, 0, -1, 127},
+                                             // the 2-D tile shapes by warp reach (2d-large: 16x4 instead of 8x8)
+                                             {4, 32, 4, 0, 0, 1}, {4, 32, 4, 0, 127, 1}};
 constexpr int kForwardConfigCount = sizeof(kForwardConfigs) / sizeof(kForwardConfigs[0]);
 
 // The default configuration of a head-dim bucket (its keys per chunk: shared memory stays under about 100 KB).
