@@ -326,38 +326,49 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocks) fna_forward_kernel
     const int stage = c & 1;
     float* sK_stage = sK + stage * kBN * kSA;
     float* sV_stage = sV + stage * kBN * kSK;
-    advance_pipeline(
-        c + 1 < chunks.count,
-        [&] {
-          chunks.load<kBN, kD, T::kThreads, kKVMap>(p, tile, b, hkv, c + 1, sK + (stage ^ 1) * kBN * kSA, kSA,
-                                                    sV + (stage ^ 1) * kBN * kSK, kSK, sInfo + (stage ^ 1) * kBN);
-        },
-        [&] {
-          // This thread's pieces have landed: Q takes the softmax scale (in the log2 domain) once, and in TF32
-          // Q, K and V are rounded once here instead of at every fragment load.
-          if (c == 0) {
-            for_own_pieces<T::kBlockM, kD, T::kThreads, kQMap>(sQ, kSQ, [&](float* piece) {
-              float v[4];
-              dev::load4(piece, v);
+    auto load_next = [&] {
+      chunks.load<kBN, kD, T::kThreads, kKVMap>(p, tile, b, hkv, c + 1, sK + (stage ^ 1) * kBN * kSA, kSA,
+                                                sV + (stage ^ 1) * kBN * kSK, kSK, sInfo + (stage ^ 1) * kBN);
+    };
+    auto landed = [&] {
+      // This thread's pieces have landed: Q takes the softmax scale (in the log2 domain) once, and in TF32
+      // Q, K and V are rounded once here instead of at every fragment load.
+      if (c == 0) {
+        for_own_pieces<T::kBlockM, kD, T::kThreads, kQMap>(sQ, kSQ, [&](float* piece) {
+          float v[4];
+          dev::load4(piece, v);
 #pragma unroll
-              for (int e = 0; e < 4; e++) {
-                v[e] *= p.scale_log2;
-                if (T::kConvertInSmem) {
-                  v[e] = dev::bits_float(dev::to_tf32(v[e]));
-                }
-              }
-              dev::store4(piece, v);
-            });
-          }
-          if (T::kConvertInSmem) {
-            for_own_pieces<kBN, kD, T::kThreads, kKVMap>(sK_stage, kSA, dev::round_tf32_piece);
-            if constexpr (T::kLeanVPairs) {
-              for_own_piece_pairs<kBN, kD, T::kThreads>(sV_stage, kSK, dev::interleave_tf32_pieces);
-            } else {
-              for_own_pieces<kBN, kD, T::kThreads, kKVMap>(sV_stage, kSK, dev::round_tf32_piece);
+          for (int e = 0; e < 4; e++) {
+            v[e] *= p.scale_log2;
+            if (T::kConvertInSmem) {
+              v[e] = dev::bits_float(dev::to_tf32(v[e]));
             }
           }
+          dev::store4(piece, v);
         });
+      }
+      if (T::kConvertInSmem) {
+        for_own_pieces<kBN, kD, T::kThreads, kKVMap>(sK_stage, kSA, dev::round_tf32_piece);
+        if constexpr (T::kLeanVPairs) {
+          for_own_piece_pairs<kBN, kD, T::kThreads>(sV_stage, kSK, dev::interleave_tf32_pieces);
+        } else {
+          for_own_pieces<kBN, kD, T::kThreads, kKVMap>(sV_stage, kSK, dev::round_tf32_piece);
+        }
+      }
+    };
+    if constexpr (T::kLeanOneSync) {
+      // One barrier per chunk: it publishes chunk c and also tells that every warp is done with chunk c - 1, whose
+      // stage (and key coordinates) the copies of chunk c + 1 then reuse.
+      dev::cp_async_wait<0>();
+      landed();
+      __syncthreads();
+      if (c + 1 < chunks.count) {
+        load_next();
+      }
+      dev::cp_async_commit();
+    } else {
+      advance_pipeline(c + 1 < chunks.count, load_next, landed);
+    }
 
     if (T::kQInRegisters && c == 0) {
 #pragma unroll
@@ -445,7 +456,9 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocks) fna_forward_kernel
         chunk_body(std::false_type{});
       }
     }
-    __syncthreads();
+    if constexpr (!T::kLeanOneSync) {
+      __syncthreads();  // the next iteration's copies reuse this chunk's stage
+    }
   }
 
   // Epilogue: normalize and write the output rows and their logsumexp. Lane quad q holds, for e = 0 and 1, the

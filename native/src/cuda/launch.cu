@@ -134,7 +134,7 @@ struct Plan {
   int forward_config = 0;  // index into kForwardConfigs (the forward; TF32)
 };
 
-int forward_config_index(ForwardConfig c) {
+constexpr int forward_config_index(ForwardConfig c) {
   for (int i = 0; i < kForwardConfigCount; i++) {
     if (kForwardConfigs[i].warps == c.warps && kForwardConfigs[i].block_n == c.block_n &&
         kForwardConfigs[i].min_blocks == c.min_blocks && kForwardConfigs[i].q_regs == c.q_regs &&
@@ -163,13 +163,26 @@ constexpr ForwardRule kForwardRules[] = {
     // Round 3, the final one (commit 446bc12, straight-line masking): auto = best on 2d-nat (4x32x4 0.154),
     // 2d-large (4x32x4 0.532) and 3d-video (8x64 36.16); 1d-long 8x128 4.326 vs 4x32x4 5.061 (best in round 1 too;
     // round 2's opposite result came from the per-score shared-memory reads of the masked edge chunks).
-    {32, 0, kAnyWindow, {4, 32, 4}},
-    {64, 1, kAnyWindow, {8, 128}},
-    {64, 0, kAnyWindow, {4, 32, 4}},
-    {128, 0, kAnyWindow, {8, 64}},
+    // Round 4 (commit a9e34ea, the lean paths; sweep of 21:21 UTC): 2d-nat 4x32x4 lean 1 0.134 vs 0.157; 2d-large
+    // 4x32x4 lean 31 0.457 vs 0.522; 3d-video 8x64 lean 31 28.67 vs 36.20; 1d-long 8x64 lean 63 3.489 vs 8x128's
+    // 4.350 (8x128 with lean 31 spills more and ran 4.62).
+    {32, 0, kAnyWindow, {4, 32, 4, 0, kLeanCopies}},
+    {64, 1, kAnyWindow, {8, 64, 0, 0, 63}},
+    {64, 0, kAnyWindow, {4, 32, 4, 0, 31}},
+    {128, 0, kAnyWindow, {8, 64, 0, 0, 31}},
     // Not from a sweep: bucket 256 in TF32 spills 116 bytes with 32-key chunks, none with 16 (ptxas, sm_90).
     {256, 0, kAnyWindow, {4, 16}},
 };
+
+constexpr bool rules_in_table() {
+  for (const ForwardRule& r : kForwardRules) {
+    if (forward_config_index(r.config) < 0) {
+      return false;
+    }
+  }
+  return forward_config_index(default_forward_config(32)) >= 0 && forward_config_index(default_forward_config(128)) >= 0;
+}
+static_assert(rules_in_table(), "every configuration the dispatcher picks is one of kForwardConfigs");
 
 ForwardConfig choose_forward_config(const NAProblem& p, int bucket) {
   int axes = 0;

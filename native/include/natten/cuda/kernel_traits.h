@@ -62,29 +62,26 @@ struct ForwardConfig {
 // rows k and k + 4 of each 8-key block interleaved in shared memory, so that each B fragment of P V is one
 // aligned register pair of a 16-byte load (no register moves before the MMAs); kLeanLazy: the softmax rescales
 // the output only when a row's maximum grows by more than a margin (natten/cuda/softmax.h); kLeanNSkip: in masked
-// chunks, the MMAs of the 8-key column tiles outside the warp's reach are skipped.
+// chunks, the MMAs of the 8-key column tiles outside the warp's reach are skipped; kLeanOneSync: one barrier
+// per chunk instead of two (the next chunk's copies are issued after the barrier that publishes this one).
 constexpr int kLeanCopies = 1, kLeanMask = 2, kLeanWarpKind = 4, kLeanAll = 7, kLeanTree = 8, kLeanVPairs = 16,
-              kLeanLazy = 32, kLeanNSkip = 64;
+              kLeanLazy = 32, kLeanNSkip = 64, kLeanOneSync = 128;
 constexpr ForwardConfig kForwardConfigs[] = {{4, 64}, {4, 32}, {8, 64}, {8, 32}, {2, 64}, {8, 128},
                                              {4, 32, 4}, {4, 64, 3}, {4, 32, 3}, {4, 16}, {8, 64, 0, 1},
                                              {4, 32, 0, 1},
-                                             // the lean paths on the dispatcher's choices, all and one by one
-                                             {4, 32, 4, 0, kLeanAll}, {8, 128, 0, 0, kLeanAll}, {8, 64, 0, 0, kLeanAll},
-                                             {4, 32, 4, 0, kLeanCopies}, {8, 128, 0, 0, kLeanMask | kLeanWarpKind},
-                                             // 8x128 keeps Q in registers and spills at 255 (bucket 64, sm_90)
-                                             {8, 128, 0, -1, kLeanAll}, {8, 128, 0, -1}, {4, 32, 3, 0, kLeanAll},
-                                             // and the softmax trees and V's interleaved pairs on top
-                                             {4, 32, 4, 0, kLeanAll | kLeanTree | kLeanVPairs},
-                                             {8, 128, 0, 0, kLeanAll | kLeanTree | kLeanVPairs},
-                                             {8, 64, 0, 0, kLeanAll | kLeanTree | kLeanVPairs},
-                                             {8, 128, 0, -1, kLeanAll | kLeanTree | kLeanVPairs},
-                                             // and the lazy rescaling on top of all
-                                             {4, 32, 4, 0, 63}, {8, 128, 0, 0, 63}, {8, 64, 0, 0, 63},
-                                             {8, 128, 0, -1, 63},
-                                             // and the column-tile skips of masked chunks on top of all
-                                             {4, 32, 4, 0, 127}, {8, 128, 0, 0, 127}, {8, 128, 0, -1, 127},
+                                             // Round 4 (H200 sweep of 2026-11-28 21:21 UTC, commit a9e34ea): the winners
+                                             // 2d-nat lean 1, 2d-large lean 31, 3d-video lean 31, 1d-long 8x64 lean 63
+                                             {4, 32, 4, 0, kLeanCopies}, {4, 32, 4, 0, 31}, {8, 64, 0, 0, 31},
+                                             {8, 64, 0, 0, 63},
+                                             // 2-D without the mask and warp-kind bits (they cost there), with the
+                                             // trees, V pairs, lazy rescaling, column-tile skips, one barrier
+                                             {4, 32, 4, 0, 25}, {4, 32, 4, 0, 57}, {4, 32, 4, 0, 89}, {4, 32, 4, 0, 153},
+                                             {4, 32, 4, 0, 217},
                                              // the 2-D tile shapes by warp reach (2d-large: 16x4 instead of 8x8)
-                                             {4, 32, 4, 0, 0, 1}, {4, 32, 4, 0, 127, 1}};
+                                             {4, 32, 4, 0, kLeanCopies, 1}, {4, 32, 4, 0, 31, 1}, {4, 32, 4, 0, 217, 1},
+                                             // 8x64 (1d-long, 3d-video) with column-tile skips, one barrier, no warp kind
+                                             {8, 64, 0, 0, 127}, {8, 64, 0, 0, 255}, {8, 64, 0, 0, 123},
+                                             {8, 64, 0, 0, 159}};
 constexpr int kForwardConfigCount = sizeof(kForwardConfigs) / sizeof(kForwardConfigs[0]);
 
 // The default configuration of a head-dim bucket (its keys per chunk: shared memory stays under about 100 KB).
@@ -153,6 +150,7 @@ struct ForwardTraits : HeadDimTraits<kHeadDim_> {
   static constexpr bool kLeanVPairs = (kLean_ & natten::cuda::kLeanVPairs) != 0;
   static constexpr bool kLeanLazy = (kLean_ & natten::cuda::kLeanLazy) != 0;
   static constexpr bool kLeanNSkip = (kLean_ & natten::cuda::kLeanNSkip) != 0;
+  static constexpr bool kLeanOneSync = (kLean_ & natten::cuda::kLeanOneSync) != 0;
   static constexpr int kRowStrideQ = forward_q_stride(kHeadDim);
   static constexpr int kQFloats = kBlockM * kRowStrideQ;
   static constexpr int kKFloats = 2 * kBlockN * Base::kRowStrideA;  // two stages
