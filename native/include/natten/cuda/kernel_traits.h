@@ -81,7 +81,9 @@ constexpr ForwardConfig kForwardConfigs[] = {{4, 64}, {4, 32}, {8, 64}, {8, 32},
                                              {4, 32, 4, 0, kLeanCopies, 1}, {4, 32, 4, 0, 31, 1}, {4, 32, 4, 0, 217, 1},
                                              // 8x64 (1d-long, 3d-video) with column-tile skips, one barrier, no warp kind
                                              {8, 64, 0, 0, 127}, {8, 64, 0, 0, 255}, {8, 64, 0, 0, 123},
-                                             {8, 64, 0, 0, 159}};
+                                             {8, 64, 0, 0, 159},
+                                             // 8x64 at two CTAs per SM (16 warps, 128 registers: spills), 128-query tiles
+                                             {8, 64, 2, 0, 31}, {8, 64, 2, 0, 127}, {8, 64, 2, 0, 31, 1}};
 constexpr int kForwardConfigCount = sizeof(kForwardConfigs) / sizeof(kForwardConfigs[0]);
 
 // The default configuration of a head-dim bucket (its keys per chunk: shared memory stays under about 100 KB).
