@@ -347,13 +347,15 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocks) fna_forward_kernel
           dev::store4(piece, v);
         });
       }
-      if (T::kConvertInSmem) {
+      if (T::kConvertInSmem && !T::kLeanTruncate) {
         for_own_pieces<kBN, kD, T::kThreads, kKVMap>(sK_stage, kSA, dev::round_tf32_piece);
-        if constexpr (T::kLeanVPairs) {
-          for_own_piece_pairs<kBN, kD, T::kThreads>(sV_stage, kSK, dev::interleave_tf32_pieces);
-        } else {
-          for_own_pieces<kBN, kD, T::kThreads, kKVMap>(sV_stage, kSK, dev::round_tf32_piece);
-        }
+      }
+      if constexpr (T::kConvertInSmem && T::kLeanVPairs) {
+        for_own_piece_pairs<kBN, kD, T::kThreads>(sV_stage, kSK, [](float* first, float* second) {
+          dev::interleave_tf32_pieces(first, second, !T::kLeanTruncate);
+        });
+      } else if (T::kConvertInSmem && !T::kLeanTruncate) {
+        for_own_pieces<kBN, kD, T::kThreads, kKVMap>(sV_stage, kSK, dev::round_tf32_piece);
       }
     };
     if constexpr (T::kLeanOneSync) {

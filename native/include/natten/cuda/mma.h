@@ -154,15 +154,21 @@ NATTEN_DEVICE void load_b_quad_rows_as_k(FragB<kPrecise> (&b)[4], const float* t
 }
 
 // Interleaves two 16-byte pieces at the same columns of rows k and k + 4 of an 8-row block (x and y), rounded
-// to TF32: the first becomes (x0, y0, x1, y1), the second (x2, y2, x3, y3): see load_b_quad_paired_rows.
-NATTEN_DEVICE void interleave_tf32_pieces(float* first, float* second) {
+// to TF32 (unless !round: the MMA then truncates them): the first becomes (x0, y0, x1, y1), the second (x2, y2,
+// x3, y3): see load_b_quad_paired_rows.
+NATTEN_DEVICE void interleave_tf32_pieces(float* first, float* second, bool round = true) {
   float x[4], y[4];
   load4(first, x);
   load4(second, y);
-  const float a[4] = {bits_float(to_tf32(x[0])), bits_float(to_tf32(y[0])), bits_float(to_tf32(x[1])),
-                      bits_float(to_tf32(y[1]))};
-  const float b[4] = {bits_float(to_tf32(x[2])), bits_float(to_tf32(y[2])), bits_float(to_tf32(x[3])),
-                      bits_float(to_tf32(y[3]))};
+  if (round) {
+#pragma unroll
+    for (int e = 0; e < 4; e++) {
+      x[e] = bits_float(to_tf32(x[e]));
+      y[e] = bits_float(to_tf32(y[e]));
+    }
+  }
+  const float a[4] = {x[0], y[0], x[1], y[1]};
+  const float b[4] = {x[2], y[2], x[3], y[3]};
   store4(first, a);
   store4(second, b);
 }
