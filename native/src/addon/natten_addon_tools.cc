@@ -47,7 +47,10 @@ Napi::Value ForwardConfigs(const Napi::CallbackInfo& info) {
     c.Set("warps", cuda::kForwardConfigs[i].warps);
     c.Set("blockN", cuda::kForwardConfigs[i].block_n);
     c.Set("minBlocks", cuda::kForwardConfigs[i].min_blocks);
-    c.Set("qInRegisters", cuda::kForwardConfigs[i].q_regs != 0);
+    c.Set("qInRegisters", cuda::kForwardConfigs[i].q_regs > 0);
+    c.Set("qInSharedMemory", cuda::kForwardConfigs[i].q_regs < 0);
+    c.Set("lean", cuda::kForwardConfigs[i].lean);
+    c.Set("tileByReach", cuda::kForwardConfigs[i].tile_by_reach != 0);
     out.Set(static_cast<uint32_t>(i), c);
   }
   return out;

@@ -321,30 +321,89 @@ struct RowTile {
   const float* any_valid;
 };
 
-// Issues the cp.async copies of kRows rows into one or two smem tiles (kWidth >= dim columns each; the
-// columns past dim are zeros). rows(n) gives the sources of row n; each thread asks once per row it copies,
-// for both tiles.
-template <int kRows, int kWidth, int kThreads, class Rows>
-NATTEN_DEVICE void load_rows(const RowTile& a, const RowTile* b, Rows rows) {
+// Assignments of a tile's 16-byte pieces to threads (kMap): kMapIndex (0), piece idx = threadIdx.x + i kThreads in
+// row-major order; kMapRows (1), one row per thread (kThreads / kRows threads per row, each taking every
+// (kThreads / kRows)-th piece of it: a row's address is worked out once per thread and chunk, and consecutive
+// lanes still read consecutive pieces); kMapRowPairs (2), rows k and k + 4 of each 8-row block per thread, at
+// the same columns (so that the thread can interleave them once they land). kMapThreads: the threads that share
+// a row (kMapRows) or a row pair (kMapRowPairs); 0 where the assignment does not divide evenly (kMapRows then
+// falls back to kMapIndex; kMapRowPairs is never asked for there: see ForwardTraits).
+enum PieceMap { kMapIndex = 0, kMapRows = 1, kMapRowPairs = 2 };
+
+template <int kRows, int kWidth, int kThreads, int kMap>
+constexpr int kMapThreads =
+    kMap == kMapRows ? (kThreads >= kRows && kThreads % kRows == 0 && (kWidth / 4) % (kThreads / kRows) == 0
+                            ? kThreads / kRows : 0)
+    : kMap == kMapRowPairs
+        ? (kRows % 8 == 0 && 2 * kThreads >= kRows && kThreads % (kRows / 2) == 0 &&
+                   (kWidth / 4) % (kThreads / (kRows / 2)) == 0
+               ? kThreads / (kRows / 2) : 0)
+        : 0;
+
+// Calls f(row(n), n, col) for each 16-byte piece (row n, columns [col, col + 4)) of a kRows x kWidth tile that
+// this thread copies under assignment kMap; row(n) is asked once per row (kMapRows, kMapRowPairs) or per piece.
+template <int kRows, int kWidth, int kThreads, int kMap, class Row, class F>
+NATTEN_DEVICE void for_pieces(Row row, F f) {
   constexpr int kVecs = kWidth / 4;
-  for (int idx = threadIdx.x; idx < kRows * kVecs; idx += kThreads) {
-    const int n = idx / kVecs, col = 4 * (idx % kVecs);
-    const RowSources src = rows(n);
+  constexpr int kT = kMapThreads<kRows, kWidth, kThreads, kMap>;
+  if constexpr (kMap == kMapRows && kT > 0) {
+    const int n = threadIdx.x / kT;
+    auto src = row(n);
+#pragma unroll
+    for (int i = 0; i < kVecs / kT; i++) {
+      f(src, n, 4 * (threadIdx.x % kT + kT * i));
+    }
+  } else if constexpr (kMap == kMapRowPairs && kT > 0) {
+    const int m = threadIdx.x / kT, n = 8 * (m >> 2) + (m & 3);
+    auto src = row(n);
+    auto src4 = row(n + 4);
+#pragma unroll
+    for (int i = 0; i < kVecs / kT; i++) {
+      const int col = 4 * (threadIdx.x % kT + kT * i);
+      f(src, n, col);
+      f(src4, n + 4, col);
+    }
+  } else {
+    static_assert(kMap != kMapRowPairs, "row pairs do not divide evenly over the threads");
+    for (int idx = threadIdx.x; idx < kRows * kVecs; idx += kThreads) {
+      const int n = idx / kVecs;
+      f(row(n), n, 4 * (idx % kVecs));
+    }
+  }
+}
+
+// Issues the cp.async copies of kRows rows into one or two smem tiles (kWidth >= dim columns each; the
+// columns past dim are zeros). rows(n) gives the sources of row n, for both tiles (see for_pieces).
+template <int kRows, int kWidth, int kThreads, int kMap = kMapIndex, class Rows>
+NATTEN_DEVICE void load_rows(const RowTile& a, const RowTile* b, Rows rows) {
+  for_pieces<kRows, kWidth, kThreads, kMap>(rows, [&](const RowSources& src, int n, int col) {
     copy_piece(a.tile + n * a.stride + col, src.a, col, a.dim, a.vec4, a.any_valid);
     if (b != nullptr) {
       copy_piece(b->tile + n * b->stride + col, src.b, col, b->dim, b->vec4, b->any_valid);
     }
-  }
+  });
 }
 
 // Calls f(piece) for each 16-byte piece of a kRows x kWidth tile that this thread copies in load_rows (the
 // same assignment of pieces to threads): after its copies land, a thread may rework its own pieces in place
 // before the barrier that publishes them.
-template <int kRows, int kWidth, int kThreads, class F>
+template <int kRows, int kWidth, int kThreads, int kMap = kMapIndex, class F>
 NATTEN_DEVICE void for_own_pieces(float* tile, int stride, F f) {
-  constexpr int kVecs = kWidth / 4;
-  for (int idx = threadIdx.x; idx < kRows * kVecs; idx += kThreads) {
-    f(tile + (idx / kVecs) * stride + 4 * (idx % kVecs));
+  for_pieces<kRows, kWidth, kThreads, kMap>([](int) { return 0; },
+                                            [&](int, int n, int col) { f(tile + n * stride + col); });
+}
+
+// Under kMapRowPairs: calls f(piece of row n, piece of row n + 4) for each of this thread's pairs of pieces at
+// the same columns.
+template <int kRows, int kWidth, int kThreads, class F>
+NATTEN_DEVICE void for_own_piece_pairs(float* tile, int stride, F f) {
+  constexpr int kT = kMapThreads<kRows, kWidth, kThreads, kMapRowPairs>;
+  static_assert(kT > 0, "row pairs do not divide evenly over the threads");
+  const int m = threadIdx.x / kT, n = 8 * (m >> 2) + (m & 3);
+#pragma unroll
+  for (int i = 0; i < kWidth / 4 / kT; i++) {
+    const int col = 4 * (threadIdx.x % kT + kT * i);
+    f(tile + n * stride + col, tile + (n + 4) * stride + col);
   }
 }
 

@@ -8,6 +8,8 @@
 // mask); the online softmax in registers; O += P V. The attention weights are never written.
 #pragma once
 
+#include <type_traits>
+
 #include "fna_common.cuh"
 #include "natten/cuda/kernel_traits.h"
 
@@ -69,12 +71,35 @@ struct KeyChunks {
   }
 
   // Issues the copies of chunk c's keys and values (and, for box chunks, its key coordinates) into a stage.
-  template <int kBlockN, int kWidth, int kThreads>
+  // kMap (fna_common.cuh): with kMapRows or kMapRowPairs each thread decodes its rows' positions once, and the
+  // first thread of each row (or pair) writes those keys' coordinates from the same decoding.
+  template <int kBlockN, int kWidth, int kThreads, int kMap = kMapIndex>
   NATTEN_DEVICE void load(const Params& p, const Tile& t, int64_t b, int hkv, int c, float* k_dst, int k_stride,
                           float* v_dst, int v_stride, KeyInfo* info) const {
     const RowTile k_tile{k_dst, k_stride, p.head_dim, p.vec4_qk, p.key};
     const RowTile v_tile{v_dst, v_stride, p.head_dim_v, p.vec4_v, p.value};
-    if (c < box_chunks) {
+    constexpr int kT = kMapThreads<kBlockN, kWidth, kThreads, kMap>;
+    if (kT > 0 && c < box_chunks) {
+      const int u0 = c * kBlockN;
+      load_rows<kBlockN, kWidth, kThreads, kMap>(k_tile, &v_tile, [&](int n) {
+        const int u = u0 + n;
+        KeyInfo k;
+        RowSources src{nullptr, nullptr};
+        if (u < box.volume) {
+          box.decode(u, k.j);
+          k.rpb_part = k.j[0] * p.rpb_stride[0] + k.j[1] * p.rpb_stride[1] + k.j[2] * p.rpb_stride[2];
+          const int64_t row = (b * p.tokens + token_of(p, t.group, k.j)) * p.heads_kv + hkv;
+          src = RowSources{p.key + row * p.head_dim, p.value + row * p.head_dim_v};
+        } else {
+          k.j[0] = k.j[1] = k.j[2] = kNoKey;
+          k.rpb_part = 0;
+        }
+        if (threadIdx.x % (kT > 0 ? kT : 1) == 0) {
+          info[n] = k;
+        }
+        return src;
+      });
+    } else if (c < box_chunks) {
       const int u0 = c * kBlockN;
       load_rows<kBlockN, kWidth, kThreads>(k_tile, &v_tile, [&](int n) {
         return box_rows(p, t, box, u0, n, b, p.heads_kv, hkv, p.key, p.head_dim, p.value, p.head_dim_v);
@@ -95,7 +120,7 @@ struct KeyChunks {
       const int e0 = (c - box_chunks) * kBlockN;
       const RowTile ek_tile{k_dst, k_stride, p.head_dim, p.vec4_qk, p.extra_key};
       const RowTile ev_tile{v_dst, v_stride, p.head_dim_v, p.vec4_v, p.extra_value};
-      load_rows<kBlockN, kWidth, kThreads>(ek_tile, &ev_tile, [&](int n) {
+      load_rows<kBlockN, kWidth, kThreads, kMap>(ek_tile, &ev_tile, [&](int n) {
         const int e = e0 + n;
         if (e >= p.n_extra) {
           return RowSources{nullptr, nullptr};
@@ -111,9 +136,18 @@ struct KeyChunks {
 // row's window get -inf; kBiased: the rpb entry is added). Straight-line code: per key one 16-byte load of its
 // coordinates, per score an unsigned range test per axis (lo <= j < hi as j - lo < hi - lo) and a select; the
 // bias is read at a clamped offset where the key is masked (never out of range, then discarded).
-template <bool kMasked, bool kBiased, int kNT, class Row>
+//
+// kAxes (the lean mask, ForwardConfig::lean): kMaskAxes012 tests every axis; kMaskAxes12 skips axis 0, for a key
+// box one position long on it (every window of the tile holds that position; keys past the box's end fail on
+// the other axes too, kNoKey); kMaskLine, for a box one line long (extent 1 on axes 0 and 1), takes key n's
+// axis-2 coordinate as line0 + n (line0: the box's first position plus the chunk's start) instead of reading
+// it, and its bias part as line_rpb + that coordinate (rpb_stride[2] == 1): a key past the box's end lies past
+// every window. Either way the scores are the same.
+enum MaskAxes { kMaskAxes012 = 0, kMaskAxes12 = 1, kMaskLine = 2 };
+
+template <bool kMasked, bool kBiased, int kNT, int kAxes = kMaskAxes012, class Row>
 NATTEN_DEVICE void mask_and_bias(const Params& p, float (&s)[kNT][4], const KeyInfo* info, const Row& row0,
-                                 const Row& row1, int h, int quad) {
+                                 const Row& row1, int h, int quad, int line0 = 0, int line_rpb = 0) {
   dev::compiler_fence();  // read the rows' windows here, per chunk: hoisted out of the loop they hold 14 registers
   int lo[2][3];
   unsigned extent[2][3];
@@ -128,23 +162,34 @@ NATTEN_DEVICE void mask_and_bias(const Params& p, float (&s)[kNT][4], const KeyI
   rpb_row[0] = row0.rpb_part;
   rpb_row[1] = row1.rpb_part;
   const float* rpb = kBiased ? p.rpb + static_cast<int64_t>(h) * p.rpb_volume : nullptr;
+  int line_base[2];  // kMaskLine: key n's axis-2 coordinate less the row's window start is line_base[r] + n - quad
+#pragma unroll
+  for (int r = 0; r < 2; r++) {
+    line_base[r] = line0 + quad - lo[r][2];
+  }
 #pragma unroll
   for (int j = 0; j < kNT; j++) {
 #pragma unroll
     for (int half = 0; half < 2; half++) {  // key 8 j + quad + 4 half: elements half (row 0) and 2 + half (row 1)
-      const KeyInfo k = info[8 * j + quad + 4 * half];
+      KeyInfo k;
+      if (kAxes != kMaskLine) {
+        k = info[8 * j + quad + 4 * half];
+      }
 #pragma unroll
       for (int r = 0; r < 2; r++) {
         const int e = 2 * r + half;
         bool holds = true;
-        if (kMasked) {
-          holds = (static_cast<unsigned>(k.j[0] - lo[r][0]) < extent[r][0]) &
+        if (kMasked && kAxes == kMaskLine) {
+          holds = static_cast<unsigned>(line_base[r] + 8 * j + 4 * half) < extent[r][2];
+        } else if (kMasked) {
+          holds = (kAxes == kMaskAxes12 || static_cast<unsigned>(k.j[0] - lo[r][0]) < extent[r][0]) &
                   (static_cast<unsigned>(k.j[1] - lo[r][1]) < extent[r][1]) &
                   (static_cast<unsigned>(k.j[2] - lo[r][2]) < extent[r][2]);
         }
         float x = s[j][e];
         if (kBiased) {
-          x += __ldg(rpb + (holds ? k.rpb_part + rpb_row[r] : 0)) * dev::kLog2e;
+          const int key_part = kAxes == kMaskLine ? line_rpb + line0 + 8 * j + quad + 4 * half : k.rpb_part;
+          x += __ldg(rpb + (holds ? key_part + rpb_row[r] : 0)) * dev::kLog2e;
         }
         s[j][e] = holds ? x : -INFINITY;
       }
@@ -189,12 +234,41 @@ NATTEN_DEVICE void score_chunk(const Params& p, float (&s)[kNT][4], int kind, in
   }
 }
 
+// score_chunk (prescaled) with the lean mask for masked chunks: `axes` (a MaskAxes, uniform over the CTA) picks
+// the test, line0 and line_rpb are mask_and_bias's.
+template <int kNT, class Row>
+NATTEN_DEVICE void score_chunk_lean(const Params& p, float (&s)[kNT][4], int kind, int chunk_extra0, const KeyInfo* info,
+                                    const Row& row0, const Row& row1, int h, int quad, int axes, int line0,
+                                    int line_rpb) {
+  if (kind != kChunkMasked) {
+    score_chunk<kNT, true>(p, s, kind, chunk_extra0, info, row0, row1, h, quad);
+  } else if (axes == kMaskLine) {
+    if (p.has_rpb) {
+      mask_and_bias<true, true, kNT, kMaskLine>(p, s, info, row0, row1, h, quad, line0, line_rpb);
+    } else {
+      mask_and_bias<true, false, kNT, kMaskLine>(p, s, info, row0, row1, h, quad, line0, line_rpb);
+    }
+  } else if (axes == kMaskAxes12) {
+    if (p.has_rpb) {
+      mask_and_bias<true, true, kNT, kMaskAxes12>(p, s, info, row0, row1, h, quad);
+    } else {
+      mask_and_bias<true, false, kNT, kMaskAxes12>(p, s, info, row0, row1, h, quad);
+    }
+  } else {
+    score_chunk<kNT, true>(p, s, kind, chunk_extra0, info, row0, row1, h, quad);
+  }
+}
+
 template <class T>
 __global__ void __launch_bounds__(T::kThreads, T::kMinBlocks) fna_forward_kernel(const Params p) {
 #if NATTEN_SM80
   constexpr int kD = T::kHeadDim, kBN = T::kBlockN, kNT = kBN / 8, kSteps = T::kSteps;
   constexpr int kSA = T::kRowStrideA, kSK = T::kRowStrideK, kSQ = T::kRowStrideQ;
   constexpr bool kPrecise = T::kPrecise;
+  // How the copies are spread over the threads (fna_common.cuh): the lean paths decode each row once; V's pairs
+  // of rows go to one thread, which interleaves them (kLeanVPairs).
+  constexpr int kQMap = T::kLeanCopies ? kMapRows : kMapIndex;
+  constexpr int kKVMap = T::kLeanVPairs ? kMapRowPairs : kQMap;
   using FragA = dev::FragA<kPrecise>;
   using FragB = dev::FragB<kPrecise>;
 
@@ -210,6 +284,19 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocks) fna_forward_kernel
   const Tile tile = make_tile(p, blockIdx.x);
   const KeyChunks chunks = KeyChunks::of<kBN>(p, tile);
   const Range reach = chunks.rows_reach(p, tile, 16 * warp, 16);  // this warp's part of the key box
+  // kLeanWarpKind: the keys inside the window of every one of this warp's rows (judged on their span).
+  Range warp_common[3];
+  if (T::kLeanWarpKind) {
+    int lo[3], hi[3];
+    tile_rows_span(p, tile, 16 * warp, 16, lo, hi);
+    for (int a = 0; a < 3; a++) {
+      warp_common[a] =
+          get_window_intersection(lo[a], hi[a] + 1, p.kernel[a], p.stride[a], tile.group_length[a], p.causal[a] != 0);
+    }
+  }
+  // kLeanMask: the axes a masked chunk tests (see mask_and_bias).
+  const int mask_axes = chunks.box.extent[0] != 1 ? kMaskAxes012 : (chunks.box.extent[1] != 1 ? kMaskAxes12 : kMaskLine);
+  const int line_rpb = chunks.box.lo[0] * p.rpb_stride[0] + chunks.box.lo[1] * p.rpb_stride[1];
   // The query rows' windows wait in shared memory (registers are the scarce resource; the masked chunks read them).
   for (int r = tid; r < T::kBlockM; r += T::kThreads) {
     sRows[r] = RowWindow::of(query_row(p, tile, r));
@@ -219,13 +306,13 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocks) fna_forward_kernel
 
   // Prologue: the query tile and the first chunk, in one copy group.
   const RowTile q_tile{sQ, kSQ, p.head_dim, p.vec4_qk, p.query};
-  load_rows<T::kBlockM, kD, T::kThreads>(q_tile, nullptr, [&](int r) {
+  load_rows<T::kBlockM, kD, T::kThreads, kQMap>(q_tile, nullptr, [&](int r) {
     int ih[3], valid;
     tile_row_positions(p, tile, r, ih, valid);
     const int64_t row = (b * p.tokens + token_of(p, tile.group, ih)) * p.heads + h;
     return RowSources{valid ? p.query + row * p.head_dim : nullptr, nullptr};
   });
-  chunks.load<kBN, kD, T::kThreads>(p, tile, b, hkv, 0, sK, kSA, sV, kSK, sInfo);
+  chunks.load<kBN, kD, T::kThreads, kKVMap>(p, tile, b, hkv, 0, sK, kSA, sV, kSK, sInfo);
   dev::cp_async_commit();
 
   dev::OnlineSoftmax softmax;
@@ -239,34 +326,51 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocks) fna_forward_kernel
     const int stage = c & 1;
     float* sK_stage = sK + stage * kBN * kSA;
     float* sV_stage = sV + stage * kBN * kSK;
-    advance_pipeline(
-        c + 1 < chunks.count,
-        [&] {
-          chunks.load<kBN, kD, T::kThreads>(p, tile, b, hkv, c + 1, sK + (stage ^ 1) * kBN * kSA, kSA,
-                                            sV + (stage ^ 1) * kBN * kSK, kSK, sInfo + (stage ^ 1) * kBN);
-        },
-        [&] {
-          // This thread's pieces have landed: Q takes the softmax scale (in the log2 domain) once, and in TF32
-          // Q, K and V are rounded once here instead of at every fragment load.
-          if (c == 0) {
-            for_own_pieces<T::kBlockM, kD, T::kThreads>(sQ, kSQ, [&](float* piece) {
-              float v[4];
-              dev::load4(piece, v);
+    auto load_next = [&] {
+      chunks.load<kBN, kD, T::kThreads, kKVMap>(p, tile, b, hkv, c + 1, sK + (stage ^ 1) * kBN * kSA, kSA,
+                                                sV + (stage ^ 1) * kBN * kSK, kSK, sInfo + (stage ^ 1) * kBN);
+    };
+    auto landed = [&] {
+      // This thread's pieces have landed: Q takes the softmax scale (in the log2 domain) once, and in TF32
+      // Q, K and V are rounded once here instead of at every fragment load.
+      if (c == 0) {
+        for_own_pieces<T::kBlockM, kD, T::kThreads, kQMap>(sQ, kSQ, [&](float* piece) {
+          float v[4];
+          dev::load4(piece, v);
 #pragma unroll
-              for (int e = 0; e < 4; e++) {
-                v[e] *= p.scale_log2;
-                if (T::kConvertInSmem) {
-                  v[e] = dev::bits_float(dev::to_tf32(v[e]));
-                }
-              }
-              dev::store4(piece, v);
-            });
+          for (int e = 0; e < 4; e++) {
+            v[e] *= p.scale_log2;
+            if (T::kConvertInSmem) {
+              v[e] = dev::bits_float(dev::to_tf32(v[e]));
+            }
           }
-          if (T::kConvertInSmem) {
-            for_own_pieces<kBN, kD, T::kThreads>(sK_stage, kSA, dev::round_tf32_piece);
-            for_own_pieces<kBN, kD, T::kThreads>(sV_stage, kSK, dev::round_tf32_piece);
-          }
+          dev::store4(piece, v);
         });
+      }
+      if (T::kConvertInSmem && !T::kLeanTruncate) {
+        for_own_pieces<kBN, kD, T::kThreads, kKVMap>(sK_stage, kSA, dev::round_tf32_piece);
+      }
+      if constexpr (T::kConvertInSmem && T::kLeanVPairs) {
+        for_own_piece_pairs<kBN, kD, T::kThreads>(sV_stage, kSK, [](float* first, float* second) {
+          dev::interleave_tf32_pieces(first, second, !T::kLeanTruncate);
+        });
+      } else if (T::kConvertInSmem && !T::kLeanTruncate) {
+        for_own_pieces<kBN, kD, T::kThreads, kKVMap>(sV_stage, kSK, dev::round_tf32_piece);
+      }
+    };
+    if constexpr (T::kLeanOneSync) {
+      // One barrier per chunk: it publishes chunk c and also tells that every warp is done with chunk c - 1, whose
+      // stage (and key coordinates) the copies of chunk c + 1 then reuse.
+      dev::cp_async_wait<0>();
+      landed();
+      __syncthreads();
+      if (c + 1 < chunks.count) {
+        load_next();
+      }
+      dev::cp_async_commit();
+    } else {
+      advance_pipeline(c + 1 < chunks.count, load_next, landed);
+    }
 
     if (T::kQInRegisters && c == 0) {
 #pragma unroll
@@ -279,48 +383,84 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocks) fna_forward_kernel
     // A chunk outside this warp's reach: every score of its rows would be masked (warp-uniform; the barrier
     // below stays outside the branch).
     if (!chunks.outside<kBN>(c, reach)) {
-      // S = Q K^T (the k order of load_a_pair)
-      float s[kNT][4];
-      dev::zero(s);
-#pragma unroll
-      for (int kp = 0; kp < kSteps / 2; kp++) {
-        FragA a0, a1;
-        if (T::kQInRegisters) {
-          a0 = q_frags[T::kQInRegisters ? 2 * kp : 0];
-          a1 = q_frags[T::kQInRegisters ? 2 * kp + 1 : 1];
-        } else {
-          dev::load_a_pair<kPrecise>(a0, a1, sQ_warp + 16 * kp, kSQ, group, quad);
-        }
-#pragma unroll
-        for (int j = 0; j < kNT; j++) {
-          FragB b0, b1;
-          dev::load_b_pair_rows_as_n<kPrecise>(b0, b1, sK_stage + 8 * j * kSA + 16 * kp, kSA, group, quad);
-          dev::mma<kPrecise>(s[j], a0, b0);
-          dev::mma<kPrecise>(s[j], a1, b1);
-        }
+      int kind = chunks.kind<kBN>(c);
+      if (T::kLeanWarpKind && kind == kChunkMasked && (c + 1) * kBN <= chunks.box.volume &&
+          chunks.box.run_inside(c * kBN, kBN, warp_common)) {
+        kind = kChunkFull;  // every key of the chunk is in every window of this warp's rows
       }
-
-      const int kind = chunks.kind<kBN>(c);
-      score_chunk<kNT, true>(p, s, kind, (c - chunks.box_chunks) * kBN, sInfo + stage * kBN, row0, row1, h, quad);
-      softmax.update(s, acc);
-
-      // O += P V (acc's n axis in the order of load_b_quad_rows_as_k)
+      // One chunk. kSkip (kLeanNSkip, masked box chunks): the MMAs of the column tiles (8 keys) outside this warp's
+      // reach are skipped (their keys are masked for every row of the warp: P is 0 there); a warp-uniform range.
+      auto chunk_body = [&](auto skip) {
+        constexpr bool kSkip = decltype(skip)::value;
+        int j_lo = 0, j_hi = kNT;
+        if (kSkip) {
+          const int u0 = c * kBN;
+          j_lo = reach.lo > u0 ? (reach.lo - u0) >> 3 : 0;
+          j_hi = reach.hi - u0 < kBN ? (reach.hi - u0 + 7) >> 3 : kNT;
+        }
+        // S = Q K^T (the k order of load_a_pair)
+        float s[kNT][4];
+        dev::zero(s);
 #pragma unroll
-      for (int j = 0; j < kNT; j++) {
-        FragA a;
-        dev::a_from_c<kPrecise>(a, s[j]);
+        for (int kp = 0; kp < kSteps / 2; kp++) {
+          FragA a0, a1;
+          if (T::kQInRegisters) {
+            a0 = q_frags[T::kQInRegisters ? 2 * kp : 0];
+            a1 = q_frags[T::kQInRegisters ? 2 * kp + 1 : 1];
+          } else {
+            dev::load_a_pair<kPrecise>(a0, a1, sQ_warp + 16 * kp, kSQ, group, quad);
+          }
 #pragma unroll
-        for (int hq = 0; hq < kSteps / 4; hq++) {
-          FragB bq[4];
-          dev::load_b_quad_rows_as_k<kPrecise>(bq, sV_stage + 8 * j * kSK + 32 * hq, kSK, group, quad);
-#pragma unroll
-          for (int i = 0; i < 4; i++) {
-            dev::mma<kPrecise>(acc[4 * hq + i], a, bq[i]);
+          for (int j = 0; j < kNT; j++) {
+            if (!kSkip || (j >= j_lo && j < j_hi)) {
+              FragB b0, b1;
+              dev::load_b_pair_rows_as_n<kPrecise>(b0, b1, sK_stage + 8 * j * kSA + 16 * kp, kSA, group, quad);
+              dev::mma<kPrecise>(s[j], a0, b0);
+              dev::mma<kPrecise>(s[j], a1, b1);
+            }
           }
         }
+
+        if (T::kLeanMask) {
+          score_chunk_lean<kNT>(p, s, kind, (c - chunks.box_chunks) * kBN, sInfo + stage * kBN, row0, row1, h, quad,
+                                mask_axes, chunks.box.lo[2] + c * kBN, line_rpb);
+        } else {
+          score_chunk<kNT, true>(p, s, kind, (c - chunks.box_chunks) * kBN, sInfo + stage * kBN, row0, row1, h,
+                                 quad);
+        }
+        softmax.update<T::kLeanTree, T::kLeanLazy>(s, acc);
+
+        // O += P V (acc's n axis in the order of load_b_quad_rows_as_k)
+#pragma unroll
+        for (int j = 0; j < kNT; j++) {
+          if (!kSkip || (j >= j_lo && j < j_hi)) {
+            FragA a;
+            dev::a_from_c<kPrecise>(a, s[j]);
+#pragma unroll
+            for (int hq = 0; hq < kSteps / 4; hq++) {
+              FragB bq[4];
+              if constexpr (T::kLeanVPairs) {
+                dev::load_b_quad_paired_rows<kPrecise>(bq, sV_stage + 8 * j * kSK + 32 * hq, kSK, group, quad);
+              } else {
+                dev::load_b_quad_rows_as_k<kPrecise>(bq, sV_stage + 8 * j * kSK + 32 * hq, kSK, group, quad);
+              }
+#pragma unroll
+              for (int i = 0; i < 4; i++) {
+                dev::mma<kPrecise>(acc[4 * hq + i], a, bq[i]);
+              }
+            }
+          }
+        }
+      };
+      if (T::kLeanNSkip && kind == kChunkMasked) {
+        chunk_body(std::true_type{});
+      } else {
+        chunk_body(std::false_type{});
       }
     }
-    __syncthreads();
+    if constexpr (!T::kLeanOneSync) {
+      __syncthreads();  // the next iteration's copies reuse this chunk's stage
+    }
   }
 
   // Epilogue: normalize and write the output rows and their logsumexp. Lane quad q holds, for e = 0 and 1, the

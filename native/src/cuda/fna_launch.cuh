@@ -59,7 +59,7 @@ template <int kHeadDim, int kConfig>
 Status launch_forward_config(const Params& p, cudaStream_t stream) {
   constexpr ForwardConfig c = kForwardConfigs[kConfig];
   if constexpr (forward_config_fits(kHeadDim, c)) {
-    return launch_forward<ForwardTraits<kHeadDim, false, c.warps, c.block_n, c.min_blocks, c.q_regs>>(p, stream);
+    return launch_forward<ForwardTraits<kHeadDim, false, c.warps, c.block_n, c.min_blocks, c.q_regs, c.lean>>(p, stream);
   } else {
     return invalid("forward configuration " + std::to_string(kConfig) + " does not fit head-dim bucket " +
                    std::to_string(kHeadDim));

@@ -56,17 +56,27 @@ int head_dim_bucket(int dim) {
 }
 
 // The tile shape (a power of two per axis, `rows` in all) that minimizes the work estimate
-// tiles x (union box of their windows), preferring longer runs along the last axis on ties.
-void choose_tile(const NAProblem& p, int rows, int (&best)[3]) {
+// tiles x (union box of their windows), preferring longer runs along the last axis on ties. by_warp_reach (a
+// forward configuration's tile_by_reach): tiles x (union box of the windows of one warp's 16 rows, the sub-box
+// they form in the tile's row-major order), the keys each warp computes on rather than those the CTA copies.
+void choose_tile(const NAProblem& p, int rows, int (&best)[3], bool by_warp_reach = false) {
   double best_cost = std::numeric_limits<double>::infinity();
   for (int m0 = 1; m0 <= rows; m0 *= 2) {
     for (int m1 = 1; m0 * m1 <= rows; m1 *= 2) {
       const int m[3] = {m0, m1, rows / (m0 * m1)};
+      int sub[3] = {m[0], m[1], m[2]};
+      if (by_warp_reach) {
+        int left = 16;
+        for (int a = 2; a >= 0; a--) {
+          sub[a] = std::min(m[a], left);
+          left /= sub[a];
+        }
+      }
       double cost = 1;
       for (int a = 0; a < 3; a++) {
         const int longest_group = (p.length[a] + p.dilation[a] - 1) / p.dilation[a];
         cost *= static_cast<double>(get_axis_tile_count(p.length[a], p.dilation[a], m[a])) *
-                std::min(p.kernel[a] + m[a] - 1, longest_group);
+                std::min(p.kernel[a] + sub[a] - 1, longest_group);
       }
       if (cost < best_cost || (cost == best_cost && m[2] > best[2])) {
         best_cost = cost;
@@ -124,10 +134,11 @@ struct Plan {
   int forward_config = 0;  // index into kForwardConfigs (the forward; TF32)
 };
 
-int forward_config_index(ForwardConfig c) {
+constexpr int forward_config_index(ForwardConfig c) {
   for (int i = 0; i < kForwardConfigCount; i++) {
     if (kForwardConfigs[i].warps == c.warps && kForwardConfigs[i].block_n == c.block_n &&
-        kForwardConfigs[i].min_blocks == c.min_blocks && kForwardConfigs[i].q_regs == c.q_regs) {
+        kForwardConfigs[i].min_blocks == c.min_blocks && kForwardConfigs[i].q_regs == c.q_regs &&
+        kForwardConfigs[i].lean == c.lean && kForwardConfigs[i].tile_by_reach == c.tile_by_reach) {
       return i;
     }
   }
@@ -152,13 +163,26 @@ constexpr ForwardRule kForwardRules[] = {
     // Round 3, the final one (commit 446bc12, straight-line masking): auto = best on 2d-nat (4x32x4 0.154),
     // 2d-large (4x32x4 0.532) and 3d-video (8x64 36.16); 1d-long 8x128 4.326 vs 4x32x4 5.061 (best in round 1 too;
     // round 2's opposite result came from the per-score shared-memory reads of the masked edge chunks).
-    {32, 0, kAnyWindow, {4, 32, 4}},
-    {64, 1, kAnyWindow, {8, 128}},
-    {64, 0, kAnyWindow, {4, 32, 4}},
-    {128, 0, kAnyWindow, {8, 64}},
+    // Round 4 (commit a9e34ea, the lean paths; sweep of 21:21 UTC): 2d-nat 4x32x4 lean 1 0.134 vs 0.157; 2d-large
+    // 4x32x4 lean 31 0.457 vs 0.522; 3d-video 8x64 lean 31 28.67 vs 36.20; 1d-long 8x64 lean 63 3.489 vs 8x128's
+    // 4.350 (8x128 with lean 31 spills more and ran 4.62).
+    {32, 0, kAnyWindow, {4, 32, 4, 0, kLeanCopies}},
+    {64, 1, kAnyWindow, {8, 64, 0, 0, 63}},
+    {64, 0, kAnyWindow, {4, 32, 4, 0, 31}},
+    {128, 0, kAnyWindow, {8, 64, 0, 0, 31}},
     // Not from a sweep: bucket 256 in TF32 spills 116 bytes with 32-key chunks, none with 16 (ptxas, sm_90).
     {256, 0, kAnyWindow, {4, 16}},
 };
+
+constexpr bool rules_in_table() {
+  for (const ForwardRule& r : kForwardRules) {
+    if (forward_config_index(r.config) < 0) {
+      return false;
+    }
+  }
+  return forward_config_index(default_forward_config(32)) >= 0 && forward_config_index(default_forward_config(128)) >= 0;
+}
+static_assert(rules_in_table(), "every configuration the dispatcher picks is one of kForwardConfigs");
 
 ForwardConfig choose_forward_config(const NAProblem& p, int bucket) {
   int axes = 0;
@@ -246,7 +270,7 @@ Plan plan(const NAProblem& p, const RunOptions& options, bool backward) {
     }
   }
   plan.forward_config = forward_config_index(fc);
-  choose_tile(p, backward ? 64 : 16 * fc.warps, plan.q_tile);
+  choose_tile(p, backward ? 64 : 16 * fc.warps, plan.q_tile, !backward && fc.tile_by_reach);
   choose_tile(p, 64, plan.k_tile);
   int64_t q_tiles = 1, k_tiles = 1;
   for (int a = 0; a < 3; a++) {
@@ -408,7 +432,8 @@ std::string describe_fused(const NAProblem& p, const RunOptions& options) {
          " fwd config " + std::to_string(pl.forward_config) + " (" + std::to_string(fc.warps) + " warps, " +
          std::to_string(fc.block_n) + " keys" +
          (fc.min_blocks > 0 ? ", " + std::to_string(fc.min_blocks) + " blocks/SM" : std::string()) +
-         (fc.q_regs ? ", Q in registers" : "") + ")";
+         (fc.q_regs > 0 ? ", Q in registers" : fc.q_regs < 0 ? ", Q in shared memory" : "") + (fc.lean ? ", lean " + std::to_string(fc.lean) : std::string()) +
+         (fc.tile_by_reach ? ", tile by warp reach" : "") + ")";
 }
 
 }  // namespace cuda

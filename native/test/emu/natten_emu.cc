@@ -44,7 +44,7 @@ struct Fiber {
   std::deque<std::vector<CopyOp>> groups;
 };
 
-enum class Kind { kNone, kShfl, kMma };
+enum class Kind { kNone, kShfl, kMma, kVote };
 
 struct Warp {
   int arrived = 0;
@@ -207,6 +207,24 @@ float shfl_xor(float v, int mask) {
     }
   });
   return w.f_out[lane];
+}
+
+bool any_sync(bool p) {
+  State& s = st();
+  Fiber& f = me();
+  Warp& w = s.warps[f.linear / 32];
+  const int lane = f.linear % 32;
+  w.f_in[lane] = p ? 1.f : 0.f;
+  warp_collective(w, Kind::kVote, [&]() {
+    float any = 0.f;
+    for (int l = 0; l < 32; l++) {
+      any = w.f_in[l] != 0.f ? 1.f : any;
+    }
+    for (int l = 0; l < 32; l++) {
+      w.f_out[l] = any;
+    }
+  });
+  return w.f_out[lane] != 0.f;
 }
 
 void mma_tf32(float (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[2]) {

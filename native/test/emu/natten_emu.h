@@ -29,6 +29,7 @@ const dim3& grid_dim();
 
 void syncthreads();
 float shfl_xor(float v, int mask);
+bool any_sync(bool p);  // __any_sync over the full warp
 void mma_tf32(float (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[2]);
 void cp_async_16(void* smem, const void* gmem, int src_bytes);
 void cp_async_4(void* smem, const void* gmem, int src_bytes);

@@ -31,6 +31,7 @@ using ::natten_emu::float_bits;
 using ::natten_emu::bits_float;
 using ::natten_emu::mma_tf32;
 using ::natten_emu::shfl_xor;
+using ::natten_emu::any_sync;
 using ::natten_emu::to_tf32;
 inline bool sm80_or_newer() { return true; }
 inline void compiler_fence() {}
@@ -148,6 +149,9 @@ NATTEN_DEVICE void store4(float* p, const float (&v)[4]) {
 }
 
 NATTEN_DEVICE float shfl_xor(float v, int mask) { return __shfl_xor_sync(0xffffffffu, v, mask); }
+
+// Whether p holds in any lane of the (full, converged) warp.
+NATTEN_DEVICE bool any_sync(bool p) { return __any_sync(0xffffffffu, p) != 0; }
 
 // The dynamic shared memory of the block (16-byte aligned).
 template <class T>

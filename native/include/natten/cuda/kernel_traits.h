@@ -47,11 +47,47 @@ struct ForwardConfig {
   int warps;
   int block_n;
   int min_blocks = 0;  // CTAs per multiprocessor to compile for (__launch_bounds__); 0: the default
-  int q_regs = 0;      // 1: Q's fragments in registers whatever the head dim (up to 128); 0: the default rule
+  int q_regs = 0;      // 1: Q's fragments in registers whatever the head dim (up to 128); -1: read from shared
+                       // memory every chunk (32 registers fewer at head dim 64); 0: the default rule
+  int lean = 0;        // kLean* bits: the leaner code paths of the forward (fna_forward.cuh)
+  int tile_by_reach = 0;  // 1: the query tile shape minimizes the keys per warp, not per CTA (launch.cu, choose_tile)
 };
+// The forward's leaner code paths, one bit each (ForwardConfig::lean), so that the sweep can weigh them one by one:
+// kLeanCopies: each thread copies pieces of one row of a chunk (its address worked out once, by the thread that
+// also writes the key's coordinates); kLeanMask: masked chunks test only the axes on which the key box is longer
+// than one position, and a box that is one line (every 1-D problem) takes its keys' coordinates from their
+// position, without reading them from shared memory; kLeanWarpKind: a chunk masked for the CTA that lies inside
+// the window of each of a warp's 16 rows skips that warp's mask.
+// kLeanTree: the softmax's row maximum and sum as pairwise trees (short dependency chains); kLeanVPairs: V's
+// rows k and k + 4 of each 8-key block interleaved in shared memory, so that each B fragment of P V is one
+// aligned register pair of a 16-byte load (no register moves before the MMAs); kLeanLazy: the softmax rescales
+// the output only when a row's maximum grows by more than a margin (natten/cuda/softmax.h); kLeanNSkip: in masked
+// chunks, the MMAs of the 8-key column tiles outside the warp's reach are skipped; kLeanOneSync: one barrier
+// per chunk instead of two (the next chunk's copies are issued after the barrier that publishes this one);
+// kLeanTruncate: K and V are not rounded to TF32 in shared memory (the MMA truncates them: about twice the
+// rounding error; for the sweep to weigh, never a default without a look at the errors).
+constexpr int kLeanCopies = 1, kLeanMask = 2, kLeanWarpKind = 4, kLeanAll = 7, kLeanTree = 8, kLeanVPairs = 16,
+              kLeanLazy = 32, kLeanNSkip = 64, kLeanOneSync = 128, kLeanTruncate = 256;
 constexpr ForwardConfig kForwardConfigs[] = {{4, 64}, {4, 32}, {8, 64}, {8, 32}, {2, 64}, {8, 128},
                                              {4, 32, 4}, {4, 64, 3}, {4, 32, 3}, {4, 16}, {8, 64, 0, 1},
-                                             {4, 32, 0, 1}};
+                                             {4, 32, 0, 1},
+                                             // Round 4 (H200 sweep of 2026-11-28 21:21 UTC, commit a9e34ea): the winners
+                                             // 2d-nat lean 1, 2d-large lean 31, 3d-video lean 31, 1d-long 8x64 lean 63
+                                             {4, 32, 4, 0, kLeanCopies}, {4, 32, 4, 0, 31}, {8, 64, 0, 0, 31},
+                                             {8, 64, 0, 0, 63},
+                                             // 2-D without the mask and warp-kind bits (they cost there), with the
+                                             // trees, V pairs, lazy rescaling, column-tile skips, one barrier
+                                             {4, 32, 4, 0, 25}, {4, 32, 4, 0, 57}, {4, 32, 4, 0, 89}, {4, 32, 4, 0, 153},
+                                             {4, 32, 4, 0, 217},
+                                             // the 2-D tile shapes by warp reach (2d-large: 16x4 instead of 8x8)
+                                             {4, 32, 4, 0, kLeanCopies, 1}, {4, 32, 4, 0, 31, 1}, {4, 32, 4, 0, 217, 1},
+                                             // 8x64 (1d-long, 3d-video) with column-tile skips, one barrier, no warp kind
+                                             {8, 64, 0, 0, 127}, {8, 64, 0, 0, 255}, {8, 64, 0, 0, 123},
+                                             {8, 64, 0, 0, 159},
+                                             // 8x64 at two CTAs per SM (16 warps, 128 registers: spills), 128-query tiles
+                                             {8, 64, 2, 0, 31}, {8, 64, 2, 0, 127}, {8, 64, 2, 0, 31, 1},
+                                             // the winners without the rounding pass of K and V (truncated by the MMA)
+                                             {4, 32, 4, 0, 31 | kLeanTruncate}, {8, 64, 0, 0, 63 | kLeanTruncate}};
 constexpr int kForwardConfigCount = sizeof(kForwardConfigs) / sizeof(kForwardConfigs[0]);
 
 // The default configuration of a head-dim bucket (its keys per chunk: shared memory stays under about 100 KB).
@@ -71,8 +107,16 @@ constexpr int forward_smem_bytes(int head_dim, int warps, int block_n) {
               2 * block_n * 4 + 16 * warps * 8);
 }
 
+// V's interleaved pairs need the rows k and k + 4 of each 8-key block spread evenly over the threads, at the same
+// columns (kMapRowPairs in fna_common.cuh).
+constexpr bool forward_row_pairs_fit(int head_dim, ForwardConfig c) {
+  return (c.lean & kLeanVPairs) == 0 ||
+         (2 * 32 * c.warps >= c.block_n && (32 * c.warps) % (c.block_n / 2) == 0 &&
+          (head_dim / 4) % ((32 * c.warps) / (c.block_n / 2)) == 0);
+}
+
 constexpr bool forward_config_fits(int head_dim, ForwardConfig c) {
-  return (c.q_regs == 0 || head_dim == 128) && forward_smem_bytes(head_dim, c.warps, c.block_n) <= kMaxSmemBytes &&
+  return (c.q_regs != 1 || head_dim == 128) && forward_row_pairs_fit(head_dim, c) && forward_smem_bytes(head_dim, c.warps, c.block_n) <= kMaxSmemBytes &&
          (c.min_blocks == 0 || c.min_blocks * forward_smem_bytes(head_dim, c.warps, c.block_n) <= kMaxSmemBytesPerSm);
 }
 
@@ -87,7 +131,7 @@ constexpr bool forward_config_fits(int head_dim, ForwardConfig c) {
 // load, and writes its output row 16 bytes at a time. In TF32 the thread that copied a piece of K or V rounds
 // it to TF32 in place once the copy lands, so the fragments need no conversion.
 template <int kHeadDim_, bool kPrecise_, int kWarps_ = default_forward_config(kHeadDim_).warps,
-          int kBlockN_ = default_forward_config(kHeadDim_).block_n, int kMinBlocks_ = 0, int kQRegs_ = 0>
+          int kBlockN_ = default_forward_config(kHeadDim_).block_n, int kMinBlocks_ = 0, int kQRegs_ = 0, int kLean_ = 0>
 struct ForwardTraits : HeadDimTraits<kHeadDim_> {
   using Base = HeadDimTraits<kHeadDim_>;
   static constexpr int kHeadDim = kHeadDim_;
@@ -102,8 +146,18 @@ struct ForwardTraits : HeadDimTraits<kHeadDim_> {
   static constexpr int kMinBlocks = kMinBlocks_ > 0 ? kMinBlocks_ : (kWarps_ <= 4 ? kMinBlocksPerSm : 1);
   // Q fragments cached in registers for all chunks, unless the register budget is tight.
   static constexpr bool kQInRegisters =
-      !kPrecise && (kQRegs_ ? kHeadDim <= 128 : kHeadDim <= kQInRegistersMaxDim && kMinBlocks * kWarps_ <= 8);
+      !kPrecise && kQRegs_ >= 0 &&
+      (kQRegs_ ? kHeadDim <= 128 : kHeadDim <= kQInRegistersMaxDim && kMinBlocks * kWarps_ <= 8);
   static constexpr bool kConvertInSmem = !kPrecise;              // K and V rounded to TF32 in shared memory
+  static constexpr bool kLeanCopies = (kLean_ & natten::cuda::kLeanCopies) != 0;
+  static constexpr bool kLeanMask = (kLean_ & natten::cuda::kLeanMask) != 0;
+  static constexpr bool kLeanWarpKind = (kLean_ & natten::cuda::kLeanWarpKind) != 0;
+  static constexpr bool kLeanTree = (kLean_ & natten::cuda::kLeanTree) != 0;
+  static constexpr bool kLeanVPairs = (kLean_ & natten::cuda::kLeanVPairs) != 0;
+  static constexpr bool kLeanLazy = (kLean_ & natten::cuda::kLeanLazy) != 0;
+  static constexpr bool kLeanNSkip = (kLean_ & natten::cuda::kLeanNSkip) != 0;
+  static constexpr bool kLeanOneSync = (kLean_ & natten::cuda::kLeanOneSync) != 0;
+  static constexpr bool kLeanTruncate = (kLean_ & natten::cuda::kLeanTruncate) != 0;
   static constexpr int kRowStrideQ = forward_q_stride(kHeadDim);
   static constexpr int kQFloats = kBlockM * kRowStrideQ;
   static constexpr int kKFloats = 2 * kBlockN * Base::kRowStrideA;  // two stages
@@ -117,6 +171,7 @@ struct ForwardTraits : HeadDimTraits<kHeadDim_> {
   static_assert(kRowStrideQ % 32 == (kHeadDim <= 64 ? 4 : 16), "Q's row stride: see forward_q_stride");
   static_assert(kWarps >= 1 && kWarps <= 8, "CTAs of 1 to 8 warps");
   static_assert(kBlockN <= kThreads, "one thread per key writes a chunk's key coordinates");
+  static_assert(!kLeanVPairs || kConvertInSmem, "V's pairs are interleaved by the TF32 rounding pass");
   static_assert(kSmemBytes <= kMaxSmemBytes, "forward tile exceeds shared memory");
   static_assert(kMinBlocks_ == 0 || kMinBlocks * kSmemBytes <= kMaxSmemBytesPerSm, "the blocks asked for exceed shared memory");
 };

@@ -153,6 +153,44 @@ NATTEN_DEVICE void load_b_quad_rows_as_k(FragB<kPrecise> (&b)[4], const float* t
   }
 }
 
+// Interleaves two 16-byte pieces at the same columns of rows k and k + 4 of an 8-row block (x and y), rounded
+// to TF32 (unless !round: the MMA then truncates them): the first becomes (x0, y0, x1, y1), the second (x2, y2,
+// x3, y3): see load_b_quad_paired_rows.
+NATTEN_DEVICE void interleave_tf32_pieces(float* first, float* second, bool round = true) {
+  float x[4], y[4];
+  load4(first, x);
+  load4(second, y);
+  if (round) {
+#pragma unroll
+    for (int e = 0; e < 4; e++) {
+      x[e] = bits_float(to_tf32(x[e]));
+      y[e] = bits_float(to_tf32(y[e]));
+    }
+  }
+  const float a[4] = {x[0], y[0], x[1], y[1]};
+  const float b[4] = {x[2], y[2], x[3], y[3]};
+  store4(first, a);
+  store4(second, b);
+}
+
+// load_b_quad_rows_as_k from a tile interleaved by interleave_tf32_pieces: the same fragments, each one aligned
+// pair of the two 16-byte loads (b[0], b[1] from row quad, b[2], b[3] from row quad + 4), no register moves.
+template <bool kPrecise>
+NATTEN_DEVICE void load_b_quad_paired_rows(FragB<kPrecise> (&b)[4], const float* tile, int stride, int group,
+                                           int quad) {
+  float x[4], y[4];
+  load4(tile + quad * stride + 4 * group, x);
+  load4(tile + (quad + 4) * stride + 4 * group, y);
+  split_rounded<kPrecise>(x[0], b[0].hi[0], b[0].lo[0]);
+  split_rounded<kPrecise>(x[1], b[0].hi[1], b[0].lo[1]);
+  split_rounded<kPrecise>(x[2], b[1].hi[0], b[1].lo[0]);
+  split_rounded<kPrecise>(x[3], b[1].hi[1], b[1].lo[1]);
+  split_rounded<kPrecise>(y[0], b[2].hi[0], b[2].lo[0]);
+  split_rounded<kPrecise>(y[1], b[2].hi[1], b[2].lo[1]);
+  split_rounded<kPrecise>(y[2], b[3].hi[0], b[3].lo[0]);
+  split_rounded<kPrecise>(y[3], b[3].hi[1], b[3].lo[1]);
+}
+
 // A fragment from the C fragment of a previous product whose n axis used key_of_column (see above).
 template <bool kPrecise>
 NATTEN_DEVICE void a_from_c(FragA<kPrecise>& f, const float (&c)[4]) {

@@ -38,32 +38,88 @@ struct OnlineSoftmax {
   // by exp2(old max - new max). A row with every key masked so far keeps max -inf; exp2 is taken against 0
   // for it (never -inf - -inf), which leaves its probabilities and sum at 0. NaN scores propagate: fmaxf
   // skips them in the max, exp2(NaN) poisons the sum.
-  template <int kN, int kO>
+  //
+  // kTree: the row's maximum and sum over the chunk as pairwise trees (depth log2(2 kN) instead of a chain of
+  // 2 kN dependent instructions; kN a power of two); the sum's rounding differs in order only.
+  // kLazy: the running maximum is a base that moves only when some row of the warp would exceed it by more than
+  // kLazyMargin (a warp vote); otherwise the chunk is exponentiated against the old base and acc and the sums
+  // are not rescaled (probabilities up to 2^kLazyMargin; the output and logsumexp are relative to the base, so
+  // the results are the same up to rounding).
+  static constexpr float kLazyMargin = 8.f;
+
+  template <bool kTree = false, bool kLazy = false, int kN, int kO>
   NATTEN_DEVICE void update(float (&s)[kN][4], float (&acc)[kO][4]) {
+    float m[2];
 #pragma unroll
     for (int r = 0; r < 2; r++) {
-      float m = row_max[r];
+      m[r] = row_max[r];
+      if (kTree) {
+        static_assert((kN & (kN - 1)) == 0, "tree reductions over a power of two of column tiles");
+        float t[kN];
 #pragma unroll
-      for (int j = 0; j < kN; j++) {
-        m = fmaxf(m, fmaxf(s[j][2 * r], s[j][2 * r + 1]));
+        for (int j = 0; j < kN; j++) {
+          t[j] = fmaxf(s[j][2 * r], s[j][2 * r + 1]);
+        }
+#pragma unroll
+        for (int w = kN / 2; w >= 1; w /= 2) {
+#pragma unroll
+          for (int j = 0; j < w; j++) {
+            t[j] = fmaxf(t[j], t[j + w]);
+          }
+        }
+        m[r] = fmaxf(m[r], t[0]);
+      } else {
+#pragma unroll
+        for (int j = 0; j < kN; j++) {
+          m[r] = fmaxf(m[r], fmaxf(s[j][2 * r], s[j][2 * r + 1]));
+        }
       }
-      m = quad_max(m);
-      const float base = m == -INFINITY ? 0.f : m;
-      const float correction = fast_exp2(row_max[r] - base);
-      row_max[r] = m;
+      m[r] = quad_max(m[r]);
+    }
+    bool rescale = true;
+    if (kLazy) {
+      rescale = any_sync(m[0] > row_max[0] + kLazyMargin || m[1] > row_max[1] + kLazyMargin);
+    }
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+      const float next = rescale ? m[r] : row_max[r];
+      const float base = next == -INFINITY ? 0.f : next;
+      if (rescale) {  // warp-uniform
+        const float correction = fast_exp2(row_max[r] - base);
+        row_max[r] = next;
+        row_sum[r] *= correction;
+#pragma unroll
+        for (int o = 0; o < kO; o++) {
+          acc[o][2 * r] *= correction;
+          acc[o][2 * r + 1] *= correction;
+        }
+      }
       float sum = 0.f;
+      if (kTree) {
+        float t[kN];
 #pragma unroll
-      for (int j = 0; j < kN; j++) {
-        s[j][2 * r] = fast_exp2(s[j][2 * r] - base);
-        s[j][2 * r + 1] = fast_exp2(s[j][2 * r + 1] - base);
-        sum += s[j][2 * r] + s[j][2 * r + 1];
-      }
-      row_sum[r] = row_sum[r] * correction + sum;
+        for (int j = 0; j < kN; j++) {
+          s[j][2 * r] = fast_exp2(s[j][2 * r] - base);
+          s[j][2 * r + 1] = fast_exp2(s[j][2 * r + 1] - base);
+          t[j] = s[j][2 * r] + s[j][2 * r + 1];
+        }
 #pragma unroll
-      for (int o = 0; o < kO; o++) {
-        acc[o][2 * r] *= correction;
-        acc[o][2 * r + 1] *= correction;
+        for (int w = kN / 2; w >= 1; w /= 2) {
+#pragma unroll
+          for (int j = 0; j < w; j++) {
+            t[j] += t[j + w];
+          }
+        }
+        sum = t[0];
+      } else {
+#pragma unroll
+        for (int j = 0; j < kN; j++) {
+          s[j][2 * r] = fast_exp2(s[j][2 * r] - base);
+          s[j][2 * r + 1] = fast_exp2(s[j][2 * r + 1] - base);
+          sum += s[j][2 * r] + s[j][2 * r + 1];
+        }
       }
+      row_sum[r] += sum;
     }
   }
 
