@@ -16,12 +16,12 @@
  * tensorflow) against the machine's float32 peak; `--no-paths` skips it.
  *
  * `--backend webgpu` runs in Node through Dawn (test/webgpu_node.ts: NATTEN_DAWN_NODE, NATTEN_DAWN_FLAGS,
- * VK_ICD_FILENAMES, NATTEN_VULKAN_LOADER). There the inputs stay on the GPU and each measurement is one batch of
- * calls (up to 200, within the budget) closed by a one-element readback of the last result (the queue runs in
- * order), divided by the calls: GPU time plus tfjs's dispatch overhead, no transfers. A baseline that cannot run
- * is reported as failed, with why. On webgpu each preset runs in a fresh Node process (this script, re-run with
- * one preset): on the H200, a preset measured after another preset's composed baselines in the same process
- * ran 2-3x slower (2d-large 5.2 ms against 1.7-2.3 alone; not explained; see bench/RESULTS.md).
+ * VK_ICD_FILENAMES, NATTEN_VULKAN_LOADER). There the inputs stay on the GPU and each measurement is the median of
+ * five batches of calls (up to 200 calls in all, within the budget), each closed by a one-element readback of
+ * the last result (the queue runs in order), per call: GPU time plus tfjs's dispatch overhead, no transfers
+ * (bench/gpu_time.ts). A baseline that cannot run is reported as failed, with why. On webgpu each preset runs in
+ * a fresh Node process (this script, re-run with one preset), so that no preset's baselines (gigabytes of GPU
+ * buffers, thousands of pipelines) are still around when the next one is timed.
  */
 import * as tf from '@tensorflow/tfjs';
 import {spawnSync} from 'child_process';
