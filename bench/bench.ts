@@ -347,9 +347,10 @@ async function main(): Promise<void> {
         gpu.device.limits.maxStorageBufferBindingSize}, maxComputeWorkgroupStorageSize ${
         gpu.device.limits.maxComputeWorkgroupStorageSize}`);
   }
-  const peak = args.paths ? machinePeak() : null;
-  const results: Result[] = [];
+  // A child run (one preset in its own process) hands its results back before any table: the parent has the peak.
   const child = process.env[CHILD_RESULT];
+  const peak = args.paths && child == null ? machinePeak() : null;
+  const results: Result[] = [];
   for (const p of PRESETS.filter(x => args.presets.includes(x.name))) {
     const r = args.backend === 'webgpu' && child == null ? presetInChild(p.name, args) :
                                                           await benchPreset(p, args.backend, args.quick, args.paths);
