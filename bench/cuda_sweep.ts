@@ -18,7 +18,6 @@ export interface SweepRow {
   blockN: number;
   minBlocks: number;
   qInRegisters: boolean;
-  qInSharedMemory: boolean;
   lean: number;  // ForwardConfig::lean bits (native/include/natten/cuda/kernel_traits.h)
   tileByReach: boolean;
   kernels: string;
@@ -49,7 +48,7 @@ export function sweepPreset(p: Preset, problem: CudaProblem, iters: number, warm
     const c = config >= 0 ? addon.forwardConfigs()[config] : null;
     const row: SweepRow = {preset: p.name, config, warps: c?.warps ?? 0, blockN: c?.blockN ?? 0,
                            minBlocks: c?.minBlocks ?? 0, qInRegisters: c?.qInRegisters ?? false,
-                           qInSharedMemory: c?.qInSharedMemory ?? false, lean: c?.lean ?? 0,
+                           lean: c?.lean ?? 0,
                            tileByReach: c?.tileByReach ?? false, kernels,
                            checkRelErr: NaN, checkPass: false, forwardMs: NaN, forwardTflops: NaN};
     try {
@@ -72,7 +71,7 @@ export function sweepPreset(p: Preset, problem: CudaProblem, iters: number, warm
 
 function shapeOf(r: SweepRow): string {
   return `${r.warps}x${r.blockN}${r.minBlocks ? `x${r.minBlocks}` : ''}${r.qInRegisters ? ' Q in regs' : ''}${
-      r.qInSharedMemory ? ' Q in smem' : ''}${r.lean ? ` lean ${r.lean}` : ''}${r.tileByReach ? ' reach tile' : ''}`;
+      r.lean ? ` lean ${r.lean}` : ''}${r.tileByReach ? ' reach tile' : ''}`;
 }
 
 export function printSweep(rows: SweepRow[]): void {

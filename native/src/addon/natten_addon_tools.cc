@@ -48,7 +48,6 @@ Napi::Value ForwardConfigs(const Napi::CallbackInfo& info) {
     c.Set("blockN", cuda::kForwardConfigs[i].block_n);
     c.Set("minBlocks", cuda::kForwardConfigs[i].min_blocks);
     c.Set("qInRegisters", cuda::kForwardConfigs[i].q_regs > 0);
-    c.Set("qInSharedMemory", cuda::kForwardConfigs[i].q_regs < 0);
     c.Set("lean", cuda::kForwardConfigs[i].lean);
     c.Set("tileByReach", cuda::kForwardConfigs[i].tile_by_reach != 0);
     out.Set(static_cast<uint32_t>(i), c);

@@ -435,7 +435,7 @@ std::string describe_fused(const NAProblem& p, const RunOptions& options) {
          " fwd config " + std::to_string(pl.forward_config) + " (" + std::to_string(fc.warps) + " warps, " +
          std::to_string(fc.block_n) + " keys" +
          (fc.min_blocks > 0 ? ", " + std::to_string(fc.min_blocks) + " blocks/SM" : std::string()) +
-         (fc.q_regs > 0 ? ", Q in registers" : fc.q_regs < 0 ? ", Q in shared memory" : "") + (fc.lean ? ", lean " + std::to_string(fc.lean) : std::string()) +
+         (fc.q_regs > 0 ? ", Q in registers" : "") + (fc.lean ? ", lean " + std::to_string(fc.lean) : std::string()) +
          (fc.tile_by_reach ? ", tile by warp reach" : "") + ")";
 }
 

@@ -63,7 +63,7 @@ export interface NattenCudaAddon {
   failNextAllocation(skip?: number): void;
   /** The fused forward's tile configurations (warps per CTA, keys per chunk), for the benchmark's sweep. */
   forwardConfigs(): Array<{index: number, warps: number, blockN: number, minBlocks: number, qInRegisters: boolean,
-                           qInSharedMemory: boolean, lean: number, tileByReach: boolean}>;
+                           lean: number, tileByReach: boolean}>;
   /** `forwardOnly`: the fused forward alone. */
   selfCheck(p: CudaProblem, o: CudaOptions&{seed?: number, forwardOnly?: boolean}): {
     kernels: string, results: SelfCheckResult[], fastForwardMs: number, referenceForwardMs: number,

@@ -47,8 +47,7 @@ struct ForwardConfig {
   int warps;
   int block_n;
   int min_blocks = 0;  // CTAs per multiprocessor to compile for (__launch_bounds__); 0: the default
-  int q_regs = 0;      // 1: Q's fragments in registers whatever the head dim (up to 128); -1: read from shared
-                       // memory every chunk (32 registers fewer at head dim 64); 0: the default rule
+  int q_regs = 0;      // 1: Q's fragments in registers whatever the head dim (up to 128); 0: the default rule
   int lean = 0;        // kLean* bits: the leaner code paths of the forward (fna_forward.cuh)
   int tile_by_reach = 0;  // 1: the query tile shape minimizes the keys per warp, not per CTA (launch.cu, choose_tile)
 };
@@ -66,7 +65,7 @@ struct ForwardConfig {
 // per chunk instead of two (the next chunk's copies are issued after the barrier that publishes this one);
 // kLeanTruncate: K and V are not rounded to TF32 in shared memory (the MMA truncates them: about twice the
 // rounding error; for the sweep to weigh, never a default without a look at the errors).
-constexpr int kLeanCopies = 1, kLeanMask = 2, kLeanWarpKind = 4, kLeanAll = 7, kLeanTree = 8, kLeanVPairs = 16,
+constexpr int kLeanCopies = 1, kLeanMask = 2, kLeanWarpKind = 4, kLeanTree = 8, kLeanVPairs = 16,
               kLeanLazy = 32, kLeanNSkip = 64, kLeanOneSync = 128, kLeanTruncate = 256;
 constexpr ForwardConfig kForwardConfigs[] = {{4, 64}, {4, 32}, {8, 64}, {8, 32}, {2, 64}, {8, 128},
                                              {4, 32, 4}, {4, 64, 3}, {4, 32, 3}, {4, 16}, {8, 64, 0, 1},
@@ -146,7 +145,7 @@ struct ForwardTraits : HeadDimTraits<kHeadDim_> {
   static constexpr int kMinBlocks = kMinBlocks_ > 0 ? kMinBlocks_ : (kWarps_ <= 4 ? kMinBlocksPerSm : 1);
   // Q fragments cached in registers for all chunks, unless the register budget is tight.
   static constexpr bool kQInRegisters =
-      !kPrecise && kQRegs_ >= 0 &&
+      !kPrecise &&
       (kQRegs_ ? kHeadDim <= 128 : kHeadDim <= kQInRegistersMaxDim && kMinBlocks * kWarps_ <= 8);
   static constexpr bool kConvertInSmem = !kPrecise;              // K and V rounded to TF32 in shared memory
   static constexpr bool kLeanCopies = (kLean_ & natten::cuda::kLeanCopies) != 0;
