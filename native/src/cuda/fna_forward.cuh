@@ -347,7 +347,7 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocks) fna_forward_kernel
           dev::store4(piece, v);
         });
       }
-      if (T::kConvertInSmem && !T::kLeanTruncate) {
+      if (T::kConvertInSmem && !T::kLeanTruncateK) {
         for_own_pieces<kBN, kD, T::kThreads, kKVMap>(sK_stage, kSA, dev::round_tf32_piece);
       }
       if constexpr (T::kConvertInSmem && T::kLeanVPairs) {
