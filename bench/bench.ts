@@ -16,10 +16,10 @@
  * tensorflow) against the machine's float32 peak; `--no-paths` skips it.
  *
  * `--backend webgpu` runs in Node through Dawn (test/webgpu_node.ts: NATTEN_DAWN_NODE, NATTEN_DAWN_FLAGS,
- * VK_ICD_FILENAMES, NATTEN_VULKAN_LOADER). There the inputs stay on the GPU and each measurement is the median of
- * five batches of calls (up to 200 calls in all, within the budget), each closed by a one-element readback of
- * the last result (the queue runs in order), per call: GPU time plus tfjs's dispatch overhead, no transfers
- * (bench/gpu_time.ts). A baseline that cannot run is reported as failed, with why. On webgpu each preset runs in
+ * VK_ICD_FILENAMES, NATTEN_VULKAN_LOADER). There the inputs stay on the GPU and each measurement times pairs of
+ * batches of n and 2n calls, each closed by a one-element readback of the last result (the queue runs in order):
+ * the median over the pairs of their difference over n, per call GPU time plus tfjs's dispatch overhead, without
+ * the readback's latency and with no transfers (bench/gpu_time.ts). A baseline that cannot run is reported as failed, with why. On webgpu each preset runs in
  * a fresh Node process (this script, re-run with one preset), so that no preset's baselines (gigabytes of GPU
  * buffers, thousands of pipelines) are still around when the next one is timed.
  */
@@ -35,7 +35,7 @@ import {HostCopies, measureHostCopies, measureUpload} from './host_copies';
 import {benchPaths, machinePeak, nativeSummary, PathResult, pathsTable} from './kernel_paths';
 import {naFlops, Preset, PRESETS, tokens} from './presets';
 import {formatTable} from './table';
-import {timeGpu} from './gpu_time';
+import {timeGpuDetailed} from './gpu_time';
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const {loadTfjsNode} = require('../scripts/tfjs-node-env') as {loadTfjsNode(): unknown};
@@ -96,7 +96,10 @@ async function sync(t: tf.Tensor | tf.Tensor[]): Promise<void> {
 async function time(fn: () => tf.Tensor | tf.Tensor[], budgetMs: number, maxReps: number): Promise<number> {
   const gpu = !(HOST_BACKENDS as readonly string[]).includes(tf.getBackend());
   if (gpu) {
-    return timeGpu(fn, budgetMs);
+    const t = await timeGpuDetailed(fn, budgetMs);
+    console.error(`  gpu timing: ${t.perCallMs.toFixed(3)} ms per call from ${t.pairs} pair(s) of ${t.n} and ${
+        2 * t.n} calls; one call with its readback ${t.firstMs.toFixed(3)} ms, a readback alone ${t.syncMs.toFixed(3)} ms`);
+    return t.perCallMs;
   }
   const warm = performance.now();
   tf.dispose(await run(fn));
