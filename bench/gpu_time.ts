@@ -1,7 +1,7 @@
 /**
- * GPU time per call of an op, shared by bench.ts and webgpu_tiles.ts: inputs resident, untimed calls, then pairs
- * of batches of n and 2n calls, each batch closed by a one-element readback of its last result; the time per
- * call is the median over the pairs of (T(2n) - T(n)) / n.
+ * GPU time per call of an op, shared by bench.ts and webgpu_tiles.ts: inputs resident, untimed calls that warm
+ * the GPU's clock, then pairs of batches of n and 2n calls, each batch closed by a one-element readback of its
+ * last result; the time per call is the median over the pairs of (T(2n) - T(n)) / n.
  */
 import * as tf from '@tensorflow/tfjs';
 
@@ -17,13 +17,22 @@ export async function syncOne(t: tf.Tensor | tf.Tensor[]): Promise<void> {
 export interface GpuTiming {
   /** Time per call, ms: the median over the pairs of (T(2n) - T(n)) / n. */
   perCallMs: number;
-  /** One call closed by a readback (the estimate n is chosen from), ms. */
-  firstMs: number;
+  /**
+   * The warm-up: its time, and the time per call of its last batch (n is chosen from it), ms. A call slower than
+   * the budget is timed alone after one more call (pairs 0).
+   */
+  warmMs: number;
+  warmPerCallMs: number;
   /** A readback alone on an idle queue, ms (median of five). */
   syncMs: number;
   /** Calls in the short batch of each pair, and the pairs. */
   n: number;
   pairs: number;
+  /**
+   * The backend's own kernel time for one call where the adapter has timestamp queries (tf.time's kernelMs:
+   * the sum of the call's programs, median of three), else null: a cross-check, not the measurement.
+   */
+  kernelMs: number | null;
 }
 
 async function batchMs(fn: () => tf.Tensor | tf.Tensor[], calls: number): Promise<number> {
@@ -40,32 +49,45 @@ async function batchMs(fn: () => tf.Tensor | tf.Tensor[], calls: number): Promis
 
 /**
  * GPU time per call. An untimed call (it compiles the pipelines: tens of seconds for a tiled one on a software
- * adapter); one timed call with its readback (`firstMs`); the readback alone on an idle queue (`syncMs`); then
- * up to three pairs of batches of n and 2n calls, n chosen so that the pairs fit the budget (at least one pair of
- * one and two calls). A batch's time is the readback's fixed latency plus n calls, so the difference of the two
- * batches of a pair is n calls' time without that latency. Why not a batch's time divided by its calls (as
- * before): the quotient keeps 1/n of the latency, and n followed the budget, so the same program read
- * differently under different budgets (on the lent H200, bench.ts's 500 ms budget read 2d-large 3-4x and 1d-long
- * 1.5x slower than webgpu_tiles' 1500 ms). The median of pairs: one pair's time can carry another tenant's work
- * or a clock change.
+ * adapter); a call slower than the budget is then timed alone (one more call); else a warm-up of batches of calls, doubling until a batch takes 50 ms, for at least 300 ms (and at least
+ * two batches); the readback alone on an idle queue (`syncMs`); then up to three pairs of batches of n and 2n
+ * calls, n chosen so that the pairs fit the budget (at least one pair of one and two calls). A batch's time is
+ * the readback's fixed latency plus n calls, so the difference of the two batches of a pair is n calls' time
+ * without that latency. The warm-up because the GPU's clock follows its load: on the lent H200 the SM clock sits
+ * at 345 MHz when idle, rises to 1980 MHz within about 0.1 s of steady work and falls back about 0.3 s after it;
+ * timed from cold (right after the compiling call, as before), 2d-large's first ten or so calls took 10 ms each
+ * against 1.8 ms warm, which is what made this benchmark read 2d-large 3-4x slower than bench/webgpu_tiles.ts.
+ * The median of pairs: one pair's time can carry another tenant's work or a clock change.
  */
 export async function timeGpuDetailed(fn: () => tf.Tensor | tf.Tensor[], budgetMs: number): Promise<GpuTiming> {
-  let out = fn();
-  await syncOne(out);
-  tf.dispose(out);
-  const t1 = performance.now();
-  out = fn();
-  await syncOne(out);
-  const firstMs = performance.now() - t1;
+  await batchMs(fn, 1);
+  const w0 = performance.now();
+  const one = await batchMs(fn, 1);
+  if (one > budgetMs) {
+    // A slow call (the baselines: seconds each) is its own warm-up and dwarfs the readback: one more call times it.
+    const ms = await batchMs(fn, 1);
+    return {perCallMs: ms, warmMs: one, warmPerCallMs: one, syncMs: 0, n: 1, pairs: 0, kernelMs: null};
+  }
+  let calls = 1, last = 0, batches = 0;
+  while (batches < 2 || performance.now() - w0 < 300) {
+    last = await batchMs(fn, calls);
+    batches++;
+    if (last < 50) {
+      calls *= 2;
+    }
+  }
+  const warmMs = performance.now() - w0, warmPerCallMs = last / calls;
+  const keep = fn();
+  await syncOne(keep);
   const syncs: number[] = [];
   for (let i = 0; i < 5; i++) {
     const t0 = performance.now();
-    await syncOne(out);
+    await syncOne(keep);
     syncs.push(performance.now() - t0);
   }
-  tf.dispose(out);
+  tf.dispose(keep);
   const syncMs = median(syncs);
-  const estimate = Math.max(firstMs - syncMs, 1e-3);
+  const estimate = Math.max(warmPerCallMs, 1e-3);
   // A pair costs 3n calls; up to 3 pairs and 300 calls in all within the budget.
   const pairs = Math.max(1, Math.min(3, Math.floor(budgetMs / (3 * estimate))));
   const n = Math.max(1, Math.min(100, Math.floor(budgetMs / (3 * pairs * estimate))));
@@ -75,7 +97,25 @@ export async function timeGpuDetailed(fn: () => tf.Tensor | tf.Tensor[], budgetM
     const long = await batchMs(fn, 2 * n);
     perCall.push((long - short) / n);
   }
-  return {perCallMs: median(perCall), firstMs, syncMs, n, pairs};
+  const kernel = await kernelMs(fn, 3 * estimate > budgetMs ? 1 : 3);
+  return {perCallMs: median(perCall), warmMs, warmPerCallMs, syncMs, n, pairs, kernelMs: kernel};
+}
+
+/** tf.time's kernelMs for one call (median of `reps`), or null where the backend gives none. */
+async function kernelMs(fn: () => tf.Tensor | tf.Tensor[], reps: number): Promise<number | null> {
+  const times: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    let out: tf.Tensor | tf.Tensor[] = [];
+    const info = await tf.time(() => {
+      out = fn();
+    });
+    tf.dispose(out);
+    if (typeof info.kernelMs !== 'number') {
+      return null;
+    }
+    times.push(info.kernelMs);
+  }
+  return median(times);
 }
 
 /** GPU time per call, ms (timeGpuDetailed). */
