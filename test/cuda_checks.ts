@@ -63,30 +63,6 @@ export function forwardConfigTests(cases: CheckSpec[], seed: number): void {
     expect(failed).toEqual([]);
     expect([...ran].sort((a, b) => a - b)).toEqual(configs.map(c => c.index));
   });
-  it('K rounded to TF32 in registers at load (lean bit 1024) gives what the rounding pass in shared memory gives', () => {
-    // The same outputs give the same errors against the same reference, to the last bit of the error.
-    const addon = cudaAddon();
-    const configs = addon.forwardConfigs();
-    const same = (a: typeof configs[0], b: typeof configs[0]) => a.warps === b.warps && a.blockN === b.blockN &&
-        a.minBlocks === b.minBlocks && a.tileByReach === b.tileByReach && a.qInRegisters === b.qInRegisters;
-    const pairs = configs.filter(c => (c.lean & 1024) !== 0)
-                      .map(c => [c, configs.find(d => same(c, d) && d.lean === (c.lean & ~1024))] as const)
-                      .filter(([, d]) => d != null);
-    expect(pairs.length).toBeGreaterThanOrEqual(3);
-    const ran = new Set<number>();
-    for (const spec of cases) {
-      for (const [atLoad, pass] of pairs) {
-        const options = (index: number) => ({precision: 'tf32' as const, forwardConfig: index, seed, forwardOnly: true});
-        if (!addon.describeFused(cudaProblemOf(spec), options(atLoad.index)).includes(`fwd config ${atLoad.index} `)) {
-          continue;  // over the configuration's shared memory: the reference kernel runs (forwardConfigTests)
-        }
-        ran.add(atLoad.index);
-        const run = (index: number) => addon.selfCheck(cudaProblemOf(spec), options(index)).results.map(r => r.relErr);
-        expect([atLoad.index, run(atLoad.index)]).toEqual([atLoad.index, run(pass!.index)]);
-      }
-    }
-    expect(ran.size).toBe(pairs.length);
-  });
 }
 
 /** CUDA errors become exceptions naming the op; nothing leaks; the next call works. */

@@ -347,7 +347,7 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocks) fna_forward_kernel
           dev::store4(piece, v);
         });
       }
-      if (T::kConvertInSmem && !T::kLeanTruncateK && !T::kLeanKAtLoad) {
+      if (T::kConvertInSmem && !T::kLeanTruncate) {
         for_own_pieces<kBN, kD, T::kThreads, kKVMap>(sK_stage, kSA, dev::round_tf32_piece);
       }
       if constexpr (T::kConvertInSmem && T::kLeanVPairs) {
@@ -414,8 +414,7 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocks) fna_forward_kernel
           for (int j = 0; j < kNT; j++) {
             if (!kSkip || (j >= j_lo && j < j_hi)) {
               FragB b0, b1;
-              dev::load_b_pair_rows_as_n<kPrecise, T::kLeanKAtLoad>(b0, b1, sK_stage + 8 * j * kSA + 16 * kp, kSA,
-                                                                     group, quad);
+              dev::load_b_pair_rows_as_n<kPrecise>(b0, b1, sK_stage + 8 * j * kSA + 16 * kp, kSA, group, quad);
               dev::mma<kPrecise>(s[j], a0, b0);
               dev::mma<kPrecise>(s[j], a1, b1);
             }

@@ -64,13 +64,9 @@ struct ForwardConfig {
 // chunks, the MMAs of the 8-key column tiles outside the warp's reach are skipped; kLeanOneSync: one barrier
 // per chunk instead of two (the next chunk's copies are issued after the barrier that publishes this one);
 // kLeanTruncate: K and V are not rounded to TF32 in shared memory (the MMA truncates them: about twice the
-// rounding error; for the sweep to weigh, never a default without a look at the errors); kLeanTruncateK: only K
-// skips that pass (V and Q are still rounded to nearest): S's operands are then rounded once to nearest and
-// once toward zero; kLeanKAtLoad: K skips that pass too but is rounded in registers as each warp loads its
-// fragments (split_rounded's kRoundNow: the same bits as the pass, one integer add per operand per warp).
+// rounding error; for the sweep to weigh, never a default without a look at the errors).
 constexpr int kLeanCopies = 1, kLeanMask = 2, kLeanWarpKind = 4, kLeanTree = 8, kLeanVPairs = 16,
-              kLeanLazy = 32, kLeanNSkip = 64, kLeanOneSync = 128, kLeanTruncate = 256, kLeanTruncateK = 512,
-              kLeanKAtLoad = 1024;
+              kLeanLazy = 32, kLeanNSkip = 64, kLeanOneSync = 128, kLeanTruncate = 256;
 constexpr ForwardConfig kForwardConfigs[] = {{4, 64}, {4, 32}, {8, 64}, {8, 32}, {2, 64}, {8, 128},
                                              {4, 32, 4}, {4, 64, 3}, {4, 32, 3}, {4, 16}, {8, 64, 0, 1},
                                              {4, 32, 0, 1},
@@ -90,17 +86,7 @@ constexpr ForwardConfig kForwardConfigs[] = {{4, 64}, {4, 32}, {8, 64}, {8, 32},
                                              // 8x64 at two CTAs per SM (16 warps, 128 registers: spills), 128-query tiles
                                              {8, 64, 2, 0, 31}, {8, 64, 2, 0, 127}, {8, 64, 2, 0, 31, 1},
                                              // the winners without the rounding pass of K and V (truncated by the MMA)
-                                             {4, 32, 4, 0, 31 | kLeanTruncate}, {8, 64, 0, 0, 63 | kLeanTruncate},
-                                             // Round 6: the dispatcher's picks with K alone truncated, and 8x64 at two
-                                             // CTAs per SM with one barrier per chunk
-                                             {4, 32, 4, 0, kLeanCopies | kLeanTruncateK},
-                                             {4, 32, 4, 0, 57 | kLeanTruncateK}, {8, 64, 0, 0, 31 | kLeanTruncateK},
-                                             {8, 64, 2, 0, 127 | kLeanTruncateK}, {8, 64, 2, 0, 255},
-                                             {8, 64, 2, 0, 255 | kLeanTruncateK},
-                                             // K rounded in registers at load instead (same results as the pass)
-                                             {4, 32, 4, 0, kLeanCopies | kLeanKAtLoad},
-                                             {4, 32, 4, 0, 57 | kLeanKAtLoad}, {8, 64, 0, 0, 31 | kLeanKAtLoad},
-                                             {8, 64, 2, 0, 127 | kLeanKAtLoad}, {8, 64, 2, 0, 255 | kLeanKAtLoad}};
+                                             {4, 32, 4, 0, 31 | kLeanTruncate}, {8, 64, 0, 0, 63 | kLeanTruncate}};
 constexpr int kForwardConfigCount = sizeof(kForwardConfigs) / sizeof(kForwardConfigs[0]);
 
 // The default configuration of a head-dim bucket (its keys per chunk: shared memory stays under about 100 KB).
@@ -171,8 +157,6 @@ struct ForwardTraits : HeadDimTraits<kHeadDim_> {
   static constexpr bool kLeanNSkip = (kLean_ & natten::cuda::kLeanNSkip) != 0;
   static constexpr bool kLeanOneSync = (kLean_ & natten::cuda::kLeanOneSync) != 0;
   static constexpr bool kLeanTruncate = (kLean_ & natten::cuda::kLeanTruncate) != 0;
-  static constexpr bool kLeanTruncateK = kLeanTruncate || (kLean_ & natten::cuda::kLeanTruncateK) != 0;
-  static constexpr bool kLeanKAtLoad = !kPrecise && (kLean_ & natten::cuda::kLeanKAtLoad) != 0;
   static constexpr int kRowStrideQ = forward_q_stride(kHeadDim);
   static constexpr int kQFloats = kBlockM * kRowStrideQ;
   static constexpr int kKFloats = 2 * kBlockN * Base::kRowStrideA;  // two stages

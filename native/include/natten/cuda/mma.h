@@ -84,17 +84,11 @@ NATTEN_DEVICE void load_a(FragA<kPrecise>& f, const float* tile, int stride, int
 }
 
 // Operands read from shared memory that the TF32 kernels already rounded there (see round_tf32_piece): their
-// bits are the TF32 operand. float32 ("precise") splits them as usual. kRoundNow: the operand was not rounded in
-// shared memory; the MMA reads only its top 19 bits, so adding half a TF32 unit in the last place to the bits
-// first turns that truncation into cvt.rna's rounding (to nearest, ties away from zero) for every finite value,
-// with one integer add in registers instead of a pass over shared memory (an infinity then carries a low bit
-// that the MMA does not read).
-template <bool kPrecise, bool kRoundNow = false>
+// bits are the TF32 operand. float32 ("precise") splits them as usual.
+template <bool kPrecise>
 NATTEN_DEVICE void split_rounded(float x, uint32_t& hi, uint32_t& lo) {
   if (kPrecise) {
     split<true>(x, hi, lo);
-  } else if (kRoundNow) {
-    hi = float_bits(x) + 0x1000u;
   } else {
     hi = float_bits(x);
   }
@@ -134,15 +128,15 @@ NATTEN_DEVICE void load_a_pair(FragA<kPrecise>& a0, FragA<kPrecise>& a1, const f
 
 // The B fragments of k-steps 2p and 2p + 1 for an 8-row block of a tile whose rows are the n axis (keys, in
 // key_of_column order), in the k order of load_a_pair: one 16-byte load. `tile` points at (row 0, column 16p).
-template <bool kPrecise, bool kRoundNow = false>
+template <bool kPrecise>
 NATTEN_DEVICE void load_b_pair_rows_as_n(FragB<kPrecise>& b0, FragB<kPrecise>& b1, const float* tile, int stride,
                                          int group, int quad) {
   float x[4];
   load4(tile + key_of_column(group) * stride + 4 * quad, x);
-  split_rounded<kPrecise, kRoundNow>(x[0], b0.hi[0], b0.lo[0]);
-  split_rounded<kPrecise, kRoundNow>(x[1], b0.hi[1], b0.lo[1]);
-  split_rounded<kPrecise, kRoundNow>(x[2], b1.hi[0], b1.lo[0]);
-  split_rounded<kPrecise, kRoundNow>(x[3], b1.hi[1], b1.lo[1]);
+  split_rounded<kPrecise>(x[0], b0.hi[0], b0.lo[0]);
+  split_rounded<kPrecise>(x[1], b0.hi[1], b0.lo[1]);
+  split_rounded<kPrecise>(x[2], b1.hi[0], b1.lo[0]);
+  split_rounded<kPrecise>(x[3], b1.hi[1], b1.lo[1]);
 }
 
 // The B fragments of four n-tiles 4h..4h+3 for an 8-row block of a tile whose rows are the k axis (O += P V),
