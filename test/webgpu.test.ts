@@ -270,7 +270,12 @@ describe('WebGPU: the tiled forward\'s tile shapes', () => {
     const dimInfo = (naDim: number, headDim: number) => ({naDim, headDim, headDimV: headDim}) as NAInfo;
     const fields = (t: GemmTileTraits) => [t.tile, t.gr, t.gc, t.tm, t.tn, t.resident === true, t.prefetch === true];
     expect(fields(chooseGemmTraits(dimInfo(2, 32), H200.bytes, H200.threads, '', true)))
-        .toEqual([[1, 4, 4], 8, 8, 2, 4, true, false]);
+        .toEqual([[1, 4, 4], 16, 4, 1, 4, true, false]);
+    expect(fields(chooseGemmTraits(dimInfo(1, 64), H200.bytes, H200.threads, '', true)))
+        .toEqual([[1, 1, 32], 8, 16, 4, 4, true, true]);
+    // The 1-D pick's 16 thread columns would round a head dim of 32 up to 64: below 33 the rank's candidates.
+    expect(fields(chooseGemmTraits(dimInfo(1, 32), H200.bytes, H200.threads, '', true)))
+        .toEqual(fields(chooseGemmTraits(info(1), H200.bytes, H200.threads)));
     expect(fields(chooseGemmTraits(dimInfo(2, 64), H200.bytes, H200.threads, '', true)))
         .toEqual([[1, 4, 8], 16, 8, 2, 4, true, true]);
     expect(fields(chooseGemmTraits(dimInfo(3, 128), H200.bytes, H200.threads, '', true)))
@@ -313,6 +318,15 @@ describe('WebGPU: the tiled forward\'s tile shapes', () => {
     [{tile: [1, 4, 4], gr: 16, gc: 4, tm: 1, tn: 4, dimChunk: 8, resident: true, prefetch: true},
      problem({spatial: [4, 7, 9], kernelSize: [3, 3, 5], stride: [1, 2, 1], isCausal: [false, false, true],
               hasRpb: true, nExtra: 1, heads: 2, headsKv: 1, headDim: 13, headDimV: 18})],
+    // The forward's picks: 2-D head dims up to 32 (2d-nat) as picked; 1-D head dims 33-64 (1d-long: [1,1,32] with
+    // 8 x 16 threads) with its 16 thread columns but half the rows, to fit the software adapter's 32 KiB of
+    // workgroup memory (the pick itself was checked on the H200 against the row program: bench/webgpu_tiles.ts).
+    [{tile: [1, 1, 16], gr: 4, gc: 16, tm: 4, tn: 4, dimChunk: 16, resident: true, prefetch: true},
+     problem({spatial: [203], kernelSize: [97], dilation: [2], isCausal: [true], hasRpb: true, nExtra: 3, heads: 4,
+              headsKv: 2, headDim: 40, headDimV: 36})],
+    [{tile: [1, 4, 4], gr: 16, gc: 4, tm: 1, tn: 4, dimChunk: 32, resident: true},
+     problem({spatial: [11, 18], kernelSize: [7, 6], dilation: [1, 3], isCausal: [false, true], hasRpb: true,
+              nExtra: 2, heads: 2, headsKv: 1, headDim: 30, headDimV: 20})],
     // ... and the next chunk's tables and first key step ahead: 4 key chunks, then 2 extra-token chunks.
     [{tile: [1, 2, 4], gr: 8, gc: 4, tm: 1, tn: 4, dimChunk: 8, resident: true, prefetch: true, ahead: true},
      problem({spatial: [9, 14], kernelSize: [5, 7], dilation: [1, 2], isCausal: [true, false], hasRpb: true,

@@ -211,15 +211,23 @@ const GEMM_CANDIDATES: Record<number, GemmTileTraits[]> = {
  */
 interface ForwardPick {
   naDim: number;
+  /** The head dims (the larger of q's and v's) the pick is for: minHeadDim (default 1) to maxHeadDim. */
+  minHeadDim?: number;
   maxHeadDim: number;
   traits: GemmTileTraits;
 }
 
 const FORWARD_PICKS: ForwardPick[] = [
-  // 2d-nat (head dim 32, kernel 7x7): 0.478 ms against 0.707 (row) and 0.926 (the rank's first candidate).
-  {naDim: 2, maxHeadDim: 32, traits: {tile: [1, 4, 4], gr: 8, gc: 8, tm: 2, tn: 4, dimChunk: 32, resident: true}},
+  // 1d-long (head dim 64, kernel 1023): 19.86 ms against 22.02 for the rank's first candidate (third round,
+  // 2026-11-28 23:50 UTC, with the warmed timing). Not below head dim 33: gc = 16 rounds the head dim up to 64.
+  {naDim: 1, minHeadDim: 33, maxHeadDim: 64,
+   traits: {tile: [1, 1, 32], gr: 8, gc: 16, tm: 4, tn: 4, dimChunk: 32, resident: true, prefetch: true}},
+  // 2d-nat (head dim 32, kernel 7x7): 0.391 ms (third round, warmed timing) against 0.541 for the second round's
+  // pick ([1,4,4] 8x8 of 2x4, resident), 0.674 (row) and 0.414 for [1,8,4] 16x8 of 2x4 resident.
+  {naDim: 2, maxHeadDim: 32, traits: {tile: [1, 4, 4], gr: 16, gc: 4, tm: 1, tn: 4, dimChunk: 32, resident: true}},
   // 2d-large (head dim 64, kernel 13x13): 1.740 ms (round 2; 1.762 without resident/prefetch) against 1.976 for
-  // round 1's pick ([1,4,8] 8x8 of 4x4, resident, prefetch: 1.953 and 2.004 in round 1) and 2.178 before.
+  // round 1's pick ([1,4,8] 8x8 of 4x4, resident, prefetch: 1.953 and 2.004 in round 1) and 2.178 before; still
+  // the best of 25 shapes in the third round (1.734).
   {naDim: 2, maxHeadDim: 64,
    traits: {tile: [1, 4, 8], gr: 16, gc: 8, tm: 2, tn: 4, dimChunk: 32, resident: true, prefetch: true}},
   // 3d-video (head dim 128, kernel 8x16x16): 172.3 and 172.7 ms against 208.5.
@@ -234,7 +242,8 @@ const FORWARD_PICKS: ForwardPick[] = [
 export function chooseGemmTraits(info: NAInfo, maxWorkgroupBytes: number, maxThreads: number, override = '',
                                  forward = false): GemmTileTraits {
   const dim = Math.max(info.headDim, info.headDimV);
-  const picks = forward ? FORWARD_PICKS.filter(p => p.naDim === info.naDim && dim <= p.maxHeadDim).map(p => p.traits) : [];
+  const picks = forward ? FORWARD_PICKS.filter(p => p.naDim === info.naDim && dim >= (p.minHeadDim ?? 1) &&
+                                                    dim <= p.maxHeadDim).map(p => p.traits) : [];
   const candidates = override !== '' ? [JSON.parse(override) as GemmTileTraits] : [...picks, ...GEMM_CANDIDATES[info.naDim]];
   for (const t of candidates) {
     checkGemmTraits(t);
