@@ -372,11 +372,29 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocks) fna_forward_kernel
       advance_pipeline(c + 1 < chunks.count, load_next, landed);
     }
 
+    if constexpr (T::kLeanQPairs) {
+      if (c == 0) {
+        // The barrier above published all of Q (scaled and rounded by the threads that copied it); each warp now
+        // pairs the rows of its own 16-row block, which only it reads (one more barrier per CTA: c == 0 is uniform).
+        float* q_block = sQ + 16 * warp * kSQ;
+        for (int i = lane; i < 8 * (kD / 4); i += 32) {
+          const int r = i / (kD / 4), col = 4 * (i % (kD / 4));
+          dev::interleave_tf32_pieces(q_block + r * kSQ + col, q_block + (r + 8) * kSQ + col, false);
+        }
+        __syncthreads();
+      }
+    }
+    auto load_q_pair = [&](FragA& a0, FragA& a1, int kp) {
+      if constexpr (T::kLeanQPairs) {
+        dev::load_a_pair_paired_rows<kPrecise>(a0, a1, sQ_warp + 16 * kp, kSQ, group, quad);
+      } else {
+        dev::load_a_pair<kPrecise>(a0, a1, sQ_warp + 16 * kp, kSQ, group, quad);
+      }
+    };
     if (T::kQInRegisters && c == 0) {
 #pragma unroll
       for (int kp = 0; kp < kSteps / 2; kp++) {
-        dev::load_a_pair<kPrecise>(q_frags[T::kQInRegisters ? 2 * kp : 0], q_frags[T::kQInRegisters ? 2 * kp + 1 : 1],
-                                   sQ_warp + 16 * kp, kSQ, group, quad);
+        load_q_pair(q_frags[T::kQInRegisters ? 2 * kp : 0], q_frags[T::kQInRegisters ? 2 * kp + 1 : 1], kp);
       }
     }
 
@@ -408,7 +426,7 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocks) fna_forward_kernel
             a0 = q_frags[T::kQInRegisters ? 2 * kp : 0];
             a1 = q_frags[T::kQInRegisters ? 2 * kp + 1 : 1];
           } else {
-            dev::load_a_pair<kPrecise>(a0, a1, sQ_warp + 16 * kp, kSQ, group, quad);
+            load_q_pair(a0, a1, kp);
           }
 #pragma unroll
           for (int j = 0; j < kNT; j++) {

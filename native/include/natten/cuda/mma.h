@@ -126,6 +126,21 @@ NATTEN_DEVICE void load_a_pair(FragA<kPrecise>& a0, FragA<kPrecise>& a1, const f
   split_rounded<kPrecise>(y[3], a1.hi[3], a1.lo[3]);
 }
 
+// load_a_pair from a tile whose rows group and group + 8 were interleaved by interleave_tf32_pieces (already
+// rounded): the same fragments, each one 16-byte load, no register moves.
+template <bool kPrecise>
+NATTEN_DEVICE void load_a_pair_paired_rows(FragA<kPrecise>& a0, FragA<kPrecise>& a1, const float* tile, int stride,
+                                           int group, int quad) {
+  float x[4], y[4];
+  load4(tile + group * stride + 4 * quad, x);
+  load4(tile + (group + 8) * stride + 4 * quad, y);
+#pragma unroll
+  for (int e = 0; e < 4; e++) {
+    split_rounded<kPrecise>(x[e], a0.hi[e], a0.lo[e]);
+    split_rounded<kPrecise>(y[e], a1.hi[e], a1.lo[e]);
+  }
+}
+
 // The B fragments of k-steps 2p and 2p + 1 for an 8-row block of a tile whose rows are the n axis (keys, in
 // key_of_column order), in the k order of load_a_pair: one 16-byte load. `tile` points at (row 0, column 16p).
 template <bool kPrecise>
@@ -154,8 +169,9 @@ NATTEN_DEVICE void load_b_quad_rows_as_k(FragB<kPrecise> (&b)[4], const float* t
 }
 
 // Interleaves two 16-byte pieces at the same columns of rows k and k + 4 of an 8-row block (x and y), rounded
-// to TF32 (unless !round: the MMA then truncates them): the first becomes (x0, y0, x1, y1), the second (x2, y2,
-// x3, y3): see load_b_quad_paired_rows.
+// to TF32 (unless !round: the MMA then truncates them, or they were rounded before): the first becomes (x0, y0,
+// x1, y1), the second (x2, y2, x3, y3): see load_b_quad_paired_rows (and, for rows g and g + 8 of a 16-row block,
+// load_a_pair_paired_rows).
 NATTEN_DEVICE void interleave_tf32_pieces(float* first, float* second, bool round = true) {
   float x[4], y[4];
   load4(first, x);
