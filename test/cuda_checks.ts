@@ -63,6 +63,30 @@ export function forwardConfigTests(cases: CheckSpec[], seed: number): void {
     expect(failed).toEqual([]);
     expect([...ran].sort((a, b) => a - b)).toEqual(configs.map(c => c.index));
   });
+  it('Q\'s rows paired in shared memory (lean bit 512) change no arithmetic: the same outputs as without', () => {
+    // The same outputs give the same errors against the same reference, to the last bit of the error.
+    const addon = cudaAddon();
+    const configs = addon.forwardConfigs();
+    const same = (a: typeof configs[0], b: typeof configs[0]) => a.warps === b.warps && a.blockN === b.blockN &&
+        a.minBlocks === b.minBlocks && a.tileByReach === b.tileByReach && a.qInRegisters === b.qInRegisters;
+    const pairs = configs.filter(c => (c.lean & 512) !== 0)
+                      .map(c => [c, configs.find(d => same(c, d) && d.lean === (c.lean & ~512))] as const)
+                      .filter(([, d]) => d != null);
+    expect(pairs.length).toBeGreaterThanOrEqual(3);
+    const ran = new Set<number>();
+    for (const spec of cases) {
+      for (const [paired, plain] of pairs) {
+        const options = (index: number) => ({precision: 'tf32' as const, forwardConfig: index, seed, forwardOnly: true});
+        if (!addon.describeFused(cudaProblemOf(spec), options(paired.index)).includes(`fwd config ${paired.index} `)) {
+          continue;  // over the configuration's shared memory: the reference kernel runs (the test above)
+        }
+        ran.add(paired.index);
+        const run = (index: number) => addon.selfCheck(cudaProblemOf(spec), options(index)).results.map(r => r.relErr);
+        expect([paired.index, run(paired.index)]).toEqual([paired.index, run(plain!.index)]);
+      }
+    }
+    expect(ran.size).toBe(pairs.length);
+  });
 }
 
 /** CUDA errors become exceptions naming the op; nothing leaks; the next call works. */

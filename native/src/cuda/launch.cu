@@ -169,9 +169,11 @@ constexpr ForwardRule kForwardRules[] = {
     // Round 5 (commit 7849e0d; sweep of 22:09 UTC, flex 3.010 / 1.145 in the same run): 1d-long 8x64x2 lean 127
     // 2.984 vs 8x64 lean 63's 3.463; 2d-large 4x32x4 lean 57 0.419 vs lean 31's 0.463 (lean 25: 0.423); 2d-nat and
     // 3d-video keep round 4's (the only faster 3d-video configuration skips the TF32 rounding of K and V).
-    {32, 0, kAnyWindow, {4, 32, 4, 0, kLeanCopies}},
-    {64, 1, kAnyWindow, {8, 64, 2, 0, 127}},
-    {64, 0, kAnyWindow, {4, 32, 4, 0, 57}},
+    // Round 7 (sweep of 2026-11-29 00:04 UTC; bench/CUDA_NOTES.md): Q's rows paired where Q is read at every chunk:
+    // 2d-nat 0.132 vs 0.135, 2d-large 0.410 vs 0.419, 1d-long 8x64x2 lean 255 + Q pairs 2.920 vs lean 127's 2.983.
+    {32, 0, kAnyWindow, {4, 32, 4, 0, kLeanCopies | kLeanQPairs}},
+    {64, 1, kAnyWindow, {8, 64, 2, 0, 255 | kLeanQPairs}},
+    {64, 0, kAnyWindow, {4, 32, 4, 0, 57 | kLeanQPairs}},
     {128, 0, kAnyWindow, {8, 64, 0, 0, 31}},
     // Not from a sweep: bucket 256 in TF32 spills 116 bytes with 32-key chunks, none with 16 (ptxas, sm_90).
     {256, 0, kAnyWindow, {4, 16}},
