@@ -18,11 +18,11 @@
  * `--backend webgpu` runs in Node through Dawn (test/webgpu_node.ts: NATTEN_DAWN_NODE, NATTEN_DAWN_FLAGS,
  * VK_ICD_FILENAMES, NATTEN_VULKAN_LOADER). There the inputs stay on the GPU and each measurement, after a warm-up
  * of at least 300 ms (the GPU's clock follows its load), times pairs of batches of n and 2n calls, each closed by
- * a one-element readback of the last result (the queue runs in order):
- * the median over the pairs of their difference over n, per call GPU time plus tfjs's dispatch overhead, without
- * the readback's latency and with no transfers (bench/gpu_time.ts). A baseline that cannot run is reported as failed, with why. On webgpu each preset runs in
- * a fresh Node process (this script, re-run with one preset), so that no preset's baselines (gigabytes of GPU
- * buffers, thousands of pipelines) are still around when the next one is timed.
+ * a one-element readback of the last result (the queue runs in order): the median over the pairs of their
+ * difference over n, per call GPU time plus tfjs's dispatch overhead, without the readback's latency and with no
+ * transfers (bench/gpu_time.ts). A baseline that cannot run is reported as failed, with why. On webgpu each preset
+ * runs in a fresh Node process (this script, re-run with one preset), so that no preset's baselines (gigabytes of
+ * GPU buffers, thousands of pipelines) are still around when the next one is timed.
  */
 import * as tf from '@tensorflow/tfjs';
 import {spawnSync} from 'child_process';
@@ -98,9 +98,10 @@ async function time(fn: () => tf.Tensor | tf.Tensor[], budgetMs: number, maxReps
   const gpu = !(HOST_BACKENDS as readonly string[]).includes(tf.getBackend());
   if (gpu) {
     const t = await timeGpuDetailed(fn, budgetMs);
-    const how = t.pairs === 0 ? 'one call alone (over the budget)' :
-                                `${t.pairs} pair(s) of ${t.n} and ${2 * t.n} calls, after ${t.warmMs.toFixed(0)} ms of warm-up (its last batch ${
-                                    t.warmPerCallMs.toFixed(3)} ms per call); a readback alone ${t.syncMs.toFixed(3)} ms`;
+    const how = t.pairs === 0 ?
+        'one call alone (over the budget)' :
+        `${t.pairs} pair(s) of ${t.n} and ${2 * t.n} calls, after ${t.warmMs.toFixed(0)} ms of warm-up (its last ` +
+            `batch ${t.warmPerCallMs.toFixed(3)} ms per call); a readback alone ${t.syncMs.toFixed(3)} ms`;
     const kernel = t.kernelMs == null ? '' : `; the backend's kernel time ${t.kernelMs.toFixed(3)} ms`;
     console.error(`  gpu timing: ${t.perCallMs.toFixed(3)} ms per call from ${how}${kernel}`);
     return t.perCallMs;

@@ -19,7 +19,7 @@ export interface GpuTiming {
   perCallMs: number;
   /**
    * The warm-up: its time, and the time per call of its last batch (n is chosen from it), ms. A call slower than
-   * the budget is timed alone after one more call (pairs 0).
+   * the budget is timed alone, right after the untimed one (pairs 0).
    */
   warmMs: number;
   warmPerCallMs: number;
@@ -49,8 +49,9 @@ async function batchMs(fn: () => tf.Tensor | tf.Tensor[], calls: number): Promis
 
 /**
  * GPU time per call. An untimed call (it compiles the pipelines: tens of seconds for a tiled one on a software
- * adapter); a call slower than the budget is then timed alone (one more call); else a warm-up of batches of calls, doubling until a batch takes 50 ms, for at least 300 ms (and at least
- * two batches); the readback alone on an idle queue (`syncMs`); then up to three pairs of batches of n and 2n
+ * adapter), then one timed call: if it took longer than the budget, that is the measurement; else a warm-up of
+ * batches of calls, doubling until a batch takes 50 ms, for at least 300 ms (and at least two batches); the
+ * readback alone on an idle queue (`syncMs`); then up to three pairs of batches of n and 2n
  * calls, n chosen so that the pairs fit the budget (at least one pair of one and two calls). A batch's time is
  * the readback's fixed latency plus n calls, so the difference of the two batches of a pair is n calls' time
  * without that latency. The warm-up because the GPU's clock follows its load: on the lent H200 the SM clock sits
@@ -64,9 +65,8 @@ export async function timeGpuDetailed(fn: () => tf.Tensor | tf.Tensor[], budgetM
   const w0 = performance.now();
   const one = await batchMs(fn, 1);
   if (one > budgetMs) {
-    // A slow call (the baselines: seconds each) is its own warm-up and dwarfs the readback: one more call times it.
-    const ms = await batchMs(fn, 1);
-    return {perCallMs: ms, warmMs: one, warmPerCallMs: one, syncMs: 0, n: 1, pairs: 0, kernelMs: null};
+    // A slow call (the baselines: seconds each) keeps the GPU busy after the untimed one and dwarfs the readback.
+    return {perCallMs: one, warmMs: 0, warmPerCallMs: one, syncMs: 0, n: 1, pairs: 0, kernelMs: null};
   }
   let calls = 1, last = 0, batches = 0;
   while (batches < 2 || performance.now() - w0 < 300) {
