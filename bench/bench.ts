@@ -18,9 +18,9 @@
  * `--backend webgpu` runs in Node through Dawn (test/webgpu_node.ts: NATTEN_DAWN_NODE, NATTEN_DAWN_FLAGS,
  * VK_ICD_FILENAMES, NATTEN_VULKAN_LOADER). There the inputs stay on the GPU and each measurement, after a warm-up
  * of at least 300 ms (the GPU's clock follows its load), times pairs of batches of n and 2n calls, each closed by
- * a one-element readback of the last result (the queue runs in order): the median over the pairs of their
- * difference over n, per call GPU time plus tfjs's dispatch overhead, without the readback's latency and with no
- * transfers (bench/gpu_time.ts). A baseline that cannot run is reported as failed, with why. On webgpu each preset
+ * a one-element readback of the last result (the queue runs in order): the median over the pairs of their time
+ * less the readback's latency, over 3n; per call GPU time plus tfjs's dispatch overhead, with no transfers
+ * (bench/gpu_time.ts). A baseline that cannot run is reported as failed, with why. On webgpu each preset
  * runs in a fresh Node process (this script, re-run with one preset), so that no preset's baselines (gigabytes of
  * GPU buffers, thousands of pipelines) are still around when the next one is timed.
  */

@@ -1,7 +1,7 @@
 /**
  * GPU time per call of an op, shared by bench.ts and webgpu_tiles.ts: inputs resident, untimed calls that warm
  * the GPU's clock, then pairs of batches of n and 2n calls, each batch closed by a one-element readback of its
- * last result; the time per call is the median over the pairs of (T(2n) - T(n)) / n.
+ * last result; the time per call is the median over the pairs of (T(n) + T(2n) - 2 * readback) / 3n.
  */
 import * as tf from '@tensorflow/tfjs';
 
@@ -15,7 +15,7 @@ export async function syncOne(t: tf.Tensor | tf.Tensor[]): Promise<void> {
 
 /** How a GPU time was measured (bench.ts prints it beside the webgpu tables). */
 export interface GpuTiming {
-  /** Time per call, ms: the median over the pairs of (T(2n) - T(n)) / n. */
+  /** Time per call, ms: the median over the pairs of (T(n) + T(2n) - 2 * syncMs) / 3n. */
   perCallMs: number;
   /**
    * The warm-up: its time, and the time per call of its last batch (n is chosen from it), ms. A call slower than
@@ -51,13 +51,15 @@ async function batchMs(fn: () => tf.Tensor | tf.Tensor[], calls: number): Promis
  * GPU time per call. An untimed call (it compiles the pipelines: tens of seconds for a tiled one on a software
  * adapter), then one timed call: if it took longer than the budget, that is the measurement; else a warm-up of
  * batches of calls, doubling until a batch takes 50 ms, for at least 300 ms (and at least two batches); the
- * readback alone on an idle queue (`syncMs`); then up to three pairs of batches of n and 2n
- * calls, n chosen so that the pairs fit the budget (at least one pair of one and two calls). A batch's time is
- * the readback's fixed latency plus n calls, so the difference of the two batches of a pair is n calls' time
- * without that latency. The warm-up because the GPU's clock follows its load: on the lent H200 the SM clock sits
- * at 345 MHz when idle, rises to 1980 MHz within about 0.1 s of steady work and falls back about 0.3 s after it;
- * timed from cold (right after the compiling call, as before), 2d-large's first ten or so calls took 10 ms each
- * against 1.8 ms warm, which is what made this benchmark read 2d-large 3-4x slower than bench/webgpu_tiles.ts.
+ * readback alone on an idle queue (`syncMs`); then up to three pairs of batches of n and 2n calls, n chosen so
+ * that the pairs fit the budget (at least one pair of one and two calls). A batch's time is n calls plus one
+ * readback, whose latency (`syncMs`, 0.2-0.9 ms on the H200) is taken off. Not the difference of the two batches
+ * over n, tried first: with few calls per batch it is noisy, and on a software adapter, whose "GPU" is the same
+ * two cores, it read a third of the kernel time. The warm-up because the GPU's clock follows its load: on the lent
+ * H200 the SM clock sits at 345 MHz when idle, rises to 1980 MHz within about 0.1 s of steady work and falls back
+ * about 0.3 s after it; timed from cold (right after the compiling call, as before), 2d-large's first ten or so
+ * calls took 10 ms each against 1.8 ms warm, which is what made this benchmark read 2d-large 3-4x slower than
+ * bench/webgpu_tiles.ts.
  * The median of pairs: one pair's time can carry another tenant's work or a clock change.
  */
 export async function timeGpuDetailed(fn: () => tf.Tensor | tf.Tensor[], budgetMs: number): Promise<GpuTiming> {
@@ -95,7 +97,7 @@ export async function timeGpuDetailed(fn: () => tf.Tensor | tf.Tensor[], budgetM
   for (let i = 0; i < pairs; i++) {
     const short = await batchMs(fn, n);
     const long = await batchMs(fn, 2 * n);
-    perCall.push((long - short) / n);
+    perCall.push((short + long - 2 * syncMs) / (3 * n));
   }
   const kernel = await kernelMs(fn, 3 * estimate > budgetMs ? 1 : 3);
   return {perCallMs: median(perCall), warmMs, warmPerCallMs, syncMs, n, pairs, kernelMs: kernel};
