@@ -94,10 +94,15 @@ async function sync(t: tf.Tensor | tf.Tensor[]): Promise<void> {
  * Median wall time (ms) of `fn`, after a warm-up; fewer repetitions for slow ones (a warm-up that alone
  * exceeds the budget is the measurement: the slow baselines take tens of seconds).
  */
+/** The backend's kernel time of the last GPU measurement (timestamp queries), or null. */
+let lastGpuKernelMs: number | null = null;
+
 async function time(fn: () => tf.Tensor | tf.Tensor[], budgetMs: number, maxReps: number): Promise<number> {
+  lastGpuKernelMs = null;
   const gpu = !(HOST_BACKENDS as readonly string[]).includes(tf.getBackend());
   if (gpu) {
     const t = await timeGpuDetailed(fn, budgetMs);
+    lastGpuKernelMs = t.kernelMs;
     const how = t.pairs === 0 ?
         'one call alone (over the budget)' :
         `${t.pairs} pair(s) of ${t.n} and ${2 * t.n} calls, after ${t.warmMs.toFixed(0)} ms of warm-up (its last ` +
@@ -169,6 +174,12 @@ interface Result {
   backend: string;
   fusedFwdMs: number;
   fusedFwdBwdMs: number;
+  /**
+   * GPU backends with timestamp queries: the backend's own kernel time of one fused call (tf.time's kernelMs,
+   * median of three), beside the batch times above, which also hold tfjs's work per call on the host.
+   */
+  fusedFwdKernelMs: number | null;
+  fusedFwdBwdKernelMs: number | null;
   composedFwdMs: number;
   composedFwdBwdMs: number;
   fullAttnFwdMs: number;
@@ -208,7 +219,9 @@ async function benchPreset(p: Preset, backend: string, quick: boolean, withPaths
   const budget = quick ? 500 : 3000, reps = quick ? 3 : 15;
 
   const fusedFwdMs = await time(fwd, budget, reps);
+  const fusedFwdKernelMs = lastGpuKernelMs;
   const fusedFwdBwdMs = await time(fwdBwd, budget, reps);
+  const fusedFwdBwdKernelMs = lastGpuKernelMs;
   const paths = withPaths ? await benchPaths(p.name, naFlops(p), backend, fwd, fwdBwd, quick ? 3 : 9) : null;
 
   // Tensor memory held right after the fused forward: its output and logsumexp, nothing of size K.
@@ -290,21 +303,26 @@ async function benchPreset(p: Preset, backend: string, quick: boolean, withPaths
   tf.dispose([q, k, v, dOut, qh, kh, vh, dOutHeads]);
   releasePooledGpuBuffers();
   return {
-    preset: p.name, backend, fusedFwdMs, fusedFwdBwdMs, composedFwdMs, composedFwdBwdMs, fullAttnFwdMs,
+    preset: p.name, backend, fusedFwdMs, fusedFwdBwdMs, fusedFwdKernelMs, fusedFwdBwdKernelMs, composedFwdMs,
+    composedFwdBwdMs, fullAttnFwdMs,
     fullAttnFwdBwdMs, fusedFwdGflops: naFlops(p) / (fusedFwdMs * 1e6), fusedFwdAllocatedBytes, outputAndLseBytes,
     jsFwdMs, jsFwdBwdMs, wasmMemoryBytes, fwdCopies, fwdBwdCopies, uploadMs, failures, paths,
   };
 }
 
 function table(results: Result[]): string {
-  const header = ['preset', 'fused fwd ms', 'GFLOP/s', 'fused fwd+bwd ms', '(x fwd)', 'composed fwd ms', '(x fused)',
+  const header = ['preset', 'fused fwd ms', 'GFLOP/s', 'fused fwd+bwd ms', '(x fwd)', 'fwd kernel ms',
+                  'fwd+bwd kernel ms', 'composed fwd ms', '(x fused)',
                   'composed fwd+bwd ms', '(x fused)', 'full attn fwd ms', '(x fused)', 'full attn fwd+bwd ms',
                   '(x fused)', 'fwd alloc / (out+lse)', 'js fwd ms', 'js fwd+bwd ms', 'wasm MiB kept',
                   'copies in fwd ms', 'copies in fwd+bwd ms', 'upload ms'];
   const f = (x: number | null, d = 1) => x == null ? '-' : Number.isNaN(x) ? 'failed' : x.toFixed(d);
+  // Times: three decimals under 10 ms (the GPU presets' fused times), else one.
+  const ms = (x: number | null) => f(x, x != null && Math.abs(x) < 10 ? 3 : 1);
   const copies = (c: HostCopies | null) => c == null ? '-' : `${f(c.readMs + c.writeMs)} (r ${f(c.readMs)} w ${f(c.writeMs)})`;
   const rows = results.map(r => [
-    r.preset, f(r.fusedFwdMs), f(r.fusedFwdGflops, 2), f(r.fusedFwdBwdMs), f(r.fusedFwdBwdMs / r.fusedFwdMs, 2),
+    r.preset, ms(r.fusedFwdMs), f(r.fusedFwdGflops, 2), ms(r.fusedFwdBwdMs), f(r.fusedFwdBwdMs / r.fusedFwdMs, 2),
+    ms(r.fusedFwdKernelMs), ms(r.fusedFwdBwdKernelMs),
     f(r.composedFwdMs), f(r.composedFwdMs / r.fusedFwdMs), f(r.composedFwdBwdMs), f(r.composedFwdBwdMs / r.fusedFwdBwdMs),
     f(r.fullAttnFwdMs), f(r.fullAttnFwdMs / r.fusedFwdMs), f(r.fullAttnFwdBwdMs),
     f(r.fullAttnFwdBwdMs / r.fusedFwdBwdMs), f(r.fusedFwdAllocatedBytes / r.outputAndLseBytes, 2),
