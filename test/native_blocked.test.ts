@@ -67,6 +67,9 @@ const CASES: Array<[string, RefProblem]> = [
   ['2-D 7x9, kernel 7x9 (= lengths), causal axis 0, MQA 3:1, rpb, dim 24',
    problem({spatial: [7, 9], kernelSize: [7, 9], isCausal: [true, false], heads: 3, headsKv: 1, headDim: 24,
             hasRpb: true})],
+  ['2-D 13x12, kernel 3x5, dilation 3x1 (line pairs y, y + 3; line 12 alone), causal axis 0, rpb, dim 32',
+   problem({spatial: [13, 12], kernelSize: [3, 5], dilation: [3, 1], isCausal: [true, false], hasRpb: true,
+            headDim: 32})],
   ['1-D 37, kernel 12 (two key vectors), stride 4, rpb, dim 40 (not in registers)',
    problem({spatial: [37], kernelSize: [12], stride: [4], hasRpb: true, headDim: 40})],
   ['1-D 50, kernel 16, causal, dims 16/8',
@@ -87,19 +90,19 @@ describe('native blocked backward against the float64 reference', () => {
     let refs: {ref: ReturnType<typeof refForward>, g: ReturnType<typeof refBackward>} | undefined;
     for (const isa of ISAS) {
       for (const lines of LINES) {
-      it(`${isa}, ${lines}-line tiles: ${title}`, () => {
-        expect(addon!.blockedBackward(geometry(infoOf(p)))).toBe(true);
-        const {f, b} = run(p, x, isa, true, 0, lines);
-        refs ??= {ref: refForward(p, x), g: refBackward(p, x, x.dOut, x.dLse)};
-        const {ref, g} = refs;
-        expectClose(f.output, ref.out, 2e-5, 'output');
-        expectClose(b.dQuery, g.dq, 2e-5, 'dq');
-        expectClose(b.dKey, g.dk, 2e-5, 'dk');
-        expectClose(b.dValue, g.dv, 2e-5, 'dv');
-        if (p.hasRpb) {
-          expectClose(b.dRpb!, g.drpb!, 2e-5, 'drpb');
-        }
-      });
+        it(`${isa}, ${lines}-line tiles: ${title}`, () => {
+          expect(addon!.blockedBackward(geometry(infoOf(p)))).toBe(true);
+          const {f, b} = run(p, x, isa, true, 0, lines);
+          refs ??= {ref: refForward(p, x), g: refBackward(p, x, x.dOut, x.dLse)};
+          const {ref, g} = refs;
+          expectClose(f.output, ref.out, 2e-5, 'output');
+          expectClose(b.dQuery, g.dq, 2e-5, 'dq');
+          expectClose(b.dKey, g.dk, 2e-5, 'dk');
+          expectClose(b.dValue, g.dv, 2e-5, 'dv');
+          if (p.hasRpb) {
+            expectClose(b.dRpb!, g.drpb!, 2e-5, 'drpb');
+          }
+        });
       }
     }
   }
@@ -137,15 +140,15 @@ describe('native blocked backward: bit-identical on any number of threads', () =
   const x = inputs(p, 21);
   for (const isa of ISAS) {
     for (const lines of LINES) {
-    it(`${isa}, ${lines}-line tiles: 1, 2, 3 and 8 threads give the same bits`, () => {
-      expect(addon!.blockedBackward(geometry(infoOf(p)))).toBe(true);
-      const runs = [1, 2, 3, 8].map(n => run(p, x, isa, true, n, lines).b);
-      for (const r of runs.slice(1)) {
-        for (const name of ['dQuery', 'dKey', 'dValue', 'dRpb'] as const) {
-          expect(Buffer.from(r[name]!.buffer).equals(Buffer.from(runs[0][name]!.buffer))).toBe(true);
+      it(`${isa}, ${lines}-line tiles: 1, 2, 3 and 8 threads give the same bits`, () => {
+        expect(addon!.blockedBackward(geometry(infoOf(p)))).toBe(true);
+        const runs = [1, 2, 3, 8].map(n => run(p, x, isa, true, n, lines).b);
+        for (const r of runs.slice(1)) {
+          for (const name of ['dQuery', 'dKey', 'dValue', 'dRpb'] as const) {
+            expect(Buffer.from(r[name]!.buffer).equals(Buffer.from(runs[0][name]!.buffer))).toBe(true);
+          }
         }
-      }
-    });
+      });
     }
   }
 });

@@ -481,6 +481,14 @@ struct Rows {
   // only inside each query's own window (every other lane is exactly zero), then dq of each query is summed
   // over the run's keys, and dk and dv of each key over the tile's queries before one read-modify-write of
   // the key's gradient rows (the per-pair read-modify-write was most of na_backward's time).
+  //
+  // With c.tile_lines == 2 (the default), a tile also takes the same x range of a second line, y + dilation
+  // on the middle axis (same first-axis position, same dilation group): its key rows are the first line's
+  // shifted by one step, so the rows both lines see (k - 1 of k + 1 for a kernel k inside the grid) are
+  // processed for both at once, with one dk/dv read-modify-write per key for twice the queries; the rows only
+  // one line sees are processed for that line alone (tile_rows over a range of query slots). Pairs are made
+  // within a unit only (both lines whole in its token range), so the work is still cut by the problem alone.
+  // 2d preset, one thread: 58-60 cycles per (query, key) pair with one line, 45-47 with two (bench/RESULTS.md).
 
   static constexpr int kTileQueries = 4;  // per line
   static constexpr int kTileLines = 2;
