@@ -111,6 +111,12 @@ function withIsa<T>(isa: Isa, fn: () => T): T {
   }
 }
 
+/** What a Node child running `script` (TypeScript through tsx, in the project root) prints, with `env` added. */
+function childOutput(script: string, env: Record<string, string>): string {
+  return execFileSync(process.execPath, ['--require', 'tsx/cjs', '-e', script],
+                      {cwd: path.join(__dirname, '..'), encoding: 'utf8', env: {...process.env, ...env}}).trim();
+}
+
 function withThreads<T>(n: number, fn: () => T): T {
   addon!.setNumThreads(n);
   try {
@@ -161,10 +167,8 @@ describe('native CPU kernels: the addon', () => {
   });
 
   it('NATTEN_CPU_ISA=avx2 or portable in the environment sets the initial row kernels', () => {
-    const script = "console.log(require('./src/kernels/cpu/na_native').nattenCpu().isa())";
-    const run = (value: string) => execFileSync(process.execPath, ['--require', 'tsx/cjs', '-e', script], {
-      cwd: path.join(__dirname, '..'), encoding: 'utf8', env: {...process.env, NATTEN_CPU_ISA: value},
-    }).trim();
+    const run = (value: string) =>
+        childOutput("console.log(require('./src/kernels/cpu/na_native').nattenCpu().isa())", {NATTEN_CPU_ISA: value});
     expect(run('portable')).toBe('portable');
     expect(run('avx2')).toBe(addon!.cpuHasAvx2() ? 'avx2' : 'portable');
     expect(run('avx512')).toBe(ISAS[0]);
@@ -227,9 +231,7 @@ describe('native CPU kernels: the flag and the fallback', () => {
 
   it('the environment variable NATTEN_CPU_NATIVE=0 sets the flag\'s default to false', () => {
     const script = "require('./src/flags').registerFlags(); console.log(require('./src/flags').getCpuKernelPath())";
-    const run = (value: string) => execFileSync(process.execPath, ['--require', 'tsx/cjs', '-e', script], {
-      cwd: path.join(__dirname, '..'), encoding: 'utf8', env: {...process.env, NATTEN_CPU_NATIVE: value},
-    }).trim();
+    const run = (value: string) => childOutput(script, {NATTEN_CPU_NATIVE: value});
     expect(run('0')).toBe('wasm');
     expect(run('1')).toBe('native');
   });
