@@ -2,6 +2,10 @@
 // into units for the thread pool, the workspace of partial buffers, and the fixed-order reductions.
 #include "na_cpu.h"
 
+#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+#include <cpuid.h>
+#endif
+
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
@@ -85,9 +89,8 @@ bool cpu_has_avx512() {
   }
   // The OS must save the ymm, opmask and zmm state (XCR0 bits 1, 2, 5, 6, 7); OSXSAVE (CPUID.1:ECX bit 27)
   // says XGETBV may be executed.
-  unsigned a, b, c, d;
-  __asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(1), "c"(0));
-  if ((c & (1u << 27)) == 0) {
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  if (__get_cpuid(1, &a, &b, &c, &d) == 0 || (c & (1u << 27)) == 0) {
     return false;
   }
   unsigned lo, hi;
@@ -152,7 +155,8 @@ bool set_isa(Isa isa) {
 Isa active_isa() {
   const KernelTable* t = kernels().load();
   if (t == &portable_kernels()) return Isa::kPortable;
-  return t == avx512_kernels() ? Isa::kAvx512 : Isa::kAvx2;
+  // avx512_if_supported(): avx512_kernels() itself is compiled with AVX-512 and must not run without it.
+  return t == avx512_if_supported() ? Isa::kAvx512 : Isa::kAvx2;
 }
 
 const char* isa_name(Isa isa) {
