@@ -1,9 +1,10 @@
 /**
  * The native fused backward's blocked kernel (native/src/cpu/kernels.h, na_backward_blocked): the problems it
  * takes (last-axis dilation 1 and kernel <= 16, no extra tokens, head dims multiples of 8) against the float64
- * reference and against the per-row kernel, with the AVX2 and the portable row kernels; bit-identical results
- * on any number of threads; non-finite inputs (which it leaves to the per-row kernel); the switch. Every other
- * suite runs it too wherever its problems qualify (the `cpu` backend through test/harness.ts).
+ * reference and against the per-row kernel, with the AVX-512 (where the CPU has it), AVX2 and portable row
+ * kernels, tiles of one query line and of two (the default: setTileLines); bit-identical results on any number
+ * of threads; non-finite inputs (which it leaves to the per-row kernel); the switch. Every other suite runs it
+ * too wherever its problems qualify (the `cpu` backend through test/harness.ts).
  */
 import {computeQKVInfo} from '../src/core/na_info';
 import {geometry, naBackwardNative, naForwardNative, nattenCpu} from '../src/kernels/cpu/na_native';
@@ -13,7 +14,11 @@ import {expectClose, makeValues, randArray, rng, shapes} from './util';
 
 const size = (s: number[]) => s.reduce((a, b) => a * b, 1);
 const addon = nattenCpu();
-const ISAS = addon != null && addon.cpuHasAvx2() ? ['avx2', 'portable'] as const : ['portable'] as const;
+type Isa = 'avx512' | 'avx2' | 'portable';
+const ISAS: Isa[] = addon == null ? ['portable'] :
+    [...(addon.cpuHasAvx512() ? ['avx512' as const] : []), ...(addon.cpuHasAvx2() ? ['avx2' as const] : []),
+     'portable'];
+const LINES = [2, 1] as const;
 
 function infoOf(p: RefProblem) {
   const s = shapes(p);
@@ -28,11 +33,12 @@ function inputs(p: RefProblem, seed: number) {
 }
 type X = ReturnType<typeof inputs>;
 
-/** The fused forward and backward, the backward's kernel picked by `blocked`. */
-function run(p: RefProblem, x: X, isa: 'avx2' | 'portable', blocked: boolean, threads = 0) {
+/** The fused forward and backward, the backward's kernel picked by `blocked`, its tiles by `lines`. */
+function run(p: RefProblem, x: X, isa: Isa, blocked: boolean, threads = 0, lines: 1 | 2 = 2) {
   expect(addon!.setIsa(isa)).toBe(true);
   addon!.setBlockedBackward(blocked);
   addon!.setNumThreads(threads);
+  addon!.setTileLines(lines);
   try {
     const info = infoOf(p);
     const f = naForwardNative(info, x.q, x.k, x.v, x.rpb ?? null, null, null)!;
@@ -42,6 +48,7 @@ function run(p: RefProblem, x: X, isa: 'avx2' | 'portable', blocked: boolean, th
     addon!.setIsa('auto');
     addon!.setBlockedBackward(true);
     addon!.setNumThreads(0);
+    addon!.setTileLines(2);
   }
 }
 
@@ -60,6 +67,9 @@ const CASES: Array<[string, RefProblem]> = [
   ['2-D 7x9, kernel 7x9 (= lengths), causal axis 0, MQA 3:1, rpb, dim 24',
    problem({spatial: [7, 9], kernelSize: [7, 9], isCausal: [true, false], heads: 3, headsKv: 1, headDim: 24,
             hasRpb: true})],
+  ['2-D 13x12, kernel 3x5, dilation 3x1 (line pairs y, y + 3; line 12 alone), causal axis 0, rpb, dim 32',
+   problem({spatial: [13, 12], kernelSize: [3, 5], dilation: [3, 1], isCausal: [true, false], hasRpb: true,
+            headDim: 32})],
   ['1-D 37, kernel 12 (two key vectors), stride 4, rpb, dim 40 (not in registers)',
    problem({spatial: [37], kernelSize: [12], stride: [4], hasRpb: true, headDim: 40})],
   ['1-D 50, kernel 16, causal, dims 16/8',
@@ -77,26 +87,29 @@ const CASES: Array<[string, RefProblem]> = [
 describe('native blocked backward against the float64 reference', () => {
   for (const [title, p] of CASES) {
     const x = inputs(p, title.length);
+    let refs: {ref: ReturnType<typeof refForward>, g: ReturnType<typeof refBackward>} | undefined;
     for (const isa of ISAS) {
-      it(`${isa}: ${title}`, () => {
-        expect(addon!.blockedBackward(geometry(infoOf(p)))).toBe(true);
-        const {f, b} = run(p, x, isa, true);
-        const ref = refForward(p, x);
-        const g = refBackward(p, x, x.dOut, x.dLse);
-        expectClose(f.output, ref.out, 2e-5, 'output');
-        expectClose(b.dQuery, g.dq, 2e-5, 'dq');
-        expectClose(b.dKey, g.dk, 2e-5, 'dk');
-        expectClose(b.dValue, g.dv, 2e-5, 'dv');
-        if (p.hasRpb) {
-          expectClose(b.dRpb!, g.drpb!, 2e-5, 'drpb');
-        }
-      });
+      for (const lines of LINES) {
+        it(`${isa}, ${lines}-line tiles: ${title}`, () => {
+          expect(addon!.blockedBackward(geometry(infoOf(p)))).toBe(true);
+          const {f, b} = run(p, x, isa, true, 0, lines);
+          refs ??= {ref: refForward(p, x), g: refBackward(p, x, x.dOut, x.dLse)};
+          const {ref, g} = refs;
+          expectClose(f.output, ref.out, 2e-5, 'output');
+          expectClose(b.dQuery, g.dq, 2e-5, 'dq');
+          expectClose(b.dKey, g.dk, 2e-5, 'dk');
+          expectClose(b.dValue, g.dv, 2e-5, 'dv');
+          if (p.hasRpb) {
+            expectClose(b.dRpb!, g.drpb!, 2e-5, 'drpb');
+          }
+        });
+      }
     }
   }
 });
 
 describe('native blocked backward against the per-row backward', () => {
-  it('the 2d benchmark problem (56x56, 4 heads, dim 32, kernel 7x7) and a 3-D one with rpb, both ISAs', () => {
+  it('the 2d benchmark problem (56x56, 4 heads, dim 32, kernel 7x7) and a 3-D one with rpb, every ISA', () => {
     const problems = [
       problem({spatial: [56, 56], kernelSize: [7, 7], heads: 4, headDim: 32}),
       problem({spatial: [8, 16, 16], kernelSize: [3, 7, 7], heads: 4, headsKv: 2, headDim: 32, hasRpb: true}),
@@ -104,12 +117,15 @@ describe('native blocked backward against the per-row backward', () => {
     for (const p of problems) {
       const x = inputs(p, 3);
       for (const isa of ISAS) {
-        const blocked = run(p, x, isa, true).b, rows = run(p, x, isa, false).b;
-        for (const name of ['dQuery', 'dKey', 'dValue', 'dRpb'] as const) {
-          if (rows[name] != null) {
-            let scale = 1;
-            for (const v of rows[name]!) scale = Math.max(scale, Math.abs(v));
-            expectClose(blocked[name]!, rows[name]!, 2e-5 * scale, `${isa} ${name}`);
+        const rows = run(p, x, isa, false).b;
+        for (const lines of LINES) {
+          const blocked = run(p, x, isa, true, 0, lines).b;
+          for (const name of ['dQuery', 'dKey', 'dValue', 'dRpb'] as const) {
+            if (rows[name] != null) {
+              let scale = 1;
+              for (const v of rows[name]!) scale = Math.max(scale, Math.abs(v));
+              expectClose(blocked[name]!, rows[name]!, 2e-5 * scale, `${isa} ${lines}-line ${name}`);
+            }
           }
         }
       }
@@ -123,15 +139,17 @@ describe('native blocked backward: bit-identical on any number of threads', () =
                      isCausal: [true, false]});
   const x = inputs(p, 21);
   for (const isa of ISAS) {
-    it(`${isa}: 1, 2, 3 and 8 threads give the same bits`, () => {
-      expect(addon!.blockedBackward(geometry(infoOf(p)))).toBe(true);
-      const runs = [1, 2, 3, 8].map(n => run(p, x, isa, true, n).b);
-      for (const r of runs.slice(1)) {
-        for (const name of ['dQuery', 'dKey', 'dValue', 'dRpb'] as const) {
-          expect(Buffer.from(r[name]!.buffer).equals(Buffer.from(runs[0][name]!.buffer))).toBe(true);
+    for (const lines of LINES) {
+      it(`${isa}, ${lines}-line tiles: 1, 2, 3 and 8 threads give the same bits`, () => {
+        expect(addon!.blockedBackward(geometry(infoOf(p)))).toBe(true);
+        const runs = [1, 2, 3, 8].map(n => run(p, x, isa, true, n, lines).b);
+        for (const r of runs.slice(1)) {
+          for (const name of ['dQuery', 'dKey', 'dValue', 'dRpb'] as const) {
+            expect(Buffer.from(r[name]!.buffer).equals(Buffer.from(runs[0][name]!.buffer))).toBe(true);
+          }
         }
-      }
-    });
+      });
+    }
   }
 });
 
@@ -154,6 +172,7 @@ describe('native blocked backward: where it does not run', () => {
       addon!.setBlockedBackward(true);
     }
     expect(() => addon!.setBlockedBackward(1 as unknown as boolean)).toThrow(/setBlockedBackward: expected a boolean/);
+    expect(() => addon!.setTileLines(3 as 2)).toThrow(/setTileLines: expected 1 or 2/);
   });
 
   it('Inf or NaN in an input: the per-row kernel runs, so masked pairs still contribute nothing', () => {

@@ -96,15 +96,25 @@ function expectNear(actual: Float32Array, expected: Float32Array, rtol: number, 
 }
 
 const addon = nattenCpu();
-const ISAS = addon != null && addon.cpuHasAvx2() ? ['avx2', 'portable'] as const : ['portable'] as const;
+type Isa = 'avx512' | 'avx2' | 'portable';
+// Every row-kernel set this CPU runs: AVX-512 (AVX2 code with 32 registers), AVX2, portable.
+const ISAS: Isa[] = addon == null ? ['portable'] :
+    [...(addon.cpuHasAvx512() ? ['avx512' as const] : []), ...(addon.cpuHasAvx2() ? ['avx2' as const] : []),
+     'portable'];
 
-function withIsa<T>(isa: 'avx2' | 'portable', fn: () => T): T {
+function withIsa<T>(isa: Isa, fn: () => T): T {
   expect(addon!.setIsa(isa)).toBe(true);
   try {
     return fn();
   } finally {
     addon!.setIsa('auto');
   }
+}
+
+/** What a Node child running `script` (TypeScript through tsx, in the project root) prints, with `env` added. */
+function childOutput(script: string, env: Record<string, string>): string {
+  return execFileSync(process.execPath, ['--require', 'tsx/cjs', '-e', script],
+                      {cwd: path.join(__dirname, '..'), encoding: 'utf8', env: {...process.env, ...env}}).trim();
 }
 
 function withThreads<T>(n: number, fn: () => T): T {
@@ -123,7 +133,7 @@ describe('native CPU kernels: the addon', () => {
     expect(status.loaded).toBe(true);
     expect(status.path).toMatch(/natten_cpu\.node$/);
     expect(addon!.numThreads()).toBeGreaterThanOrEqual(1);
-    expect(addon!.isa()).toBe(addon!.cpuHasAvx2() ? 'avx2' : 'portable');
+    expect(addon!.isa()).toBe(ISAS[0]);
   });
 
   it('runs the AVX2 kernels where the CPU has AVX2 and FMA (this machine, and CI)', () => {
@@ -137,6 +147,33 @@ describe('native CPU kernels: the addon', () => {
     addon!.setIsa('auto');
   });
 
+  it('runs the AVX-512 kernels where the CPU has AVX-512F and VL (this machine and CI), else falls back', () => {
+    // Linux lists avx512f / avx512vl only when the OS saves their register state, as cpu_has_avx512 checks.
+    const cpuinfo = fs.existsSync('/proc/cpuinfo') ? fs.readFileSync('/proc/cpuinfo', 'utf8') : '';
+    const flags = /^flags\s*:(.*)$/m.exec(cpuinfo)?.[1].split(/\s+/) ?? [];
+    if (flags.length > 0) {
+      expect(addon!.cpuHasAvx512())
+          .toBe(addon!.cpuHasAvx2() && flags.includes('avx512f') && flags.includes('avx512vl'));
+    }
+    expect(addon!.setIsa('avx512')).toBe(addon!.cpuHasAvx512());
+    expect(addon!.isa()).toBe(ISAS[0]);
+    // Forced down to AVX2 (a CPU without AVX-512 gets it from 'auto'), then back.
+    if (addon!.cpuHasAvx2()) {
+      expect(addon!.setIsa('avx2')).toBe(true);
+      expect(addon!.isa()).toBe('avx2');
+    }
+    addon!.setIsa('auto');
+    expect(addon!.isa()).toBe(ISAS[0]);
+  });
+
+  it('NATTEN_CPU_ISA=avx2 or portable in the environment sets the initial row kernels', () => {
+    const run = (value: string) =>
+        childOutput("console.log(require('./src/kernels/cpu/na_native').nattenCpu().isa())", {NATTEN_CPU_ISA: value});
+    expect(run('portable')).toBe('portable');
+    expect(run('avx2')).toBe(addon!.cpuHasAvx2() ? 'avx2' : 'portable');
+    expect(run('avx512')).toBe(ISAS[0]);
+  });
+
   it('checks its arguments: lengths against the geometry, the geometry itself, the ISA name', () => {
     const p = problem({spatial: [6], kernelSize: [3]});
     const x = inputs(p, 1);
@@ -148,21 +185,38 @@ describe('native CPU kernels: the addon', () => {
         .toThrow(/^natten_cpu\.naForward: kernel\[2\] \* dilation\[2\] = 7 \* 1 must be <= length\[2\]=6$/);
     expect(() => naForwardNative({...info, hasRpb: true}, x.q, x.k, x.v, null, null, null))
         .toThrow(/^natten_cpu\.naForward: rpb must be a Float32Array$/);
-    expect(() => addon!.setIsa('sse' as 'avx2')).toThrow(/expected 'auto', 'avx2' or 'portable', got 'sse'/);
+    expect(() => addon!.setIsa('sse' as 'avx2'))
+        .toThrow(/expected 'auto', 'avx512', 'avx2' or 'portable', got 'sse'/);
   });
 
-  it('compiles nothing outside its own namespace into the AVX2 object (no shared inline code)', () => {
-    // The AVX2 row kernels' object file must define only symbols of natten::cpu::avx2 (and avx2_kernels):
-    // an inline or template function it shared with the portable code could be kept by the linker in its
-    // AVX2 form and crash a CPU without AVX2.
-    const obj = path.join(__dirname, '..', 'build', 'Release', 'obj.target', 'natten_cpu_avx2', 'native', 'src',
-                          'cpu', 'kernels_avx2.o');
-    expect(fs.existsSync(obj)).toBe(true);
-    const symbols = execFileSync('nm', ['-C', '--defined-only', obj], {encoding: 'utf8'}).split('\n')
-                        .filter(l => / [TWVu] /.test(l)).map(l => l.slice(l.indexOf(' ', 17) + 1));
-    expect(symbols.length).toBeGreaterThan(0);
-    const foreign = symbols.filter(s => !s.includes('natten::cpu::avx2::') && s !== 'natten::cpu::avx2_kernels()');
-    expect(foreign).toEqual([]);
+  const objectOf = (isa: 'avx2' | 'avx512') => path.join(__dirname, '..', 'build', 'Release', 'obj.target',
+                                                          `natten_cpu_${isa}`, 'native', 'src', 'cpu',
+                                                          `kernels_${isa}.o`);
+
+  for (const isa of ['avx2', 'avx512'] as const) {
+    it(`compiles nothing outside its own namespace into the ${isa} object (no shared inline code)`, () => {
+      // The AVX2 (AVX-512) row kernels' object file must define only symbols of natten::cpu::avx2 (avx512)
+      // and avx2_kernels (avx512_kernels): an inline or template function it shared with the portable code
+      // could be kept by the linker in its AVX2 (AVX-512) form and crash a CPU without it.
+      const obj = objectOf(isa);
+      expect(fs.existsSync(obj)).toBe(true);
+      const symbols = execFileSync('nm', ['-C', '--defined-only', obj], {encoding: 'utf8'}).split('\n')
+                          .filter(l => / [TWVu] /.test(l)).map(l => l.slice(l.indexOf(' ', 17) + 1));
+      expect(symbols.length).toBeGreaterThan(0);
+      const foreign = symbols.filter(s => !s.includes(`natten::cpu::${isa}::`) &&
+                                          s !== `natten::cpu::${isa}_kernels()`);
+      expect(foreign).toEqual([]);
+    });
+  }
+
+  it('the AVX2 object uses no AVX-512 register (it runs on AVX2-only CPUs); the AVX-512 one uses ymm16-31', () => {
+    const registers = (isa: 'avx2' | 'avx512') => {
+      const asm = execFileSync('objdump', ['-d', '--no-show-raw-insn', objectOf(isa)],
+                               {encoding: 'utf8', maxBuffer: 1 << 28});
+      return new Set(asm.match(/%(zmm\d+|ymm(1[6-9]|2\d|3[01])|xmm(1[6-9]|2\d|3[01])|k[0-7])\b/g) ?? []);
+    };
+    expect([...registers('avx2')]).toEqual([]);
+    expect(registers('avx512').size).toBeGreaterThan(4);
   });
 });
 
@@ -177,9 +231,7 @@ describe('native CPU kernels: the flag and the fallback', () => {
 
   it('the environment variable NATTEN_CPU_NATIVE=0 sets the flag\'s default to false', () => {
     const script = "require('./src/flags').registerFlags(); console.log(require('./src/flags').getCpuKernelPath())";
-    const run = (value: string) => execFileSync(process.execPath, ['--require', 'tsx/cjs', '-e', script], {
-      cwd: path.join(__dirname, '..'), encoding: 'utf8', env: {...process.env, NATTEN_CPU_NATIVE: value},
-    }).trim();
+    const run = (value: string) => childOutput(script, {NATTEN_CPU_NATIVE: value});
     expect(run('0')).toBe('wasm');
     expect(run('1')).toBe('native');
   });

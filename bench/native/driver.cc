@@ -3,6 +3,9 @@
 // not inflate it), median over repeats, nanoseconds and cycles per (query, key) pair.
 //
 //   bash bench/native/run_driver.sh [--threads N] [--reps R] [--preset 2d|3d] [--ghz G]
+//
+// NATTEN_CPU_ISA=avx2|portable and NATTEN_CPU_TILE_LINES=1 in the environment select the row kernels and the
+// blocked backward's tiles (see na_cpu.h), for before/after comparisons in one binary.
 #include <time.h>
 
 #include <algorithm>
@@ -99,8 +102,9 @@ int main(int argc, char** argv) {
     std::printf("%-4s thread-cpu %7.3f ms  wall %7.3f ms  %6.2f ns/pair  %6.1f cycles/pair (1 thread only)\n", what,
                 cpu * 1e3, wall * 1e3, cpu * 1e9 / pairs, cpu * 1e9 / pairs * ghz);
   };
-  std::printf("preset %s, %d thread(s), isa %s, clock %.2f GHz, %d reps (medians), checksum %.6g\n", preset.c_str(),
-              threads, natten::cpu::isa_name(natten::cpu::active_isa()), ghz, reps, checksum);
+  std::printf("preset %s, %d thread(s), isa %s, %d-line tiles, clock %.2f GHz, %d reps (medians), checksum %.6g\n",
+              preset.c_str(), threads, natten::cpu::isa_name(natten::cpu::active_isa()), natten::cpu::tile_lines(), ghz,
+              reps, checksum);
   const double fc = median(fwd_cpu), fw = median(fwd_wall), bc = median(bwd_cpu), bw = median(bwd_wall);
   line("fwd", fc, fw);
   line("bwd", bc, bw);

@@ -179,18 +179,21 @@ void AvBackward(const Napi::CallbackInfo& info) {
   c.run([&] { natten::cpu::av_backward(p, w, v, ev, d_out, dw, dv, dev); });
 }
 
-// setIsa('auto' | 'avx2' | 'portable'): false when AVX2 is asked for and the CPU lacks it.
+// setIsa('auto' | 'avx512' | 'avx2' | 'portable'): false when AVX-512 or AVX2 is asked for and the CPU lacks it.
 Napi::Value SetIsa(const Napi::CallbackInfo& info) {
   const std::string name = info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "";
   natten::cpu::Isa isa;
   if (name == "auto") {
     isa = natten::cpu::Isa::kAuto;
+  } else if (name == "avx512") {
+    isa = natten::cpu::Isa::kAvx512;
   } else if (name == "avx2") {
     isa = natten::cpu::Isa::kAvx2;
   } else if (name == "portable") {
     isa = natten::cpu::Isa::kPortable;
   } else {
-    throw Napi::Error::New(info.Env(), "natten_cpu.setIsa: expected 'auto', 'avx2' or 'portable', got '" + name + "'");
+    throw Napi::Error::New(info.Env(), "natten_cpu.setIsa: expected 'auto', 'avx512', 'avx2' or 'portable', got '" + name +
+                           "'");
   }
   return Napi::Boolean::New(info.Env(), natten::cpu::set_isa(isa));
 }
@@ -215,6 +218,17 @@ Napi::Value GetIsa(const Napi::CallbackInfo& info) {
 
 Napi::Value CpuHasAvx2(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), natten::cpu::cpu_has_avx2());
+}
+
+Napi::Value CpuHasAvx512(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), natten::cpu::cpu_has_avx512());
+}
+
+// setTileLines(1 | 2): query lines per tile of the blocked backward (2, the default, or 1).
+void SetTileLines(const Napi::CallbackInfo& info) {
+  if (!info[0].IsNumber() || !natten::cpu::set_tile_lines(info[0].As<Napi::Number>().Int32Value())) {
+    throw Napi::Error::New(info.Env(), "natten_cpu.setTileLines: expected 1 or 2");
+  }
 }
 
 // setNumThreads(n): n threads in all, the caller included; 0 restores the default.
@@ -250,6 +264,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setBlockedBackward", Napi::Function::New(env, SetBlockedBackward));
   exports.Set("blockedBackward", Napi::Function::New(env, BlockedBackward));
   exports.Set("cpuHasAvx2", Napi::Function::New(env, CpuHasAvx2));
+  exports.Set("cpuHasAvx512", Napi::Function::New(env, CpuHasAvx512));
+  exports.Set("setTileLines", Napi::Function::New(env, SetTileLines));
   exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreads));
   exports.Set("numThreads", Napi::Function::New(env, NumThreads));
   exports.Set("measureClock", Napi::Function::New(env, MeasureClock));

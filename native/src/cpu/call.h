@@ -116,6 +116,7 @@ struct NACall {
   unsigned char* nonfinite = nullptr;  // per unit: set when it met a non-finite query or output gradient
   int64_t t_pitch = 0;
   int tile_lanes = 0;  // key lanes of a tile's key row segment: 8 or 16
+  int tile_lines = 1;  // query lines of the middle axis per tile: 1 or 2 (kernels.h, na_backward_blocked)
 };
 
 // Position of unit u: batch b, kv heads [hk, hk_end), chunk.
@@ -195,6 +196,8 @@ struct KernelTable {
 const KernelTable& portable_kernels();
 // Defined only in builds with the AVX2 translation unit (x86-64); null elsewhere.
 const KernelTable* avx2_kernels();
+// The same with AVX-512F and AVX-512VL (32 vector registers); null where not compiled so.
+const KernelTable* avx512_kernels();
 
 }  // namespace cpu
 }  // namespace natten

@@ -18,6 +18,22 @@
 #include "call.h"
 #include "simd.h"
 
+#if defined(__GNUC__) || defined(__clang__)
+#define NATTEN_FORCE_INLINE inline __attribute__((always_inline))
+#else
+#define NATTEN_FORCE_INLINE inline
+#endif
+
+// Vector registers the kernels may plan for: 32 where the translation unit is compiled with AVX-512VL (its
+// 256-bit code then reaches ymm16-ymm31), else 16.
+#ifndef NATTEN_VECTOR_REGISTERS
+#if defined(__AVX512VL__)
+#define NATTEN_VECTOR_REGISTERS 32
+#else
+#define NATTEN_VECTOR_REGISTERS 16
+#endif
+#endif
+
 namespace natten {
 namespace cpu {
 namespace NATTEN_ISA {
@@ -25,6 +41,7 @@ namespace NATTEN_ISA {
 // Small helpers of our own (no standard-library templates here: see RowScratch in call.h).
 static inline int imin(int a, int b) { return a < b ? a : b; }
 static inline int imax(int a, int b) { return a > b ? a : b; }
+static inline int64_t imin64(int64_t a, int64_t b) { return a < b ? a : b; }
 static inline void fill(float* p, int64_t n, float x) {
   for (int64_t i = 0; i < n; ++i) p[i] = x;
 }
@@ -464,8 +481,18 @@ struct Rows {
   // only inside each query's own window (every other lane is exactly zero), then dq of each query is summed
   // over the run's keys, and dk and dv of each key over the tile's queries before one read-modify-write of
   // the key's gradient rows (the per-pair read-modify-write was most of na_backward's time).
+  //
+  // With c.tile_lines == 2 (the default), a tile also takes the same x range of a second line, y + dilation
+  // on the middle axis (same first-axis position, same dilation group): its key rows are the first line's
+  // shifted by one step, so the rows both lines see (k - 1 of k + 1 for a kernel k inside the grid) are
+  // processed for both at once, with one dk/dv read-modify-write per key for twice the queries; the rows only
+  // one line sees are processed for that line alone (tile_rows over a range of query slots). Pairs are made
+  // within a unit only (both lines whole in its token range), so the work is still cut by the problem alone.
+  // 2d preset, one thread: 58-60 cycles per (query, key) pair with one line, 45-47 with two (bench/RESULTS.md).
 
-  static constexpr int kTileQueries = 4;
+  static constexpr int kTileQueries = 4;  // per line
+  static constexpr int kTileLines = 2;
+  static constexpr int kTileSlots = kTileQueries * kTileLines;
   static constexpr int kTileLanes = 2 * W;
 
   // What every tile of a unit needs.
@@ -483,19 +510,29 @@ struct Rows {
 
   // One query head's view of a tile.
   struct Tile {
-    const float* q[kTileQueries];
-    const float* dO[kTileQueries];
-    float lse[kTileQueries], delta[kTileQueries];
+    // Query slot l * TQ + i: the query at x offset i of the tile's line l.
+    const float* q[kTileSlots];
+    const float* dO[kTileSlots];
+    float lse[kTileSlots], delta[kTileSlots];
+    float* d_query[kTileSlots];
     int win_lo[kTileQueries], win_hi[kTileQueries];  // the query's window, in lanes from lo
     int rpb_x[kTileQueries];  // last-axis rpb index of lane 0 for the query (valid inside its window only)
-    float* d_query[kTileQueries];
-    int z, y, lo, span;
+    int rpb_y[kTileLines];    // the line's middle-axis rpb offset (times 2 kernel[2] - 1) of key row 0
+    // Key rows on the middle axis, in steps of the dilation from f1 (line 0's first): [rows[0], rows[1])
+    // seen by line 0 alone, [rows[2], rows[3]) by both lines, [rows[4], rows[5]) by line 1 alone.
+    int rows[6];
+    int z, f1, lo, span;
     const float* rpb_h;  // null without rpb
     double* drpb_h;
   };
 
-  // Key rows per group of the lane dot products below, by TQ * NK: at most eight accumulators.
+  // Key rows per group of the lane dot products below, by TQ * NK: at most eight accumulators (sixteen
+  // with 32 vector registers).
+#if NATTEN_VECTOR_REGISTERS >= 32
+  static constexpr int group_rows(int a) { return a <= 4 ? 4 : a <= 8 ? 2 : 1; }
+#else
   static constexpr int group_rows(int a) { return a == 1 ? 4 : a == 2 ? 4 : a <= 4 ? 2 : 1; }
+#endif
 
   // out[g * A + i * NK + k] = sum_d rows[i][d] * cols[g][d * pitch + W * k] (A = TQ * NK): TQ query rows
   // against NK * W lanes of G transposed key (or value) runs at once, so that each broadcast of a query
@@ -590,50 +627,30 @@ struct Rows {
     for (int v = 0; v < NV; ++v) S::store(dst + W * v, acc[v]);
   }
 
-  // One query head of one tile. NV > 0: headDim = headDimV = NV * W, rows held in registers; NV = 0: any
-  // head dims (multiples of W), rows combined from memory.
-  // Returns false when a query or output-gradient row of the tile holds Inf or NaN (the caller then reruns
-  // the call with the per-row kernel: masked lanes multiply them by zero).
-  template <int TQ, int NK, int NV>
-  static bool blocked_tile(const BlockUnit& bu, const Tile& tl) {
+  // One query head of one tile: queries [I0, I0 + TN) of it (slot l * TQ + i: line l, x offset i) against
+  // the key rows whose position on the middle axis is in [r_lo, r_hi) (counted from the tile's first, in
+  // steps of the dilation), every position of the first axis. qr, dor, dq: the tile's q, dO and dq sums in
+  // registers (NV > 0), indexed by slot.
+  template <int TQ, int NK, int NV, int I0, int TN>
+  static NATTEN_FORCE_INLINE void tile_rows(const BlockUnit& bu, const Tile& tl, int r_lo, int r_hi,
+                                            const V (*qr)[NV > 0 ? NV : 1], const V (*dor)[NV > 0 ? NV : 1],
+                                            V (*dq)[NV > 0 ? NV : 1]) {
     const NACall& c = bu.c;
     const Problem& p = c.p;
     constexpr int LN = NK * W;
-    const int D = NV > 0 ? NV * W : bu.D, Dv = NV > 0 ? NV * W : bu.Dv, L1 = bu.L1, L2 = bu.L2;
-    const float scale = p.scale;
-    const int f0 = c.win_first[0][tl.z], n0 = c.win_count[0][tl.z], b0 = c.win_rpb[0][tl.z];
-    const int f1 = c.win_first[1][tl.y], n1 = c.win_count[1][tl.y], b1 = c.win_rpb[1][tl.y];
-    const int r1 = 2 * p.kernel[1] - 1, r2 = 2 * p.kernel[2] - 1;
     constexpr int RV = NV > 0 ? NV : 1;
-    V qr[TQ][RV], dor[TQ][RV], dq[TQ][RV];  // NV > 0: q, dO and the dq sums in registers
-    const V zero = S::zero();
-    V bad = zero;  // stays 0 unless a q or dO value is Inf or NaN
-    if (NV > 0) {
-      for (int i = 0; i < TQ; ++i) {
-        for (int v = 0; v < RV; ++v) {
-          qr[i][v] = S::load(tl.q[i] + W * v);
-          dor[i][v] = S::load(tl.dO[i] + W * v);
-          dq[i][v] = zero;
-          bad = S::add(bad, S::add(S::mul(qr[i][v], zero), S::mul(dor[i][v], zero)));
-        }
-      }
-    } else {
-      fill(bu.dq, static_cast<int64_t>(TQ) * D, 0.0f);
-      for (int i = 0; i < TQ; ++i) {
-        for (int d = 0; d < D; d += W) bad = S::add(bad, S::mul(S::load(tl.q[i] + d), zero));
-        for (int d = 0; d < Dv; d += W) bad = S::add(bad, S::mul(S::load(tl.dO[i] + d), zero));
-      }
-    }
-    if (S::hsum(bad) != 0.0f) {
-      return false;
-    }
-    alignas(32) float pg[TQ][LN];  // P
-    alignas(32) float gg[TQ][LN];  // scale * dS
+    const int D = NV > 0 ? NV * W : bu.D, Dv = NV > 0 ? NV * W : bu.Dv, L1 = bu.L1, L2 = bu.L2;
+    const int nb = r_hi - r_lo;
+    if (nb <= 0) return;
+    const int f0 = c.win_first[0][tl.z], n0 = c.win_count[0][tl.z], b0 = c.win_rpb[0][tl.z];
+    const int r1 = 2 * p.kernel[1] - 1, r2 = 2 * p.kernel[2] - 1;
+    const V vscale = S::set1(p.scale);
+    alignas(32) float pg[TN][LN];  // P
+    alignas(32) float gg[TN][LN];  // scale * dS
     alignas(32) float bias[LN];
     const float* krows[LN];
-    const V vscale = S::set1(scale);
-    constexpr int A = TQ * NK, GM = group_rows(A);
-    const int rows = n0 * n1;
+    constexpr int A = TN * NK, GM = group_rows(A);
+    const int rows = n0 * nb;
     for (int r0 = 0; r0 < rows; r0 += GM) {
       const int gn = imin(GM, rows - r0);
       int64_t kbs[GM];
@@ -641,29 +658,30 @@ struct Rows {
       const float* kcols[GM];
       const float* vcols[GM];
       for (int g = 0; g < gn; ++g) {
-        const int a = (r0 + g) / n1, b = (r0 + g) % n1;
-        const int64_t line = static_cast<int64_t>(f0 + a * p.dilation[0]) * L1 + f1 + b * p.dilation[1];
+        const int a = (r0 + g) / nb, b = r_lo + (r0 + g) % nb;
+        const int64_t line = static_cast<int64_t>(f0 + a * p.dilation[0]) * L1 + tl.f1 + b * p.dilation[1];
         kbs[g] = line * L2 + tl.lo;  // the key token of lane 0
-        rys[g] = ((b0 + a) * r1 + b1 + b) * r2;
+        rys[g] = ((b0 + a) * r1 + b) * r2;
         kcols[g] = bu.kt0 + line * D * c.t_pitch + tl.lo;
         vcols[g] = bu.vt0 + line * Dv * c.t_pitch + tl.lo;
       }
       V scs[GM * A], dps[GM * A];
-      lane_dots_n<TQ, NK>(gn, tl.q, kcols, c.t_pitch, D, scs);
-      lane_dots_n<TQ, NK>(gn, tl.dO, vcols, c.t_pitch, Dv, dps);
+      lane_dots_n<TN, NK>(gn, tl.q + I0, kcols, c.t_pitch, D, scs);
+      lane_dots_n<TN, NK>(gn, tl.dO + I0, vcols, c.t_pitch, Dv, dps);
       for (int g = 0; g < gn; ++g) {
         const int64_t kb = kbs[g];
         const int ry = rys[g];
         const V* sc = scs + g * A;
         const V* dp = dps + g * A;
-        for (int i = 0; i < TQ; ++i) {
-          const int wl = tl.win_lo[i], wh = tl.win_hi[i];
+        for (int i = 0; i < TN; ++i) {
+          const int x = (I0 + i) % TQ, l = (I0 + i) / TQ;
+          const int wl = tl.win_lo[x], wh = tl.win_hi[x];
           if (tl.rpb_h != nullptr) {
             fill(bias, LN, 0.0f);
-            const float* r = tl.rpb_h + ry + tl.rpb_x[i];
+            const float* r = tl.rpb_h + ry + tl.rpb_y[l] + tl.rpb_x[x];
             for (int j = wl; j < wh; ++j) bias[j] = r[j];
           }
-          const V vlse = S::set1(tl.lse[i]), vdelta = S::set1(tl.delta[i]);
+          const V vlse = S::set1(tl.lse[I0 + i]), vdelta = S::set1(tl.delta[I0 + i]);
           for (int k = 0; k < NK; ++k) {
             V s = S::mul(sc[i * NK + k], vscale);
             if (tl.rpb_h != nullptr) s = S::add(s, S::load(bias + W * k));
@@ -674,7 +692,7 @@ struct Rows {
             if (tl.drpb_h != nullptr) S::store(bias + W * k, ds);
           }
           if (tl.drpb_h != nullptr) {
-            double* r = tl.drpb_h + ry + tl.rpb_x[i];
+            double* r = tl.drpb_h + ry + tl.rpb_y[l] + tl.rpb_x[x];
             for (int j = wl; j < wh; ++j) r[j] += bias[j];
           }
         }
@@ -686,24 +704,65 @@ struct Rows {
             const float* k = bu.key0 + (kb + j) * bu.kstride;
             V kv[RV];
             for (int v = 0; v < RV; ++v) kv[v] = S::load(k + W * v);
-            for (int i = 0; i < TQ; ++i) {
+            for (int i = 0; i < TN; ++i) {
               const V gv = S::set1(gg[i][j]);
-              for (int v = 0; v < RV; ++v) dq[i][v] = S::fmadd(gv, kv[v], dq[i][v]);
+              for (int v = 0; v < RV; ++v) dq[I0 + i][v] = S::fmadd(gv, kv[v], dq[I0 + i][v]);
             }
           }
-          for (int j = 0; j < span; ++j) update_row<TQ, RV>(&gg[0][j], LN, qr, key_row(bu.dk, kb + j));
-          for (int j = 0; j < span; ++j) update_row<TQ, RV>(&pg[0][j], LN, dor, key_row(bu.dv, kb + j));
+          for (int j = 0; j < span; ++j) update_row<TN, RV>(&gg[0][j], LN, qr + I0, key_row(bu.dk, kb + j));
+          for (int j = 0; j < span; ++j) update_row<TN, RV>(&pg[0][j], LN, dor + I0, key_row(bu.dv, kb + j));
         } else {
           for (int j = 0; j < tl.span; ++j) krows[j] = bu.key0 + (kb + j) * bu.kstride;
-          for (int i = 0; i < TQ; ++i) combine(gg[i], 1, krows, tl.span, 1.0f, D, bu.dq + static_cast<int64_t>(i) * D);
+          for (int i = 0; i < TN; ++i) {
+            combine(gg[i], 1, krows, tl.span, 1.0f, D, bu.dq + static_cast<int64_t>(I0 + i) * D);
+          }
           for (int j = 0; j < tl.span; ++j) {
-            combine(&gg[0][j], LN, tl.q, TQ, 1.0f, D, key_row(bu.dk, kb + j));
-            combine(&pg[0][j], LN, tl.dO, TQ, 1.0f, Dv, key_row(bu.dv, kb + j));
+            combine(&gg[0][j], LN, tl.q + I0, TN, 1.0f, D, key_row(bu.dk, kb + j));
+            combine(&pg[0][j], LN, tl.dO + I0, TN, 1.0f, Dv, key_row(bu.dv, kb + j));
           }
         }
       }
     }
-    for (int i = 0; i < TQ; ++i) {
+  }
+
+  // One query head of one tile of NL lines. NV > 0: headDim = headDimV = NV * W, rows held in registers;
+  // NV = 0: any head dims (multiples of W), rows combined from memory.
+  // Returns false when a query or output-gradient row of the tile holds Inf or NaN (the caller then reruns
+  // the call with the per-row kernel: masked lanes multiply them by zero).
+  template <int TQ, int NK, int NV, int NL>
+  static bool blocked_tile(const BlockUnit& bu, const Tile& tl) {
+    constexpr int TS = TQ * NL;
+    const int D = NV > 0 ? NV * W : bu.D, Dv = NV > 0 ? NV * W : bu.Dv;
+    constexpr int RV = NV > 0 ? NV : 1;
+    V qr[TS][RV], dor[TS][RV], dq[TS][RV];  // NV > 0: q, dO and the dq sums in registers
+    const V zero = S::zero();
+    V bad = zero;  // stays 0 unless a q or dO value is Inf or NaN
+    if (NV > 0) {
+      for (int i = 0; i < TS; ++i) {
+        for (int v = 0; v < RV; ++v) {
+          qr[i][v] = S::load(tl.q[i] + W * v);
+          dor[i][v] = S::load(tl.dO[i] + W * v);
+          dq[i][v] = zero;
+          bad = S::add(bad, S::add(S::mul(qr[i][v], zero), S::mul(dor[i][v], zero)));
+        }
+      }
+    } else {
+      fill(bu.dq, static_cast<int64_t>(TS) * D, 0.0f);
+      for (int i = 0; i < TS; ++i) {
+        for (int d = 0; d < D; d += W) bad = S::add(bad, S::mul(S::load(tl.q[i] + d), zero));
+        for (int d = 0; d < Dv; d += W) bad = S::add(bad, S::mul(S::load(tl.dO[i] + d), zero));
+      }
+    }
+    if (S::hsum(bad) != 0.0f) {
+      return false;
+    }
+    // Middle-axis key rows seen by line 0 only, by both lines, by line 1 only (see Tile::rows).
+    tile_rows<TQ, NK, NV, 0, TQ>(bu, tl, tl.rows[0], tl.rows[1], qr, dor, dq);
+    if (NL == 2) {
+      tile_rows<TQ, NK, NV, 0, 2 * TQ>(bu, tl, tl.rows[2], tl.rows[3], qr, dor, dq);
+      tile_rows<TQ, NK, NV, (NL == 2 ? TQ : 0), TQ>(bu, tl, tl.rows[4], tl.rows[5], qr, dor, dq);
+    }
+    for (int i = 0; i < TS; ++i) {
       if (NV > 0) {
         for (int v = 0; v < RV; ++v) S::store(tl.d_query[i] + W * v, dq[i][v]);
       } else {
@@ -715,28 +774,44 @@ struct Rows {
 
   using TileFn = bool (*)(const BlockUnit&, const Tile&);
 
-  template <int NK, int NV>
+  template <int NK, int NV, int NL>
   static TileFn tile_fn(int tq) {
     switch (tq) {
-      case 1: return blocked_tile<1, NK, NV>;
-      case 2: return blocked_tile<2, NK, NV>;
-      case 3: return blocked_tile<3, NK, NV>;
-      default: return blocked_tile<4, NK, NV>;
+      case 1: return blocked_tile<1, NK, NV, NL>;
+      case 2: return blocked_tile<2, NK, NV, NL>;
+      case 3: return blocked_tile<3, NK, NV, NL>;
+      default: return blocked_tile<4, NK, NV, NL>;
     }
   }
 
-  template <int NK>
+  template <int NK, int NL>
   static TileFn tile_fn(int tq, int D, int Dv) {
     if (D == Dv) {
       switch (D) {
-        case W: return tile_fn<NK, 1>(tq);
-        case 2 * W: return tile_fn<NK, 2>(tq);
-        case 3 * W: return tile_fn<NK, 3>(tq);
-        case 4 * W: return tile_fn<NK, 4>(tq);
+        case W: return tile_fn<NK, 1, NL>(tq);
+        case 2 * W: return tile_fn<NK, 2, NL>(tq);
+        case 3 * W: return tile_fn<NK, 3, NL>(tq);
+        case 4 * W: return tile_fn<NK, 4, NL>(tq);
         default: break;
       }
     }
-    return tile_fn<NK, 0>(tq);
+    return tile_fn<NK, 0, NL>(tq);
+  }
+
+  static TileFn tile_fn(int nk, int nl, int tq, int D, int Dv) {
+    if (nl == 2) return nk == 1 ? tile_fn<1, 2>(tq, D, Dv) : tile_fn<2, 2>(tq, D, Dv);
+    return nk == 1 ? tile_fn<1, 1>(tq, D, Dv) : tile_fn<2, 1>(tq, D, Dv);
+  }
+
+  // Whether query lines y and y + dilation of the middle axis pair up in one tile: windows monotone (the
+  // second's neither starts nor ends before the first's), which the spec's windows always are; checked,
+  // so that a pair never depends on it.
+  static bool lines_pair(const NACall& c, int y) {
+    const int d = c.p.dilation[1];
+    if ((y / d) % 2 != 0 || y + d >= c.p.length[1]) return false;
+    const int32_t* first = c.win_first[1];
+    const int32_t* count = c.win_count[1];
+    return first[y + d] >= first[y] && first[y + d] + count[y + d] * d >= first[y] + count[y] * d;
   }
 
   static void na_backward_blocked(const NACall& c, int64_t u) {
@@ -759,50 +834,88 @@ struct Rows {
     clear_key_side(bu.dk, halo);
     clear_key_side(bu.dv, halo);
     double* drpb = rpb_part(c, u);
-    bu.dq = row_scratch(1, kTileQueries * imax(D, Dv)).gbuf;
+    bu.dq = row_scratch(1, kTileSlots * imax(D, Dv)).gbuf;
     const int32_t* first = c.win_first[2];
     const int32_t* count = c.win_count[2];
-    const int Hpk = c.heads_per_kv, H = p.heads;
+    const int Hpk = c.heads_per_kv, H = p.heads, dil1 = p.dilation[1], r2 = 2 * p.kernel[2] - 1;
     const int NK = c.tile_lanes / W;
     for (int64_t t = pos.t0; t < pos.t1;) {
-      const int x = static_cast<int>(t % L2);
-      int lo = first[x], hi = lo + count[x], tq = 1;
-      while (tq < kTileQueries && x + tq < L2 && t + tq < pos.t1) {
-        const int f = first[x + tq];
-        const int nlo = imin(lo, f), nhi = imax(hi, f + count[x + tq]);
-        if (nhi - nlo > c.tile_lanes) break;
-        lo = nlo;
-        hi = nhi;
-        ++tq;
+      // The line of t; with c.tile_lines == 2, a whole line of the unit whose partner line (y + dilation, same
+      // dilation group of the middle axis) is a whole line of the unit too goes with it, and the partner is
+      // skipped when the loop reaches it.
+      const int64_t line = t / L2, line_start = line * L2, line_end = line_start + L2;
+      const int y = static_cast<int>(line % L1);
+      const int64_t step = static_cast<int64_t>(dil1) * L2;
+      int nl = 1;
+      if (c.tile_lines == 2 && t == line_start) {
+        if (lines_pair(c, y) && line_end + step <= pos.t1) {
+          nl = 2;
+        } else if (y >= dil1 && lines_pair(c, y - dil1) && line_start - step >= pos.t0 && line_end <= pos.t1) {
+          t = line_end;  // done with its partner
+          continue;
+        }
       }
-      const TileFn fn = NK == 1 ? tile_fn<1>(tq, D, Dv) : tile_fn<2>(tq, D, Dv);
       Tile tl;
-      tl.z = static_cast<int>(t / (static_cast<int64_t>(L1) * L2));
-      tl.y = static_cast<int>((t / L2) % L1);
-      tl.lo = lo;
-      tl.span = hi - lo;
-      for (int i = 0; i < tq; ++i) {
-        tl.win_lo[i] = first[x + i] - lo;
-        tl.win_hi[i] = tl.win_lo[i] + count[x + i];
-        tl.rpb_x[i] = c.win_rpb[2][x + i] - tl.win_lo[i];
+      tl.z = static_cast<int>(line / L1);
+      tl.f1 = c.win_first[1][y];
+      const int end0 = c.win_count[1][y];
+      tl.rpb_y[0] = c.win_rpb[1][y] * r2;
+      if (nl == 1) {
+        tl.rows[0] = 0;
+        tl.rows[1] = end0;
+        tl.rows[2] = tl.rows[3] = tl.rows[4] = tl.rows[5] = 0;
+      } else {
+        const int off1 = (c.win_first[1][y + dil1] - tl.f1) / dil1, end1 = off1 + c.win_count[1][y + dil1];
+        tl.rows[0] = 0;
+        tl.rows[1] = imin(off1, end0);
+        tl.rows[2] = off1;
+        tl.rows[3] = end0;  // empty when off1 >= end0
+        tl.rows[4] = imax(off1, end0);
+        tl.rows[5] = end1;
+        tl.rpb_y[1] = (c.win_rpb[1][y + dil1] - off1) * r2;
       }
-      for (int h = pos.hk * Hpk; h < (pos.hk + 1) * Hpk; ++h) {
+      const int64_t t_end = imin64(pos.t1, line_end);
+      while (t < t_end) {
+        const int x = static_cast<int>(t - line_start);
+        int lo = first[x], hi = lo + count[x], tq = 1;
+        while (tq < kTileQueries && t + tq < t_end) {
+          const int f = first[x + tq];
+          const int nlo = imin(lo, f), nhi = imax(hi, f + count[x + tq]);
+          if (nhi - nlo > c.tile_lanes) break;
+          lo = nlo;
+          hi = nhi;
+          ++tq;
+        }
+        const TileFn fn = tile_fn(NK, nl, tq, D, Dv);
+        tl.lo = lo;
+        tl.span = hi - lo;
         for (int i = 0; i < tq; ++i) {
-          const int64_t row = (static_cast<int64_t>(pos.b) * N + t + i) * H + h;
-          tl.q[i] = c.query + row * D;
-          tl.dO[i] = c.d_output + row * Dv;
-          tl.lse[i] = c.lse[row];
-          tl.delta[i] = c.delta[row];
-          tl.d_query[i] = c.d_query + row * D;
+          tl.win_lo[i] = first[x + i] - lo;
+          tl.win_hi[i] = tl.win_lo[i] + count[x + i];
+          tl.rpb_x[i] = c.win_rpb[2][x + i] - tl.win_lo[i];
         }
-        tl.rpb_h = c.rpb == nullptr ? nullptr : c.rpb + static_cast<int64_t>(h) * c.rpb_volume;
-        tl.drpb_h = drpb == nullptr ? nullptr : drpb + static_cast<int64_t>(h - pos.hk * Hpk) * c.rpb_volume;
-        if (!fn(bu, tl)) {
-          c.nonfinite[u] = 1;
-          return;
+        for (int h = pos.hk * Hpk; h < (pos.hk + 1) * Hpk; ++h) {
+          for (int l = 0; l < nl; ++l) {
+            for (int i = 0; i < tq; ++i) {
+              const int64_t row = (static_cast<int64_t>(pos.b) * N + t + l * step + i) * H + h;
+              const int slot = l * tq + i;
+              tl.q[slot] = c.query + row * D;
+              tl.dO[slot] = c.d_output + row * Dv;
+              tl.lse[slot] = c.lse[row];
+              tl.delta[slot] = c.delta[row];
+              tl.d_query[slot] = c.d_query + row * D;
+            }
+          }
+          tl.rpb_h = c.rpb == nullptr ? nullptr : c.rpb + static_cast<int64_t>(h) * c.rpb_volume;
+          tl.drpb_h = drpb == nullptr ? nullptr : drpb + static_cast<int64_t>(h - pos.hk * Hpk) * c.rpb_volume;
+          if (!fn(bu, tl)) {
+            c.nonfinite[u] = 1;
+            return;
+          }
         }
+        t += tq;
       }
-      t += tq;
+      if (nl == 2) t = line_end;
     }
   }
 

@@ -1,6 +1,10 @@
-// The CPU kernels' entry points: validation, the choice of row kernels (AVX2 or portable), cutting a call
+// The CPU kernels' entry points: validation, the choice of row kernels (AVX-512, AVX2 or portable), cutting a call
 // into units for the thread pool, the workspace of partial buffers, and the fixed-order reductions.
 #include "na_cpu.h"
+
+#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+#include <cpuid.h>
+#endif
 
 #include <algorithm>
 #include <atomic>
@@ -78,24 +82,57 @@ bool cpu_has_avx2() {
 #endif
 }
 
+bool cpu_has_avx512() {
+#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+  if (!cpu_has_avx2() || !__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512vl")) {
+    return false;
+  }
+  // The OS must save the ymm, opmask and zmm state (XCR0 bits 1, 2, 5, 6, 7); OSXSAVE (CPUID.1:ECX bit 27)
+  // says XGETBV may be executed.
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  if (__get_cpuid(1, &a, &b, &c, &d) == 0 || (c & (1u << 27)) == 0) {
+    return false;
+  }
+  unsigned lo, hi;
+  __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+  return (lo & 0xe6u) == 0xe6u;
+#else
+  return false;
+#endif
+}
+
 namespace {
 
-// Only called when the CPU supports AVX2 and FMA: the function itself is compiled with them.
+// Only called when the CPU supports them: the functions themselves are compiled with them.
 const KernelTable* avx2_if_supported() { return cpu_has_avx2() ? avx2_kernels() : nullptr; }
+const KernelTable* avx512_if_supported() { return cpu_has_avx512() ? avx512_kernels() : nullptr; }
+
+const KernelTable* best_kernels() {
+  if (const KernelTable* t = avx512_if_supported()) return t;
+  if (const KernelTable* t = avx2_if_supported()) return t;
+  return &portable_kernels();
+}
 
 const KernelTable* initial_kernels() {
   const char* env = std::getenv("NATTEN_CPU_ISA");
-  if (env == nullptr || std::strcmp(env, "portable") != 0) {
-    if (const KernelTable* t = avx2_if_supported()) {
-      return t;
-    }
+  if (env != nullptr && std::strcmp(env, "portable") == 0) return &portable_kernels();
+  if (env != nullptr && std::strcmp(env, "avx2") == 0) {
+    if (const KernelTable* t = avx2_if_supported()) return t;
   }
-  return &portable_kernels();
+  return best_kernels();
 }
 
 std::atomic<const KernelTable*>& kernels() {
   static std::atomic<const KernelTable*> active{initial_kernels()};
   return active;
+}
+
+std::atomic<int>& tile_lines_flag() {
+  static std::atomic<int> lines{[] {
+    const char* env = std::getenv("NATTEN_CPU_TILE_LINES");
+    return env != nullptr && std::strcmp(env, "1") == 0 ? 1 : 2;
+  }()};
+  return lines;
 }
 
 }  // namespace
@@ -105,7 +142,8 @@ bool set_isa(Isa isa) {
   switch (isa) {
     case Isa::kPortable: t = &portable_kernels(); break;
     case Isa::kAvx2: t = avx2_if_supported(); break;
-    case Isa::kAuto: t = avx2_if_supported(); if (t == nullptr) t = &portable_kernels(); break;
+    case Isa::kAvx512: t = avx512_if_supported(); break;
+    case Isa::kAuto: t = best_kernels(); break;
   }
   if (t == nullptr) {
     return false;
@@ -114,15 +152,31 @@ bool set_isa(Isa isa) {
   return true;
 }
 
-Isa active_isa() { return kernels().load() == &portable_kernels() ? Isa::kPortable : Isa::kAvx2; }
+Isa active_isa() {
+  const KernelTable* t = kernels().load();
+  if (t == &portable_kernels()) return Isa::kPortable;
+  // avx512_if_supported(): avx512_kernels() itself is compiled with AVX-512 and must not run without it.
+  return t == avx512_if_supported() ? Isa::kAvx512 : Isa::kAvx2;
+}
 
 const char* isa_name(Isa isa) {
   switch (isa) {
     case Isa::kPortable: return "portable";
     case Isa::kAvx2: return "avx2";
+    case Isa::kAvx512: return "avx512";
     default: return "auto";
   }
 }
+
+bool set_tile_lines(int lines) {
+  if (lines != 1 && lines != 2) {
+    return false;
+  }
+  tile_lines_flag().store(lines);
+  return true;
+}
+
+int tile_lines() { return tile_lines_flag().load(); }
 
 void set_num_threads(int n) { ThreadPool::instance().resize(n); }
 
@@ -569,6 +623,7 @@ bool run_backward_blocked(NACall c, const Geometry& g, const Chunks& chunks, con
   c.delta = delta;
   c.t_pitch = pitch;
   c.tile_lanes = p.kernel[2] <= 8 ? 8 : 16;
+  c.tile_lines = tile_lines();
   for (int a = 0; a < 3; ++a) {
     g.axis_tables(a, &c.win_first[a], &c.win_count[a], &c.win_rpb[a]);
   }

@@ -56,16 +56,28 @@ void av_forward(const Problem& p, const float* weights, const float* value, cons
 void av_backward(const Problem& p, const float* weights, const float* value, const float* extra_values,
                  const float* d_output, float* d_weights, float* d_value, float* d_extra_values);
 
-// Instruction sets of the row kernels. kAuto picks AVX2+FMA when the CPU (and OS) support it.
-enum class Isa { kAuto, kPortable, kAvx2 };
+// Instruction sets of the row kernels. kAuto picks AVX2+FMA with AVX-512F/VL (kAvx512: the same 256-bit
+// kernels with 32 vector registers) when the CPU and OS support them, else AVX2+FMA, else portable.
+// NATTEN_CPU_ISA=portable|avx2|avx512 in the environment sets the initial choice (one the CPU lacks falls back
+// as kAuto does).
+enum class Isa { kAuto, kPortable, kAvx2, kAvx512 };
 
 // True when the CPU and OS support AVX2 and FMA.
 bool cpu_has_avx2();
-// Selects the row kernels; returns false (and changes nothing) when kAvx2 is asked for and unsupported.
+// True when they also support AVX-512F and AVX-512VL (the OS saving the opmask and upper zmm state).
+bool cpu_has_avx512();
+// Selects the row kernels; returns false (and changes nothing) when kAvx2 or kAvx512 is asked for and
+// unsupported.
 bool set_isa(Isa isa);
-// The row kernels in use: kPortable or kAvx2.
+// The row kernels in use: kPortable, kAvx2 or kAvx512.
 Isa active_isa();
 const char* isa_name(Isa isa);
+
+// Query lines per tile of the blocked backward (kernels.h, na_backward_blocked): 2 (the default: two lines
+// of the middle axis share each key row's dk/dv update) or 1 (NATTEN_CPU_TILE_LINES=1, or
+// set_tile_lines(1)); for the tests and the benchmark. Returns false (and changes nothing) for other values.
+bool set_tile_lines(int lines);
+int tile_lines();
 
 // The fused backward's blocked kernel (kernels.h, na_backward_blocked) runs where it applies (see
 // blocked_backward_applies) unless turned off: by set_blocked_backward(false), or NATTEN_CPU_BLOCKED_BACKWARD=0

@@ -29,10 +29,24 @@
       ],
     },
     {
+      # The same kernels with AVX-512F and AVX-512VL too (32 vector registers for the 256-bit code); na_cpu.cc
+      # calls them only when the CPU and the OS support both.
+      'target_name': 'natten_cpu_avx512',
+      'type': 'static_library',
+      'sources': ['kernels_avx512.cc'],
+      'conditions': [
+        ['target_arch=="x64" or target_arch=="ia32"', {
+          'cflags': ['-mavx2', '-mfma', '-mavx512f', '-mavx512vl'],
+          'cflags_cc': ['-mavx2', '-mfma', '-mavx512f', '-mavx512vl'],
+          'xcode_settings': {'OTHER_CPLUSPLUSFLAGS': ['-mavx2', '-mfma', '-mavx512f', '-mavx512vl']},
+        }],
+      ],
+    },
+    {
       'target_name': 'natten_cpu_kernels',
       'type': 'static_library',
       'sources': ['geometry.cc', 'thread_pool.cc', 'na_cpu.cc', 'kernels_portable.cc', 'clock.cc'],
-      'dependencies': ['natten_cpu_avx2'],
+      'dependencies': ['natten_cpu_avx2', 'natten_cpu_avx512'],
       'link_settings': {'libraries': ['-pthread']},
     },
     {

@@ -28,10 +28,16 @@ export interface NattenCpuAddon {
   avForward(geometry: Int32Array, weights: F32, value: F32, additionalValues: Opt, output: F32): void;
   avBackward(geometry: Int32Array, weights: F32, value: F32, additionalValues: Opt, dOutput: F32, dWeights: F32,
              dValue: F32, dAdditionalValues: Opt): void;
-  /** Row kernels: 'auto' | 'avx2' | 'portable'; false when AVX2 is asked for and the CPU lacks it. */
-  setIsa(isa: 'auto' | 'avx2' | 'portable'): boolean;
-  isa(): 'avx2' | 'portable';
+  /**
+   * Row kernels: 'auto' | 'avx512' (AVX2 code with AVX-512VL's 32 registers) | 'avx2' | 'portable'; false when
+   * AVX-512 or AVX2 is asked for and the CPU lacks it.
+   */
+  setIsa(isa: 'auto' | 'avx512' | 'avx2' | 'portable'): boolean;
+  isa(): 'avx512' | 'avx2' | 'portable';
   cpuHasAvx2(): boolean;
+  cpuHasAvx512(): boolean;
+  /** Query lines per tile of the blocked backward: 2 (default; NATTEN_CPU_TILE_LINES=1 makes it 1) or 1. */
+  setTileLines(lines: 1 | 2): void;
   /** The fused backward's blocked kernel on (default; NATTEN_CPU_BLOCKED_BACKWARD=0 turns it off) or off. */
   setBlockedBackward(on: boolean): void;
   /** Whether naBackward takes the blocked kernel for this geometry (when its inputs are finite). */
