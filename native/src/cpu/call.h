@@ -190,7 +190,8 @@ struct KernelTable {
   void (*qk_backward)(const NACall&, int64_t unit);
   void (*av_forward)(const NACall&, int64_t unit);
   void (*av_backward)(const NACall&, int64_t unit);
-  bool (*transpose_line)(const float* from, int64_t stride, int L, int width, float* to, int64_t pitch);
+  bool (*transpose_line)(const float* from, int64_t stride, int L, int width, float* to, int64_t pitch,
+                         float* rows);
 };
 
 const KernelTable& portable_kernels();
