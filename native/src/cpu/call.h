@@ -190,8 +190,7 @@ struct KernelTable {
   void (*qk_backward)(const NACall&, int64_t unit);
   void (*av_forward)(const NACall&, int64_t unit);
   void (*av_backward)(const NACall&, int64_t unit);
-  bool (*transpose_line)(const float* from, int64_t stride, int L, int width, float* to, int64_t pitch,
-                         float* rows);
+  bool (*transpose_line)(const float* from, int64_t stride, int L, int width, float* to, int64_t pitch);
 };
 
 const KernelTable& portable_kernels();

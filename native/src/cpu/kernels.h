@@ -996,9 +996,8 @@ struct Rows {
 
   // The blocked backward's transposed key: to[d * pitch + x] = from[x * stride + d] for the L tokens x of
   // one line and d < width (a multiple of W), zeros for x in [L, pitch) (pitch >= L rounded up to W). Returns
-  // whether every value was finite. rows (unless null): also a plain copy of the L rows, `width` apart.
-  static bool transpose_line(const float* from, int64_t stride, int L, int width, float* to, int64_t pitch,
-                             float* rows) {
+  // whether every value was finite.
+  static bool transpose_line(const float* from, int64_t stride, int L, int width, float* to, int64_t pitch) {
     const V zero = S::zero();
     V bad = zero;  // stays 0 unless some value is Inf or NaN
     for (int x0 = 0; x0 < L; x0 += W) {
@@ -1008,7 +1007,6 @@ struct Rows {
         for (int j = 0; j < W; ++j) {
           r[j] = j < n ? S::load(from + (x0 + j) * stride + d0) : zero;
           bad = S::add(bad, S::mul(r[j], zero));
-          if (rows != nullptr && j < n) S::store(rows + static_cast<int64_t>(x0 + j) * width + d0, r[j]);
         }
         S::transpose8(r);
         for (int j = 0; j < W; ++j) S::store(to + (d0 + j) * pitch + x0, r[j]);

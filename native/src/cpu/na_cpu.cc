@@ -346,8 +346,8 @@ int64_t kv_elements(const Problem& p, int64_t tokens, int width) {
 bool staged(const Problem& p) { return p.heads_kv > 1; }
 
 // Copies rows [t0, t1) of one (batch b, kv head hk) between the tensor layout and the head-major one. The
-// rows are short (a head's dim), so each is copied inline in 64-byte pieces: a memcpy call per row cost
-// about as much as the copy itself.
+// rows are short (a head's dim), so each is copied inline in 64-byte pieces rather than by a memcpy call
+// per row (measured: the forward's staging of the 2d preset about 3% of its time faster, see bench/RESULTS.md).
 void copy_rows(const Problem& p, int64_t tokens, int width, int64_t b, int64_t hk, int64_t t0, int64_t t1,
                const float* from, float* to, bool to_head_major) {
   const int64_t hkv = p.heads_kv;
@@ -366,19 +366,13 @@ void copy_rows(const Problem& p, int64_t tokens, int width, int64_t b, int64_t h
   }
 }
 
-// Copies a whole tensor to the head-major layout, one (batch, kv head) per unit.
-void restage(const Problem& p, int64_t tokens, int width, const float* from, float* to, double work) {
+// Copies between the tensor layout and the head-major one, one (batch, kv head) per unit.
+void restage(const Problem& p, int64_t tokens, int width, const float* from, float* to, bool to_head_major,
+             double work) {
   const int64_t hkv = p.heads_kv;
   run_units(static_cast<int64_t>(p.batch) * hkv, work, [&](int64_t group) {
-    copy_rows(p, tokens, width, group / hkv, group % hkv, 0, tokens, from, to, true);
+    copy_rows(p, tokens, width, group / hkv, group % hkv, 0, tokens, from, to, to_head_major);
   });
-}
-
-// The strides of key-side rows the row kernels see: head-major when staged, else the tensors' layout.
-void point_layout(NACall* c) {
-  const bool stage = staged(c->p);
-  c->kv_token_stride = stage ? 1 : c->p.heads_kv;
-  c->kv_head_stride = stage ? c->tokens : 1;
 }
 
 // The layout the row kernels see: staged copies of key and value (when given) in `ws`.
@@ -386,18 +380,21 @@ void stage_inputs(NACall* c, Workspace* ws, const float* key, const float* value
   const Problem& p = c->p;
   c->key = key;
   c->value = value;
-  point_layout(c);
+  c->kv_token_stride = p.heads_kv;
+  c->kv_head_stride = 1;
   if (!staged(p)) {
     return;
   }
+  c->kv_token_stride = 1;
+  c->kv_head_stride = c->tokens;
   if (key != nullptr) {
     float* k = ws->take<float>(kv_elements(p, c->tokens, p.head_dim));
-    restage(p, c->tokens, p.head_dim, key, k, work);
+    restage(p, c->tokens, p.head_dim, key, k, true, work);
     c->key = k;
   }
   if (value != nullptr) {
     float* v = ws->take<float>(kv_elements(p, c->tokens, p.head_dim_v));
-    restage(p, c->tokens, p.head_dim_v, value, v, work);
+    restage(p, c->tokens, p.head_dim_v, value, v, true, work);
     c->value = v;
   }
 }
@@ -445,8 +442,8 @@ struct ScatterPlan {
 };
 
 // Runs a backward-type kernel on a call whose inputs are staged: takes the halo and partial buffers (and
-// staged gradients) from `ws`, runs the units (each copies its own rows of the staged gradients back), then
-// adds the halos into the key-side gradients and sums the partials (each in a fixed order).
+// staged gradients) from `ws`, runs the units, then adds the halos into the key-side gradients, sums the
+// partials (each in a fixed order) and copies staged gradients back.
 void run_scatter(NACall c, Workspace* ws, const Geometry& g, const Chunks& chunks, const ScatterOutputs& out,
                  const ScatterPlan& plan, void (*KernelTable::*kernel)(const NACall&, int64_t), int dims,
                  bool stage) {
@@ -470,28 +467,18 @@ void run_scatter(NACall c, Workspace* ws, const Geometry& g, const Chunks& chunk
 
   const KernelTable* table = kernels().load();
   const double work = work_of(g, dims);
-  // A unit's own rows of the staged gradients are final when it ends (the halos are added below, to the
-  // tensors): they go back to the tensors' layout right away, while still in this core's cache.
-  run_units(units, work, [&](int64_t u) {
-    (table->*kernel)(c, u);
-    if (stage) {
-      const int64_t group = u / C, b = group / p.heads_kv, hk = group % p.heads_kv;
-      const int64_t t0 = chunks.start[u % C], t1 = chunks.start[u % C + 1];
-      if (out.d_key != nullptr) copy_rows(p, N, D, b, hk, t0, t1, c.d_key, out.d_key, false);
-      if (out.d_value != nullptr) copy_rows(p, N, Dv, b, hk, t0, t1, c.d_value, out.d_value, false);
-    }
-  });
+  run_units(units, work, [&](int64_t u) { (table->*kernel)(c, u); });
 
-  // Halos and extra tokens, per (batch, kv head): every chunk's contribution in chunk order, added to the
-  // tensors.
+  // Halos and extra tokens, per (batch, kv head): every chunk's contribution in chunk order; then the
+  // staged gradients of that (batch, kv head) go back to the tensors' layout.
   run_units(groups, work, [&](int64_t group) {
     const int64_t b = group / p.heads_kv, hk = group % p.heads_kv;
-    auto add_halos = [&](float* target, const float* halo, int width) {
-      if (target == nullptr) {
+    auto add_halos = [&](float* grad, float* target, const float* halo, int width) {
+      if (grad == nullptr) {
         return;
       }
-      float* base = target + (b * N * p.heads_kv + hk) * width;
-      const int64_t stride = p.heads_kv * width;
+      float* base = grad + (b * N * p.heads_kv + hk * c.kv_head_stride) * width;
+      const int64_t stride = c.kv_token_stride * width;
       const float* h = halo + group * halo_rows * width;
       for (const ChunkHalo& ch : halos) {
         const float* rows = h + ch.row_offset * width;
@@ -504,9 +491,12 @@ void run_scatter(NACall c, Workspace* ws, const Geometry& g, const Chunks& chunk
           }
         }
       }
+      if (grad != target) {  // staged: back to [tokens, headsKv, width]
+        copy_rows(p, N, width, b, hk, 0, N, grad, target, false);
+      }
     };
-    add_halos(out.d_key, c.d_key_halo, D);
-    add_halos(out.d_value, c.d_value_halo, Dv);
+    add_halos(c.d_key, out.d_key, c.d_key_halo, D);
+    add_halos(c.d_value, out.d_value, c.d_value_halo, Dv);
     auto sum_extras = [&](float* grad, const float* part, int width) {
       if (grad == nullptr || part == nullptr) {
         return;
@@ -583,10 +573,9 @@ std::atomic<bool>& blocked_backward_flag() {
 // [batch, tokens, headsKv, width] to [batch, headsKv, lines, width, pitch]: a line is length[2] consecutive
 // tokens (one position on the leading axes), stored transposed (token-contiguous, `pitch` apart, zeros past
 // the line's end), so that the keys a tile reads along the last axis are contiguous and near each other.
-// rows (unless null): also the head-major copy of `from` (see stage_inputs), in the same pass. Returns whether
-// every value was finite.
+// Returns whether every value was finite.
 bool transpose_kv(const Problem& p, int64_t tokens, int width, int64_t pitch, const float* from, float* to,
-                  float* rows, double work) {
+                  double work) {
   const int64_t hkv = p.heads_kv, L = p.length[2], lines = tokens / L;
   const int64_t groups = static_cast<int64_t>(p.batch) * hkv;
   std::vector<unsigned char> finite(groups, 1);
@@ -596,8 +585,7 @@ bool transpose_kv(const Problem& p, int64_t tokens, int width, int64_t pitch, co
     for (int64_t line = 0; line < lines; ++line) {
       const float* in = from + ((b * tokens + line * L) * hkv + hk) * width;
       float* out = to + (group * lines + line) * width * pitch;
-      float* copy = rows == nullptr ? nullptr : rows + (group * tokens + line * L) * width;
-      if (!table->transpose_line(in, hkv * width, static_cast<int>(L), width, out, pitch, copy)) {
+      if (!table->transpose_line(in, hkv * width, static_cast<int>(L), width, out, pitch)) {
         finite[group] = 0;
       }
     }
@@ -621,16 +609,10 @@ bool run_backward_blocked(NACall c, const Geometry& g, const Chunks& chunks, con
   float* kt = ws.take<float>(lines * p.head_dim * pitch);
   float* vt = ws.take<float>(lines * p.head_dim_v * pitch);
   float* delta = ws.take<float>(rows);
-  // The tiles read key rows too (dq), head-major when staged: copied in the key's transposing pass. Value
-  // rows are not read (the transposed value is).
-  float* key_rows = staged(p) ? ws.take<float>(kv_elements(p, c.tokens, p.head_dim)) : nullptr;
-  if (!transpose_kv(p, c.tokens, p.head_dim, pitch, key, kt, key_rows, work)) {
+  if (!transpose_kv(p, c.tokens, p.head_dim, pitch, key, kt, work)) {
     return false;
   }
-  transpose_kv(p, c.tokens, p.head_dim_v, pitch, value, vt, nullptr, work);  // value meets no masked zero
-  c.key = key_rows != nullptr ? key_rows : key;
-  c.value = nullptr;
-  point_layout(&c);
+  transpose_kv(p, c.tokens, p.head_dim_v, pitch, value, vt, work);  // value meets no masked zero: any value
   // delta = rowsum(dO * O) - dLse, once per (query, head), in one pass over both tensors.
   const int Dv = p.head_dim_v;
   constexpr int64_t kRowsPerUnit = 1024;
@@ -657,6 +639,7 @@ bool run_backward_blocked(NACall c, const Geometry& g, const Chunks& chunks, con
   }
   std::vector<unsigned char> nonfinite(unit_count(c), 0);
   c.nonfinite = nonfinite.data();
+  stage_inputs(&c, &ws, key, nullptr, work);  // value rows are not read (the transposed value is)
   run_scatter(c, &ws, g, chunks, out, plan, &KernelTable::na_backward_blocked, dims, staged(p));
   return std::none_of(nonfinite.begin(), nonfinite.end(), [](unsigned char f) { return f != 0; });
 }
