@@ -347,7 +347,7 @@ bool staged(const Problem& p) { return p.heads_kv > 1; }
 
 // Copies rows [t0, t1) of one (batch b, kv head hk) between the tensor layout and the head-major one. The
 // rows are short (a head's dim), so each is copied inline in 64-byte pieces rather than by a memcpy call
-// per row (measured: the forward's staging of the 2d preset about 3% of its time faster, see bench/RESULTS.md).
+// per row (measured: the 2d preset's forward 1-3% faster in the driver, see bench/RESULTS.md).
 void copy_rows(const Problem& p, int64_t tokens, int width, int64_t b, int64_t hk, int64_t t0, int64_t t1,
                const float* from, float* to, bool to_head_major) {
   const int64_t hkv = p.heads_kv;
