@@ -90,13 +90,14 @@ async function sync(t: tf.Tensor | tf.Tensor[]): Promise<void> {
   await Promise.all((Array.isArray(t) ? t : [t]).map(x => x.data()));
 }
 
-/**
- * Median wall time (ms) of `fn`, after a warm-up; fewer repetitions for slow ones (a warm-up that alone
- * exceeds the budget is the measurement: the slow baselines take tens of seconds).
- */
 /** The backend's kernel time of the last GPU measurement (timestamp queries), or null. */
 let lastGpuKernelMs: number | null = null;
 
+/**
+ * Median wall time (ms) of `fn`, after a warm-up; fewer repetitions for slow ones (a warm-up that alone
+ * exceeds the budget is the measurement: the slow baselines take tens of seconds). On a GPU backend,
+ * bench/gpu_time.ts's timing instead (it also sets lastGpuKernelMs).
+ */
 async function time(fn: () => tf.Tensor | tf.Tensor[], budgetMs: number, maxReps: number): Promise<number> {
   lastGpuKernelMs = null;
   const gpu = !(HOST_BACKENDS as readonly string[]).includes(tf.getBackend());

@@ -2,7 +2,8 @@
  * The WebGPU kernels against the CPU kernels on large shapes (the suites use small ones): the GPU presets cut
  * down to what the CPU computes in seconds, forward (output, logsumexp) and forward+backward (dq, dk, dv), both
  * program families (row and tiled) and the halo forward where its box fits. Prints the relative error
- * ||webgpu - cpu|| / ||cpu|| per tensor; exits 1 when one is over 1e-4 (both compute in float32). Run where WebGPU works (test/webgpu_node.ts's variables).
+ * ||webgpu - cpu|| / ||cpu|| per tensor; exits 1 when one is over 1e-4 (both compute in float32). Run where
+ * WebGPU works (test/webgpu_node.ts's variables).
  * NATTEN_WEBGPU_TILES (a JSON list of tile traits, as for bench/webgpu_tiles.ts) adds a tiled run per traits.
  */
 import * as tf from '@tensorflow/tfjs';

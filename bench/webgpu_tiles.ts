@@ -20,10 +20,11 @@ import {timeGpu} from './gpu_time';
 import {naFlops, Preset, PRESETS} from './presets';
 
 /**
- * Shapes per rank worth comparing beside the built-in choice ('' below). `resident`: the forward stages the
- * query tile once (every head dim) instead of once per key chunk; `prefetch`: keys and values through registers
- * loaded a step ahead, keys double-buffered; `ahead`: also the next chunk's tables and first key step. With gc = 8 a head dim of 32 stays 32 (gc = 16
- * rounds it up to 64: one accumulation step is 4 * gc output columns).
+ * Shapes per rank worth comparing beside the built-in choice ('' below: the forward's pick, FORWARD_PICKS in
+ * src/kernels/webgpu/tile_traits.ts, where one applies). `resident`: the forward stages the query tile once
+ * (every head dim) instead of once per key chunk; `prefetch`: keys and values through registers loaded a step
+ * ahead, keys double-buffered; `ahead`: also the next chunk's tables and first key step. With gc = 8 a head dim
+ * of 32 stays 32 (gc = 16 rounds it up to 64: one accumulation step is 4 * gc output columns).
  */
 const SHAPES: Record<number, GemmTileTraits[]> = {
   1: [
@@ -31,8 +32,8 @@ const SHAPES: Record<number, GemmTileTraits[]> = {
     {tile: [1, 1, 32], gr: 8, gc: 16, tm: 4, tn: 4, dimChunk: 32},
     {tile: [1, 1, 64], gr: 8, gc: 16, tm: 8, tn: 4, dimChunk: 32},
   ],
-  // Round 2 (after the H200's round 1, GPU-RESULTS.md): around the winners (the built-in choice is now the
-  // forward's pick: [1,4,4] 8x8 of 2x4 resident for head dim 32, [1,4,8] 8x8 of 4x4 resident prefetch for 64).
+  // Round 2 (after the H200's round 1, GPU-RESULTS.md): around round 1's winners, [1,4,4] 8x8 of 2x4 resident
+  // for head dim 32 and [1,4,8] 8x8 of 4x4 resident prefetch for 64 (the picks have moved on since).
   2: [
     {tile: [1, 4, 4], gr: 8, gc: 8, tm: 2, tn: 4, dimChunk: 32},
     {tile: [1, 4, 4], gr: 8, gc: 8, tm: 2, tn: 4, dimChunk: 32, resident: true},

@@ -227,7 +227,7 @@ const FORWARD_PICKS: ForwardPick[] = [
   {naDim: 2, maxHeadDim: 32, traits: {tile: [1, 4, 4], gr: 16, gc: 4, tm: 1, tn: 4, dimChunk: 32, resident: true}},
   // 2d-large (head dim 64, kernel 13x13): 1.740 ms (round 2; 1.762 without resident/prefetch) against 1.976 for
   // round 1's pick ([1,4,8] 8x8 of 4x4, resident, prefetch: 1.953 and 2.004 in round 1) and 2.178 before; still
-  // the best of 25 shapes in the third round (1.734).
+  // the best of the 23 tiled shapes timed in the third round (1.734).
   {naDim: 2, maxHeadDim: 64,
    traits: {tile: [1, 4, 8], gr: 16, gc: 8, tm: 2, tn: 4, dimChunk: 32, resident: true, prefetch: true}},
   // 3d-video (head dim 128, kernel 8x16x16): 172.3 and 172.7 ms against 208.5.
