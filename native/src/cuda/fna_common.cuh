@@ -102,18 +102,11 @@ struct Box {
     return ((c[0] - lo[0]) * extent[1] + (c[1] - lo[1])) * extent[2] + (c[2] - lo[2]);
   }
   NATTEN_DEVICE void decode(int u, int (&c)[3]) const {
-    decode_offsets(u, c);
-    for (int a = 0; a < 3; a++) {
-      c[a] += lo[a];
-    }
-  }
-  // The offsets from lo of position u.
-  NATTEN_DEVICE void decode_offsets(int u, int (&i)[3]) const {
     const int rest = by_extent2.div(u);
-    i[2] = u - rest * extent[2];
+    c[2] = lo[2] + u - rest * extent[2];
     const int first = by_extent1.div(rest);
-    i[1] = rest - first * extent[1];
-    i[0] = first;
+    c[1] = lo[1] + rest - first * extent[1];
+    c[0] = lo[0] + first;
   }
   // Bounding box [lo_, hi_] (inclusive) of the positions [u0, u0 + n): an axis that the run wraps around
   // counts as fully covered.
@@ -153,32 +146,6 @@ NATTEN_DEVICE int64_t token_of(const Params& p, const int (&group)[3], const int
   const int j2 = ih[2] * p.dilation[2] + group[2];
   return (j0 * p.length[1] + j1) * p.length[2] + j2;
 }
-
-// The global rows ([batch, tokens, heads] row index) of a box's positions for one (batch, head): token_of is
-// affine in the in-group position, so row(lo + i) = base + i . step, a few multiply-adds per row where token_of's
-// 64-bit chain from the coordinates costs several times that.
-struct BoxRows {
-  int64_t base;
-  int64_t step[3];
-
-  // The row of the box's first position.
-  NATTEN_DEVICE static int64_t base_of(const Params& p, const Tile& t, const Box& box, int64_t b, int heads,
-                                       int head) {
-    return (b * p.tokens + token_of(p, t.group, box.lo)) * heads + head;
-  }
-  // The steps come from the parameters alone (uniform over the grid: the compiler keeps them out of the
-  // per-thread registers).
-  NATTEN_DEVICE static BoxRows at(const Params& p, int64_t base, int heads) {
-    BoxRows r;
-    r.base = base;
-    r.step[2] = static_cast<int64_t>(p.dilation[2]) * heads;
-    r.step[1] = static_cast<int64_t>(p.dilation[1]) * p.length[2] * heads;
-    r.step[0] = static_cast<int64_t>(p.dilation[0]) * p.length[1] * p.length[2] * heads;
-    return r;
-  }
-  // The row of position lo + i.
-  NATTEN_DEVICE int64_t row(const int (&i)[3]) const { return base + i[0] * step[0] + i[1] * step[1] + i[2] * step[2]; }
-};
 
 NATTEN_DEVICE Range axis_window(const Params& p, int a, int ih, int group_length) {
   Range w;

@@ -73,29 +73,22 @@ struct KeyChunks {
   // Issues the copies of chunk c's keys and values (and, for box chunks, its key coordinates) into a stage.
   // kMap (fna_common.cuh): with kMapRows or kMapRowPairs each thread decodes its rows' positions once, and the
   // first thread of each row (or pair) writes those keys' coordinates from the same decoding.
-  // `box_base` (shared memory): BoxRows::base_of for this CTA's batch and key head, under kMapRows and
-  // kMapRowPairs (the forward's lean copies; read here, per chunk, so that it holds no registers in between).
   template <int kBlockN, int kWidth, int kThreads, int kMap = kMapIndex>
   NATTEN_DEVICE void load(const Params& p, const Tile& t, int64_t b, int hkv, int c, float* k_dst, int k_stride,
-                          float* v_dst, int v_stride, KeyInfo* info, const int64_t* box_base = nullptr) const {
+                          float* v_dst, int v_stride, KeyInfo* info) const {
     const RowTile k_tile{k_dst, k_stride, p.head_dim, p.vec4_qk, p.key};
     const RowTile v_tile{v_dst, v_stride, p.head_dim_v, p.vec4_v, p.value};
     constexpr int kT = kMapThreads<kBlockN, kWidth, kThreads, kMap>;
     if (kT > 0 && c < box_chunks) {
       const int u0 = c * kBlockN;
-      const BoxRows rows = BoxRows::at(p, *box_base, p.heads_kv);
       load_rows<kBlockN, kWidth, kThreads, kMap>(k_tile, &v_tile, [&](int n) {
         const int u = u0 + n;
         KeyInfo k;
         RowSources src{nullptr, nullptr};
         if (u < box.volume) {
-          int i[3];
-          box.decode_offsets(u, i);
-          for (int a = 0; a < 3; a++) {
-            k.j[a] = box.lo[a] + i[a];
-          }
+          box.decode(u, k.j);
           k.rpb_part = k.j[0] * p.rpb_stride[0] + k.j[1] * p.rpb_stride[1] + k.j[2] * p.rpb_stride[2];
-          const int64_t row = rows.row(i);
+          const int64_t row = (b * p.tokens + token_of(p, t.group, k.j)) * p.heads_kv + hkv;
           src = RowSources{p.key + row * p.head_dim, p.value + row * p.head_dim_v};
         } else {
           k.j[0] = k.j[1] = k.j[2] = kNoKey;
@@ -304,18 +297,10 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocks) fna_forward_kernel
   // kLeanMask: the axes a masked chunk tests (see mask_and_bias).
   const int mask_axes = chunks.box.extent[0] != 1 ? kMaskAxes012 : (chunks.box.extent[1] != 1 ? kMaskAxes12 : kMaskLine);
   const int line_rpb = chunks.box.lo[0] * p.rpb_stride[0] + chunks.box.lo[1] * p.rpb_stride[1];
-  // The query rows' windows wait in shared memory (registers are the scarce resource; the masked chunks read them),
-  // and so does the row of the key box's first position (BoxRows), a copy per warp in the padding of its first Q
-  // row (columns past kD, which no copy and no fragment touches), written by its first lane: only __syncwarp
-  // before the reads.
-  int64_t* sBoxBase = reinterpret_cast<int64_t*>(sQ + 16 * warp * kSQ + kD);
+  // The query rows' windows wait in shared memory (registers are the scarce resource; the masked chunks read them).
   for (int r = tid; r < T::kBlockM; r += T::kThreads) {
     sRows[r] = RowWindow::of(query_row(p, tile, r));
   }
-  if (lane == 0) {
-    *sBoxBase = BoxRows::base_of(p, tile, chunks.box, b, p.heads_kv, hkv);
-  }
-  __syncwarp();
   const RowWindow& row0 = sRows[16 * warp + group];
   const RowWindow& row1 = sRows[16 * warp + group + 8];
 
@@ -327,7 +312,7 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocks) fna_forward_kernel
     const int64_t row = (b * p.tokens + token_of(p, tile.group, ih)) * p.heads + h;
     return RowSources{valid ? p.query + row * p.head_dim : nullptr, nullptr};
   });
-  chunks.load<kBN, kD, T::kThreads, kKVMap>(p, tile, b, hkv, 0, sK, kSA, sV, kSK, sInfo, sBoxBase);
+  chunks.load<kBN, kD, T::kThreads, kKVMap>(p, tile, b, hkv, 0, sK, kSA, sV, kSK, sInfo);
   dev::cp_async_commit();
 
   dev::OnlineSoftmax softmax;
@@ -343,8 +328,7 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocks) fna_forward_kernel
     float* sV_stage = sV + stage * kBN * kSK;
     auto load_next = [&] {
       chunks.load<kBN, kD, T::kThreads, kKVMap>(p, tile, b, hkv, c + 1, sK + (stage ^ 1) * kBN * kSA, kSA,
-                                                sV + (stage ^ 1) * kBN * kSK, kSK, sInfo + (stage ^ 1) * kBN,
-                                                sBoxBase);
+                                                sV + (stage ^ 1) * kBN * kSK, kSK, sInfo + (stage ^ 1) * kBN);
     };
     auto landed = [&] {
       // This thread's pieces have landed: Q takes the softmax scale (in the log2 domain) once, and in TF32
@@ -357,7 +341,7 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocks) fna_forward_kernel
           for (int e = 0; e < 4; e++) {
             v[e] *= p.scale_log2;
             if (T::kConvertInSmem) {
-              v[e] = dev::tf32_operand(v[e]);
+              v[e] = dev::bits_float(dev::to_tf32(v[e]));
             }
           }
           dev::store4(piece, v);

@@ -87,8 +87,6 @@ using natten_emu::dim3;
 #define __forceinline__
 #define __launch_bounds__(...)
 #define __syncthreads() ::natten_emu::syncthreads()
-// A warp barrier as a block barrier: stronger, and the kernels reach each __syncwarp with the whole block.
-#define __syncwarp() ::natten_emu::syncthreads()
 #define threadIdx (::natten_emu::thread_idx())
 #define blockIdx (::natten_emu::block_idx())
 #define blockDim (::natten_emu::block_dim())

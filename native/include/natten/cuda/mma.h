@@ -83,7 +83,7 @@ NATTEN_DEVICE void load_a(FragA<kPrecise>& f, const float* tile, int stride, int
   make_a<kPrecise>(f, p[0], p[8 * stride], p[4], p[8 * stride + 4]);
 }
 
-// Operands read from shared memory that the TF32 kernels already rounded there (see round_tf32_piece): the MMA
+// Operands read from shared memory that the TF32 kernels already rounded there (see round_tf32_piece): their
 // bits are the TF32 operand. float32 ("precise") splits them as usual.
 template <bool kPrecise>
 NATTEN_DEVICE void split_rounded(float x, uint32_t& hi, uint32_t& lo) {
@@ -94,23 +94,13 @@ NATTEN_DEVICE void split_rounded(float x, uint32_t& hi, uint32_t& lo) {
   }
 }
 
-// An operand for the MMA alone, rounded to TF32: the MMA ignores the low 13 bits of its TF32 operands, so adding
-// half a TF32 unit to the bits of a finite x carries into the kept bits exactly where round to nearest (ties away
-// from zero, as cvt.rna) rounds up, and the low bits can stay. Infinities and NaNs keep their bits (the carry
-// would turn a NaN with a full mantissa into a zero or an infinity). Two instructions (a compare and a predicated
-// add) where cvt.rna.tf32 takes three; not for values that anything but the MMA reads afterwards.
-NATTEN_DEVICE float tf32_operand(float x) {
-  const uint32_t u = float_bits(x);
-  return bits_float(fabsf(x) < INFINITY ? u + 0x1000u : u);
-}
-
-// Rounds a 16-byte piece of shared memory to TF32 operands in place (tf32_operand).
+// Rounds a 16-byte piece of shared memory to TF32 in place.
 NATTEN_DEVICE void round_tf32_piece(float* piece) {
   float v[4];
   load4(piece, v);
 #pragma unroll
   for (int e = 0; e < 4; e++) {
-    v[e] = tf32_operand(v[e]);
+    v[e] = bits_float(to_tf32(v[e]));
   }
   store4(piece, v);
 }
@@ -189,8 +179,8 @@ NATTEN_DEVICE void interleave_tf32_pieces(float* first, float* second, bool roun
   if (round) {
 #pragma unroll
     for (int e = 0; e < 4; e++) {
-      x[e] = tf32_operand(x[e]);
-      y[e] = tf32_operand(y[e]);
+      x[e] = bits_float(to_tf32(x[e]));
+      y[e] = bits_float(to_tf32(y[e]));
     }
   }
   const float a[4] = {x[0], y[0], x[1], y[1]};
