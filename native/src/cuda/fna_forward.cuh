@@ -19,19 +19,6 @@ namespace fna {
 
 enum ChunkKind { kChunkMasked = 0, kChunkFull = 1, kChunkExtra = 2 };
 
-// The parts of a chunk that KeyChunks::load copies: its keys (and their coordinates), its values, or both.
-enum LoadParts { kLoadK = 1, kLoadV = 2, kLoadKV = 3 };
-
-// What a warp does with one chunk of the forward (warp-uniform): nothing (not active: the chunk lies outside the
-// warp's reach), else the chunk's kind, and with `skip` only its column tiles [j_lo, j_hi).
-struct ChunkPlan {
-  bool active;
-  bool skip;
-  int kind;
-  int j_lo;
-  int j_hi;
-};
-
 // The key chunks of a query tile: the union box of its windows, then the extra tokens.
 struct KeyChunks {
   Box box;
@@ -86,7 +73,7 @@ struct KeyChunks {
   // Issues the copies of chunk c's keys and values (and, for box chunks, its key coordinates) into a stage.
   // kMap (fna_common.cuh): with kMapRows or kMapRowPairs each thread decodes its rows' positions once, and the
   // first thread of each row (or pair) writes those keys' coordinates from the same decoding.
-  template <int kBlockN, int kWidth, int kThreads, int kMap = kMapIndex, int kParts = kLoadKV>
+  template <int kBlockN, int kWidth, int kThreads, int kMap = kMapIndex>
   NATTEN_DEVICE void load(const Params& p, const Tile& t, int64_t b, int hkv, int c, float* k_dst, int k_stride,
                           float* v_dst, int v_stride, KeyInfo* info) const {
     const RowTile k_tile{k_dst, k_stride, p.head_dim, p.vec4_qk, p.key};
@@ -94,7 +81,7 @@ struct KeyChunks {
     constexpr int kT = kMapThreads<kBlockN, kWidth, kThreads, kMap>;
     if (kT > 0 && c < box_chunks) {
       const int u0 = c * kBlockN;
-      load_parts<kBlockN, kWidth, kThreads, kMap, kParts>(k_tile, v_tile, [&](int n) {
+      load_rows<kBlockN, kWidth, kThreads, kMap>(k_tile, &v_tile, [&](int n) {
         const int u = u0 + n;
         KeyInfo k;
         RowSources src{nullptr, nullptr};
@@ -107,17 +94,17 @@ struct KeyChunks {
           k.j[0] = k.j[1] = k.j[2] = kNoKey;
           k.rpb_part = 0;
         }
-        if ((kParts & kLoadK) && threadIdx.x % (kT > 0 ? kT : 1) == 0) {
+        if (threadIdx.x % (kT > 0 ? kT : 1) == 0) {
           info[n] = k;
         }
         return src;
       });
     } else if (c < box_chunks) {
       const int u0 = c * kBlockN;
-      load_parts<kBlockN, kWidth, kThreads, kMapIndex, kParts>(k_tile, v_tile, [&](int n) {
+      load_rows<kBlockN, kWidth, kThreads>(k_tile, &v_tile, [&](int n) {
         return box_rows(p, t, box, u0, n, b, p.heads_kv, hkv, p.key, p.head_dim, p.value, p.head_dim_v);
       });
-      if ((kParts & kLoadK) && threadIdx.x < kBlockN) {
+      if (threadIdx.x < kBlockN) {
         KeyInfo k;
         const int u = u0 + threadIdx.x;
         if (u < box.volume) {
@@ -133,29 +120,13 @@ struct KeyChunks {
       const int e0 = (c - box_chunks) * kBlockN;
       const RowTile ek_tile{k_dst, k_stride, p.head_dim, p.vec4_qk, p.extra_key};
       const RowTile ev_tile{v_dst, v_stride, p.head_dim_v, p.vec4_v, p.extra_value};
-      load_parts<kBlockN, kWidth, kThreads, kMap, kParts>(ek_tile, ev_tile, [&](int n) {
+      load_rows<kBlockN, kWidth, kThreads, kMap>(ek_tile, &ev_tile, [&](int n) {
         const int e = e0 + n;
         if (e >= p.n_extra) {
           return RowSources{nullptr, nullptr};
         }
         const int64_t row = (b * p.n_extra + e) * p.heads_kv + hkv;
         return RowSources{p.extra_key + row * p.head_dim, p.extra_value + row * p.head_dim_v};
-      });
-    }
-  }
-
- private:
-  // load_rows of the parts asked for: both tiles, or K's (the rows' first source) or V's (their second) alone.
-  template <int kRows, int kWidth, int kThreads, int kMap, int kParts, class Rows>
-  NATTEN_DEVICE static void load_parts(const RowTile& k_tile, const RowTile& v_tile, Rows rows) {
-    if constexpr (kParts == kLoadKV) {
-      load_rows<kRows, kWidth, kThreads, kMap>(k_tile, &v_tile, rows);
-    } else if constexpr (kParts == kLoadK) {
-      load_rows<kRows, kWidth, kThreads, kMap>(k_tile, nullptr, rows);
-    } else {
-      load_rows<kRows, kWidth, kThreads, kMap>(v_tile, nullptr, [&](int n) {
-        const RowSources src = rows(n);
-        return RowSources{src.b, nullptr};
       });
     }
   }
@@ -333,7 +304,7 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocks) fna_forward_kernel
   const RowWindow& row0 = sRows[16 * warp + group];
   const RowWindow& row1 = sRows[16 * warp + group + 8];
 
-  // Prologue: the query tile, in the copy group of the first chunk (below).
+  // Prologue: the query tile and the first chunk, in one copy group.
   const RowTile q_tile{sQ, kSQ, p.head_dim, p.vec4_qk, p.query};
   load_rows<T::kBlockM, kD, T::kThreads, kQMap>(q_tile, nullptr, [&](int r) {
     int ih[3], valid;
@@ -341,6 +312,8 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocks) fna_forward_kernel
     const int64_t row = (b * p.tokens + token_of(p, tile.group, ih)) * p.heads + h;
     return RowSources{valid ? p.query + row * p.head_dim : nullptr, nullptr};
   });
+  chunks.load<kBN, kD, T::kThreads, kKVMap>(p, tile, b, hkv, 0, sK, kSA, sV, kSK, sInfo);
+  dev::cp_async_commit();
 
   dev::OnlineSoftmax softmax;
   softmax.init();
@@ -349,257 +322,162 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocks) fna_forward_kernel
   FragA q_frags[T::kQInRegisters ? kSteps : 2];
   const float* sQ_warp = sQ + 16 * warp * kSQ;
 
-  // The pieces of one stage that this thread copied have landed: Q (with the first chunk) takes the softmax scale
-  // (in the log2 domain) once, and in TF32 Q, K and V are rounded once here instead of at every fragment load.
-  // with_k, with_v: the parts of the stages that landed (K and V together, or one of them: kLeanPipe).
-  auto round_landed = [&](bool with_q, bool with_k, bool with_v, float* sK_stage, float* sV_stage) {
-    if (with_q) {
-      for_own_pieces<T::kBlockM, kD, T::kThreads, kQMap>(sQ, kSQ, [&](float* piece) {
-        float v[4];
-        dev::load4(piece, v);
+  for (int c = 0; c < chunks.count; c++) {
+    const int stage = c & 1;
+    float* sK_stage = sK + stage * kBN * kSA;
+    float* sV_stage = sV + stage * kBN * kSK;
+    auto load_next = [&] {
+      chunks.load<kBN, kD, T::kThreads, kKVMap>(p, tile, b, hkv, c + 1, sK + (stage ^ 1) * kBN * kSA, kSA,
+                                                sV + (stage ^ 1) * kBN * kSK, kSK, sInfo + (stage ^ 1) * kBN);
+    };
+    auto landed = [&] {
+      // This thread's pieces have landed: Q takes the softmax scale (in the log2 domain) once, and in TF32
+      // Q, K and V are rounded once here instead of at every fragment load.
+      if (c == 0) {
+        for_own_pieces<T::kBlockM, kD, T::kThreads, kQMap>(sQ, kSQ, [&](float* piece) {
+          float v[4];
+          dev::load4(piece, v);
 #pragma unroll
-        for (int e = 0; e < 4; e++) {
-          v[e] *= p.scale_log2;
-          if (T::kConvertInSmem) {
-            v[e] = dev::bits_float(dev::to_tf32(v[e]));
+          for (int e = 0; e < 4; e++) {
+            v[e] *= p.scale_log2;
+            if (T::kConvertInSmem) {
+              v[e] = dev::bits_float(dev::to_tf32(v[e]));
+            }
           }
-        }
-        dev::store4(piece, v);
-      });
-    }
-    if (T::kConvertInSmem && !T::kLeanTruncate && with_k) {
-      for_own_pieces<kBN, kD, T::kThreads, kKVMap>(sK_stage, kSA, dev::round_tf32_piece);
-    }
-    if constexpr (T::kConvertInSmem && T::kLeanVPairs) {
-      if (with_v) {
+          dev::store4(piece, v);
+        });
+      }
+      if (T::kConvertInSmem && !T::kLeanTruncate) {
+        for_own_pieces<kBN, kD, T::kThreads, kKVMap>(sK_stage, kSA, dev::round_tf32_piece);
+      }
+      if constexpr (T::kConvertInSmem && T::kLeanVPairs) {
         for_own_piece_pairs<kBN, kD, T::kThreads>(sV_stage, kSK, [](float* first, float* second) {
           dev::interleave_tf32_pieces(first, second, !T::kLeanTruncate);
         });
+      } else if (T::kConvertInSmem && !T::kLeanTruncate) {
+        for_own_pieces<kBN, kD, T::kThreads, kKVMap>(sV_stage, kSK, dev::round_tf32_piece);
       }
-    } else if (T::kConvertInSmem && !T::kLeanTruncate && with_v) {
-      for_own_pieces<kBN, kD, T::kThreads, kKVMap>(sV_stage, kSK, dev::round_tf32_piece);
-    }
-  };
-  // After the barrier that published all of Q (scaled and rounded by the threads that copied it): kLeanQPairs
-  // pairs each warp's rows (one more barrier per CTA), and kQInRegisters loads Q's fragments once.
-  auto load_q_pair = [&](FragA& a0, FragA& a1, int kp) {
-    if constexpr (T::kLeanQPairs) {
-      dev::load_a_pair_paired_rows<kPrecise>(a0, a1, sQ_warp + 16 * kp, kSQ, group, quad);
-    } else {
-      dev::load_a_pair<kPrecise>(a0, a1, sQ_warp + 16 * kp, kSQ, group, quad);
-    }
-  };
-  auto q_published = [&] {
-    if constexpr (T::kLeanQPairs) {
-      // Each warp pairs the rows of its own 16-row block, which only it reads.
-      float* q_block = sQ + 16 * warp * kSQ;
-      for (int i = lane; i < 8 * (kD / 4); i += 32) {
-        const int r = i / (kD / 4), col = 4 * (i % (kD / 4));
-        dev::interleave_tf32_pieces(q_block + r * kSQ + col, q_block + (r + 8) * kSQ + col, false);
-      }
+    };
+    if constexpr (T::kLeanOneSync) {
+      // One barrier per chunk: it publishes chunk c and also tells that every warp is done with chunk c - 1, whose
+      // stage (and key coordinates) the copies of chunk c + 1 then reuse.
+      dev::cp_async_wait<0>();
+      landed();
       __syncthreads();
+      if (c + 1 < chunks.count) {
+        load_next();
+      }
+      dev::cp_async_commit();
+    } else {
+      advance_pipeline(c + 1 < chunks.count, load_next, landed);
     }
-    if (T::kQInRegisters) {
+
+    if constexpr (T::kLeanQPairs) {
+      if (c == 0) {
+        // The barrier above published all of Q (scaled and rounded by the threads that copied it); each warp now
+        // pairs the rows of its own 16-row block, which only it reads (one more barrier per CTA: c == 0 is uniform).
+        float* q_block = sQ + 16 * warp * kSQ;
+        for (int i = lane; i < 8 * (kD / 4); i += 32) {
+          const int r = i / (kD / 4), col = 4 * (i % (kD / 4));
+          dev::interleave_tf32_pieces(q_block + r * kSQ + col, q_block + (r + 8) * kSQ + col, false);
+        }
+        __syncthreads();
+      }
+    }
+    auto load_q_pair = [&](FragA& a0, FragA& a1, int kp) {
+      if constexpr (T::kLeanQPairs) {
+        dev::load_a_pair_paired_rows<kPrecise>(a0, a1, sQ_warp + 16 * kp, kSQ, group, quad);
+      } else {
+        dev::load_a_pair<kPrecise>(a0, a1, sQ_warp + 16 * kp, kSQ, group, quad);
+      }
+    };
+    if (T::kQInRegisters && c == 0) {
 #pragma unroll
       for (int kp = 0; kp < kSteps / 2; kp++) {
         load_q_pair(q_frags[T::kQInRegisters ? 2 * kp : 0], q_frags[T::kQInRegisters ? 2 * kp + 1 : 1], kp);
       }
     }
-  };
 
-  // What this warp does with chunk c (warp-uniform): nothing for a chunk outside its reach (every score of its rows
-  // would be masked); else the chunk's kind, and for kLeanNSkip's masked box chunks the column tiles (8 keys) that
-  // reach holds, [j_lo, j_hi) (the others are masked for every row of the warp: P is 0 there).
-  auto plan_of = [&](int c) {
-    ChunkPlan plan{false, false, kChunkMasked, 0, kNT};
-    if (c >= chunks.count || chunks.outside<kBN>(c, reach)) {
-      return plan;
-    }
-    plan.active = true;
-    plan.kind = chunks.kind<kBN>(c);
-    if (T::kLeanWarpKind && plan.kind == kChunkMasked && (c + 1) * kBN <= chunks.box.volume &&
-        chunks.box.run_inside(c * kBN, kBN, warp_common)) {
-      plan.kind = kChunkFull;  // every key of the chunk is in every window of this warp's rows
-    }
-    if (T::kLeanNSkip && plan.kind == kChunkMasked) {
-      const int u0 = c * kBN;
-      plan.skip = true;
-      plan.j_lo = reach.lo > u0 ? (reach.lo - u0) >> 3 : 0;
-      plan.j_hi = reach.hi - u0 < kBN ? (reach.hi - u0 + 7) >> 3 : kNT;
-    }
-    return plan;
-  };
-  // S = Q K^T of chunk c (the k order of load_a_pair), scaled, biased and masked. kSkip: the column tiles
-  // outside [j_lo, j_hi) are left at zero (their probabilities are never used).
-  auto chunk_scores = [&](auto skip, auto& s, int c, const ChunkPlan& plan, const float* sK_stage,
-                          const KeyInfo* info) {
-    constexpr bool kSkip = decltype(skip)::value;
-    dev::zero(s);
-#pragma unroll
-    for (int kp = 0; kp < kSteps / 2; kp++) {
-      FragA a0, a1;
-      if (T::kQInRegisters) {
-        a0 = q_frags[T::kQInRegisters ? 2 * kp : 0];
-        a1 = q_frags[T::kQInRegisters ? 2 * kp + 1 : 1];
-      } else {
-        load_q_pair(a0, a1, kp);
+    // A chunk outside this warp's reach: every score of its rows would be masked (warp-uniform; the barrier
+    // below stays outside the branch).
+    if (!chunks.outside<kBN>(c, reach)) {
+      int kind = chunks.kind<kBN>(c);
+      if (T::kLeanWarpKind && kind == kChunkMasked && (c + 1) * kBN <= chunks.box.volume &&
+          chunks.box.run_inside(c * kBN, kBN, warp_common)) {
+        kind = kChunkFull;  // every key of the chunk is in every window of this warp's rows
       }
-#pragma unroll
-      for (int j = 0; j < kNT; j++) {
-        if (!kSkip || (j >= plan.j_lo && j < plan.j_hi)) {
-          FragB b0, b1;
-          dev::load_b_pair_rows_as_n<kPrecise>(b0, b1, sK_stage + 8 * j * kSA + 16 * kp, kSA, group, quad);
-          dev::mma<kPrecise>(s[j], a0, b0);
-          dev::mma<kPrecise>(s[j], a1, b1);
+      // One chunk. kSkip (kLeanNSkip, masked box chunks): the MMAs of the column tiles (8 keys) outside this warp's
+      // reach are skipped (their keys are masked for every row of the warp: P is 0 there); a warp-uniform range.
+      auto chunk_body = [&](auto skip) {
+        constexpr bool kSkip = decltype(skip)::value;
+        int j_lo = 0, j_hi = kNT;
+        if (kSkip) {
+          const int u0 = c * kBN;
+          j_lo = reach.lo > u0 ? (reach.lo - u0) >> 3 : 0;
+          j_hi = reach.hi - u0 < kBN ? (reach.hi - u0 + 7) >> 3 : kNT;
         }
-      }
-    }
-    if (T::kLeanMask) {
-      score_chunk_lean<kNT>(p, s, plan.kind, (c - chunks.box_chunks) * kBN, info, row0, row1, h, quad, mask_axes,
-                            chunks.box.lo[2] + c * kBN, line_rpb);
-    } else {
-      score_chunk<kNT, true>(p, s, plan.kind, (c - chunks.box_chunks) * kBN, info, row0, row1, h, quad);
-    }
-  };
-  // The online softmax of a chunk's scores, then O += P V (acc's n axis in the order of load_b_quad_rows_as_k).
-  auto chunk_accumulate = [&](auto skip, auto& s, const ChunkPlan& plan, const float* sV_stage) {
-    constexpr bool kSkip = decltype(skip)::value;
-    softmax.update<T::kLeanTree, T::kLeanLazy>(s, acc);
-#pragma unroll
-    for (int j = 0; j < kNT; j++) {
-      if (!kSkip || (j >= plan.j_lo && j < plan.j_hi)) {
-        FragA a;
-        dev::a_from_c<kPrecise>(a, s[j]);
-#pragma unroll
-        for (int hq = 0; hq < kSteps / 4; hq++) {
-          FragB bq[4];
-          if constexpr (T::kLeanVPairs) {
-            dev::load_b_quad_paired_rows<kPrecise>(bq, sV_stage + 8 * j * kSK + 32 * hq, kSK, group, quad);
-          } else {
-            dev::load_b_quad_rows_as_k<kPrecise>(bq, sV_stage + 8 * j * kSK + 32 * hq, kSK, group, quad);
-          }
-#pragma unroll
-          for (int i = 0; i < 4; i++) {
-            dev::mma<kPrecise>(acc[4 * hq + i], a, bq[i]);
-          }
-        }
-      }
-    }
-  };
-
-  if constexpr (T::kLeanPipe) {
-    // Software-pipelined chunks: the scores of chunk c + 1 are computed before chunk c's softmax and P V, so that
-    // their MMAs overlap that work. The keys run one chunk ahead of the values: the copy group issued at step c
-    // holds K (and the coordinates) of chunk c + 2 and V of chunk c + 1, into the stages that chunks c and c - 1
-    // left (K and the coordinates of chunk c were used by its scores at step c - 1, V of chunk c - 1 by its P V).
-    // One barrier per step, which publishes the group issued at the step before (kLeanOneSync's order).
-    auto k_stage = [&](int c) { return sK + (c & 1) * kBN * kSA; };
-    auto v_stage = [&](int c) { return sV + (c & 1) * kBN * kSK; };
-    auto info_stage = [&](int c) { return sInfo + (c & 1) * kBN; };
-    // The prologue's group (Q and chunk 0's keys) has landed and is published; then chunk 1's keys and chunk 0's
-    // values are issued, and chunk 0's scores computed.
-    chunks.load<kBN, kD, T::kThreads, kKVMap, kLoadK>(p, tile, b, hkv, 0, k_stage(0), kSA, v_stage(0), kSK,
-                                                       info_stage(0));
-    dev::cp_async_commit();
-    dev::cp_async_wait<0>();
-    round_landed(true, true, false, k_stage(0), v_stage(0));
-    __syncthreads();
-    q_published();
-    if (1 < chunks.count) {
-      chunks.load<kBN, kD, T::kThreads, kKVMap, kLoadK>(p, tile, b, hkv, 1, k_stage(1), kSA, v_stage(1), kSK,
-                                                         info_stage(1));
-    }
-    chunks.load<kBN, kD, T::kThreads, kKVMap, kLoadV>(p, tile, b, hkv, 0, k_stage(0), kSA, v_stage(0), kSK,
-                                                       info_stage(0));
-    dev::cp_async_commit();
-    float s_a[kNT][4], s_b[kNT][4];
-    ChunkPlan plan_a = plan_of(0), plan_b;
-    if (plan_a.active) {
-      if (T::kLeanNSkip && plan_a.skip) {
-        chunk_scores(std::true_type{}, s_a, 0, plan_a, k_stage(0), info_stage(0));
-      } else {
-        chunk_scores(std::false_type{}, s_a, 0, plan_a, k_stage(0), info_stage(0));
-      }
-    }
-    // Step c: chunk c's scores are in s_cur; K of chunk c + 1 and V of chunk c land.
-    auto step = [&](int c, auto& s_cur, const ChunkPlan& plan_cur, auto& s_next, ChunkPlan& plan_next) {
-      dev::cp_async_wait<0>();
-      round_landed(false, c + 1 < chunks.count, true, k_stage(c + 1), v_stage(c));
-      __syncthreads();
-      if (c + 2 < chunks.count) {
-        chunks.load<kBN, kD, T::kThreads, kKVMap, kLoadK>(p, tile, b, hkv, c + 2, k_stage(c + 2), kSA,
-                                                           v_stage(c + 2), kSK, info_stage(c + 2));
-      }
-      if (c + 1 < chunks.count) {
-        chunks.load<kBN, kD, T::kThreads, kKVMap, kLoadV>(p, tile, b, hkv, c + 1, k_stage(c + 1), kSA,
-                                                           v_stage(c + 1), kSK, info_stage(c + 1));
-      }
-      dev::cp_async_commit();
-      plan_next = plan_of(c + 1);
-      if (plan_next.active) {
-        if (T::kLeanNSkip && plan_next.skip) {
-          chunk_scores(std::true_type{}, s_next, c + 1, plan_next, k_stage(c + 1), info_stage(c + 1));
-        } else {
-          chunk_scores(std::false_type{}, s_next, c + 1, plan_next, k_stage(c + 1), info_stage(c + 1));
-        }
-      }
-      if (plan_cur.active) {
-        if (T::kLeanNSkip && plan_cur.skip) {
-          chunk_accumulate(std::true_type{}, s_cur, plan_cur, v_stage(c));
-        } else {
-          chunk_accumulate(std::false_type{}, s_cur, plan_cur, v_stage(c));
-        }
-      }
-    };
-    for (int c = 0; c < chunks.count; c += 2) {
-      step(c, s_a, plan_a, s_b, plan_b);
-      if (c + 1 < chunks.count) {
-        step(c + 1, s_b, plan_b, s_a, plan_a);
-      }
-    }
-  } else {
-    // Prologue: the first chunk, in the copy group of the query tile.
-    chunks.load<kBN, kD, T::kThreads, kKVMap>(p, tile, b, hkv, 0, sK, kSA, sV, kSK, sInfo);
-    dev::cp_async_commit();
-    for (int c = 0; c < chunks.count; c++) {
-      const int stage = c & 1;
-      float* sK_stage = sK + stage * kBN * kSA;
-      float* sV_stage = sV + stage * kBN * kSK;
-      auto load_next = [&] {
-        chunks.load<kBN, kD, T::kThreads, kKVMap>(p, tile, b, hkv, c + 1, sK + (stage ^ 1) * kBN * kSA, kSA,
-                                                  sV + (stage ^ 1) * kBN * kSK, kSK, sInfo + (stage ^ 1) * kBN);
-      };
-      auto landed = [&] { round_landed(c == 0, true, true, sK_stage, sV_stage); };
-      if constexpr (T::kLeanOneSync) {
-        // One barrier per chunk: it publishes chunk c and also tells that every warp is done with chunk c - 1,
-        // whose stage (and key coordinates) the copies of chunk c + 1 then reuse.
-        dev::cp_async_wait<0>();
-        landed();
-        __syncthreads();
-        if (c + 1 < chunks.count) {
-          load_next();
-        }
-        dev::cp_async_commit();
-      } else {
-        advance_pipeline(c + 1 < chunks.count, load_next, landed);
-      }
-      if (c == 0) {
-        q_published();  // c == 0 is uniform
-      }
-      const ChunkPlan plan = plan_of(c);
-      if (plan.active) {
+        // S = Q K^T (the k order of load_a_pair)
         float s[kNT][4];
-        if (T::kLeanNSkip && plan.skip) {
-          chunk_scores(std::true_type{}, s, c, plan, sK_stage, sInfo + stage * kBN);
-          chunk_accumulate(std::true_type{}, s, plan, sV_stage);
-        } else {
-          chunk_scores(std::false_type{}, s, c, plan, sK_stage, sInfo + stage * kBN);
-          chunk_accumulate(std::false_type{}, s, plan, sV_stage);
+        dev::zero(s);
+#pragma unroll
+        for (int kp = 0; kp < kSteps / 2; kp++) {
+          FragA a0, a1;
+          if (T::kQInRegisters) {
+            a0 = q_frags[T::kQInRegisters ? 2 * kp : 0];
+            a1 = q_frags[T::kQInRegisters ? 2 * kp + 1 : 1];
+          } else {
+            load_q_pair(a0, a1, kp);
+          }
+#pragma unroll
+          for (int j = 0; j < kNT; j++) {
+            if (!kSkip || (j >= j_lo && j < j_hi)) {
+              FragB b0, b1;
+              dev::load_b_pair_rows_as_n<kPrecise>(b0, b1, sK_stage + 8 * j * kSA + 16 * kp, kSA, group, quad);
+              dev::mma<kPrecise>(s[j], a0, b0);
+              dev::mma<kPrecise>(s[j], a1, b1);
+            }
+          }
         }
+
+        if (T::kLeanMask) {
+          score_chunk_lean<kNT>(p, s, kind, (c - chunks.box_chunks) * kBN, sInfo + stage * kBN, row0, row1, h, quad,
+                                mask_axes, chunks.box.lo[2] + c * kBN, line_rpb);
+        } else {
+          score_chunk<kNT, true>(p, s, kind, (c - chunks.box_chunks) * kBN, sInfo + stage * kBN, row0, row1, h,
+                                 quad);
+        }
+        softmax.update<T::kLeanTree, T::kLeanLazy>(s, acc);
+
+        // O += P V (acc's n axis in the order of load_b_quad_rows_as_k)
+#pragma unroll
+        for (int j = 0; j < kNT; j++) {
+          if (!kSkip || (j >= j_lo && j < j_hi)) {
+            FragA a;
+            dev::a_from_c<kPrecise>(a, s[j]);
+#pragma unroll
+            for (int hq = 0; hq < kSteps / 4; hq++) {
+              FragB bq[4];
+              if constexpr (T::kLeanVPairs) {
+                dev::load_b_quad_paired_rows<kPrecise>(bq, sV_stage + 8 * j * kSK + 32 * hq, kSK, group, quad);
+              } else {
+                dev::load_b_quad_rows_as_k<kPrecise>(bq, sV_stage + 8 * j * kSK + 32 * hq, kSK, group, quad);
+              }
+#pragma unroll
+              for (int i = 0; i < 4; i++) {
+                dev::mma<kPrecise>(acc[4 * hq + i], a, bq[i]);
+              }
+            }
+          }
+        }
+      };
+      if (T::kLeanNSkip && kind == kChunkMasked) {
+        chunk_body(std::true_type{});
+      } else {
+        chunk_body(std::false_type{});
       }
-      if constexpr (!T::kLeanOneSync) {
-        __syncthreads();  // the next iteration's copies reuse this chunk's stage
-      }
+    }
+    if constexpr (!T::kLeanOneSync) {
+      __syncthreads();  // the next iteration's copies reuse this chunk's stage
     }
   }
 

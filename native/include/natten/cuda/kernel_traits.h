@@ -68,12 +68,9 @@ struct ForwardConfig {
 // warp's Q rows r and r + 8 interleaved in shared memory once (after the first chunk's barrier), so that each A
 // fragment of S = Q K^T is one 16-byte load, without the eight register moves per fragment pair that
 // load_a_pair's (x0, y0, x1, y1) order costs where Q is read from shared memory at every chunk (the H200's
-// profile of 1d-long: 1.6 IMAD.MOV per HMMA). kLeanPipe: software-pipelined chunks (the scores of the next chunk
-// are computed before this chunk's softmax and P V, so that their MMAs overlap; the keys are copied one chunk
-// ahead of the values; one barrier per chunk).
+// profile of 1d-long: 1.6 IMAD.MOV per HMMA).
 constexpr int kLeanCopies = 1, kLeanMask = 2, kLeanWarpKind = 4, kLeanTree = 8, kLeanVPairs = 16,
-              kLeanLazy = 32, kLeanNSkip = 64, kLeanOneSync = 128, kLeanTruncate = 256, kLeanQPairs = 512,
-              kLeanPipe = 1024;
+              kLeanLazy = 32, kLeanNSkip = 64, kLeanOneSync = 128, kLeanTruncate = 256, kLeanQPairs = 512;
 constexpr ForwardConfig kForwardConfigs[] = {{4, 64}, {4, 32}, {8, 64}, {8, 32}, {2, 64}, {8, 128},
                                              {4, 32, 4}, {4, 64, 3}, {4, 32, 3}, {4, 16}, {8, 64, 0, 1},
                                              {4, 32, 0, 1},
@@ -97,11 +94,7 @@ constexpr ForwardConfig kForwardConfigs[] = {{4, 64}, {4, 32}, {8, 64}, {8, 32},
                                              // Round 7: the dispatcher's picks whose Q is read at every chunk, with
                                              // Q's rows paired
                                              {4, 32, 4, 0, kLeanCopies | kLeanQPairs}, {4, 32, 4, 0, 57 | kLeanQPairs},
-                                             {8, 64, 2, 0, 127 | kLeanQPairs}, {8, 64, 2, 0, 255 | kLeanQPairs},
-                                             // Round 9: the picks with their chunks software-pipelined
-                                             {8, 64, 2, 0, 767 | kLeanPipe}, {8, 64, 0, 0, 767 | kLeanPipe},
-                                             {4, 32, 4, 0, 569 | kLeanPipe}, {4, 32, 3, 0, 569 | kLeanPipe},
-                                             {4, 32, 4, 0, 513 | kLeanPipe}, {8, 64, 0, 0, 31 | kLeanPipe}};
+                                             {8, 64, 2, 0, 127 | kLeanQPairs}, {8, 64, 2, 0, 255 | kLeanQPairs}};
 constexpr int kForwardConfigCount = sizeof(kForwardConfigs) / sizeof(kForwardConfigs[0]);
 
 // The default configuration of a head-dim bucket (its keys per chunk: shared memory stays under about 100 KB).
@@ -173,7 +166,6 @@ struct ForwardTraits : HeadDimTraits<kHeadDim_> {
   static constexpr bool kLeanOneSync = (kLean_ & natten::cuda::kLeanOneSync) != 0;
   static constexpr bool kLeanTruncate = (kLean_ & natten::cuda::kLeanTruncate) != 0;
   static constexpr bool kLeanQPairs = (kLean_ & natten::cuda::kLeanQPairs) != 0;
-  static constexpr bool kLeanPipe = (kLean_ & natten::cuda::kLeanPipe) != 0;
   static constexpr int kRowStrideQ = forward_q_stride(kHeadDim);
   static constexpr int kQFloats = kBlockM * kRowStrideQ;
   static constexpr int kKFloats = 2 * kBlockN * Base::kRowStrideA;  // two stages
