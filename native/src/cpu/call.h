@@ -198,6 +198,8 @@ const KernelTable& portable_kernels();
 const KernelTable* avx2_kernels();
 // The same with AVX-512F and AVX-512VL (32 vector registers); null where not compiled so.
 const KernelTable* avx512_kernels();
+// The same with 512-bit rows in the blocked backward (simd::Avx512); null where not compiled so.
+const KernelTable* avx512zmm_kernels();
 
 }  // namespace cpu
 }  // namespace natten
