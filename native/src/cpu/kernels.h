@@ -690,6 +690,12 @@ struct Rows {
     alignas(32) float bias[LN];
     const float* krows[LN];
     constexpr int A = TN * NK, GM = group_rows(A);
+    // Lanes of vector k inside query i's window (the same for every key row).
+    V keep[TN][NK];
+    for (int i = 0; i < TN; ++i) {
+      const int x = (I0 + i) % TQ;
+      for (int k = 0; k < NK; ++k) keep[i][k] = S::range_mask(tl.win_lo[x] - W * k, tl.win_hi[x] - W * k);
+    }
     const int rows = n0 * nb;
     for (int r0 = 0; r0 < rows; r0 += GM) {
       const int gn = imin(GM, rows - r0);
@@ -725,8 +731,8 @@ struct Rows {
           for (int k = 0; k < NK; ++k) {
             V s = S::mul(sc[i * NK + k], vscale);
             if (tl.rpb_h != nullptr) s = S::add(s, S::load(bias + W * k));
-            const V pr = S::keep_range(S::exp(S::sub(s, vlse)), wl - W * k, wh - W * k);
-            const V ds = S::keep_range(S::mul(pr, S::sub(dp[i * NK + k], vdelta)), wl - W * k, wh - W * k);
+            const V pr = S::keep(S::exp(S::sub(s, vlse)), keep[i][k]);
+            const V ds = S::keep(S::mul(pr, S::sub(dp[i * NK + k], vdelta)), keep[i][k]);
             S::store(pg[i] + W * k, pr);
             S::store(gg[i] + W * k, S::mul(ds, vscale));
             if (tl.drpb_h != nullptr) S::store(bias + W * k, ds);
@@ -749,8 +755,19 @@ struct Rows {
               for (int v = 0; v < NR; ++v) dq[I0 + i][v] = R::fmadd(gv, kv[v], dq[I0 + i][v]);
             }
           }
-          for (int j = 0; j < span; ++j) update_row<TN, NR>(&gg[0][j], LN, qr + I0, key_row(bu.dk, kb + j));
-          for (int j = 0; j < span; ++j) update_row<TN, NR>(&pg[0][j], LN, dor + I0, key_row(bu.dv, kb + j));
+          // The run's gradient rows: evenly spaced when its keys are all in the unit's own range or all in one
+          // part of its halo (nearly always), else found key by key.
+          const bool even = key_region(bu.dk, kb) == key_region(bu.dk, kb + span - 1);
+          float* const dk0 = key_row(bu.dk, kb);
+          float* const dv0 = key_row(bu.dv, kb);
+          const int64_t dks = key_region(bu.dk, kb) == 1 ? bu.dk.stride : bu.dk.width;
+          const int64_t dvs = key_region(bu.dv, kb) == 1 ? bu.dv.stride : bu.dv.width;
+          for (int j = 0; j < span; ++j) {
+            update_row<TN, NR>(&gg[0][j], LN, qr + I0, even ? dk0 + j * dks : key_row(bu.dk, kb + j));
+          }
+          for (int j = 0; j < span; ++j) {
+            update_row<TN, NR>(&pg[0][j], LN, dor + I0, even ? dv0 + j * dvs : key_row(bu.dv, kb + j));
+          }
         } else {
           for (int j = 0; j < tl.span; ++j) krows[j] = bu.key0 + (kb + j) * bu.kstride;
           for (int i = 0; i < TN; ++i) {

@@ -79,16 +79,27 @@ struct Portable {
     for (int i = n; i < kWidth; ++i) x.f[i] = 0.0f;
     return x;
   }
-  // Lanes outside [lo, hi) set to +0 (whatever they held, NaN included).
-  static V keep_range(V x, int lo, int hi) {
-    for (int i = 0; i < kWidth; ++i) {
-      if (i < lo || i >= hi) x.f[i] = 0.0f;
-    }
-    return x;
-  }
   // Lanes >= n set to -Infinity.
   static V mask_n_neg_inf(V x, int n) {
     for (int i = n; i < kWidth; ++i) x.f[i] = -INFINITY;
+    return x;
+  }
+  // A mask for keep(): lanes in [lo, hi) all ones, the others zero.
+  static V range_mask(int lo, int hi) {
+    V r;
+    const uint32_t ones = 0xffffffffu, none = 0;
+    for (int i = 0; i < kWidth; ++i) memcpy(&r.f[i], i >= lo && i < hi ? &ones : &none, sizeof(float));
+    return r;
+  }
+  // x AND m bitwise: x's lanes where m is all ones, +0 where it is zero (whatever x held, NaN included).
+  static V keep(V x, V m) {
+    for (int i = 0; i < kWidth; ++i) {
+      uint32_t a, b;
+      memcpy(&a, &x.f[i], sizeof(a));
+      memcpy(&b, &m.f[i], sizeof(b));
+      a &= b;
+      memcpy(&x.f[i], &a, sizeof(a));
+    }
     return x;
   }
 #define NATTEN_PORTABLE_BINARY(name, expr) \
@@ -178,12 +189,11 @@ struct Avx2 {
   static V load_n(const float* p, int n) { return _mm256_maskload_ps(p, lane_mask(n)); }
   static void store_n(float* p, V x, int n) { _mm256_maskstore_ps(p, lane_mask(n), x); }
   static V keep_n(V x, int n) { return _mm256_and_ps(x, _mm256_castsi256_ps(lane_mask(n))); }
-  static V keep_range(V x, int lo, int hi) {
-    return _mm256_andnot_ps(_mm256_castsi256_ps(lane_mask(lo)), _mm256_and_ps(x, _mm256_castsi256_ps(lane_mask(hi))));
-  }
   static V mask_n_neg_inf(V x, int n) {
     return _mm256_blendv_ps(_mm256_set1_ps(-INFINITY), x, _mm256_castsi256_ps(lane_mask(n)));
   }
+  static V range_mask(int lo, int hi) { return _mm256_castsi256_ps(_mm256_andnot_si256(lane_mask(lo), lane_mask(hi))); }
+  static V keep(V x, V m) { return _mm256_and_ps(x, m); }
   static V add(V a, V b) { return _mm256_add_ps(a, b); }
   static V sub(V a, V b) { return _mm256_sub_ps(a, b); }
   static V mul(V a, V b) { return _mm256_mul_ps(a, b); }
