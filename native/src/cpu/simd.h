@@ -279,17 +279,20 @@ struct Zmm {
   static V add(V a, V b) { return _mm512_add_ps(a, b); }
   static V mul(V a, V b) { return _mm512_mul_ps(a, b); }
   static V fmadd(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
-  static float hsum(V x) {
-    return Avx2::hsum(_mm256_add_ps(_mm512_castps512_ps256(x),
-                                    _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x), 1))));
+  // Lanes [8 H, 8 H + 8). (The masked form: GCC 12's plain extract and cast read an undefined vector and
+  // warn.)
+  template <int H>
+  static __m256 half(V x) {
+    return _mm256_castpd_ps(_mm512_mask_extractf64x4_pd(_mm256_setzero_pd(), 0xff, _mm512_castps_pd(x), H));
   }
+  static float hsum(V x) { return Avx2::hsum(_mm256_add_ps(half<0>(x), half<1>(x))); }
   // Lane j of *ra (*rb): a[2j] + a[2j + 1] (b's).
   static void fold_pairs(V a, V b, __m256* ra, __m256* rb) {
     const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
     const V s = _mm512_add_ps(_mm512_permutex2var_ps(a, even, b), _mm512_permutex2var_ps(a, odd, b));
-    *ra = _mm512_castps512_ps256(s);
-    *rb = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(s), 1));
+    *ra = half<0>(s);
+    *rb = half<1>(s);
   }
 };
 
