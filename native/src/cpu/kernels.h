@@ -1,5 +1,6 @@
 // The row kernels, written once over the 8-lane interface of simd.h and compiled once per instruction set
-// (kernels_avx2.cc, kernels_portable.cc). Included only by those two files.
+// (kernels_portable.cc, kernels_avx2.cc, kernels_avx512.cc, kernels_avx512zmm.cc). Included only by those files.
+// The blocked backward's head-dim rows use S::Row (16-lane Zmm in the avx512zmm set, else S itself).
 //
 // A row is one (batch, query token, query head). A unit (call.h) walks its query tokens; for each it lists
 // the valid neighbors once (key pointers, rpb offsets, window slots; the extra tokens appended after them)

@@ -1,5 +1,5 @@
-// The CPU kernels' entry points: validation, the choice of row kernels (AVX-512, AVX2 or portable), cutting a call
-// into units for the thread pool, the workspace of partial buffers, and the fixed-order reductions.
+// The CPU kernels' entry points: validation, the choice of row kernels (avx512zmm, avx512, avx2 or portable),
+// cutting a call into units for the thread pool, the workspace of partial buffers, and the fixed-order reductions.
 #include "na_cpu.h"
 
 #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))

@@ -1,5 +1,6 @@
 // Eight float32 lanes, two ways: `Avx2` (256-bit AVX2 + FMA intrinsics; only in translation units compiled
-// with -mavx2 -mfma) and `Portable` (plain arrays the compiler vectorizes for whatever the target has).
+// with -mavx2 -mfma) and `Portable` (plain arrays the compiler vectorizes for whatever the target has); and
+// `Avx512`, Avx2 with 16-lane `Zmm` rows for the blocked backward (only where compiled with AVX-512F/VL).
 // The row kernels (kernels.h) are written once against this interface and compiled once per type.
 //
 // Every operation is a static function of the type; masks are lane counts: `load_n(p, n)` reads lanes
