@@ -1,8 +1,8 @@
 /**
  * The native fused backward's blocked kernel (native/src/cpu/kernels.h, na_backward_blocked): the problems it
  * takes (last-axis dilation 1 and kernel <= 16, no extra tokens, head dims multiples of 8) against the float64
- * reference and against the per-row kernel, with the AVX-512 (where the CPU has it), AVX2 and portable row
- * kernels, tiles of one query line and of two (the default: setTileLines); bit-identical results on any number
+ * reference and against the per-row kernel, with the avx512zmm and AVX-512 (where the CPU has it), AVX2 and
+ * portable row kernels, tiles of one query line and of two (the default: setTileLines); bit-identical results on any number
  * of threads; non-finite inputs (which it leaves to the per-row kernel); the switch. Every other suite runs it
  * too wherever its problems qualify (the `cpu` backend through test/harness.ts).
  */
@@ -14,10 +14,10 @@ import {expectClose, makeValues, randArray, rng, shapes} from './util';
 
 const size = (s: number[]) => s.reduce((a, b) => a * b, 1);
 const addon = nattenCpu();
-type Isa = 'avx512' | 'avx2' | 'portable';
+type Isa = 'avx512zmm' | 'avx512' | 'avx2' | 'portable';
 const ISAS: Isa[] = addon == null ? ['portable'] :
-    [...(addon.cpuHasAvx512() ? ['avx512' as const] : []), ...(addon.cpuHasAvx2() ? ['avx2' as const] : []),
-     'portable'];
+    [...(addon.cpuHasAvx512() ? ['avx512zmm' as const, 'avx512' as const] : []),
+     ...(addon.cpuHasAvx2() ? ['avx2' as const] : []), 'portable'];
 const LINES = [2, 1] as const;
 
 function infoOf(p: RefProblem) {
@@ -54,7 +54,8 @@ function run(p: RefProblem, x: X, isa: Isa, blocked: boolean, threads = 0, lines
 
 // Each takes the blocked kernel (checked): awkward lengths, even kernels, kernel = length, every causal
 // combination, strides, dilated leading axes, GQA/MQA, rpb, headDim != headDimV, 1/2/3-D, kernels past 8
-// (two vectors of key lanes), head dims in registers (8..32 equal) and not (40, 16/8, 8/24).
+// (two vectors of key lanes), head dims in registers (8..32 equal; avx512zmm: 16, 32, 48, 64) and not (40, 16/8,
+// 8/24; avx512zmm also 8 and 24).
 const CASES: Array<[string, RefProblem]> = [
   ['2-D 9x11, kernel 3x7, rpb, dim 32',
    problem({spatial: [9, 11], kernelSize: [3, 7], hasRpb: true, headDim: 32})],
@@ -82,6 +83,10 @@ const CASES: Array<[string, RefProblem]> = [
   ['3-D 4x7x10, kernel 3x3x9, stride 1x2x4, causal 1x0x1, GQA 2:1, dim 32',
    problem({spatial: [4, 7, 10], kernelSize: [3, 3, 9], stride: [1, 2, 4], isCausal: [true, false, true], heads: 2,
             headsKv: 1, headDim: 32})],
+  ['2-D 8x10, kernel 3x5, causal axis 1, rpb, dim 48 (avx512zmm: three 512-bit rows in registers)',
+   problem({spatial: [8, 10], kernelSize: [3, 5], isCausal: [false, true], hasRpb: true, headDim: 48})],
+  ['1-D 30, kernel 11 (two key vectors), GQA 2:1, dim 64 (avx512zmm: four 512-bit rows in registers)',
+   problem({spatial: [30], kernelSize: [11], heads: 2, headsKv: 1, headDim: 64})],
 ];
 
 describe('native blocked backward against the float64 reference', () => {

@@ -96,11 +96,12 @@ function expectNear(actual: Float32Array, expected: Float32Array, rtol: number, 
 }
 
 const addon = nattenCpu();
-type Isa = 'avx512' | 'avx2' | 'portable';
-// Every row-kernel set this CPU runs: AVX-512 (AVX2 code with 32 registers), AVX2, portable.
+type Isa = 'avx512zmm' | 'avx512' | 'avx2' | 'portable';
+// Every row-kernel set this CPU runs: AVX-512 with the blocked backward on 512-bit rows, AVX-512 (AVX2 code with
+// 32 registers), AVX2, portable.
 const ISAS: Isa[] = addon == null ? ['portable'] :
-    [...(addon.cpuHasAvx512() ? ['avx512' as const] : []), ...(addon.cpuHasAvx2() ? ['avx2' as const] : []),
-     'portable'];
+    [...(addon.cpuHasAvx512() ? ['avx512zmm' as const, 'avx512' as const] : []),
+     ...(addon.cpuHasAvx2() ? ['avx2' as const] : []), 'portable'];
 
 function withIsa<T>(isa: Isa, fn: () => T): T {
   expect(addon!.setIsa(isa)).toBe(true);
@@ -156,6 +157,8 @@ describe('native CPU kernels: the addon', () => {
           .toBe(addon!.cpuHasAvx2() && flags.includes('avx512f') && flags.includes('avx512vl'));
     }
     expect(addon!.setIsa('avx512')).toBe(addon!.cpuHasAvx512());
+    expect(addon!.isa()).toBe(addon!.cpuHasAvx512() ? 'avx512' : ISAS[0]);
+    expect(addon!.setIsa('avx512zmm')).toBe(addon!.cpuHasAvx512());
     expect(addon!.isa()).toBe(ISAS[0]);
     // Forced down to AVX2 (a CPU without AVX-512 gets it from 'auto'), then back.
     if (addon!.cpuHasAvx2()) {
@@ -166,12 +169,13 @@ describe('native CPU kernels: the addon', () => {
     expect(addon!.isa()).toBe(ISAS[0]);
   });
 
-  it('NATTEN_CPU_ISA=avx2 or portable in the environment sets the initial row kernels', () => {
+  it('NATTEN_CPU_ISA=avx512, avx2 or portable in the environment sets the initial row kernels', () => {
     const run = (value: string) =>
         childOutput("console.log(require('./src/kernels/cpu/na_native').nattenCpu().isa())", {NATTEN_CPU_ISA: value});
     expect(run('portable')).toBe('portable');
     expect(run('avx2')).toBe(addon!.cpuHasAvx2() ? 'avx2' : 'portable');
-    expect(run('avx512')).toBe(ISAS[0]);
+    expect(run('avx512')).toBe(addon!.cpuHasAvx512() ? 'avx512' : ISAS[0]);
+    expect(run('avx512zmm')).toBe(ISAS[0]);
   });
 
   it('checks its arguments: lengths against the geometry, the geometry itself, the ISA name', () => {
@@ -186,14 +190,14 @@ describe('native CPU kernels: the addon', () => {
     expect(() => naForwardNative({...info, hasRpb: true}, x.q, x.k, x.v, null, null, null))
         .toThrow(/^natten_cpu\.naForward: rpb must be a Float32Array$/);
     expect(() => addon!.setIsa('sse' as 'avx2'))
-        .toThrow(/expected 'auto', 'avx512', 'avx2' or 'portable', got 'sse'/);
+        .toThrow(/expected 'auto', 'avx512zmm', 'avx512', 'avx2' or 'portable', got 'sse'/);
   });
 
-  const objectOf = (isa: 'avx2' | 'avx512') => path.join(__dirname, '..', 'build', 'Release', 'obj.target',
+  const objectOf = (isa: 'avx2' | 'avx512' | 'avx512zmm') => path.join(__dirname, '..', 'build', 'Release', 'obj.target',
                                                           `natten_cpu_${isa}`, 'native', 'src', 'cpu',
                                                           `kernels_${isa}.o`);
 
-  for (const isa of ['avx2', 'avx512'] as const) {
+  for (const isa of ['avx2', 'avx512', 'avx512zmm'] as const) {
     it(`compiles nothing outside its own namespace into the ${isa} object (no shared inline code)`, () => {
       // The AVX2 (AVX-512) row kernels' object file must define only symbols of natten::cpu::avx2 (avx512)
       // and avx2_kernels (avx512_kernels): an inline or template function it shared with the portable code
@@ -209,14 +213,16 @@ describe('native CPU kernels: the addon', () => {
     });
   }
 
-  it('the AVX2 object uses no AVX-512 register (it runs on AVX2-only CPUs); the AVX-512 one uses ymm16-31', () => {
-    const registers = (isa: 'avx2' | 'avx512') => {
+  it('the AVX2 object uses no AVX-512 register (it runs on AVX2-only CPUs); the AVX-512 ones use ymm16-31, and ' +
+     'the avx512zmm one zmm registers', () => {
+    const registers = (isa: 'avx2' | 'avx512' | 'avx512zmm') => {
       const asm = execFileSync('objdump', ['-d', '--no-show-raw-insn', objectOf(isa)],
                                {encoding: 'utf8', maxBuffer: 1 << 28});
       return new Set(asm.match(/%(zmm\d+|ymm(1[6-9]|2\d|3[01])|xmm(1[6-9]|2\d|3[01])|k[0-7])\b/g) ?? []);
     };
     expect([...registers('avx2')]).toEqual([]);
     expect(registers('avx512').size).toBeGreaterThan(4);
+    expect([...registers('avx512zmm')].filter(r => r.startsWith('%zmm')).length).toBeGreaterThan(4);
   });
 });
 

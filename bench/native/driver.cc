@@ -4,8 +4,8 @@
 //
 //   bash bench/native/run_driver.sh [--threads N] [--reps R] [--preset 2d|3d] [--ghz G]
 //
-// NATTEN_CPU_ISA=avx2|portable and NATTEN_CPU_TILE_LINES=1 in the environment select the row kernels and the
-// blocked backward's tiles (see na_cpu.h), for before/after comparisons in one binary.
+// NATTEN_CPU_ISA=avx512|avx2|portable and NATTEN_CPU_TILE_LINES=1 in the environment select the row kernels and
+// the blocked backward's tiles (see na_cpu.h), for before/after comparisons in one binary.
 #include <time.h>
 
 #include <algorithm>

@@ -179,12 +179,15 @@ void AvBackward(const Napi::CallbackInfo& info) {
   c.run([&] { natten::cpu::av_backward(p, w, v, ev, d_out, dw, dv, dev); });
 }
 
-// setIsa('auto' | 'avx512' | 'avx2' | 'portable'): false when AVX-512 or AVX2 is asked for and the CPU lacks it.
+// setIsa('auto' | 'avx512zmm' | 'avx512' | 'avx2' | 'portable'): false when AVX-512 or AVX2 is asked for and the
+// CPU lacks it.
 Napi::Value SetIsa(const Napi::CallbackInfo& info) {
   const std::string name = info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "";
   natten::cpu::Isa isa;
   if (name == "auto") {
     isa = natten::cpu::Isa::kAuto;
+  } else if (name == "avx512zmm") {
+    isa = natten::cpu::Isa::kAvx512Zmm;
   } else if (name == "avx512") {
     isa = natten::cpu::Isa::kAvx512;
   } else if (name == "avx2") {
@@ -192,8 +195,9 @@ Napi::Value SetIsa(const Napi::CallbackInfo& info) {
   } else if (name == "portable") {
     isa = natten::cpu::Isa::kPortable;
   } else {
-    throw Napi::Error::New(info.Env(), "natten_cpu.setIsa: expected 'auto', 'avx512', 'avx2' or 'portable', got '" + name +
-                           "'");
+    throw Napi::Error::New(info.Env(),
+                           "natten_cpu.setIsa: expected 'auto', 'avx512zmm', 'avx512', 'avx2' or 'portable', got '" +
+                               name + "'");
   }
   return Napi::Boolean::New(info.Env(), natten::cpu::set_isa(isa));
 }

@@ -139,6 +139,12 @@ static inline UnitPos unit_pos(const NACall& c, int64_t u) {
   return pos;
 }
 
+// Which part of a unit's targets holds key_token's row: 0 the left halo, 1 its own range, 2 the right halo.
+// Within one part, consecutive key tokens' rows are evenly spaced (stride in its own range, width in a halo).
+static inline int key_region(const KeySide& ks, int64_t key_token) {
+  return key_token < ks.own_lo ? 0 : key_token < ks.own_hi ? 1 : 2;
+}
+
 // The key-side target of unit u for a gradient `base` (d_key or d_value) of `width` columns.
 static inline KeySide key_side(const NACall& c, int64_t u, const UnitPos& pos, float* base, float* halo_base,
                         int width) {
@@ -198,6 +204,8 @@ const KernelTable& portable_kernels();
 const KernelTable* avx2_kernels();
 // The same with AVX-512F and AVX-512VL (32 vector registers); null where not compiled so.
 const KernelTable* avx512_kernels();
+// The same with 512-bit rows in the blocked backward (simd::Avx512); null where not compiled so.
+const KernelTable* avx512zmm_kernels();
 
 }  // namespace cpu
 }  // namespace natten

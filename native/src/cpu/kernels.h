@@ -1,5 +1,6 @@
 // The row kernels, written once over the 8-lane interface of simd.h and compiled once per instruction set
-// (kernels_avx2.cc, kernels_portable.cc). Included only by those two files.
+// (kernels_portable.cc, kernels_avx2.cc, kernels_avx512.cc, kernels_avx512zmm.cc). Included only by those files.
+// The blocked backward's head-dim rows use S::Row (16-lane Zmm in the avx512zmm set, else S itself).
 //
 // A row is one (batch, query token, query head). A unit (call.h) walks its query tokens; for each it lists
 // the valid neighbors once (key pointers, rpb offsets, window slots; the extra tokens appended after them)
@@ -51,6 +52,12 @@ template <class S>
 struct Rows {
   using V = typename S::V;
   static constexpr int W = simd::kWidth;
+  // The blocked backward's head-dim rows (S itself, or 16-lane Zmm in the avx512zmm set), and whether its
+  // transposed key and value interleave column pairs (see simd::Avx512).
+  using R = typename S::Row;
+  using RV = typename R::V;
+  static constexpr int RW = S::kRowWidth;
+  static constexpr bool kPairs = S::kPairs;
 
   // Copies n floats to a buffer padded with zeros to a multiple of W (so full-width loads are safe).
   static const float* padded(const float* x, int n, float* buf) {
@@ -541,6 +548,40 @@ struct Rows {
   static void lane_dots(const float* const* rows, const float* const* cols, int64_t pitch, int D, V* out) {
     constexpr int A = TQ * NK;
     constexpr int PS = A * G >= 6 ? 1 : 2;
+    if constexpr (kPairs) {
+      // Column pairs: each load holds W keys x 2 columns, each broadcast a query's 2 columns; the two
+      // columns' partial sums are added at the end.
+      RV acc[PS][G * A];
+      for (int s = 0; s < PS; ++s) {
+        for (int a = 0; a < G * A; ++a) acc[s][a] = R::zero();
+      }
+      for (int d = 0; d < D; d += 2 * PS) {  // D is a multiple of W, hence of 2 * PS
+        for (int s = 0; s < PS; ++s) {
+          RV kv[G][NK];
+          for (int g = 0; g < G; ++g) {
+            for (int k = 0; k < NK; ++k) kv[g][k] = R::load(cols[g] + (d + 2 * s) * pitch + 2 * W * k);
+          }
+          for (int i = 0; i < TQ; ++i) {
+            const RV b = R::set2(rows[i] + d + 2 * s);
+            for (int g = 0; g < G; ++g) {
+              for (int k = 0; k < NK; ++k) acc[s][g * A + i * NK + k] = R::fmadd(b, kv[g][k], acc[s][g * A + i * NK + k]);
+            }
+          }
+        }
+      }
+      RV sum[G * A];
+      for (int a = 0; a < G * A; ++a) {
+        sum[a] = acc[0][a];
+        for (int s = 1; s < PS; ++s) sum[a] = R::add(sum[a], acc[s][a]);
+      }
+      int a = 0;
+      for (; a + 1 < G * A; a += 2) R::fold_pairs(sum[a], sum[a + 1], &out[a], &out[a + 1]);
+      if (a < G * A) {
+        V unused;
+        R::fold_pairs(sum[a], sum[a], &out[a], &unused);
+      }
+      return;
+    }
     V acc[PS][G * A];
     for (int s = 0; s < PS; ++s) {
       for (int a = 0; a < G * A; ++a) acc[s][a] = S::zero();
@@ -617,14 +658,14 @@ struct Rows {
 
   // dst[v] += sum_i coef[i * cs] * rows[i][v] for the NV vectors of one gradient row; rows in registers.
   template <int TQ, int NV>
-  static void update_row(const float* coef, int cs, const V (*rows)[NV], float* dst) {
-    V acc[NV];
-    for (int v = 0; v < NV; ++v) acc[v] = S::load(dst + W * v);
+  static void update_row(const float* coef, int cs, const RV (*rows)[NV], float* dst) {
+    RV acc[NV];
+    for (int v = 0; v < NV; ++v) acc[v] = R::load(dst + RW * v);
     for (int i = 0; i < TQ; ++i) {
-      const V a = S::set1(coef[i * cs]);
-      for (int v = 0; v < NV; ++v) acc[v] = S::fmadd(a, rows[i][v], acc[v]);
+      const RV a = R::set1(coef[i * cs]);
+      for (int v = 0; v < NV; ++v) acc[v] = R::fmadd(a, rows[i][v], acc[v]);
     }
-    for (int v = 0; v < NV; ++v) S::store(dst + W * v, acc[v]);
+    for (int v = 0; v < NV; ++v) R::store(dst + RW * v, acc[v]);
   }
 
   // One query head of one tile: queries [I0, I0 + TN) of it (slot l * TQ + i: line l, x offset i) against
@@ -633,13 +674,13 @@ struct Rows {
   // registers (NV > 0), indexed by slot.
   template <int TQ, int NK, int NV, int I0, int TN>
   static NATTEN_FORCE_INLINE void tile_rows(const BlockUnit& bu, const Tile& tl, int r_lo, int r_hi,
-                                            const V (*qr)[NV > 0 ? NV : 1], const V (*dor)[NV > 0 ? NV : 1],
-                                            V (*dq)[NV > 0 ? NV : 1]) {
+                                            const RV (*qr)[NV > 0 ? NV : 1], const RV (*dor)[NV > 0 ? NV : 1],
+                                            RV (*dq)[NV > 0 ? NV : 1]) {
     const NACall& c = bu.c;
     const Problem& p = c.p;
     constexpr int LN = NK * W;
-    constexpr int RV = NV > 0 ? NV : 1;
-    const int D = NV > 0 ? NV * W : bu.D, Dv = NV > 0 ? NV * W : bu.Dv, L1 = bu.L1, L2 = bu.L2;
+    constexpr int NR = NV > 0 ? NV : 1;
+    const int D = NV > 0 ? NV * RW : bu.D, Dv = NV > 0 ? NV * RW : bu.Dv, L1 = bu.L1, L2 = bu.L2;
     const int nb = r_hi - r_lo;
     if (nb <= 0) return;
     const int f0 = c.win_first[0][tl.z], n0 = c.win_count[0][tl.z], b0 = c.win_rpb[0][tl.z];
@@ -650,6 +691,12 @@ struct Rows {
     alignas(32) float bias[LN];
     const float* krows[LN];
     constexpr int A = TN * NK, GM = group_rows(A);
+    // Lanes of vector k inside query i's window (the same for every key row).
+    V keep[TN][NK];
+    for (int i = 0; i < TN; ++i) {
+      const int x = (I0 + i) % TQ;
+      for (int k = 0; k < NK; ++k) keep[i][k] = S::range_mask(tl.win_lo[x] - W * k, tl.win_hi[x] - W * k);
+    }
     const int rows = n0 * nb;
     for (int r0 = 0; r0 < rows; r0 += GM) {
       const int gn = imin(GM, rows - r0);
@@ -662,8 +709,8 @@ struct Rows {
         const int64_t line = static_cast<int64_t>(f0 + a * p.dilation[0]) * L1 + tl.f1 + b * p.dilation[1];
         kbs[g] = line * L2 + tl.lo;  // the key token of lane 0
         rys[g] = ((b0 + a) * r1 + b) * r2;
-        kcols[g] = bu.kt0 + line * D * c.t_pitch + tl.lo;
-        vcols[g] = bu.vt0 + line * Dv * c.t_pitch + tl.lo;
+        kcols[g] = bu.kt0 + line * D * c.t_pitch + (kPairs ? 2 : 1) * tl.lo;
+        vcols[g] = bu.vt0 + line * Dv * c.t_pitch + (kPairs ? 2 : 1) * tl.lo;
       }
       V scs[GM * A], dps[GM * A];
       lane_dots_n<TN, NK>(gn, tl.q + I0, kcols, c.t_pitch, D, scs);
@@ -685,8 +732,8 @@ struct Rows {
           for (int k = 0; k < NK; ++k) {
             V s = S::mul(sc[i * NK + k], vscale);
             if (tl.rpb_h != nullptr) s = S::add(s, S::load(bias + W * k));
-            const V pr = S::keep_range(S::exp(S::sub(s, vlse)), wl - W * k, wh - W * k);
-            const V ds = S::keep_range(S::mul(pr, S::sub(dp[i * NK + k], vdelta)), wl - W * k, wh - W * k);
+            const V pr = S::keep(S::exp(S::sub(s, vlse)), keep[i][k]);
+            const V ds = S::keep(S::mul(pr, S::sub(dp[i * NK + k], vdelta)), keep[i][k]);
             S::store(pg[i] + W * k, pr);
             S::store(gg[i] + W * k, S::mul(ds, vscale));
             if (tl.drpb_h != nullptr) S::store(bias + W * k, ds);
@@ -702,15 +749,26 @@ struct Rows {
           const int span = tl.span;
           for (int j = 0; j < span; ++j) {
             const float* k = bu.key0 + (kb + j) * bu.kstride;
-            V kv[RV];
-            for (int v = 0; v < RV; ++v) kv[v] = S::load(k + W * v);
+            RV kv[NR];
+            for (int v = 0; v < NR; ++v) kv[v] = R::load(k + RW * v);
             for (int i = 0; i < TN; ++i) {
-              const V gv = S::set1(gg[i][j]);
-              for (int v = 0; v < RV; ++v) dq[I0 + i][v] = S::fmadd(gv, kv[v], dq[I0 + i][v]);
+              const RV gv = R::set1(gg[i][j]);
+              for (int v = 0; v < NR; ++v) dq[I0 + i][v] = R::fmadd(gv, kv[v], dq[I0 + i][v]);
             }
           }
-          for (int j = 0; j < span; ++j) update_row<TN, RV>(&gg[0][j], LN, qr + I0, key_row(bu.dk, kb + j));
-          for (int j = 0; j < span; ++j) update_row<TN, RV>(&pg[0][j], LN, dor + I0, key_row(bu.dv, kb + j));
+          // The run's gradient rows: evenly spaced when its keys are all in the unit's own range or all in one
+          // part of its halo (nearly always), else found key by key.
+          const bool even = key_region(bu.dk, kb) == key_region(bu.dk, kb + span - 1);
+          float* const dk0 = key_row(bu.dk, kb);
+          float* const dv0 = key_row(bu.dv, kb);
+          const int64_t dks = key_region(bu.dk, kb) == 1 ? bu.dk.stride : bu.dk.width;
+          const int64_t dvs = key_region(bu.dv, kb) == 1 ? bu.dv.stride : bu.dv.width;
+          for (int j = 0; j < span; ++j) {
+            update_row<TN, NR>(&gg[0][j], LN, qr + I0, even ? dk0 + j * dks : key_row(bu.dk, kb + j));
+          }
+          for (int j = 0; j < span; ++j) {
+            update_row<TN, NR>(&pg[0][j], LN, dor + I0, even ? dv0 + j * dvs : key_row(bu.dv, kb + j));
+          }
         } else {
           for (int j = 0; j < tl.span; ++j) krows[j] = bu.key0 + (kb + j) * bu.kstride;
           for (int i = 0; i < TN; ++i) {
@@ -725,36 +783,41 @@ struct Rows {
     }
   }
 
-  // One query head of one tile of NL lines. NV > 0: headDim = headDimV = NV * W, rows held in registers;
+  // One query head of one tile of NL lines. NV > 0: headDim = headDimV = NV * RW, rows held in registers;
   // NV = 0: any head dims (multiples of W), rows combined from memory.
   // Returns false when a query or output-gradient row of the tile holds Inf or NaN (the caller then reruns
   // the call with the per-row kernel: masked lanes multiply them by zero).
   template <int TQ, int NK, int NV, int NL>
   static bool blocked_tile(const BlockUnit& bu, const Tile& tl) {
     constexpr int TS = TQ * NL;
-    const int D = NV > 0 ? NV * W : bu.D, Dv = NV > 0 ? NV * W : bu.Dv;
-    constexpr int RV = NV > 0 ? NV : 1;
-    V qr[TS][RV], dor[TS][RV], dq[TS][RV];  // NV > 0: q, dO and the dq sums in registers
-    const V zero = S::zero();
-    V bad = zero;  // stays 0 unless a q or dO value is Inf or NaN
+    const int D = NV > 0 ? NV * RW : bu.D, Dv = NV > 0 ? NV * RW : bu.Dv;
+    constexpr int NR = NV > 0 ? NV : 1;
+    RV qr[TS][NR], dor[TS][NR], dq[TS][NR];  // NV > 0: q, dO and the dq sums in registers
     if (NV > 0) {
+      const RV zero = R::zero();
+      RV bad = zero;  // stays 0 unless a q or dO value is Inf or NaN
       for (int i = 0; i < TS; ++i) {
-        for (int v = 0; v < RV; ++v) {
-          qr[i][v] = S::load(tl.q[i] + W * v);
-          dor[i][v] = S::load(tl.dO[i] + W * v);
+        for (int v = 0; v < NR; ++v) {
+          qr[i][v] = R::load(tl.q[i] + RW * v);
+          dor[i][v] = R::load(tl.dO[i] + RW * v);
           dq[i][v] = zero;
-          bad = S::add(bad, S::add(S::mul(qr[i][v], zero), S::mul(dor[i][v], zero)));
+          bad = R::add(bad, R::add(R::mul(qr[i][v], zero), R::mul(dor[i][v], zero)));
         }
       }
+      if (R::hsum(bad) != 0.0f) {
+        return false;
+      }
     } else {
+      const V zero = S::zero();
+      V bad = zero;
       fill(bu.dq, static_cast<int64_t>(TS) * D, 0.0f);
       for (int i = 0; i < TS; ++i) {
         for (int d = 0; d < D; d += W) bad = S::add(bad, S::mul(S::load(tl.q[i] + d), zero));
         for (int d = 0; d < Dv; d += W) bad = S::add(bad, S::mul(S::load(tl.dO[i] + d), zero));
       }
-    }
-    if (S::hsum(bad) != 0.0f) {
-      return false;
+      if (S::hsum(bad) != 0.0f) {
+        return false;
+      }
     }
     // Middle-axis key rows seen by line 0 only, by both lines, by line 1 only (see Tile::rows).
     tile_rows<TQ, NK, NV, 0, TQ>(bu, tl, tl.rows[0], tl.rows[1], qr, dor, dq);
@@ -764,7 +827,7 @@ struct Rows {
     }
     for (int i = 0; i < TS; ++i) {
       if (NV > 0) {
-        for (int v = 0; v < RV; ++v) S::store(tl.d_query[i] + W * v, dq[i][v]);
+        for (int v = 0; v < NR; ++v) R::store(tl.d_query[i] + RW * v, dq[i][v]);
       } else {
         memcpy(tl.d_query[i], bu.dq + static_cast<int64_t>(i) * D, sizeof(float) * D);
       }
@@ -788,10 +851,10 @@ struct Rows {
   static TileFn tile_fn(int tq, int D, int Dv) {
     if (D == Dv) {
       switch (D) {
-        case W: return tile_fn<NK, 1, NL>(tq);
-        case 2 * W: return tile_fn<NK, 2, NL>(tq);
-        case 3 * W: return tile_fn<NK, 3, NL>(tq);
-        case 4 * W: return tile_fn<NK, 4, NL>(tq);
+        case RW: return tile_fn<NK, 1, NL>(tq);
+        case 2 * RW: return tile_fn<NK, 2, NL>(tq);
+        case 3 * RW: return tile_fn<NK, 3, NL>(tq);
+        case 4 * RW: return tile_fn<NK, 4, NL>(tq);
         default: break;
       }
     }
@@ -1000,6 +1063,25 @@ struct Rows {
   static bool transpose_line(const float* from, int64_t stride, int L, int width, float* to, int64_t pitch) {
     const V zero = S::zero();
     V bad = zero;  // stays 0 unless some value is Inf or NaN
+    if constexpr (kPairs) {
+      // Column pair p of token x at to[2 (p * pitch + x)]: a transpose of pairs, four tokens by four pairs
+      // at a time; zeros for x in [L, pitch).
+      for (int x0 = 0; x0 < L; x0 += 4) {
+        const int n = imin(4, L - x0);
+        for (int d0 = 0; d0 < width; d0 += W) {
+          V r[4];
+          for (int j = 0; j < 4; ++j) {
+            r[j] = j < n ? S::load(from + (x0 + j) * stride + d0) : zero;
+            bad = S::add(bad, S::mul(r[j], zero));
+          }
+          S::transpose4_pairs(r);
+          for (int j = 0; j < 4; ++j) S::store(to + (d0 / 2 + j) * 2 * pitch + 2 * x0, r[j]);
+        }
+      }
+      const int64_t done = (L + 3) / 4 * 4;
+      for (int d = 0; d < width; d += 2) fill(to + d * pitch + 2 * done, 2 * (pitch - done), 0.0f);
+      return S::hsum(bad) == 0.0f;
+    }
     for (int x0 = 0; x0 < L; x0 += W) {
       const int n = imin(W, L - x0);
       for (int d0 = 0; d0 < width; d0 += W) {

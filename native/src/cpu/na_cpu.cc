@@ -1,5 +1,5 @@
-// The CPU kernels' entry points: validation, the choice of row kernels (AVX-512, AVX2 or portable), cutting a call
-// into units for the thread pool, the workspace of partial buffers, and the fixed-order reductions.
+// The CPU kernels' entry points: validation, the choice of row kernels (avx512zmm, avx512, avx2 or portable),
+// cutting a call into units for the thread pool, the workspace of partial buffers, and the fixed-order reductions.
 #include "na_cpu.h"
 
 #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
@@ -106,8 +106,10 @@ namespace {
 // Only called when the CPU supports them: the functions themselves are compiled with them.
 const KernelTable* avx2_if_supported() { return cpu_has_avx2() ? avx2_kernels() : nullptr; }
 const KernelTable* avx512_if_supported() { return cpu_has_avx512() ? avx512_kernels() : nullptr; }
+const KernelTable* avx512zmm_if_supported() { return cpu_has_avx512() ? avx512zmm_kernels() : nullptr; }
 
 const KernelTable* best_kernels() {
+  if (const KernelTable* t = avx512zmm_if_supported()) return t;
   if (const KernelTable* t = avx512_if_supported()) return t;
   if (const KernelTable* t = avx2_if_supported()) return t;
   return &portable_kernels();
@@ -118,6 +120,9 @@ const KernelTable* initial_kernels() {
   if (env != nullptr && std::strcmp(env, "portable") == 0) return &portable_kernels();
   if (env != nullptr && std::strcmp(env, "avx2") == 0) {
     if (const KernelTable* t = avx2_if_supported()) return t;
+  }
+  if (env != nullptr && std::strcmp(env, "avx512") == 0) {
+    if (const KernelTable* t = avx512_if_supported()) return t;
   }
   return best_kernels();
 }
@@ -143,6 +148,7 @@ bool set_isa(Isa isa) {
     case Isa::kPortable: t = &portable_kernels(); break;
     case Isa::kAvx2: t = avx2_if_supported(); break;
     case Isa::kAvx512: t = avx512_if_supported(); break;
+    case Isa::kAvx512Zmm: t = avx512zmm_if_supported(); break;
     case Isa::kAuto: t = best_kernels(); break;
   }
   if (t == nullptr) {
@@ -156,6 +162,7 @@ Isa active_isa() {
   const KernelTable* t = kernels().load();
   if (t == &portable_kernels()) return Isa::kPortable;
   // avx512_if_supported(): avx512_kernels() itself is compiled with AVX-512 and must not run without it.
+  if (t == avx512zmm_if_supported()) return Isa::kAvx512Zmm;
   return t == avx512_if_supported() ? Isa::kAvx512 : Isa::kAvx2;
 }
 
@@ -164,6 +171,7 @@ const char* isa_name(Isa isa) {
     case Isa::kPortable: return "portable";
     case Isa::kAvx2: return "avx2";
     case Isa::kAvx512: return "avx512";
+    case Isa::kAvx512Zmm: return "avx512zmm";
     default: return "auto";
   }
 }
@@ -345,33 +353,41 @@ int64_t kv_elements(const Problem& p, int64_t tokens, int width) {
 
 bool staged(const Problem& p) { return p.heads_kv > 1; }
 
-// Copies rows [t0, t1) of one (batch b, kv head hk) between the tensor layout and the head-major one. The
+// Copies the rows of tokens [t0, t1) of batch b, every kv head, between the tensor layout and the head-major
+// one. Token by token, so that the tensor side is read or written in order (all kv heads of a token are
+// contiguous there; a pass per kv head strides over it and was measured slower, see bench/RESULTS.md). The
 // rows are short (a head's dim), so each is copied inline in 64-byte pieces rather than by a memcpy call
-// per row (measured: the 2d preset's forward 1-3% faster in the driver, see bench/RESULTS.md).
-void copy_rows(const Problem& p, int64_t tokens, int width, int64_t b, int64_t hk, int64_t t0, int64_t t1,
-               const float* from, float* to, bool to_head_major) {
+// per row (measured: the 2d preset's forward 1-3% faster in the driver).
+void copy_rows(const Problem& p, int64_t tokens, int width, int64_t b, int64_t t0, int64_t t1, const float* from,
+               float* to, bool to_head_major) {
   const int64_t hkv = p.heads_kv;
   for (int64_t t = t0; t < t1; ++t) {
-    const int64_t interleaved = ((b * tokens + t) * hkv + hk) * width;
-    const int64_t head_major = ((b * hkv + hk) * tokens + t) * width;
-    const float* src = from + (to_head_major ? interleaved : head_major);
-    float* dst = to + (to_head_major ? head_major : interleaved);
-    int i = 0;
-    for (; i + 16 <= width; i += 16) {
-      __builtin_memcpy(dst + i, src + i, 64);
-    }
-    for (; i < width; ++i) {
-      dst[i] = src[i];
+    for (int64_t hk = 0; hk < hkv; ++hk) {
+      const int64_t interleaved = ((b * tokens + t) * hkv + hk) * width;
+      const int64_t head_major = ((b * hkv + hk) * tokens + t) * width;
+      const float* src = from + (to_head_major ? interleaved : head_major);
+      float* dst = to + (to_head_major ? head_major : interleaved);
+      int i = 0;
+      for (; i + 16 <= width; i += 16) {
+        __builtin_memcpy(dst + i, src + i, 64);
+      }
+      for (; i < width; ++i) {
+        dst[i] = src[i];
+      }
     }
   }
 }
 
-// Copies between the tensor layout and the head-major one, one (batch, kv head) per unit.
+// Tokens per unit of the passes that go token by token over every kv head (copies, transposes).
+constexpr int64_t kCopyTokens = 256;
+
+// Copies between the tensor layout and the head-major one, kCopyTokens tokens of one batch per unit.
 void restage(const Problem& p, int64_t tokens, int width, const float* from, float* to, bool to_head_major,
              double work) {
-  const int64_t hkv = p.heads_kv;
-  run_units(static_cast<int64_t>(p.batch) * hkv, work, [&](int64_t group) {
-    copy_rows(p, tokens, width, group / hkv, group % hkv, 0, tokens, from, to, to_head_major);
+  const int64_t per_batch = (tokens + kCopyTokens - 1) / kCopyTokens;
+  run_units(p.batch * per_batch, work, [&](int64_t u) {
+    const int64_t t0 = (u % per_batch) * kCopyTokens;
+    copy_rows(p, tokens, width, u / per_batch, t0, std::min(tokens, t0 + kCopyTokens), from, to, to_head_major);
   });
 }
 
@@ -469,11 +485,10 @@ void run_scatter(NACall c, Workspace* ws, const Geometry& g, const Chunks& chunk
   const double work = work_of(g, dims);
   run_units(units, work, [&](int64_t u) { (table->*kernel)(c, u); });
 
-  // Halos and extra tokens, per (batch, kv head): every chunk's contribution in chunk order; then the
-  // staged gradients of that (batch, kv head) go back to the tensors' layout.
+  // Halos and extra tokens, per (batch, kv head): every chunk's contribution in chunk order.
   run_units(groups, work, [&](int64_t group) {
     const int64_t b = group / p.heads_kv, hk = group % p.heads_kv;
-    auto add_halos = [&](float* grad, float* target, const float* halo, int width) {
+    auto add_halos = [&](float* grad, const float* halo, int width) {
       if (grad == nullptr) {
         return;
       }
@@ -491,12 +506,9 @@ void run_scatter(NACall c, Workspace* ws, const Geometry& g, const Chunks& chunk
           }
         }
       }
-      if (grad != target) {  // staged: back to [tokens, headsKv, width]
-        copy_rows(p, N, width, b, hk, 0, N, grad, target, false);
-      }
     };
-    add_halos(c.d_key, out.d_key, c.d_key_halo, D);
-    add_halos(c.d_value, out.d_value, c.d_value_halo, Dv);
+    add_halos(c.d_key, c.d_key_halo, D);
+    add_halos(c.d_value, c.d_value_halo, Dv);
     auto sum_extras = [&](float* grad, const float* part, int width) {
       if (grad == nullptr || part == nullptr) {
         return;
@@ -515,6 +527,13 @@ void run_scatter(NACall c, Workspace* ws, const Geometry& g, const Chunks& chunk
     sum_extras(out.d_extra_keys, c.d_extra_keys_part, D);
     sum_extras(out.d_extra_values, c.d_extra_values_part, Dv);
   });
+  // Staged gradients back to [tokens, headsKv, width].
+  if (c.d_key != out.d_key) {
+    restage(p, N, D, c.d_key, out.d_key, false, work);
+  }
+  if (c.d_value != out.d_value) {
+    restage(p, N, Dv, c.d_value, out.d_value, false, work);
+  }
 
   // rpb: per head, over batches and chunks in unit order.
   if (out.d_rpb != nullptr) {
@@ -577,16 +596,20 @@ std::atomic<bool>& blocked_backward_flag() {
 bool transpose_kv(const Problem& p, int64_t tokens, int width, int64_t pitch, const float* from, float* to,
                   double work) {
   const int64_t hkv = p.heads_kv, L = p.length[2], lines = tokens / L;
-  const int64_t groups = static_cast<int64_t>(p.batch) * hkv;
-  std::vector<unsigned char> finite(groups, 1);
+  // Units of whole lines, every kv head of each line in turn (the tensor read in order, as in restage).
+  const int64_t per_unit = std::max<int64_t>(1, kCopyTokens / L);
+  const int64_t per_batch = (lines + per_unit - 1) / per_unit;
+  std::vector<unsigned char> finite(p.batch * per_batch, 1);
   const KernelTable* table = kernels().load();
-  run_units(groups, work, [&](int64_t group) {
-    const int64_t b = group / hkv, hk = group % hkv;
-    for (int64_t line = 0; line < lines; ++line) {
-      const float* in = from + ((b * tokens + line * L) * hkv + hk) * width;
-      float* out = to + (group * lines + line) * width * pitch;
-      if (!table->transpose_line(in, hkv * width, static_cast<int>(L), width, out, pitch)) {
-        finite[group] = 0;
+  run_units(p.batch * per_batch, work, [&](int64_t u) {
+    const int64_t b = u / per_batch, l0 = (u % per_batch) * per_unit;
+    for (int64_t line = l0; line < std::min(lines, l0 + per_unit); ++line) {
+      for (int64_t hk = 0; hk < hkv; ++hk) {
+        const float* in = from + ((b * tokens + line * L) * hkv + hk) * width;
+        float* out = to + ((b * hkv + hk) * lines + line) * width * pitch;
+        if (!table->transpose_line(in, hkv * width, static_cast<int>(L), width, out, pitch)) {
+          finite[u] = 0;
+        }
       }
     }
   });

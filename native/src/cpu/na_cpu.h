@@ -56,20 +56,21 @@ void av_forward(const Problem& p, const float* weights, const float* value, cons
 void av_backward(const Problem& p, const float* weights, const float* value, const float* extra_values,
                  const float* d_output, float* d_weights, float* d_value, float* d_extra_values);
 
-// Instruction sets of the row kernels. kAuto picks AVX2+FMA with AVX-512F/VL (kAvx512: the same 256-bit
-// kernels with 32 vector registers) when the CPU and OS support them, else AVX2+FMA, else portable.
-// NATTEN_CPU_ISA=portable|avx2|avx512 in the environment sets the initial choice (one the CPU lacks falls back
-// as kAuto does).
-enum class Isa { kAuto, kPortable, kAvx2, kAvx512 };
+// Instruction sets of the row kernels. kAuto picks AVX2+FMA with AVX-512F/VL (kAvx512Zmm: the 256-bit kernels
+// with 32 vector registers and a blocked backward on 512-bit rows) when the CPU and OS support them, else
+// AVX2+FMA, else portable; kAvx512 is kAvx512Zmm with kAvx512's 256-bit blocked backward.
+// NATTEN_CPU_ISA=portable|avx2|avx512|avx512zmm in the environment sets the initial choice (one the CPU lacks
+// falls back as kAuto does).
+enum class Isa { kAuto, kPortable, kAvx2, kAvx512, kAvx512Zmm };
 
 // True when the CPU and OS support AVX2 and FMA.
 bool cpu_has_avx2();
 // True when they also support AVX-512F and AVX-512VL (the OS saving the opmask and upper zmm state).
 bool cpu_has_avx512();
-// Selects the row kernels; returns false (and changes nothing) when kAvx2 or kAvx512 is asked for and
-// unsupported.
+// Selects the row kernels; returns false (and changes nothing) when kAvx2, kAvx512 or kAvx512Zmm is asked for
+// and unsupported.
 bool set_isa(Isa isa);
-// The row kernels in use: kPortable, kAvx2 or kAvx512.
+// The row kernels in use: kPortable, kAvx2, kAvx512 or kAvx512Zmm.
 Isa active_isa();
 const char* isa_name(Isa isa);
 

@@ -43,10 +43,23 @@
       ],
     },
     {
+      # The same again with the blocked backward on 512-bit rows (simd::Avx512); called where kernels_avx512 is.
+      'target_name': 'natten_cpu_avx512zmm',
+      'type': 'static_library',
+      'sources': ['kernels_avx512zmm.cc'],
+      'conditions': [
+        ['target_arch=="x64" or target_arch=="ia32"', {
+          'cflags': ['-mavx2', '-mfma', '-mavx512f', '-mavx512vl'],
+          'cflags_cc': ['-mavx2', '-mfma', '-mavx512f', '-mavx512vl'],
+          'xcode_settings': {'OTHER_CPLUSPLUSFLAGS': ['-mavx2', '-mfma', '-mavx512f', '-mavx512vl']},
+        }],
+      ],
+    },
+    {
       'target_name': 'natten_cpu_kernels',
       'type': 'static_library',
       'sources': ['geometry.cc', 'thread_pool.cc', 'na_cpu.cc', 'kernels_portable.cc', 'clock.cc'],
-      'dependencies': ['natten_cpu_avx2', 'natten_cpu_avx512'],
+      'dependencies': ['natten_cpu_avx2', 'natten_cpu_avx512', 'natten_cpu_avx512zmm'],
       'link_settings': {'libraries': ['-pthread']},
     },
     {

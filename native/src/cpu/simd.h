@@ -1,5 +1,6 @@
 // Eight float32 lanes, two ways: `Avx2` (256-bit AVX2 + FMA intrinsics; only in translation units compiled
-// with -mavx2 -mfma) and `Portable` (plain arrays the compiler vectorizes for whatever the target has).
+// with -mavx2 -mfma) and `Portable` (plain arrays the compiler vectorizes for whatever the target has); and
+// `Avx512`, Avx2 with 16-lane `Zmm` rows for the blocked backward (only where compiled with AVX-512F/VL).
 // The row kernels (kernels.h) are written once against this interface and compiled once per type.
 //
 // Every operation is a static function of the type; masks are lane counts: `load_n(p, n)` reads lanes
@@ -49,6 +50,11 @@ struct Portable {
     float f[kWidth];
   };
   static constexpr const char* kName = "portable";
+  // The blocked backward's head-dim rows use the same vectors, and its transposed key and value the plain
+  // layout (see Avx512 below).
+  using Row = Portable;
+  static constexpr int kRowWidth = kWidth;
+  static constexpr bool kPairs = false;
 
   static V zero() { return set1(0.0f); }
   static V set1(float x) {
@@ -74,16 +80,27 @@ struct Portable {
     for (int i = n; i < kWidth; ++i) x.f[i] = 0.0f;
     return x;
   }
-  // Lanes outside [lo, hi) set to +0 (whatever they held, NaN included).
-  static V keep_range(V x, int lo, int hi) {
-    for (int i = 0; i < kWidth; ++i) {
-      if (i < lo || i >= hi) x.f[i] = 0.0f;
-    }
-    return x;
-  }
   // Lanes >= n set to -Infinity.
   static V mask_n_neg_inf(V x, int n) {
     for (int i = n; i < kWidth; ++i) x.f[i] = -INFINITY;
+    return x;
+  }
+  // A mask for keep(): lanes in [lo, hi) all ones, the others zero.
+  static V range_mask(int lo, int hi) {
+    V r;
+    const uint32_t ones = 0xffffffffu, none = 0;
+    for (int i = 0; i < kWidth; ++i) memcpy(&r.f[i], i >= lo && i < hi ? &ones : &none, sizeof(float));
+    return r;
+  }
+  // x AND m bitwise: x's lanes where m is all ones, +0 where it is zero (whatever x held, NaN included).
+  static V keep(V x, V m) {
+    for (int i = 0; i < kWidth; ++i) {
+      uint32_t a, b;
+      memcpy(&a, &x.f[i], sizeof(a));
+      memcpy(&b, &m.f[i], sizeof(b));
+      a &= b;
+      memcpy(&x.f[i], &a, sizeof(a));
+    }
     return x;
   }
 #define NATTEN_PORTABLE_BINARY(name, expr) \
@@ -159,6 +176,9 @@ struct Portable {
 struct Avx2 {
   using V = __m256;
   static constexpr const char* kName = "avx2";
+  using Row = Avx2;
+  static constexpr int kRowWidth = kWidth;
+  static constexpr bool kPairs = false;
 
   static __m256i lane_mask(int n) {
     return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
@@ -170,12 +190,11 @@ struct Avx2 {
   static V load_n(const float* p, int n) { return _mm256_maskload_ps(p, lane_mask(n)); }
   static void store_n(float* p, V x, int n) { _mm256_maskstore_ps(p, lane_mask(n), x); }
   static V keep_n(V x, int n) { return _mm256_and_ps(x, _mm256_castsi256_ps(lane_mask(n))); }
-  static V keep_range(V x, int lo, int hi) {
-    return _mm256_andnot_ps(_mm256_castsi256_ps(lane_mask(lo)), _mm256_and_ps(x, _mm256_castsi256_ps(lane_mask(hi))));
-  }
   static V mask_n_neg_inf(V x, int n) {
     return _mm256_blendv_ps(_mm256_set1_ps(-INFINITY), x, _mm256_castsi256_ps(lane_mask(n)));
   }
+  static V range_mask(int lo, int hi) { return _mm256_castsi256_ps(_mm256_andnot_si256(lane_mask(lo), lane_mask(hi))); }
+  static V keep(V x, V m) { return _mm256_and_ps(x, m); }
   static V add(V a, V b) { return _mm256_add_ps(a, b); }
   static V sub(V a, V b) { return _mm256_sub_ps(a, b); }
   static V mul(V a, V b) { return _mm256_mul_ps(a, b); }
@@ -237,6 +256,66 @@ struct Avx2 {
     y = _mm256_add_ps(_mm256_fmadd_ps(y, _mm256_mul_ps(r, r), r), _mm256_set1_ps(1.0f));
     const __m256i bits = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
     return _mm256_blendv_ps(_mm256_mul_ps(y, _mm256_castsi256_ps(bits)), x, nan);
+  }
+};
+#endif
+
+#if defined(__AVX2__) && defined(__FMA__) && defined(__AVX512F__) && defined(__AVX512VL__)
+// Sixteen float32 lanes (one zmm register): the head-dim rows of the blocked backward in the avx512zmm set.
+// On Zen 4 a 512-bit operation is one instruction issued over two cycles, so code bound by instruction issue
+// rather than by the FMA units does the same work in about half the instructions.
+struct Zmm {
+  using V = __m512;
+  static constexpr int kWidth = 16;
+  static V zero() { return _mm512_setzero_ps(); }
+  static V set1(float x) { return _mm512_set1_ps(x); }
+  // p[0], p[1] repeated in every pair of lanes (one 64-bit broadcast).
+  static V set2(const float* p) {
+    double d;
+    memcpy(&d, p, sizeof(d));
+    return _mm512_castpd_ps(_mm512_set1_pd(d));
+  }
+  static V load(const float* p) { return _mm512_loadu_ps(p); }
+  static void store(float* p, V x) { _mm512_storeu_ps(p, x); }
+  static V add(V a, V b) { return _mm512_add_ps(a, b); }
+  static V mul(V a, V b) { return _mm512_mul_ps(a, b); }
+  static V fmadd(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
+  // Lanes [8 H, 8 H + 8). (The masked form: GCC 12's plain extract and cast read an undefined vector and
+  // warn.)
+  template <int H>
+  static __m256 half(V x) {
+    return _mm256_castpd_ps(_mm512_mask_extractf64x4_pd(_mm256_setzero_pd(), 0xff, _mm512_castps_pd(x), H));
+  }
+  static float hsum(V x) { return Avx2::hsum(_mm256_add_ps(half<0>(x), half<1>(x))); }
+  // Lane j of *ra (*rb): a[2j] + a[2j + 1] (b's).
+  static void fold_pairs(V a, V b, __m256* ra, __m256* rb) {
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    const V s = _mm512_add_ps(_mm512_permutex2var_ps(a, even, b), _mm512_permutex2var_ps(a, odd, b));
+    *ra = half<0>(s);
+    *rb = half<1>(s);
+  }
+};
+
+// The avx512zmm set: Avx2's eight lanes for everything but the blocked backward, whose head-dim rows are
+// Zmm vectors and whose transposed key and value interleave pairs of head-dim columns (kPairs: column pair
+// d/2 of a line holds (x, d), (x, d + 1) for every token x, so that one 16-lane load of it and one 64-bit
+// broadcast of a query's (d, d + 1) feed eight keys with two columns each).
+struct Avx512 : Avx2 {
+  static constexpr const char* kName = "avx512zmm";
+  using Row = Zmm;
+  static constexpr int kRowWidth = Zmm::kWidth;
+  static constexpr bool kPairs = true;
+  // Transposes the 4x4 block of column pairs r[row] (four pairs each) in place.
+  static void transpose4_pairs(V* r) {
+    const __m256d a = _mm256_castps_pd(r[0]), b = _mm256_castps_pd(r[1]);
+    const __m256d c = _mm256_castps_pd(r[2]), d = _mm256_castps_pd(r[3]);
+    const __m256d t0 = _mm256_unpacklo_pd(a, b), t1 = _mm256_unpackhi_pd(a, b);
+    const __m256d t2 = _mm256_unpacklo_pd(c, d), t3 = _mm256_unpackhi_pd(c, d);
+    r[0] = _mm256_castpd_ps(_mm256_permute2f128_pd(t0, t2, 0x20));
+    r[1] = _mm256_castpd_ps(_mm256_permute2f128_pd(t1, t3, 0x20));
+    r[2] = _mm256_castpd_ps(_mm256_permute2f128_pd(t0, t2, 0x31));
+    r[3] = _mm256_castpd_ps(_mm256_permute2f128_pd(t1, t3, 0x31));
   }
 };
 #endif

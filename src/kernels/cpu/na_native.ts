@@ -29,11 +29,12 @@ export interface NattenCpuAddon {
   avBackward(geometry: Int32Array, weights: F32, value: F32, additionalValues: Opt, dOutput: F32, dWeights: F32,
              dValue: F32, dAdditionalValues: Opt): void;
   /**
-   * Row kernels: 'auto' | 'avx512' (AVX2 code with AVX-512VL's 32 registers) | 'avx2' | 'portable'; false when
-   * AVX-512 or AVX2 is asked for and the CPU lacks it.
+   * Row kernels: 'auto' | 'avx512zmm' ('avx512' with the blocked backward on 512-bit rows; auto's pick on AVX-512) |
+   * 'avx512' (AVX2 code with AVX-512VL's 32 registers) | 'avx2' | 'portable'; false when AVX-512 or AVX2 is asked
+   * for and the CPU lacks it.
    */
-  setIsa(isa: 'auto' | 'avx512' | 'avx2' | 'portable'): boolean;
-  isa(): 'avx512' | 'avx2' | 'portable';
+  setIsa(isa: 'auto' | 'avx512zmm' | 'avx512' | 'avx2' | 'portable'): boolean;
+  isa(): 'avx512zmm' | 'avx512' | 'avx2' | 'portable';
   cpuHasAvx2(): boolean;
   cpuHasAvx512(): boolean;
   /** Query lines per tile of the blocked backward: 2 (default; NATTEN_CPU_TILE_LINES=1 makes it 1) or 1. */
