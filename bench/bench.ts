@@ -118,10 +118,11 @@ async function time(fn: () => tf.Tensor | tf.Tensor[], budgetMs: number, maxReps
   if (first > budgetMs) {
     return first;
   }
-  // More warm-up, up to a tenth of the budget (at most 30 calls). With one warm-up call the fused forward+backward
-  // on tensorflow (2d) read 9.6-10.8 ms where the same calls timed later in the process read 7.3-8.6 (likely V8
-  // optimizing the JavaScript around the kernels, tf.grads' tape and the engine's bookkeeping, after some calls).
-  for (let i = 0; i < 30 && performance.now() - warm < budgetMs / 10; i++) {
+  // More warm-up: calls for a tenth of the budget (at most 200). A process's first calls run slower: the fused
+  // forward on tensorflow (2d) took 3.0-3.3 ms per call for its first 45 calls or so, then 2.0-2.3 (likely V8
+  // optimizing the JavaScript around the kernels); with one warm-up call the fused forward+backward read 9.6-10.8 ms
+  // where the same calls timed later in the process read 7.3-8.6.
+  for (let i = 0; i < 200 && performance.now() - warm < budgetMs / 10; i++) {
     tf.dispose(await run(fn));
   }
   const reps = Math.max(1, Math.min(maxReps, Math.floor(budgetMs / Math.max(first, 1e-3))));
