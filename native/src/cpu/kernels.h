@@ -757,12 +757,13 @@ struct Rows {
             }
           }
           // The run's gradient rows: evenly spaced when its keys are all in the unit's own range or all in one
-          // part of its halo (nearly always), else found key by key.
-          const bool even = key_region(bu.dk, kb) == key_region(bu.dk, kb + span - 1);
+          // part of its halo (nearly always), else found key by key. dk and dv share the unit's parts.
+          const int region = key_region(bu.dk, kb);
+          const bool even = region == key_region(bu.dk, kb + span - 1);
           float* const dk0 = key_row(bu.dk, kb);
           float* const dv0 = key_row(bu.dv, kb);
-          const int64_t dks = key_region(bu.dk, kb) == 1 ? bu.dk.stride : bu.dk.width;
-          const int64_t dvs = key_region(bu.dv, kb) == 1 ? bu.dv.stride : bu.dv.width;
+          const int64_t dks = region == 1 ? bu.dk.stride : bu.dk.width;
+          const int64_t dvs = region == 1 ? bu.dv.stride : bu.dv.width;
           for (int j = 0; j < span; ++j) {
             update_row<TN, NR>(&gg[0][j], LN, qr + I0, even ? dk0 + j * dks : key_row(bu.dk, kb + j));
           }
