@@ -6,10 +6,13 @@
  * output is checked against the preset's first one (the row program, or the built-in tiled one): the last
  * column, a relative L2 difference (float32 sums in another order: about 1e-6; a wrong program: about 1).
  *
- *   npx tsx bench/webgpu_tiles.ts [--preset 2d-nat,2d-large] [--backward] [--budget-ms 2000]
+ *   npx tsx bench/webgpu_tiles.ts [--preset 2d-nat,2d-large] [--backward] [--budget-ms 2000] [--extra-only]
+ *                                 [--rounds N]
  *
  * The halo forward (NATTEN_WEBGPU_FUSED=halo, for windows up to 256 keys) runs under a few tiles too.
- * Extra tile shapes to try: NATTEN_WEBGPU_TILES='[{"tile":[1,4,8],"gr":8,"gc":16,"tm":4,"tn":4,"dimChunk":32}]'.
+ * Extra tile shapes to try: NATTEN_WEBGPU_TILES='[{"tile":[1,4,8],"gr":8,"gc":16,"tm":4,"tn":4,"dimChunk":32}]';
+ * `--extra-only` times only the built-in choice and those. `--rounds N` times the whole list N times over (the
+ * H200's times drift by up to 10% within a run: the rounds show which differences outlast the drift).
  * Run where WebGPU works (test/webgpu_node.ts's variables); the GPU machine runs its bundle
  * (scripts/gpu/prepare.sh).
  */
@@ -80,10 +83,13 @@ interface Args {
   presets: string[];
   backward: boolean;
   budgetMs: number;
+  extraOnly: boolean;
+  rounds: number;
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = {presets: ['2d-nat', '2d-large', '1d-long', '3d-video'], backward: false, budgetMs: 2000};
+  const args: Args = {presets: ['2d-nat', '2d-large', '1d-long', '3d-video'], backward: false, budgetMs: 2000,
+                      extraOnly: false, rounds: 1};
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--preset') {
       args.presets = argv[++i].split(',');
@@ -91,8 +97,16 @@ function parseArgs(argv: string[]): Args {
       args.backward = true;
     } else if (argv[i] === '--budget-ms') {
       args.budgetMs = Number(argv[++i]);
+    } else if (argv[i] === '--extra-only') {
+      args.extraOnly = true;
+    } else if (argv[i] === '--rounds') {
+      args.rounds = Number(argv[++i]);
+      if (!Number.isInteger(args.rounds) || args.rounds < 1) {
+        throw new Error(`webgpu_tiles: --rounds takes a whole number of at least 1, got ${argv[i]}`);
+      }
     } else {
-      throw new Error(`webgpu_tiles: unknown argument ${argv[i]}; expected --preset, --backward, --budget-ms`);
+      throw new Error(`webgpu_tiles: unknown argument ${argv[i]}; expected --preset, --backward, --budget-ms, ` +
+                      '--extra-only, --rounds');
     }
   }
   return args;
@@ -128,13 +142,16 @@ async function main(): Promise<void> {
     const forward = () => [op(q, k, v, options) as tf.Tensor];
     const both = () => tf.grads((a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => op(a, b, c, options) as tf.Tensor)([q, k, v]);
     const volume = p.kernelSize.reduce((a, b) => a * b, 1);
-    const runs: Array<[string, string]> = [
-      ...(volume <= 256 && p.headDim <= 64 ? [['row', ''] as [string, string]] : []),
-      ...(volume <= 256 && p.headDim <= 64 ? HALO[rank].map(t => ['halo', t] as [string, string]) : []),
-      ['tiled', ''],
-      ...[...SHAPES[rank], ...extra.filter(t => t.tile.filter(x => x > 1).length <= rank)]
-          .map(t => ['tiled', JSON.stringify(t)] as [string, string]),
-    ];
+    const extraHere = extra.filter(t => t.tile.filter(x => x > 1).length <= rank);
+    const list: Array<[string, string]> = args.extraOnly ?
+        [['tiled', ''], ...extraHere.map(t => ['tiled', JSON.stringify(t)] as [string, string])] :
+        [
+          ...(volume <= 256 && p.headDim <= 64 ? [['row', ''] as [string, string]] : []),
+          ...(volume <= 256 && p.headDim <= 64 ? HALO[rank].map(t => ['halo', t] as [string, string]) : []),
+          ['tiled', ''],
+          ...[...SHAPES[rank], ...extraHere].map(t => ['tiled', JSON.stringify(t)] as [string, string]),
+        ];
+    const runs = Array.from({length: args.rounds}, () => list).flat();
     let first: tf.Tensor | null = null;
     for (const [fused, tile] of runs) {
       tf.env().set(NATTEN_WEBGPU_FUSED, fused);
