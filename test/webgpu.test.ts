@@ -277,9 +277,9 @@ describe('WebGPU: the tiled forward\'s tile shapes', () => {
     expect(fields(chooseGemmTraits(dimInfo(1, 32), H200.bytes, H200.threads, '', true)))
         .toEqual(fields(chooseGemmTraits(info(1), H200.bytes, H200.threads)));
     expect(fields(chooseGemmTraits(dimInfo(2, 64), H200.bytes, H200.threads, '', true)))
-        .toEqual([[1, 4, 8], 16, 8, 2, 4, true, true]);
+        .toEqual([[1, 4, 4], 8, 8, 2, 4, true, true]);
     expect(fields(chooseGemmTraits(dimInfo(3, 128), H200.bytes, H200.threads, '', true)))
-        .toEqual([[2, 4, 4], 8, 16, 4, 4, true, true]);
+        .toEqual([[2, 4, 4], 16, 16, 2, 4, true, true]);
     // Past the picks' head dims, for the dq pass, and where a pick does not fit: the rank's candidates.
     const rankFirst = fields(chooseGemmTraits(info(3), H200.bytes, H200.threads));
     expect(fields(chooseGemmTraits(dimInfo(3, 160), H200.bytes, H200.threads, '', true))).toEqual(rankFirst);

@@ -225,14 +225,17 @@ const FORWARD_PICKS: ForwardPick[] = [
   // 2d-nat (head dim 32, kernel 7x7): 0.391 ms (third round, warmed timing) against 0.541 for the second round's
   // pick ([1,4,4] 8x8 of 2x4, resident), 0.674 (row) and 0.414 for [1,8,4] 16x8 of 2x4 resident.
   {naDim: 2, maxHeadDim: 32, traits: {tile: [1, 4, 4], gr: 16, gc: 4, tm: 1, tn: 4, dimChunk: 32, resident: true}},
-  // 2d-large (head dim 64, kernel 13x13): 1.740 ms (round 2; 1.762 without resident/prefetch) against 1.976 for
-  // round 1's pick ([1,4,8] 8x8 of 4x4, resident, prefetch: 1.953 and 2.004 in round 1) and 2.178 before; still
-  // the best of the 23 tiled shapes timed in the third round (1.734).
+  // 2d-large (head dim 64, kernel 13x13), 2026-11-29 (bench/webgpu_tiles.ts --extra-only --rounds, three H200 runs):
+  // [1,4,4] 8x8 threads of 2x4, 16 head dims per step: 1.661-1.730 ms against 1.750-1.876 for the pick before
+  // ([1,4,8] 16x8 of 2x4, 32 dims per step; 1.734-1.740 in earlier runs). A warp's 8 queries are a 2x4 block
+  // whose keys (14x16) are one run of the 16x16 box; 32 dims per step read 1.91 (more registers in flight).
   {naDim: 2, maxHeadDim: 64,
-   traits: {tile: [1, 4, 8], gr: 16, gc: 8, tm: 2, tn: 4, dimChunk: 32, resident: true, prefetch: true}},
-  // 3d-video (head dim 128, kernel 8x16x16): 172.3 and 172.7 ms against 208.5.
+   traits: {tile: [1, 4, 4], gr: 8, gc: 8, tm: 2, tn: 4, dimChunk: 16, resident: true, prefetch: true}},
+  // 3d-video (head dim 128, kernel 8x16x16), the same runs: [2,4,4] 16x16 threads of 2x4: 166.7-177.3 ms against
+  // 182.2-196.9 for the pick before (8x16 of 4x4; 172.3 and 172.7 in earlier runs, against 208.5). A warp holds 4
+  // queries (a line of the tile) instead of 8: fewer of the box's key chunks reach it (the likely reason).
   {naDim: 3, maxHeadDim: 128,
-   traits: {tile: [2, 4, 4], gr: 8, gc: 16, tm: 4, tn: 4, dimChunk: 32, resident: true, prefetch: true}},
+   traits: {tile: [2, 4, 4], gr: 16, gc: 16, tm: 2, tn: 4, dimChunk: 32, resident: true, prefetch: true}},
 ];
 
 /**
