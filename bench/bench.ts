@@ -6,6 +6,7 @@
  * (gradients w.r.t. query, key and value for a given upstream gradient), the composed fallback (forward, forward+backward), and full
  * self-attention (matMul + softmax + matMul) forward and forward+backward. Medians; ratios and effective GFLOP/s
  * (`4 * batch * heads * tokens * K * dim / seconds`). Also the tensor memory the fused forward allocates.
+ * On the host backends the fused calls and the baselines fast enough for it are timed in turns (timeInTurns).
  * On the host backends the fused kernels run natively on cpu (natten_cpu) and as TensorFlow ops on tensorflow
  * (natten_tf); the same run also times them as JavaScript row kernels (NATTEN_CPU_WASM off), reports the
  * WebAssembly memory kept, and what readSync/write calls cost inside the fused times (bench/host_copies.ts).
@@ -136,6 +137,69 @@ async function time(fn: () => tf.Tensor | tf.Tensor[], budgetMs: number, maxReps
   return times[Math.floor(times.length / 2)];
 }
 
+/** A function to time in turns with others (timeInTurns), and its name for the failures. */
+interface Turn {
+  name: string;
+  fn: () => tf.Tensor | tf.Tensor[];
+}
+
+/**
+ * Host backends: the median wall time (ms) per call of each function, timed in turns so that every one of them
+ * sees the same stretches of the machine's speed. On the shared 2-core machine the speed drifts by up to 1.5x for
+ * seconds at a time with no sign in the guest (no steal time: bench/RESULTS.md); timed one after the other, a
+ * fused time and its baseline could fall into different stretches and their ratio moved with them.
+ * Each function is warmed up as time() does (at most a tenth of the budget, 200 calls). A function whose warm-up
+ * call alone takes more than a tenth of the budget is not turned with the others: its first call is its time if
+ * over the budget, else time() times it alone. The others take turns of about TURN_MS each (at least one call),
+ * round after round, until each has had about its budget, at least MIN_ROUNDS rounds; each call is one sample.
+ * A function that throws gets NaN and its message in `failures`.
+ */
+const TURN_MS = 40, MIN_ROUNDS = 5;
+
+async function timeInTurns(turns: Turn[], budgetMs: number, failures: Record<string, string>): Promise<number[]> {
+  const result = turns.map(() => NaN);
+  const inTurns: number[] = [];
+  const perCall: number[] = [];
+  for (let i = 0; i < turns.length; i++) {
+    try {
+      const warm = performance.now();
+      tf.dispose(await run(turns[i].fn));
+      const first = performance.now() - warm;
+      if (first > budgetMs / 10) {
+        result[i] = first > budgetMs ? first : await time(turns[i].fn, budgetMs, 3);
+        continue;
+      }
+      let calls = 1;
+      for (; calls < 200 && performance.now() - warm < budgetMs / 10; calls++) {
+        tf.dispose(await run(turns[i].fn));
+      }
+      inTurns.push(i);
+      perCall.push((performance.now() - warm) / calls);
+    } catch (e) {
+      failures[turns[i].name] = (e instanceof Error ? e.message : String(e)).split('\n')[0];
+    }
+  }
+  const samples = inTurns.map(() => [] as number[]);
+  const callsPerTurn = perCall.map(ms => Math.max(1, Math.round(TURN_MS / ms)));
+  const spent = inTurns.map(() => 0);
+  for (let round = 0; round < MIN_ROUNDS || spent.some(ms => ms < budgetMs); round++) {
+    for (let j = 0; j < inTurns.length; j++) {
+      for (let c = 0; c < callsPerTurn[j]; c++) {
+        const t0 = performance.now();
+        tf.dispose(await run(turns[inTurns[j]].fn));
+        const ms = performance.now() - t0;
+        samples[j].push(ms);
+        spent[j] += ms;
+      }
+    }
+  }
+  inTurns.forEach((i, j) => {
+    const s = samples[j].sort((a, b) => a - b);
+    result[i] = s[Math.floor(s.length / 2)];
+  });
+  return result;
+}
+
 async function run(fn: () => tf.Tensor | tf.Tensor[]): Promise<tf.Tensor | tf.Tensor[]> {
   const out = fn();
   await sync(out);
@@ -225,10 +289,45 @@ async function benchPreset(p: Preset, backend: string, quick: boolean, withPaths
   const dOut = input();
   const fwdBwd = () => tf.grads((a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => op(a, b, c, options))([q, k, v], dOut);
   const budget = quick ? 500 : 3000, reps = quick ? 3 : 15;
+  const host = (HOST_BACKENDS as readonly string[]).includes(backend);
+  const failures: Record<string, string> = {};
 
-  const fusedFwdMs = await time(fwd, budget, reps);
+  // The composed fallback: the same calls with NATTEN_FORCE_COMPOSED set while they run (on the host backends the
+  // kernels run inside the call).
+  const composedOf = (f: () => tf.Tensor | tf.Tensor[]) => () => {
+    tf.env().set(NATTEN_FORCE_COMPOSED, true);
+    try {
+      return f();
+    } finally {
+      tf.env().set(NATTEN_FORCE_COMPOSED, false);
+    }
+  };
+  // Full self-attention over all tokens: [B*H, N, D] x [B*H, D, N], softmax, x [B*H, N, D].
+  const N = tokens(p);
+  const heads = (x: tf.Tensor) => tf.reshape(tf.transpose(tf.reshape(x, [p.batch, N, p.heads, p.headDim]), [0, 2, 1, 3]),
+                                             [p.batch * p.heads, N, p.headDim]);
+  const [qh, kh, vh] = [q, k, v].map(heads);
+  const attention = (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) =>
+      tf.matMul(tf.softmax(tf.mul(tf.matMul(a, b, false, true), 1 / Math.sqrt(p.headDim))), c);
+  const full = () => tf.tidy(() => attention(qh, kh, vh));
+  const dOutHeads = heads(dOut);
+  const fullFwdBwd = () => tf.grads(attention)([qh, kh, vh], dOutHeads);
+
+  // Host backends: the fused calls and every baseline in turns (timeInTurns), so that their ratios compare times
+  // taken over the same stretches of the machine; the slow baselines (over a tenth of the budget per call) alone.
+  const inTurns = host ? await timeInTurns([
+    {name: 'fused fwd', fn: fwd}, {name: 'fused fwd+bwd', fn: fwdBwd}, {name: 'composed fwd', fn: composedOf(fwd)},
+    {name: 'composed fwd+bwd', fn: composedOf(fwdBwd)}, {name: 'full attention fwd', fn: full},
+    {name: 'full attention fwd+bwd', fn: fullFwdBwd},
+  ], budget, failures) : null;
+  for (const name of ['fused fwd', 'fused fwd+bwd']) {
+    if (failures[name] != null) {
+      throw new Error(`bench: ${p.name}: the ${name} failed: ${failures[name]}`);
+    }
+  }
+  const fusedFwdMs = inTurns != null ? inTurns[0] : await time(fwd, budget, reps);
   const fusedFwdKernelMs = lastGpuKernelMs;
-  const fusedFwdBwdMs = await time(fwdBwd, budget, reps);
+  const fusedFwdBwdMs = inTurns != null ? inTurns[1] : await time(fwdBwd, budget, reps);
   const fusedFwdBwdKernelMs = lastGpuKernelMs;
   const paths = withPaths ? await benchPaths(p.name, naFlops(p), backend, fwd, fwdBwd, quick ? 3 : 9) : null;
 
@@ -242,7 +341,7 @@ async function benchPreset(p: Preset, backend: string, quick: boolean, withPaths
 
   let jsFwdMs: number | null = null, jsFwdBwdMs: number | null = null, wasmMemoryBytes: number | null = null;
   let fwdCopies: HostCopies | null = null, fwdBwdCopies: HostCopies | null = null, uploadMs: number | null = null;
-  if ((HOST_BACKENDS as readonly string[]).includes(backend)) {
+  if (host) {
     wasmMemoryBytes = naWasmMemoryBytes();
     const copyReps = quick ? 2 : 5;
     fwdCopies = await measureHostCopies(fwd, copyReps);
@@ -254,7 +353,6 @@ async function benchPreset(p: Preset, backend: string, quick: boolean, withPaths
     tf.env().set(NATTEN_CPU_WASM, true);
   }
 
-  const failures: Record<string, string> = {};
   const attempt = async (name: string, f: () => Promise<number>): Promise<number> => {
     try {
       return await f();
@@ -265,7 +363,6 @@ async function benchPreset(p: Preset, backend: string, quick: boolean, withPaths
   };
   // The composed fallback gathers each query's neighborhood of keys and of values ([..., K, heads, dim] each)
   // and keeps logits and weights of [..., heads, K]; its backward holds about as much again.
-  const gpu = !(HOST_BACKENDS as readonly string[]).includes(backend);
   const K = p.kernelSize.reduce((a, b) => a * b, 1);
   const composedBytes = 4 * p.batch * tokens(p) * K * p.heads * (2 * p.headDim + 3);
   const overBudget = (name: string, bytes: number) => {
@@ -273,26 +370,14 @@ async function benchPreset(p: Preset, backend: string, quick: boolean, withPaths
         GPU_BASELINE_BUDGET / 2 ** 30} GiB for baselines`;
     return NaN;
   };
-  tf.env().set(NATTEN_FORCE_COMPOSED, true);
-  const composedFwdMs = gpu && composedBytes > GPU_BASELINE_BUDGET ?
+  const composedFwdMs = inTurns != null ? inTurns[2] : composedBytes > GPU_BASELINE_BUDGET ?
       overBudget('composed fwd', composedBytes) :
-      await attempt('composed fwd', () => time(fwd, budget, quick ? 1 : 3));
-  const composedFwdBwdMs = gpu && 2 * composedBytes > GPU_BASELINE_BUDGET ?
+      await attempt('composed fwd', () => time(composedOf(fwd), budget, quick ? 1 : 3));
+  const composedFwdBwdMs = inTurns != null ? inTurns[3] : 2 * composedBytes > GPU_BASELINE_BUDGET ?
       overBudget('composed fwd+bwd', 2 * composedBytes) :
-      await attempt('composed fwd+bwd', () => time(fwdBwd, budget, quick ? 1 : 3));
-  tf.env().set(NATTEN_FORCE_COMPOSED, false);
+      await attempt('composed fwd+bwd', () => time(composedOf(fwdBwd), budget, quick ? 1 : 3));
   releasePooledGpuBuffers();
 
-  // Full self-attention over all tokens: [B*H, N, D] x [B*H, D, N], softmax, x [B*H, N, D].
-  const N = tokens(p);
-  const heads = (x: tf.Tensor) => tf.reshape(tf.transpose(tf.reshape(x, [p.batch, N, p.heads, p.headDim]), [0, 2, 1, 3]),
-                                             [p.batch * p.heads, N, p.headDim]);
-  const [qh, kh, vh] = [q, k, v].map(heads);
-  const attention = (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) =>
-      tf.matMul(tf.softmax(tf.mul(tf.matMul(a, b, false, true), 1 / Math.sqrt(p.headDim))), c);
-  const full = () => tf.tidy(() => attention(qh, kh, vh));
-  const dOutHeads = heads(dOut);
-  const fullFwdBwd = () => tf.grads(attention)([qh, kh, vh], dOutHeads);
   // tfjs's own ops do not check the device's limits (a webgpu buffer over maxStorageBufferBindingSize gives
   // validation errors and wrong values, no exception): refuse the baselines that would exceed them.
   const limit = bindingLimit();
@@ -302,9 +387,9 @@ async function benchPreset(p: Preset, backend: string, quick: boolean, withPaths
         `maxStorageBufferBindingSize of ${limit}`;
     return NaN;
   };
-  const fullAttnFwdMs = scoresBytes > limit ? overLimit('full attention fwd') :
-                                              await attempt('full attention fwd', () => time(full, budget, quick ? 1 : 3));
-  const fullAttnFwdBwdMs = scoresBytes > limit ?
+  const fullAttnFwdMs = inTurns != null ? inTurns[4] : scoresBytes > limit ? overLimit('full attention fwd') :
+      await attempt('full attention fwd', () => time(full, budget, quick ? 1 : 3));
+  const fullAttnFwdBwdMs = inTurns != null ? inTurns[5] : scoresBytes > limit ?
       overLimit('full attention fwd+bwd') :
       await attempt('full attention fwd+bwd', () => time(fullFwdBwd, budget, quick ? 1 : 3));
 
