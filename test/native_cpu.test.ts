@@ -312,6 +312,29 @@ describe('native CPU kernels: bit-identical on any number of threads', () => {
   }
 });
 
+describe('native CPU kernels: the pool\'s idle workers', () => {
+  it('spin for the next job as long as set (NATTEN_POOL_SPIN_US, default 100 us), with the same bits either way', () => {
+    const p = problem({spatial: [20, 24], kernelSize: [5, 7], dilation: [1, 2], heads: 2, headsKv: 1, headDim: 16,
+                       headDimV: 16, hasRpb: true, nExtra: 1, isCausal: [false, true]});
+    const x = inputs(p, 5);
+    expect(addon!.poolSpin()).toBe(100);
+    const spun = withThreads(2, () => runNative(p, x));
+    addon!.setPoolSpin(0);
+    try {
+      expect(addon!.poolSpin()).toBe(0);
+      const slept = withThreads(2, () => runNative(p, x));
+      for (const name of Object.keys(spun)) {
+        expect(Buffer.from(slept[name].buffer).equals(Buffer.from(spun[name].buffer))).toBe(true);
+      }
+    } finally {
+      addon!.setPoolSpin(100);
+    }
+    expect(() => addon!.setPoolSpin(-1)).toThrow(/setPoolSpin: expected microseconds from 0 to 1000000/);
+    expect(childOutput(`console.log(require('./src/kernels/cpu/na_native').nattenCpu().poolSpin())`,
+                       {NATTEN_POOL_SPIN_US: '0'})).toBe('0');
+  });
+});
+
 describe('native CPU kernels against the float64 reference: head-dim variants', () => {
   // Equal head dims of 8, 16, 24, 32 keep the backward's rows in registers; others take the general path.
   const dims: Array<[number, number]> = [[8, 8], [16, 16], [24, 24], [32, 32], [3, 3], [9, 9], [40, 40], [32, 16], [5, 13]];

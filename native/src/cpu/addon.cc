@@ -247,6 +247,19 @@ Napi::Value NumThreads(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), natten::cpu::num_threads());
 }
 
+// setPoolSpin(us): how long an idle worker checks for the next job before it sleeps (0: at once).
+void SetPoolSpin(const Napi::CallbackInfo& info) {
+  if (!info[0].IsNumber() || info[0].As<Napi::Number>().DoubleValue() < 0 ||
+      info[0].As<Napi::Number>().DoubleValue() > 1e6) {
+    throw Napi::Error::New(info.Env(), "natten_cpu.setPoolSpin: expected microseconds from 0 to 1000000");
+  }
+  natten::cpu::set_pool_spin_us(info[0].As<Napi::Number>().Int64Value());
+}
+
+Napi::Value PoolSpin(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(natten::cpu::pool_spin_us()));
+}
+
 // measureClock(): {addChainGhz, fmaChainGhz} (see clock.cc); takes about a quarter of a second.
 Napi::Value MeasureClock(const Napi::CallbackInfo& info) {
   const natten::cpu::Clock c = natten::cpu::measure_clock();
@@ -272,6 +285,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setTileLines", Napi::Function::New(env, SetTileLines));
   exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreads));
   exports.Set("numThreads", Napi::Function::New(env, NumThreads));
+  exports.Set("setPoolSpin", Napi::Function::New(env, SetPoolSpin));
+  exports.Set("poolSpin", Napi::Function::New(env, PoolSpin));
   exports.Set("measureClock", Napi::Function::New(env, MeasureClock));
   exports.Set("geometryLength", Napi::Number::New(env, kGeometryLength));
   return exports;

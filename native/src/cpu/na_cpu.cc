@@ -190,6 +190,10 @@ void set_num_threads(int n) { ThreadPool::instance().resize(n); }
 
 int num_threads() { return ThreadPool::instance().size(); }
 
+void set_pool_spin_us(int64_t us) { ThreadPool::instance().set_spin_us(us); }
+
+int64_t pool_spin_us() { return ThreadPool::instance().spin_us(); }
+
 // ---------------------------------------------------------------------------------------------------------
 // Scratch and workspace
 

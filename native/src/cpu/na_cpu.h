@@ -94,6 +94,9 @@ bool blocked_backward_applies(const Problem& p);
 // run on (sched_getaffinity), or NATTEN_NUM_THREADS when set. set_num_threads(0) restores the default.
 void set_num_threads(int n);
 int num_threads();
+// How long (microseconds) an idle worker of the pool checks for the next job before it sleeps (thread_pool.h).
+void set_pool_spin_us(int64_t us);
+int64_t pool_spin_us();
 
 // The core clock in GHz, for the benchmark: from a timed chain of dependent integer adds (one cycle each) and
 // of dependent 256-bit FMAs (assuming four cycles each; 0 without AVX2). 0 where not measurable (non-x86-64).

@@ -7,6 +7,7 @@
 // a unit) runs its units itself, so there is never more than one thread per CPU and never a deadlock.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <exception>
@@ -31,6 +32,11 @@ class ThreadPool {
   // Runs fn(unit) for unit in [0, count); rethrows the first exception a unit threw.
   void run(int64_t count, const std::function<void(int64_t)>& fn);
 
+  // How long (microseconds) an idle worker keeps checking for the next job before it sleeps (0: it sleeps at
+  // once). Default: NATTEN_POOL_SPIN_US, else 100 (thread_pool.cc).
+  void set_spin_us(int64_t us);
+  int64_t spin_us() const;
+
   ~ThreadPool();
 
  private:
@@ -52,6 +58,10 @@ class ThreadPool {
   int64_t next_ = 0;
   int working_ = 0;
   std::exception_ptr error_;
+
+  // generation_ as the workers may read it without the lock (while they spin), and the spin time.
+  std::atomic<int64_t> posted_{0};
+  std::atomic<int64_t> spin_ns_{0};
 };
 
 // The default thread count: NATTEN_NUM_THREADS when set to a positive integer, else the CPUs this process

@@ -46,6 +46,12 @@ export interface NattenCpuAddon {
   /** Threads in all, the caller included; 0 restores the default (the CPUs this process may use). */
   setNumThreads(n: number): void;
   numThreads(): number;
+  /**
+   * Microseconds an idle worker of the pool keeps checking for the next job before it sleeps (0: at once);
+   * NATTEN_POOL_SPIN_US sets the default, else 100.
+   */
+  setPoolSpin(us: number): void;
+  poolSpin(): number;
   /** The core clock from timed dependent-instruction chains (the benchmark's peak figure); 0 if unmeasurable. */
   measureClock(): {addChainGhz: number, fmaChainGhz: number};
 }
