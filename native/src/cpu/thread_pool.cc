@@ -45,8 +45,9 @@ ThreadPool& ThreadPool::instance() {
 namespace {
 
 // A kernel call posts several jobs in a row (staging, transposes, the main pass); 50-100 us covers the gaps
-// between them. Measured on the 2-core development VM (2d, forward+backward, addon called directly): 5.25 ms
-// median per call at 50 us, 5.23 at 1000, against 5.52 sleeping at once (bench/RESULTS.md).
+// between them. Measured on the 2-core development VM (2d, forward+backward, addon called directly, medians per
+// call; bench/RESULTS.md): 5.09 ms at 100 us against 5.28 sleeping at once; in another run 5.25 at 50 us and
+// 5.23 at 1000 against 5.52.
 constexpr int64_t kDefaultSpinUs = 100;
 
 int64_t default_spin_us() {
