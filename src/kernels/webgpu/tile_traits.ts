@@ -228,7 +228,8 @@ const FORWARD_PICKS: ForwardPick[] = [
   // 2d-large (head dim 64, kernel 13x13), 2026-11-29 (bench/webgpu_tiles.ts --extra-only --rounds, three H200 runs):
   // [1,4,4] 8x8 threads of 2x4, 16 head dims per step: 1.661-1.730 ms against 1.750-1.876 for the pick before
   // ([1,4,8] 16x8 of 2x4, 32 dims per step; 1.734-1.740 in earlier runs). A warp's 8 queries are a 2x4 block
-  // whose keys (14x16) are one run of the 16x16 box; 32 dims per step read 1.91 (more registers in flight).
+  // whose keys (14x16) are one run of the 16x16 box; 32 dims per step read 1.91 (probably its prefetch registers,
+  // twice as many).
   {naDim: 2, maxHeadDim: 64,
    traits: {tile: [1, 4, 4], gr: 8, gc: 8, tm: 2, tn: 4, dimChunk: 16, resident: true, prefetch: true}},
   // 3d-video (head dim 128, kernel 8x16x16), the same runs: [2,4,4] 16x16 threads of 2x4: 166.7-177.3 ms against
