@@ -34,7 +34,7 @@ import {na1d, na2d, na3d, NATTEN_CPU_WASM, NATTEN_FORCE_COMPOSED, NAOptions} fro
 import {HOST_BACKENDS} from '../src/kernels/cpu/host_util';
 import {naWasmMemoryBytes} from '../src/kernels/cpu/na_wasm';
 import {HostCopies, measureHostCopies, measureUpload} from './host_copies';
-import {benchPaths, machinePeak, nativeSummary, PathResult, pathsTable} from './kernel_paths';
+import {benchPaths, machinePeak, median, nativeSummary, PathResult, pathsTable} from './kernel_paths';
 import {naFlops, Preset, PRESETS, tokens} from './presets';
 import {formatTable} from './table';
 import {timeGpuDetailed} from './gpu_time';
@@ -113,19 +113,31 @@ async function time(fn: () => tf.Tensor | tf.Tensor[], budgetMs: number, maxReps
     console.error(`  gpu timing: ${t.perCallMs.toFixed(3)} ms per call from ${how}${kernel}`);
     return t.perCallMs;
   }
-  const warm = performance.now();
+  const start = performance.now();
   tf.dispose(await run(fn));
-  const first = performance.now() - warm;
-  if (first > budgetMs) {
-    return first;
-  }
-  // More warm-up: calls for a tenth of the budget (at most 200). A process's first calls run slower: the fused
-  // forward on tensorflow (2d) took 3.0-3.3 ms per call for its first 45 calls or so, then 2.0-2.3 (likely V8
-  // optimizing the JavaScript around the kernels); with one warm-up call the fused forward+backward read 9.6-10.8 ms
-  // where the same calls timed later in the process read 7.3-8.6.
-  for (let i = 0; i < 200 && performance.now() - warm < budgetMs / 10; i++) {
+  const first = performance.now() - start;
+  return first > budgetMs ? first : timeAfterFirst(fn, start, first, budgetMs, maxReps);
+}
+
+/**
+ * More warm-up after a first call that began at `start`: calls until a tenth of the budget has passed (at most
+ * 200 more). Returns the calls made in all, the first included. A process's first calls run slower: the fused
+ * forward on tensorflow (2d) took 3.0-3.3 ms per call for its first 45 calls or so, then 2.0-2.3 (likely V8
+ * optimizing the JavaScript around the kernels); with one warm-up call the fused forward+backward read 9.6-10.8 ms
+ * where the same calls timed later in the process read 7.3-8.6.
+ */
+async function warmUp(fn: () => tf.Tensor | tf.Tensor[], start: number, budgetMs: number): Promise<number> {
+  let calls = 1;
+  for (; calls <= 200 && performance.now() - start < budgetMs / 10; calls++) {
     tf.dispose(await run(fn));
   }
+  return calls;
+}
+
+/** Host backends: time()'s median after its first call (which took `first` ms, from `start`), warm-up included. */
+async function timeAfterFirst(fn: () => tf.Tensor | tf.Tensor[], start: number, first: number, budgetMs: number,
+                              maxReps: number): Promise<number> {
+  await warmUp(fn, start, budgetMs);
   const reps = Math.max(1, Math.min(maxReps, Math.floor(budgetMs / Math.max(first, 1e-3))));
   const times: number[] = [];
   for (let i = 0; i < reps; i++) {
@@ -133,8 +145,12 @@ async function time(fn: () => tf.Tensor | tf.Tensor[], budgetMs: number, maxReps
     tf.dispose(await run(fn));
     times.push(performance.now() - t0);
   }
-  times.sort((a, b) => a - b);
-  return times[Math.floor(times.length / 2)];
+  return median(times);
+}
+
+/** The first line of a thrown value's message (a baseline's failure, for the table's notes). */
+function firstLine(e: unknown): string {
+  return (e instanceof Error ? e.message : String(e)).split('\n')[0];
 }
 
 /** A function to time in turns with others (timeInTurns), and its name for the failures. */
@@ -148,9 +164,9 @@ interface Turn {
  * sees the same stretches of the machine's speed. On the shared 2-core machine the speed drifts by up to 1.5x for
  * seconds at a time with no sign in the guest (no steal time: bench/RESULTS.md); timed one after the other, a
  * fused time and its baseline could fall into different stretches and their ratio moved with them.
- * Each function is warmed up as time() does (at most a tenth of the budget, 200 calls). A function whose warm-up
- * call alone takes more than a tenth of the budget is not turned with the others: its first call is its time if
- * over the budget, else time() times it alone. The others take turns of about TURN_MS each (at least one call),
+ * Each function is warmed up as time() does (warmUp). A function whose first call alone takes more than a tenth
+ * of the budget is not turned with the others: that call is its time if over the budget, else time() goes on
+ * timing it alone (timeAfterFirst). The others take turns of about TURN_MS each (at least one call),
  * round after round, until each has had about its budget, at least MIN_ROUNDS rounds; each call is one sample.
  * A function that throws gets NaN and its message in `failures`.
  */
@@ -162,21 +178,18 @@ async function timeInTurns(turns: Turn[], budgetMs: number, failures: Record<str
   const perCall: number[] = [];
   for (let i = 0; i < turns.length; i++) {
     try {
-      const warm = performance.now();
+      const start = performance.now();
       tf.dispose(await run(turns[i].fn));
-      const first = performance.now() - warm;
+      const first = performance.now() - start;
       if (first > budgetMs / 10) {
-        result[i] = first > budgetMs ? first : await time(turns[i].fn, budgetMs, 3);
+        result[i] = first > budgetMs ? first : await timeAfterFirst(turns[i].fn, start, first, budgetMs, 3);
         continue;
       }
-      let calls = 1;
-      for (; calls < 200 && performance.now() - warm < budgetMs / 10; calls++) {
-        tf.dispose(await run(turns[i].fn));
-      }
+      const calls = await warmUp(turns[i].fn, start, budgetMs);
       inTurns.push(i);
-      perCall.push((performance.now() - warm) / calls);
+      perCall.push((performance.now() - start) / calls);
     } catch (e) {
-      failures[turns[i].name] = (e instanceof Error ? e.message : String(e)).split('\n')[0];
+      failures[turns[i].name] = firstLine(e);
     }
   }
   const samples = inTurns.map(() => [] as number[]);
@@ -194,8 +207,7 @@ async function timeInTurns(turns: Turn[], budgetMs: number, failures: Record<str
     }
   }
   inTurns.forEach((i, j) => {
-    const s = samples[j].sort((a, b) => a - b);
-    result[i] = s[Math.floor(s.length / 2)];
+    result[i] = median(samples[j]);
   });
   return result;
 }
@@ -357,7 +369,7 @@ async function benchPreset(p: Preset, backend: string, quick: boolean, withPaths
     try {
       return await f();
     } catch (e) {
-      failures[name] = (e instanceof Error ? e.message : String(e)).split('\n')[0];
+      failures[name] = firstLine(e);
       return NaN;
     }
   };

@@ -80,7 +80,8 @@ async function once(fn: () => tf.Tensor | tf.Tensor[]): Promise<number> {
   return ms;
 }
 
-function median(xs: number[]): number {
+/** The median of `xs` (the upper middle one for an even count). */
+export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)];
 }
