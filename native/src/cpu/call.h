@@ -113,6 +113,10 @@ struct NACall {
   const float* key_t = nullptr;
   const float* value_t = nullptr;
   const float* delta = nullptr;  // [batch, tokens, heads]: rowsum(dO * O) - dLse
+  // The key rows that dq sums over: token t of batch b and kv head hk at row
+  // (b * tokens * headsKv + hk * key_head_stride + t * key_token_stride).
+  const float* key_rows = nullptr;
+  int64_t key_token_stride = 0, key_head_stride = 0;
   unsigned char* nonfinite = nullptr;  // per unit: set when it met a non-finite query or output gradient
   int64_t t_pitch = 0;
   int tile_lanes = 0;  // key lanes of a tile's key row segment: 8 or 16
@@ -196,7 +200,9 @@ struct KernelTable {
   void (*qk_backward)(const NACall&, int64_t unit);
   void (*av_forward)(const NACall&, int64_t unit);
   void (*av_backward)(const NACall&, int64_t unit);
-  bool (*transpose_line)(const float* from, int64_t stride, int L, int width, float* to, int64_t pitch);
+  bool (*transpose_line)(const float* from, int64_t stride, int L, int width, float* to, int64_t pitch,
+                         float* rows_to);
+  void (*row_deltas)(const float* o, const float* d, const float* d_lse, int64_t rows, int n, float* delta);
 };
 
 const KernelTable& portable_kernels();

@@ -885,9 +885,8 @@ struct Rows {
     const UnitPos& pos = bu.pos;
     const int D = bu.D, Dv = bu.Dv, L1 = bu.L1, L2 = bu.L2;
     const int64_t N = c.tokens, kvs = p.heads_kv;
-    const int64_t base = pos.b * N * kvs + pos.hk * c.kv_head_stride;  // in rows
-    bu.key0 = c.key + base * D;
-    bu.kstride = c.kv_token_stride * D;
+    bu.key0 = c.key_rows + (pos.b * N * kvs + pos.hk * c.key_head_stride) * D;
+    bu.kstride = c.key_token_stride * D;
     const int64_t group = static_cast<int64_t>(pos.b) * kvs + pos.hk;
     const int64_t lines = N / L2;
     bu.kt0 = c.key_t + group * lines * D * c.t_pitch;
@@ -1059,11 +1058,13 @@ struct Rows {
   }
 
   // The blocked backward's transposed key: to[d * pitch + x] = from[x * stride + d] for the L tokens x of
-  // one line and d < width (a multiple of W), zeros for x in [L, pitch) (pitch >= L rounded up to W). Returns
-  // whether every value was finite.
-  static bool transpose_line(const float* from, int64_t stride, int L, int width, float* to, int64_t pitch) {
+  // one line and d < width (a multiple of W), zeros for x in [L, pitch) (pitch >= L rounded up to W); with
+  // `rows_to`, the same loads also copy the line's rows there (row x at rows_to + x * width: the head-major
+  // staging of na_cpu.cc, made in the same pass). Returns whether every value was finite.
+  static bool transpose_line(const float* from, int64_t stride, int L, int width, float* to, int64_t pitch,
+                             float* rows_to) {
     const V zero = S::zero();
-    V bad = zero;  // stays 0 unless some value is Inf or NaN
+    V bad[4] = {zero, zero, zero, zero};  // stay 0 unless some value is Inf or NaN (four chains: no add waits)
     if constexpr (kPairs) {
       // Column pair p of token x at to[2 (p * pitch + x)]: a transpose of pairs, four tokens by four pairs
       // at a time; zeros for x in [L, pitch).
@@ -1073,7 +1074,8 @@ struct Rows {
           V r[4];
           for (int j = 0; j < 4; ++j) {
             r[j] = j < n ? S::load(from + (x0 + j) * stride + d0) : zero;
-            bad = S::add(bad, S::mul(r[j], zero));
+            bad[j] = S::add(bad[j], S::mul(r[j], zero));
+            if (rows_to != nullptr && j < n) S::store(rows_to + (x0 + j) * width + d0, r[j]);
           }
           S::transpose4_pairs(r);
           for (int j = 0; j < 4; ++j) S::store(to + (d0 / 2 + j) * 2 * pitch + 2 * x0, r[j]);
@@ -1081,7 +1083,7 @@ struct Rows {
       }
       const int64_t done = (L + 3) / 4 * 4;
       for (int d = 0; d < width; d += 2) fill(to + d * pitch + 2 * done, 2 * (pitch - done), 0.0f);
-      return S::hsum(bad) == 0.0f;
+      return S::hsum(S::add(S::add(bad[0], bad[1]), S::add(bad[2], bad[3]))) == 0.0f;
     }
     for (int x0 = 0; x0 < L; x0 += W) {
       const int n = imin(W, L - x0);
@@ -1089,7 +1091,8 @@ struct Rows {
         V r[W];
         for (int j = 0; j < W; ++j) {
           r[j] = j < n ? S::load(from + (x0 + j) * stride + d0) : zero;
-          bad = S::add(bad, S::mul(r[j], zero));
+          bad[j % 4] = S::add(bad[j % 4], S::mul(r[j], zero));
+          if (rows_to != nullptr && j < n) S::store(rows_to + (x0 + j) * width + d0, r[j]);
         }
         S::transpose8(r);
         for (int j = 0; j < W; ++j) S::store(to + (d0 + j) * pitch + x0, r[j]);
@@ -1097,12 +1100,31 @@ struct Rows {
     }
     const int64_t done = round_up(L);
     for (int d = 0; d < width; ++d) fill(to + d * pitch + done, pitch - done, 0.0f);
-    return S::hsum(bad) == 0.0f;
+    return S::hsum(S::add(S::add(bad[0], bad[1]), S::add(bad[2], bad[3]))) == 0.0f;
+  }
+
+  // The backward's row terms: delta[r] = dot(o[r], d[r]) - (d_lse ? d_lse[r] : 0) for `rows` rows of n floats.
+  static void row_deltas(const float* o, const float* d, const float* d_lse, int64_t rows, int n, float* delta) {
+    const int nv = n / W * W;
+    for (int64_t r = 0; r < rows; ++r) {
+      const float* a = o + r * n;
+      const float* b = d + r * n;
+      V acc[2] = {S::zero(), S::zero()};
+      int i = 0;
+      for (; i + 2 * W <= nv; i += 2 * W) {
+        acc[0] = S::fmadd(S::load(a + i), S::load(b + i), acc[0]);
+        acc[1] = S::fmadd(S::load(a + i + W), S::load(b + i + W), acc[1]);
+      }
+      if (i < nv) acc[0] = S::fmadd(S::load(a + i), S::load(b + i), acc[0]);
+      float s = S::hsum(S::add(acc[0], acc[1]));
+      for (i = nv; i < n; ++i) s += a[i] * b[i];
+      delta[r] = s - (d_lse != nullptr ? d_lse[r] : 0.0f);
+    }
   }
 
   static KernelTable table() {
     return KernelTable{S::kName, na_forward, na_backward, na_backward_blocked, qk_forward, qk_backward, av_forward,
-                       av_backward, transpose_line};
+                       av_backward, transpose_line, row_deltas};
   }
 };
 

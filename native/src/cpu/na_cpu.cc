@@ -593,14 +593,20 @@ std::atomic<bool>& blocked_backward_flag() {
   return on;
 }
 
-// [batch, tokens, headsKv, width] to [batch, headsKv, lines, width, pitch]: a line is length[2] consecutive
-// tokens (one position on the leading axes), stored transposed (token-contiguous, `pitch` apart, zeros past
-// the line's end), so that the keys a tile reads along the last axis are contiguous and near each other.
-// Returns whether every value was finite.
-bool transpose_kv(const Problem& p, int64_t tokens, int width, int64_t pitch, const float* from, float* to,
-                  double work) {
-  const int64_t hkv = p.heads_kv, L = p.length[2], lines = tokens / L;
-  // Units of whole lines, every kv head of each line in turn (the tensor read in order, as in restage).
+// The blocked backward's inputs, made in one pass (one dispatch) over key, value, output and its gradient, by
+// units of whole lines (a line: length[2] consecutive tokens, one position on the leading axes), every kv head
+// of each line in turn (the tensors read in order, as in restage):
+//  - key and value transposed, [batch, tokens, headsKv, width] to [batch, headsKv, lines, width, pitch]: each
+//    line token-contiguous, `pitch` apart, zeros past the line's end, so that the keys a tile reads along the
+//    last axis are contiguous and near each other;
+//  - with `key_rows` (headsKv > 1), the key's head-major copy (see restage), from the same loads;
+//  - delta = rowsum(dO * O) - dLse of the line's query rows (queries and keys share the token grid).
+// Returns whether every key value was finite (the value meets no masked zero: any value will do).
+bool prepare_blocked(const NACall& c, int64_t pitch, const float* key, const float* value, float* kt, float* vt,
+                     float* key_rows, float* delta, double work) {
+  const Problem& p = c.p;
+  const int64_t tokens = c.tokens, hkv = p.heads_kv, L = p.length[2], lines = tokens / L;
+  const int D = p.head_dim, Dv = p.head_dim_v;
   const int64_t per_unit = std::max<int64_t>(1, kCopyTokens / L);
   const int64_t per_batch = (lines + per_unit - 1) / per_unit;
   std::vector<unsigned char> finite(p.batch * per_batch, 1);
@@ -608,13 +614,20 @@ bool transpose_kv(const Problem& p, int64_t tokens, int width, int64_t pitch, co
   run_units(p.batch * per_batch, work, [&](int64_t u) {
     const int64_t b = u / per_batch, l0 = (u % per_batch) * per_unit;
     for (int64_t line = l0; line < std::min(lines, l0 + per_unit); ++line) {
+      const int64_t t0 = b * tokens + line * L;  // the line's first token, counted over batches
       for (int64_t hk = 0; hk < hkv; ++hk) {
-        const float* in = from + ((b * tokens + line * L) * hkv + hk) * width;
-        float* out = to + ((b * hkv + hk) * lines + line) * width * pitch;
-        if (!table->transpose_line(in, hkv * width, static_cast<int>(L), width, out, pitch)) {
+        const int64_t group_line = (b * hkv + hk) * lines + line;
+        float* rows = key_rows == nullptr ? nullptr : key_rows + ((b * hkv + hk) * tokens + line * L) * D;
+        if (!table->transpose_line(key + (t0 * hkv + hk) * D, hkv * D, static_cast<int>(L), D,
+                                   kt + group_line * D * pitch, pitch, rows)) {
           finite[u] = 0;
         }
+        table->transpose_line(value + (t0 * hkv + hk) * Dv, hkv * Dv, static_cast<int>(L), Dv,
+                              vt + group_line * Dv * pitch, pitch, nullptr);
       }
+      const int64_t r0 = t0 * p.heads;
+      table->row_deltas(c.output + r0 * Dv, c.d_output + r0 * Dv, c.d_lse != nullptr ? c.d_lse + r0 : nullptr,
+                        L * p.heads, Dv, delta + r0);
     }
   });
   return std::all_of(finite.begin(), finite.end(), [](unsigned char f) { return f != 0; });
@@ -636,25 +649,18 @@ bool run_backward_blocked(NACall c, const Geometry& g, const Chunks& chunks, con
   float* kt = ws.take<float>(lines * p.head_dim * pitch);
   float* vt = ws.take<float>(lines * p.head_dim_v * pitch);
   float* delta = ws.take<float>(rows);
-  if (!transpose_kv(p, c.tokens, p.head_dim, pitch, key, kt, work)) {
+  // The key rows dq sums over: head-major when staged (see restage), made by prepare_blocked; value rows are
+  // not read (the transposed value is).
+  float* key_rows = staged(p) ? ws.take<float>(kv_elements(p, c.tokens, p.head_dim)) : nullptr;
+  c.key = c.value = nullptr;
+  c.key_rows = key_rows != nullptr ? key_rows : key;
+  c.key_token_stride = key_rows != nullptr ? 1 : p.heads_kv;
+  c.key_head_stride = key_rows != nullptr ? c.tokens : 1;
+  c.kv_token_stride = key_rows != nullptr ? 1 : p.heads_kv;  // the key-side gradients' layout (run_scatter)
+  c.kv_head_stride = key_rows != nullptr ? c.tokens : 1;
+  if (!prepare_blocked(c, pitch, key, value, kt, vt, key_rows, delta, work)) {
     return false;
   }
-  transpose_kv(p, c.tokens, p.head_dim_v, pitch, value, vt, work);  // value meets no masked zero: any value
-  // delta = rowsum(dO * O) - dLse, once per (query, head), in one pass over both tensors.
-  const int Dv = p.head_dim_v;
-  constexpr int64_t kRowsPerUnit = 1024;
-  run_units((rows + kRowsPerUnit - 1) / kRowsPerUnit, work, [&](int64_t u) {
-    const int64_t r1 = std::min(rows, (u + 1) * kRowsPerUnit);
-    for (int64_t r = u * kRowsPerUnit; r < r1; ++r) {
-      const float* o = c.output + r * Dv;
-      const float* d = c.d_output + r * Dv;
-      float s = 0.0f;
-      for (int i = 0; i < Dv; ++i) {
-        s += o[i] * d[i];
-      }
-      delta[r] = s - (c.d_lse != nullptr ? c.d_lse[r] : 0.0f);
-    }
-  });
   c.key_t = kt;
   c.value_t = vt;
   c.delta = delta;
@@ -666,7 +672,6 @@ bool run_backward_blocked(NACall c, const Geometry& g, const Chunks& chunks, con
   }
   std::vector<unsigned char> nonfinite(unit_count(c), 0);
   c.nonfinite = nonfinite.data();
-  stage_inputs(&c, &ws, key, nullptr, work);  // value rows are not read (the transposed value is)
   run_scatter(c, &ws, g, chunks, out, plan, &KernelTable::na_backward_blocked, dims, staged(p));
   return std::none_of(nonfinite.begin(), nonfinite.end(), [](unsigned char f) { return f != 0; });
 }
