@@ -1,9 +1,10 @@
 /**
- * The native fused backward's blocked kernel (native/src/cpu/kernels.h, na_backward_blocked): the problems it
- * takes (last-axis dilation 1 and kernel <= 16, no extra tokens, head dims multiples of 8) against the float64
- * reference and against the per-row kernel, with the avx512zmm and AVX-512 (where the CPU has it), AVX2 and
+ * The native fused backward's and forward's blocked kernels (native/src/cpu/kernels.h, na_backward_blocked and
+ * na_forward_blocked): the problems they take (last-axis dilation 1 and kernel <= 16, no extra tokens, head dims
+ * multiples of 8; the forward: headDim == headDimV, at most four of the row kernels' vectors) against the float64
+ * reference and against the per-row kernels, with the avx512zmm and AVX-512 (where the CPU has it), AVX2 and
  * portable row kernels, tiles of one query line and of two (the default: setTileLines); bit-identical results on any number
- * of threads; non-finite inputs (which it leaves to the per-row kernel); the switch. Every other suite runs it
+ * of threads; non-finite inputs (which they leave to the per-row kernels); the switches. Every other suite runs them
  * too wherever its problems qualify (the `cpu` backend through test/harness.ts).
  */
 import {computeQKVInfo} from '../src/core/na_info';
@@ -33,10 +34,15 @@ function inputs(p: RefProblem, seed: number) {
 }
 type X = ReturnType<typeof inputs>;
 
-/** The fused forward and backward, the backward's kernel picked by `blocked`, its tiles by `lines`. */
-function run(p: RefProblem, x: X, isa: Isa, blocked: boolean, threads = 0, lines: 1 | 2 = 2) {
+/**
+ * The fused forward and backward, the backward's kernel picked by `blocked` (the forward's by `blockedForward`),
+ * their tiles by `lines`.
+ */
+function run(p: RefProblem, x: X, isa: Isa, blocked: boolean, threads = 0, lines: 1 | 2 = 2,
+             blockedForward = true) {
   expect(addon!.setIsa(isa)).toBe(true);
   addon!.setBlockedBackward(blocked);
+  addon!.setBlockedForward(blockedForward);
   addon!.setNumThreads(threads);
   addon!.setTileLines(lines);
   try {
@@ -47,8 +53,19 @@ function run(p: RefProblem, x: X, isa: Isa, blocked: boolean, threads = 0, lines
   } finally {
     addon!.setIsa('auto');
     addon!.setBlockedBackward(true);
+    addon!.setBlockedForward(true);
     addon!.setNumThreads(0);
     addon!.setTileLines(2);
+  }
+}
+
+/** Whether the blocked forward takes p (its head dims in the active row kernels' registers). */
+function forwardBlocked(p: RefProblem, isa: Isa): boolean {
+  expect(addon!.setIsa(isa)).toBe(true);
+  try {
+    return addon!.blockedForward(geometry(infoOf(p)));
+  } finally {
+    addon!.setIsa('auto');
   }
 }
 
@@ -101,6 +118,7 @@ describe('native blocked backward against the float64 reference', () => {
           refs ??= {ref: refForward(p, x), g: refBackward(p, x, x.dOut, x.dLse)};
           const {ref, g} = refs;
           expectClose(f.output, ref.out, 2e-5, 'output');
+          expectClose(f.lse, ref.lse, 2e-5, 'lse');
           expectClose(b.dQuery, g.dq, 2e-5, 'dq');
           expectClose(b.dKey, g.dk, 2e-5, 'dk');
           expectClose(b.dValue, g.dv, 2e-5, 'dv');
@@ -204,6 +222,103 @@ describe('native blocked backward: where it does not run', () => {
       same(b.dValue, rows.b.dValue);
       // Query (row 0, column 0) never sees the NaN key: its gradient stays finite.
       expect(Number.isFinite(b.dQuery[0])).toBe(true);
+    }
+  });
+});
+
+describe('native blocked forward', () => {
+  // The CASES it takes, per ISA (headDim == headDimV within four of the ISA's vectors): against the reference
+  // above (each case's forward runs there), and here which ones it takes and the per-row forward beside it.
+  it('takes the CASES with equal head dims in registers, per ISA (those it skips run the per-row forward)', () => {
+    for (const isa of ISAS) {
+      const rw = isa === 'avx512zmm' ? 16 : 8;
+      let taken = 0;
+      for (const [title, p] of CASES) {
+        const dv = p.headDimV ?? p.headDim;
+        const expected = dv === p.headDim && p.headDim % rw === 0 && p.headDim <= 4 * rw;
+        expect([title, isa, forwardBlocked(p, isa)]).toEqual([title, isa, expected]);
+        taken += expected ? 1 : 0;
+      }
+      expect(taken).toBeGreaterThanOrEqual(6);
+    }
+  });
+
+  it('matches the per-row forward on the 2d benchmark problem and a 3-D one with rpb and GQA, every ISA', () => {
+    const problems = [
+      problem({spatial: [56, 56], kernelSize: [7, 7], heads: 4, headDim: 32}),
+      problem({spatial: [8, 16, 16], kernelSize: [3, 7, 7], heads: 4, headsKv: 2, headDim: 32, hasRpb: true}),
+      problem({spatial: [19, 33], kernelSize: [5, 13], isCausal: [true, true], heads: 2, headDim: 16, hasRpb: true}),
+    ];
+    for (const p of problems) {
+      const x = inputs(p, 5);
+      for (const isa of ISAS) {
+        expect(forwardBlocked(p, isa)).toBe(true);
+        const rows = run(p, x, isa, true, 0, 2, false).f;
+        for (const lines of LINES) {
+          const blocked = run(p, x, isa, true, 0, lines).f;
+          expectClose(blocked.output, rows.output, 2e-5, `${isa} ${lines}-line output`);
+          expectClose(blocked.lse, rows.lse, 2e-5, `${isa} ${lines}-line lse`);
+        }
+      }
+    }
+  });
+
+  it('gives the same bits on 1, 2, 3 and 8 threads', () => {
+    const p = problem({spatial: [36, 40], kernelSize: [5, 7], heads: 2, headsKv: 1, headDim: 32, hasRpb: true,
+                       isCausal: [true, false]});
+    const x = inputs(p, 23);
+    for (const isa of ISAS) {
+      expect(forwardBlocked(p, isa)).toBe(true);
+      for (const lines of LINES) {
+        const runs = [1, 2, 3, 8].map(n => run(p, x, isa, true, n, lines).f);
+        for (const r of runs.slice(1)) {
+          expect(Buffer.from(r.output.buffer).equals(Buffer.from(runs[0].output.buffer))).toBe(true);
+          expect(Buffer.from(r.lse.buffer).equals(Buffer.from(runs[0].lse.buffer))).toBe(true);
+        }
+      }
+    }
+  });
+
+  it('takes only what it handles, and the switch', () => {
+    const takes = (o: Partial<RefProblem>) =>
+      addon!.blockedForward(geometry(infoOf(problem({spatial: [12, 40], kernelSize: [3, 5], headDim: 16, ...o}))));
+    expect(takes({})).toBe(true);
+    expect(takes({nExtra: 1})).toBe(false);
+    expect(takes({dilation: [1, 2]})).toBe(false);
+    expect(takes({dilation: [2, 1], isCausal: [true, true], stride: [2, 3]})).toBe(true);
+    expect(takes({kernelSize: [3, 17]})).toBe(false);
+    expect(takes({kernelSize: [3, 16]})).toBe(true);
+    expect(takes({headDim: 12})).toBe(false);
+    expect(takes({headDim: 16, headDimV: 32})).toBe(false);
+    expect(takes({headDim: 16 * 4 + 16})).toBe(false);  // more than four vectors of any ISA
+    addon!.setBlockedForward(false);
+    try {
+      expect(takes({})).toBe(false);
+    } finally {
+      addon!.setBlockedForward(true);
+    }
+    expect(() => addon!.setBlockedForward(0 as unknown as boolean)).toThrow(/setBlockedForward: expected a boolean/);
+  });
+
+  it('Inf or NaN in the value: the per-row forward runs, so masked pairs still contribute nothing', () => {
+    // An Inf value row poisons the outputs of the queries that see it (Inf times a probability, then Inf - Inf
+    // or Inf / sum), no others: the blocked kernel would multiply it by the exact zeros of masked lanes.
+    const p = problem({spatial: [6, 20], kernelSize: [3, 5], headDim: 16});
+    const x = inputs(p, 11);
+    const D = p.headDim, heads = p.heads;
+    const token = 2 * 20 + 10;  // row 2, column 10
+    for (let h = 0; h < heads; ++h) x.v[(token * heads + h) * D + 3] = Infinity;
+    for (const isa of ISAS) {
+      expect(forwardBlocked(p, isa)).toBe(true);
+      const blocked = run(p, x, isa, true).f;
+      const rows = run(p, x, isa, true, 0, 2, false).f;
+      const bad = (v: Float32Array) => Array.from(v, (y, i) => (Number.isFinite(y) ? -1 : i)).filter(i => i >= 0);
+      expect(bad(blocked.output)).toEqual(bad(rows.output));
+      expect(bad(rows.output).length).toBeGreaterThan(0);
+      // Query (row 0, column 0) never sees the Inf value: its output stays finite.
+      for (let d = 0; d < D; ++d) expect(Number.isFinite(blocked.output[d])).toBe(true);
+      expectClose(blocked.output.map(y => (Number.isFinite(y) ? y : 0)), rows.output.map(y => (Number.isFinite(y) ? y : 0)),
+                  1e-5, 'finite part');
     }
   });
 });

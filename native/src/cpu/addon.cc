@@ -216,6 +216,20 @@ Napi::Value BlockedBackward(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), natten::cpu::blocked_backward_applies(c.problem(0, 1.0f)));
 }
 
+// setBlockedForward(on): the fused forward's blocked kernel on (the default) or off.
+void SetBlockedForward(const Napi::CallbackInfo& info) {
+  if (!info[0].IsBoolean()) {
+    throw Napi::Error::New(info.Env(), "natten_cpu.setBlockedForward: expected a boolean");
+  }
+  natten::cpu::set_blocked_forward(info[0].As<Napi::Boolean>().Value());
+}
+
+// blockedForward(geometry): whether naForward takes the blocked kernel for this geometry (finite values).
+Napi::Value BlockedForward(const Napi::CallbackInfo& info) {
+  const Call c{info, "blockedForward"};
+  return Napi::Boolean::New(info.Env(), natten::cpu::blocked_forward_applies(c.problem(0, 1.0f)));
+}
+
 Napi::Value GetIsa(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), natten::cpu::isa_name(natten::cpu::active_isa()));
 }
@@ -280,6 +294,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("isa", Napi::Function::New(env, GetIsa));
   exports.Set("setBlockedBackward", Napi::Function::New(env, SetBlockedBackward));
   exports.Set("blockedBackward", Napi::Function::New(env, BlockedBackward));
+  exports.Set("setBlockedForward", Napi::Function::New(env, SetBlockedForward));
+  exports.Set("blockedForward", Napi::Function::New(env, BlockedForward));
   exports.Set("cpuHasAvx2", Napi::Function::New(env, CpuHasAvx2));
   exports.Set("cpuHasAvx512", Napi::Function::New(env, CpuHasAvx512));
   exports.Set("setTileLines", Napi::Function::New(env, SetTileLines));

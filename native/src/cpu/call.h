@@ -203,6 +203,9 @@ struct KernelTable {
   bool (*transpose_line)(const float* from, int64_t stride, int L, int width, float* to, int64_t pitch,
                          float* rows_to);
   void (*row_deltas)(const float* o, const float* d, const float* d_lse, int64_t rows, int n, float* delta);
+  void (*na_forward_blocked)(const NACall&, int64_t unit);
+  bool (*stage_line)(const float* from, int64_t stride, int L, int width, float* rows_to);
+  int row_width;  // floats per head-dim vector of the blocked kernels (their head dims: multiples of it)
 };
 
 const KernelTable& portable_kernels();

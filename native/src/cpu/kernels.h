@@ -512,7 +512,8 @@ struct Rows {
     const float* kt0;    // transposed key / value of this batch and kv head: [lines, dim, c.t_pitch]
     const float* vt0;
     KeySide dk, dv;
-    float* dq;           // kTileQueries rows of D: the tile's dq sums
+    float* dq;           // kTileQueries rows of D: the tile's dq sums (the forward: its score buffer)
+    int64_t kstride_rows = 0;  // the forward: rows of the score buffer per query slot
   };
 
   // One query head's view of a tile.
@@ -521,7 +522,8 @@ struct Rows {
     const float* q[kTileSlots];
     const float* dO[kTileSlots];
     float lse[kTileSlots], delta[kTileSlots];
-    float* d_query[kTileSlots];
+    float* d_query[kTileSlots];  // the forward: the output rows
+    float* lse_out[kTileSlots];  // the forward: the logsumexp entries
     int win_lo[kTileQueries], win_hi[kTileQueries];  // the query's window, in lanes from lo
     int rpb_x[kTileQueries];  // last-axis rpb index of lane 0 for the query (valid inside its window only)
     int rpb_y[kTileLines];    // the line's middle-axis rpb offset (times 2 kernel[2] - 1) of key row 0
@@ -878,30 +880,17 @@ struct Rows {
     return first[y + d] >= first[y] && first[y + d] + count[y + d] * d >= first[y] + count[y] * d;
   }
 
-  static void na_backward_blocked(const NACall& c, int64_t u) {
+  // Walks the tiles of a unit (one batch, one kv head, a token range) and calls fn(tl, nl, tq, t, step) for
+  // each: tl holds the tile's geometry (its queries' windows, key rows and rpb offsets; the per-head fields are
+  // the caller's), nl lines of tq queries from token t, the second line `step` tokens after the first. Stops
+  // and returns false when fn does.
+  template <class F>
+  static bool walk_tiles(const NACall& c, const UnitPos& pos, F&& fn) {
     const Problem& p = c.p;
-    BlockUnit bu{c, unit_pos(c, u), p.head_dim, p.head_dim_v, p.length[1], p.length[2], nullptr, 0, nullptr,
-                 nullptr, {}, {}, nullptr};
-    const UnitPos& pos = bu.pos;
-    const int D = bu.D, Dv = bu.Dv, L1 = bu.L1, L2 = bu.L2;
-    const int64_t N = c.tokens, kvs = p.heads_kv;
-    bu.key0 = c.key_rows + (pos.b * N * kvs + pos.hk * c.key_head_stride) * D;
-    bu.kstride = c.key_token_stride * D;
-    const int64_t group = static_cast<int64_t>(pos.b) * kvs + pos.hk;
-    const int64_t lines = N / L2;
-    bu.kt0 = c.key_t + group * lines * D * c.t_pitch;
-    bu.vt0 = c.value_t + group * lines * Dv * c.t_pitch;
-    const ChunkHalo& halo = c.halos[pos.chunk];
-    bu.dk = key_side(c, u, pos, c.d_key, c.d_key_halo, D);
-    bu.dv = key_side(c, u, pos, c.d_value, c.d_value_halo, Dv);
-    clear_key_side(bu.dk, halo);
-    clear_key_side(bu.dv, halo);
-    double* drpb = rpb_part(c, u);
-    bu.dq = row_scratch(1, kTileSlots * imax(D, Dv)).gbuf;
+    const int L1 = p.length[1], L2 = p.length[2];
     const int32_t* first = c.win_first[2];
     const int32_t* count = c.win_count[2];
-    const int Hpk = c.heads_per_kv, H = p.heads, dil1 = p.dilation[1], r2 = 2 * p.kernel[2] - 1;
-    const int NK = c.tile_lanes / W;
+    const int dil1 = p.dilation[1], r2 = 2 * p.kernel[2] - 1;
     for (int64_t t = pos.t0; t < pos.t1;) {
       // The line of t; with c.tile_lines == 2, a whole line of the unit whose partner line (y + dilation, same
       // dilation group of the middle axis) is a whole line of the unit too goes with it, and the partner is
@@ -949,7 +938,6 @@ struct Rows {
           hi = nhi;
           ++tq;
         }
-        const TileFn fn = tile_fn(NK, nl, tq, D, Dv);
         tl.lo = lo;
         tl.span = hi - lo;
         for (int i = 0; i < tq; ++i) {
@@ -957,29 +945,260 @@ struct Rows {
           tl.win_hi[i] = tl.win_lo[i] + count[x + i];
           tl.rpb_x[i] = c.win_rpb[2][x + i] - tl.win_lo[i];
         }
-        for (int h = pos.hk * Hpk; h < (pos.hk + 1) * Hpk; ++h) {
-          for (int l = 0; l < nl; ++l) {
-            for (int i = 0; i < tq; ++i) {
-              const int64_t row = (static_cast<int64_t>(pos.b) * N + t + l * step + i) * H + h;
-              const int slot = l * tq + i;
-              tl.q[slot] = c.query + row * D;
-              tl.dO[slot] = c.d_output + row * Dv;
-              tl.lse[slot] = c.lse[row];
-              tl.delta[slot] = c.delta[row];
-              tl.d_query[slot] = c.d_query + row * D;
-            }
-          }
-          tl.rpb_h = c.rpb == nullptr ? nullptr : c.rpb + static_cast<int64_t>(h) * c.rpb_volume;
-          tl.drpb_h = drpb == nullptr ? nullptr : drpb + static_cast<int64_t>(h - pos.hk * Hpk) * c.rpb_volume;
-          if (!fn(bu, tl)) {
-            c.nonfinite[u] = 1;
-            return;
-          }
-        }
+        if (!fn(tl, nl, tq, t, step)) return false;
         t += tq;
       }
       if (nl == 2) t = line_end;
     }
+    return true;
+  }
+
+  static void na_backward_blocked(const NACall& c, int64_t u) {
+    const Problem& p = c.p;
+    BlockUnit bu{c, unit_pos(c, u), p.head_dim, p.head_dim_v, p.length[1], p.length[2], nullptr, 0, nullptr,
+                 nullptr, {}, {}, nullptr};
+    const UnitPos& pos = bu.pos;
+    const int D = bu.D, Dv = bu.Dv, L2 = bu.L2;
+    const int64_t N = c.tokens, kvs = p.heads_kv;
+    bu.key0 = c.key_rows + (pos.b * N * kvs + pos.hk * c.key_head_stride) * D;
+    bu.kstride = c.key_token_stride * D;
+    const int64_t group = static_cast<int64_t>(pos.b) * kvs + pos.hk;
+    const int64_t lines = N / L2;
+    bu.kt0 = c.key_t + group * lines * D * c.t_pitch;
+    bu.vt0 = c.value_t + group * lines * Dv * c.t_pitch;
+    const ChunkHalo& halo = c.halos[pos.chunk];
+    bu.dk = key_side(c, u, pos, c.d_key, c.d_key_halo, D);
+    bu.dv = key_side(c, u, pos, c.d_value, c.d_value_halo, Dv);
+    clear_key_side(bu.dk, halo);
+    clear_key_side(bu.dv, halo);
+    double* drpb = rpb_part(c, u);
+    bu.dq = row_scratch(1, kTileSlots * imax(D, Dv)).gbuf;
+    const int Hpk = c.heads_per_kv, H = p.heads, NK = c.tile_lanes / W;
+    const bool done = walk_tiles(c, pos, [&](Tile& tl, int nl, int tq, int64_t t, int64_t step) {
+      const TileFn fn = tile_fn(NK, nl, tq, D, Dv);
+      for (int h = pos.hk * Hpk; h < (pos.hk + 1) * Hpk; ++h) {
+        for (int l = 0; l < nl; ++l) {
+          for (int i = 0; i < tq; ++i) {
+            const int64_t row = (static_cast<int64_t>(pos.b) * N + t + l * step + i) * H + h;
+            const int slot = l * tq + i;
+            tl.q[slot] = c.query + row * D;
+            tl.dO[slot] = c.d_output + row * Dv;
+            tl.lse[slot] = c.lse[row];
+            tl.delta[slot] = c.delta[row];
+            tl.d_query[slot] = c.d_query + row * D;
+          }
+        }
+        tl.rpb_h = c.rpb == nullptr ? nullptr : c.rpb + static_cast<int64_t>(h) * c.rpb_volume;
+        tl.drpb_h = drpb == nullptr ? nullptr : drpb + static_cast<int64_t>(h - pos.hk * Hpk) * c.rpb_volume;
+        if (!fn(bu, tl)) return false;
+      }
+      return true;
+    });
+    if (!done) c.nonfinite[u] = 1;
+  }
+
+  // ---------------------------------------------------------------------------------------------------
+  // Blocked fused forward: the blocked backward's tiles (same conditions, plus headDim == headDimV == NV * RW
+  // with NV <= 4), for the forward. Per key row of a tile, S = Q K^T comes out with keys in lanes from the
+  // transposed key (lane_dots; a query's lanes outside its window set to -Inf); every score of the tile's
+  // queries is kept (in `sbuf`, at most kernel[0] * kernel[1] rows of tile_lanes per query) until the tile's
+  // maxima are known, so the softmax is exact with no rescaling; then P = exp(S - max), and O += P V with the
+  // value's rows (head-major when staged), each value row loaded once for all the tile's queries that see it.
+
+  // One pass over the key rows [r_lo, r_hi) (as tile_rows) for queries [I0, I0 + TN) of the tile. PV false:
+  // scores into sbuf and their running maxima into vmax. PV true: probabilities from sbuf, their sums into
+  // vsum, O += P V into acc. cur: per slot, the next row of its sbuf (both passes visit rows in one order).
+  template <int TQ, int NK, int NV, int I0, int TN, bool PV>
+  static NATTEN_FORCE_INLINE void forward_rows(const BlockUnit& bu, const Tile& tl, int r_lo, int r_hi,
+                                               float* sbuf, int srows, int* cur, V* vmax, V* vsum,
+                                               const float* mx, RV (*acc)[NV]) {
+    const NACall& c = bu.c;
+    const Problem& p = c.p;
+    constexpr int LN = NK * W;
+    constexpr int D = NV * RW;
+    const int L1 = bu.L1, L2 = bu.L2;
+    const int nb = r_hi - r_lo;
+    if (nb <= 0) return;
+    const int f0 = c.win_first[0][tl.z], n0 = c.win_count[0][tl.z], b0 = c.win_rpb[0][tl.z];
+    const int r1 = 2 * p.kernel[1] - 1, r2 = 2 * p.kernel[2] - 1;
+    constexpr int A = TN * NK, GM = group_rows(A);
+    alignas(32) float pg[TN][LN];
+    alignas(32) float bias[LN];
+    // Per query and lane vector: 0 inside the query's window, -Inf outside (added to masked-to-zero scores).
+    V keep[TN][NK], outside[TN][NK];
+    for (int i = 0; i < TN; ++i) {
+      const int x = (I0 + i) % TQ;
+      for (int k = 0; k < NK; ++k) {
+        keep[i][k] = S::range_mask(tl.win_lo[x] - W * k, tl.win_hi[x] - W * k);
+        alignas(32) float o[W];
+        for (int j = 0; j < W; ++j) {
+          const int lane = W * k + j;
+          o[j] = lane >= tl.win_lo[x] && lane < tl.win_hi[x] ? 0.0f : -INFINITY;
+        }
+        outside[i][k] = S::load(o);
+      }
+    }
+    const V vscale = S::set1(p.scale);
+    const int rows = n0 * nb;
+    for (int r0 = 0; r0 < rows; r0 += GM) {
+      const int gn = imin(GM, rows - r0);
+      int64_t kbs[GM];
+      int rys[GM];
+      const float* kcols[GM];
+      for (int g = 0; g < gn; ++g) {
+        const int a = (r0 + g) / nb, b = r_lo + (r0 + g) % nb;
+        const int64_t line = static_cast<int64_t>(f0 + a * p.dilation[0]) * L1 + tl.f1 + b * p.dilation[1];
+        kbs[g] = line * L2 + tl.lo;
+        rys[g] = ((b0 + a) * r1 + b) * r2;
+        kcols[g] = bu.kt0 + line * D * c.t_pitch + (kPairs ? 2 : 1) * tl.lo;
+      }
+      V scs[GM * A];
+      if (!PV) lane_dots_n<TN, NK>(gn, tl.q + I0, kcols, c.t_pitch, D, scs);
+      for (int g = 0; g < gn; ++g) {
+        for (int i = 0; i < TN; ++i) {
+          const int slot = I0 + i;
+          float* srow = sbuf + (static_cast<int64_t>(slot) * srows + cur[slot]++) * LN;
+          if (!PV) {
+            const int x = slot % TQ, l = slot / TQ;
+            if (tl.rpb_h != nullptr) {
+              fill(bias, LN, 0.0f);
+              const float* r = tl.rpb_h + rys[g] + tl.rpb_y[l] + tl.rpb_x[x];
+              for (int j = tl.win_lo[x]; j < tl.win_hi[x]; ++j) bias[j] = r[j];
+            }
+            for (int k = 0; k < NK; ++k) {
+              V sv = S::mul(scs[g * A + i * NK + k], vscale);
+              if (tl.rpb_h != nullptr) sv = S::add(sv, S::load(bias + W * k));
+              sv = S::add(S::keep(sv, keep[i][k]), outside[i][k]);
+              S::store(srow + W * k, sv);
+              vmax[slot] = S::max(vmax[slot], sv);
+            }
+          } else {
+            const V m = S::set1(mx[slot]);
+            for (int k = 0; k < NK; ++k) {
+              const V pr = S::exp(S::sub(S::load(srow + W * k), m));  // exactly 0 outside the window
+              S::store(pg[i] + W * k, pr);
+              vsum[slot] = S::add(vsum[slot], pr);
+            }
+          }
+        }
+        if (PV) {
+          const float* v0 = bu.key0 + kbs[g] * bu.kstride;  // the value's rows (key0 / kstride: see na_forward_blocked)
+          for (int j = 0; j < tl.span; ++j) {
+            const float* vr = v0 + j * bu.kstride;
+            RV vv[NV];
+            for (int v = 0; v < NV; ++v) vv[v] = R::load(vr + RW * v);
+            for (int i = 0; i < TN; ++i) {
+              const RV pv = R::set1(pg[i][j]);
+              for (int v = 0; v < NV; ++v) acc[I0 + i][v] = R::fmadd(pv, vv[v], acc[I0 + i][v]);
+            }
+          }
+        }
+      }
+    }
+  }
+
+  // One pass of forward_rows over every key row of a tile (the rows each line sees alone, then both).
+  template <int TQ, int NK, int NV, int NL, bool PV>
+  static NATTEN_FORCE_INLINE void forward_pass(const BlockUnit& bu, const Tile& tl, float* sbuf, int srows, int* cur,
+                                               V* vmax, V* vsum, const float* mx, RV (*acc)[NV]) {
+    forward_rows<TQ, NK, NV, 0, TQ, PV>(bu, tl, tl.rows[0], tl.rows[1], sbuf, srows, cur, vmax, vsum, mx, acc);
+    if (NL == 2) {
+      forward_rows<TQ, NK, NV, 0, 2 * TQ, PV>(bu, tl, tl.rows[2], tl.rows[3], sbuf, srows, cur, vmax, vsum, mx, acc);
+      forward_rows<TQ, NK, NV, (NL == 2 ? TQ : 0), TQ, PV>(bu, tl, tl.rows[4], tl.rows[5], sbuf, srows, cur, vmax,
+                                                           vsum, mx, acc);
+    }
+  }
+
+  // One query head of one tile of NL lines: both passes, then each query's output row and logsumexp.
+  template <int TQ, int NK, int NV, int NL>
+  static bool forward_tile(const BlockUnit& bu, const Tile& tl) {
+    constexpr int TS = TQ * NL;
+    float* sbuf = bu.dq;  // the unit's score buffer (na_forward_blocked)
+    const int srows = static_cast<int>(bu.kstride_rows);
+    int cur[TS];
+    V vmax[TS], vsum[TS];
+    float mx[TS];
+    RV acc[TS][NV];
+    for (int i = 0; i < TS; ++i) {
+      cur[i] = 0;
+      vmax[i] = S::set1(-INFINITY);
+      vsum[i] = S::zero();
+      for (int v = 0; v < NV; ++v) acc[i][v] = R::zero();
+    }
+    forward_pass<TQ, NK, NV, NL, false>(bu, tl, sbuf, srows, cur, vmax, vsum, mx, acc);
+    for (int i = 0; i < TS; ++i) {
+      cur[i] = 0;
+      mx[i] = S::hmax(vmax[i]);
+    }
+    forward_pass<TQ, NK, NV, NL, true>(bu, tl, sbuf, srows, cur, vmax, vsum, mx, acc);
+    for (int i = 0; i < TS; ++i) {
+      const float sum = S::hsum(vsum[i]);
+      const RV inv = R::set1(1.0f / sum);
+      for (int v = 0; v < NV; ++v) R::store(tl.d_query[i] + RW * v, R::mul(acc[i][v], inv));
+      *tl.lse_out[i] = logf(sum) + mx[i];
+    }
+    return true;
+  }
+
+  template <int NK, int NV, int NL>
+  static TileFn forward_tile_fn(int tq) {
+    switch (tq) {
+      case 1: return forward_tile<1, NK, NV, NL>;
+      case 2: return forward_tile<2, NK, NV, NL>;
+      case 3: return forward_tile<3, NK, NV, NL>;
+      default: return forward_tile<4, NK, NV, NL>;
+    }
+  }
+
+  template <int NK, int NL>
+  static TileFn forward_tile_fn(int tq, int D) {
+    switch (D / RW) {
+      case 1: return forward_tile_fn<NK, 1, NL>(tq);
+      case 2: return forward_tile_fn<NK, 2, NL>(tq);
+      case 3: return forward_tile_fn<NK, 3, NL>(tq);
+      default: return forward_tile_fn<NK, 4, NL>(tq);
+    }
+  }
+
+  static TileFn forward_tile_fn(int nk, int nl, int tq, int D) {
+    if (nl == 2) return nk == 1 ? forward_tile_fn<1, 2>(tq, D) : forward_tile_fn<2, 2>(tq, D);
+    return nk == 1 ? forward_tile_fn<1, 1>(tq, D) : forward_tile_fn<2, 1>(tq, D);
+  }
+
+  static void na_forward_blocked(const NACall& c, int64_t u) {
+    const Problem& p = c.p;
+    BlockUnit bu{c, unit_pos(c, u), p.head_dim, p.head_dim_v, p.length[1], p.length[2], nullptr, 0, nullptr,
+                 nullptr, {}, {}, nullptr};
+    const UnitPos& pos = bu.pos;
+    const int D = bu.D, L2 = bu.L2;
+    const int64_t N = c.tokens, kvs = p.heads_kv;
+    // key0 / kstride: the value's rows here (the forward sums over values; the key is read transposed).
+    bu.key0 = c.key_rows + (pos.b * N * kvs + pos.hk * c.key_head_stride) * D;
+    bu.kstride = c.key_token_stride * D;
+    const int64_t group = static_cast<int64_t>(pos.b) * kvs + pos.hk;
+    bu.kt0 = c.key_t + group * (N / L2) * D * c.t_pitch;
+    const int srows = p.kernel[0] * p.kernel[1];
+    bu.kstride_rows = srows;
+    bu.dq = row_scratch(kTileSlots * srows * kTileLanes, 0).scores;
+    const int Hpk = c.heads_per_kv, H = p.heads, NK = c.tile_lanes / W;
+    walk_tiles(c, pos, [&](Tile& tl, int nl, int tq, int64_t t, int64_t step) {
+      const TileFn fn = forward_tile_fn(NK, nl, tq, D);
+      for (int h = pos.hk * Hpk; h < (pos.hk + 1) * Hpk; ++h) {
+        for (int l = 0; l < nl; ++l) {
+          for (int i = 0; i < tq; ++i) {
+            const int64_t row = (static_cast<int64_t>(pos.b) * N + t + l * step + i) * H + h;
+            const int slot = l * tq + i;
+            tl.q[slot] = c.query + row * D;
+            tl.d_query[slot] = c.out + row * D;
+            tl.lse_out[slot] = c.out_lse + row;
+          }
+        }
+        tl.rpb_h = c.rpb == nullptr ? nullptr : c.rpb + static_cast<int64_t>(h) * c.rpb_volume;
+        tl.drpb_h = nullptr;
+        fn(bu, tl);
+      }
+      return true;
+    });
   }
 
   // ---------------------------------------------------------------------------------------------------
@@ -1103,6 +1322,22 @@ struct Rows {
     return S::hsum(S::add(S::add(bad[0], bad[1]), S::add(bad[2], bad[3]))) == 0.0f;
   }
 
+  // The blocked forward's value: whether the L rows of one line (from + x * stride, width floats each, a
+  // multiple of W) are finite, copying them to rows_to + x * width when rows_to is given (head-major staging).
+  static bool stage_line(const float* from, int64_t stride, int L, int width, float* rows_to) {
+    const V zero = S::zero();
+    V bad[2] = {zero, zero};
+    for (int x = 0; x < L; ++x) {
+      const float* r = from + x * stride;
+      for (int d = 0; d < width; d += W) {
+        const V v = S::load(r + d);
+        bad[(d / W) % 2] = S::add(bad[(d / W) % 2], S::mul(v, zero));
+        if (rows_to != nullptr) S::store(rows_to + static_cast<int64_t>(x) * width + d, v);
+      }
+    }
+    return S::hsum(S::add(bad[0], bad[1])) == 0.0f;
+  }
+
   // The backward's row terms: delta[r] = dot(o[r], d[r]) - (d_lse ? d_lse[r] : 0) for `rows` rows of n floats.
   static void row_deltas(const float* o, const float* d, const float* d_lse, int64_t rows, int n, float* delta) {
     const int nv = n / W * W;
@@ -1124,7 +1359,7 @@ struct Rows {
 
   static KernelTable table() {
     return KernelTable{S::kName, na_forward, na_backward, na_backward_blocked, qk_forward, qk_backward, av_forward,
-                       av_backward, transpose_line, row_deltas};
+                       av_backward, transpose_line, row_deltas, na_forward_blocked, stage_line, RW};
   }
 };
 

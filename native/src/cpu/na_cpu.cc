@@ -676,10 +676,79 @@ bool run_backward_blocked(NACall c, const Geometry& g, const Chunks& chunks, con
   return std::none_of(nonfinite.begin(), nonfinite.end(), [](unsigned char f) { return f != 0; });
 }
 
+std::atomic<bool>& blocked_forward_flag() {
+  static std::atomic<bool> on{[] {
+    const char* env = std::getenv("NATTEN_CPU_BLOCKED_FORWARD");
+    return env == nullptr || std::strcmp(env, "0") != 0;
+  }()};
+  return on;
+}
+
+// The blocked forward (kernels.h, na_forward_blocked): where the blocked backward runs, with one head dim of
+// at most four of the row kernels' vectors.
+bool blocked_forward_fits(const Problem& p, int row_width) {
+  return blocked_forward_flag().load() && p.dilation[2] == 1 && p.kernel[2] <= 16 && p.n_extra == 0 &&
+         p.head_dim == p.head_dim_v && p.head_dim % row_width == 0 && p.head_dim <= 4 * row_width;
+}
+
+// Runs the blocked forward: one pass (one dispatch, as prepare_blocked) makes the transposed key and the
+// value's head-major rows (headsKv > 1) and checks the value; false, with nothing written, when a value is Inf
+// or NaN (its masked pairs would multiply it by zero: the per-row forward then runs).
+bool run_forward_blocked(NACall c, const Geometry& g, const float* key, const float* value) {
+  const Problem& p = c.p;
+  const int64_t tokens = c.tokens, hkv = p.heads_kv, L = p.length[2], lines = tokens / L;
+  const int D = p.head_dim;
+  const int64_t pitch = L + kTransposePad;
+  Workspace ws(Workspace::bytes_for(p.batch * hkv * lines * D * pitch, 4) + stage_bytes(p, tokens, false, true, false));
+  float* kt = ws.take<float>(p.batch * hkv * lines * D * pitch);
+  float* value_rows = staged(p) ? ws.take<float>(kv_elements(p, tokens, D)) : nullptr;
+  const double work = work_of(g, 2 * D);
+  const int64_t per_unit = std::max<int64_t>(1, kCopyTokens / L);
+  const int64_t per_batch = (lines + per_unit - 1) / per_unit;
+  std::vector<unsigned char> finite(p.batch * per_batch, 1);
+  const KernelTable* table = kernels().load();
+  run_units(p.batch * per_batch, work, [&](int64_t u) {
+    const int64_t b = u / per_batch, l0 = (u % per_batch) * per_unit;
+    for (int64_t line = l0; line < std::min(lines, l0 + per_unit); ++line) {
+      const int64_t t0 = b * tokens + line * L;
+      for (int64_t hk = 0; hk < hkv; ++hk) {
+        const int64_t group_line = (b * hkv + hk) * lines + line;
+        table->transpose_line(key + (t0 * hkv + hk) * D, hkv * D, static_cast<int>(L), D, kt + group_line * D * pitch,
+                              pitch, nullptr);  // a non-finite key meets only -Inf masks: any key will do
+        float* rows = value_rows == nullptr ? nullptr : value_rows + ((b * hkv + hk) * tokens + line * L) * D;
+        if (!table->stage_line(value + (t0 * hkv + hk) * D, hkv * D, static_cast<int>(L), D, rows)) {
+          finite[u] = 0;
+        }
+      }
+    }
+  });
+  if (!std::all_of(finite.begin(), finite.end(), [](unsigned char f) { return f != 0; })) {
+    return false;
+  }
+  c.key = c.value = nullptr;
+  c.key_t = kt;
+  c.t_pitch = pitch;
+  c.key_rows = value_rows != nullptr ? value_rows : value;  // the value's rows (see na_forward_blocked)
+  c.key_token_stride = value_rows != nullptr ? 1 : hkv;
+  c.key_head_stride = value_rows != nullptr ? tokens : 1;
+  c.tile_lanes = p.kernel[2] <= 8 ? 8 : 16;
+  c.tile_lines = tile_lines();
+  for (int a = 0; a < 3; ++a) {
+    g.axis_tables(a, &c.win_first[a], &c.win_count[a], &c.win_rpb[a]);
+  }
+  run_units(unit_count(c), work, [&](int64_t u) { table->na_forward_blocked(c, u); });
+  return true;
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------------------
 // Entry points
+
+void set_blocked_forward(bool on) { blocked_forward_flag().store(on); }
+
+bool blocked_forward_applies(const Problem& p) { return blocked_forward_fits(p, kernels().load()->row_width); }
+
 
 void set_blocked_backward(bool on) { blocked_backward_flag().store(on); }
 
@@ -701,6 +770,17 @@ void na_forward(const Problem& p, const float* query, const float* key, const fl
   c.extra_values = extra_values;
   c.out = output;
   c.out_lse = lse;
+  if (blocked_forward_applies(p)) {
+    const Chunks blocks = scatter_chunks(g);  // units of one kv head and whole lines, as the blocked backward's
+    NACall b = make_call(g, blocks, 1);
+    b.query = query;
+    b.rpb = c.rpb;
+    b.out = output;
+    b.out_lse = lse;
+    if (run_forward_blocked(b, g, key, value)) {
+      return;
+    }
+  }
   run_rows(c, g, key, value, &KernelTable::na_forward, p.head_dim + p.head_dim_v);
 }
 

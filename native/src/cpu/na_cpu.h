@@ -90,6 +90,12 @@ bool blocked_backward_enabled();
 // dims multiples of 8.
 bool blocked_backward_applies(const Problem& p);
 
+// The blocked forward (kernels.h, na_forward_blocked) runs where the blocked backward does, with headDim ==
+// headDimV of at most four vectors of the active row kernels (64 floats with AVX-512, 32 otherwise), unless
+// turned off: by set_blocked_forward(false), or NATTEN_CPU_BLOCKED_FORWARD=0 in the environment at load.
+void set_blocked_forward(bool on);
+bool blocked_forward_applies(const Problem& p);
+
 // Threads taking part in a call, the caller included. The default is the number of CPUs this process may
 // run on (sched_getaffinity), or NATTEN_NUM_THREADS when set. set_num_threads(0) restores the default.
 void set_num_threads(int n);

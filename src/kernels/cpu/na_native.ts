@@ -43,6 +43,10 @@ export interface NattenCpuAddon {
   setBlockedBackward(on: boolean): void;
   /** Whether naBackward takes the blocked kernel for this geometry (when its inputs are finite). */
   blockedBackward(geometry: Int32Array): boolean;
+  /** The fused forward's blocked kernel (on by default; NATTEN_CPU_BLOCKED_FORWARD=0 at load turns it off). */
+  setBlockedForward(on: boolean): void;
+  /** Whether naForward takes the blocked kernel for this geometry (when the value is finite). */
+  blockedForward(geometry: Int32Array): boolean;
   /** Threads in all, the caller included; 0 restores the default (the CPUs this process may use). */
   setNumThreads(n: number): void;
   numThreads(): number;
