@@ -840,33 +840,42 @@ struct Rows {
 
   using TileFn = bool (*)(const BlockUnit&, const Tile&);
 
-  template <int NK, int NV, int NL>
+  // The tile kernels by kind, for tile_fn: the backward's and (below) the forward's.
+  struct BackwardTile {
+    template <int TQ, int NK, int NV, int NL>
+    static bool run(const BlockUnit& bu, const Tile& tl) { return blocked_tile<TQ, NK, NV, NL>(bu, tl); }
+  };
+
+  // The kind K's tile kernel for tq queries per line, nk key vectors, nl lines and the head dims: rows in
+  // registers (NV > 0) where headDim == headDimV is one to four row vectors, else NV = 0.
+  template <class K, int NK, int NV, int NL>
   static TileFn tile_fn(int tq) {
     switch (tq) {
-      case 1: return blocked_tile<1, NK, NV, NL>;
-      case 2: return blocked_tile<2, NK, NV, NL>;
-      case 3: return blocked_tile<3, NK, NV, NL>;
-      default: return blocked_tile<4, NK, NV, NL>;
+      case 1: return K::template run<1, NK, NV, NL>;
+      case 2: return K::template run<2, NK, NV, NL>;
+      case 3: return K::template run<3, NK, NV, NL>;
+      default: return K::template run<4, NK, NV, NL>;
     }
   }
 
-  template <int NK, int NL>
+  template <class K, int NK, int NL>
   static TileFn tile_fn(int tq, int D, int Dv) {
     if (D == Dv) {
       switch (D) {
-        case RW: return tile_fn<NK, 1, NL>(tq);
-        case 2 * RW: return tile_fn<NK, 2, NL>(tq);
-        case 3 * RW: return tile_fn<NK, 3, NL>(tq);
-        case 4 * RW: return tile_fn<NK, 4, NL>(tq);
+        case RW: return tile_fn<K, NK, 1, NL>(tq);
+        case 2 * RW: return tile_fn<K, NK, 2, NL>(tq);
+        case 3 * RW: return tile_fn<K, NK, 3, NL>(tq);
+        case 4 * RW: return tile_fn<K, NK, 4, NL>(tq);
         default: break;
       }
     }
-    return tile_fn<NK, 0, NL>(tq);
+    return tile_fn<K, NK, 0, NL>(tq);
   }
 
+  template <class K>
   static TileFn tile_fn(int nk, int nl, int tq, int D, int Dv) {
-    if (nl == 2) return nk == 1 ? tile_fn<1, 2>(tq, D, Dv) : tile_fn<2, 2>(tq, D, Dv);
-    return nk == 1 ? tile_fn<1, 1>(tq, D, Dv) : tile_fn<2, 1>(tq, D, Dv);
+    if (nl == 2) return nk == 1 ? tile_fn<K, 1, 2>(tq, D, Dv) : tile_fn<K, 2, 2>(tq, D, Dv);
+    return nk == 1 ? tile_fn<K, 1, 1>(tq, D, Dv) : tile_fn<K, 2, 1>(tq, D, Dv);
   }
 
   // Whether query lines y and y + dilation of the middle axis pair up in one tile: windows monotone (the
@@ -975,7 +984,7 @@ struct Rows {
     bu.dq = row_scratch(1, kTileSlots * imax(D, Dv)).gbuf;
     const int Hpk = c.heads_per_kv, H = p.heads, NK = c.tile_lanes / W;
     const bool done = walk_tiles(c, pos, [&](Tile& tl, int nl, int tq, int64_t t, int64_t step) {
-      const TileFn fn = tile_fn(NK, nl, tq, D, Dv);
+      const TileFn fn = tile_fn<BackwardTile>(NK, nl, tq, D, Dv);
       for (int h = pos.hk * Hpk; h < (pos.hk + 1) * Hpk; ++h) {
         for (int l = 0; l < nl; ++l) {
           for (int i = 0; i < tq; ++i) {
@@ -1140,30 +1149,17 @@ struct Rows {
     return true;
   }
 
-  template <int NK, int NV, int NL>
-  static TileFn forward_tile_fn(int tq) {
-    switch (tq) {
-      case 1: return forward_tile<1, NK, NV, NL>;
-      case 2: return forward_tile<2, NK, NV, NL>;
-      case 3: return forward_tile<3, NK, NV, NL>;
-      default: return forward_tile<4, NK, NV, NL>;
+  struct ForwardTile {
+    // NV = 0 (head dims not in registers) never reaches the forward: na_cpu.cc checks its dims first.
+    template <int TQ, int NK, int NV, int NL>
+    static bool run(const BlockUnit& bu, const Tile& tl) {
+      if constexpr (NV == 0) {
+        return false;
+      } else {
+        return forward_tile<TQ, NK, NV, NL>(bu, tl);
+      }
     }
-  }
-
-  template <int NK, int NL>
-  static TileFn forward_tile_fn(int tq, int D) {
-    switch (D / RW) {
-      case 1: return forward_tile_fn<NK, 1, NL>(tq);
-      case 2: return forward_tile_fn<NK, 2, NL>(tq);
-      case 3: return forward_tile_fn<NK, 3, NL>(tq);
-      default: return forward_tile_fn<NK, 4, NL>(tq);
-    }
-  }
-
-  static TileFn forward_tile_fn(int nk, int nl, int tq, int D) {
-    if (nl == 2) return nk == 1 ? forward_tile_fn<1, 2>(tq, D) : forward_tile_fn<2, 2>(tq, D);
-    return nk == 1 ? forward_tile_fn<1, 1>(tq, D) : forward_tile_fn<2, 1>(tq, D);
-  }
+  };
 
   static void na_forward_blocked(const NACall& c, int64_t u) {
     const Problem& p = c.p;
@@ -1182,7 +1178,7 @@ struct Rows {
     bu.dq = row_scratch(kTileSlots * srows * kTileLanes, 0).scores;
     const int Hpk = c.heads_per_kv, H = p.heads, NK = c.tile_lanes / W;
     walk_tiles(c, pos, [&](Tile& tl, int nl, int tq, int64_t t, int64_t step) {
-      const TileFn fn = forward_tile_fn(NK, nl, tq, D);
+      const TileFn fn = tile_fn<ForwardTile>(NK, nl, tq, D, D);
       for (int h = pos.hk * Hpk; h < (pos.hk + 1) * Hpk; ++h) {
         for (int l = 0; l < nl; ++l) {
           for (int i = 0; i < tq; ++i) {

@@ -593,6 +593,26 @@ std::atomic<bool>& blocked_backward_flag() {
   return on;
 }
 
+// Runs body(b, line, t0) for every line (length[2] consecutive tokens, one position on the leading axes; t0 its
+// first token counted over batches) of every batch, on units of whole lines (up to kCopyTokens tokens) so that
+// the tensors are read in order; returns whether every call returned true.
+template <class F>
+bool for_each_line(const Problem& p, int64_t tokens, double work, F&& body) {
+  const int64_t L = p.length[2], lines = tokens / L;
+  const int64_t per_unit = std::max<int64_t>(1, kCopyTokens / L);
+  const int64_t per_batch = (lines + per_unit - 1) / per_unit;
+  std::vector<unsigned char> ok(p.batch * per_batch, 1);
+  run_units(p.batch * per_batch, work, [&](int64_t u) {
+    const int64_t b = u / per_batch, l0 = (u % per_batch) * per_unit;
+    for (int64_t line = l0; line < std::min(lines, l0 + per_unit); ++line) {
+      if (!body(b, line, b * tokens + line * L)) {
+        ok[u] = 0;
+      }
+    }
+  });
+  return std::all_of(ok.begin(), ok.end(), [](unsigned char f) { return f != 0; });
+}
+
 // The blocked backward's inputs, made in one pass (one dispatch) over key, value, output and its gradient, by
 // units of whole lines (a line: length[2] consecutive tokens, one position on the leading axes), every kv head
 // of each line in turn (the tensors read in order, as in restage):
@@ -607,30 +627,22 @@ bool prepare_blocked(const NACall& c, int64_t pitch, const float* key, const flo
   const Problem& p = c.p;
   const int64_t tokens = c.tokens, hkv = p.heads_kv, L = p.length[2], lines = tokens / L;
   const int D = p.head_dim, Dv = p.head_dim_v;
-  const int64_t per_unit = std::max<int64_t>(1, kCopyTokens / L);
-  const int64_t per_batch = (lines + per_unit - 1) / per_unit;
-  std::vector<unsigned char> finite(p.batch * per_batch, 1);
   const KernelTable* table = kernels().load();
-  run_units(p.batch * per_batch, work, [&](int64_t u) {
-    const int64_t b = u / per_batch, l0 = (u % per_batch) * per_unit;
-    for (int64_t line = l0; line < std::min(lines, l0 + per_unit); ++line) {
-      const int64_t t0 = b * tokens + line * L;  // the line's first token, counted over batches
-      for (int64_t hk = 0; hk < hkv; ++hk) {
-        const int64_t group_line = (b * hkv + hk) * lines + line;
-        float* rows = key_rows == nullptr ? nullptr : key_rows + ((b * hkv + hk) * tokens + line * L) * D;
-        if (!table->transpose_line(key + (t0 * hkv + hk) * D, hkv * D, static_cast<int>(L), D,
-                                   kt + group_line * D * pitch, pitch, rows)) {
-          finite[u] = 0;
-        }
-        table->transpose_line(value + (t0 * hkv + hk) * Dv, hkv * Dv, static_cast<int>(L), Dv,
-                              vt + group_line * Dv * pitch, pitch, nullptr);
-      }
-      const int64_t r0 = t0 * p.heads;
-      table->row_deltas(c.output + r0 * Dv, c.d_output + r0 * Dv, c.d_lse != nullptr ? c.d_lse + r0 : nullptr,
-                        L * p.heads, Dv, delta + r0);
+  return for_each_line(p, tokens, work, [&](int64_t b, int64_t line, int64_t t0) {
+    bool finite = true;
+    for (int64_t hk = 0; hk < hkv; ++hk) {
+      const int64_t group_line = (b * hkv + hk) * lines + line;
+      float* rows = key_rows == nullptr ? nullptr : key_rows + ((b * hkv + hk) * tokens + line * L) * D;
+      finite &= table->transpose_line(key + (t0 * hkv + hk) * D, hkv * D, static_cast<int>(L), D,
+                                      kt + group_line * D * pitch, pitch, rows);
+      table->transpose_line(value + (t0 * hkv + hk) * Dv, hkv * Dv, static_cast<int>(L), Dv,
+                            vt + group_line * Dv * pitch, pitch, nullptr);
     }
+    const int64_t r0 = t0 * p.heads;
+    table->row_deltas(c.output + r0 * Dv, c.d_output + r0 * Dv, c.d_lse != nullptr ? c.d_lse + r0 : nullptr,
+                      L * p.heads, Dv, delta + r0);
+    return finite;
   });
-  return std::all_of(finite.begin(), finite.end(), [](unsigned char f) { return f != 0; });
 }
 
 // Runs the blocked backward; false (its outputs then unspecified) when the query, key or output gradient holds
@@ -703,26 +715,19 @@ bool run_forward_blocked(NACall c, const Geometry& g, const float* key, const fl
   float* kt = ws.take<float>(p.batch * hkv * lines * D * pitch);
   float* value_rows = staged(p) ? ws.take<float>(kv_elements(p, tokens, D)) : nullptr;
   const double work = work_of(g, 2 * D);
-  const int64_t per_unit = std::max<int64_t>(1, kCopyTokens / L);
-  const int64_t per_batch = (lines + per_unit - 1) / per_unit;
-  std::vector<unsigned char> finite(p.batch * per_batch, 1);
   const KernelTable* table = kernels().load();
-  run_units(p.batch * per_batch, work, [&](int64_t u) {
-    const int64_t b = u / per_batch, l0 = (u % per_batch) * per_unit;
-    for (int64_t line = l0; line < std::min(lines, l0 + per_unit); ++line) {
-      const int64_t t0 = b * tokens + line * L;
-      for (int64_t hk = 0; hk < hkv; ++hk) {
-        const int64_t group_line = (b * hkv + hk) * lines + line;
-        table->transpose_line(key + (t0 * hkv + hk) * D, hkv * D, static_cast<int>(L), D, kt + group_line * D * pitch,
-                              pitch, nullptr);  // a non-finite key meets only -Inf masks: any key will do
-        float* rows = value_rows == nullptr ? nullptr : value_rows + ((b * hkv + hk) * tokens + line * L) * D;
-        if (!table->stage_line(value + (t0 * hkv + hk) * D, hkv * D, static_cast<int>(L), D, rows)) {
-          finite[u] = 0;
-        }
-      }
+  const bool finite = for_each_line(p, tokens, work, [&](int64_t b, int64_t line, int64_t t0) {
+    bool ok = true;
+    for (int64_t hk = 0; hk < hkv; ++hk) {
+      const int64_t group_line = (b * hkv + hk) * lines + line;
+      table->transpose_line(key + (t0 * hkv + hk) * D, hkv * D, static_cast<int>(L), D, kt + group_line * D * pitch,
+                            pitch, nullptr);  // a non-finite key meets only -Inf masks: any key will do
+      float* rows = value_rows == nullptr ? nullptr : value_rows + ((b * hkv + hk) * tokens + line * L) * D;
+      ok &= table->stage_line(value + (t0 * hkv + hk) * D, hkv * D, static_cast<int>(L), D, rows);
     }
+    return ok;
   });
-  if (!std::all_of(finite.begin(), finite.end(), [](unsigned char f) { return f != 0; })) {
+  if (!finite) {
     return false;
   }
   c.key = c.value = nullptr;
