@@ -889,13 +889,17 @@ struct Rows {
     return first[y + d] >= first[y] && first[y + d] + count[y + d] * d >= first[y] + count[y] * d;
   }
 
-  // Walks the tiles of a unit (one batch, one kv head, a token range) and calls fn(tl, nl, tq, t, step) for
-  // each: tl holds the tile's geometry (its queries' windows, key rows and rpb offsets; the per-head fields are
-  // the caller's), nl lines of tq queries from token t, the second line `step` tokens after the first. Stops
-  // and returns false when fn does.
-  template <class F>
-  static bool walk_tiles(const NACall& c, const UnitPos& pos, F&& fn) {
+  // Runs the kind K's tile kernel on every tile of a unit (one batch, one kv head, a token range) and every query
+  // head of that kv head: slot(tl, s, row) points slot s of the tile at its query's row (slot l * tq + i: line l,
+  // x offset i), head(tl, h) sets what else head h needs; tl's geometry (its queries' windows, key rows and rpb
+  // offsets) and rpb_h are filled here. Stops and returns false when a tile kernel does.
+  template <class K, class Slot, class Head>
+  static bool walk_tiles(const BlockUnit& bu, Slot&& slot, Head&& head) {
+    const NACall& c = bu.c;
+    const UnitPos& pos = bu.pos;
     const Problem& p = c.p;
+    const int64_t N = c.tokens;
+    const int Hpk = c.heads_per_kv, H = p.heads, NK = c.tile_lanes / W;
     const int L1 = p.length[1], L2 = p.length[2];
     const int32_t* first = c.win_first[2];
     const int32_t* count = c.win_count[2];
@@ -954,7 +958,15 @@ struct Rows {
           tl.win_hi[i] = tl.win_lo[i] + count[x + i];
           tl.rpb_x[i] = c.win_rpb[2][x + i] - tl.win_lo[i];
         }
-        if (!fn(tl, nl, tq, t, step)) return false;
+        const TileFn fn = tile_fn<K>(NK, nl, tq, bu.D, bu.Dv);
+        for (int h = pos.hk * Hpk; h < (pos.hk + 1) * Hpk; ++h) {
+          for (int l = 0; l < nl; ++l) {
+            for (int i = 0; i < tq; ++i) slot(tl, l * tq + i, (static_cast<int64_t>(pos.b) * N + t + l * step + i) * H + h);
+          }
+          tl.rpb_h = c.rpb == nullptr ? nullptr : c.rpb + static_cast<int64_t>(h) * c.rpb_volume;
+          head(tl, h);
+          if (!fn(bu, tl)) return false;
+        }
         t += tq;
       }
       if (nl == 2) t = line_end;
@@ -982,27 +994,19 @@ struct Rows {
     clear_key_side(bu.dv, halo);
     double* drpb = rpb_part(c, u);
     bu.dq = row_scratch(1, kTileSlots * imax(D, Dv)).gbuf;
-    const int Hpk = c.heads_per_kv, H = p.heads, NK = c.tile_lanes / W;
-    const bool done = walk_tiles(c, pos, [&](Tile& tl, int nl, int tq, int64_t t, int64_t step) {
-      const TileFn fn = tile_fn<BackwardTile>(NK, nl, tq, D, Dv);
-      for (int h = pos.hk * Hpk; h < (pos.hk + 1) * Hpk; ++h) {
-        for (int l = 0; l < nl; ++l) {
-          for (int i = 0; i < tq; ++i) {
-            const int64_t row = (static_cast<int64_t>(pos.b) * N + t + l * step + i) * H + h;
-            const int slot = l * tq + i;
-            tl.q[slot] = c.query + row * D;
-            tl.dO[slot] = c.d_output + row * Dv;
-            tl.lse[slot] = c.lse[row];
-            tl.delta[slot] = c.delta[row];
-            tl.d_query[slot] = c.d_query + row * D;
-          }
-        }
-        tl.rpb_h = c.rpb == nullptr ? nullptr : c.rpb + static_cast<int64_t>(h) * c.rpb_volume;
-        tl.drpb_h = drpb == nullptr ? nullptr : drpb + static_cast<int64_t>(h - pos.hk * Hpk) * c.rpb_volume;
-        if (!fn(bu, tl)) return false;
-      }
-      return true;
-    });
+    const int Hpk = c.heads_per_kv;
+    const bool done = walk_tiles<BackwardTile>(
+        bu,
+        [&](Tile& tl, int slot, int64_t row) {
+          tl.q[slot] = c.query + row * D;
+          tl.dO[slot] = c.d_output + row * Dv;
+          tl.lse[slot] = c.lse[row];
+          tl.delta[slot] = c.delta[row];
+          tl.d_query[slot] = c.d_query + row * D;
+        },
+        [&](Tile& tl, int h) {
+          tl.drpb_h = drpb == nullptr ? nullptr : drpb + static_cast<int64_t>(h - pos.hk * Hpk) * c.rpb_volume;
+        });
     if (!done) c.nonfinite[u] = 1;
   }
 
@@ -1176,25 +1180,14 @@ struct Rows {
     const int srows = p.kernel[0] * p.kernel[1];
     bu.kstride_rows = srows;
     bu.dq = row_scratch(kTileSlots * srows * kTileLanes, 0).scores;
-    const int Hpk = c.heads_per_kv, H = p.heads, NK = c.tile_lanes / W;
-    walk_tiles(c, pos, [&](Tile& tl, int nl, int tq, int64_t t, int64_t step) {
-      const TileFn fn = tile_fn<ForwardTile>(NK, nl, tq, D, D);
-      for (int h = pos.hk * Hpk; h < (pos.hk + 1) * Hpk; ++h) {
-        for (int l = 0; l < nl; ++l) {
-          for (int i = 0; i < tq; ++i) {
-            const int64_t row = (static_cast<int64_t>(pos.b) * N + t + l * step + i) * H + h;
-            const int slot = l * tq + i;
-            tl.q[slot] = c.query + row * D;
-            tl.d_query[slot] = c.out + row * D;
-            tl.lse_out[slot] = c.out_lse + row;
-          }
-        }
-        tl.rpb_h = c.rpb == nullptr ? nullptr : c.rpb + static_cast<int64_t>(h) * c.rpb_volume;
-        tl.drpb_h = nullptr;
-        fn(bu, tl);
-      }
-      return true;
-    });
+    walk_tiles<ForwardTile>(
+        bu,
+        [&](Tile& tl, int slot, int64_t row) {
+          tl.q[slot] = c.query + row * D;
+          tl.d_query[slot] = c.out + row * D;
+          tl.lse_out[slot] = c.out_lse + row;
+        },
+        [&](Tile& tl, int) { tl.drpb_h = nullptr; });
   }
 
   // ---------------------------------------------------------------------------------------------------
