@@ -670,6 +670,14 @@ struct Rows {
     for (int v = 0; v < NV; ++v) R::store(dst + RW * v, acc[v]);
   }
 
+  // Key row (a, b) of a tile: position a of the first axis' window, b steps of the dilation from the middle
+  // axis' first key row. Returns its line (index over the leading axes' positions); *ry: its rpb offset on them.
+  static NATTEN_FORCE_INLINE int64_t key_line(const NACall& c, const Tile& tl, int a, int b, int* ry) {
+    const Problem& p = c.p;
+    *ry = ((c.win_rpb[0][tl.z] + a) * (2 * p.kernel[1] - 1) + b) * (2 * p.kernel[2] - 1);
+    return static_cast<int64_t>(c.win_first[0][tl.z] + a * p.dilation[0]) * p.length[1] + tl.f1 + b * p.dilation[1];
+  }
+
   // One query head of one tile: queries [I0, I0 + TN) of it (slot l * TQ + i: line l, x offset i) against
   // the key rows whose position on the middle axis is in [r_lo, r_hi) (counted from the tile's first, in
   // steps of the dilation), every position of the first axis. qr, dor, dq: the tile's q, dO and dq sums in
@@ -682,11 +690,10 @@ struct Rows {
     const Problem& p = c.p;
     constexpr int LN = NK * W;
     constexpr int NR = NV > 0 ? NV : 1;
-    const int D = NV > 0 ? NV * RW : bu.D, Dv = NV > 0 ? NV * RW : bu.Dv, L1 = bu.L1, L2 = bu.L2;
+    const int D = NV > 0 ? NV * RW : bu.D, Dv = NV > 0 ? NV * RW : bu.Dv, L2 = bu.L2;
     const int nb = r_hi - r_lo;
     if (nb <= 0) return;
-    const int f0 = c.win_first[0][tl.z], n0 = c.win_count[0][tl.z], b0 = c.win_rpb[0][tl.z];
-    const int r1 = 2 * p.kernel[1] - 1, r2 = 2 * p.kernel[2] - 1;
+    const int n0 = c.win_count[0][tl.z];
     const V vscale = S::set1(p.scale);
     alignas(32) float pg[TN][LN];  // P
     alignas(32) float gg[TN][LN];  // scale * dS
@@ -702,15 +709,13 @@ struct Rows {
     const int rows = n0 * nb;
     for (int r0 = 0; r0 < rows; r0 += GM) {
       const int gn = imin(GM, rows - r0);
-      int64_t kbs[GM];
+      int64_t kbs[GM] = {};
       int rys[GM];
       const float* kcols[GM];
       const float* vcols[GM];
       for (int g = 0; g < gn; ++g) {
-        const int a = (r0 + g) / nb, b = r_lo + (r0 + g) % nb;
-        const int64_t line = static_cast<int64_t>(f0 + a * p.dilation[0]) * L1 + tl.f1 + b * p.dilation[1];
+        const int64_t line = key_line(c, tl, (r0 + g) / nb, r_lo + (r0 + g) % nb, &rys[g]);
         kbs[g] = line * L2 + tl.lo;  // the key token of lane 0
-        rys[g] = ((b0 + a) * r1 + b) * r2;
         kcols[g] = bu.kt0 + line * D * c.t_pitch + (kPairs ? 2 : 1) * tl.lo;
         vcols[g] = bu.vt0 + line * Dv * c.t_pitch + (kPairs ? 2 : 1) * tl.lo;
       }
@@ -1029,11 +1034,10 @@ struct Rows {
     const Problem& p = c.p;
     constexpr int LN = NK * W;
     constexpr int D = NV * RW;
-    const int L1 = bu.L1, L2 = bu.L2;
+    const int L2 = bu.L2;
     const int nb = r_hi - r_lo;
     if (nb <= 0) return;
-    const int f0 = c.win_first[0][tl.z], n0 = c.win_count[0][tl.z], b0 = c.win_rpb[0][tl.z];
-    const int r1 = 2 * p.kernel[1] - 1, r2 = 2 * p.kernel[2] - 1;
+    const int n0 = c.win_count[0][tl.z];
     constexpr int A = TN * NK, GM = group_rows(A);
     alignas(32) float pg[TN][LN];
     alignas(32) float bias[LN];
@@ -1055,14 +1059,12 @@ struct Rows {
     const int rows = n0 * nb;
     for (int r0 = 0; r0 < rows; r0 += GM) {
       const int gn = imin(GM, rows - r0);
-      int64_t kbs[GM];
+      int64_t kbs[GM] = {};
       int rys[GM];
       const float* kcols[GM];
       for (int g = 0; g < gn; ++g) {
-        const int a = (r0 + g) / nb, b = r_lo + (r0 + g) % nb;
-        const int64_t line = static_cast<int64_t>(f0 + a * p.dilation[0]) * L1 + tl.f1 + b * p.dilation[1];
+        const int64_t line = key_line(c, tl, (r0 + g) / nb, r_lo + (r0 + g) % nb, &rys[g]);
         kbs[g] = line * L2 + tl.lo;
-        rys[g] = ((b0 + a) * r1 + b) * r2;
         kcols[g] = bu.kt0 + line * D * c.t_pitch + (kPairs ? 2 : 1) * tl.lo;
       }
       V scs[GM * A];
