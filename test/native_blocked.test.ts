@@ -321,4 +321,23 @@ describe('native blocked forward', () => {
                   1e-5, 'finite part');
     }
   });
+
+  it('a NaN key runs blocked and poisons exactly the queries whose windows hold it, as per row', () => {
+    const p = problem({spatial: [6, 20], kernelSize: [3, 5], headDim: 16});
+    const x = inputs(p, 13);
+    const D = p.headDim, heads = p.heads;
+    const token = 3 * 20 + 4;  // row 3, column 4
+    for (let h = 0; h < heads; ++h) x.k[(token * heads + h) * D + 5] = NaN;
+    for (const isa of ISAS) {
+      expect(forwardBlocked(p, isa)).toBe(true);
+      const blocked = run(p, x, isa, true).f;
+      const rows = run(p, x, isa, true, 0, 2, false).f;
+      for (const [a, e] of [[blocked.output, rows.output], [blocked.lse, rows.lse]]) {
+        const nan = (v: Float32Array) => Array.from(v, (y, i) => (Number.isNaN(y) ? i : -1)).filter(i => i >= 0);
+        expect(nan(a)).toEqual(nan(e));
+        expect(nan(e).length).toBeGreaterThan(0);
+        expectClose(a.map(y => (Number.isNaN(y) ? 0 : y)), e.map(y => (Number.isNaN(y) ? 0 : y)), 1e-5, 'the rest');
+      }
+    }
+  });
 });
