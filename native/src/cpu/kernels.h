@@ -512,8 +512,9 @@ struct Rows {
     const float* kt0;    // transposed key / value of this batch and kv head: [lines, dim, c.t_pitch]
     const float* vt0;
     KeySide dk, dv;
-    float* dq;           // kTileQueries rows of D: the tile's dq sums (the forward: its score buffer)
-    int64_t kstride_rows = 0;  // the forward: rows of the score buffer per query slot
+    float* dq;           // kTileQueries rows of D: the tile's dq sums
+    float* scores = nullptr;  // the forward: the tile's kept scores, score_rows rows of kTileLanes per slot
+    int score_rows = 0;
   };
 
   // One query head's view of a tile.
@@ -522,7 +523,8 @@ struct Rows {
     const float* q[kTileSlots];
     const float* dO[kTileSlots];
     float lse[kTileSlots], delta[kTileSlots];
-    float* d_query[kTileSlots];  // the forward: the output rows
+    float* d_query[kTileSlots];
+    float* out[kTileSlots];      // the forward: the output rows
     float* lse_out[kTileSlots];  // the forward: the logsumexp entries
     int win_lo[kTileQueries], win_hi[kTileQueries];  // the query's window, in lanes from lo
     int rpb_x[kTileQueries];  // last-axis rpb index of lane 0 for the query (valid inside its window only)
@@ -1065,7 +1067,7 @@ struct Rows {
       for (int g = 0; g < gn; ++g) {
         const int64_t line = key_line(c, tl, (r0 + g) / nb, r_lo + (r0 + g) % nb, &rys[g]);
         kbs[g] = line * L2 + tl.lo;
-        kcols[g] = bu.kt0 + line * D * c.t_pitch + (kPairs ? 2 : 1) * tl.lo;
+        if (!PV) kcols[g] = bu.kt0 + line * D * c.t_pitch + (kPairs ? 2 : 1) * tl.lo;  // scores only
       }
       V scs[GM * A];
       if (!PV) lane_dots_n<TN, NK>(gn, tl.q + I0, kcols, c.t_pitch, D, scs);
@@ -1128,8 +1130,8 @@ struct Rows {
   template <int TQ, int NK, int NV, int NL>
   static bool forward_tile(const BlockUnit& bu, const Tile& tl) {
     constexpr int TS = TQ * NL;
-    float* sbuf = bu.dq;  // the unit's score buffer (na_forward_blocked)
-    const int srows = static_cast<int>(bu.kstride_rows);
+    float* sbuf = bu.scores;
+    const int srows = bu.score_rows;
     int cur[TS];
     V vmax[TS], vsum[TS];
     float mx[TS];
@@ -1149,7 +1151,7 @@ struct Rows {
     for (int i = 0; i < TS; ++i) {
       const float sum = S::hsum(vsum[i]);
       const RV inv = R::set1(1.0f / sum);
-      for (int v = 0; v < NV; ++v) R::store(tl.d_query[i] + RW * v, R::mul(acc[i][v], inv));
+      for (int v = 0; v < NV; ++v) R::store(tl.out[i] + RW * v, R::mul(acc[i][v], inv));
       *tl.lse_out[i] = logf(sum) + mx[i];
     }
     return true;
@@ -1179,14 +1181,13 @@ struct Rows {
     bu.kstride = c.key_token_stride * D;
     const int64_t group = static_cast<int64_t>(pos.b) * kvs + pos.hk;
     bu.kt0 = c.key_t + group * (N / L2) * D * c.t_pitch;
-    const int srows = p.kernel[0] * p.kernel[1];
-    bu.kstride_rows = srows;
-    bu.dq = row_scratch(kTileSlots * srows * kTileLanes, 0).scores;
+    bu.score_rows = p.kernel[0] * p.kernel[1];
+    bu.scores = row_scratch(kTileSlots * bu.score_rows * kTileLanes, 0).scores;
     walk_tiles<ForwardTile>(
         bu,
         [&](Tile& tl, int slot, int64_t row) {
           tl.q[slot] = c.query + row * D;
-          tl.d_query[slot] = c.out + row * D;
+          tl.out[slot] = c.out + row * D;
           tl.lse_out[slot] = c.out_lse + row;
         },
         [&](Tile& tl, int) { tl.drpb_h = nullptr; });

@@ -613,6 +613,15 @@ bool for_each_line(const Problem& p, int64_t tokens, double work, F&& body) {
   return std::all_of(ok.begin(), ok.end(), [](unsigned char f) { return f != 0; });
 }
 
+// The blocked kernels' tiles: key lanes per tile, query lines per tile, the per-axis window tables.
+void set_tiles(NACall* c, const Geometry& g) {
+  c->tile_lanes = c->p.kernel[2] <= 8 ? 8 : 16;
+  c->tile_lines = tile_lines();
+  for (int a = 0; a < 3; ++a) {
+    g.axis_tables(a, &c->win_first[a], &c->win_count[a], &c->win_rpb[a]);
+  }
+}
+
 // The blocked backward's inputs, made in one pass (one dispatch) over key, value, output and its gradient, by
 // units of whole lines (a line: length[2] consecutive tokens, one position on the leading axes), every kv head
 // of each line in turn (the tensors read in order, as in restage):
@@ -677,11 +686,7 @@ bool run_backward_blocked(NACall c, const Geometry& g, const Chunks& chunks, con
   c.value_t = vt;
   c.delta = delta;
   c.t_pitch = pitch;
-  c.tile_lanes = p.kernel[2] <= 8 ? 8 : 16;
-  c.tile_lines = tile_lines();
-  for (int a = 0; a < 3; ++a) {
-    g.axis_tables(a, &c.win_first[a], &c.win_count[a], &c.win_rpb[a]);
-  }
+  set_tiles(&c, g);
   std::vector<unsigned char> nonfinite(unit_count(c), 0);
   c.nonfinite = nonfinite.data();
   run_scatter(c, &ws, g, chunks, out, plan, &KernelTable::na_backward_blocked, dims, staged(p));
@@ -736,11 +741,7 @@ bool run_forward_blocked(NACall c, const Geometry& g, const float* key, const fl
   c.key_rows = value_rows != nullptr ? value_rows : value;  // the value's rows (see na_forward_blocked)
   c.key_token_stride = value_rows != nullptr ? 1 : hkv;
   c.key_head_stride = value_rows != nullptr ? tokens : 1;
-  c.tile_lanes = p.kernel[2] <= 8 ? 8 : 16;
-  c.tile_lines = tile_lines();
-  for (int a = 0; a < 3; ++a) {
-    g.axis_tables(a, &c.win_first[a], &c.win_count[a], &c.win_rpb[a]);
-  }
+  set_tiles(&c, g);
   run_units(unit_count(c), work, [&](int64_t u) { table->na_forward_blocked(c, u); });
   return true;
 }
