@@ -34,4 +34,12 @@ for entry in bench webgpu_crosscheck webgpu_tiles; do
   npx esbuild "bench/$entry.ts" --bundle --platform=node --log-level=warning --outfile="$B/$entry.js" \
     --external:@tensorflow/tfjs-node-gpu --external:@tensorflow/tfjs-node
 done
+# The driver-statistics tools of run-steps.sh's wstats step: vkstats (against the carried Vulkan loader) and spirv-as
+# (Debian's spirv-tools; apt-get install spirv-tools libvulkan-dev here).
+if command -v spirv-as > /dev/null && [ -f /usr/include/vulkan/vulkan.h ]; then
+  g++ -O2 -std=c++17 scripts/gpu/vkstats.cc -o "$B/vkstats" -lvulkan
+  cp "$(command -v spirv-as)" "$B/spirv-as"
+else
+  echo "prepare.sh: no spirv-as or Vulkan headers (apt-get install spirv-tools libvulkan-dev): the wstats step will not run"
+fi
 du -sh "$B"

@@ -9,6 +9,8 @@
 #   wbench[:PRESETS]  npm run bench --backend webgpu --quick (default: the four GPU presets)
 #   wbenchfull[:P]    the same without --quick
 #   wtiles[:PRESETS]  bench/webgpu_tiles (row and tiled programs, several tile shapes; WTILES_ARGS=--backward)
+#   wstats[:PRESETS]  bench/webgpu_tiles with Dawn's dump_shaders on (one round), then scripts/gpu/shader_stats.py:
+#                     what the Vulkan driver made of every tiled program it ran (registers, shared and local memory)
 #   wvar:N            the bench with NATTEN_WEBGPU_TILE=$WTILE_N and NATTEN_WEBGPU_FUSED=$WFUSED_N (WVAR_PRESETS)
 #   cuda:PH,PH        scripts/gpu-cuda-check.sh gpu-bundle/suites.js PH PH ... (build selfcheck suites sweep bench
 #                     flex summary profile)
@@ -28,6 +30,11 @@ for step in "$@"; do
       p=${arg:-2d-nat,2d-large,3d-video,1d-long}; q=--quick; [ "$name" = wbenchfull ] && q=""
       timeout ${WBENCH_TIMEOUT:-500} "$NODE" gpu-bundle/bench.js --backend webgpu --preset "$p" $q --json "$OUT/$name.json" > "$OUT/$name.log" 2>&1; rc=$? ;;
     wtiles) timeout ${WTILES_TIMEOUT:-300} "$NODE" gpu-bundle/webgpu_tiles.js --preset "${arg:-2d-nat,2d-large,1d-long,3d-video}" --budget-ms 1500 ${WTILES_ARGS:-} > "$OUT/wtiles-$(date +%s).log" 2>&1; rc=$? ;;
+    wstats)
+      NATTEN_DAWN_FLAGS=backend=vulkan,enable-dawn-features=dump_shaders timeout ${WTILES_TIMEOUT:-300} "$NODE" gpu-bundle/webgpu_tiles.js --preset "${arg:-2d-large,3d-video}" --budget-ms 1500 ${WTILES_ARGS:-} > /tmp/natten-gpu/wstats-dump.log 2>&1; rc=$?
+      grep -E '^\| ' /tmp/natten-gpu/wstats-dump.log > "$OUT/wstats-tiles.log"
+      python3 scripts/gpu/shader_stats.py /tmp/natten-gpu/wstats-dump.log --vkstats gpu-bundle/vkstats --spirv-as gpu-bundle/spirv-as --out /tmp/natten-gpu/shaders > "$OUT/wstats.log" 2>&1 || rc=$?
+      (cd /tmp/natten-gpu && tar -cJf "$OUT/shaders.tar.xz" shaders) ;;
     wvar) v="WTILE_$arg"; f="WFUSED_$arg"
       NATTEN_WEBGPU_TILE="${!v:-}" NATTEN_WEBGPU_FUSED="${!f:-auto}" timeout ${WBENCH_TIMEOUT:-500} "$NODE" gpu-bundle/bench.js --backend webgpu --preset "${WVAR_PRESETS:-2d-large}" --quick --json "$OUT/wvar$arg.json" > "$OUT/wvar$arg.log" 2>&1; rc=$?
       echo "variant $arg: tile='${!v:-}' fused=${!f:-auto}" | tee -a "$OUT/steps.log" ;;
