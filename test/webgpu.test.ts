@@ -179,38 +179,41 @@ describe('WebGPU: the tiled fused programs against the float64 reference', () =>
   afterAll(() => useBackend(CPU));
 
   for (const p of TILED_CASES) {
-    it(`forward, logsumexp and every gradient: ${describeProblem(p)}`, async () => {
-      const x = makeInputs(p, 3);
-      const s = shapes(p);
-      const ref = refForward(p, x.values);
-      const r = rng(4);
-      const dOut = randArray(r, ref.out.length), dLse = randArray(r, ref.lse.length);
-      const g = refBackward(p, x.values, dOut, dLse);
-      const dOutT = tf.tensor(dOut, s.out), dLseT = tf.tensor(dLse, s.lse);
-      const fused = FUSED[p.naDim - 1];
-      const run = (q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, rpb: tf.Tensor, ek: tf.Tensor, ev: tf.Tensor) =>
-          fused(q, k, v, {...x.options, rpb, additionalKeys: ek, additionalValues: ev, returnLse: true});
-      const inputs = [x.q, x.k, x.v, x.rpb!, x.addK!, x.addV!];
-      const before = tf.memory().numTensors;
-      const [out, lse] = run(inputs[0], inputs[1], inputs[2], inputs[3], inputs[4], inputs[5]);
-      expectClose(await read(out), ref.out, 1e-4, 'output');
-      expectClose(await read(lse), ref.lse, 1e-4, 'logsumexp');
-      const grads = tf.grads((...xs: tf.Tensor[]) => {
-        const [o, l] = run(xs[0], xs[1], xs[2], xs[3], xs[4], xs[5]);
-        return tf.add(tf.sum(tf.mul(o, dOutT)), tf.sum(tf.mul(l, dLseT)));
-      })(inputs);
-      const expected = [g.dq, g.dk, g.dv, g.drpb, g.daddK, g.daddV];
-      const names = ['dq', 'dk', 'dv', 'drpb', 'dAdditionalKeys', 'dAdditionalValues'];
-      for (let i = 0; i < 6; i++) {
-        expectClose(await read(grads[i]), expected[i], 1e-3, names[i]);
-      }
-      tf.dispose([out, lse, ...grads]);
-      expect(tf.memory().numTensors).toBe(before);
-      tf.dispose([dOutT, dLseT]);
-      x.dispose();
-    });
+    it(`forward, logsumexp and every gradient: ${describeProblem(p)}`, () => expectForwardAndGradients(p));
   }
 });
+
+/** The fused forward, logsumexp and every gradient on `p` against float64, without leaks. */
+async function expectForwardAndGradients(p: RefProblem): Promise<void> {
+  const x = makeInputs(p, 3);
+  const s = shapes(p);
+  const ref = refForward(p, x.values);
+  const r = rng(4);
+  const dOut = randArray(r, ref.out.length), dLse = randArray(r, ref.lse.length);
+  const g = refBackward(p, x.values, dOut, dLse);
+  const dOutT = tf.tensor(dOut, s.out), dLseT = tf.tensor(dLse, s.lse);
+  const fused = FUSED[p.naDim - 1];
+  const run = (q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, rpb: tf.Tensor, ek: tf.Tensor, ev: tf.Tensor) =>
+      fused(q, k, v, {...x.options, rpb, additionalKeys: ek, additionalValues: ev, returnLse: true});
+  const inputs = [x.q, x.k, x.v, x.rpb!, x.addK!, x.addV!];
+  const before = tf.memory().numTensors;
+  const [out, lse] = run(inputs[0], inputs[1], inputs[2], inputs[3], inputs[4], inputs[5]);
+  expectClose(await read(out), ref.out, 1e-4, 'output');
+  expectClose(await read(lse), ref.lse, 1e-4, 'logsumexp');
+  const grads = tf.grads((...xs: tf.Tensor[]) => {
+    const [o, l] = run(xs[0], xs[1], xs[2], xs[3], xs[4], xs[5]);
+    return tf.add(tf.sum(tf.mul(o, dOutT)), tf.sum(tf.mul(l, dLseT)));
+  })(inputs);
+  const expected = [g.dq, g.dk, g.dv, g.drpb, g.daddK, g.daddV];
+  const names = ['dq', 'dk', 'dv', 'drpb', 'dAdditionalKeys', 'dAdditionalValues'];
+  for (let i = 0; i < 6; i++) {
+    expectClose(await read(grads[i]), expected[i], 1e-3, names[i]);
+  }
+  tf.dispose([out, lse, ...grads]);
+  expect(tf.memory().numTensors).toBe(before);
+  tf.dispose([dOutT, dLseT]);
+  x.dispose();
+}
 
 /** The fused forward's output and logsumexp on `p` (inputs from `seed`) against float64, without leaks. */
 async function expectForward(p: RefProblem, seed: number): Promise<void> {
@@ -280,6 +283,10 @@ describe('WebGPU: the tiled forward\'s tile shapes', () => {
         .toEqual([[1, 4, 4], 8, 8, 2, 4, true, true]);
     expect(fields(chooseGemmTraits(dimInfo(3, 128), H200.bytes, H200.threads, '', true)))
         .toEqual([[2, 4, 4], 16, 16, 2, 4, true, true]);
+    expect(chooseGemmTraits(dimInfo(3, 128), H200.bytes, H200.threads, '', true).rolled).toBe('score');
+    expect(() => chooseGemmTraits(dimInfo(2, 64), H200.bytes, H200.threads,
+                                  JSON.stringify({tile: [1, 2, 8], gr: 4, gc: 8, tm: 4, tn: 4, dimChunk: 8, rolled: 'dims'})))
+        .toThrow(/rolled true, false, "score" or "acc"/);
     // Past the picks' head dims, for the dq pass, and where a pick does not fit: the rank's candidates.
     const rankFirst = fields(chooseGemmTraits(info(3), H200.bytes, H200.threads));
     expect(fields(chooseGemmTraits(dimInfo(3, 160), H200.bytes, H200.threads, '', true))).toEqual(rankFirst);
@@ -331,16 +338,31 @@ describe('WebGPU: the tiled forward\'s tile shapes', () => {
     [{tile: [1, 2, 4], gr: 8, gc: 4, tm: 1, tn: 4, dimChunk: 8, resident: true, prefetch: true, ahead: true},
      problem({spatial: [9, 14], kernelSize: [5, 7], dilation: [1, 2], isCausal: [true, false], hasRpb: true,
               nExtra: 20, heads: 2, headsKv: 2, headDim: 13, headDimV: 18})],
+    // The score GEMM's dim loop rolled (as the 3-D pick); then the accumulation's key loop too, with the tables
+    // ahead (2 warps of 8-row blocks: a warp's rows span two tile lines).
+    [{tile: [1, 2, 8], gr: 4, gc: 8, tm: 4, tn: 4, dimChunk: 8, resident: true, prefetch: true, rolled: 'score'},
+     problem({spatial: [9, 19], kernelSize: [5, 7], dilation: [1, 2], stride: [2, 1], isCausal: [false, true],
+              hasRpb: true, nExtra: 2, heads: 4, headsKv: 2, headDim: 13, headDimV: 6})],
+    [{tile: [2, 2, 4], gr: 16, gc: 8, tm: 1, tn: 4, dimChunk: 8, resident: true, prefetch: true, ahead: true,
+      rolled: true},
+     problem({spatial: [5, 7, 9], kernelSize: [3, 3, 5], stride: [1, 2, 1], isCausal: [true, false, false],
+              hasRpb: true, nExtra: 9, heads: 2, headsKv: 1, headDim: 16, headDimV: 20})],
   ];
   beforeAll(() => useBackend(WEBGPU_TILED));
   afterAll(async () => {
     tf.env().set(NATTEN_WEBGPU_TILE, '');
     await useBackend(CPU);
   });
+  it('runs the dq pass with both GEMM loops rolled: every gradient', async () => {
+    const traits: GemmTileTraits = {tile: [1, 2, 8], gr: 4, gc: 8, tm: 4, tn: 4, dimChunk: 8, rolled: true};
+    tf.env().set(NATTEN_WEBGPU_TILE, JSON.stringify(traits));
+    await expectForwardAndGradients(TILED_CASES[2]);
+  });
   for (const [traits, p] of SHAPES) {
     it(`forward and logsumexp, ${traits.gr}x${traits.gc} threads of ${traits.tm}x${traits.tn}${
            traits.resident === true ? ', resident query tile' : ''}${traits.prefetch === true ? ', prefetch' : ''}${
-           traits.ahead === true ? ', ahead' : ''}: ${
+           traits.ahead === true ? ', ahead' : ''}${
+           traits.rolled !== undefined ? `, rolled ${traits.rolled}` : ''}: ${
            describeProblem(p)}`,
        async () => {
          tf.env().set(NATTEN_WEBGPU_TILE, JSON.stringify(traits));

@@ -101,6 +101,13 @@ export interface GemmTileTraits {
    * first key step is loaded during this chunk's last accumulation step, so no chunk starts with a wait on them.
    */
   ahead?: boolean;
+  /**
+   * The inner loops of the GEMMs (over the staged dims of a score step, `'score'`; over the chunk's keys of an
+   * accumulation step, `'acc'`; both, `true`) start at a uniform whose value (0) the driver cannot see when it
+   * compiles, so it cannot unroll them completely. On the H200 the 3-D pick runs 3-7% faster with the score loop
+   * rolled (bench/RESULTS.md); its register count is unchanged (scripts/gpu/shader_stats.py).
+   */
+  rolled?: boolean | 'score' | 'acc';
 }
 
 /** The head dims a tiled program bakes: rounded up to its staging steps (exact dims are uniforms). */
@@ -141,7 +148,8 @@ export function tiledDims(t: GemmTileTraits, headDim: number, headDimV: number):
 
 export function gemmTraitsKey(t: GemmTileTraits, d: TiledDims): string {
   return `t${t.tile.join('x')}_g${t.gr}x${t.gc}_b${t.tm}x${t.tn}_dc${t.dimChunk}_d${d.dk}_${d.dv}${d.vec4 ? 'v4' : 's'}${
-      t.resident === true ? '_qr' : ''}${t.prefetch === true ? '_pf' : ''}${t.ahead === true ? '_ah' : ''}`;
+      t.resident === true ? '_qr' : ''}${t.prefetch === true ? '_pf' : ''}${t.ahead === true ? '_ah' : ''}${
+      t.rolled === true ? '_rl' : t.rolled === 'score' ? '_rls' : t.rolled === 'acc' ? '_rla' : ''}`;
 }
 
 /**
@@ -181,10 +189,12 @@ function checkGemmTraits(t: GemmTileTraits): void {
              (t.resident === undefined || typeof t.resident === 'boolean') &&
              (t.prefetch === undefined || (typeof t.prefetch === 'boolean' && (!t.prefetch || t.resident === true))) &&
              (t.ahead === undefined || (typeof t.ahead === 'boolean' && (!t.ahead || t.prefetch === true))) &&
+             (t.rolled === undefined || typeof t.rolled === 'boolean' || t.rolled === 'score' || t.rolled === 'acc') &&
              t.tile.every(x => Number.isInteger(x) && x >= 1);
   if (!ok) {
     throw new Error(`tfjs-natten webgpu: inconsistent tile traits ${JSON.stringify(t)}: tile volume must be gr*tm, ` +
-                    'tn and dimChunk multiples of 4, tn at most gr, gc a divisor or multiple of 32, prefetch only with resident, ahead only with prefetch');
+                    'tn and dimChunk multiples of 4, tn at most gr, gc a divisor or multiple of 32, prefetch only with ' +
+                    'resident, ahead only with prefetch, rolled true, false, "score" or "acc"');
   }
 }
 
@@ -235,8 +245,11 @@ const FORWARD_PICKS: ForwardPick[] = [
   // 3d-video (head dim 128, kernel 8x16x16), the same runs: [2,4,4] 16x16 threads of 2x4: 166.7-177.3 ms against
   // 182.2-196.9 for the pick before (8x16 of 4x4; 172.3 and 172.7 in earlier runs, against 208.5). A warp holds 4
   // queries (a line of the tile) instead of 8: fewer of the box's key chunks reach it (the likely reason).
+  // Since 2026-11-29 10:40 UTC with the score GEMM's dim loop rolled: 165.5-168.6 ms against 169.9-187.7 for the
+  // same tile unrolled, in five H200 runs of bench/webgpu_tiles.ts (bench/RESULTS.md).
   {naDim: 3, maxHeadDim: 128,
-   traits: {tile: [2, 4, 4], gr: 16, gc: 16, tm: 2, tn: 4, dimChunk: 32, resident: true, prefetch: true}},
+   traits: {tile: [2, 4, 4], gr: 16, gc: 16, tm: 2, tn: 4, dimChunk: 32, resident: true, prefetch: true,
+            rolled: 'score'}},
 ];
 
 /**

@@ -18,6 +18,12 @@ import {gemmCols, gemmRows, GemmTileTraits, stageSlots, threads, TiledDims} from
 
 export const NEG = -1.0e30;
 
+/**
+ * A zero the driver cannot see when it compiles (the unused fourth lane of the `tiles` uniform, always 0): where
+ * the GEMM loops of `rolled` traits start.
+ */
+export const ROLLED_START = 'uniforms.tiles.w';
+
 /** Binding components of a tiled program's inputs: vec4 rows where the dims allow, vec2 stats, else f32. */
 export function tiledComponents(d: TiledDims, names: string[]): number[] {
   return names.map(n => (n === 'stats' ? 2 : n === 'rpb' || !d.vec4 ? 1 : 4));
@@ -72,6 +78,9 @@ export class TiledWgsl {
   private readonly colBase: string;
   /** Prefix of indices into the chunk tables: the current set's offset `tb` (two sets with `ahead`), or none. */
   readonly tb: string;
+  /** Where the score and accumulation GEMMs' inner loops start: 0, or ROLLED_START for `rolled` traits. */
+  private readonly scoreStart: string;
+  private readonly accStart: string;
   /**
    * `resident`: the score GEMM reads the tile rows from `qtile` (every head dim, staged once by stageResident)
    * instead of staging them per dim step with the columns. `prefetch` (with `resident`): the column steps are
@@ -84,6 +93,9 @@ export class TiledWgsl {
     this.cols = gemmCols(t);
     this.colBase = resident ? '' : 'BQ + ';
     this.tb = ahead ? 'tb + ' : '';
+    const rolled = (part: 'score' | 'acc') => t.rolled === true || t.rolled === part;
+    this.scoreStart = rolled('score') ? ROLLED_START : '0';
+    this.accStart = rolled('acc') ? ROLLED_START : '0';
   }
 
   /** Constants, workgroup memory and helpers. `extraDecls`: the program's own workgroup variables. */
@@ -223,7 +235,7 @@ fn extraValuesOffset() -> i32 {
     const t = this.t;
     return `
     if (warpActive) {
-      for (var d4 = 0; d4 < DC4; d4++) {
+      for (var d4 = ${this.scoreStart}; d4 < DC4; d4++) {
 ${unroll(t.tm, i => this.resident ?
     `        let a${i} = qtile[(tr * TM + ${i}) * DK4 + dc * DC4 + (d4 ^ (tr % DC4))];` :
     `        let a${i} = stage[(tr * TM + ${i}) * DC4 + (d4 ^ (tr % DC4))];`)}
@@ -330,7 +342,7 @@ ${unroll(t.tm, i => unroll(t.tn, j => `        ${name}_${i}_${j} = fma4(a${i}, b
     const t = this.t;
     return `
     if (warpActive) {
-      for (var j4 = 0; j4 < BK / 4; j4++) {
+      for (var j4 = ${this.accStart}; j4 < BK / 4; j4++) {
 ${unroll(t.tm, i => `        let w${i} = probs[(tr * TM + ${i}) * PROW + j4];`)}
 ${unroll(4, k => `        let x${k} = stage[(4 * j4 + ${k}) * VC4 + tc];`)}
 ${unroll(t.tm, i => unroll(4, k => `        ${acc}_${i}_${n} = fma(vec4<f32>(w${i}[${k}]), x${k}, ${acc}_${i}_${n});`))}
