@@ -10,7 +10,8 @@ driver's statistics. One line per tiled program (its tile constants from the WGS
 
 `--all` also lists the programs that are not tiled ones (tfjs's own, the row programs). The SPIR-V loses Dawn's
 MaximallyReconvergesKHR execution mode (spirv-as 2023.1 does not know it), which may change the driver's code a
-little.
+little. NVIDIA's driver 580 reports Register Count, Binary Size, Stack Size, Shared Memory Size and a Local Memory
+Size of 68719476736 for every program, whatever its registers (it says nothing).
 """
 import argparse
 import hashlib
@@ -52,8 +53,9 @@ def describe(wgsl):
             vals[name] = int(m.group(1))
     if 'BQ' in vals:
         kind = 'forward' if 'var<workgroup> flag' in wgsl else ('dkv' if 'dkAcc' in wgsl or 'key tile' in wgsl else 'tiled')
-        extras = [x for x, needle in (('resident', 'var<workgroup> qtile'), ('prefetch', 'kp_0'), ('ahead', 'tb + '))
-                  if needle in wgsl]
+        extras = [x for x, needle in (('resident', 'var<workgroup> qtile'), ('prefetch', 'kp_0'), ('ahead', 'tb + '),
+                                      ('rolled score', 'var d4 = uniforms.tiles.w'),
+                                      ('rolled acc', 'var j4 = uniforms.tiles.w')) if needle in wgsl]
         return True, '%s tile [%s,%s,%s] threads %s (gc %s) block %sx%s dims/step %s %s' % (
             kind, vals.get('T0'), vals.get('T1'), vals.get('T2'), vals.get('THREADS'), vals.get('GC'), vals.get('TM'),
             vals.get('TN'), 4 * vals.get('DC4', 0), ' '.join(extras))

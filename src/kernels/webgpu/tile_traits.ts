@@ -104,7 +104,7 @@ export interface GemmTileTraits {
   /**
    * The inner loops of the GEMMs (over the staged dims of a score step, `'score'`; over the chunk's keys of an
    * accumulation step, `'acc'`; both, `true`) start at a uniform whose value (0) the driver cannot see when it
-   * compiles, so it cannot unroll them completely. On the H200 the 3-D pick runs 3-7% faster with the score loop
+   * compiles, so it cannot unroll them completely. On the H200 the 3-D pick runs 5-8% faster with the score loop
    * rolled (bench/RESULTS.md); its register count is unchanged (scripts/gpu/shader_stats.py).
    */
   rolled?: boolean | 'score' | 'acc';
@@ -245,8 +245,8 @@ const FORWARD_PICKS: ForwardPick[] = [
   // 3d-video (head dim 128, kernel 8x16x16), the same runs: [2,4,4] 16x16 threads of 2x4: 166.7-177.3 ms against
   // 182.2-196.9 for the pick before (8x16 of 4x4; 172.3 and 172.7 in earlier runs, against 208.5). A warp holds 4
   // queries (a line of the tile) instead of 8: fewer of the box's key chunks reach it (the likely reason).
-  // Since 2026-11-29 10:40 UTC with the score GEMM's dim loop rolled: 165.5-168.6 ms against 169.9-187.7 for the
-  // same tile unrolled, in five H200 runs of bench/webgpu_tiles.ts (bench/RESULTS.md).
+  // Since 2026-11-29 with the score GEMM's dim loop rolled: 165.5-168.6 ms against 173.2-180.4 for the same tile
+  // unrolled, in six rounds of bench/webgpu_tiles.ts over three H200 calls (bench/RESULTS.md).
   {naDim: 3, maxHeadDim: 128,
    traits: {tile: [2, 4, 4], gr: 16, gc: 16, tm: 2, tn: 4, dimChunk: 32, resident: true, prefetch: true,
             rolled: 'score'}},
