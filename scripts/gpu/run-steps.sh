@@ -11,6 +11,7 @@
 #   wtiles[:PRESETS]  bench/webgpu_tiles (row and tiled programs, several tile shapes; WTILES_ARGS=--backward)
 #   wstats[:PRESETS]  bench/webgpu_tiles with Dawn's dump_shaders on (one round), then scripts/gpu/shader_stats.py:
 #                     what the Vulkan driver made of every tiled program it ran (registers, shared and local memory)
+#   wfeatures         scripts/gpu/adapter_features.js: the adapter's features and subgroup sizes
 #   wvar:N            the bench with NATTEN_WEBGPU_TILE=$WTILE_N and NATTEN_WEBGPU_FUSED=$WFUSED_N (WVAR_PRESETS)
 #   cuda:PH,PH        scripts/gpu-cuda-check.sh gpu-bundle/suites.js PH PH ... (build selfcheck suites sweep bench
 #                     flex summary profile)
@@ -35,6 +36,7 @@ for step in "$@"; do
       grep -E '^\| ' /tmp/natten-gpu/wstats-dump.log > "$OUT/wstats-tiles.log"
       python3 scripts/gpu/shader_stats.py /tmp/natten-gpu/wstats-dump.log --vkstats gpu-bundle/vkstats --spirv-as gpu-bundle/spirv-as --out /tmp/natten-gpu/shaders > "$OUT/wstats.log" 2>&1 || rc=$?
       (cd /tmp/natten-gpu && tar -cJf "$OUT/shaders.tar.xz" shaders) ;;
+    wfeatures) timeout 60 "$NODE" scripts/gpu/adapter_features.js > "$OUT/wfeatures.log" 2>&1; rc=$? ;;
     wvar) v="WTILE_$arg"; f="WFUSED_$arg"
       NATTEN_WEBGPU_TILE="${!v:-}" NATTEN_WEBGPU_FUSED="${!f:-auto}" timeout ${WBENCH_TIMEOUT:-500} "$NODE" gpu-bundle/bench.js --backend webgpu --preset "${WVAR_PRESETS:-2d-large}" --quick --json "$OUT/wvar$arg.json" > "$OUT/wvar$arg.log" 2>&1; rc=$?
       echo "variant $arg: tile='${!v:-}' fused=${!f:-auto}" | tee -a "$OUT/steps.log" ;;
