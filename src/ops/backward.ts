@@ -32,7 +32,8 @@ function shapeOf(t: Tensor | undefined): number[] | null {
 function naFusedGrad_(inputs: Named, output: Tensor, lse: Tensor, dOutput: Tensor, dLse: Tensor, attrs: NAAttrs):
     Named {
   if (hasKernel(NattenNABackward)) {
-    const outs = runKernel(NattenNABackward, {...inputs, output, lse, dOutput, dLse}, attrs) as Tensor[];
+    const outs =
+        runKernel(NattenNABackward, Object.assign({}, inputs, {output, lse, dOutput, dLse}), attrs) as Tensor[];
     return byName(inputs, ['query', 'key', 'value', 'rpb', 'additionalKeys', 'additionalValues'], outs);
   }
   const info = computeQKVInfo(inputs.query.shape, inputs.key.shape, inputs.value.shape,
@@ -46,7 +47,7 @@ function naFusedGrad_(inputs: Named, output: Tensor, lse: Tensor, dOutput: Tenso
 /** Gradients of the split QK op given the upstream gradient of its logits. */
 function naQKGrad_(inputs: Named, dLogits: Tensor, attrs: NAAttrs): Named {
   if (hasKernel(NattenQKBackward)) {
-    const outs = runKernel(NattenQKBackward, {...inputs, dLogits}, attrs) as Tensor[];
+    const outs = runKernel(NattenQKBackward, Object.assign({}, inputs, {dLogits}), attrs) as Tensor[];
     return byName(inputs, ['query', 'key', 'rpb', 'additionalKeys'], outs);
   }
   const info = computeQKVInfo(inputs.query.shape, inputs.key.shape, null, shapeOf(inputs.additionalKeys),
@@ -58,7 +59,7 @@ function naQKGrad_(inputs: Named, dLogits: Tensor, attrs: NAAttrs): Named {
 /** Gradients of the split AV op given the upstream gradient of its output. */
 function naAVGrad_(inputs: Named, dOutput: Tensor, attrs: NAAttrs): Named {
   if (hasKernel(NattenAVBackward)) {
-    const outs = runKernel(NattenAVBackward, {...inputs, dOutput}, attrs) as Tensor[];
+    const outs = runKernel(NattenAVBackward, Object.assign({}, inputs, {dOutput}), attrs) as Tensor[];
     return byName(inputs, ['weights', 'value', 'additionalValues'], outs);
   }
   const info = computeAVInfo(inputs.weights.shape, inputs.value.shape, attrs);

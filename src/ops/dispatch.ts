@@ -14,7 +14,7 @@ export function runForwardKernel(kernelName: string, inputs: Record<string, Tens
   const inputNames = Object.keys(inputs);
   const list = inputNames.map(name => inputs[name]);
   return engine().runKernel(kernelName, list as unknown as Record<string, Tensor>,
-                            {...attrs, inputNames} as unknown as NamedAttrMap);
+                            {inputNames, ...attrs} as unknown as NamedAttrMap);
 }
 
 export function runKernel(kernelName: string, inputs: Record<string, Tensor>, attrs: NAAttrs): Tensor | Tensor[] {

@@ -37,6 +37,12 @@ function windowAttrs(op: string, naDim: NADim, options: NAOptions, spatial: numb
   return {kernelSize, stride, dilation, isCausal};
 }
 
+/** The kernels' attributes (fields spelled out, not spread: see computeNAInfo). */
+function naAttrs(window: ReturnType<typeof windowAttrs>, scale: number, allowTf32: boolean | undefined) {
+  return {kernelSize: window.kernelSize, stride: window.stride, dilation: window.dilation, isCausal: window.isCausal,
+          scale, allowTf32};
+}
+
 /** Checks query and key (and value when given) against each other. */
 function checkQKV(op: string, naDim: NADim, q: unknown, k: unknown, v: unknown | null) {
   const rank = naDim + 3;
@@ -110,8 +116,7 @@ export function prepareFused(op: string, naDim: NADim, q: unknown, k: unknown, v
   const {query, key, value} = checkQKV(op, naDim, q, k, v);
   const dims = dimsFromQKV(query.shape, key.shape, value!.shape, 0, options.rpb !== undefined);
   const window = windowAttrs(op, naDim, options, dims.spatial);
-  const attrs = {...window, scale: checkScale(op, options.scale, dims.headDim),
-                 allowTf32: checkAllowTf32(op, options.allowTf32)};
+  const attrs = naAttrs(window, checkScale(op, options.scale, dims.headDim), checkAllowTf32(op, options.allowTf32));
   const returnLse = checkReturnLse(op, options.returnLse);
   const inputs: Record<string, Tensor> = {query, key, value: value!};
   if (options.rpb !== undefined) {
@@ -128,8 +133,7 @@ export function prepareQK(op: string, naDim: NADim, q: unknown, k: unknown, opts
   const {query, key} = checkQKV(op, naDim, q, k, null);
   const dims = dimsFromQKV(query.shape, key.shape, null, 0, options.rpb !== undefined);
   const window = windowAttrs(op, naDim, options, dims.spatial);
-  const attrs = {...window, scale: checkScale(op, options.scale, dims.headDim),
-                 allowTf32: checkAllowTf32(op, options.allowTf32)};
+  const attrs = naAttrs(window, checkScale(op, options.scale, dims.headDim), checkAllowTf32(op, options.allowTf32));
   const inputs: Record<string, Tensor> = {query, key};
   if (options.rpb !== undefined) {
     inputs.rpb = checkRpb(op, options.rpb, dims.heads, window.kernelSize);
@@ -152,7 +156,7 @@ export function prepareAV(op: string, naDim: NADim, w: unknown, v: unknown, opts
         () => `weights heads (${heads}) must be a multiple of value heads (${headsKv}) (GQA/MQA), got weights [${
             weights.shape}] and value [${value.shape}]`);
   const window = windowAttrs(op, naDim, options, value.shape.slice(1, rank - 2));
-  const attrs = {...window, scale: 1, allowTf32: checkAllowTf32(op, options.allowTf32)};
+  const attrs = naAttrs(window, 1, checkAllowTf32(op, options.allowTf32));
   const inputs: Record<string, Tensor> = {weights, value};
   if (options.additionalValues !== undefined) {
     inputs.additionalValues = checkExtra(op, 'additionalValues', options.additionalValues, 'value',

@@ -9,7 +9,8 @@ import {SlotScatterProgram} from './slot_scatter_webgpu';
 /** dWeights are dO . value per slot (0 in masked slots), dValue gathers over each key's inverse window. */
 export const avBackward: KernelFunc = ({inputs, backend, attrs}): TensorInfo[] => {
   const {weights, value, additionalValues, dOutput} = inputs as unknown as AVBackwardInputs;
-  const info = {...avInfo(weights, value, attrs!), scale: 1};
+  const info = avInfo(weights, value, attrs!);  // a fresh object
+  info.scale = 1;
   const gpu = backend as Backend;
   const maxDim = deviceLimits(gpu).maxComputeWorkgroupsPerDimension;
   const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
