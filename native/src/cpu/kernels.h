@@ -680,6 +680,13 @@ struct Rows {
     return static_cast<int64_t>(c.win_first[0][tl.z] + a * p.dilation[0]) * p.length[1] + tl.f1 + b * p.dilation[1];
   }
 
+  // A tile's columns of key line `line` in a transposed tensor (bu.kt0 or bu.vt0, rows of `dim` values per line):
+  // from the tile's first key, lanes t_pitch floats apart (in pairs with kPairs).
+  static NATTEN_FORCE_INLINE const float* line_cols(const BlockUnit& bu, const Tile& tl, const float* base,
+                                                    int64_t line, int dim) {
+    return base + line * dim * bu.c.t_pitch + (kPairs ? 2 : 1) * tl.lo;
+  }
+
   // One query head of one tile: queries [I0, I0 + TN) of it (slot l * TQ + i: line l, x offset i) against
   // the key rows whose position on the middle axis is in [r_lo, r_hi) (counted from the tile's first, in
   // steps of the dilation), every position of the first axis. qr, dor, dq: the tile's q, dO and dq sums in
@@ -718,8 +725,8 @@ struct Rows {
       for (int g = 0; g < gn; ++g) {
         const int64_t line = key_line(c, tl, (r0 + g) / nb, r_lo + (r0 + g) % nb, &rys[g]);
         kbs[g] = line * L2 + tl.lo;  // the key token of lane 0
-        kcols[g] = bu.kt0 + line * D * c.t_pitch + (kPairs ? 2 : 1) * tl.lo;
-        vcols[g] = bu.vt0 + line * Dv * c.t_pitch + (kPairs ? 2 : 1) * tl.lo;
+        kcols[g] = line_cols(bu, tl, bu.kt0, line, D);
+        vcols[g] = line_cols(bu, tl, bu.vt0, line, Dv);
       }
       V scs[GM * A], dps[GM * A];
       lane_dots_n<TN, NK>(gn, tl.q + I0, kcols, c.t_pitch, D, scs);
@@ -1067,7 +1074,7 @@ struct Rows {
       for (int g = 0; g < gn; ++g) {
         const int64_t line = key_line(c, tl, (r0 + g) / nb, r_lo + (r0 + g) % nb, &rys[g]);
         kbs[g] = line * L2 + tl.lo;
-        if (!PV) kcols[g] = bu.kt0 + line * D * c.t_pitch + (kPairs ? 2 : 1) * tl.lo;  // scores only
+        if (!PV) kcols[g] = line_cols(bu, tl, bu.kt0, line, D);  // scores only
       }
       V scs[GM * A];
       if (!PV) lane_dots_n<TN, NK>(gn, tl.q + I0, kcols, c.t_pitch, D, scs);
