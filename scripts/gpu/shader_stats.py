@@ -52,7 +52,8 @@ def describe(wgsl):
         if m:
             vals[name] = int(m.group(1))
     if 'BQ' in vals:
-        kind = 'forward' if 'var<workgroup> flag' in wgsl else ('dkv' if 'dkAcc' in wgsl or 'key tile' in wgsl else 'tiled')
+        # The programs of TiledWgsl (the only ones that declare BQ): the fused forward and the backward dq pass.
+        kind = 'forward' if 'var<workgroup> flag' in wgsl else 'dq'
         extras = [x for x, needle in (('resident', 'var<workgroup> qtile'), ('prefetch', 'kp_0'), ('ahead', 'tb + '),
                                       ('rolled score', 'var d4 = uniforms.tiles.w'),
                                       ('rolled acc', 'var j4 = uniforms.tiles.w')) if needle in wgsl]
