@@ -11,7 +11,7 @@
 #   suites     the suites on CUDA (needs SUITES.js)
 #   bench      kernel times with data on the device, and the tfjs path with host copies (bench/cuda_bench.ts)
 #   sweep      the fused forward's tile configurations, each checked then timed per preset (cuda_bench.ts --sweep;
-#              not in the default list)
+#              not in the default list; SWEEP_PRESETS=2d-large,1d-long: only those presets)
 #   profile    ncu (full set, clocks left alone) on one fused forward per preset: $work/profile-<preset>.txt and the
 #              per-SASS-instruction table source-<preset>.csv.xz; the addon's SASS, sass.txt.xz (not in the default
 #              list). $OUT gets the JSON results and natten-gpu-results.tar (the whole work folder but binaries).
@@ -87,7 +87,8 @@ for phase in "${phases[@]}"; do
       run_phase bench "$NODE" gpu-bundle/cuda_bench.js --iters "${BENCH_ITERS:-10}" --json "$work/cuda_bench.json"
       ;;
     sweep)
-      run_phase sweep "$NODE" gpu-bundle/cuda_bench.js --sweep --iters "${BENCH_ITERS:-10}" --json "$work/sweep.json"
+      run_phase sweep "$NODE" gpu-bundle/cuda_bench.js --sweep --iters "${BENCH_ITERS:-10}" --json "$work/sweep.json" \
+        ${SWEEP_PRESETS:+--preset "$SWEEP_PRESETS"}
       ;;
     profile)
       # ncu with the full set on one fused forward per preset (PROFILE_CONFIG=N: tile configuration N instead of the
