@@ -13,7 +13,11 @@ obj=build/direct
 mkdir -p "$obj" build/Release prebuilds/linux-x64
 arch_flags=()
 for a in ${NATTEN_CUDA_ARCHS:-90}; do
-  arch_flags+=("-gencode=arch=compute_$a,code=sm_$a")
+  if [ "$a" = 90 ]; then  # as scripts/build-cuda.js: sm_90a, for the wgmma forward
+    arch_flags+=("-gencode=arch=compute_90a,code=sm_90a" "-DNATTEN_SM90A=1")
+  else
+    arch_flags+=("-gencode=arch=compute_$a,code=sm_$a")
+  fi
   newest=$a
 done
 arch_flags+=("-gencode=arch=compute_$newest,code=compute_$newest")  # PTX of the newest target

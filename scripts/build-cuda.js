@@ -38,10 +38,14 @@ function archs() {
   }).sort((a, b) => a - b);
 }
 
-/** nvcc flags: machine code for every target and PTX for the newest (so newer GPUs can JIT it). */
+/**
+ * nvcc flags: machine code for every target and PTX for the newest (so newer GPUs can JIT it). Target 90 is
+ * built as sm_90a (Hopper's arch-specific features: the wgmma forward; NATTEN_SM90A tells the host code).
+ */
 function nvccFlags() {
   const list = archs();
-  const flags = list.map(a => `-gencode=arch=compute_${a},code=sm_${a}`);
+  const flags = list.flatMap(a => (a === 90 ? ['-gencode=arch=compute_90a,code=sm_90a', '-DNATTEN_SM90A=1']
+                                            : [`-gencode=arch=compute_${a},code=sm_${a}`]));
   const newest = list[list.length - 1];
   flags.push(`-gencode=arch=compute_${newest},code=compute_${newest}`);
   const extra = (process.env.NATTEN_NVCC_FLAGS || '').split(/\s+/).filter(Boolean);

@@ -319,7 +319,23 @@ struct RowTile {
   int dim;
   int vec4;
   const float* any_valid;
+  int core_rows = 0;  // > 0: the tile's core-matrix layout for wgmma (piece_at), rows of them in all; 0: row-major
+  int keys_paired = 0;  // with core_rows: row n of each 8-row block stored as row 2 (n % 4) + (n % 8) / 4 of it
 };
+
+// Where the 16-byte piece (row n, columns [col, col + 4)) of a tile lives: row-major (`stride` floats a row), or
+// with core_rows > 0 in wgmma's no-swizzle K-major layout, 8-row x 4-column core matrices of 32 contiguous
+// floats, the core matrices of 4 columns [col, col + 4) core_rows / 8 apart (natten/cuda/compat.h: smem_desc's
+// sbo = 128 bytes, lbo = core_rows * 16 bytes). keys_paired: rows n and n + 4 of each 8-row block become rows
+// 2 (n % 4) and 2 (n % 4) + 1, so that an MMA's C fragment holds them in the order of the mma.sync kernel's
+// scores (element e of column tile j: key 8 j + quad + 4 e), which the masks expect.
+NATTEN_DEVICE float* piece_at(float* tile, int stride, int core_rows, int n, int col, int keys_paired = 0) {
+  if (core_rows <= 0) {
+    return tile + n * stride + col;
+  }
+  const int row = keys_paired ? (n & ~7) + 2 * (n & 3) + ((n >> 2) & 1) : n;
+  return tile + ((col >> 2) * (core_rows >> 3) + (row >> 3)) * 32 + (row & 7) * 4;
+}
 
 // Assignments of a tile's 16-byte pieces to threads (kMap): kMapIndex (0), piece idx = threadIdx.x + i kThreads in
 // row-major order; kMapRows (1), one row per thread (kThreads / kRows threads per row, each taking every
@@ -377,9 +393,10 @@ NATTEN_DEVICE void for_pieces(Row row, F f) {
 template <int kRows, int kWidth, int kThreads, int kMap = kMapIndex, class Rows>
 NATTEN_DEVICE void load_rows(const RowTile& a, const RowTile* b, Rows rows) {
   for_pieces<kRows, kWidth, kThreads, kMap>(rows, [&](const RowSources& src, int n, int col) {
-    copy_piece(a.tile + n * a.stride + col, src.a, col, a.dim, a.vec4, a.any_valid);
+    copy_piece(piece_at(a.tile, a.stride, a.core_rows, n, col, a.keys_paired), src.a, col, a.dim, a.vec4, a.any_valid);
     if (b != nullptr) {
-      copy_piece(b->tile + n * b->stride + col, src.b, col, b->dim, b->vec4, b->any_valid);
+      copy_piece(piece_at(b->tile, b->stride, b->core_rows, n, col, b->keys_paired), src.b, col, b->dim, b->vec4,
+                 b->any_valid);
     }
   });
 }
@@ -388,9 +405,17 @@ NATTEN_DEVICE void load_rows(const RowTile& a, const RowTile* b, Rows rows) {
 // same assignment of pieces to threads): after its copies land, a thread may rework its own pieces in place
 // before the barrier that publishes them.
 template <int kRows, int kWidth, int kThreads, int kMap = kMapIndex, class F>
-NATTEN_DEVICE void for_own_pieces(float* tile, int stride, F f) {
+NATTEN_DEVICE void for_own_pieces(float* tile, int stride, F f, int core_rows = 0, int keys_paired = 0) {
+  for_pieces<kRows, kWidth, kThreads, kMap>([](int) { return 0; }, [&](int, int n, int col) {
+    f(piece_at(tile, stride, core_rows, n, col, keys_paired));
+  });
+}
+
+// for_own_pieces with the piece's row and columns: f(piece, n, col).
+template <int kRows, int kWidth, int kThreads, int kMap = kMapIndex, class F>
+NATTEN_DEVICE void for_own_pieces_at(float* tile, int stride, F f) {
   for_pieces<kRows, kWidth, kThreads, kMap>([](int) { return 0; },
-                                            [&](int, int n, int col) { f(tile + n * stride + col); });
+                                            [&](int, int n, int col) { f(tile + n * stride + col, n, col); });
 }
 
 // Under kMapRowPairs: calls f(piece of row n, piece of row n + 4) for each of this thread's pairs of pieces at

@@ -75,8 +75,9 @@ struct KeyChunks {
   // first thread of each row (or pair) writes those keys' coordinates from the same decoding.
   template <int kBlockN, int kWidth, int kThreads, int kMap = kMapIndex>
   NATTEN_DEVICE void load(const Params& p, const Tile& t, int64_t b, int hkv, int c, float* k_dst, int k_stride,
-                          float* v_dst, int v_stride, KeyInfo* info) const {
-    const RowTile k_tile{k_dst, k_stride, p.head_dim, p.vec4_qk, p.key};
+                          float* v_dst, int v_stride, KeyInfo* info, int k_core_rows = 0) const {
+    // k_core_rows > 0: K in wgmma's core-matrix layout, each 8-key block's rows paired (piece_at).
+    const RowTile k_tile{k_dst, k_stride, p.head_dim, p.vec4_qk, p.key, k_core_rows, k_core_rows > 0};
     const RowTile v_tile{v_dst, v_stride, p.head_dim_v, p.vec4_v, p.value};
     constexpr int kT = kMapThreads<kBlockN, kWidth, kThreads, kMap>;
     if (kT > 0 && c < box_chunks) {
@@ -118,7 +119,7 @@ struct KeyChunks {
       }
     } else {
       const int e0 = (c - box_chunks) * kBlockN;
-      const RowTile ek_tile{k_dst, k_stride, p.head_dim, p.vec4_qk, p.extra_key};
+      const RowTile ek_tile{k_dst, k_stride, p.head_dim, p.vec4_qk, p.extra_key, k_core_rows, k_core_rows > 0};
       const RowTile ev_tile{v_dst, v_stride, p.head_dim_v, p.vec4_v, p.extra_value};
       load_rows<kBlockN, kWidth, kThreads, kMap>(ek_tile, &ev_tile, [&](int n) {
         const int e = e0 + n;

@@ -7,6 +7,7 @@
 
 #include "common.h"
 #include "fna_backward.cuh"
+#include "fna_forward_wgmma.cuh"
 #include "fna_launch.h"
 #include "natten/cuda/kernel_traits.h"
 
@@ -30,8 +31,13 @@ Status allow_smem(Kernel kernel, int bytes, const char* name) {
 
 template <class T>
 Status launch_forward(const Params& p, cudaStream_t stream) {
-  NATTEN_RETURN_IF_ERROR(allow_smem(fna_forward_kernel<T>, T::kSmemBytes, "the fused forward"));
-  NATTEN_LAUNCH(fna_forward_kernel<T>, tile_grid(p, p.heads), dim3(T::kThreads), T::kSmemBytes, stream, p);
+  if constexpr (T::kLeanWgmma) {
+    NATTEN_RETURN_IF_ERROR(allow_smem(fna_forward_wgmma_kernel<T>, T::kSmemBytes, "the fused forward (wgmma)"));
+    NATTEN_LAUNCH(fna_forward_wgmma_kernel<T>, tile_grid(p, p.heads), dim3(T::kThreads), T::kSmemBytes, stream, p);
+  } else {
+    NATTEN_RETURN_IF_ERROR(allow_smem(fna_forward_kernel<T>, T::kSmemBytes, "the fused forward"));
+    NATTEN_LAUNCH(fna_forward_kernel<T>, tile_grid(p, p.heads), dim3(T::kThreads), T::kSmemBytes, stream, p);
+  }
   return check_launch("fused forward");
 }
 

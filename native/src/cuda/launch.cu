@@ -228,6 +228,23 @@ int smem_bytes(int bucket, bool precise, bool backward) {
   }
 }
 
+// Whether a forward configuration can run here: the wgmma kernel needs an sm_90 device and the addon's sm_90a pass
+// (scripts/build-cuda.js compiles target 90 as sm_90a and defines NATTEN_SM90A); the emulator runs it anywhere.
+bool wgmma_runs(const ForwardConfig& fc, const DeviceInfo& info) {
+  if ((fc.lean & kLeanWgmma) == 0) {
+    return true;
+  }
+#if defined(NATTEN_EMULATION)
+  (void)info;
+  return true;
+#elif defined(NATTEN_SM90A)
+  return info.major == 9 && info.minor == 0;
+#else
+  (void)info;
+  return false;
+#endif
+}
+
 Plan plan(const NAProblem& p, const RunOptions& options, bool backward) {
   Plan plan;
   plan.precise = options.precision == Precision::kFloat32;
@@ -264,11 +281,17 @@ Plan plan(const NAProblem& p, const RunOptions& options, bool backward) {
       fc = kForwardConfigs[options.forward_config];
     } else {
       fc = choose_forward_config(p, plan.bucket);
-      if (!forward_config_fits(plan.bucket, fc) || forward_smem_bytes(plan.bucket, fc.warps, fc.block_n) > info.smem_optin) {
+      if (!forward_config_fits(plan.bucket, fc) || forward_smem_bytes(plan.bucket, fc) > info.smem_optin ||
+          !wgmma_runs(fc, info)) {
         fc = default_forward_config(plan.bucket);
       }
     }
-    const int fc_smem = forward_smem_bytes(plan.bucket, fc.warps, fc.block_n);
+    const int fc_smem = forward_smem_bytes(plan.bucket, fc);
+    if (!wgmma_runs(fc, info)) {
+      plan.why = "forward configuration " + std::to_string(options.forward_config) +
+                 " uses Hopper's wgmma: it needs an sm_90 device and an addon built for sm_90a (NATTEN_CUDA_ARCHS=90)";
+      return plan;
+    }
     if (!forward_config_fits(plan.bucket, fc) || fc_smem > info.smem_optin) {
       plan.why = "forward configuration " + std::to_string(fc.warps) + " warps x " + std::to_string(fc.block_n) +
                  " keys needs " + std::to_string(fc_smem) + " bytes of shared memory with head-dim bucket " +

@@ -56,6 +56,17 @@ struct Warp {
   float c[32][4], d[32][4];
 };
 
+// A warpgroup's wgmma: what its 128 threads bring, and the results.
+struct Group {
+  int arrived = 0;
+  unsigned generation = 0;
+  int n = 0;
+  bool a_regs = false;
+  uint64_t desc_a = 0, desc_b = 0;
+  uint32_t a[128][4];
+  float d[128][128];
+};
+
 constexpr size_t kStackBytes = 512 * 1024;
 
 struct State {
@@ -66,6 +77,7 @@ struct State {
   std::vector<Fiber> fibers;
   std::vector<std::vector<char>> stacks;
   std::vector<Warp> warps;
+  std::vector<Group> groups;
   int barrier_arrived = 0;
   unsigned barrier_generation = 0;
   long long events = 0;
@@ -278,6 +290,108 @@ void mma_tf32(float (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[2]) {
   }
 }
 
+uint64_t smem_desc(const void* smem, uint32_t lbo, uint32_t sbo) {
+  State& s = st();
+  const auto p = static_cast<const unsigned char*>(smem);
+  if (p < s.smem || p >= s.smem + s.smem_bytes || (p - s.smem) % 16 != 0 || lbo % 16 != 0 || sbo % 16 != 0) {
+    fail("wgmma descriptor: address outside the block's shared memory or not 16-byte aligned");
+  }
+  const uint64_t start = static_cast<uint64_t>(p - s.smem) >> 4;
+  if (start >= (1u << 14) || (lbo >> 4) >= (1u << 14) || (sbo >> 4) >= (1u << 14)) {
+    fail("wgmma descriptor: a field exceeds its 14 bits");
+  }
+  return start | (static_cast<uint64_t>(lbo >> 4) << 16) | (static_cast<uint64_t>(sbo >> 4) << 32);
+}
+
+namespace {
+// Element (row, k) of a no-swizzle K-major operand: 8-row x 16-byte core matrices, `lbo` bytes apart along K
+// and `sbo` apart along the rows (M or N); TF32, four to a core row.
+float desc_element(uint64_t desc, int row, int k) {
+  State& s = st();
+  const size_t start = (desc & 0x3fff) << 4, lbo = ((desc >> 16) & 0x3fff) << 4, sbo = ((desc >> 32) & 0x3fff) << 4;
+  const size_t at = start + (row / 8) * sbo + (k / 4) * lbo + (row % 8) * 16 + (k % 4) * 4;
+  if (at + 4 > s.smem_bytes) {
+    fail("wgmma reads past the block's shared memory");
+  }
+  float x;
+  std::memcpy(&x, s.smem + at, 4);
+  return tf32_operand(float_bits(x));
+}
+}  // namespace
+
+void wgmma_tf32(float* d, int n, uint64_t desc_a, const uint32_t* a_regs, uint64_t desc_b) {
+  State& s = st();
+  Fiber& f = me();
+  if (n < 8 || n > 256 || n % 8 != 0) {
+    fail("wgmma: N must be a multiple of 8 from 8 to 256");
+  }
+  Group& g = s.groups[f.linear / 128];
+  const int t = f.linear % 128;
+  if (g.arrived == 0) {
+    g.n = n;
+    g.a_regs = a_regs != nullptr;
+    g.desc_a = desc_a;
+    g.desc_b = desc_b;
+  } else if (g.n != n || g.a_regs != (a_regs != nullptr) || g.desc_b != desc_b || (!g.a_regs && g.desc_a != desc_a)) {
+    fail("threads of one warpgroup issued different wgmma instructions or descriptors");
+  }
+  for (int i = 0; i < n / 2; i++) {
+    g.d[t][i] = d[i];
+  }
+  if (a_regs != nullptr) {
+    for (int i = 0; i < 4; i++) {
+      g.a[t][i] = a_regs[i];
+    }
+  }
+  const unsigned generation = g.generation;
+  s.events++;
+  if (++g.arrived == 128) {
+    // Per warp w, lane l = 4 gr + q: rows 16 w + gr (+ 8); accumulators 4 j + {0, 1, 2, 3} hold columns 8 j + 2 q
+    // (+ 1) of those two rows, as mma.m16n8k8's C fragment per 8 columns.
+    std::vector<float> A(64 * 8), B(8 * 256);
+    for (int m = 0; m < 64; m++) {
+      for (int k = 0; k < 8; k++) {
+        A[m * 8 + k] = g.a_regs ? 0.f : desc_element(g.desc_a, m, k);
+      }
+    }
+    if (g.a_regs) {
+      for (int th = 0; th < 128; th++) {
+        const int w = th / 32, gr = (th % 32) / 4, q = th % 4, r = 16 * w + gr;
+        A[r * 8 + q] = tf32_operand(g.a[th][0]);
+        A[(r + 8) * 8 + q] = tf32_operand(g.a[th][1]);
+        A[r * 8 + q + 4] = tf32_operand(g.a[th][2]);
+        A[(r + 8) * 8 + q + 4] = tf32_operand(g.a[th][3]);
+      }
+    }
+    for (int k = 0; k < 8; k++) {
+      for (int c = 0; c < g.n; c++) {
+        B[k * 256 + c] = desc_element(g.desc_b, c, k);
+      }
+    }
+    for (int th = 0; th < 128; th++) {
+      const int w = th / 32, gr = (th % 32) / 4, q = th % 4;
+      for (int i = 0; i < g.n / 2; i++) {
+        const int m = 16 * w + gr + 8 * ((i % 4) / 2), c = 8 * (i / 4) + 2 * q + i % 2;
+        double acc = g.d[th][i];
+        for (int k = 0; k < 8; k++) {
+          acc += static_cast<double>(A[m * 8 + k]) * static_cast<double>(B[k * 256 + c]);
+        }
+        g.d[th][i] = static_cast<float>(acc);
+      }
+    }
+    s.counters.mmas++;
+    g.arrived = 0;
+    g.generation++;
+  } else {
+    while (g.generation == generation) {
+      switch_to_scheduler();
+    }
+  }
+  for (int i = 0; i < n / 2; i++) {
+    d[i] = g.d[t][i];
+  }
+}
+
 void cp_async_16(void* smem, const void* gmem, int src_bytes) { async_copy(smem, gmem, 16, src_bytes); }
 void cp_async_4(void* smem, const void* gmem, int src_bytes) { async_copy(smem, gmem, 4, src_bytes); }
 
@@ -323,6 +437,7 @@ void launch(dim3 grid, dim3 block, size_t smem_bytes, const std::function<void()
         std::memset(s.smem, 0xff, smem_bytes);  // NaN in every float
         s.fibers.assign(threads, Fiber());
         s.warps.assign(threads / 32, Warp());
+        s.groups.assign((threads + 127) / 128, Group());
         s.barrier_arrived = 0;
         for (int t = 0; t < threads; t++) {
           Fiber& f = s.fibers[t];

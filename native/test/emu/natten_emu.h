@@ -31,6 +31,14 @@ void syncthreads();
 float shfl_xor(float v, int mask);
 bool any_sync(bool p);  // __any_sync over the full warp
 void mma_tf32(float (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[2]);
+// Hopper's wgmma.mma_async m64nNk8 TF32 (natten/cuda/compat.h), as a collective of the 128 threads of a warpgroup,
+// run at once (the emulator has no asynchrony: a read of the operands' shared memory after the issue and before
+// the wait is not caught). d: this thread's N / 2 accumulators; A from shared memory through desc_a, or from
+// a_regs (the m16n8k8 fragment order per warp) when a_regs is not null; B from shared memory through desc_b.
+void wgmma_tf32(float* d, int n, uint64_t desc_a, const uint32_t* a_regs, uint64_t desc_b);
+// A no-swizzle shared-memory matrix descriptor: start address, leading byte offset (between core matrices along
+// K) and stride byte offset (along M or N), as the hardware reads them (bench/probes/wgmma_probe.cu).
+uint64_t smem_desc(const void* smem, uint32_t lbo, uint32_t sbo);
 void cp_async_16(void* smem, const void* gmem, int src_bytes);
 void cp_async_4(void* smem, const void* gmem, int src_bytes);
 void cp_async_commit();

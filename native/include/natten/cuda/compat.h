@@ -35,6 +35,20 @@ using ::natten_emu::any_sync;
 using ::natten_emu::to_tf32;
 inline bool sm80_or_newer() { return true; }
 inline void compiler_fence() {}
+// wgmma (sm_90a): synchronous in the emulator, so the fences, commits and waits have nothing to do.
+using ::natten_emu::smem_desc;
+inline void wgmma_fence() {}
+inline void wgmma_commit() {}
+inline void wgmma_wait0() {}
+inline void fence_proxy_async() {}
+template <int N>
+inline void wgmma_ss(float (&d)[N / 2], uint64_t desc_a, uint64_t desc_b) {
+  ::natten_emu::wgmma_tf32(d, N, desc_a, nullptr, desc_b);
+}
+template <int N>
+inline void wgmma_rs(float (&d)[N / 2], const uint32_t (&a)[4], uint64_t desc_b) {
+  ::natten_emu::wgmma_tf32(d, N, 0, a, desc_b);
+}
 // 16-byte shared-memory accesses (16-byte aligned addresses).
 inline void load4(const float* p, float (&v)[4]) { std::memcpy(v, p, sizeof(v)); }
 inline void store4(float* p, const float (&v)[4]) { std::memcpy(p, v, sizeof(v)); }
@@ -129,6 +143,97 @@ NATTEN_DEVICE float fast_exp2(float x) {
   float y;
   asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
   return y;
+}
+
+// Hopper's warpgroup MMA (wgmma.mma_async, m64nNk8, TF32 in, float32 accumulators; sm_90a only: elsewhere a
+// trap that the dispatcher never reaches: launch.cu's wgmma_runs). B, and A unless given in registers (the m16n8k8 fragment
+// order per warp), come from shared memory through no-swizzle descriptors (smem_desc): K-major operands in core
+// matrices of 8 rows x 16 bytes, `lbo` bytes apart along K and `sbo` apart along M or N (bench/probes/
+// wgmma_probe.cu checked that reading on the H200). Accumulators: per warp w of the warpgroup, rows 16 w + g and
+// + 8, d[4 j + {0..3}] as mma.m16n8k8's C fragment for columns [8 j, 8 j + 8).
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL) || (defined(__CUDA_ARCH_SPECIFIC__) && __CUDA_ARCH_SPECIFIC__ == 900)
+#define NATTEN_WGMMA 1
+#else
+#define NATTEN_WGMMA 0
+#endif
+
+NATTEN_DEVICE uint64_t smem_desc(const void* smem, uint32_t lbo, uint32_t sbo) {
+  const uint32_t a = static_cast<uint32_t>(__cvta_generic_to_shared(smem));
+  return static_cast<uint64_t>((a >> 4) & 0x3fff) | (static_cast<uint64_t>((lbo >> 4) & 0x3fff) << 16) |
+         (static_cast<uint64_t>((sbo >> 4) & 0x3fff) << 32);
+}
+
+NATTEN_DEVICE void wgmma_fence() {
+#if NATTEN_WGMMA
+  asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
+#endif
+}
+NATTEN_DEVICE void wgmma_commit() {
+#if NATTEN_WGMMA
+  asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
+#endif
+}
+NATTEN_DEVICE void wgmma_wait0() {
+#if NATTEN_WGMMA
+  asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
+#endif
+}
+// Makes this thread's shared-memory writes (generic proxy: stores, cp.async) visible to wgmma's reads.
+NATTEN_DEVICE void fence_proxy_async() {
+#if NATTEN_WGMMA
+  asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+#endif
+}
+
+template <int N>
+NATTEN_DEVICE void wgmma_ss(float (&d)[N / 2], uint64_t desc_a, uint64_t desc_b);
+template <int N>
+NATTEN_DEVICE void wgmma_rs(float (&d)[N / 2], const uint32_t (&a)[4], uint64_t desc_b);
+
+#define NATTEN_WG_D16 "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), \
+    "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15])
+#define NATTEN_WG_D32 NATTEN_WG_D16, "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), \
+    "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), \
+    "+f"(d[31])
+#define NATTEN_WG_R16 "{%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15}"
+#define NATTEN_WG_R32 "{%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24," \
+    "%25,%26,%27,%28,%29,%30,%31}"
+
+template <>
+NATTEN_DEVICE void wgmma_ss<32>(float (&d)[16], uint64_t desc_a, uint64_t desc_b) {
+#if NATTEN_WGMMA
+  asm volatile("wgmma.mma_async.sync.aligned.m64n32k8.f32.tf32.tf32 " NATTEN_WG_R16 ", %16, %17, 1, 1, 1;\n"
+               : NATTEN_WG_D16 : "l"(desc_a), "l"(desc_b));
+#else
+  __trap();
+#endif
+}
+template <>
+NATTEN_DEVICE void wgmma_ss<64>(float (&d)[32], uint64_t desc_a, uint64_t desc_b) {
+#if NATTEN_WGMMA
+  asm volatile("wgmma.mma_async.sync.aligned.m64n64k8.f32.tf32.tf32 " NATTEN_WG_R32 ", %32, %33, 1, 1, 1;\n"
+               : NATTEN_WG_D32 : "l"(desc_a), "l"(desc_b));
+#else
+  __trap();
+#endif
+}
+template <>
+NATTEN_DEVICE void wgmma_rs<32>(float (&d)[16], const uint32_t (&a)[4], uint64_t desc_b) {
+#if NATTEN_WGMMA
+  asm volatile("wgmma.mma_async.sync.aligned.m64n32k8.f32.tf32.tf32 " NATTEN_WG_R16 ", {%16,%17,%18,%19}, %20, 1, 1, 1;\n"
+               : NATTEN_WG_D16 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b));
+#else
+  __trap();
+#endif
+}
+template <>
+NATTEN_DEVICE void wgmma_rs<64>(float (&d)[32], const uint32_t (&a)[4], uint64_t desc_b) {
+#if NATTEN_WGMMA
+  asm volatile("wgmma.mma_async.sync.aligned.m64n64k8.f32.tf32.tf32 " NATTEN_WG_R32 ", {%32,%33,%34,%35}, %36, 1, 1, 1;\n"
+               : NATTEN_WG_D32 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b));
+#else
+  __trap();
+#endif
 }
 
 // Keeps the compiler from moving memory accesses across this point (no instruction): bounds how far ahead it

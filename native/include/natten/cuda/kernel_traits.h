@@ -69,8 +69,12 @@ struct ForwardConfig {
 // fragment of S = Q K^T is one 16-byte load, without the eight register moves per fragment pair that
 // load_a_pair's (x0, y0, x1, y1) order costs where Q is read from shared memory at every chunk (the H200's
 // profile of 1d-long: 1.6 IMAD.MOV per HMMA).
+// kLeanWgmma: a kernel of its own (fna_forward_wgmma.cuh), the products on Hopper's warpgroup MMA (sm_90a): one
+// warpgroup (4 warps, 64 queries) per CTA, Q and K in shared memory in wgmma's core-matrix layout, V transposed
+// by the rounding pass, P from registers; with kLeanCopies, kLeanTree and kLeanLazy as above, the others ignored.
 constexpr int kLeanCopies = 1, kLeanMask = 2, kLeanWarpKind = 4, kLeanTree = 8, kLeanVPairs = 16,
-              kLeanLazy = 32, kLeanNSkip = 64, kLeanOneSync = 128, kLeanTruncate = 256, kLeanQPairs = 512;
+              kLeanLazy = 32, kLeanNSkip = 64, kLeanOneSync = 128, kLeanTruncate = 256, kLeanQPairs = 512,
+              kLeanWgmma = 1024;
 constexpr ForwardConfig kForwardConfigs[] = {{4, 64}, {4, 32}, {8, 64}, {8, 32}, {2, 64}, {8, 128},
                                              {4, 32, 4}, {4, 64, 3}, {4, 32, 3}, {4, 16}, {8, 64, 0, 1},
                                              {4, 32, 0, 1},
@@ -94,7 +98,9 @@ constexpr ForwardConfig kForwardConfigs[] = {{4, 64}, {4, 32}, {8, 64}, {8, 32},
                                              // Round 7: the dispatcher's picks whose Q is read at every chunk, with
                                              // Q's rows paired
                                              {4, 32, 4, 0, kLeanCopies | kLeanQPairs}, {4, 32, 4, 0, 57 | kLeanQPairs},
-                                             {8, 64, 2, 0, 127 | kLeanQPairs}, {8, 64, 2, 0, 255 | kLeanQPairs}};
+                                             {8, 64, 2, 0, 127 | kLeanQPairs}, {8, 64, 2, 0, 255 | kLeanQPairs},
+                                             // Hopper's warpgroup MMA: three or two CTAs per SM
+                                             {4, 32, 3, 0, 41 | kLeanWgmma}, {4, 32, 2, 0, 41 | kLeanWgmma}};
 constexpr int kForwardConfigCount = sizeof(kForwardConfigs) / sizeof(kForwardConfigs[0]);
 
 // The default configuration of a head-dim bucket (its keys per chunk: shared memory stays under about 100 KB).
@@ -114,6 +120,20 @@ constexpr int forward_smem_bytes(int head_dim, int warps, int block_n) {
               2 * block_n * 4 + 16 * warps * 8);
 }
 
+// Shared memory of the wgmma forward (fna_forward_wgmma.cuh): Q, two stages of K (core-matrix layouts), two of V
+// as copied (rows read by the transposing pass) and two of V transposed, two stages of key coordinates and the
+// query rows' windows; each part 128-byte aligned.
+constexpr int wgmma_smem_part(int floats) { return (4 * floats + 127) / 128 * 128; }
+constexpr int forward_wgmma_smem_bytes(int head_dim, int block_n) {
+  return wgmma_smem_part(64 * head_dim) + wgmma_smem_part(2 * block_n * head_dim) +
+         wgmma_smem_part(2 * block_n * (head_dim + 8)) + wgmma_smem_part(2 * block_n * head_dim) +
+         wgmma_smem_part(2 * block_n * 4) + wgmma_smem_part(64 * 8);
+}
+constexpr int forward_smem_bytes(int head_dim, ForwardConfig c) {
+  return (c.lean & kLeanWgmma) != 0 ? forward_wgmma_smem_bytes(head_dim, c.block_n)
+                                    : forward_smem_bytes(head_dim, c.warps, c.block_n);
+}
+
 // V's interleaved pairs need the rows k and k + 4 of each 8-key block spread evenly over the threads, at the same
 // columns (kMapRowPairs in fna_common.cuh).
 constexpr bool forward_row_pairs_fit(int head_dim, ForwardConfig c) {
@@ -123,8 +143,12 @@ constexpr bool forward_row_pairs_fit(int head_dim, ForwardConfig c) {
 }
 
 constexpr bool forward_config_fits(int head_dim, ForwardConfig c) {
-  return (c.q_regs != 1 || head_dim == 128) && forward_row_pairs_fit(head_dim, c) && forward_smem_bytes(head_dim, c.warps, c.block_n) <= kMaxSmemBytes &&
-         (c.min_blocks == 0 || c.min_blocks * forward_smem_bytes(head_dim, c.warps, c.block_n) <= kMaxSmemBytesPerSm);
+  const bool wgmma_ok = (c.lean & kLeanWgmma) == 0 ||
+                       (c.warps == 4 && head_dim <= 64 && (c.block_n == 32 || c.block_n == 64) && c.q_regs == 0 &&
+                        (c.lean & (kLeanVPairs | kLeanQPairs | kLeanNSkip)) == 0);
+  return wgmma_ok && (c.q_regs != 1 || head_dim == 128) && forward_row_pairs_fit(head_dim, c) &&
+         forward_smem_bytes(head_dim, c) <= kMaxSmemBytes &&
+         (c.min_blocks == 0 || c.min_blocks * forward_smem_bytes(head_dim, c) <= kMaxSmemBytesPerSm);
 }
 
 // Forward: a CTA of kWarps warps takes 16 kWarps queries (16 per warp) of one (batch, head) and walks the key
@@ -166,14 +190,17 @@ struct ForwardTraits : HeadDimTraits<kHeadDim_> {
   static constexpr bool kLeanOneSync = (kLean_ & natten::cuda::kLeanOneSync) != 0;
   static constexpr bool kLeanTruncate = (kLean_ & natten::cuda::kLeanTruncate) != 0;
   static constexpr bool kLeanQPairs = (kLean_ & natten::cuda::kLeanQPairs) != 0;
+  static constexpr bool kLeanWgmma = (kLean_ & natten::cuda::kLeanWgmma) != 0;
   static constexpr int kRowStrideQ = forward_q_stride(kHeadDim);
   static constexpr int kQFloats = kBlockM * kRowStrideQ;
   static constexpr int kKFloats = 2 * kBlockN * Base::kRowStrideA;  // two stages
   static constexpr int kVFloats = 2 * kBlockN * Base::kRowStrideK;
   static constexpr int kInfoInts = 2 * kBlockN * 4;                 // key coordinates per stage
   static constexpr int kRowInts = kBlockM * 8;                      // query rows' windows
-  static constexpr int kSmemBytes = 4 * (kQFloats + kKFloats + kVFloats + kInfoInts + kRowInts);
-  static_assert(kSmemBytes == forward_smem_bytes(kHeadDim, kWarps, kBlockN), "one formula for the forward's smem");
+  static constexpr int kSmemBytes = kLeanWgmma ? forward_wgmma_smem_bytes(kHeadDim, kBlockN)
+                                               : 4 * (kQFloats + kKFloats + kVFloats + kInfoInts + kRowInts);
+  static_assert(kLeanWgmma || kSmemBytes == forward_smem_bytes(kHeadDim, kWarps, kBlockN),
+                "one formula for the forward's smem");
   static_assert(kBlockN % 8 == 0, "chunks are whole MMA n-tiles");
   static_assert(Base::kSteps % 4 == 0, "16-byte fragment loads: k-step pairs of S, n-tile quads of P V");
   static_assert(kRowStrideQ % 32 == (kHeadDim <= 64 ? 4 : 16), "Q's row stride: see forward_q_stride");

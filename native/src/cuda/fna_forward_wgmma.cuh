@@ -1,0 +1,177 @@
+// The fused forward on Hopper's warpgroup MMA (wgmma, sm_90a; ForwardConfig lean bit kLeanWgmma).
+//
+// The same walk as fna_forward.cuh (a 64-query tile of one (batch, head), the union box of its windows in key
+// chunks, then the extra tokens; two stages of copies, one barrier per chunk; the online softmax in registers),
+// with the products issued by the whole CTA, one warpgroup of four warps:
+//  - S = Q K^T: head-dim / 8 wgmma m64nBNk8, Q and K read from shared memory, where the copies put them in wgmma's
+//    core-matrix layout (piece_at; K's rows paired so that the scores come out in the mma.sync kernel's key order,
+//    which the masks use); Q scaled and both rounded to TF32 in place by the thread that copied each piece.
+//  - O += P V: BN / 8 wgmma m64nDk8, P from registers (in that key order its C fragment is A's register order:
+//    keys q and q + 4 of each 8-key block are A's columns q and q + 4), V transposed into the core-matrix layout
+//    (head dims as rows, keys as columns) by the rounding pass.
+// Accumulators of warp w: rows 16 w + group (+ 8), as the mma.sync kernel's, so the masks and the softmax are
+// shared. Every warp takes every chunk (wgmma is a warpgroup instruction: no per-warp skipping).
+#pragma once
+
+#include "fna_forward.cuh"
+
+namespace natten {
+namespace cuda {
+namespace fna {
+
+template <class T>
+__global__ void __launch_bounds__(T::kThreads, T::kMinBlocks) fna_forward_wgmma_kernel(const Params p) {
+#if NATTEN_SM80
+  constexpr int kD = T::kHeadDim, kBN = T::kBlockN, kNT = kBN / 8, kSK = T::kRowStrideK;
+  constexpr int kQMap = T::kLeanCopies ? kMapRows : kMapIndex;
+  static_assert(T::kWarps == 4 && T::kBlockM == 64 && !T::kPrecise, "one TF32 warpgroup of 64 queries");
+  static_assert(kD == 32 || kD == 64, "wgmma's N for P V is the head-dim bucket: 32 or 64");
+
+  auto part = [](int floats) { return (4 * floats + 127) / 128 * 32; };  // 128-byte aligned parts, in floats
+  float* sQ = dev::dynamic_smem<float>();
+  float* sK = sQ + part(64 * kD);                 // two stages of kBN x kD, core-matrix layout
+  float* sV = sK + part(2 * kBN * kD);            // two stages of kBN rows of kSK floats, as copied
+  float* sVT = sV + part(2 * kBN * kSK);          // two stages of V transposed, core-matrix layout
+  KeyInfo* sInfo = reinterpret_cast<KeyInfo*>(sVT + part(2 * kBN * kD));
+  RowWindow* sRows = reinterpret_cast<RowWindow*>(reinterpret_cast<float*>(sInfo) + part(2 * kBN * 4));
+
+  const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, group = lane >> 2, quad = lane & 3;
+  const int h = blockIdx.y, hkv = h / p.heads_per_kv;
+  const int64_t b = blockIdx.z;
+  const Tile tile = make_tile(p, blockIdx.x);
+  const KeyChunks chunks = KeyChunks::of<kBN>(p, tile);
+  for (int r = tid; r < 64; r += T::kThreads) {
+    sRows[r] = RowWindow::of(query_row(p, tile, r));
+  }
+  const RowWindow& row0 = sRows[16 * warp + group];
+  const RowWindow& row1 = sRows[16 * warp + group + 8];
+
+  // Prologue: the query tile and the first chunk, in one copy group.
+  const RowTile q_tile{sQ, 0, p.head_dim, p.vec4_qk, p.query, 64};
+  load_rows<64, kD, T::kThreads, kQMap>(q_tile, nullptr, [&](int r) {
+    int ih[3], valid;
+    tile_row_positions(p, tile, r, ih, valid);
+    const int64_t row = (b * p.tokens + token_of(p, tile.group, ih)) * p.heads + h;
+    return RowSources{valid ? p.query + row * p.head_dim : nullptr, nullptr};
+  });
+  chunks.load<kBN, kD, T::kThreads, kQMap>(p, tile, b, hkv, 0, sK, 0, sV, kSK, sInfo, kBN);
+  dev::cp_async_commit();
+
+  dev::OnlineSoftmax softmax;
+  softmax.init();
+  float acc[kD / 8][4];
+  dev::zero(acc);
+  // Descriptors: K-major core matrices, 128 bytes apart along M/N; along K, the rows' count / 8 core matrices.
+  constexpr uint32_t kSbo = 128;
+  for (int c = 0; c < chunks.count; c++) {
+    const int stage = c & 1;
+    float* sK_stage = sK + stage * kBN * kD;
+    float* sV_stage = sV + stage * kBN * kSK;
+    float* sVT_stage = sVT + stage * kBN * kD;
+    // This thread's pieces of chunk c have landed: Q (first chunk) takes the scale in the log2 domain, Q and K
+    // are rounded to TF32 in place, and V's pieces go to the transposed stage.
+    dev::cp_async_wait<0>();
+    if (c == 0) {
+      for_own_pieces<64, kD, T::kThreads, kQMap>(sQ, 0, [&](float* piece) {
+        float v[4];
+        dev::load4(piece, v);
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+          v[e] = dev::bits_float(dev::to_tf32(v[e] * p.scale_log2));
+        }
+        dev::store4(piece, v);
+      }, 64);
+    }
+    for_own_pieces<kBN, kD, T::kThreads, kQMap>(sK_stage, 0, dev::round_tf32_piece, kBN, 1);
+    for_own_pieces_at<kBN, kD, T::kThreads, kQMap>(sV_stage, kSK, [&](float* piece, int n, int col) {
+      float v[4];
+      dev::load4(piece, v);
+#pragma unroll
+      for (int e = 0; e < 4; e++) {
+        // Row col + e (a head dim) of V^T, column n (a key): core matrix (n / 4, (col + e) / 8).
+        const int d = col + e;
+        sVT_stage[((n >> 2) * (kD >> 3) + (d >> 3)) * 32 + (d & 7) * 4 + (n & 3)] = dev::bits_float(dev::to_tf32(v[e]));
+      }
+    });
+    dev::fence_proxy_async();
+    dev::wgmma_wait0();  // the previous chunk's P V, in flight during the pass above
+    // One barrier per chunk: it publishes chunk c, and tells that every warp is done with chunk c - 1, whose
+    // stages the copies of chunk c + 1 then reuse (its products were waited for before that warp got here).
+    __syncthreads();
+    if (c + 1 < chunks.count) {
+      chunks.load<kBN, kD, T::kThreads, kQMap>(p, tile, b, hkv, c + 1, sK + (stage ^ 1) * kBN * kD, 0,
+                                              sV + (stage ^ 1) * kBN * kSK, kSK, sInfo + (stage ^ 1) * kBN, kBN);
+    }
+    dev::cp_async_commit();
+
+    // S = Q K^T
+    float s[kNT][4];
+    dev::zero(s);
+    dev::wgmma_fence();
+#pragma unroll
+    for (int ks = 0; ks < kD / 8; ks++) {
+      dev::wgmma_ss<kBN>(reinterpret_cast<float(&)[kBN / 2]>(s),
+                         dev::smem_desc(sQ + ks * 2 * 8 * 32, 8 * 128, kSbo),
+                         dev::smem_desc(sK_stage + ks * 2 * (kBN / 8) * 32, (kBN / 8) * 128, kSbo));
+    }
+    dev::wgmma_commit();
+    dev::wgmma_wait0();
+
+    score_chunk<kNT, true>(p, s, chunks.kind<kBN>(c), (c - chunks.box_chunks) * kBN, sInfo + stage * kBN, row0, row1,
+                           h, quad);
+    softmax.update<T::kLeanTree, T::kLeanLazy>(s, acc);
+
+    // O += P V
+    uint32_t a[kNT][4];
+#pragma unroll
+    for (int j = 0; j < kNT; j++) {
+      a[j][0] = dev::to_tf32(s[j][0]);
+      a[j][1] = dev::to_tf32(s[j][2]);
+      a[j][2] = dev::to_tf32(s[j][1]);
+      a[j][3] = dev::to_tf32(s[j][3]);
+    }
+    dev::wgmma_fence();
+#pragma unroll
+    for (int j = 0; j < kNT; j++) {
+      dev::wgmma_rs<kD>(reinterpret_cast<float(&)[kD / 2]>(acc), a[j],
+                        dev::smem_desc(sVT_stage + j * 2 * (kD / 8) * 32, (kD / 8) * 128, kSbo));
+    }
+    dev::wgmma_commit();
+    // Waited for before the next chunk's barrier: its rounding pass (the other stages) runs meanwhile.
+  }
+  dev::wgmma_wait0();
+
+  // Epilogue: acc[nb][2 r + e] is head dim 8 nb + 2 quad + e of row group + 8 r of this warp's 16.
+  float inv_sum[2], lse[2];
+  softmax.finish(inv_sum, lse);
+#pragma unroll
+  for (int r = 0; r < 2; r++) {
+    const QueryRow row = query_row(p, tile, 16 * warp + group + 8 * r);
+    if (!row.valid) {
+      continue;
+    }
+    const int64_t out_row = (b * p.tokens + row.token) * p.heads + h;
+    float* out = p.output + out_row * p.head_dim_v;
+#pragma unroll
+    for (int nb = 0; nb < kD / 8; nb++) {
+#pragma unroll
+      for (int e = 0; e < 2; e++) {
+        const int col = 8 * nb + 2 * quad + e;
+        if (col < p.head_dim_v) {
+          out[col] = acc[nb][2 * r + e] * inv_sum[r];
+        }
+      }
+    }
+    if (quad == 0) {
+      p.lse[out_row] = lse[r];
+    }
+  }
+  dev::cp_async_wait<0>();  // no copy may outlive the block
+#else
+  __trap();
+#endif
+}
+
+}  // namespace fna
+}  // namespace cuda
+}  // namespace natten
