@@ -260,6 +260,20 @@ NATTEN_DEVICE void score_chunk_lean(const Params& p, float (&s)[kNT][4], int kin
   }
 }
 
+// The forward's epilogue rows: rows first_row and first_row + 8 of the tile (a thread's two rows), the valid ones:
+// f(r, output row, its index in the logsumexp) for r = 0, 1.
+template <class F>
+NATTEN_DEVICE void for_output_rows(const Params& p, const Tile& tile, int first_row, int64_t b, int h, F f) {
+#pragma unroll
+  for (int r = 0; r < 2; r++) {
+    const QueryRow row = query_row(p, tile, first_row + 8 * r);
+    if (row.valid) {
+      const int64_t out_row = (b * p.tokens + row.token) * p.heads + h;
+      f(r, p.output + out_row * p.head_dim_v, out_row);
+    }
+  }
+}
+
 template <class T>
 __global__ void __launch_bounds__(T::kThreads, T::kMinBlocks) fna_forward_kernel(const Params p) {
 #if NATTEN_SM80
@@ -486,14 +500,7 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocks) fna_forward_kernel
   // output columns 32 hq + 8 q + 4 e + {0..3} in acc[4 hq + {0..3}][2 r + e].
   float inv_sum[2], lse[2];
   softmax.finish(inv_sum, lse);
-#pragma unroll
-  for (int r = 0; r < 2; r++) {
-    const QueryRow row = query_row(p, tile, 16 * warp + group + 8 * r);
-    if (!row.valid) {
-      continue;
-    }
-    const int64_t out_row = (b * p.tokens + row.token) * p.heads + h;
-    float* out = p.output + out_row * p.head_dim_v;
+  for_output_rows(p, tile, 16 * warp + group, b, h, [&](int r, float* out, int64_t out_row) {
 #pragma unroll
     for (int hq = 0; hq < kSteps / 4; hq++) {
 #pragma unroll
@@ -519,7 +526,7 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocks) fna_forward_kernel
     if (quad == 0) {
       p.lse[out_row] = lse[r];
     }
-  }
+  });
   dev::cp_async_wait<0>();  // no copy may outlive the block
 #else
   __trap();

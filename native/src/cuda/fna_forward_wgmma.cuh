@@ -144,14 +144,7 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocks) fna_forward_wgmma_
   // Epilogue: acc[nb][2 r + e] is head dim 8 nb + 2 quad + e of row group + 8 r of this warp's 16.
   float inv_sum[2], lse[2];
   softmax.finish(inv_sum, lse);
-#pragma unroll
-  for (int r = 0; r < 2; r++) {
-    const QueryRow row = query_row(p, tile, 16 * warp + group + 8 * r);
-    if (!row.valid) {
-      continue;
-    }
-    const int64_t out_row = (b * p.tokens + row.token) * p.heads + h;
-    float* out = p.output + out_row * p.head_dim_v;
+  for_output_rows(p, tile, 16 * warp + group, b, h, [&](int r, float* out, int64_t out_row) {
 #pragma unroll
     for (int nb = 0; nb < kD / 8; nb++) {
 #pragma unroll
@@ -165,7 +158,7 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocks) fna_forward_wgmma_
     if (quad == 0) {
       p.lse[out_row] = lse[r];
     }
-  }
+  });
   dev::cp_async_wait<0>();  // no copy may outlive the block
 #else
   __trap();
