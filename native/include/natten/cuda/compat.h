@@ -146,11 +146,11 @@ NATTEN_DEVICE float fast_exp2(float x) {
 }
 
 // Hopper's warpgroup MMA (wgmma.mma_async, m64nNk8, TF32 in, float32 accumulators; sm_90a only: elsewhere a
-// trap that the dispatcher never reaches: launch.cu's wgmma_runs). B, and A unless given in registers (the m16n8k8 fragment
-// order per warp), come from shared memory through no-swizzle descriptors (smem_desc): K-major operands in core
-// matrices of 8 rows x 16 bytes, `lbo` bytes apart along K and `sbo` apart along M or N (bench/probes/
-// wgmma_probe.cu checked that reading on the H200). Accumulators: per warp w of the warpgroup, rows 16 w + g and
-// + 8, d[4 j + {0..3}] as mma.m16n8k8's C fragment for columns [8 j, 8 j + 8).
+// trap that the dispatcher never reaches, see launch.cu's wgmma_runs). B, and A unless given in registers (the
+// m16n8k8 fragment order per warp), come from shared memory through no-swizzle descriptors (smem_desc): K-major
+// operands in core matrices of 8 rows x 16 bytes, `lbo` bytes apart along K and `sbo` apart along M or N
+// (bench/probes/wgmma_probe.cu checked that reading on the H200). Accumulators: per warp w of the warpgroup, rows
+// 16 w + g and + 8, d[4 j + {0..3}] as mma.m16n8k8's C fragment for columns [8 j, 8 j + 8).
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL) || (defined(__CUDA_ARCH_SPECIFIC__) && __CUDA_ARCH_SPECIFIC__ == 900)
 #define NATTEN_WGMMA 1
 #else
