@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Prepares, on this machine, what scripts/gpu-cuda-check.sh needs on the GPU machine (no Node, no network):
-#   prebuilds/linux-x64/natten_cuda.node  the addon for sm_90 (NATTEN_CUDA_ARCHS=90 npm run build:cuda), unless built
+#   prebuilds/linux-x64/natten_cuda.node  the addon for sm_90a (NATTEN_CUDA_ARCHS=90 npm run build:cuda), unless built
 #   gpu-bundle/node.xz                    this machine's Node, compressed (unpacked there by the check script)
 #   gpu-bundle/cuda_selfcheck.js          bench/cuda_selfcheck.ts bundled with esbuild
 #   gpu-bundle/cuda_bench.js              bench/cuda_bench.ts bundled

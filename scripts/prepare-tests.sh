@@ -18,8 +18,8 @@ fi
 npm run --silent setup:tfjs-node
 npm run --silent build:native
 # The CUDA addon where a CUDA toolkit is found (no GPU needed to build it; its tests without a device check the
-# loader's reasons and the fallback). sm_90 alone unless NATTEN_CUDA_ARCHS says otherwise: the published build
-# (npm run build:cuda) covers every target.
+# loader's reasons and the fallback). sm_90 alone (as sm_90a) unless NATTEN_CUDA_ARCHS says otherwise: the
+# published build (npm run build:cuda) covers every target.
 if [ -x "$(node scripts/build-cuda.js --print cuda-root)/bin/nvcc" ]; then
   NATTEN_CUDA_ARCHS="${NATTEN_CUDA_ARCHS:-90}" npm run --silent build:cuda
 else
