@@ -404,18 +404,18 @@ NATTEN_DEVICE void load_rows(const RowTile& a, const RowTile* b, Rows rows) {
 // Calls f(piece) for each 16-byte piece of a kRows x kWidth tile that this thread copies in load_rows (the
 // same assignment of pieces to threads): after its copies land, a thread may rework its own pieces in place
 // before the barrier that publishes them.
+// for_own_pieces with the piece's row and columns: f(piece, n, col).
 template <int kRows, int kWidth, int kThreads, int kMap = kMapIndex, class F>
-NATTEN_DEVICE void for_own_pieces(float* tile, int stride, F f, int core_rows = 0, int keys_paired = 0) {
+NATTEN_DEVICE void for_own_pieces_at(float* tile, int stride, F f, int core_rows = 0, int keys_paired = 0) {
   for_pieces<kRows, kWidth, kThreads, kMap>([](int) { return 0; }, [&](int, int n, int col) {
-    f(piece_at(tile, stride, core_rows, n, col, keys_paired));
+    f(piece_at(tile, stride, core_rows, n, col, keys_paired), n, col);
   });
 }
 
-// for_own_pieces with the piece's row and columns: f(piece, n, col).
 template <int kRows, int kWidth, int kThreads, int kMap = kMapIndex, class F>
-NATTEN_DEVICE void for_own_pieces_at(float* tile, int stride, F f) {
-  for_pieces<kRows, kWidth, kThreads, kMap>([](int) { return 0; },
-                                            [&](int, int n, int col) { f(tile + n * stride + col, n, col); });
+NATTEN_DEVICE void for_own_pieces(float* tile, int stride, F f, int core_rows = 0, int keys_paired = 0) {
+  for_own_pieces_at<kRows, kWidth, kThreads, kMap>(tile, stride, [&](float* piece, int, int) { f(piece); }, core_rows,
+                                                   keys_paired);
 }
 
 // Under kMapRowPairs: calls f(piece of row n, piece of row n + 4) for each of this thread's pairs of pieces at
