@@ -12,8 +12,9 @@
 #   bench      kernel times with data on the device, and the tfjs path with host copies (bench/cuda_bench.ts)
 #   sweep      the fused forward's tile configurations, each checked then timed per preset (cuda_bench.ts --sweep;
 #              not in the default list; SWEEP_PRESETS=2d-large,1d-long: only those presets)
-#   profile    ncu (full set, clocks left alone) on one fused forward per preset: $work/profile-<preset>.txt and the
-#              per-SASS-instruction table source-<preset>.csv.xz; the addon's SASS, sass.txt.xz (not in the default
+#   profile    ncu (full set, clocks left alone) on one fused forward per preset (PROFILE_CONFIGS: configurations,
+#              default the dispatcher's): $work/profile-<preset>[-c<config>].txt and the per-SASS-instruction table
+#              source-<preset>[-c<config>].csv.xz; the addon's SASS, sass.txt.xz (not in the default
 #              list). $OUT gets the JSON results and natten-gpu-results.tar (the whole work folder but binaries).
 #   flex       PyTorch flex_attention on the same presets, after its mask check (bench/flex_baseline.py)
 #   summary    the short table (scripts/gpu_cuda_summary.py)
@@ -91,22 +92,25 @@ for phase in "${phases[@]}"; do
         ${SWEEP_PRESETS:+--preset "$SWEEP_PRESETS"}
       ;;
     profile)
-      # ncu with the full set on one fused forward per preset (PROFILE_CONFIG=N: tile configuration N instead of the
-      # dispatcher's), its text report, and the per-SASS-instruction table (executed instructions, stall samples);
-      # then the SASS of every kernel of the addon.
+      # ncu with the full set on one fused forward per preset and configuration (PROFILE_CONFIGS="auto 37": the
+      # dispatcher's pick, then tile configuration 37), its text report, and the per-SASS-instruction table
+      # (executed instructions, stall samples); then the SASS of every kernel of the addon.
       ncu="${NCU:-$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu /usr/local/cuda/bin/ncu 2>/dev/null | head -1)}"
       cuobjdump="$(command -v cuobjdump || echo /usr/local/cuda/bin/cuobjdump)"
       [ -n "$ncu" ] || say "profile: no ncu found (set NCU)"
       for preset in ${PROFILE_PRESETS:-2d-nat 2d-large 3d-video 1d-long}; do
-        rm -f "$work/prof-$preset.ncu-rep"
-        run_phase "profile-$preset" "$ncu" --clock-control none --kernel-name regex:fna_forward_kernel --launch-skip 1 \
-          --launch-count 1 --set full --import-source no -o "$work/prof-$preset" "$NODE" gpu-bundle/cuda_bench.js \
-          --preset "$preset" --forward-only --iters 1 --warmup 1 ${PROFILE_CONFIG:+--config $PROFILE_CONFIG}
-        if [ -f "$work/prof-$preset.ncu-rep" ]; then
-          "$ncu" --import "$work/prof-$preset.ncu-rep" > "$work/profile-$preset.txt" 2>&1
-          "$ncu" --import "$work/prof-$preset.ncu-rep" --page source --csv --print-source sass 2>&1 |
-            xz -T2 > "$work/source-$preset.csv.xz"
-        fi
+        for config in ${PROFILE_CONFIGS:-${PROFILE_CONFIG:-auto}}; do
+          name="$preset"; [ "$config" = auto ] || name="$preset-c$config"
+          rm -f "$work/prof-$name.ncu-rep"
+          run_phase "profile-$name" "$ncu" --clock-control none --kernel-name regex:fna_forward_ --launch-skip 1 \
+            --launch-count 1 --set full --import-source no -o "$work/prof-$name" "$NODE" gpu-bundle/cuda_bench.js \
+            --preset "$preset" --forward-only --iters 1 --warmup 1 $([ "$config" = auto ] || echo --config "$config")
+          if [ -f "$work/prof-$name.ncu-rep" ]; then
+            "$ncu" --import "$work/prof-$name.ncu-rep" > "$work/profile-$name.txt" 2>&1
+            "$ncu" --import "$work/prof-$name.ncu-rep" --page source --csv --print-source sass 2>&1 |
+              xz -T2 > "$work/source-$name.csv.xz"
+          fi
+        done
       done
       "$cuobjdump" --dump-sass prebuilds/linux-x64/natten_cuda.node 2>&1 | xz -T2 > "$work/sass.txt.xz"
       say "profile: sass.txt.xz $(du -h "$work/sass.txt.xz" | cut -f1)"
