@@ -3,6 +3,7 @@
 #pragma once
 
 #include "natten/cuda/compat.h"
+#include "natten/cuda/kernel_traits.h"
 #include "natten/cuda/mma.h"
 #include "natten/cuda/softmax.h"
 #include "natten/na_mask.h"
@@ -325,26 +326,33 @@ struct RowTile {
 
 // Where the 16-byte piece (row n, columns [col, col + 4)) of a tile lives: row-major (`stride` floats a row), or
 // with core_rows > 0 in wgmma's no-swizzle K-major layout, 8-row x 4-column core matrices of 32 contiguous
-// floats, the core matrices of 4 columns [col, col + 4) core_rows / 8 apart (natten/cuda/compat.h: smem_desc's
-// sbo = 128 bytes, lbo = core_rows * 16 bytes). keys_paired: rows n and n + 4 of each 8-row block become rows
-// 2 (n % 4) and 2 (n % 4) + 1, so that an MMA's C fragment holds them in the order of the mma.sync kernel's
-// scores (element e of column tile j: key 8 j + quad + 4 e), which the masks expect.
+// floats, 128 bytes apart along the rows (smem_desc's sbo), the core matrices of columns [col, col + 4) in one
+// block, the blocks wgmma_block_floats(core_rows) apart (lbo: 16 bytes of padding each, so that block j starts
+// j 16-byte slots further round the banks; with kMapQuads the copies and the rounding pass then meet no bank
+// conflicts). keys_paired: rows n and n + 4 of each 8-row block become rows 2 (n % 4) and 2 (n % 4) + 1, so that
+// an MMA's C fragment holds them in the order of the mma.sync kernel's scores (element e of column tile j: key
+// 8 j + quad + 4 e), which the masks expect.
 NATTEN_DEVICE float* piece_at(float* tile, int stride, int core_rows, int n, int col, int keys_paired = 0) {
   if (core_rows <= 0) {
     return tile + n * stride + col;
   }
   const int row = keys_paired ? (n & ~7) + 2 * (n & 3) + ((n >> 2) & 1) : n;
-  return tile + ((col >> 2) * (core_rows >> 3) + (row >> 3)) * 32 + (row & 7) * 4;
+  return tile + (col >> 2) * wgmma_block_floats(core_rows) + (row >> 3) * 32 + (row & 7) * 4;
 }
 
 // Assignments of a tile's 16-byte pieces to threads (kMap): kMapIndex (0), piece idx = threadIdx.x + i kThreads in
 // row-major order; kMapRows (1), one row per thread (kThreads / kRows threads per row, each taking every
 // (kThreads / kRows)-th piece of it: a row's address is worked out once per thread and chunk, and consecutive
 // lanes still read consecutive pieces); kMapRowPairs (2), rows k and k + 4 of each 8-row block per thread, at
-// the same columns (so that the thread can interleave them once they land). kMapThreads: the threads that share
-// a row (kMapRows) or a row pair (kMapRowPairs); 0 where the assignment does not divide evenly (kMapRows then
-// falls back to kMapIndex; kMapRowPairs is never asked for there: see ForwardTraits).
-enum PieceMap { kMapIndex = 0, kMapRows = 1, kMapRowPairs = 2 };
+// the same columns (so that the thread can interleave them once they land); kMapQuads (3), one row per thread
+// too, each 8-lane phase taking four rows 4 g + [0, 4) (two lanes a row) at two adjacent pieces (one 32-byte
+// sector of each row): in a core-matrix layout (piece_at) with keys_paired those rows sit 2 slots apart and the
+// two pieces one apart, and in a row-major tile of a stride of 8 mod 32 floats, 2 and 1 slots apart, so a
+// phase's eight 16-byte accesses fall on the eight distinct 16-byte slots of the 128-byte bank line. kMapThreads:
+// the threads that share a row (kMapRows, kMapQuads) or a row pair (kMapRowPairs); 0 where the assignment does
+// not divide evenly (kMapRows and kMapQuads then fall back to kMapIndex; kMapRowPairs is never asked for there:
+// see ForwardTraits).
+enum PieceMap { kMapIndex = 0, kMapRows = 1, kMapRowPairs = 2, kMapQuads = 3 };
 
 template <int kRows, int kWidth, int kThreads, int kMap>
 constexpr int kMapThreads =
@@ -354,10 +362,27 @@ constexpr int kMapThreads =
         ? (kRows % 8 == 0 && 2 * kThreads >= kRows && kThreads % (kRows / 2) == 0 &&
                    (kWidth / 4) % (kThreads / (kRows / 2)) == 0
                ? kThreads / (kRows / 2) : 0)
+    : kMap == kMapQuads
+        ? (kRows % 4 == 0 && kThreads % kRows == 0 && (kThreads / kRows) % 2 == 0 &&
+                   (kWidth / 8) % (kThreads / kRows / 2) == 0
+               ? kThreads / kRows : 0)
         : 0;
 
+// Whether this thread writes its row's key coordinates in KeyChunks::load: one thread of each row (kMapRows,
+// kMapQuads) or row pair (kMapRowPairs).
+template <int kRows, int kWidth, int kThreads, int kMap>
+NATTEN_DEVICE bool leads_row() {
+  constexpr int kT = kMapThreads<kRows, kWidth, kThreads, kMap>;
+  if constexpr (kMap == kMapQuads && kT > 0) {
+    return (threadIdx.x & 1) == 0 && (threadIdx.x >> 3) % (kT / 2) == 0;
+  } else {
+    return threadIdx.x % (kT > 0 ? kT : 1) == 0;
+  }
+}
+
 // Calls f(row(n), n, col) for each 16-byte piece (row n, columns [col, col + 4)) of a kRows x kWidth tile that
-// this thread copies under assignment kMap; row(n) is asked once per row (kMapRows, kMapRowPairs) or per piece.
+// this thread copies under assignment kMap; row(n) is asked once per row (kMapRows, kMapRowPairs, kMapQuads) or
+// per piece.
 template <int kRows, int kWidth, int kThreads, int kMap, class Row, class F>
 NATTEN_DEVICE void for_pieces(Row row, F f) {
   constexpr int kVecs = kWidth / 4;
@@ -378,6 +403,14 @@ NATTEN_DEVICE void for_pieces(Row row, F f) {
       const int col = 4 * (threadIdx.x % kT + kT * i);
       f(src, n, col);
       f(src4, n + 4, col);
+    }
+  } else if constexpr (kMap == kMapQuads && kT > 0) {
+    constexpr int kQs = kT / 2;  // 8-lane phases per group of four rows
+    const int phase = threadIdx.x >> 3, n = 4 * (phase / kQs) + ((threadIdx.x & 7) >> 1);
+    auto src = row(n);
+#pragma unroll
+    for (int i = 0; i < kVecs / kT; i++) {
+      f(src, n, 4 * (2 * (phase % kQs + kQs * i) + (threadIdx.x & 1)));
     }
   } else {
     static_assert(kMap != kMapRowPairs, "row pairs do not divide evenly over the threads");

@@ -71,8 +71,8 @@ struct KeyChunks {
   }
 
   // Issues the copies of chunk c's keys and values (and, for box chunks, its key coordinates) into a stage.
-  // kMap (fna_common.cuh): with kMapRows or kMapRowPairs each thread decodes its rows' positions once, and the
-  // first thread of each row (or pair) writes those keys' coordinates from the same decoding.
+  // kMap (fna_common.cuh): with kMapRows, kMapRowPairs or kMapQuads each thread decodes its rows' positions once,
+  // and one thread of each row (or pair) writes those keys' coordinates from the same decoding.
   template <int kBlockN, int kWidth, int kThreads, int kMap = kMapIndex>
   NATTEN_DEVICE void load(const Params& p, const Tile& t, int64_t b, int hkv, int c, float* k_dst, int k_stride,
                           float* v_dst, int v_stride, KeyInfo* info, int k_core_rows = 0) const {
@@ -95,7 +95,7 @@ struct KeyChunks {
           k.j[0] = k.j[1] = k.j[2] = kNoKey;
           k.rpb_part = 0;
         }
-        if (threadIdx.x % (kT > 0 ? kT : 1) == 0) {
+        if (leads_row<kBlockN, kWidth, kThreads, kMap>()) {
           info[n] = k;
         }
         return src;

@@ -23,16 +23,21 @@ template <class T>
 __global__ void __launch_bounds__(T::kThreads, T::kMinBlocks) fna_forward_wgmma_kernel(const Params p) {
 #if NATTEN_SM80
   constexpr int kD = T::kHeadDim, kBN = T::kBlockN, kNT = kBN / 8, kSK = T::kRowStrideK;
-  constexpr int kQMap = T::kLeanCopies ? kMapRows : kMapIndex;
+  constexpr int kQMap = T::kLeanCopies ? kMapQuads : kMapIndex;
+  // Floats per stage, and the strides of the core-matrix layouts (kernel_traits.h): Q and K by piece_at, V^T's
+  // written below.
+  constexpr int kQBlock = wgmma_block_floats(64), kKBlock = wgmma_block_floats(kBN);
+  constexpr int kVtBlock = wgmma_vt_block_floats(kD, kBN), kVtSbo = wgmma_vt_sbo_floats(kBN);
+  constexpr int kKStage = kD / 4 * kKBlock, kVtStage = kBN / 4 * kVtBlock;
   static_assert(T::kWarps == 4 && T::kBlockM == 64 && !T::kPrecise, "one TF32 warpgroup of 64 queries");
   static_assert(kD == 32 || kD == 64, "wgmma's N for P V is the head-dim bucket: 32 or 64");
 
   auto part = [](int floats) { return (4 * floats + 127) / 128 * 32; };  // 128-byte aligned parts, in floats
   float* sQ = dev::dynamic_smem<float>();
-  float* sK = sQ + part(64 * kD);                 // two stages of kBN x kD, core-matrix layout
-  float* sV = sK + part(2 * kBN * kD);            // two stages of kBN rows of kSK floats, as copied
-  float* sVT = sV + part(2 * kBN * kSK);          // two stages of V transposed, core-matrix layout
-  KeyInfo* sInfo = reinterpret_cast<KeyInfo*>(sVT + part(2 * kBN * kD));
+  float* sK = sQ + part(kD / 4 * kQBlock);        // two stages of kBN x kD, core-matrix layout
+  float* sV = sK + part(2 * kKStage);             // kBN rows of kSK floats, as copied (one stage)
+  float* sVT = sV + part(kBN * kSK);              // two stages of V transposed, core-matrix layout
+  KeyInfo* sInfo = reinterpret_cast<KeyInfo*>(sVT + part(2 * kVtStage));
   RowWindow* sRows = reinterpret_cast<RowWindow*>(reinterpret_cast<float*>(sInfo) + part(2 * kBN * 4));
 
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, group = lane >> 2, quad = lane & 3;
@@ -61,15 +66,18 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocks) fna_forward_wgmma_
   softmax.init();
   float acc[kD / 8][4];
   dev::zero(acc);
-  // Descriptors: K-major core matrices, 128 bytes apart along M/N; along K, the rows' count / 8 core matrices.
-  constexpr uint32_t kSbo = 128;
+  // Descriptors (K-major core matrices: lbo along K, sbo along M or N), made once; a k-step or a stage adds its
+  // offset in 16-byte units to the start address field (shared memory ends below 2^18 bytes: no carry out).
+  const uint64_t q_desc = dev::smem_desc(sQ, 4 * kQBlock, 128);
+  const uint64_t k_desc = dev::smem_desc(sK, 4 * kKBlock, 128);
+  const uint64_t vt_desc = dev::smem_desc(sVT, 4 * kVtBlock, 4 * kVtSbo);
   for (int c = 0; c < chunks.count; c++) {
     const int stage = c & 1;
-    float* sK_stage = sK + stage * kBN * kD;
-    float* sV_stage = sV + stage * kBN * kSK;
-    float* sVT_stage = sVT + stage * kBN * kD;
+    float* sK_stage = sK + stage * kKStage;
+    float* sVT_stage = sVT + stage * kVtStage;
     // This thread's pieces of chunk c have landed: Q (first chunk) takes the scale in the log2 domain, Q and K
-    // are rounded to TF32 in place, and V's pieces go to the transposed stage.
+    // are rounded to TF32 in place (tf32_rna_bits: wgmma drops the low bits), and V's pieces go to the transposed
+    // stage.
     dev::cp_async_wait<0>();
     if (c == 0) {
       for_own_pieces<64, kD, T::kThreads, kQMap>(sQ, 0, [&](float* piece) {
@@ -77,30 +85,40 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocks) fna_forward_wgmma_
         dev::load4(piece, v);
 #pragma unroll
         for (int e = 0; e < 4; e++) {
-          v[e] = dev::bits_float(dev::to_tf32(v[e] * p.scale_log2));
+          v[e] = dev::bits_float(dev::tf32_rna_bits(v[e] * p.scale_log2));
         }
         dev::store4(piece, v);
       }, 64);
     }
-    for_own_pieces<kBN, kD, T::kThreads, kQMap>(sK_stage, 0, dev::round_tf32_piece, kBN, 1);
-    for_own_pieces_at<kBN, kD, T::kThreads, kQMap>(sV_stage, kSK, [&](float* piece, int n, int col) {
+    for_own_pieces<kBN, kD, T::kThreads, kQMap>(sK_stage, 0, [](float* piece) {
+      float v[4];
+      dev::load4(piece, v);
+#pragma unroll
+      for (int e = 0; e < 4; e++) {
+        v[e] = dev::bits_float(dev::tf32_rna_bits(v[e]));
+      }
+      dev::store4(piece, v);
+    }, kBN, 1);
+    for_own_pieces_at<kBN, kD, T::kThreads, kQMap>(sV, kSK, [&](float* piece, int n, int col) {
       float v[4];
       dev::load4(piece, v);
 #pragma unroll
       for (int e = 0; e < 4; e++) {
         // Row col + e (a head dim) of V^T, column n (a key): core matrix (n / 4, (col + e) / 8).
         const int d = col + e;
-        sVT_stage[((n >> 2) * (kD >> 3) + (d >> 3)) * 32 + (d & 7) * 4 + (n & 3)] = dev::bits_float(dev::to_tf32(v[e]));
+        sVT_stage[(n >> 2) * kVtBlock + (d >> 3) * kVtSbo + (d & 7) * 4 + (n & 3)] =
+            dev::bits_float(dev::tf32_rna_bits(v[e]));
       }
     });
     dev::fence_proxy_async();
     dev::wgmma_wait0();  // the previous chunk's P V, in flight during the pass above
     // One barrier per chunk: it publishes chunk c, and tells that every warp is done with chunk c - 1, whose
-    // stages the copies of chunk c + 1 then reuse (its products were waited for before that warp got here).
+    // stages the copies of chunk c + 1 then reuse (its products were waited for before that warp got here), and
+    // with V as copied, which the pass above has read.
     __syncthreads();
     if (c + 1 < chunks.count) {
-      chunks.load<kBN, kD, T::kThreads, kQMap>(p, tile, b, hkv, c + 1, sK + (stage ^ 1) * kBN * kD, 0,
-                                              sV + (stage ^ 1) * kBN * kSK, kSK, sInfo + (stage ^ 1) * kBN, kBN);
+      chunks.load<kBN, kD, T::kThreads, kQMap>(p, tile, b, hkv, c + 1, sK + (stage ^ 1) * kKStage, 0,
+                                              sV, kSK, sInfo + (stage ^ 1) * kBN, kBN);
     }
     dev::cp_async_commit();
 
@@ -110,9 +128,8 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocks) fna_forward_wgmma_
     dev::wgmma_fence();
 #pragma unroll
     for (int ks = 0; ks < kD / 8; ks++) {
-      dev::wgmma_ss<kBN>(reinterpret_cast<float(&)[kBN / 2]>(s),
-                         dev::smem_desc(sQ + ks * 2 * 8 * 32, 8 * 128, kSbo),
-                         dev::smem_desc(sK_stage + ks * 2 * (kBN / 8) * 32, (kBN / 8) * 128, kSbo));
+      dev::wgmma_ss<kBN>(reinterpret_cast<float(&)[kBN / 2]>(s), q_desc + ks * 2 * kQBlock / 4,
+                         k_desc + (stage * kKStage + ks * 2 * kKBlock) / 4);
     }
     dev::wgmma_commit();
     dev::wgmma_wait0();
@@ -125,16 +142,20 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocks) fna_forward_wgmma_
     uint32_t a[kNT][4];
 #pragma unroll
     for (int j = 0; j < kNT; j++) {
-      a[j][0] = dev::to_tf32(s[j][0]);
-      a[j][1] = dev::to_tf32(s[j][2]);
-      a[j][2] = dev::to_tf32(s[j][1]);
-      a[j][3] = dev::to_tf32(s[j][3]);
+      a[j][0] = dev::tf32_rna_unit(s[j][0]);  // P: in [0, 1], or NaN
+      a[j][1] = dev::tf32_rna_unit(s[j][2]);
+      a[j][2] = dev::tf32_rna_unit(s[j][1]);
+      a[j][3] = dev::tf32_rna_unit(s[j][3]);
+#pragma unroll
+      for (int e = 0; e < 4; e++) {
+        dev::fence_operand(a[j][e]);
+      }
     }
     dev::wgmma_fence();
 #pragma unroll
     for (int j = 0; j < kNT; j++) {
       dev::wgmma_rs<kD>(reinterpret_cast<float(&)[kD / 2]>(acc), a[j],
-                        dev::smem_desc(sVT_stage + j * 2 * (kD / 8) * 32, (kD / 8) * 128, kSbo));
+                        vt_desc + (stage * kVtStage + j * 2 * kVtBlock) / 4);
     }
     dev::wgmma_commit();
     // Waited for before the next chunk's barrier: its rounding pass (the other stages) runs meanwhile.

@@ -38,6 +38,7 @@ inline void compiler_fence() {}
 // wgmma (sm_90a): synchronous in the emulator, so the fences, commits and waits have nothing to do.
 using ::natten_emu::smem_desc;
 inline void wgmma_fence() {}
+inline void fence_operand(uint32_t&) {}
 inline void wgmma_commit() {}
 inline void wgmma_wait0() {}
 inline void fence_proxy_async() {}
@@ -168,6 +169,9 @@ NATTEN_DEVICE void wgmma_fence() {
   asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
 #endif
 }
+// Pins a register operand's value before wgmma_fence (an empty asm that reads and writes it), so that the compiler
+// neither sinks its computation past the fence nor makes ptxas inject an arrive of its own (C7519).
+NATTEN_DEVICE void fence_operand(uint32_t& x) { asm volatile("" : "+r"(x)::"memory"); }
 NATTEN_DEVICE void wgmma_commit() {
 #if NATTEN_WGMMA
   asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
@@ -270,3 +274,21 @@ NATTEN_DEVICE T* dynamic_smem() {
 #endif  // __CUDACC__
 
 #endif  // NATTEN_EMULATION
+
+#if defined(NATTEN_EMULATION) || defined(__CUDACC__)
+namespace natten {
+namespace dev {
+
+// x for an MMA that reads only a TF32 operand's top 19 bits (the hardware and the emulator alike drop the low 13):
+// half a TF32 unit added to the bits gives, once dropped, exactly cvt.rna's rounding (to nearest, ties away), in
+// one test and one add instead of cvt.rna's three instructions on sm_90; infinities and NaNs keep their bits.
+// tf32_rna_unit: the same without the test, for values known finite or NaN (a NaN stays a NaN).
+NATTEN_DEVICE uint32_t tf32_rna_bits(float x) {
+  const uint32_t b = float_bits(x);
+  return fabsf(x) < INFINITY ? b + 0x1000u : b;
+}
+NATTEN_DEVICE uint32_t tf32_rna_unit(float x) { return float_bits(x) + 0x1000u; }
+
+}  // namespace dev
+}  // namespace natten
+#endif

@@ -120,13 +120,33 @@ constexpr int forward_smem_bytes(int head_dim, int warps, int block_n) {
               2 * block_n * 4 + 16 * warps * 8);
 }
 
-// Shared memory of the wgmma forward (fna_forward_wgmma.cuh): Q, two stages of K (core-matrix layouts), two of V
-// as copied (rows read by the transposing pass) and two of V transposed, two stages of key coordinates and the
-// query rows' windows; each part 128-byte aligned.
+// The wgmma forward's operands in shared memory (fna_forward_wgmma.cuh; no-swizzle K-major core matrices of 8 rows
+// x 16 bytes). Q and K (piece_at in fna_common.cuh): the core matrices of 4 columns for all `rows` rows form one
+// block, 128 bytes apart (sbo), and the blocks are wgmma_block_floats(rows) apart (lbo), 16 bytes more than they
+// fill, so that consecutive blocks start on consecutive 16-byte slots of the banks. V^T (head dims as rows, keys
+// as columns, written element by element by the rounding pass): the sbo and lbo with the fewest bank conflicts
+// for those stores under kMapQuads, found by checking every lane's address (none left; 4-way with the unpadded
+// layout): with 32-key chunks sbo 36 floats and lbo 296 (head dim 64) or 152, with 64-key chunks K's layout.
+#if defined(__CUDACC__)
+#define NATTEN_TRAITS_FN __host__ __device__ constexpr
+#else
+#define NATTEN_TRAITS_FN constexpr
+#endif
+NATTEN_TRAITS_FN int wgmma_block_floats(int rows) { return 4 * rows + 4; }
+NATTEN_TRAITS_FN int wgmma_vt_sbo_floats(int block_n) { return block_n == 32 ? 36 : 32; }
+NATTEN_TRAITS_FN int wgmma_vt_block_floats(int head_dim, int block_n) {
+  return block_n == 32 ? (head_dim == 64 ? 296 : 152) : wgmma_block_floats(head_dim);
+}
+
+// Shared memory of the wgmma forward: Q, two stages of K (core-matrix layouts), one of V as copied (the rounding
+// pass reads it before the barrier after which the next chunk's copies go there) and two of V transposed, two
+// stages of key coordinates and the query rows' windows; each part 128-byte aligned.
 constexpr int wgmma_smem_part(int floats) { return (4 * floats + 127) / 128 * 128; }
 constexpr int forward_wgmma_smem_bytes(int head_dim, int block_n) {
-  return wgmma_smem_part(64 * head_dim) + wgmma_smem_part(2 * block_n * head_dim) +
-         wgmma_smem_part(2 * block_n * (head_dim + 8)) + wgmma_smem_part(2 * block_n * head_dim) +
+  return wgmma_smem_part(head_dim / 4 * wgmma_block_floats(64)) +
+         wgmma_smem_part(2 * head_dim / 4 * wgmma_block_floats(block_n)) +
+         wgmma_smem_part(block_n * (head_dim + 8)) +
+         wgmma_smem_part(2 * block_n / 4 * wgmma_vt_block_floats(head_dim, block_n)) +
          wgmma_smem_part(2 * block_n * 4) + wgmma_smem_part(64 * 8);
 }
 constexpr int forward_smem_bytes(int head_dim, ForwardConfig c) {
