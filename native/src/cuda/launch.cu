@@ -147,8 +147,8 @@ constexpr int forward_config_index(ForwardConfig c) {
 
 // The dispatcher's forward configurations (TF32), from the benchmark's sweep (bench/cuda_bench.ts --sweep): the
 // first rule whose head-dim bucket matches, whose count of non-trivial axes (length > 1) matches (0: any) and
-// whose window volume (product of the kernel sizes) is at most max_window takes its configuration; no rule,
-// the bucket's default (default_forward_config).
+// whose window volume (product of the kernel sizes) is at most max_window, and which can run on this device
+// (wgmma_runs), takes its configuration; no rule, the bucket's default (default_forward_config).
 struct ForwardRule {
   int bucket;
   int axes;
@@ -173,6 +173,11 @@ constexpr ForwardRule kForwardRules[] = {
     // 2d-nat 0.132 vs 0.135, 2d-large 0.410 vs 0.419, 1d-long 8x64x2 lean 255 + Q pairs 2.920 vs lean 127's 2.983.
     {32, 0, kAnyWindow, {4, 32, 4, 0, kLeanCopies | kLeanQPairs}},
     {64, 1, kAnyWindow, {8, 64, 2, 0, 255 | kLeanQPairs}},
+    // The wgmma forward where it runs (an sm_90 device, the sm_90a build; elsewhere the next rule), on 2-D: after
+    // its bank-conflict-free layouts (bench/CUDA_NOTES.md, round 18; sweep of 2026-11-29 16:57 UTC) 2d-large 0.406
+    // ms against the mma.sync pick's 0.411 (2d-nat, bucket 32: 0.135 against 0.132, so not there; 1d-long: 3.39
+    // against 2.91).
+    {64, 2, kAnyWindow, {4, 32, 3, 0, 41 | kLeanWgmma}},
     {64, 0, kAnyWindow, {4, 32, 4, 0, 57 | kLeanQPairs}},
     // Round 10 (sweeps of 2026-11-29 02:20-03:05 UTC): 3d-video 8x64 lean 159 (lean 31 with one barrier per chunk)
     // 27.52-27.79 ms against lean 31's 28.00-28.21 in each of the four sweeps of these kernels (H200).
@@ -191,7 +196,24 @@ constexpr bool rules_in_table() {
 }
 static_assert(rules_in_table(), "every configuration the dispatcher picks is one of kForwardConfigs");
 
-ForwardConfig choose_forward_config(const NAProblem& p, int bucket) {
+// Whether a forward configuration can run here: the wgmma kernel needs an sm_90 device and the addon's sm_90a pass
+// (scripts/build-cuda.js compiles target 90 as sm_90a and defines NATTEN_SM90A); the emulator runs it anywhere.
+bool wgmma_runs(const ForwardConfig& fc, const DeviceInfo& info) {
+  if ((fc.lean & kLeanWgmma) == 0) {
+    return true;
+  }
+#if defined(NATTEN_EMULATION)
+  (void)info;
+  return true;
+#elif defined(NATTEN_SM90A)
+  return info.major == 9 && info.minor == 0;
+#else
+  (void)info;
+  return false;
+#endif
+}
+
+ForwardConfig choose_forward_config(const NAProblem& p, int bucket, const DeviceInfo& info) {
   int axes = 0;
   int64_t window = 1;
   for (int a = 0; a < 3; a++) {
@@ -199,7 +221,8 @@ ForwardConfig choose_forward_config(const NAProblem& p, int bucket) {
     window *= p.kernel[a];
   }
   for (const ForwardRule& r : kForwardRules) {
-    if (r.bucket == bucket && (r.axes == 0 || r.axes == axes) && window <= r.max_window) {
+    if (r.bucket == bucket && (r.axes == 0 || r.axes == axes) && window <= r.max_window &&
+        wgmma_runs(r.config, info)) {
       return r.config;
     }
   }
@@ -226,23 +249,6 @@ int smem_bytes(int bucket, bool precise, bool backward) {
     case 128: return max_smem_bytes<128>(precise, backward);
     default: return max_smem_bytes<256>(precise, backward);
   }
-}
-
-// Whether a forward configuration can run here: the wgmma kernel needs an sm_90 device and the addon's sm_90a pass
-// (scripts/build-cuda.js compiles target 90 as sm_90a and defines NATTEN_SM90A); the emulator runs it anywhere.
-bool wgmma_runs(const ForwardConfig& fc, const DeviceInfo& info) {
-  if ((fc.lean & kLeanWgmma) == 0) {
-    return true;
-  }
-#if defined(NATTEN_EMULATION)
-  (void)info;
-  return true;
-#elif defined(NATTEN_SM90A)
-  return info.major == 9 && info.minor == 0;
-#else
-  (void)info;
-  return false;
-#endif
 }
 
 Plan plan(const NAProblem& p, const RunOptions& options, bool backward) {
@@ -280,7 +286,7 @@ Plan plan(const NAProblem& p, const RunOptions& options, bool backward) {
       }
       fc = kForwardConfigs[options.forward_config];
     } else {
-      fc = choose_forward_config(p, plan.bucket);
+      fc = choose_forward_config(p, plan.bucket, info);
       if (!forward_config_fits(plan.bucket, fc) || forward_smem_bytes(plan.bucket, fc) > info.smem_optin ||
           !wgmma_runs(fc, info)) {
         fc = default_forward_config(plan.bucket);
