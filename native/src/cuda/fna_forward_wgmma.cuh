@@ -67,14 +67,20 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocks) fna_forward_wgmma_
   float acc[kD / 8][4];
   dev::zero(acc);
   // Descriptors (K-major core matrices: lbo along K, sbo along M or N), made once; a k-step or a stage adds its
-  // offset in 16-byte units to the start address field (shared memory ends below 2^18 bytes: no carry out).
+  // offset in 16-byte units to the start address field, in the low word (shared memory ends below 2^18 bytes:
+  // no carry out of the field), so each product costs one 32-bit add.
   const uint64_t q_desc = dev::smem_desc(sQ, 4 * kQBlock, 128);
   const uint64_t k_desc = dev::smem_desc(sK, 4 * kKBlock, 128);
   const uint64_t vt_desc = dev::smem_desc(sVT, 4 * kVtBlock, 4 * kVtSbo);
+  auto with_offset = [](uint64_t desc, uint32_t units) {
+    return (desc & 0xffffffff00000000ull) | static_cast<uint32_t>(static_cast<uint32_t>(desc) + units);
+  };
   for (int c = 0; c < chunks.count; c++) {
     const int stage = c & 1;
     float* sK_stage = sK + stage * kKStage;
     float* sVT_stage = sVT + stage * kVtStage;
+    const uint64_t k_stage_desc = with_offset(k_desc, stage * kKStage / 4);
+    const uint64_t vt_stage_desc = with_offset(vt_desc, stage * kVtStage / 4);
     // This thread's pieces of chunk c have landed: Q (first chunk) takes the scale in the log2 domain, Q and K
     // are rounded to TF32 in place (tf32_rna_bits: wgmma drops the low bits), and V's pieces go to the transposed
     // stage.
@@ -128,8 +134,8 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocks) fna_forward_wgmma_
     dev::wgmma_fence();
 #pragma unroll
     for (int ks = 0; ks < kD / 8; ks++) {
-      dev::wgmma_ss<kBN>(reinterpret_cast<float(&)[kBN / 2]>(s), q_desc + ks * 2 * kQBlock / 4,
-                         k_desc + (stage * kKStage + ks * 2 * kKBlock) / 4);
+      dev::wgmma_ss<kBN>(reinterpret_cast<float(&)[kBN / 2]>(s), with_offset(q_desc, ks * 2 * kQBlock / 4),
+                         with_offset(k_stage_desc, ks * 2 * kKBlock / 4));
     }
     dev::wgmma_commit();
     dev::wgmma_wait0();
@@ -155,7 +161,7 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocks) fna_forward_wgmma_
 #pragma unroll
     for (int j = 0; j < kNT; j++) {
       dev::wgmma_rs<kD>(reinterpret_cast<float(&)[kD / 2]>(acc), a[j],
-                        vt_desc + (stage * kVtStage + j * 2 * kVtBlock) / 4);
+                        with_offset(vt_stage_desc, j * 2 * kVtBlock / 4));
     }
     dev::wgmma_commit();
     // Waited for before the next chunk's barrier: its rounding pass (the other stages) runs meanwhile.
@@ -168,11 +174,15 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocks) fna_forward_wgmma_
   for_output_rows(p, tile, 16 * warp + group, b, h, [&](int r, float* out, int64_t out_row) {
 #pragma unroll
     for (int nb = 0; nb < kD / 8; nb++) {
+      const int col = 8 * nb + 2 * quad;  // a quad's four pairs: one 32-byte sector of the row
+      if (p.vec4_out && col + 2 <= p.head_dim_v) {
+        dev::store2(out + col, acc[nb][2 * r] * inv_sum[r], acc[nb][2 * r + 1] * inv_sum[r]);
+      } else {
 #pragma unroll
-      for (int e = 0; e < 2; e++) {
-        const int col = 8 * nb + 2 * quad + e;
-        if (col < p.head_dim_v) {
-          out[col] = acc[nb][2 * r + e] * inv_sum[r];
+        for (int e = 0; e < 2; e++) {
+          if (col + e < p.head_dim_v) {
+            out[col + e] = acc[nb][2 * r + e] * inv_sum[r];
+          }
         }
       }
     }

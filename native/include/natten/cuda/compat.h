@@ -53,6 +53,10 @@ inline void wgmma_rs(float (&d)[N / 2], const uint32_t (&a)[4], uint64_t desc_b)
 // 16-byte shared-memory accesses (16-byte aligned addresses).
 inline void load4(const float* p, float (&v)[4]) { std::memcpy(v, p, sizeof(v)); }
 inline void store4(float* p, const float (&v)[4]) { std::memcpy(p, v, sizeof(v)); }
+inline void store2(float* p, float x, float y) {
+  const float v[2] = {x, y};
+  std::memcpy(p, v, sizeof(v));
+}
 }  // namespace dev
 }  // namespace natten
 
@@ -256,6 +260,8 @@ NATTEN_DEVICE void load4(const float* p, float (&v)[4]) {
 NATTEN_DEVICE void store4(float* p, const float (&v)[4]) {
   *reinterpret_cast<float4*>(p) = make_float4(v[0], v[1], v[2], v[3]);
 }
+// p 8-byte aligned.
+NATTEN_DEVICE void store2(float* p, float x, float y) { *reinterpret_cast<float2*>(p) = make_float2(x, y); }
 
 NATTEN_DEVICE float shfl_xor(float v, int mask) { return __shfl_xor_sync(0xffffffffu, v, mask); }
 
