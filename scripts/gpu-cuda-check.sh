@@ -94,7 +94,8 @@ for phase in "${phases[@]}"; do
     profile)
       # ncu with the full set on one fused forward per preset and configuration (PROFILE_CONFIGS="auto 37": the
       # dispatcher's pick, then tile configuration 37), its text report, and the per-SASS-instruction table
-      # (executed instructions, stall samples); then the SASS of every kernel of the addon.
+      # (executed instructions, stall samples; scripts/gpu/ncu_source_summary.py reads it by opcode, run and
+      # region); then the SASS of every kernel of the addon.
       ncu="${NCU:-$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu /usr/local/cuda/bin/ncu 2>/dev/null | head -1)}"
       cuobjdump="$(command -v cuobjdump || echo /usr/local/cuda/bin/cuobjdump)"
       [ -n "$ncu" ] || say "profile: no ncu found (set NCU)"
