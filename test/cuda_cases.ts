@@ -93,7 +93,7 @@ export const EMULATOR_CASES: CheckSpec[] = [
 /**
  * Small shapes for the fused forward's every tile configuration (test/cuda_checks.ts, forwardConfigTests):
  * several chunks of 128 keys, extra-token chunks, partial tiles, masked and unmasked chunks, rpb, each
- * head-dim bucket that has more than one configuration, odd head dims and headDim != headDimV.
+ * head-dim bucket that has more than one configuration, odd head dims and headDim != headDimV, 3-D boxes.
  */
 export const FORWARD_CONFIG_CASES: CheckSpec[] = [
   {spatial: [300], kernel: [129], causal: [false], heads: 1, headDim: 16, rpb: true, extra: 3},
@@ -101,4 +101,7 @@ export const FORWARD_CONFIG_CASES: CheckSpec[] = [
   {batch: 2, spatial: [13, 19], kernel: [5, 7], dilation: [1, 2], causal: [false, true], heads: 1, headDim: 9,
    headDimV: 12, rpb: true},
   {spatial: [3, 6, 9], kernel: [3, 3, 5], stride: [1, 2, 1], heads: 1, headDim: 100, headDimV: 128, extra: 2},
+  // 3-D within bucket 32 (the wgmma kernels run there too): boxes of several planes, whose chunks' rows carry
+  // from one axis into the next (the wgmma kernel's BoxCursor).
+  {spatial: [4, 6, 7], kernel: [3, 3, 3], dilation: [1, 1, 2], heads: 1, headDim: 24, rpb: true, extra: 1},
 ];
