@@ -122,13 +122,9 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocks) fna_forward_wgmma_
     // stages the copies of chunk c + 1 then reuse (its products were waited for before that warp got here), and
     // with V as copied, which the pass above has read.
     __syncthreads();
-    if (c + 1 < chunks.count) {
-      chunks.load<kBN, kD, T::kThreads, kQMap>(p, tile, b, hkv, c + 1, sK + (stage ^ 1) * kKStage, 0,
-                                              sV, kSK, sInfo + (stage ^ 1) * kBN, kBN);
-    }
-    dev::cp_async_commit();
 
-    // S = Q K^T
+    // S = Q K^T, issued first: the next chunk's copies (into the other stages and V as copied, which S does not
+    // read) are worked out and issued while the products run.
     float s[kNT][4];
     dev::zero(s);
     dev::wgmma_fence();
@@ -138,6 +134,11 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocks) fna_forward_wgmma_
                          with_offset(k_stage_desc, ks * 2 * kKBlock / 4));
     }
     dev::wgmma_commit();
+    if (c + 1 < chunks.count) {
+      chunks.load<kBN, kD, T::kThreads, kQMap>(p, tile, b, hkv, c + 1, sK + (stage ^ 1) * kKStage, 0,
+                                              sV, kSK, sInfo + (stage ^ 1) * kBN, kBN);
+    }
+    dev::cp_async_commit();
     dev::wgmma_wait0();
 
     score_chunk<kNT, true>(p, s, chunks.kind<kBN>(c), (c - chunks.box_chunks) * kBN, sInfo + stage * kBN, row0, row1,
