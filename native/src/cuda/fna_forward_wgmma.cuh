@@ -87,23 +87,11 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocks) fna_forward_wgmma_
     dev::cp_async_wait<0>();
     if (c == 0) {
       for_own_pieces<64, kD, T::kThreads, kQMap>(sQ, 0, [&](float* piece) {
-        float v[4];
-        dev::load4(piece, v);
-#pragma unroll
-        for (int e = 0; e < 4; e++) {
-          v[e] = dev::bits_float(dev::tf32_rna_bits(v[e] * p.scale_log2));
-        }
-        dev::store4(piece, v);
+        dev::round_tf32_piece_for_wgmma(piece, p.scale_log2);
       }, 64);
     }
     for_own_pieces<kBN, kD, T::kThreads, kQMap>(sK_stage, 0, [](float* piece) {
-      float v[4];
-      dev::load4(piece, v);
-#pragma unroll
-      for (int e = 0; e < 4; e++) {
-        v[e] = dev::bits_float(dev::tf32_rna_bits(v[e]));
-      }
-      dev::store4(piece, v);
+      dev::round_tf32_piece_for_wgmma(piece);
     }, kBN, 1);
     for_own_pieces_at<kBN, kD, T::kThreads, kQMap>(sV, kSK, [&](float* piece, int n, int col) {
       float v[4];
@@ -173,20 +161,7 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocks) fna_forward_wgmma_
   float inv_sum[2], lse[2];
   softmax.finish(inv_sum, lse);
   for_output_rows(p, tile, 16 * warp + group, b, h, [&](int r, float* out, int64_t out_row) {
-#pragma unroll
-    for (int nb = 0; nb < kD / 8; nb++) {
-      const int col = 8 * nb + 2 * quad;  // a quad's four pairs: one 32-byte sector of the row
-      if (p.vec4_out && col + 2 <= p.head_dim_v) {
-        dev::store2(out + col, acc[nb][2 * r] * inv_sum[r], acc[nb][2 * r + 1] * inv_sum[r]);
-      } else {
-#pragma unroll
-        for (int e = 0; e < 2; e++) {
-          if (col + e < p.head_dim_v) {
-            out[col + e] = acc[nb][2 * r + e] * inv_sum[r];
-          }
-        }
-      }
-    }
+    dev::store_c_row(out, acc, r, 0, p.head_dim_v, inv_sum[r], quad, p.vec4_out != 0);
     if (quad == 0) {
       p.lse[out_row] = lse[r];
     }

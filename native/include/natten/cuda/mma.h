@@ -105,6 +105,18 @@ NATTEN_DEVICE void round_tf32_piece(float* piece) {
   store4(piece, v);
 }
 
+// The same for wgmma's operands, times `scale` first (1 leaves the values as they are): tf32_rna_bits, as wgmma
+// drops the low 13 bits itself.
+NATTEN_DEVICE void round_tf32_piece_for_wgmma(float* piece, float scale = 1.0f) {
+  float v[4];
+  load4(piece, v);
+#pragma unroll
+  for (int e = 0; e < 4; e++) {
+    v[e] = bits_float(tf32_rna_bits(v[e] * scale));
+  }
+  store4(piece, v);
+}
+
 // The wide loads of the forward kernel (its k and n orders: natten/cuda/kernel_traits.h, ForwardTraits), from
 // tiles rounded to TF32 in shared memory (or split, in float32).
 //
@@ -247,16 +259,22 @@ NATTEN_DEVICE void mma_pair_rows_as_n(float (&c1)[kN][4], float (&c2)[kN][4], co
 }
 
 // Writes row r (0: row `group`, 1: row `group + 8`) of kN C fragments, times `factor`, to out[col0 + column]
-// for the columns below `dim` (out points at the row's first element).
+// for the columns below `dim` (out points at the row's first element). pairs: out + col0 is 8-byte aligned, so
+// each lane's two columns go as one 8-byte store where both are below dim (a quad's four fill a 32-byte sector).
 template <int kN>
-NATTEN_DEVICE void store_c_row(float* out, const float (&c)[kN][4], int r, int col0, int dim, float factor, int quad) {
+NATTEN_DEVICE void store_c_row(float* out, const float (&c)[kN][4], int r, int col0, int dim, float factor, int quad,
+                               bool pairs = false) {
 #pragma unroll
   for (int nt = 0; nt < kN; nt++) {
+    const int col = col0 + 8 * nt + 2 * quad;
+    if (pairs && col + 2 <= dim) {
+      store2(out + col, c[nt][2 * r] * factor, c[nt][2 * r + 1] * factor);
+      continue;
+    }
 #pragma unroll
     for (int e = 0; e < 2; e++) {
-      const int col = col0 + 8 * nt + 2 * quad + e;
-      if (col < dim) {
-        out[col] = c[nt][2 * r + e] * factor;
+      if (col + e < dim) {
+        out[col + e] = c[nt][2 * r + e] * factor;
       }
     }
   }
