@@ -9,6 +9,8 @@
 // kernel, Q and dO in the dk/dv kernel) takes the first and has two-way conflicts on the second.
 #pragma once
 
+#include "natten/na_mask.h"  // NATTEN_HOST_DEVICE
+
 namespace natten {
 namespace cuda {
 
@@ -127,14 +129,9 @@ constexpr int forward_smem_bytes(int head_dim, int warps, int block_n) {
 // as columns, written element by element by the rounding pass): the sbo and lbo with the fewest bank conflicts
 // for those stores under kMapQuads, found by checking every lane's address (none left; 4-way with the unpadded
 // layout): with 32-key chunks sbo 36 floats and lbo 296 (head dim 64) or 152, with 64-key chunks K's layout.
-#if defined(__CUDACC__)
-#define NATTEN_TRAITS_FN __host__ __device__ constexpr
-#else
-#define NATTEN_TRAITS_FN constexpr
-#endif
-NATTEN_TRAITS_FN int wgmma_block_floats(int rows) { return 4 * rows + 4; }
-NATTEN_TRAITS_FN int wgmma_vt_sbo_floats(int block_n) { return block_n == 32 ? 36 : 32; }
-NATTEN_TRAITS_FN int wgmma_vt_block_floats(int head_dim, int block_n) {
+NATTEN_HOST_DEVICE constexpr int wgmma_block_floats(int rows) { return 4 * rows + 4; }
+NATTEN_HOST_DEVICE constexpr int wgmma_vt_sbo_floats(int block_n) { return block_n == 32 ? 36 : 32; }
+NATTEN_HOST_DEVICE constexpr int wgmma_vt_block_floats(int head_dim, int block_n) {
   return block_n == 32 ? (head_dim == 64 ? 296 : 152) : wgmma_block_floats(head_dim);
 }
 
