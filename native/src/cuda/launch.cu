@@ -287,8 +287,7 @@ Plan plan(const NAProblem& p, const RunOptions& options, bool backward) {
       fc = kForwardConfigs[options.forward_config];
     } else {
       fc = choose_forward_config(p, plan.bucket, info);
-      if (!forward_config_fits(plan.bucket, fc) || forward_smem_bytes(plan.bucket, fc) > info.smem_optin ||
-          !wgmma_runs(fc, info)) {
+      if (!forward_config_fits(plan.bucket, fc) || forward_smem_bytes(plan.bucket, fc) > info.smem_optin) {
         fc = default_forward_config(plan.bucket);
       }
     }
