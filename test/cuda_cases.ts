@@ -102,6 +102,6 @@ export const FORWARD_CONFIG_CASES: CheckSpec[] = [
    headDimV: 12, rpb: true},
   {spatial: [3, 6, 9], kernel: [3, 3, 5], stride: [1, 2, 1], heads: 1, headDim: 100, headDimV: 128, extra: 2},
   // 3-D within bucket 32 (the wgmma kernels run there too): boxes of several planes, whose chunks' rows carry
-  // from one axis into the next (the wgmma kernel's BoxCursor).
+  // from one axis into the next.
   {spatial: [4, 6, 7], kernel: [3, 3, 3], dilation: [1, 1, 2], heads: 1, headDim: 24, rpb: true, extra: 1},
 ];

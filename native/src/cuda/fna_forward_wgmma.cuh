@@ -1,8 +1,9 @@
 // The fused forward on Hopper's warpgroup MMA (wgmma, sm_90a; ForwardConfig lean bit kLeanWgmma).
 //
 // The same walk as fna_forward.cuh (a 64-query tile of one (batch, head), the union box of its windows in key
-// chunks, then the extra tokens; two stages of copies, one barrier per chunk; the online softmax in registers),
-// with the products issued by the whole CTA, one warpgroup of four warps:
+// chunks, then the extra tokens; two stages of copies, one barrier per chunk, or two at four CTAs per SM, where V^T
+// has one stage; the online softmax in registers), with the products issued by the whole CTA, one warpgroup of
+// four warps:
 //  - S = Q K^T: head-dim / 8 wgmma m64nBNk8, Q and K read from shared memory, where the copies put them in wgmma's
 //    core-matrix layout (piece_at; K's rows paired so that the scores come out in the mma.sync kernel's key order,
 //    which the masks use); Q scaled and both rounded to TF32 in place by the thread that copied each piece.
@@ -36,8 +37,9 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocks) fna_forward_wgmma_
   float* sQ = dev::dynamic_smem<float>();
   float* sK = sQ + part(kD / 4 * kQBlock);        // two stages of kBN x kD, core-matrix layout
   float* sV = sK + part(2 * kKStage);             // kBN rows of kSK floats, as copied (one stage)
-  float* sVT = sV + part(kBN * kSK);              // two stages of V transposed, core-matrix layout
-  KeyInfo* sInfo = reinterpret_cast<KeyInfo*>(sVT + part(2 * kVtStage));
+  constexpr int kVtStages = wgmma_vt_stages(T::kMinBlocks);
+  float* sVT = sV + part(kBN * kSK);              // kVtStages stages of V transposed, core-matrix layout
+  KeyInfo* sInfo = reinterpret_cast<KeyInfo*>(sVT + part(kVtStages * kVtStage));
   RowWindow* sRows = reinterpret_cast<RowWindow*>(reinterpret_cast<float*>(sInfo) + part(2 * kBN * 4));
 
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, group = lane >> 2, quad = lane & 3;
@@ -78,12 +80,13 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocks) fna_forward_wgmma_
   for (int c = 0; c < chunks.count; c++) {
     const int stage = c & 1;
     float* sK_stage = sK + stage * kKStage;
-    float* sVT_stage = sVT + stage * kVtStage;
+    const int vt_stage = kVtStages == 2 ? stage : 0;
+    float* sVT_stage = sVT + vt_stage * kVtStage;
     const uint64_t k_stage_desc = with_offset(k_desc, stage * kKStage / 4);
-    const uint64_t vt_stage_desc = with_offset(vt_desc, stage * kVtStage / 4);
+    const uint64_t vt_stage_desc = with_offset(vt_desc, vt_stage * kVtStage / 4);
     // This thread's pieces of chunk c have landed: Q (first chunk) takes the scale in the log2 domain, Q and K
-    // are rounded to TF32 in place (tf32_rna_bits: wgmma drops the low bits), and V's pieces go to the transposed
-    // stage.
+    // are rounded to TF32 in place (tf32_rna_piece_unit: wgmma drops the low bits), and V's pieces go to the
+    // transposed stage (transpose_v: here with two stages; with one, after the barrier, see below).
     dev::cp_async_wait<0>();
     if (c == 0) {
       for_own_pieces<64, kD, T::kThreads, kQMap>(sQ, 0, [&](float* piece) {
@@ -93,20 +96,26 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocks) fna_forward_wgmma_
     for_own_pieces<kBN, kD, T::kThreads, kQMap>(sK_stage, 0, [](float* piece) {
       dev::round_tf32_piece_for_wgmma(piece);
     }, kBN, 1);
-    for_own_pieces_at<kBN, kD, T::kThreads, kQMap>(sV, kSK, [&](float* piece, int n, int col) {
-      float v[4];
-      dev::load4(piece, v);
+    auto transpose_v = [&] {
+      for_own_pieces_at<kBN, kD, T::kThreads, kQMap>(sV, kSK, [&](float* piece, int n, int col) {
+        float v[4];
+        dev::load4(piece, v);
+        const uint32_t unit = dev::tf32_rna_piece_unit(v);
 #pragma unroll
-      for (int e = 0; e < 4; e++) {
-        // Row col + e (a head dim) of V^T, column n (a key): core matrix (n / 4, (col + e) / 8).
-        const int d = col + e;
-        sVT_stage[(n >> 2) * kVtBlock + (d >> 3) * kVtSbo + (d & 7) * 4 + (n & 3)] =
-            dev::bits_float(dev::tf32_rna_bits(v[e]));
-      }
-    });
-    dev::fence_proxy_async();
+        for (int e = 0; e < 4; e++) {
+          // Row col + e (a head dim) of V^T, column n (a key): core matrix (n / 4, (col + e) / 8).
+          const int d = col + e;
+          sVT_stage[(n >> 2) * kVtBlock + (d >> 3) * kVtSbo + (d & 7) * 4 + (n & 3)] =
+              dev::bits_float(dev::float_bits(v[e]) + unit);
+        }
+      });
+      dev::fence_proxy_async();
+    };
+    if constexpr (kVtStages == 2) {
+      transpose_v();
+    }
     dev::wgmma_wait0();  // the previous chunk's P V, in flight during the pass above
-    // One barrier per chunk: it publishes chunk c, and tells that every warp is done with chunk c - 1, whose
+    // The chunk's barrier: it publishes chunk c, and tells that every warp is done with chunk c - 1, whose
     // stages the copies of chunk c + 1 then reuse (its products were waited for before that warp got here), and
     // with V as copied, which the pass above has read.
     __syncthreads();
@@ -122,6 +131,12 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocks) fna_forward_wgmma_
                          with_offset(k_stage_desc, ks * 2 * kKBlock / 4));
     }
     dev::wgmma_commit();
+    if constexpr (kVtStages == 1) {
+      // One stage of V^T: every warp's P V of chunk c - 1 is done (the barrier above), so it is written now, while S
+      // runs, from the pieces of V this thread copied (before its copies of the next chunk go there); a second
+      // barrier below publishes it before P V.
+      transpose_v();
+    }
     if (c + 1 < chunks.count) {
       chunks.load<kBN, kD, T::kThreads, kQMap>(p, tile, b, hkv, c + 1, sK + (stage ^ 1) * kKStage, 0,
                                               sV, kSK, sInfo + (stage ^ 1) * kBN, kBN);
@@ -145,6 +160,9 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocks) fna_forward_wgmma_
       for (int e = 0; e < 4; e++) {
         dev::fence_operand(a[j][e]);
       }
+    }
+    if constexpr (kVtStages == 1) {
+      __syncthreads();
     }
     dev::wgmma_fence();
 #pragma unroll

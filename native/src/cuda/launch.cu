@@ -171,13 +171,15 @@ constexpr ForwardRule kForwardRules[] = {
     // 3d-video keep round 4's (the only faster 3d-video configuration skips the TF32 rounding of K and V).
     // Round 7 (sweep of 2026-11-29 00:04 UTC; bench/CUDA_NOTES.md): Q's rows paired where Q is read at every chunk:
     // 2d-nat 0.132 vs 0.135, 2d-large 0.410 vs 0.419, 1d-long 8x64x2 lean 255 + Q pairs 2.920 vs lean 127's 2.983.
+    // The wgmma forward where it runs (an sm_90 device, the sm_90a build; elsewhere the next rule), on 2-D, at four
+    // CTAs per SM (bench/CUDA_NOTES.md, round 19; sweeps of 2026-11-29 19:36 and 19:44 UTC, H200): 2d-large
+    // 0.352-0.355 ms against three CTAs' 0.374-0.380 and the mma.sync pick's 0.409-0.415, 2d-nat (bucket 32)
+    // 0.116-0.118 against the mma.sync pick's 0.131-0.133 (1d-long 2.895 against 2.921-2.930: within the spread,
+    // so 1-D keeps its pick).
+    {32, 2, kAnyWindow, {4, 32, 4, 0, 41 | kLeanWgmma}},
     {32, 0, kAnyWindow, {4, 32, 4, 0, kLeanCopies | kLeanQPairs}},
     {64, 1, kAnyWindow, {8, 64, 2, 0, 255 | kLeanQPairs}},
-    // The wgmma forward where it runs (an sm_90 device, the sm_90a build; elsewhere the next rule), on 2-D: after
-    // its bank-conflict-free layouts (bench/CUDA_NOTES.md, round 18; sweep of 2026-11-29 16:57 UTC) 2d-large 0.406
-    // ms against the mma.sync pick's 0.411 (2d-nat, bucket 32: 0.135 against 0.132, so not there; 1d-long: 3.39
-    // against 2.91).
-    {64, 2, kAnyWindow, {4, 32, 3, 0, 41 | kLeanWgmma}},
+    {64, 2, kAnyWindow, {4, 32, 4, 0, 41 | kLeanWgmma}},
     {64, 0, kAnyWindow, {4, 32, 4, 0, 57 | kLeanQPairs}},
     // Round 10 (sweeps of 2026-11-29 02:20-03:05 UTC): 3d-video 8x64 lean 159 (lean 31 with one barrier per chunk)
     // 27.52-27.79 ms against lean 31's 28.00-28.21 in each of the four sweeps of these kernels (H200).

@@ -15,7 +15,9 @@ namespace natten {
 namespace cuda {
 
 constexpr int kMaxSmemBytes = 227 * 1024;  // the opt-in limit per block on sm_80 and sm_90
-constexpr int kMaxSmemBytesPerSm = 228 * 1024 - 8 * 1024;  // sm_90's 228 KB, less 1 KB reserved per block (<= 8)
+constexpr int kSmemBytesPerSm = 228 * 1024;  // sm_90's shared memory per SM, of which 1 KB is reserved per block
+// Whether `blocks` CTAs of `bytes` of shared memory each fit on one SM (sm_90).
+constexpr bool smem_fits_blocks(int bytes, int blocks) { return blocks * (bytes + 1024) <= kSmemBytesPerSm; }
 constexpr int kHeadDimBuckets[] = {32, 64, 128, 256};
 constexpr int kMaxFastHeadDim = 256;
 
@@ -74,6 +76,7 @@ struct ForwardConfig {
 // kLeanWgmma: a kernel of its own (fna_forward_wgmma.cuh), the products on Hopper's warpgroup MMA (sm_90a): one
 // warpgroup (4 warps, 64 queries) per CTA, Q and K in shared memory in wgmma's core-matrix layout, V transposed
 // by the rounding pass, P from registers; with kLeanCopies, kLeanTree and kLeanLazy as above, the others ignored.
+// At four CTAs per SM (min_blocks 4) it keeps one stage of V transposed (wgmma_vt_stages).
 constexpr int kLeanCopies = 1, kLeanMask = 2, kLeanWarpKind = 4, kLeanTree = 8, kLeanVPairs = 16,
               kLeanLazy = 32, kLeanNSkip = 64, kLeanOneSync = 128, kLeanTruncate = 256, kLeanQPairs = 512,
               kLeanWgmma = 1024;
@@ -102,7 +105,9 @@ constexpr ForwardConfig kForwardConfigs[] = {{4, 64}, {4, 32}, {8, 64}, {8, 32},
                                              {4, 32, 4, 0, kLeanCopies | kLeanQPairs}, {4, 32, 4, 0, 57 | kLeanQPairs},
                                              {8, 64, 2, 0, 127 | kLeanQPairs}, {8, 64, 2, 0, 255 | kLeanQPairs},
                                              // Hopper's warpgroup MMA: three or two CTAs per SM
-                                             {4, 32, 3, 0, 41 | kLeanWgmma}, {4, 32, 2, 0, 41 | kLeanWgmma}};
+                                             {4, 32, 3, 0, 41 | kLeanWgmma}, {4, 32, 2, 0, 41 | kLeanWgmma},
+                                             // four CTAs per SM (16 warps; one stage of V transposed)
+                                             {4, 32, 4, 0, 41 | kLeanWgmma}};
 constexpr int kForwardConfigCount = sizeof(kForwardConfigs) / sizeof(kForwardConfigs[0]);
 
 // The default configuration of a head-dim bucket (its keys per chunk: shared memory stays under about 100 KB).
@@ -136,18 +141,20 @@ NATTEN_HOST_DEVICE constexpr int wgmma_vt_block_floats(int head_dim, int block_n
 }
 
 // Shared memory of the wgmma forward: Q, two stages of K (core-matrix layouts), one of V as copied (the rounding
-// pass reads it before the barrier after which the next chunk's copies go there) and two of V transposed, two
-// stages of key coordinates and the query rows' windows; each part 128-byte aligned.
+// pass reads it before the barrier after which the next chunk's copies go there) and two of V transposed (one
+// at four CTAs per SM, wgmma_vt_stages), two stages of key coordinates and the query rows' windows; each part
+// 128-byte aligned.
 constexpr int wgmma_smem_part(int floats) { return (4 * floats + 127) / 128 * 128; }
-constexpr int forward_wgmma_smem_bytes(int head_dim, int block_n) {
+NATTEN_HOST_DEVICE constexpr int wgmma_vt_stages(int min_blocks) { return min_blocks >= 4 ? 1 : 2; }
+constexpr int forward_wgmma_smem_bytes(int head_dim, int block_n, int min_blocks) {
   return wgmma_smem_part(head_dim / 4 * wgmma_block_floats(64)) +
          wgmma_smem_part(2 * head_dim / 4 * wgmma_block_floats(block_n)) +
          wgmma_smem_part(block_n * (head_dim + 8)) +
-         wgmma_smem_part(2 * block_n / 4 * wgmma_vt_block_floats(head_dim, block_n)) +
+         wgmma_smem_part(wgmma_vt_stages(min_blocks) * block_n / 4 * wgmma_vt_block_floats(head_dim, block_n)) +
          wgmma_smem_part(2 * block_n * 4) + wgmma_smem_part(64 * 8);
 }
 constexpr int forward_smem_bytes(int head_dim, ForwardConfig c) {
-  return (c.lean & kLeanWgmma) != 0 ? forward_wgmma_smem_bytes(head_dim, c.block_n)
+  return (c.lean & kLeanWgmma) != 0 ? forward_wgmma_smem_bytes(head_dim, c.block_n, c.min_blocks)
                                     : forward_smem_bytes(head_dim, c.warps, c.block_n);
 }
 
@@ -165,7 +172,7 @@ constexpr bool forward_config_fits(int head_dim, ForwardConfig c) {
                         (c.lean & (kLeanVPairs | kLeanQPairs | kLeanNSkip)) == 0);
   return wgmma_ok && (c.q_regs != 1 || head_dim == 128) && forward_row_pairs_fit(head_dim, c) &&
          forward_smem_bytes(head_dim, c) <= kMaxSmemBytes &&
-         (c.min_blocks == 0 || c.min_blocks * forward_smem_bytes(head_dim, c) <= kMaxSmemBytesPerSm);
+         (c.min_blocks == 0 || smem_fits_blocks(forward_smem_bytes(head_dim, c), c.min_blocks));
 }
 
 // Forward: a CTA of kWarps warps takes 16 kWarps queries (16 per warp) of one (batch, head) and walks the key
@@ -214,7 +221,7 @@ struct ForwardTraits : HeadDimTraits<kHeadDim_> {
   static constexpr int kVFloats = 2 * kBlockN * Base::kRowStrideK;
   static constexpr int kInfoInts = 2 * kBlockN * 4;                 // key coordinates per stage
   static constexpr int kRowInts = kBlockM * 8;                      // query rows' windows
-  static constexpr int kSmemBytes = kLeanWgmma ? forward_wgmma_smem_bytes(kHeadDim, kBlockN)
+  static constexpr int kSmemBytes = kLeanWgmma ? forward_wgmma_smem_bytes(kHeadDim, kBlockN, kMinBlocks_)
                                                : 4 * (kQFloats + kKFloats + kVFloats + kInfoInts + kRowInts);
   static_assert(kLeanWgmma || kSmemBytes == forward_smem_bytes(kHeadDim, kWarps, kBlockN),
                 "one formula for the forward's smem");
@@ -226,7 +233,7 @@ struct ForwardTraits : HeadDimTraits<kHeadDim_> {
   static_assert(!kLeanVPairs || kConvertInSmem, "V's pairs are interleaved by the TF32 rounding pass");
   static_assert(!kLeanQPairs || kConvertInSmem, "Q's pairs hold TF32 operands (the lean paths are TF32 only)");
   static_assert(kSmemBytes <= kMaxSmemBytes, "forward tile exceeds shared memory");
-  static_assert(kMinBlocks_ == 0 || kMinBlocks * kSmemBytes <= kMaxSmemBytesPerSm, "the blocks asked for exceed shared memory");
+  static_assert(kMinBlocks_ == 0 || smem_fits_blocks(kSmemBytes, kMinBlocks), "the blocks asked for exceed shared memory");
 };
 
 // dQ (and dRpb, dExtra): a CTA of 4 warps takes 64 queries and walks the same key chunks as the forward.

@@ -105,14 +105,19 @@ NATTEN_DEVICE void round_tf32_piece(float* piece) {
   store4(piece, v);
 }
 
-// The same for wgmma's operands, times `scale` first (1 leaves the values as they are): tf32_rna_bits, as wgmma
-// drops the low 13 bits itself.
+// The same for wgmma's operands, times `scale` first (1 leaves the values as they are): half a TF32 unit added to
+// the bits (tf32_rna_piece_unit), as wgmma drops the low 13 bits itself.
 NATTEN_DEVICE void round_tf32_piece_for_wgmma(float* piece, float scale = 1.0f) {
   float v[4];
   load4(piece, v);
 #pragma unroll
   for (int e = 0; e < 4; e++) {
-    v[e] = bits_float(tf32_rna_bits(v[e] * scale));
+    v[e] *= scale;
+  }
+  const uint32_t unit = tf32_rna_piece_unit(v);
+#pragma unroll
+  for (int e = 0; e < 4; e++) {
+    v[e] = bits_float(float_bits(v[e]) + unit);
   }
   store4(piece, v);
 }
