@@ -217,7 +217,8 @@ export function precisionTests(): void {
     for (const spatial of [[9, 11], [40]]) {
       const p = problem({spatial, kernelSize: spatial.map(() => 5), heads: 2, headDim: 16, hasRpb: false, nExtra: 0});
       const x = makeInputs(p, 7);
-      const values = {q: Float32Array.from(x.values.q), k: Float32Array.from(x.values.k), v: Float32Array.from(x.values.v)};
+      const values = {q: Float32Array.from(x.values.q), k: Float32Array.from(x.values.k),
+                      v: Float32Array.from(x.values.v)};
       const at = (token: number, head: number, dim: number) => (token * 2 + head) * 16 + dim;
       values.k[at(20, 0, 3)] = Infinity;   // +Inf or -Inf scores for that key: NaN rows or weight 0
       values.k[at(31, 1, 5)] = -Infinity;

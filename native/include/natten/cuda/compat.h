@@ -287,12 +287,12 @@ namespace dev {
 
 // x for an MMA that reads only a TF32 operand's top 19 bits (the hardware and the emulator alike drop the low 13):
 // half a TF32 unit added to the bits gives, once dropped, exactly cvt.rna's rounding (to nearest, ties away), in
-// one add instead of cvt.rna's three instructions on sm_90. tf32_rna_unit: for values known finite (a NaN whose
-// top 19 bits are all ones, as CUDA's 0x7fffffff, would wrap to a zero: the forward's P, where its row sum still
-// carries the NaN to the output). tf32_rna_piece_unit: the amount to add for four values at once, half a TF32 unit where all four
-// are finite (judged on the sum of their magnitudes: an infinity or a NaN makes it so; a sum past the float range
-// leaves such a piece to wgmma's truncation), else 0, leaving every bit of the four as it is (one test instead
-// of four).
+// one add instead of cvt.rna's three instructions on sm_90.
+// - tf32_rna_unit: for values known finite (a NaN whose top 19 bits are all ones, as CUDA's 0x7fffffff, would wrap
+//   to a zero: fine for the forward's P, whose row sum still carries the NaN to the output).
+// - tf32_rna_piece_unit: the amount to add for four values at once, half a TF32 unit where all four are finite
+//   (judged on the sum of their magnitudes: an infinity or a NaN makes it so; a sum past the float range leaves
+//   such a piece to wgmma's truncation), else 0, leaving every bit of the four as it is (one test, not four).
 NATTEN_DEVICE uint32_t tf32_rna_unit(float x) { return float_bits(x) + 0x1000u; }
 NATTEN_DEVICE uint32_t tf32_rna_piece_unit(const float (&v)[4]) {
   const float sum = (fabsf(v[0]) + fabsf(v[1])) + (fabsf(v[2]) + fabsf(v[3]));
