@@ -27,10 +27,14 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocks) fna_forward_wgmma_
   constexpr int kQMap = T::kLeanCopies ? kMapQuads : kMapIndex;
   // Floats per stage, and the strides of the core-matrix layouts (kernel_traits.h): Q and K by piece_at, V^T's
   // written below.
-  constexpr int kQBlock = wgmma_block_floats(64), kKBlock = wgmma_block_floats(kBN);
+  // kWG warpgroups of 64 queries each (T::kBlockM in all) share the chunks' copies; each issues its own products
+  // and skips the box chunks outside the reach of its rows.
+  constexpr int kWG = T::kWarps / 4, kM = T::kBlockM;
+  constexpr int kQBlock = wgmma_block_floats(kM), kKBlock = wgmma_block_floats(kBN);
   constexpr int kVtBlock = wgmma_vt_block_floats(kD, kBN), kVtSbo = wgmma_vt_sbo_floats(kBN);
   constexpr int kKStage = kD / 4 * kKBlock, kVtStage = kBN / 4 * kVtBlock;
-  static_assert(T::kWarps == 4 && T::kBlockM == 64 && !T::kPrecise, "one TF32 warpgroup of 64 queries");
+  static_assert((kWG == 1 || kWG == 2) && T::kWarps == 4 * kWG && kM == 64 * kWG && !T::kPrecise,
+                "TF32 warpgroups of 64 queries, one or two");
   static_assert(kD == 32 || kD == 64, "wgmma's N for P V is the head-dim bucket: 32 or 64");
 
   auto part = [](int floats) { return (4 * floats + 127) / 128 * 32; };  // 128-byte aligned parts, in floats
@@ -43,19 +47,24 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocks) fna_forward_wgmma_
   RowWindow* sRows = reinterpret_cast<RowWindow*>(reinterpret_cast<float*>(sInfo) + part(2 * kBN * 4));
 
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, group = lane >> 2, quad = lane & 3;
+  // The warpgroup, known to be warp-uniform, so that its descriptors stay in uniform registers (without it, 72
+  // bytes of spills at two warpgroups); a constant with one.
+  const int wg = kWG > 1 ? dev::warp_uniform(warp >> 2) : 0;
   const int h = blockIdx.y, hkv = h / p.heads_per_kv;
   const int64_t b = blockIdx.z;
   const Tile tile = make_tile(p, blockIdx.x);
   const KeyChunks chunks = KeyChunks::of<kBN>(p, tile);
-  for (int r = tid; r < 64; r += T::kThreads) {
+  for (int r = tid; r < kM; r += T::kThreads) {
     sRows[r] = RowWindow::of(query_row(p, tile, r));
   }
+  // This warpgroup's part of the key box (two warpgroups: the chunks outside it hold only keys its rows mask).
+  const Range reach = kWG > 1 ? chunks.rows_reach(p, tile, 64 * wg, 64) : Range{0, 0};
   const RowWindow& row0 = sRows[16 * warp + group];
   const RowWindow& row1 = sRows[16 * warp + group + 8];
 
   // Prologue: the query tile and the first chunk, in one copy group.
-  const RowTile q_tile{sQ, 0, p.head_dim, p.vec4_qk, p.query, 64};
-  load_rows<64, kD, T::kThreads, kQMap>(q_tile, nullptr, [&](int r) {
+  const RowTile q_tile{sQ, 0, p.head_dim, p.vec4_qk, p.query, kM};
+  load_rows<kM, kD, T::kThreads, kQMap>(q_tile, nullptr, [&](int r) {
     int ih[3], valid;
     tile_row_positions(p, tile, r, ih, valid);
     const int64_t row = (b * p.tokens + token_of(p, tile.group, ih)) * p.heads + h;
@@ -71,7 +80,8 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocks) fna_forward_wgmma_
   // Descriptors (K-major core matrices: lbo along K, sbo along M or N), made once; a k-step or a stage adds its
   // offset in 16-byte units to the start address field, in the low word (shared memory ends below 2^18 bytes:
   // no carry out of the field), so each product costs one 32-bit add.
-  const uint64_t q_desc = dev::smem_desc(sQ, 4 * kQBlock, 128);
+  // Q: one core-matrix layout of kM rows; warpgroup wg's 64 start 8 core matrices (256 floats) in.
+  const uint64_t q_desc = dev::smem_desc(sQ + 256 * wg, 4 * kQBlock, 128);
   const uint64_t k_desc = dev::smem_desc(sK, 4 * kKBlock, 128);
   const uint64_t vt_desc = dev::smem_desc(sVT, 4 * kVtBlock, 4 * kVtSbo);
   auto with_offset = [](uint64_t desc, uint32_t units) {
@@ -89,9 +99,9 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocks) fna_forward_wgmma_
     // transposed stage (transpose_v: here with two stages; with one, after the barrier, see below).
     dev::cp_async_wait<0>();
     if (c == 0) {
-      for_own_pieces<64, kD, T::kThreads, kQMap>(sQ, 0, [&](float* piece) {
+      for_own_pieces<kM, kD, T::kThreads, kQMap>(sQ, 0, [&](float* piece) {
         dev::round_tf32_piece_for_wgmma(piece, p.scale_log2);
-      }, 64);
+      }, kM);
     }
     for_own_pieces<kBN, kD, T::kThreads, kQMap>(sK_stage, 0, [](float* piece) {
       dev::round_tf32_piece_for_wgmma(piece);
@@ -120,17 +130,22 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocks) fna_forward_wgmma_
     // with V as copied, which the pass above has read.
     __syncthreads();
 
+    // This warpgroup's products: none for a box chunk outside the reach of its rows (uniform over the warpgroup;
+    // it still takes its part of the copies and barriers).
+    const bool active = kWG == 1 || !chunks.outside<kBN>(c, reach);
     // S = Q K^T, issued first: the next chunk's copies (into the other stages and V as copied, which S does not
     // read) are worked out and issued while the products run.
     float s[kNT][4];
-    dev::zero(s);
-    dev::wgmma_fence();
+    if (active) {
+      dev::zero(s);
+      dev::wgmma_fence();
 #pragma unroll
-    for (int ks = 0; ks < kD / 8; ks++) {
-      dev::wgmma_ss<kBN>(reinterpret_cast<float(&)[kBN / 2]>(s), with_offset(q_desc, ks * 2 * kQBlock / 4),
-                         with_offset(k_stage_desc, ks * 2 * kKBlock / 4));
+      for (int ks = 0; ks < kD / 8; ks++) {
+        dev::wgmma_ss<kBN>(reinterpret_cast<float(&)[kBN / 2]>(s), with_offset(q_desc, ks * 2 * kQBlock / 4),
+                           with_offset(k_stage_desc, ks * 2 * kKBlock / 4));
+      }
+      dev::wgmma_commit();
     }
-    dev::wgmma_commit();
     if constexpr (kVtStages == 1) {
       // One stage of V^T: every warp's P V of chunk c - 1 is done (the barrier above), so it is written now, while S
       // runs, from the pieces of V this thread copied (before its copies of the next chunk go there); a second
@@ -142,36 +157,39 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocks) fna_forward_wgmma_
                                               sV, kSK, sInfo + (stage ^ 1) * kBN, kBN);
     }
     dev::cp_async_commit();
-    dev::wgmma_wait0();
 
-    score_chunk<kNT, true>(p, s, chunks.kind<kBN>(c), (c - chunks.box_chunks) * kBN, sInfo + stage * kBN, row0, row1,
-                           h, quad);
-    softmax.update<T::kLeanTree, T::kLeanLazy>(s, acc);
-
-    // O += P V
     uint32_t a[kNT][4];
+    if (active) {
+      dev::wgmma_wait0();
+      score_chunk<kNT, true>(p, s, chunks.kind<kBN>(c), (c - chunks.box_chunks) * kBN, sInfo + stage * kBN, row0,
+                             row1, h, quad);
+      softmax.update<T::kLeanTree, T::kLeanLazy>(s, acc);
+      // P as P V's A operand
 #pragma unroll
-    for (int j = 0; j < kNT; j++) {
-      a[j][0] = dev::tf32_rna_unit(s[j][0]);  // P: in [0, 1], or NaN
-      a[j][1] = dev::tf32_rna_unit(s[j][2]);
-      a[j][2] = dev::tf32_rna_unit(s[j][1]);
-      a[j][3] = dev::tf32_rna_unit(s[j][3]);
+      for (int j = 0; j < kNT; j++) {
+        a[j][0] = dev::tf32_rna_unit(s[j][0]);  // P: in [0, 1], or NaN
+        a[j][1] = dev::tf32_rna_unit(s[j][2]);
+        a[j][2] = dev::tf32_rna_unit(s[j][1]);
+        a[j][3] = dev::tf32_rna_unit(s[j][3]);
 #pragma unroll
-      for (int e = 0; e < 4; e++) {
-        dev::fence_operand(a[j][e]);
+        for (int e = 0; e < 4; e++) {
+          dev::fence_operand(a[j][e]);
+        }
       }
     }
     if constexpr (kVtStages == 1) {
       __syncthreads();
     }
-    dev::wgmma_fence();
+    if (active) {
+      // O += P V, waited for before the next chunk's barrier: its rounding pass runs meanwhile.
+      dev::wgmma_fence();
 #pragma unroll
-    for (int j = 0; j < kNT; j++) {
-      dev::wgmma_rs<kD>(reinterpret_cast<float(&)[kD / 2]>(acc), a[j],
-                        with_offset(vt_stage_desc, j * 2 * kVtBlock / 4));
+      for (int j = 0; j < kNT; j++) {
+        dev::wgmma_rs<kD>(reinterpret_cast<float(&)[kD / 2]>(acc), a[j],
+                          with_offset(vt_stage_desc, j * 2 * kVtBlock / 4));
+      }
+      dev::wgmma_commit();
     }
-    dev::wgmma_commit();
-    // Waited for before the next chunk's barrier: its rounding pass (the other stages) runs meanwhile.
   }
   dev::wgmma_wait0();
 

@@ -56,17 +56,18 @@ int head_dim_bucket(int dim) {
 }
 
 // The tile shape (a power of two per axis, `rows` in all) that minimizes the work estimate
-// tiles x (union box of their windows), preferring longer runs along the last axis on ties. by_warp_reach (a
-// forward configuration's tile_by_reach): tiles x (union box of the windows of one warp's 16 rows, the sub-box
-// they form in the tile's row-major order), the keys each warp computes on rather than those the CTA copies.
-void choose_tile(const NAProblem& p, int rows, int (&best)[3], bool by_warp_reach = false) {
+// tiles x (union box of their windows), preferring longer runs along the last axis on ties. reach_rows > 0 (16: a
+// forward configuration's tile_by_reach, one warp's rows; 64: the wgmma forward with two warpgroups, one
+// warpgroup's): tiles x (union box of the windows of reach_rows consecutive rows, the sub-box they form in the
+// tile's row-major order), the keys each warp or warpgroup computes on rather than those the CTA copies.
+void choose_tile(const NAProblem& p, int rows, int (&best)[3], int reach_rows = 0) {
   double best_cost = std::numeric_limits<double>::infinity();
   for (int m0 = 1; m0 <= rows; m0 *= 2) {
     for (int m1 = 1; m0 * m1 <= rows; m1 *= 2) {
       const int m[3] = {m0, m1, rows / (m0 * m1)};
       int sub[3] = {m[0], m[1], m[2]};
-      if (by_warp_reach) {
-        int left = 16;
+      if (reach_rows > 0) {
+        int left = reach_rows;
         for (int a = 2; a >= 0; a--) {
           sub[a] = std::min(m[a], left);
           left /= sub[a];
@@ -171,13 +172,15 @@ constexpr ForwardRule kForwardRules[] = {
     // 3d-video keep round 4's (the only faster 3d-video configuration skips the TF32 rounding of K and V).
     // Round 7 (sweep of 2026-11-29 00:04 UTC; bench/CUDA_NOTES.md): Q's rows paired where Q is read at every chunk:
     // 2d-nat 0.132 vs 0.135, 2d-large 0.410 vs 0.419, 1d-long 8x64x2 lean 255 + Q pairs 2.920 vs lean 127's 2.983.
-    // The wgmma forward where it runs (an sm_90 device, the sm_90a build; elsewhere the next rule), on 2-D, at four
-    // CTAs per SM (bench/CUDA_NOTES.md, round 19; sweeps of 2026-11-29 19:36 and 19:44 UTC, H200): 2d-large
-    // 0.352-0.355 ms against three CTAs' 0.374-0.380 and the mma.sync pick's 0.409-0.415, 2d-nat (bucket 32)
-    // 0.116-0.118 against the mma.sync pick's 0.131-0.133 (1d-long 2.895 against 2.921-2.930: within the spread,
-    // so 1-D keeps its pick).
+    // The wgmma forward where it runs (an sm_90 device, the sm_90a build; elsewhere the next rule), on 2-D at four
+    // CTAs per SM and on 1-D as two warpgroups sharing the copies (bench/CUDA_NOTES.md, round 19; sweeps of
+    // 2026-11-29 19:36-20:12 UTC, H200): 2d-large 0.352-0.364 ms against three CTAs' 0.374-0.384 and the mma.sync
+    // pick's 0.409-0.418, 2d-nat (bucket 32) 0.116-0.118 against the mma.sync pick's 0.131-0.135; 1d-long (bucket
+    // 64) 2.635 against the mma.sync pick's 2.913 (one warpgroup at four CTAs: 2.896; two warpgroups on 2-D: 2d-large
+    // 0.372, 2d-nat 0.151).
     {32, 2, kAnyWindow, {4, 32, 4, 0, 41 | kLeanWgmma}},
     {32, 0, kAnyWindow, {4, 32, 4, 0, kLeanCopies | kLeanQPairs}},
+    {64, 1, kAnyWindow, {8, 32, 2, 0, 41 | kLeanWgmma}},
     {64, 1, kAnyWindow, {8, 64, 2, 0, 255 | kLeanQPairs}},
     {64, 2, kAnyWindow, {4, 32, 4, 0, 41 | kLeanWgmma}},
     {64, 0, kAnyWindow, {4, 32, 4, 0, 57 | kLeanQPairs}},
@@ -307,7 +310,8 @@ Plan plan(const NAProblem& p, const RunOptions& options, bool backward) {
     }
   }
   plan.forward_config = forward_config_index(fc);
-  choose_tile(p, backward ? 64 : 16 * fc.warps, plan.q_tile, !backward && fc.tile_by_reach);
+  const int reach_rows = backward ? 0 : (fc.lean & kLeanWgmma) != 0 && fc.warps > 4 ? 64 : fc.tile_by_reach ? 16 : 0;
+  choose_tile(p, backward ? 64 : 16 * fc.warps, plan.q_tile, reach_rows);
   choose_tile(p, 64, plan.k_tile);
   int64_t q_tiles = 1, k_tiles = 1;
   for (int a = 0; a < 3; a++) {

@@ -35,6 +35,7 @@ using ::natten_emu::any_sync;
 using ::natten_emu::to_tf32;
 inline bool sm80_or_newer() { return true; }
 inline void compiler_fence() {}
+inline int warp_uniform(int v) { return v; }
 // wgmma (sm_90a): synchronous in the emulator, so the fences, commits and waits have nothing to do.
 using ::natten_emu::smem_desc;
 inline void wgmma_fence() {}
@@ -264,6 +265,10 @@ NATTEN_DEVICE void store4(float* p, const float (&v)[4]) {
 NATTEN_DEVICE void store2(float* p, float x, float y) { *reinterpret_cast<float2*>(p) = make_float2(x, y); }
 
 NATTEN_DEVICE float shfl_xor(float v, int mask) { return __shfl_xor_sync(0xffffffffu, v, mask); }
+
+// v, the same in every lane of the (full, converged) warp, as lane 0's: the compiler then knows it is
+// warp-uniform (it can live in a uniform register, as wgmma's descriptors must).
+NATTEN_DEVICE int warp_uniform(int v) { return __shfl_sync(0xffffffffu, v, 0); }
 
 // Whether p holds in any lane of the (full, converged) warp.
 NATTEN_DEVICE bool any_sync(bool p) { return __any_sync(0xffffffffu, p) != 0; }

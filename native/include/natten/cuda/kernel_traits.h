@@ -74,9 +74,10 @@ struct ForwardConfig {
 // load_a_pair's (x0, y0, x1, y1) order costs where Q is read from shared memory at every chunk (the H200's
 // profile of 1d-long: 1.6 IMAD.MOV per HMMA).
 // kLeanWgmma: a kernel of its own (fna_forward_wgmma.cuh), the products on Hopper's warpgroup MMA (sm_90a): one
-// warpgroup (4 warps, 64 queries) per CTA, Q and K in shared memory in wgmma's core-matrix layout, V transposed
-// by the rounding pass, P from registers; with kLeanCopies, kLeanTree and kLeanLazy as above, the others ignored.
-// At four CTAs per SM (min_blocks 4) it keeps one stage of V transposed (wgmma_vt_stages).
+// or two warpgroups (4 warps, 64 queries each) per CTA, Q and K in shared memory in wgmma's core-matrix layout, V
+// transposed by the rounding pass, P from registers; with kLeanCopies, kLeanTree and kLeanLazy as above, the others
+// ignored. At four CTAs per SM (min_blocks 4) it keeps one stage of V transposed (wgmma_vt_stages). With two
+// warpgroups the query tile is chosen for the keys each warpgroup reaches (launch.cu, choose_tile).
 constexpr int kLeanCopies = 1, kLeanMask = 2, kLeanWarpKind = 4, kLeanTree = 8, kLeanVPairs = 16,
               kLeanLazy = 32, kLeanNSkip = 64, kLeanOneSync = 128, kLeanTruncate = 256, kLeanQPairs = 512,
               kLeanWgmma = 1024;
@@ -107,7 +108,9 @@ constexpr ForwardConfig kForwardConfigs[] = {{4, 64}, {4, 32}, {8, 64}, {8, 32},
                                              // Hopper's warpgroup MMA: three or two CTAs per SM
                                              {4, 32, 3, 0, 41 | kLeanWgmma}, {4, 32, 2, 0, 41 | kLeanWgmma},
                                              // four CTAs per SM (16 warps; one stage of V transposed)
-                                             {4, 32, 4, 0, 41 | kLeanWgmma}};
+                                             {4, 32, 4, 0, 41 | kLeanWgmma},
+                                             // two warpgroups of 64 queries sharing the copies, two CTAs per SM
+                                             {8, 32, 2, 0, 41 | kLeanWgmma}};
 constexpr int kForwardConfigCount = sizeof(kForwardConfigs) / sizeof(kForwardConfigs[0]);
 
 // The default configuration of a head-dim bucket (its keys per chunk: shared memory stays under about 100 KB).
@@ -146,15 +149,15 @@ NATTEN_HOST_DEVICE constexpr int wgmma_vt_block_floats(int head_dim, int block_n
 // 128-byte aligned.
 constexpr int wgmma_smem_part(int floats) { return (4 * floats + 127) / 128 * 128; }
 NATTEN_HOST_DEVICE constexpr int wgmma_vt_stages(int min_blocks) { return min_blocks >= 4 ? 1 : 2; }
-constexpr int forward_wgmma_smem_bytes(int head_dim, int block_n, int min_blocks) {
-  return wgmma_smem_part(head_dim / 4 * wgmma_block_floats(64)) +
+constexpr int forward_wgmma_smem_bytes(int head_dim, int warps, int block_n, int min_blocks) {
+  return wgmma_smem_part(head_dim / 4 * wgmma_block_floats(16 * warps)) +
          wgmma_smem_part(2 * head_dim / 4 * wgmma_block_floats(block_n)) +
          wgmma_smem_part(block_n * (head_dim + 8)) +
          wgmma_smem_part(wgmma_vt_stages(min_blocks) * block_n / 4 * wgmma_vt_block_floats(head_dim, block_n)) +
-         wgmma_smem_part(2 * block_n * 4) + wgmma_smem_part(64 * 8);
+         wgmma_smem_part(2 * block_n * 4) + wgmma_smem_part(16 * warps * 8);
 }
 constexpr int forward_smem_bytes(int head_dim, ForwardConfig c) {
-  return (c.lean & kLeanWgmma) != 0 ? forward_wgmma_smem_bytes(head_dim, c.block_n, c.min_blocks)
+  return (c.lean & kLeanWgmma) != 0 ? forward_wgmma_smem_bytes(head_dim, c.warps, c.block_n, c.min_blocks)
                                     : forward_smem_bytes(head_dim, c.warps, c.block_n);
 }
 
@@ -168,7 +171,7 @@ constexpr bool forward_row_pairs_fit(int head_dim, ForwardConfig c) {
 
 constexpr bool forward_config_fits(int head_dim, ForwardConfig c) {
   const bool wgmma_ok = (c.lean & kLeanWgmma) == 0 ||
-                       (c.warps == 4 && head_dim <= 64 && (c.block_n == 32 || c.block_n == 64) && c.q_regs == 0 &&
+                       ((c.warps == 4 || c.warps == 8) && head_dim <= 64 && (c.block_n == 32 || c.block_n == 64) && c.q_regs == 0 &&
                         (c.lean & (kLeanVPairs | kLeanQPairs | kLeanNSkip)) == 0);
   return wgmma_ok && (c.q_regs != 1 || head_dim == 128) && forward_row_pairs_fit(head_dim, c) &&
          forward_smem_bytes(head_dim, c) <= kMaxSmemBytes &&
@@ -221,7 +224,7 @@ struct ForwardTraits : HeadDimTraits<kHeadDim_> {
   static constexpr int kVFloats = 2 * kBlockN * Base::kRowStrideK;
   static constexpr int kInfoInts = 2 * kBlockN * 4;                 // key coordinates per stage
   static constexpr int kRowInts = kBlockM * 8;                      // query rows' windows
-  static constexpr int kSmemBytes = kLeanWgmma ? forward_wgmma_smem_bytes(kHeadDim, kBlockN, kMinBlocks_)
+  static constexpr int kSmemBytes = kLeanWgmma ? forward_wgmma_smem_bytes(kHeadDim, kWarps_, kBlockN, kMinBlocks_)
                                                : 4 * (kQFloats + kKFloats + kVFloats + kInfoInts + kRowInts);
   static_assert(kLeanWgmma || kSmemBytes == forward_smem_bytes(kHeadDim, kWarps, kBlockN),
                 "one formula for the forward's smem");
