@@ -1,9 +1,9 @@
 // The fused forward on Hopper's warpgroup MMA (wgmma, sm_90a; ForwardConfig lean bit kLeanWgmma).
 //
-// The same walk as fna_forward.cuh (a 64-query tile of one (batch, head), the union box of its windows in key
-// chunks, then the extra tokens; two stages of copies, one barrier per chunk, or two at four CTAs per SM, where V^T
-// has one stage; the online softmax in registers), with the products issued by the whole CTA, one warpgroup of
-// four warps:
+// The same walk as fna_forward.cuh (a tile of 64 or 128 queries of one (batch, head), the union box of its
+// windows in key chunks, then the extra tokens; two stages of copies, one barrier per chunk, or two at four CTAs per
+// SM, where V^T has one stage; the online softmax in registers), with the products issued by warpgroups of four
+// warps, one per 64 queries (two share each chunk's copies):
 //  - S = Q K^T: head-dim / 8 wgmma m64nBNk8, Q and K read from shared memory, where the copies put them in wgmma's
 //    core-matrix layout (piece_at; K's rows paired so that the scores come out in the mma.sync kernel's key order,
 //    which the masks use); Q scaled and both rounded to TF32 in place by the thread that copied each piece.
@@ -11,7 +11,8 @@
 //    keys q and q + 4 of each 8-key block are A's columns q and q + 4), V transposed into the core-matrix layout
 //    (head dims as rows, keys as columns) by the rounding pass.
 // Accumulators of warp w: rows 16 w + group (+ 8), as the mma.sync kernel's, so the masks and the softmax are
-// shared. Every warp takes every chunk (wgmma is a warpgroup instruction: no per-warp skipping).
+// shared. Every warp of a warpgroup takes the same chunks (wgmma is a warpgroup instruction: no per-warp skipping);
+// with two warpgroups, each skips the box chunks outside its rows' reach.
 #pragma once
 
 #include "fna_forward.cuh"

@@ -310,7 +310,13 @@ Plan plan(const NAProblem& p, const RunOptions& options, bool backward) {
     }
   }
   plan.forward_config = forward_config_index(fc);
-  const int reach_rows = backward ? 0 : (fc.lean & kLeanWgmma) != 0 && fc.warps > 4 ? 64 : fc.tile_by_reach ? 16 : 0;
+  // The rows whose reach the query tile is chosen for: a warpgroup's with two (wgmma), a warp's with tile_by_reach.
+  int reach_rows = 0;
+  if (!backward && (fc.lean & kLeanWgmma) != 0 && fc.warps > 4) {
+    reach_rows = 64;
+  } else if (!backward && fc.tile_by_reach) {
+    reach_rows = 16;
+  }
   choose_tile(p, backward ? 64 : 16 * fc.warps, plan.q_tile, reach_rows);
   choose_tile(p, 64, plan.k_tile);
   int64_t q_tiles = 1, k_tiles = 1;

@@ -171,8 +171,8 @@ constexpr bool forward_row_pairs_fit(int head_dim, ForwardConfig c) {
 
 constexpr bool forward_config_fits(int head_dim, ForwardConfig c) {
   const bool wgmma_ok = (c.lean & kLeanWgmma) == 0 ||
-                       ((c.warps == 4 || c.warps == 8) && head_dim <= 64 && (c.block_n == 32 || c.block_n == 64) && c.q_regs == 0 &&
-                        (c.lean & (kLeanVPairs | kLeanQPairs | kLeanNSkip)) == 0);
+                       ((c.warps == 4 || c.warps == 8) && head_dim <= 64 && (c.block_n == 32 || c.block_n == 64) &&
+                        c.q_regs == 0 && (c.lean & (kLeanVPairs | kLeanQPairs | kLeanNSkip)) == 0);
   return wgmma_ok && (c.q_regs != 1 || head_dim == 128) && forward_row_pairs_fit(head_dim, c) &&
          forward_smem_bytes(head_dim, c) <= kMaxSmemBytes &&
          (c.min_blocks == 0 || smem_fits_blocks(forward_smem_bytes(head_dim, c), c.min_blocks));
