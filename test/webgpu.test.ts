@@ -22,7 +22,7 @@ import {foldDispatch} from '../src/kernels/webgpu/program_util';
 import {read, useBackend, CPU, WEBGPU, WEBGPU_TILED} from './harness';
 import {problem} from './problems';
 import {refBackward, refForward, RefProblem} from './reference';
-import {describeProblem, expectClose, FUSED, makeInputs, randArray, rng, shapes} from './util';
+import {describeProblem, expectClose, FUSED, makeInputs, makeValues, randArray, rng, shapes} from './util';
 
 /** Every valid single-axis configuration with 2 <= L < maxL (as in na_mask.test.ts). */
 function axisConfigs(maxL: number): number[][] {
@@ -213,6 +213,67 @@ async function expectForwardAndGradients(p: RefProblem): Promise<void> {
   expect(tf.memory().numTensors).toBe(before);
   tf.dispose([dOutT, dLseT]);
   x.dispose();
+}
+
+describe('WebGPU: Inf and NaN in the tiled fused programs stay inside the windows that hold them', () => {
+  beforeAll(() => useBackend(WEBGPU_TILED));
+  afterAll(() => useBackend(CPU));
+
+  for (const p of TILED_CASES) {
+    it(`forward, logsumexp and every gradient: ${describeProblem(p)}`, () => expectNonFiniteInWindows(p));
+  }
+});
+
+/**
+ * The tiles multiply every column of a chunk, masked ones by exact zeros: a NaN query and output gradient, a
+ * NaN key and an infinite value (each in one element of one token near the middle) must reach only the rows
+ * whose windows hold them, as in the float64 reference (its NaN and Inf positions must match exactly).
+ */
+async function expectNonFiniteInWindows(p: RefProblem): Promise<void> {
+  const x = makeValues(p, 5);
+  const s = shapes(p);
+  const N = p.spatial.reduce((a, b) => a * b, 1);
+  // Element d of head `head` of token `token` of batch 0.
+  const element = (token: number, head: number, heads: number, dim: number, d: number) => (token * heads + head) * dim + d;
+  const mid = Math.floor(N / 2);
+  x.q[element(mid, 0, p.heads, p.headDim, 0)] = NaN;
+  x.k[element(Math.max(0, mid - 2), 0, p.headsKv, p.headDim, Math.min(1, p.headDim - 1))] = NaN;
+  x.v[element(Math.min(N - 1, mid + 1), p.headsKv - 1, p.headsKv, p.headDimV, p.headDimV - 1)] = Infinity;
+  const ref = refForward(p, x);
+  const r = rng(6);
+  const dOut = randArray(r, ref.out.length), dLse = randArray(r, ref.lse.length);
+  dOut[element(Math.min(N - 1, mid + 3), p.heads - 1, p.heads, p.headDimV, 0)] = NaN;
+  const g = refBackward(p, x, dOut, dLse);
+  const t = (v: Float32Array | undefined, shape: number[]) => (v == null ? undefined : tf.tensor(v, shape));
+  const inputs = [t(x.q, s.q), t(x.k, s.k), t(x.v, s.v), t(x.rpb, s.rpb), t(x.addK, s.addK), t(x.addV, s.addV)];
+  const dOutT = tf.tensor(dOut, s.out), dLseT = tf.tensor(dLse, s.lse);
+  const options = {kernelSize: p.kernelSize, stride: p.stride, dilation: p.dilation, isCausal: p.isCausal,
+                   scale: p.scale};
+  const run = (xs: Array<tf.Tensor | undefined>) => FUSED[p.naDim - 1](
+      xs[0]!, xs[1]!, xs[2]!, {...options, rpb: xs[3], additionalKeys: xs[4], additionalValues: xs[5], returnLse: true});
+  const present = inputs.map((v, i) => (v == null ? -1 : i)).filter(i => i >= 0);
+  const before = tf.memory().numTensors;
+  const [out, lse] = run(inputs);
+  const outValues = await read(out);
+  // Both kinds of rows exist: some reached by a non-finite value, some not.
+  expect(Array.from(ref.out).some(v => !Number.isFinite(v))).toBe(true);
+  expect(Array.from(ref.out).some(v => Number.isFinite(v))).toBe(true);
+  expectClose(outValues, ref.out, 1e-4, 'output');
+  expectClose(await read(lse), ref.lse, 1e-4, 'logsumexp');
+  const grads = tf.grads((...xs: tf.Tensor[]) => {
+    const all: Array<tf.Tensor | undefined> = inputs.slice();
+    present.forEach((at, i) => all[at] = xs[i]);
+    const [o, l] = run(all);
+    return tf.add(tf.sum(tf.mul(o, dOutT)), tf.sum(tf.mul(l, dLseT)));
+  })(present.map(i => inputs[i]!));
+  const expected = [g.dq, g.dk, g.dv, g.drpb, g.daddK, g.daddV];
+  const names = ['dq', 'dk', 'dv', 'drpb', 'dAdditionalKeys', 'dAdditionalValues'];
+  for (let i = 0; i < present.length; i++) {
+    expectClose(await read(grads[i]), expected[present[i]], 1e-3, names[present[i]]);
+  }
+  tf.dispose([out, lse, ...grads]);
+  expect(tf.memory().numTensors).toBe(before);
+  tf.dispose([dOutT, dLseT, ...present.map(i => inputs[i]!)]);
 }
 
 /** The fused forward's output and logsumexp on `p` (inputs from `seed`) against float64, without leaks. */

@@ -4,7 +4,8 @@
  * GQA group, the box of queries whose windows can contain them: per axis the inverse neighborhood of the
  * tile's first and last key (getInverseWindowStart/End, contiguous because windows move monotonically).
  * Per query chunk it recomputes `p = exp(s - lse)` and `dS = p (dO . v - delta)` transposed (keys as rows),
- * and accumulates `dv += p^T dO` and `dk += scale dS^T q` in registers: no atomics, no tokens x K storage.
+ * and accumulates `dv += p^T dO` and `dk += scale dS^T q` in registers: no atomics, no tokens x K storage. A key
+ * row whose part of dk or dv comes out non-finite is redone over the queries that see it (exactRows).
  *
  * With `extra` the rows are the extra tokens instead, and the queries every token of the batch (unmasked).
  * Output packed in one buffer: `[dk (rows*headsKv*headDim) | dv (rows*headsKv*headDimV)]`, rows = batch*tokens
@@ -12,7 +13,7 @@
  */
 import {dimClass, GEOMETRY_WGSL, NAProgram} from './program_util';
 import {accumulateWgsl, queryTileConstants, scoreGemmWgsl} from './query_tile_wgsl';
-import {TILE_GRID_WGSL} from './tiled_wgsl';
+import {NON_FINITE_WGSL, TILE_GRID_WGSL} from './tiled_wgsl';
 import {GRID, TileTraits, traitsKey} from './tile_traits';
 
 export class NABackwardKeyProgram extends NAProgram {
@@ -133,6 +134,68 @@ fn loadValueRow(t : KeyTile, r : i32, dd : i32) -> f32 {
 `;
   }
 
+  /**
+   * Statements (key tiles, after the chunk loop): a key row whose part of dk or dv came out non-finite is redone
+   * over the queries that see it alone. The tiles multiply every query of a chunk, masked ones by an exact
+   * zero, so an Inf or NaN in the query or output gradient of a query that does not see the key would enter its
+   * sums as 0 * Inf = NaN; the spec's arithmetic runs over the windows only. Rare, and per thread.
+   */
+  private exactRows(bias: string): string {
+    return `
+  for (var i = 0; i < RQ; i++) {
+    let r = tr * RQ + i;
+    var bad = false;
+    for (var e = 0; e < NKC * VPT; e++) {
+      bad = bad || nonFinite(accK[i * NKC * VPT + e]);
+    }
+    for (var e = 0; e < NVC * VPT; e++) {
+      bad = bad || nonFinite(accV[i * NVC * VPT + e]);
+    }
+    if (!bad || keyRow(t, r) < 0) {
+      continue;
+    }
+    for (var e = 0; e < NKC * VPT; e++) {
+      accK[i * NKC * VPT + e] = 0.0;
+    }
+    for (var e = 0; e < NVC * VPT; e++) {
+      accV[i * NVC * VPT + e] = 0.0;
+    }
+    for (var c = 0; c < chunks; c++) {
+      let h = headOf(t, c);
+      for (var j = 0; j < TK; j++) {
+        let w = queryWindow(t, c, j);
+        if (!visible(t, r, w)) {
+          continue;
+        }
+        var s = 0.0;
+        for (var d = 0; d < uniforms.headDim; d++) {
+          s = fma(loadKeyRow(t, r, d), loadQueryCol(t, c, j, d), s);
+        }
+        s *= uniforms.scale;
+        ${bias}
+        let p = exp(s - w.lse);
+        var dp = 0.0;
+        for (var d = 0; d < uniforms.headDimV; d++) {
+          dp = fma(loadValueRow(t, r, d), loadDOutCol(t, c, j, d), dp);
+        }
+        let ds = p * (dp - w.delta);
+        for (var kc = 0; kc < NKC; kc++) {
+          for (var m = 0; m < VPT; m++) {
+            let at = (i * NKC + kc) * VPT + m;
+            accK[at] = fma(ds, loadQueryCol(t, c, j, kc * VC + tc + ${GRID} * m), accK[at]);
+          }
+        }
+        for (var vc = 0; vc < NVC; vc++) {
+          for (var m = 0; m < VPT; m++) {
+            let at = (i * NVC + vc) * VPT + m;
+            accV[at] = fma(p, loadDOutCol(t, c, j, vc * VC + tc + ${GRID} * m), accV[at]);
+          }
+        }
+      }
+    }
+  }`;
+  }
+
   getUserCode(): string {
     const bias = this.hasRpb && !this.extra ?
         's += rpb[rpbOffset(h, keyHat(t, r) - w.iHat + uniforms.kernel.xyz - vec3<i32>(1))];' :
@@ -179,6 +242,7 @@ struct QueryWindow {
 };
 
 ${this.tileCode()}
+${NON_FINITE_WGSL}
 
 fn headOf(t : KeyTile, c : i32) -> i32 {
   return t.hk * uniforms.headsPerKv + c / t.boxChunks;
@@ -255,7 +319,7 @@ fn main(index : i32) {
     // dv += p^T dO, then dk += dS^T q (scaled at the end).
     accumulateDOut(t, c, lid, tr, tc, &accV);
     accumulateQuery(t, c, lid, tr, tc, &accK);
-  }
+  }${this.extra ? '' : this.exactRows(bias)}
   let rowsTotal = uniforms.batch * ${this.extra ? 'uniforms.nExtra' : 'uniforms.numTokens'} * uniforms.headsKv;
   for (var i = 0; i < RQ; i++) {
     let row = keyRow(t, tr * RQ + i);

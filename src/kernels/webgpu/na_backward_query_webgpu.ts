@@ -2,13 +2,14 @@
  * Fused NA backward, query-tiled pass: dq (see tiled_wgsl.ts). The same tiles and key chunks as the tiled
  * forward; per chunk it recomputes the weights from the saved logsumexp (`p = exp(s - lse)`) with the score
  * GEMM, computes `dP = dO . v` with a second GEMM, `dS = p (dP - delta)` into workgroup memory, and accumulates
- * `dq += scale * dS . k` in registers. Nothing of size tokens x K is stored. Output: dq
+ * `dq += scale * dS . k` in registers. Nothing of size tokens x K is stored. A thread whose part of a row comes out
+ * non-finite redoes it over the row's window alone (exactRows in tiled_wgsl.ts). Output: dq
  * `[batch*tokens*heads*headDim]`.
  */
 import {GEOMETRY_WGSL, NAProgram} from './program_util';
 import {unroll} from './row_wgsl';
-import {byColumnKind, columnPositions, maskedScore, QUERY_TILE_WGSL, queryChunkTables, queryTilePrologue, TiledWgsl,
-        tiledComponents} from './tiled_wgsl';
+import {byColumnKind, columnPositions, exactRows, maskedScore, NON_FINITE_WGSL, QUERY_TILE_WGSL, queryChunkTables,
+        queryTilePrologue, TiledWgsl, tiledComponents, walkRowWindow} from './tiled_wgsl';
 import {gemmTraitsKey, GemmTileTraits, threads, TiledDims} from './tile_traits';
 
 export class NABackwardQueryProgram extends NAProgram {
@@ -20,6 +21,26 @@ export class NABackwardQueryProgram extends NAProgram {
           ['query', 'key', 'value', 'dOut', 'stats', ...(hasRpb ? ['rpb'] : []), ...(hasExtra ? ['extras'] : [])],
           outputSize, workgroupCount, threads(traits), maxPerDimension);
     this.variableComponents = tiledComponents(dims, this.variableNames);
+  }
+
+  /** Statements: row i's dq sums (the thread's columns) recomputed over the row's window and the extra tokens. */
+  private exactRow(i: number): string {
+    const nkv = this.dims.dk / (4 * this.traits.gc);
+    const body = (ldKey: string, ldValue: string) => `
+          var s = 0.0;
+          for (var d4 = 0; d4 < (uniforms.headDim + 3) / 4; d4++) {
+            s += dot(ldQuery(outRow_${i}, d4), ${ldKey}(krow, d4));
+          }
+          var dp = 0.0;
+          for (var d4 = 0; d4 < (uniforms.headDimV + 3) / 4; d4++) {
+            dp += dot(ldDOut(outRow_${i}, d4), ${ldValue}(krow, d4));
+          }
+          let ds = exp(s * uniforms.scale + kbias - lse_${i}) * (dp - delta_${i});
+${unroll(nkv, n => `          x_${n} = fma(vec4<f32>(ds), ${ldKey}(krow, ${n} * GC + tc), x_${n});`)}`;
+    return `
+    ${unroll(nkv, n => `var x_${n} = vec4<f32>(0.0);`, ' ')}${
+        walkRowWindow(i, this.hasRpb, this.hasExtra, body('ldKey', 'ldValue'), body('ldExtraKey', 'ldExtraValue'))}
+    ${unroll(nkv, n => `o_${i}_${n} = x_${n};`, ' ')}`;
   }
 
   getUserCode(): string {
@@ -37,6 +58,7 @@ export class NABackwardQueryProgram extends NAProgram {
 ${g.header()}
 ${GEOMETRY_WGSL}
 ${QUERY_TILE_WGSL}
+${NON_FINITE_WGSL}
 ${g.loader('ldQuery', 'query', 'uniforms.headDim')}
 ${g.loader('ldDOut', 'dOut', 'uniforms.headDimV')}
 ${g.loader('ldKey', 'key', 'uniforms.headDim')}
@@ -77,6 +99,8 @@ ${unroll(tm, i => unroll(tn, j => dScore(i, j), ''), '')}
 ${g.writeProbs('s')}
 ${g.accumulate('o', nkv, n => byKind(g.stageChunkRows('ldKey', n), g.stageChunkRows('ldExtraKey', n)))}
   }
+  // Rows whose part came out non-finite: redone over their window alone (exactRows).
+${exactRows(g, 'o', nkv, i => this.exactRow(i))}
 ${g.storeAcc('o', nkv, 'uniforms.headDim', () => 'uniforms.scale')}
 }
 `;

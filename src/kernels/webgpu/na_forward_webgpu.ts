@@ -11,12 +11,15 @@
  * more than RESCALE_MARGIN (every row's first visible chunk, then rarely) do the rows take their exact maxima
  * as new references, through workgroup memory, and rescale. Output, packed into one buffer (one output per
  * program): `[output (batch*tokens*heads*headDimV) | logsumexp (batch*tokens*heads)]`.
+ *
+ * Inf and NaN: the tiles multiply every key of a chunk, masked ones by exact zeros, so a thread whose part of a
+ * row comes out non-finite redoes it over the row's window alone (exactRows in tiled_wgsl.ts); masked scores are
+ * told apart by their bits, so that a NaN score inside a window stays NaN.
  */
 import {GEOMETRY_WGSL, NAProgram, RESCALE_MARGIN} from './program_util';
 import {unroll} from './row_wgsl';
-import {byColumnKind, columnPositions, firstChunkTables, maskedScore, QUERY_TILE_WGSL, queryChunkTables, queryTilePrologue,
-        TiledWgsl,
-        tiledComponents} from './tiled_wgsl';
+import {byColumnKind, columnPositions, exactRows, firstChunkTables, maskedScore, NON_FINITE_WGSL, QUERY_TILE_WGSL,
+        queryChunkTables, queryTilePrologue, TiledWgsl, tiledComponents, walkRowWindow} from './tiled_wgsl';
 import {gemmTraitsKey, GemmTileTraits, threads, TiledDims} from './tile_traits';
 
 export class NAForwardProgram extends NAProgram {
@@ -28,6 +31,26 @@ export class NAForwardProgram extends NAProgram {
           ['query', 'key', 'value', ...(hasRpb ? ['rpb'] : []), ...(hasExtra ? ['extras'] : [])],
           outputSize, workgroupCount, threads(traits), maxPerDimension);
     this.variableComponents = tiledComponents(dims, this.variableNames);
+  }
+
+  /**
+   * Statements: row i's accumulator (the thread's columns) recomputed over the row's window and the extra tokens,
+   * weights relative to the row's reference m_i as in the tiles.
+   */
+  private exactRow(i: number): string {
+    const nvv = this.dims.dv / (4 * this.traits.gc);
+    const body = (ldKey: string, ldValue: string) => `
+          var s = 0.0;
+          for (var d4 = 0; d4 < (uniforms.headDim + 3) / 4; d4++) {
+            s += dot(ldQuery(qrow, d4), ${ldKey}(krow, d4));
+          }
+          let p = exp(s * uniforms.scale + kbias - m_${i});
+${unroll(nvv, n => `          x_${n} = fma(vec4<f32>(p), ${ldValue}(krow, ${n} * GC + tc), x_${n});`)}`;
+    return `
+    let qrow = rowRow[tr * TM + ${i}];
+    ${unroll(nvv, n => `var x_${n} = vec4<f32>(0.0);`, ' ')}${
+        walkRowWindow(i, this.hasRpb, this.hasExtra, body('ldKey', 'ldValue'), body('ldExtraKey', 'ldExtraValue'))}
+    ${unroll(nvv, n => `o_${i}_${n} = x_${n};`, ' ')}`;
   }
 
   getUserCode(): string {
@@ -58,6 +81,7 @@ export class NAForwardProgram extends NAProgram {
 ${g.header('var<workgroup> flag : i32;')}
 ${GEOMETRY_WGSL}
 ${QUERY_TILE_WGSL}
+${NON_FINITE_WGSL}
 ${g.loader('ldQuery', 'query', 'uniforms.headDim')}
 ${g.loader('ldKey', 'key', 'uniforms.headDim')}
 ${g.loader('ldValue', 'value', 'uniforms.headDimV')}
@@ -117,8 +141,10 @@ ${unroll(tm, i => `      {
         m_${i} = mx;
       }`)}
     }
-    // Weights relative to the references; each thread sums its own columns.
-${unroll(tm, i => `    ${unroll(tn, j => `s_${i}_${j} = select(0.0, exp(s_${i}_${j} - m_${i}), s_${i}_${j} > NEG_HALF);`, ' ')}
+    // Weights relative to the references; each thread sums its own columns. Masked scores are exactly NEG, told
+    // apart by their bits: a NaN score (a NaN query or key in the window) stays NaN, as the spec's arithmetic has
+    // it (a float comparison may be ordered, false for NaN, and drop it).
+${unroll(tm, i => `    ${unroll(tn, j => `s_${i}_${j} = select(0.0, exp(s_${i}_${j} - m_${i}), bitcast<u32>(s_${i}_${j}) != NEG_BITS);`, ' ')}
     l_${i} += ${unroll(tn, j => `s_${i}_${j}`, ' + ')};`)}
 ${g.writeProbs('s')}
 ${g.prefetch ?
@@ -127,6 +153,8 @@ ${g.prefetch ?
   g.accumulate('o', nvv, n => byKind(g.stageChunkRows('ldValue', n), g.stageChunkRows('ldExtraValue', n)), true)}
   }
 ${g.rowSum('l')}
+  // Rows whose part came out non-finite: redone over their window alone (exactRows), with the same references.
+${exactRows(g, 'o', nvv, i => this.exactRow(i))}
   let outSize = uniforms.batch * uniforms.numTokens * uniforms.heads * uniforms.headDimV;
 ${unroll(tm, i => `  let outRow_${i} = rowRow[tr * TM + ${i}];`)}
 ${g.storeAcc('o', nvv, 'uniforms.headDimV', i => `(1.0 / l_${i})`)}

@@ -118,7 +118,7 @@ const PROW = ${this.cols / 4 + 1};
 // Threads of a warp span WARP_TR rows of the thread grid (warps of 32 assumed; only the skipping uses it).
 const WARP_TR = ${Math.max(1, 32 / t.gc)};
 const NEG = ${NEG.toExponential()};
-const NEG_HALF = ${(NEG / 2).toExponential()};
+const NEG_BITS = bitcast<u32>(NEG);
 // In-group position of a column that is no key (never inside a window).
 const FAR = 1 << 29;
 
@@ -665,6 +665,55 @@ export function maskedScore(i: number, j: number, hasRpb: boolean, hasExtra: boo
     bias = bias && `select(${bias}, 0.0, isExtra)`;
   }
   return {vis, bias};
+}
+
+/**
+ * WGSL: whether a vector holds Inf or NaN, from its bits (an exponent of all ones), so that no compiler may fold
+ * the test away by assuming finite floats.
+ */
+export const NON_FINITE_WGSL = `
+fn nonFinite4(v : vec4<f32>) -> bool {
+  return any((bitcast<vec4<u32>>(v) & vec4<u32>(0x7f800000u)) == vec4<u32>(0x7f800000u));
+}
+fn nonFinite(v : f32) -> bool {
+  return (bitcast<u32>(v) & 0x7f800000u) == 0x7f800000u;
+}
+`;
+
+/**
+ * Statements (query-tiled programs, after the chunk loop): `body` for every key of row i's window in order
+ * (with `krow`, the key's row in the key/value buffers, and `kbias`, its rpb term or 0), then for every extra
+ * token (`krow` its row in the extras buffer, `kbias` 0) with `extraBody`. The exact work of one row: what the
+ * programs redo for a row whose part came out non-finite (see exactRows).
+ */
+export function walkRowWindow(i: number, hasRpb: boolean, hasExtra: boolean, body: string, extraBody: string): string {
+  return `
+    for (var a0 = 0; a0 < rlen_${i}.x; a0++) {
+      for (var a1 = 0; a1 < rlen_${i}.y; a1++) {
+        for (var a2 = 0; a2 < rlen_${i}.z; a2++) {
+          let hat = rlo_${i} + vec3<i32>(a0, a1, a2);
+          let krow = (t.b * uniforms.numTokens + tokenOf(t.g + uniforms.dilation.xyz * hat)) * uniforms.headsKv + t.hk;
+          let kbias = ${hasRpb ? `rpb[max(rb_${i} + rpbPart(hat), 0)]` : '0.0'};${body}
+        }
+      }
+    }${hasExtra ? `
+    for (var e = 0; e < uniforms.nExtra; e++) {
+      let krow = (t.b * uniforms.nExtra + e) * uniforms.headsKv + t.hk;
+      let kbias = 0.0;${extraBody}
+    }` : ''}`;
+}
+
+/**
+ * Statements (query-tiled programs, after the chunk loop): for each of the thread's rows i whose accumulator
+ * `acc_i_n` (n < steps) holds Inf or NaN, `redo(i)`: statements that recompute it over the row's window alone.
+ * The tiles multiply every column of a chunk, masked ones by an exact zero, so an Inf or NaN in a column's row
+ * outside a row's window (a value in the forward, a key in dq) would enter that row as 0 * Inf = NaN; the
+ * spec's arithmetic runs over the window only. Rare (only where such operands hold Inf or NaN) and per thread.
+ */
+export function exactRows(g: TiledWgsl, acc: string, steps: number, redo: (i: number) => string): string {
+  return unroll(g.t.tm, i => `
+  if (rowValid_${i} && (${unroll(steps, n => `nonFinite4(${acc}_${i}_${n})`, ' || ')})) {${redo(i)}
+  }`, '');
 }
 
 /** Statements: `key` for key chunks, `extra` for extra-token chunks (one branch without extra tokens). */
