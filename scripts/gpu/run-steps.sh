@@ -12,6 +12,8 @@
 #   wstats[:PRESETS]  bench/webgpu_tiles with Dawn's dump_shaders on (one round), then scripts/gpu/shader_stats.py:
 #                     what the Vulkan driver made of every tiled program it ran (registers, shared and local memory)
 #   wfeatures         scripts/gpu/adapter_features.js: the adapter's features and subgroup sizes
+#   wab[:PRESETS]     the built-in forward of this tree, of every gpu-bundle/webgpu_tiles-NAME.js (other commits') and,
+#                     with WAB_UNSAFE=1, of this tree without Dawn's robustness clamps, in turns (WAB_ROUNDS rounds)
 #   wvar:N            the bench with NATTEN_WEBGPU_TILE=$WTILE_N and NATTEN_WEBGPU_FUSED=$WFUSED_N (WVAR_PRESETS)
 #   cuda:PH,PH        scripts/gpu-cuda-check.sh gpu-bundle/suites.js PH PH ... (build selfcheck suites sweep bench
 #                     flex summary profile)
@@ -36,6 +38,25 @@ for step in "$@"; do
       grep -E '^\| ' /tmp/natten-gpu/wstats-dump.log > "$OUT/wstats-tiles.log"
       python3 scripts/gpu/shader_stats.py /tmp/natten-gpu/wstats-dump.log --vkstats gpu-bundle/vkstats --spirv-as gpu-bundle/spirv-as --out /tmp/natten-gpu/shaders > "$OUT/wstats.log" 2>&1 || rc=$?
       (cd /tmp/natten-gpu && tar -cJf "$OUT/shaders.tar.xz" shaders) ;;
+    wab)
+      # The forward's GPU time per call, built-in picks only, in turns: this tree's programs (gpu-bundle/webgpu_tiles.js),
+      # every other bundle of the tool there (gpu-bundle/webgpu_tiles-NAME.js, e.g. a base commit's), and with
+      # WAB_UNSAFE=1 this tree's with Dawn's robustness transform off (bounds clamps gone: a measurement, not a way to
+      # run).
+      rc=0
+      for r in $(seq 1 ${WAB_ROUNDS:-3}); do
+        for js in gpu-bundle/webgpu_tiles.js gpu-bundle/webgpu_tiles-*.js unsafe; do
+          flags=$NATTEN_DAWN_FLAGS
+          if [ $js = unsafe ]; then
+            [ "${WAB_UNSAFE:-0}" = 1 ] || continue
+            js=gpu-bundle/webgpu_tiles.js; flags=$flags,enable-dawn-features=disable_robustness
+          fi
+          [ -f $js ] || continue
+          echo "=== round $r: $js $flags" >> "$OUT/wab.log"
+          NATTEN_DAWN_FLAGS=$flags timeout ${WTILES_TIMEOUT:-300} "$NODE" $js --preset "${arg:-2d-large,3d-video}" --extra-only \
+            --budget-ms 1500 ${WTILES_ARGS:-} >> "$OUT/wab.log" 2>&1 || rc=$?
+        done
+      done ;;
     wfeatures) timeout 60 "$NODE" scripts/gpu/adapter_features.js > "$OUT/wfeatures.log" 2>&1; rc=$? ;;
     wvar) v="WTILE_$arg"; f="WFUSED_$arg"
       NATTEN_WEBGPU_TILE="${!v:-}" NATTEN_WEBGPU_FUSED="${!f:-auto}" timeout ${WBENCH_TIMEOUT:-500} "$NODE" gpu-bundle/bench.js --backend webgpu --preset "${WVAR_PRESETS:-2d-large}" --quick --json "$OUT/wvar$arg.json" > "$OUT/wvar$arg.log" 2>&1; rc=$?
