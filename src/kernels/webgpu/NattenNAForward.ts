@@ -1,15 +1,18 @@
 import type {KernelConfig, KernelFunc, TensorInfo} from '@tensorflow/tfjs-core';
 import {NAForwardInputs, NattenNAForward, namedInputs} from '../kernel_names';
 import {getWebGPUTileOverride} from '../../flags';
-import {forwardPath, gemmTraits, packExtras, qkvInfo, run, unpack} from './kernel_util';
+import {forwardPath, gemmTraits, packExtras, qkvInfo, run, shaped, unpack} from './kernel_util';
 import {checkHalo, NAForwardHaloProgram, planHalo} from './na_forward_halo_webgpu';
 import {NAForwardRowProgram} from './na_forward_row_webgpu';
-import {NAForwardProgram} from './na_forward_webgpu';
+import {NAForwardExactCopyProgram, NAForwardProgram} from './na_forward_webgpu';
 import {Backend, checkBindable, deviceLimits, disposeAll, geometryUniforms, NAProgram} from './program_util';
 import {rowDims} from './row_wgsl';
 import {queryTiles, tiledDims} from './tile_traits';
 
-/** One program writes the output and the logsumexp into one buffer; two copies hand them back. */
+/**
+ * One program writes the output and the logsumexp into one buffer; two copies hand them back (the tiled
+ * program's output through NAForwardExactCopyProgram).
+ */
 export const naForward: KernelFunc = ({inputs, backend, attrs}): TensorInfo[] => {
   const {query, key, value, rpb, additionalKeys, additionalValues} = namedInputs<NAForwardInputs>(inputs, attrs!);
   const info = qkvInfo(query, key, value, additionalKeys, rpb, attrs!);
@@ -42,8 +45,16 @@ export const naForward: KernelFunc = ({inputs, backend, attrs}): TensorInfo[] =>
   }
   const extras = packExtras(gpu, additionalKeys, additionalValues);
   const packed = run(gpu, program, [query, key, value, rpb, extras], uniforms);
+  if (path !== 'tiled') {
+    disposeAll(gpu, [extras]);
+    return unpack(gpu, packed, [info.outShape, info.lseShape]);
+  }
+  // The tiled program's output goes through the copy that redoes its non-finite elements exactly.
+  const count = rows * info.headDimV;
+  const copy = new NAForwardExactCopyProgram(rpb != null, info.nExtra > 0, count, maxDim);
+  const out = run(gpu, copy, [packed, query, key, value, rpb, extras], geometryUniforms(info, copy.count));
   disposeAll(gpu, [extras]);
-  return unpack(gpu, packed, [info.outShape, info.lseShape]);
+  return [shaped(out, info.outShape), ...unpack(gpu, packed, [info.lseShape], count)];
 };
 
 export const naForwardConfig: KernelConfig = {kernelName: NattenNAForward, backendName: 'webgpu', kernelFunc: naForward};

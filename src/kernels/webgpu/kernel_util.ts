@@ -19,10 +19,13 @@ export function run(backend: Backend, program: NAProgram, inputs: Array<TensorIn
   return backend.runWebGPUProgram(program, flat, 'float32', uniforms);
 }
 
-/** The packed regions of `packed` as tensors of the given shapes (in order); disposes `packed`. */
-export function unpack(backend: Backend, packed: TensorInfo, shapes: number[][]): TensorInfo[] {
+/**
+ * The packed regions of `packed`, from `start` floats in, as tensors of the given shapes (in order); disposes
+ * `packed`.
+ */
+export function unpack(backend: Backend, packed: TensorInfo, shapes: number[][], start = 0): TensorInfo[] {
   const limit = deviceLimits(backend).maxComputeWorkgroupsPerDimension;
-  let offset = 0;
+  let offset = start;
   const outs = shapes.map(shape => {
     const count = shape.reduce((a, b) => a * b, 1);
     const info = backend.runWebGPUProgram(new CopyProgram(count, limit), [packed], 'float32',

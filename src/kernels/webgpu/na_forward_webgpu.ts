@@ -12,14 +12,15 @@
  * as new references, through workgroup memory, and rescale. Output, packed into one buffer (one output per
  * program): `[output (batch*tokens*heads*headDimV) | logsumexp (batch*tokens*heads)]`.
  *
- * Inf and NaN: the tiles multiply every key of a chunk, masked ones by exact zeros, so a thread whose part of a
- * row comes out non-finite redoes it over the row's window alone (exactRows in tiled_wgsl.ts); masked scores are
- * told apart by their bits, so that a NaN score inside a window stays NaN.
+ * Inf and NaN: the tiles multiply every key of a chunk, masked ones by exact zeros, so an Inf or NaN value of a
+ * key outside a row's window would enter the row as 0 * Inf = NaN. The copy that hands the output back
+ * (NAForwardExactCopyProgram) redoes every non-finite element over its row's window alone; in the tiles, masked
+ * scores are told apart by their bits, so that a NaN score inside a window stays NaN.
  */
 import {GEOMETRY_WGSL, NAProgram, RESCALE_MARGIN} from './program_util';
 import {unroll} from './row_wgsl';
-import {byColumnKind, columnPositions, exactRows, firstChunkTables, maskedScore, NON_FINITE_WGSL, QUERY_TILE_WGSL,
-        queryChunkTables, queryTilePrologue, TiledWgsl, tiledComponents, walkRowWindow} from './tiled_wgsl';
+import {byColumnKind, columnPositions, firstChunkTables, maskedScore, NON_FINITE_WGSL, QUERY_TILE_WGSL, queryChunkTables,
+        queryTilePrologue, TiledWgsl, tiledComponents} from './tiled_wgsl';
 import {gemmTraitsKey, GemmTileTraits, threads, TiledDims} from './tile_traits';
 
 export class NAForwardProgram extends NAProgram {
@@ -31,26 +32,6 @@ export class NAForwardProgram extends NAProgram {
           ['query', 'key', 'value', ...(hasRpb ? ['rpb'] : []), ...(hasExtra ? ['extras'] : [])],
           outputSize, workgroupCount, threads(traits), maxPerDimension);
     this.variableComponents = tiledComponents(dims, this.variableNames);
-  }
-
-  /**
-   * Statements: row i's accumulator (the thread's columns) recomputed over the row's window and the extra tokens,
-   * weights relative to the row's reference m_i as in the tiles.
-   */
-  private exactRow(i: number): string {
-    const nvv = this.dims.dv / (4 * this.traits.gc);
-    const body = (ldKey: string, ldValue: string) => `
-          var s = 0.0;
-          for (var d4 = 0; d4 < (uniforms.headDim + 3) / 4; d4++) {
-            s += dot(ldQuery(qrow, d4), ${ldKey}(krow, d4));
-          }
-          let p = exp(s * uniforms.scale + kbias - m_${i});
-${unroll(nvv, n => `          x_${n} = fma(vec4<f32>(p), ${ldValue}(krow, ${n} * GC + tc), x_${n});`)}`;
-    return `
-    let qrow = rowRow[tr * TM + ${i}];
-    ${unroll(nvv, n => `var x_${n} = vec4<f32>(0.0);`, ' ')}${
-        walkRowWindow(i, this.hasRpb, this.hasExtra, body('ldKey', 'ldValue'), body('ldExtraKey', 'ldExtraValue'))}
-    ${unroll(nvv, n => `o_${i}_${n} = x_${n};`, ' ')}`;
   }
 
   getUserCode(): string {
@@ -81,7 +62,6 @@ ${unroll(nvv, n => `          x_${n} = fma(vec4<f32>(p), ${ldValue}(krow, ${n} *
 ${g.header('var<workgroup> flag : i32;')}
 ${GEOMETRY_WGSL}
 ${QUERY_TILE_WGSL}
-${NON_FINITE_WGSL}
 ${g.loader('ldQuery', 'query', 'uniforms.headDim')}
 ${g.loader('ldKey', 'key', 'uniforms.headDim')}
 ${g.loader('ldValue', 'value', 'uniforms.headDimV')}
@@ -153,8 +133,6 @@ ${g.prefetch ?
   g.accumulate('o', nvv, n => byKind(g.stageChunkRows('ldValue', n), g.stageChunkRows('ldExtraValue', n)), true)}
   }
 ${g.rowSum('l')}
-  // Rows whose part came out non-finite: redone over their window alone (exactRows), with the same references.
-${exactRows(g, 'o', nvv, i => this.exactRow(i))}
   let outSize = uniforms.batch * uniforms.numTokens * uniforms.heads * uniforms.headDimV;
 ${unroll(tm, i => `  let outRow_${i} = rowRow[tr * TM + ${i}];`)}
 ${g.storeAcc('o', nvv, 'uniforms.headDimV', i => `(1.0 / l_${i})`)}
@@ -163,6 +141,72 @@ ${unroll(tm, i => `    if (outRow_${i} >= 0) {
       result[outSize + outRow_${i}] = m_${i} + log(l_${i});
     }`)}
   }
+}
+`;
+  }
+}
+
+const EXACT_COPY_THREADS = 256;
+
+/**
+ * The tiled forward's output copied out of its packed buffer `[output | logsumexp]`, with every non-finite element
+ * redone over its row's window and the extra tokens alone: `sum_j exp(s_j - lse) v_j[col]`, the weights from the
+ * row's logsumexp (which the tiles get right: a value never enters it). A masked key's Inf or NaN value reached
+ * the tiles' sums as 0 * Inf = NaN; an element that is non-finite by the spec's arithmetic comes out so again.
+ * One thread per element; the exact work runs only for non-finite elements (rare), so the copy costs what a
+ * plain copy does. Kept out of the tiled program, whose registers and speed it would change.
+ */
+export class NAForwardExactCopyProgram extends NAProgram {
+  constructor(private hasRpb: boolean, private hasExtra: boolean, count: number, maxPerDimension: number) {
+    super('forward_exact_copy', `${hasRpb ? 'rpb' : ''}_${hasExtra ? 'extra' : ''}`,
+          ['packed', 'query', 'key', 'value', ...(hasRpb ? ['rpb'] : []), ...(hasExtra ? ['extras'] : [])], count,
+          Math.ceil(count / EXACT_COPY_THREADS), EXACT_COPY_THREADS, maxPerDimension);
+  }
+
+  getUserCode(): string {
+    const D = 'uniforms.headDim', Dv = 'uniforms.headDimV';
+    const term = (keys: string, values: string, valueOffset: string, bias: string) => `
+        var s = 0.0;
+        for (var d = 0; d < ${D}; d++) {
+          s = fma(query[row * ${D} + d], ${keys}[kRow * ${D} + d], s);
+        }
+        acc = fma(exp(s * uniforms.scale${bias} - lse), ${values}[${valueOffset}kRow * ${Dv} + col], acc);`;
+    return `
+${GEOMETRY_WGSL}
+${NON_FINITE_WGSL}
+fn main(index : i32) {
+  let i = workgroupIndex() * ${EXACT_COPY_THREADS} + i32(localIndex);
+  let count = uniforms.batch * uniforms.numTokens * uniforms.heads * ${Dv};
+  if (i >= count) {
+    return;
+  }
+  var out = packed[i];
+  if (nonFinite(out)) {
+    let row = i / ${Dv};
+    let col = i % ${Dv};
+    let lse = packed[count + row];
+    let h = row % uniforms.heads;
+    let token = (row / uniforms.heads) % uniforms.numTokens;
+    let b = row / (uniforms.heads * uniforms.numTokens);
+    let hk = h / uniforms.headsPerKv;
+    let win = windowOf(token);
+    let dil = uniforms.dilation.xyz;
+    var acc = 0.0;
+    for (var t0 = 0; t0 < win.count.x; t0++) {
+      for (var t1 = 0; t1 < win.count.y; t1++) {
+        for (var t2 = 0; t2 < win.count.z; t2++) {
+          let kRow = (b * uniforms.numTokens + tokenOf(win.first + dil * vec3<i32>(t0, t1, t2))) * uniforms.headsKv + hk;${
+        term('key', 'value', '', this.hasRpb ? ' + rpb[rpbOffset(h, win.rpbBase + vec3<i32>(t0, t1, t2))]' : '')}
+        }
+      }
+    }${this.hasExtra ? `
+    for (var x = 0; x < uniforms.nExtra; x++) {
+      let kRow = (b * uniforms.nExtra + x) * uniforms.headsKv + hk;${
+        term('extras', 'extras', `uniforms.batch * uniforms.nExtra * uniforms.headsKv * ${D} + `, '')}
+    }` : ''}
+    out = acc;
+  }
+  result[i] = out;
 }
 `;
   }

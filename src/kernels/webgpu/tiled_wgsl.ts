@@ -684,7 +684,7 @@ fn nonFinite(v : f32) -> bool {
  * Statements (query-tiled programs, after the chunk loop): `body` for every key of row i's window in order
  * (with `krow`, the key's row in the key/value buffers, and `kbias`, its rpb term or 0), then for every extra
  * token (`krow` its row in the extras buffer, `kbias` 0) with `extraBody`. The exact work of one row: what the
- * programs redo for a row whose part came out non-finite (see exactRows).
+ * dq pass redoes for a row whose part came out non-finite (see exactRows).
  */
 export function walkRowWindow(i: number, hasRpb: boolean, hasExtra: boolean, body: string, extraBody: string): string {
   return `
@@ -707,8 +707,9 @@ export function walkRowWindow(i: number, hasRpb: boolean, hasExtra: boolean, bod
  * Statements (query-tiled programs, after the chunk loop): for each of the thread's rows i whose accumulator
  * `acc_i_n` (n < steps) holds Inf or NaN, `redo(i)`: statements that recompute it over the row's window alone.
  * The tiles multiply every column of a chunk, masked ones by an exact zero, so an Inf or NaN in a column's row
- * outside a row's window (a value in the forward, a key in dq) would enter that row as 0 * Inf = NaN; the
- * spec's arithmetic runs over the window only. Rare (only where such operands hold Inf or NaN) and per thread.
+ * outside a row's window (a key, in dq) would enter that row as 0 * Inf = NaN; the spec's arithmetic runs over
+ * the window only. Rare (only where such operands hold Inf or NaN) and per thread. (The forward redoes its
+ * non-finite elements in the copy that hands its output back instead: NAForwardExactCopyProgram.)
  */
 export function exactRows(g: TiledWgsl, acc: string, steps: number, redo: (i: number) => string): string {
   return unroll(g.t.tm, i => `
