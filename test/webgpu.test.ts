@@ -219,15 +219,19 @@ describe('WebGPU: Inf and NaN in the tiled fused programs stay inside the window
   beforeAll(() => useBackend(WEBGPU_TILED));
   afterAll(() => useBackend(CPU));
 
-  for (const p of TILED_CASES) {
+  // The tiled cases (all with rpb and extra tokens), and one without either (GQA, causal on one axis).
+  const cases = [...TILED_CASES,
+                 problem({spatial: [9, 10], kernelSize: [5, 4], isCausal: [false, true], heads: 4, headsKv: 2, headDim: 8,
+                          headDimV: 6})];
+  for (const p of cases) {
     it(`forward, logsumexp and every gradient: ${describeProblem(p)}`, () => expectNonFiniteInWindows(p));
   }
 });
 
 /**
  * The tiles multiply every column of a chunk, masked ones by exact zeros: a NaN query and output gradient, a
- * NaN key and an infinite value (each in one element of one token near the middle) must reach only the rows
- * whose windows hold them, as in the float64 reference (its NaN and Inf positions must match exactly).
+ * NaN key, an infinite value and a NaN value (each in one element of one token near the middle) must reach only
+ * the rows whose windows hold them, as in the float64 reference (its NaN and Inf positions must match exactly).
  */
 async function expectNonFiniteInWindows(p: RefProblem): Promise<void> {
   const x = makeValues(p, 5);
@@ -239,6 +243,7 @@ async function expectNonFiniteInWindows(p: RefProblem): Promise<void> {
   x.q[element(mid, 0, p.heads, p.headDim, 0)] = NaN;
   x.k[element(Math.max(0, mid - 2), 0, p.headsKv, p.headDim, Math.min(1, p.headDim - 1))] = NaN;
   x.v[element(Math.min(N - 1, mid + 1), p.headsKv - 1, p.headsKv, p.headDimV, p.headDimV - 1)] = Infinity;
+  x.v[element(Math.max(0, mid - 4), 0, p.headsKv, p.headDimV, 0)] = NaN;
   const ref = refForward(p, x);
   const r = rng(6);
   const dOut = randArray(r, ref.out.length), dLse = randArray(r, ref.lse.length);
@@ -268,6 +273,10 @@ async function expectNonFiniteInWindows(p: RefProblem): Promise<void> {
   })(present.map(i => inputs[i]!));
   const expected = [g.dq, g.dk, g.dv, g.drpb, g.daddK, g.daddV];
   const names = ['dq', 'dk', 'dv', 'drpb', 'dAdditionalKeys', 'dAdditionalValues'];
+  for (const e of [g.dq, g.dk, g.dv]) {
+    expect(Array.from(e).some(v => !Number.isFinite(v))).toBe(true);
+    expect(Array.from(e).some(v => Number.isFinite(v))).toBe(true);
+  }
   for (let i = 0; i < present.length; i++) {
     expectClose(await read(grads[i]), expected[present[i]], 1e-3, names[present[i]]);
   }

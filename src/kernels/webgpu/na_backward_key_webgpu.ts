@@ -160,9 +160,11 @@ fn loadValueRow(t : KeyTile, r : i32, dd : i32) -> f32 {
     for (var e = 0; e < NVC * VPT; e++) {
       accV[i * NVC * VPT + e] = 0.0;
     }
-    for (var c = 0; c < chunks; c++) {
+    // A NaN sum stays NaN: the walk stops once every one of the row's sums in this thread is.
+    var done = false;
+    for (var c = 0; c < chunks && !done; c++) {
       let h = headOf(t, c);
-      for (var j = 0; j < TK; j++) {
+      for (var j = 0; j < TK && !done; j++) {
         let w = queryWindow(t, c, j);
         if (!visible(t, r, w)) {
           continue;
@@ -190,6 +192,13 @@ fn loadValueRow(t : KeyTile, r : i32, dd : i32) -> f32 {
             let at = (i * NVC + vc) * VPT + m;
             accV[at] = fma(p, loadDOutCol(t, c, j, vc * VC + tc + ${GRID} * m), accV[at]);
           }
+        }
+        done = true;
+        for (var e = 0; e < NKC * VPT; e++) {
+          done = done && isNanBits(accK[i * NKC * VPT + e]);
+        }
+        for (var e = 0; e < NVC * VPT; e++) {
+          done = done && isNanBits(accV[i * NVC * VPT + e]);
         }
       }
     }

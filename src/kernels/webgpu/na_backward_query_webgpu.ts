@@ -37,9 +37,11 @@ export class NABackwardQueryProgram extends NAProgram {
           }
           let ds = exp(s * uniforms.scale + kbias - lse_${i}) * (dp - delta_${i});
 ${unroll(nkv, n => `          x_${n} = fma(vec4<f32>(ds), ${ldKey}(krow, ${n} * GC + tc), x_${n});`)}`;
+    // A NaN sum stays NaN: the walk stops once every one of the thread's sums is.
+    const stop = unroll(nkv, n => `allNan4(x_${n})`, ' && ');
     return `
     ${unroll(nkv, n => `var x_${n} = vec4<f32>(0.0);`, ' ')}${
-        walkRowWindow(i, this.hasRpb, this.hasExtra, body('ldKey', 'ldValue'), body('ldExtraKey', 'ldExtraValue'))}
+        walkRowWindow(i, this.hasRpb, this.hasExtra, body('ldKey', 'ldValue'), body('ldExtraKey', 'ldExtraValue'), stop)}
     ${unroll(nkv, n => `o_${i}_${n} = x_${n};`, ' ')}`;
   }
 
@@ -99,8 +101,10 @@ ${unroll(tm, i => unroll(tn, j => dScore(i, j), ''), '')}
 ${g.writeProbs('s')}
 ${g.accumulate('o', nkv, n => byKind(g.stageChunkRows('ldKey', n), g.stageChunkRows('ldExtraKey', n)))}
   }
-  // Rows whose part came out non-finite: redone over their window alone (exactRows).
-${exactRows(g, 'o', nkv, i => this.exactRow(i))}
+  // Rows whose part came out non-finite: redone over their window alone (exactRows), unless their logsumexp is
+  // non-finite (every weight of the row, so every dS and its dq, is NaN then: exact already, and a diverged step's
+  // rows cost nothing here).
+${exactRows(g, 'o', nkv, i => this.exactRow(i), i => `nonFinite(lse_${i})`)}
 ${g.storeAcc('o', nkv, 'uniforms.headDim', () => 'uniforms.scale')}
 }
 `;

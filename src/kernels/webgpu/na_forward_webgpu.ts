@@ -154,7 +154,10 @@ const EXACT_COPY_THREADS = 256;
  * row's logsumexp (which the tiles get right: a value never enters it). A masked key's Inf or NaN value reached
  * the tiles' sums as 0 * Inf = NaN; an element that is non-finite by the spec's arithmetic comes out so again.
  * One thread per element; the exact work runs only for non-finite elements (rare), so the copy costs what a
- * plain copy does. Kept out of the tiled program, whose registers and speed it would change.
+ * plain copy does. Kept out of the tiled program, whose registers and speed it would change. An element whose
+ * row has a non-finite logsumexp is NaN without a walk, and a walk stops once its sum is NaN, so a step whose
+ * queries, keys or values went NaN costs little here; values holding Inf (not NaN) in most tokens while the
+ * scores stay finite would cost up to headDimV times the tiled forward's work.
  */
 export class NAForwardExactCopyProgram extends NAProgram {
   constructor(private hasRpb: boolean, private hasExtra: boolean, count: number, maxPerDimension: number) {
@@ -165,15 +168,11 @@ export class NAForwardExactCopyProgram extends NAProgram {
 
   getUserCode(): string {
     const D = 'uniforms.headDim', Dv = 'uniforms.headDimV';
-    const term = (keys: string, values: string, valueOffset: string, bias: string) => `
-        var s = 0.0;
-        for (var d = 0; d < ${D}; d++) {
-          s = fma(query[row * ${D} + d], ${keys}[kRow * ${D} + d], s);
-        }
-        acc = fma(exp(s * uniforms.scale${bias} - lse), ${values}[${valueOffset}kRow * ${Dv} + col], acc);`;
+    const bias = this.hasRpb ? 'rpb[rpbOffset(h, win.rpbBase + t)]' : '0.0';
     return `
 ${GEOMETRY_WGSL}
 ${NON_FINITE_WGSL}
+
 fn main(index : i32) {
   let i = workgroupIndex() * ${EXACT_COPY_THREADS} + i32(localIndex);
   let count = uniforms.batch * uniforms.numTokens * uniforms.heads * ${Dv};
@@ -185,25 +184,40 @@ fn main(index : i32) {
     let row = i / ${Dv};
     let col = i % ${Dv};
     let lse = packed[count + row];
-    let h = row % uniforms.heads;
-    let token = (row / uniforms.heads) % uniforms.numTokens;
-    let b = row / (uniforms.heads * uniforms.numTokens);
-    let hk = h / uniforms.headsPerKv;
-    let win = windowOf(token);
-    let dil = uniforms.dilation.xyz;
-    var acc = 0.0;
-    for (var t0 = 0; t0 < win.count.x; t0++) {
-      for (var t1 = 0; t1 < win.count.y; t1++) {
-        for (var t2 = 0; t2 < win.count.z; t2++) {
-          let kRow = (b * uniforms.numTokens + tokenOf(win.first + dil * vec3<i32>(t0, t1, t2))) * uniforms.headsKv + hk;${
-        term('key', 'value', '', this.hasRpb ? ' + rpb[rpbOffset(h, win.rpbBase + vec3<i32>(t0, t1, t2))]' : '')}
-        }
+    // A non-finite logsumexp (a NaN score, or an infinite one, in the window) makes every weight NaN: so is the
+    // element, with no walk (a diverged step's NaN rows cost nothing here).
+    var acc = bitcast<f32>(bitcast<u32>(lse) | 0x7fc00000u);
+    if (!nonFinite(lse)) {
+      let h = row % uniforms.heads;
+      let token = (row / uniforms.heads) % uniforms.numTokens;
+      let b = row / (uniforms.heads * uniforms.numTokens);
+      let hk = h / uniforms.headsPerKv;
+      let win = windowOf(token);
+      let dil = uniforms.dilation.xyz;
+      let keys = win.count.x * win.count.y * win.count.z;
+      acc = 0.0;
+      // The window's keys (slot order), then the extra tokens; a NaN sum stays NaN, so the walk stops there.
+      for (var n = 0; n < keys + uniforms.nExtra && !isNanBits(acc); n++) {
+        var s = 0.0;
+        var p = 0.0;
+        if (n < keys) {
+          let t = vec3<i32>(n / (win.count.y * win.count.z), (n / win.count.z) % win.count.y, n % win.count.z);
+          let kRow = (b * uniforms.numTokens + tokenOf(win.first + dil * t)) * uniforms.headsKv + hk;
+          for (var d = 0; d < ${D}; d++) {
+            s = fma(query[row * ${D} + d], key[kRow * ${D} + d], s);
+          }
+          p = exp(s * uniforms.scale + ${bias} - lse);
+          acc = fma(p, value[kRow * ${Dv} + col], acc);
+        }${this.hasExtra ? ` else {
+          let kRow = (b * uniforms.nExtra + n - keys) * uniforms.headsKv + hk;
+          for (var d = 0; d < ${D}; d++) {
+            s = fma(query[row * ${D} + d], extras[kRow * ${D} + d], s);
+          }
+          p = exp(s * uniforms.scale - lse);
+          acc = fma(p, extras[uniforms.batch * uniforms.nExtra * uniforms.headsKv * ${D} + kRow * ${Dv} + col], acc);
+        }` : ''}
       }
-    }${this.hasExtra ? `
-    for (var x = 0; x < uniforms.nExtra; x++) {
-      let kRow = (b * uniforms.nExtra + x) * uniforms.headsKv + hk;${
-        term('extras', 'extras', `uniforms.batch * uniforms.nExtra * uniforms.headsKv * ${D} + `, '')}
-    }` : ''}
+    }
     out = acc;
   }
   result[i] = out;

@@ -678,29 +678,34 @@ fn nonFinite4(v : vec4<f32>) -> bool {
 fn nonFinite(v : f32) -> bool {
   return (bitcast<u32>(v) & 0x7f800000u) == 0x7f800000u;
 }
+fn isNanBits(v : f32) -> bool {
+  return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u;
+}
+fn allNan4(v : vec4<f32>) -> bool {
+  return all((bitcast<vec4<u32>>(v) & vec4<u32>(0x7fffffffu)) > vec4<u32>(0x7f800000u));
+}
 `;
 
 /**
  * Statements (query-tiled programs, after the chunk loop): `body` for every key of row i's window in order
  * (with `krow`, the key's row in the key/value buffers, and `kbias`, its rpb term or 0), then for every extra
- * token (`krow` its row in the extras buffer, `kbias` 0) with `extraBody`. The exact work of one row: what the
- * dq pass redoes for a row whose part came out non-finite (see exactRows).
+ * token (`krow` its row in the extras buffer, `kbias` 0) with `extraBody`, until the WGSL condition `stop` holds.
+ * The exact work of one row: what the dq pass redoes for a row whose part came out non-finite (see exactRows).
  */
-export function walkRowWindow(i: number, hasRpb: boolean, hasExtra: boolean, body: string, extraBody: string): string {
+export function walkRowWindow(i: number, hasRpb: boolean, hasExtra: boolean, body: string, extraBody: string,
+                              stop: string): string {
   return `
-    for (var a0 = 0; a0 < rlen_${i}.x; a0++) {
-      for (var a1 = 0; a1 < rlen_${i}.y; a1++) {
-        for (var a2 = 0; a2 < rlen_${i}.z; a2++) {
-          let hat = rlo_${i} + vec3<i32>(a0, a1, a2);
-          let krow = (t.b * uniforms.numTokens + tokenOf(t.g + uniforms.dilation.xyz * hat)) * uniforms.headsKv + t.hk;
-          let kbias = ${hasRpb ? `rpb[max(rb_${i} + rpbPart(hat), 0)]` : '0.0'};${body}
-        }
-      }
-    }${hasExtra ? `
-    for (var e = 0; e < uniforms.nExtra; e++) {
-      let krow = (t.b * uniforms.nExtra + e) * uniforms.headsKv + t.hk;
-      let kbias = 0.0;${extraBody}
-    }` : ''}`;
+    let keys_${i} = rlen_${i}.x * rlen_${i}.y * rlen_${i}.z;
+    for (var n = 0; n < keys_${i}${hasExtra ? ' + uniforms.nExtra' : ''} && !(${stop}); n++) {
+      if (n < keys_${i}) {
+        let hat = rlo_${i} + vec3<i32>(n / (rlen_${i}.y * rlen_${i}.z), (n / rlen_${i}.z) % rlen_${i}.y, n % rlen_${i}.z);
+        let krow = (t.b * uniforms.numTokens + tokenOf(t.g + uniforms.dilation.xyz * hat)) * uniforms.headsKv + t.hk;
+        let kbias = ${hasRpb ? `rpb[max(rb_${i} + rpbPart(hat), 0)]` : '0.0'};${body}
+      }${hasExtra ? ` else {
+        let krow = (t.b * uniforms.nExtra + n - keys_${i}) * uniforms.headsKv + t.hk;
+        let kbias = 0.0;${extraBody}
+      }` : ''}
+    }`;
 }
 
 /**
@@ -708,12 +713,14 @@ export function walkRowWindow(i: number, hasRpb: boolean, hasExtra: boolean, bod
  * `acc_i_n` (n < steps) holds Inf or NaN, `redo(i)`: statements that recompute it over the row's window alone.
  * The tiles multiply every column of a chunk, masked ones by an exact zero, so an Inf or NaN in a column's row
  * outside a row's window (a key, in dq) would enter that row as 0 * Inf = NaN; the spec's arithmetic runs over
- * the window only. Rare (only where such operands hold Inf or NaN) and per thread. (The forward redoes its
- * non-finite elements in the copy that hands its output back instead: NAForwardExactCopyProgram.)
+ * the window only. Rare (only where such operands hold Inf or NaN) and per thread; rows for which `skip(i)` holds
+ * (their value is already exact) are left alone. (The forward redoes its non-finite elements in the copy that
+ * hands its output back instead: NAForwardExactCopyProgram.)
  */
-export function exactRows(g: TiledWgsl, acc: string, steps: number, redo: (i: number) => string): string {
+export function exactRows(g: TiledWgsl, acc: string, steps: number, redo: (i: number) => string, skip = (i: number) => 'false'):
+    string {
   return unroll(g.t.tm, i => `
-  if (rowValid_${i} && (${unroll(steps, n => `nonFinite4(${acc}_${i}_${n})`, ' || ')})) {${redo(i)}
+  if (rowValid_${i} && !(${skip(i)}) && (${unroll(steps, n => `nonFinite4(${acc}_${i}_${n})`, ' || ')})) {${redo(i)}
   }`, '');
 }
 
