@@ -228,6 +228,15 @@ describe('WebGPU: Inf and NaN in the tiled fused programs stay inside the window
   }
 });
 
+describe('WebGPU: Inf and NaN in the programs picked at these sizes (row programs) stay inside their windows', () => {
+  beforeAll(() => useBackend(WEBGPU));
+  afterAll(() => useBackend(CPU));
+
+  for (const p of TILED_CASES) {
+    it(`forward, logsumexp and every gradient: ${describeProblem(p)}`, () => expectNonFiniteInWindows(p));
+  }
+});
+
 /**
  * The tiles multiply every column of a chunk, masked ones by exact zeros: a NaN query and output gradient, a
  * NaN key, an infinite value and a NaN value (each in one element of one token near the middle) must reach only
