@@ -92,8 +92,12 @@ export function makeValues(p: RefProblem, seed: number): F32Inputs {
 
 /** Random inputs of a problem (those of makeValues), as tensors and as plain arrays for the reference. */
 export function makeInputs(p: RefProblem, seed: number): ProblemTensors {
+  return tensorsOf(p, makeValues(p, seed));
+}
+
+/** Given inputs of a problem (e.g. makeValues' with some entries changed) as tensors, and the problem's options. */
+export function tensorsOf(p: RefProblem, values: F32Inputs): ProblemTensors {
   const s = shapes(p);
-  const values = makeValues(p, seed);
   const options: NAOptions = {
     kernelSize: p.kernelSize,
     stride: p.stride,

@@ -21,8 +21,9 @@ import {naMaskWgsl} from '../src/kernels/webgpu/na_mask_wgsl';
 import {foldDispatch} from '../src/kernels/webgpu/program_util';
 import {read, useBackend, CPU, WEBGPU, WEBGPU_TILED} from './harness';
 import {problem} from './problems';
-import {refBackward, refForward, RefProblem} from './reference';
-import {describeProblem, expectClose, FUSED, makeInputs, makeValues, randArray, rng, shapes} from './util';
+import {refBackward, refForward, RefForward, RefGrads, RefProblem} from './reference';
+import {describeProblem, expectClose, FUSED, makeInputs, makeValues, ProblemTensors, randArray, rng, shapes,
+        tensorsOf} from './util';
 
 /** Every valid single-axis configuration with 2 <= L < maxL (as in na_mask.test.ts). */
 function axisConfigs(maxL: number): number[][] {
@@ -186,33 +187,10 @@ describe('WebGPU: the tiled fused programs against the float64 reference', () =>
 /** The fused forward, logsumexp and every gradient on `p` against float64, without leaks. */
 async function expectForwardAndGradients(p: RefProblem): Promise<void> {
   const x = makeInputs(p, 3);
-  const s = shapes(p);
   const ref = refForward(p, x.values);
   const r = rng(4);
   const dOut = randArray(r, ref.out.length), dLse = randArray(r, ref.lse.length);
-  const g = refBackward(p, x.values, dOut, dLse);
-  const dOutT = tf.tensor(dOut, s.out), dLseT = tf.tensor(dLse, s.lse);
-  const fused = FUSED[p.naDim - 1];
-  const run = (q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, rpb: tf.Tensor, ek: tf.Tensor, ev: tf.Tensor) =>
-      fused(q, k, v, {...x.options, rpb, additionalKeys: ek, additionalValues: ev, returnLse: true});
-  const inputs = [x.q, x.k, x.v, x.rpb!, x.addK!, x.addV!];
-  const before = tf.memory().numTensors;
-  const [out, lse] = run(inputs[0], inputs[1], inputs[2], inputs[3], inputs[4], inputs[5]);
-  expectClose(await read(out), ref.out, 1e-4, 'output');
-  expectClose(await read(lse), ref.lse, 1e-4, 'logsumexp');
-  const grads = tf.grads((...xs: tf.Tensor[]) => {
-    const [o, l] = run(xs[0], xs[1], xs[2], xs[3], xs[4], xs[5]);
-    return tf.add(tf.sum(tf.mul(o, dOutT)), tf.sum(tf.mul(l, dLseT)));
-  })(inputs);
-  const expected = [g.dq, g.dk, g.dv, g.drpb, g.daddK, g.daddV];
-  const names = ['dq', 'dk', 'dv', 'drpb', 'dAdditionalKeys', 'dAdditionalValues'];
-  for (let i = 0; i < 6; i++) {
-    expectClose(await read(grads[i]), expected[i], 1e-3, names[i]);
-  }
-  tf.dispose([out, lse, ...grads]);
-  expect(tf.memory().numTensors).toBe(before);
-  tf.dispose([dOutT, dLseT]);
-  x.dispose();
+  await expectMatchesReference(p, x, ref, dOut, dLse, refBackward(p, x.values, dOut, dLse));
 }
 
 describe('WebGPU: Inf and NaN in the tiled fused programs stay inside the windows that hold them', () => {
@@ -243,55 +221,62 @@ describe('WebGPU: Inf and NaN in the programs picked at these sizes (row program
  * the rows whose windows hold them, as in the float64 reference (its NaN and Inf positions must match exactly).
  */
 async function expectNonFiniteInWindows(p: RefProblem): Promise<void> {
-  const x = makeValues(p, 5);
-  const s = shapes(p);
+  const values = makeValues(p, 5);
   const N = p.spatial.reduce((a, b) => a * b, 1);
   // Element d of head `head` of token `token` of batch 0.
   const element = (token: number, head: number, heads: number, dim: number, d: number) => (token * heads + head) * dim + d;
   const mid = Math.floor(N / 2);
-  x.q[element(mid, 0, p.heads, p.headDim, 0)] = NaN;
-  x.k[element(Math.max(0, mid - 2), 0, p.headsKv, p.headDim, Math.min(1, p.headDim - 1))] = NaN;
-  x.v[element(Math.min(N - 1, mid + 1), p.headsKv - 1, p.headsKv, p.headDimV, p.headDimV - 1)] = Infinity;
-  x.v[element(Math.max(0, mid - 4), 0, p.headsKv, p.headDimV, 0)] = NaN;
-  const ref = refForward(p, x);
+  values.q[element(mid, 0, p.heads, p.headDim, 0)] = NaN;
+  values.k[element(Math.max(0, mid - 2), 0, p.headsKv, p.headDim, Math.min(1, p.headDim - 1))] = NaN;
+  values.v[element(Math.min(N - 1, mid + 1), p.headsKv - 1, p.headsKv, p.headDimV, p.headDimV - 1)] = Infinity;
+  values.v[element(Math.max(0, mid - 4), 0, p.headsKv, p.headDimV, 0)] = NaN;
+  const ref = refForward(p, values);
   const r = rng(6);
   const dOut = randArray(r, ref.out.length), dLse = randArray(r, ref.lse.length);
   dOut[element(Math.min(N - 1, mid + 3), p.heads - 1, p.heads, p.headDimV, 0)] = NaN;
-  const g = refBackward(p, x, dOut, dLse);
-  const t = (v: Float32Array | undefined, shape: number[]) => (v == null ? undefined : tf.tensor(v, shape));
-  const inputs = [t(x.q, s.q), t(x.k, s.k), t(x.v, s.v), t(x.rpb, s.rpb), t(x.addK, s.addK), t(x.addV, s.addV)];
+  const g = refBackward(p, values, dOut, dLse);
+  // Both kinds of entries exist: some reached by a non-finite input, some not.
+  for (const e of [ref.out, g.dq, g.dk, g.dv]) {
+    expect(Array.from(e).some(v => !Number.isFinite(v))).toBe(true);
+    expect(Array.from(e).some(v => Number.isFinite(v))).toBe(true);
+  }
+  await expectMatchesReference(p, tensorsOf(p, values), ref, dOut, dLse, g);
+}
+
+/**
+ * The fused forward and logsumexp of `x` against `ref`, and every gradient (upstream gradients dOut and dLse)
+ * against `g`, without leaks; disposes `x`.
+ */
+async function expectMatchesReference(p: RefProblem, x: ProblemTensors, ref: RefForward, dOut: Float32Array,
+                                      dLse: Float32Array, g: RefGrads): Promise<void> {
+  const s = shapes(p);
   const dOutT = tf.tensor(dOut, s.out), dLseT = tf.tensor(dLse, s.lse);
-  const options = {kernelSize: p.kernelSize, stride: p.stride, dilation: p.dilation, isCausal: p.isCausal,
-                   scale: p.scale};
-  const run = (xs: Array<tf.Tensor | undefined>) => FUSED[p.naDim - 1](
-      xs[0]!, xs[1]!, xs[2]!, {...options, rpb: xs[3], additionalKeys: xs[4], additionalValues: xs[5], returnLse: true});
+  const fused = FUSED[p.naDim - 1];
+  // q, k, v, rpb, extra keys, extra values: the gradients are taken for those the problem has.
+  const inputs = [x.q, x.k, x.v, x.rpb, x.addK, x.addV];
   const present = inputs.map((v, i) => (v == null ? -1 : i)).filter(i => i >= 0);
+  const run = (xs: Array<tf.Tensor | undefined>) =>
+      fused(xs[0]!, xs[1]!, xs[2]!, {...x.options, rpb: xs[3], additionalKeys: xs[4], additionalValues: xs[5],
+                                     returnLse: true});
   const before = tf.memory().numTensors;
   const [out, lse] = run(inputs);
-  const outValues = await read(out);
-  // Both kinds of rows exist: some reached by a non-finite value, some not.
-  expect(Array.from(ref.out).some(v => !Number.isFinite(v))).toBe(true);
-  expect(Array.from(ref.out).some(v => Number.isFinite(v))).toBe(true);
-  expectClose(outValues, ref.out, 1e-4, 'output');
+  expectClose(await read(out), ref.out, 1e-4, 'output');
   expectClose(await read(lse), ref.lse, 1e-4, 'logsumexp');
   const grads = tf.grads((...xs: tf.Tensor[]) => {
-    const all: Array<tf.Tensor | undefined> = inputs.slice();
+    const all = inputs.slice();
     present.forEach((at, i) => all[at] = xs[i]);
     const [o, l] = run(all);
     return tf.add(tf.sum(tf.mul(o, dOutT)), tf.sum(tf.mul(l, dLseT)));
   })(present.map(i => inputs[i]!));
   const expected = [g.dq, g.dk, g.dv, g.drpb, g.daddK, g.daddV];
   const names = ['dq', 'dk', 'dv', 'drpb', 'dAdditionalKeys', 'dAdditionalValues'];
-  for (const e of [g.dq, g.dk, g.dv]) {
-    expect(Array.from(e).some(v => !Number.isFinite(v))).toBe(true);
-    expect(Array.from(e).some(v => Number.isFinite(v))).toBe(true);
-  }
   for (let i = 0; i < present.length; i++) {
     expectClose(await read(grads[i]), expected[present[i]], 1e-3, names[present[i]]);
   }
   tf.dispose([out, lse, ...grads]);
   expect(tf.memory().numTensors).toBe(before);
-  tf.dispose([dOutT, dLseT, ...present.map(i => inputs[i]!)]);
+  tf.dispose([dOutT, dLseT]);
+  x.dispose();
 }
 
 /** The fused forward's output and logsumexp on `p` (inputs from `seed`) against float64, without leaks. */
