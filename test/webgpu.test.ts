@@ -316,6 +316,12 @@ describe('WebGPU: the tiled forward\'s tile shapes', () => {
     expect(chooseGemmTraits(info(2), H200.bytes, H200.threads, JSON.stringify(override))).toEqual(override);
     expect(() => chooseGemmTraits(info(2), H200.bytes, H200.threads, JSON.stringify({...override, tm: 2})))
         .toThrow(/inconsistent tile traits/);
+    // Warps of lanes x (32 / lanes) threads: lanes must divide 32 and gc, and 32 / lanes the grid's rows.
+    for (const lanes of [3, 16, 2]) {
+      expect(() => chooseGemmTraits(info(2), H200.bytes, H200.threads, JSON.stringify({...override, lanes})))
+          .toThrow(/lanes a divisor of 32 and of gc/);
+    }
+    expect(chooseGemmTraits(info(2), H200.bytes, H200.threads, JSON.stringify({...override, lanes: 8})).lanes).toBe(8);
     const dims = tiledDims(override as GemmTileTraits, 5, 33);
     expect([dims.dk, dims.dv, dims.vec4]).toEqual([32, 64, false]);
     // A resident query tile adds its rows x head dim (rounded up to 64 here) of workgroup memory to the forward.
@@ -422,6 +428,15 @@ describe('WebGPU: the tiled forward\'s tile shapes', () => {
     tf.env().set(NATTEN_WEBGPU_TILE, JSON.stringify(traits));
     await expectForwardAndGradients(TILED_CASES[2]);
   });
+  it('runs the forward and the dq pass with warps of 4 x 4 threads of an 8 x 8 grid (lanes 4): every gradient',
+     async () => {
+       // A warp's threads span 4 of the 8 columns, and 8 rows of 2 queries: on 2-D 9 x 19 windows those 16 queries
+       // are two tile lines, and both warps of the grid hold the same rows.
+       const traits: GemmTileTraits = {tile: [1, 2, 8], gr: 8, gc: 8, tm: 2, tn: 4, dimChunk: 8, resident: true,
+                                       prefetch: true, lanes: 4};
+       tf.env().set(NATTEN_WEBGPU_TILE, JSON.stringify(traits));
+       await expectForwardAndGradients(SHAPES[6][1]);
+     });
   for (const [traits, p] of SHAPES) {
     it(`forward and logsumexp, ${traits.gr}x${traits.gc} threads of ${traits.tm}x${traits.tn}${
            traits.resident === true ? ', resident query tile' : ''}${traits.prefetch === true ? ', prefetch' : ''}${

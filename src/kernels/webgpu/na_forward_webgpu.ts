@@ -69,9 +69,7 @@ ${this.hasExtra ? g.loader('ldExtraKey', 'extras', 'uniforms.headDim') : ''}
 ${this.hasExtra ? g.loader('ldExtraValue', 'extras', 'uniforms.headDimV', 'extraValuesOffset()') : ''}
 
 fn main(index : i32) {
-  let lid = i32(localIndex);
-  let tr = lid / GC;
-  let tc = lid % GC;
+  let lid = i32(localIndex);${g.threadCoords()}
   let t = makeQueryTile(workgroupIndex());
   if (lid == 0) {
     chunkCount = t.chunks;

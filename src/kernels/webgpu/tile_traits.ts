@@ -108,6 +108,18 @@ export interface GemmTileTraits {
    * rolled (bench/RESULTS.md); its register count is unchanged (scripts/gpu/shader_stats.py).
    */
   rolled?: boolean | 'score' | 'acc';
+  /**
+   * Thread columns per warp (default min(gc, 32): a warp is 32 / gc whole rows of the grid). With lanes < gc a
+   * warp is a `32 / lanes` x `lanes` block of the grid instead: its GEMM loads of keys and values then touch
+   * `lanes` distinct columns (one 128-byte wavefront of workgroup memory for 8) instead of gc, for more rows
+   * per warp (fewer chunks skipped). Only a matter of speed, as the warps' 32 threads are.
+   */
+  lanes?: number;
+}
+
+/** Thread columns per warp of these traits (see GemmTileTraits.lanes). */
+export function warpLanes(t: GemmTileTraits): number {
+  return t.lanes ?? Math.min(t.gc, 32);
 }
 
 /** The head dims a tiled program bakes: rounded up to its staging steps (exact dims are uniforms). */
@@ -149,7 +161,8 @@ export function tiledDims(t: GemmTileTraits, headDim: number, headDimV: number):
 export function gemmTraitsKey(t: GemmTileTraits, d: TiledDims): string {
   return `t${t.tile.join('x')}_g${t.gr}x${t.gc}_b${t.tm}x${t.tn}_dc${t.dimChunk}_d${d.dk}_${d.dv}${d.vec4 ? 'v4' : 's'}${
       t.resident === true ? '_qr' : ''}${t.prefetch === true ? '_pf' : ''}${t.ahead === true ? '_ah' : ''}${
-      t.rolled === true ? '_rl' : t.rolled === 'score' ? '_rls' : t.rolled === 'acc' ? '_rla' : ''}`;
+      t.rolled === true ? '_rl' : t.rolled === 'score' ? '_rls' : t.rolled === 'acc' ? '_rla' : ''}${
+      warpLanes(t) !== Math.min(t.gc, 32) ? `_ln${warpLanes(t)}` : ''}`;
 }
 
 /**
@@ -190,11 +203,14 @@ function checkGemmTraits(t: GemmTileTraits): void {
              (t.prefetch === undefined || (typeof t.prefetch === 'boolean' && (!t.prefetch || t.resident === true))) &&
              (t.ahead === undefined || (typeof t.ahead === 'boolean' && (!t.ahead || t.prefetch === true))) &&
              (t.rolled === undefined || typeof t.rolled === 'boolean' || t.rolled === 'score' || t.rolled === 'acc') &&
-             t.tile.every(x => Number.isInteger(x) && x >= 1);
+             t.tile.every(x => Number.isInteger(x) && x >= 1) &&
+             (t.lanes === undefined || (Number.isInteger(t.lanes) && t.lanes >= 1 && 32 % t.lanes === 0 &&
+                                        t.gc % t.lanes === 0 && t.gr % (32 / t.lanes) === 0));
   if (!ok) {
     throw new Error(`tfjs-natten webgpu: inconsistent tile traits ${JSON.stringify(t)}: tile volume must be gr*tm, ` +
                     'tn and dimChunk multiples of 4, tn at most gr, gc a divisor or multiple of 32, prefetch only with ' +
-                    'resident, ahead only with prefetch, rolled true, false, "score" or "acc"');
+                    'resident, ahead only with prefetch, rolled true, false, "score" or "acc", lanes a divisor of 32 and of gc ' +
+                    'with 32 / lanes dividing gr');
   }
 }
 

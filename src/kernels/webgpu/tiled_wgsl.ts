@@ -14,7 +14,7 @@
  * GEMM work (`warpActive`; warps are assumed to be 32 threads, only a matter of speed).
  */
 import {unroll} from './row_wgsl';
-import {gemmCols, gemmRows, GemmTileTraits, stageSlots, threads, TiledDims} from './tile_traits';
+import {gemmCols, gemmRows, GemmTileTraits, stageSlots, threads, TiledDims, warpLanes} from './tile_traits';
 
 export const NEG = -1.0e30;
 
@@ -115,8 +115,10 @@ const T2 = ${t.tile[2]};
 const DC4 = ${dc4};
 const VC4 = ${t.gc};
 const PROW = ${this.cols / 4 + 1};
-// Threads of a warp span WARP_TR rows of the thread grid (warps of 32 assumed; only the skipping uses it).
-const WARP_TR = ${Math.max(1, 32 / t.gc)};
+// Threads of a warp span WARP_TR rows of the thread grid (warps of 32 assumed; only the skipping uses it), and
+// LANES of its columns (threadCoords).
+const WARP_TR = ${Math.max(1, 32 / warpLanes(t))};
+const LANES = ${warpLanes(t)};
 const NEG = ${NEG.toExponential()};
 const NEG_BITS = bitcast<u32>(NEG);
 // In-group position of a column that is no key (never inside a window).
@@ -215,6 +217,23 @@ fn extraValuesOffset() -> i32 {
       let c4 = e % VC4;
       stage[j * VC4 + c4] = ${ld}(colRow[${this.tb}j], ${vc} * VC4 + c4);
     }`;
+  }
+
+  /**
+   * Statements: the thread's place `tr`, `tc` in the grid from its local index `lid`. Warps are blocks of WARP_TR
+   * rows by LANES columns of the grid (whole rows unless the traits' lanes say otherwise), numbered along the rows.
+   */
+  threadCoords(): string {
+    if (warpLanes(this.t) === Math.min(this.t.gc, 32)) {
+      return `
+  let tr = lid / GC;
+  let tc = lid % GC;`;
+    }
+    return `
+  let warp = lid / 32;
+  let lane = lid % 32;
+  let tr = (warp / (GC / LANES)) * WARP_TR + lane / LANES;
+  let tc = (warp % (GC / LANES)) * LANES + lane % LANES;`;
   }
 
   /** Statements: `var s_i_j = 0.0` for the thread's score block, named `name`. */
