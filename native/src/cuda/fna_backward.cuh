@@ -37,6 +37,37 @@ static __global__ void __launch_bounds__(kDeltaThreads) fna_delta_kernel(const P
   }
 }
 
+// Non-finite gradients. As in the forward (redo_forward_row), the chunked products take every key (dq) or query
+// (dk/dv) of a chunk, masked ones with weight exactly 0, so an Inf or NaN outside a window (a key, a value, a
+// query, an output gradient, or a NaN row's delta) enters as 0 x Inf = NaN, and float32's split operands turn
+// infinite queries and keys into NaN scores. A gradient element that comes out non-finite is therefore redone
+// exactly (reference_rows.cuh: exact_dq, exact_dkv) by the thread that wrote it, once every row is stored.
+// kind 0: dq of query row `row`; 1, 2: dk, dv of key row `row`. The thread's columns are col0 + 8 n + 2 quad +
+// {0, 1} below col0 + cols (store_c_row's layout).
+NATTEN_DEVICE void redo_grad_row(const Params& p, int kind, int64_t row, int col0, int cols, int quad) {
+  NABackwardArgs a;
+  a.query = p.query;
+  a.key = p.key;
+  a.value = p.value;
+  a.rpb = p.rpb;
+  a.extra_key = p.extra_key;
+  a.extra_value = p.extra_value;
+  a.output = p.output;
+  a.logsumexp = p.lse_in;
+  a.d_output = p.d_output;
+  a.d_logsumexp = p.d_lse;
+  const int dim = kind == 2 ? p.head_dim_v : p.head_dim;
+  float* out = (kind == 0 ? p.d_query : kind == 1 ? p.d_key : p.d_value) + row * dim;
+  for (int c = col0; c < col0 + cols && c < dim; c++) {
+    if (((c - col0) / 2) % 4 != quad || is_finite(out[c])) {
+      continue;
+    }
+    out[c] = static_cast<float>(kind == 0 ? reference::exact_dq(p.problem, a, p.delta, row, c)
+                                          : reference::exact_dkv(p.problem, a, p.delta, row,
+                                                                 kind == 1 ? c : p.head_dim + c));
+  }
+}
+
 template <class T>
 __global__ void __launch_bounds__(T::kThreads, kMinBlocksPerSm) fna_dq_kernel(const Params p) {
 #if NATTEN_SM80
@@ -180,13 +211,24 @@ __global__ void __launch_bounds__(T::kThreads, kMinBlocksPerSm) fna_dq_kernel(co
     __syncthreads();
   }
 
+  int64_t redo_row[2] = {-1, -1};  // rows whose part here came out non-finite (redo_grad_row)
 #pragma unroll
   for (int r = 0; r < 2; r++) {
     if (!rows[r].valid) {
       continue;
     }
-    dev::store_c_row(p.d_query + ((b * p.tokens + rows[r].token) * p.heads + h) * p.head_dim, dq, r, 0, p.head_dim,
-                     p.scale, quad);
+    const int64_t q_row = (b * p.tokens + rows[r].token) * p.heads + h;
+    dev::store_c_row(p.d_query + q_row * p.head_dim, dq, r, 0, p.head_dim, p.scale, quad);
+    if (!is_finite(dev::c_row_sum(dq, r, 0, p.head_dim, quad))) {
+      redo_row[r] = q_row;
+    }
+  }
+#pragma unroll 1
+  for (int r = 0; r < 2; r++) {  // one copy of the redo's code (selects, not indexing: no local memory)
+    const int64_t row = r == 0 ? redo_row[0] : redo_row[1];
+    if (row >= 0) {
+      redo_grad_row(p, 0, row, 0, 8 * kSteps, quad);
+    }
   }
   if (rpb_smem) {
     __syncthreads();
@@ -431,6 +473,8 @@ __global__ void __launch_bounds__(T::kThreads, kMinBlocksPerSm) fna_dkv_kernel(c
     __syncthreads();
   }
 
+  int64_t redo_row[2] = {-1, -1};  // key rows whose dk or dv part here came out non-finite (redo_grad_row)
+  bool redo_dk[2] = {false, false}, redo_dv[2] = {false, false};
 #pragma unroll
   for (int r = 0; r < 2; r++) {
     if (!key_valid[r]) {
@@ -439,6 +483,18 @@ __global__ void __launch_bounds__(T::kThreads, kMinBlocksPerSm) fna_dkv_kernel(c
     const int64_t kv_row = (b * p.tokens + key_token[r]) * p.heads_kv + hkv;
     dev::store_c_row(p.d_key + kv_row * p.head_dim, dk, r, col0, p.head_dim, p.scale, quad);
     dev::store_c_row(p.d_value + kv_row * p.head_dim_v, dv, r, col0, p.head_dim_v, 1.f, quad);
+    redo_dk[r] = !is_finite(dev::c_row_sum(dk, r, col0, p.head_dim, quad));
+    redo_dv[r] = !is_finite(dev::c_row_sum(dv, r, col0, p.head_dim_v, quad));
+    redo_row[r] = redo_dk[r] || redo_dv[r] ? kv_row : -1;
+  }
+#pragma unroll 1
+  for (int i = 0; i < 4; i++) {  // dk, dv of rows 0, 1: one copy of the redo's code (selects, not indexing)
+    const int r = i >> 1;
+    const int64_t row = r == 0 ? redo_row[0] : redo_row[1];
+    const bool redo = (i & 1) == 0 ? (r == 0 ? redo_dk[0] : redo_dk[1]) : (r == 0 ? redo_dv[0] : redo_dv[1]);
+    if (row >= 0 && redo) {
+      redo_grad_row(p, 1 + (i & 1), row, col0, 8 * kColSteps, quad);
+    }
   }
   dev::cp_async_wait<0>();  // no copy may outlive the block
 #else

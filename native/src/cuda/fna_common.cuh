@@ -7,6 +7,7 @@
 #include "natten/cuda/mma.h"
 #include "natten/cuda/softmax.h"
 #include "natten/na_mask.h"
+#include "natten/problem.h"
 
 namespace natten {
 namespace cuda {
@@ -34,6 +35,7 @@ struct Params {
   const float *d_output, *lse_in, *d_lse;
   float* delta;  // backward scratch: rowsum(dO * O) - dLse per query row
   float *d_query, *d_key, *d_value, *d_rpb, *d_extra_key, *d_extra_value;
+  NAProblem problem;  // the call's problem, for the exact redo of non-finite rows (reference_rows.cuh)
 };
 
 // One tile: a dilation group and an in-group range [lo, hi) per axis.

@@ -11,6 +11,7 @@
 #include <type_traits>
 
 #include "fna_common.cuh"
+#include "reference_rows.cuh"
 #include "natten/cuda/kernel_traits.h"
 
 namespace natten {
@@ -274,6 +275,58 @@ NATTEN_DEVICE void for_output_rows(const Params& p, const Tile& tile, int first_
   }
 }
 
+// Non-finite rows. The chunked products take every key of a chunk for every row of the tile, masked keys with weight
+// exactly 0: an Inf or NaN value of a key outside a row's window enters the row as 0 x Inf = NaN. float32's split
+// operands (hi + lo) turn an infinite query or key into NaN scores (lo = Inf - Inf), so its logsumexp can come out
+// NaN where the spec's is finite or infinite. Every row that holds a non-finite output (or, in float32, logsumexp)
+// is therefore redone exactly by the threads that wrote it (redo_forward_row), once every row is stored: a rare path,
+// inlined where the accumulators are dead (out of line, the call copied Params to the stack and spilled). In TF32 a
+// non-finite logsumexp is exact (the operands' rounding keeps Inf and NaN), and then every weight, so every output of
+// the row, is NaN: nothing to redo. Never taken on finite inputs, the path still costs the 2-D wgmma forward 3-5% on
+// the H200; a separate redo kernel after the forward cost more (bench/CUDA_NOTES.md, round 20).
+NATTEN_DEVICE bool finite_bits(uint32_t magnitude) { return magnitude < 0x7f800000u; }
+NATTEN_DEVICE bool is_finite(float x) { return finite_bits(dev::float_bits(x) & 0x7fffffffu); }
+
+// Whether the thread's part of a row (the sum of its outputs, or of their unnormalized accumulators: non-finite when
+// one of them is; and the row's logsumexp) needs the redo.
+template <bool kPrecise>
+NATTEN_DEVICE bool forward_row_needs_redo(float out_sum, float lse) {
+  return kPrecise ? !is_finite(lse) || !is_finite(out_sum) : is_finite(lse) && !is_finite(out_sum);
+}
+
+// The exact redo of the thread's columns of output row `out_row` (those with (column / width) % 4 == quad: the
+// fragment layout of its kernel), from the spec's sums in double (reference_rows.cuh). `lse` is the kernel's
+// logsumexp: kept where finite, and only non-finite outputs are redone; where not (float32 only), the row's exact
+// logsumexp replaces it (quad 0 writes it) and every column is redone. A non-finite exact logsumexp makes every
+// weight NaN, so every output (no walk).
+template <bool kPrecise>
+NATTEN_DEVICE void redo_forward_row(const Params& p, int64_t out_row, float lse, int quad, int width) {
+  NAForwardArgs a;
+  a.query = p.query;
+  a.key = p.key;
+  a.value = p.value;
+  a.rpb = p.rpb;
+  a.extra_key = p.extra_key;
+  a.extra_value = p.extra_value;
+  const bool every = !finite_bits(dev::float_bits(lse) & 0x7fffffffu);
+  double exact_lse = lse;
+  if (every) {
+    exact_lse = reference::exact_lse(p.problem, a, out_row);
+    if (quad == 0) {
+      p.lse[out_row] = static_cast<float>(exact_lse);
+    }
+  }
+  const bool lse_finite = finite_bits(dev::float_bits(static_cast<float>(exact_lse)) & 0x7fffffffu);
+  float* out = p.output + out_row * p.head_dim_v;
+  for (int c = 0; c < p.head_dim_v; c++) {
+    if ((c / width) % 4 != quad || (!every && finite_bits(dev::float_bits(out[c]) & 0x7fffffffu))) {
+      continue;
+    }
+    out[c] = lse_finite ? static_cast<float>(reference::exact_output(p.problem, a, out_row, c, exact_lse))
+                        : dev::bits_float(0x7fc00000u);
+  }
+}
+
 template <class T>
 __global__ void __launch_bounds__(T::kThreads, T::kMinBlocks) fna_forward_kernel(const Params p) {
 #if NATTEN_SM80
@@ -500,7 +553,9 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocks) fna_forward_kernel
   // output columns 32 hq + 8 q + 4 e + {0..3} in acc[4 hq + {0..3}][2 r + e].
   float inv_sum[2], lse[2];
   softmax.finish(inv_sum, lse);
+  int64_t redo_row[2] = {-1, -1};  // rows whose part here came out non-finite (redo_forward_row)
   for_output_rows(p, tile, 16 * warp + group, b, h, [&](int r, float* out, int64_t out_row) {
+    float sum = 0.f;  // of the thread's outputs (non-finite: redo)
 #pragma unroll
     for (int hq = 0; hq < kSteps / 4; hq++) {
 #pragma unroll
@@ -510,6 +565,7 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocks) fna_forward_kernel
 #pragma unroll
         for (int i = 0; i < 4; i++) {
           v[i] = acc[4 * hq + i][2 * r + e] * inv_sum[r];
+          sum += col + i < p.head_dim_v ? v[i] : 0.f;
         }
         if (p.vec4_out && col + 4 <= p.head_dim_v) {
           dev::store4(out + col, v);
@@ -526,7 +582,15 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocks) fna_forward_kernel
     if (quad == 0) {
       p.lse[out_row] = lse[r];
     }
+    redo_row[r] = forward_row_needs_redo<kPrecise>(sum, lse[r]) ? out_row : -1;
   });
+#pragma unroll 1
+  for (int r = 0; r < 2; r++) {  // one copy of the redo's code (selects, not indexing: no local memory)
+    const int64_t row = r == 0 ? redo_row[0] : redo_row[1];
+    if (row >= 0) {
+      redo_forward_row<kPrecise>(p, row, r == 0 ? lse[0] : lse[1], quad, 8);  // columns 32 hq + 8 quad + {0..7}
+    }
+  }
   dev::cp_async_wait<0>();  // no copy may outlive the block
 #else
   __trap();

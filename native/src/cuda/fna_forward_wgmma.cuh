@@ -197,12 +197,22 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocks) fna_forward_wgmma_
   // Epilogue: acc[nb][2 r + e] is head dim 8 nb + 2 quad + e of row group + 8 r of this warp's 16.
   float inv_sum[2], lse[2];
   softmax.finish(inv_sum, lse);
+  int64_t redo_row[2] = {-1, -1};  // TF32 only: see redo_forward_row (fna_forward.cuh)
   for_output_rows(p, tile, 16 * warp + group, b, h, [&](int r, float* out, int64_t out_row) {
     dev::store_c_row(out, acc, r, 0, p.head_dim_v, inv_sum[r], quad, p.vec4_out != 0);
     if (quad == 0) {
       p.lse[out_row] = lse[r];
     }
+    const float sum = dev::c_row_sum(acc, r, 0, p.head_dim_v, quad);  // finite inv_sum where the lse is
+    redo_row[r] = forward_row_needs_redo<false>(sum, lse[r]) ? out_row : -1;
   });
+#pragma unroll 1
+  for (int r = 0; r < 2; r++) {  // one copy of the redo's code (selects, not indexing: no local memory)
+    const int64_t row = r == 0 ? redo_row[0] : redo_row[1];
+    if (row >= 0) {
+      redo_forward_row<false>(p, row, r == 0 ? lse[0] : lse[1], quad, 2);  // columns 8 nb + 2 quad + {0, 1}
+    }
+  }
   dev::cp_async_wait<0>();  // no copy may outlive the block
 #else
   __trap();

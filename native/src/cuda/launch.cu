@@ -93,6 +93,7 @@ bool aligned16(const void* p) { return p == nullptr || reinterpret_cast<uintptr_
 
 fna::Params base_params(const NAProblem& p, const int (&tile)[3]) {
   fna::Params f{};
+  f.problem = p;
   f.batch = p.batch;
   f.heads = p.heads;
   f.heads_kv = p.heads_kv;

@@ -285,6 +285,23 @@ NATTEN_DEVICE void store_c_row(float* out, const float (&c)[kN][4], int r, int c
   }
 }
 
+// The sum of row r's values below `dim` (the columns store_c_row writes, before its factor): Inf or NaN when one of
+// them is (or, harmlessly for its use, when finite ones overflow). One add per value: the epilogues' check for rows
+// that need an exact redo (fna_forward.cuh).
+template <int kN>
+NATTEN_DEVICE float c_row_sum(const float (&c)[kN][4], int r, int col0, int dim, int quad) {
+  float sum = 0.f;
+#pragma unroll
+  for (int nt = 0; nt < kN; nt++) {
+    const int col = col0 + 8 * nt + 2 * quad;
+#pragma unroll
+    for (int e = 0; e < 2; e++) {
+      sum += col + e < dim ? c[nt][2 * r + e] : 0.f;
+    }
+  }
+  return sum;
+}
+
 // acc += C x tile: the second product of a pair (O += P V, dQ += dS K, dV += P^T dO, dK += dS^T Q). `c` holds
 // the first product's kK C fragments, whose n axis (in key_of_column order) is this product's k axis; `tile`
 // is row-major with the k axis as rows (`stride` floats apart) and kN 8-column tiles of output.
