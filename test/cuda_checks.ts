@@ -222,7 +222,8 @@ export function precisionTests(): void {
              [[9, 11], true, true], [[40], true, true], [[9, 11], false, true], [[40], false, true],
              [[9, 11], true, false], [[40], true, false], [[9, 11], false, false], [[40], false, false]] as
          Array<[number[], boolean, boolean]>) {
-      const p = problem({spatial, kernelSize: spatial.map(() => 5), heads: 2, headDim: 16, hasRpb: false, nExtra: 0});
+      // With rpb and extra tokens: their gradients too (the extra tokens, in every window, never masked).
+      const p = problem({spatial, kernelSize: spatial.map(() => 5), heads: 2, headDim: 16, hasRpb: true, nExtra: 2});
       const x = makeInputs(p, 7);
       const values = {q: Float32Array.from(x.values.q), k: Float32Array.from(x.values.k),
                       v: Float32Array.from(x.values.v)};
@@ -246,23 +247,25 @@ export function precisionTests(): void {
       const [q, k, v, dOutT] = [values.q, values.k, values.v, dOut].map(a => tf.tensor(a, shape));
       const dLseT = tf.tensor(dLse, shape.slice(0, -1));
       const run = () => tf.tidy(() => {
-        const options = {kernelSize: 5, allowTf32, returnLse: true};
-        const f = (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) =>
-            (spatial.length === 2 ? na2d(a, b, c, options) : na1d(a, b, c, options)) as tf.Tensor[];
-        const [out, lse] = f(q, k, v);
+        const f = (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor, rpb: tf.Tensor, addK: tf.Tensor, addV: tf.Tensor) => {
+          const options = {kernelSize: 5, allowTf32, returnLse: true, rpb, additionalKeys: addK, additionalValues: addV};
+          return (spatial.length === 2 ? na2d(a, b, c, options) : na1d(a, b, c, options)) as tf.Tensor[];
+        };
+        const inputs = [q, k, v, x.rpb!, x.addK!, x.addV!];
+        const [out, lse] = f(q, k, v, x.rpb!, x.addK!, x.addV!);
         if (infiniteKeys) {
           return [out, lse].map(t => t.dataSync().slice());
         }
-        const grads = tf.grads((a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => {
-          const [o, l] = f(a, b, c);
+        const grads = tf.grads((...xs: tf.Tensor[]) => {
+          const [o, l] = f(xs[0], xs[1], xs[2], xs[3], xs[4], xs[5]);
           return tf.add(tf.sum(tf.mul(o, dOutT)), tf.sum(tf.mul(l, dLseT)));
-        })([q, k, v]);
+        })(inputs);
         return [out, lse, ...grads].map(t => t.dataSync().slice());
       });
-      const names = ['output', 'logsumexp', 'dq', 'dk', 'dv'];
+      const names = ['output', 'logsumexp', 'dq', 'dk', 'dv', 'drpb', 'dAdditionalKeys', 'dAdditionalValues'];
       try {
         const expected = run();  // the CPU kernels
-        for (const e of expected) {
+        for (const e of expected.slice(0, 5)) {
           expect(e.some(y => !Number.isFinite(y))).toBe(true);
           expect(e.some(y => Number.isFinite(y))).toBe(true);
         }
