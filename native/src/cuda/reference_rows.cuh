@@ -267,8 +267,10 @@ struct GradRow : QueryRow {
 };
 
 // dQ element (row, column c): scale times the sum over the window and the extra tokens of dS times the key, dS =
-// P (dO . v - delta). A non-finite logsumexp makes some weight NaN (an infinite logit's, or every one), so the
-// element is NaN with no walk; a walk skips its terms once the sum is NaN.
+// P (dO . v - delta). A non-finite logsumexp that comes from the row's own logits (the fused forward's) makes some
+// weight NaN (an infinite logit's, or every one), so the element is NaN with no walk; a walk skips its terms once
+// the sum is NaN. (A logsumexp that does not match the logits, e.g. +Inf over finite ones after a float overflow,
+// would give 0 by the plain sums and NaN here.)
 NATTEN_DEVICE double exact_dq(const NAProblem& p, const NABackwardArgs& a, const float* delta, int64_t row, int c) {
   const int d = p.head_dim;
   const GradRow r(p, a, delta, row);
