@@ -46,12 +46,7 @@ static __global__ void __launch_bounds__(kDeltaThreads) fna_delta_kernel(const P
 // {0, 1} below col0 + cols (store_c_row's layout).
 NATTEN_DEVICE void redo_grad_row(const Params& p, int kind, int64_t row, int col0, int cols, int quad) {
   NABackwardArgs a;
-  a.query = p.query;
-  a.key = p.key;
-  a.value = p.value;
-  a.rpb = p.rpb;
-  a.extra_key = p.extra_key;
-  a.extra_value = p.extra_value;
+  set_inputs(p, a);
   a.output = p.output;
   a.logsumexp = p.lse_in;
   a.d_output = p.d_output;

@@ -299,15 +299,21 @@ NATTEN_DEVICE bool forward_row_needs_redo(float out_sum, float lse) {
 // logsumexp: kept where finite, and only non-finite outputs are redone; where not (float32 only), the row's exact
 // logsumexp replaces it (quad 0 writes it) and every column is redone. A non-finite exact logsumexp makes every
 // weight NaN, so every output (no walk).
-template <bool kPrecise>
-NATTEN_DEVICE void redo_forward_row(const Params& p, int64_t out_row, float lse, int quad, int width) {
-  NAForwardArgs a;
+// The inputs of the call (query, key, value, rpb, extra tokens) into the reference's argument struct `a`.
+template <class Args>
+NATTEN_DEVICE void set_inputs(const Params& p, Args& a) {
   a.query = p.query;
   a.key = p.key;
   a.value = p.value;
   a.rpb = p.rpb;
   a.extra_key = p.extra_key;
   a.extra_value = p.extra_value;
+}
+
+template <bool kPrecise>
+NATTEN_DEVICE void redo_forward_row(const Params& p, int64_t out_row, float lse, int quad, int width) {
+  NAForwardArgs a;
+  set_inputs(p, a);
   const bool every = !finite_bits(dev::float_bits(lse) & 0x7fffffffu);
   double exact_lse = lse;
   if (every) {
