@@ -282,7 +282,7 @@ NATTEN_DEVICE void for_output_rows(const Params& p, const Tile& tile, int first_
 // is therefore redone exactly by the threads that wrote it (redo_forward_row), once every row is stored: a rare path,
 // inlined where the accumulators are dead (out of line, the call copied Params to the stack and spilled). In TF32 a
 // non-finite logsumexp is exact (the operands' rounding keeps Inf and NaN), and then every weight, so every output of
-// the row, is NaN: nothing to redo. Never taken on finite inputs, the path still costs the 2-D wgmma forward 3-5% on
+// the row, is NaN: nothing to redo. Never taken on finite inputs, the path still costs the 2-D wgmma forward 2.5-6% on
 // the H200; a separate redo kernel after the forward cost more (bench/CUDA_NOTES.md, round 20).
 NATTEN_DEVICE bool finite_bits(uint32_t magnitude) { return magnitude < 0x7f800000u; }
 NATTEN_DEVICE bool is_finite(float x) { return finite_bits(dev::float_bits(x) & 0x7fffffffu); }
