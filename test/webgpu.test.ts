@@ -22,7 +22,7 @@ import {foldDispatch} from '../src/kernels/webgpu/program_util';
 import {read, useBackend, CPU, WEBGPU, WEBGPU_TILED} from './harness';
 import {problem} from './problems';
 import {refBackward, refForward, RefForward, RefGrads, RefProblem} from './reference';
-import {describeProblem, expectClose, FUSED, makeInputs, makeValues, ProblemTensors, randArray, rng, shapes,
+import {AV, describeProblem, expectClose, FUSED, makeInputs, makeValues, ProblemTensors, QK, randArray, rng, shapes,
         tensorsOf} from './util';
 
 /** Every valid single-axis configuration with 2 <= L < maxL (as in na_mask.test.ts). */
@@ -216,20 +216,28 @@ describe('WebGPU: Inf and NaN in the programs picked at these sizes (row program
 });
 
 /**
- * The tiles multiply every column of a chunk, masked ones by exact zeros: a NaN query and output gradient, a
- * NaN key, an infinite value and a NaN value (each in one element of one token near the middle) must reach only
- * the rows whose windows hold them, as in the float64 reference (its NaN and Inf positions must match exactly).
+ * Inputs of `p` with a NaN query, a NaN key, an infinite value and a NaN value (each one element of one token near
+ * the middle, batch 0), and where they are: `element(token, head, heads, dim, d)` indexes batch 0's rows.
  */
-async function expectNonFiniteInWindows(p: RefProblem): Promise<void> {
+function nonFiniteValues(p: RefProblem) {
   const values = makeValues(p, 5);
   const N = p.spatial.reduce((a, b) => a * b, 1);
-  // Element d of head `head` of token `token` of batch 0.
   const element = (token: number, head: number, heads: number, dim: number, d: number) => (token * heads + head) * dim + d;
   const mid = Math.floor(N / 2);
   values.q[element(mid, 0, p.heads, p.headDim, 0)] = NaN;
   values.k[element(Math.max(0, mid - 2), 0, p.headsKv, p.headDim, Math.min(1, p.headDim - 1))] = NaN;
   values.v[element(Math.min(N - 1, mid + 1), p.headsKv - 1, p.headsKv, p.headDimV, p.headDimV - 1)] = Infinity;
   values.v[element(Math.max(0, mid - 4), 0, p.headsKv, p.headDimV, 0)] = NaN;
+  return {values, element, mid, N};
+}
+
+/**
+ * The tiles multiply every column of a chunk, masked ones by exact zeros: a NaN query and output gradient, a
+ * NaN key, an infinite value and a NaN value (each in one element of one token near the middle) must reach only
+ * the rows whose windows hold them, as in the float64 reference (its NaN and Inf positions must match exactly).
+ */
+async function expectNonFiniteInWindows(p: RefProblem): Promise<void> {
+  const {values, element, mid, N} = nonFiniteValues(p);
   const ref = refForward(p, values);
   const r = rng(6);
   const dOut = randArray(r, ref.out.length), dLse = randArray(r, ref.lse.length);
@@ -487,6 +495,65 @@ describe('WebGPU: the halo forward against the float64 reference', () => {
       tf.env().set(NATTEN_WEBGPU_FUSED, 'halo');
       tf.env().set(NATTEN_WEBGPU_TILE, tile);
       await expectForward(p, 7);
+    });
+  }
+  for (const [, p] of HALO_CASES.slice(0, 3)) {
+    it(`Inf and NaN stay inside the windows that hold them (its forward, the row backward): ${describeProblem(p)}`,
+       async () => {
+         tf.env().set(NATTEN_WEBGPU_FUSED, 'halo');
+         tf.env().set(NATTEN_WEBGPU_TILE, '');
+         await expectNonFiniteInWindows(p);
+       });
+  }
+});
+
+/**
+ * The split programs (QK, AV and their gradients) walk windows only; with the non-finite inputs of
+ * expectNonFiniteInWindows (and a NaN weight) they must put Inf and NaN where the cpu backend does (whose split
+ * kernels split.test.ts holds to the fused ones).
+ */
+describe('WebGPU: Inf and NaN through the split ops and their gradients, as on the cpu backend', () => {
+  beforeAll(() => useBackend(WEBGPU));
+  afterAll(() => useBackend(CPU));
+
+  for (const p of TILED_CASES.slice(1, 3)) {
+    it(`logits, output and every gradient: ${describeProblem(p)}`, async () => {
+      const {values, element, mid} = nonFiniteValues(p);
+      const slots = p.kernelSize.reduce((a, b) => a * b, 1) + p.nExtra;
+      const weights = randArray(rng(8), shapes(p).weights.reduce((a, b) => a * b, 1), 1);
+      weights[element(mid, p.heads - 1, p.heads, slots, 0)] = NaN;
+      const run = () => {
+        const x = tensorsOf(p, values);
+        const w = tf.tensor(weights, shapes(p).weights);
+        const opts = (t: tf.Tensor[]) => ({...x.options, additionalKeys: t[4], additionalValues: t[5]});
+        const inputs = [x.q, x.k, x.v, w, ...(x.addK ? [x.addK, x.addV!] : [])];
+        const f = (t: tf.Tensor[]) => [QK[p.naDim - 1](t[0], t[1], opts(t)), AV[p.naDim - 1](t[3], t[2], opts(t))];
+        const out = tf.tidy(() => {
+          const [logits, o] = f(inputs);
+          const grads = tf.grads((...t: tf.Tensor[]) => {
+            const [l, a] = f(t);
+            return tf.add(tf.sum(tf.mul(l, 0.5)), tf.sum(tf.sin(a)));  // the logits' gradient: 0.5 in every slot
+          })(inputs);
+          return [logits, o, ...grads];
+        });
+        return {out, dispose: () => tf.dispose([...out, w, ...inputs])};
+      };
+      const gpu = run();
+      const got = await Promise.all(gpu.out.map(t => read(t)));
+      gpu.dispose();
+      await useBackend(CPU);
+      const cpu = run();
+      const want = await Promise.all(cpu.out.map(t => read(t)));
+      cpu.dispose();
+      await useBackend(WEBGPU);
+      const names = ['logits', 'output', 'dq', 'dk', 'dv', 'dWeights', 'dAdditionalKeys', 'dAdditionalValues'];
+      // Both kinds of entries, but in the extra tokens' gradients (every row sees them: one batch, NaN throughout).
+      want.forEach((e, t) => {
+        const extra = names[t].startsWith('dAdditional');
+        expect([names[t], Array.from(e).some(y => !Number.isFinite(y)), extra || Array.from(e).some(Number.isFinite)])
+            .toEqual([names[t], true, true]);
+        expectClose(got[t], e, 1e-4, names[t]);
+      });
     });
   }
 });
