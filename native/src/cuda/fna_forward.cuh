@@ -284,8 +284,7 @@ NATTEN_DEVICE void for_output_rows(const Params& p, const Tile& tile, int first_
 // non-finite logsumexp is exact (the operands' rounding keeps Inf and NaN), and then every weight, so every output of
 // the row, is NaN: nothing to redo. Never taken on finite inputs, the path still costs the 2-D wgmma forward 2.5-6% on
 // the H200; a separate redo kernel after the forward cost more (bench/CUDA_NOTES.md, round 20).
-NATTEN_DEVICE bool finite_bits(uint32_t magnitude) { return magnitude < 0x7f800000u; }
-NATTEN_DEVICE bool is_finite(float x) { return finite_bits(dev::float_bits(x) & 0x7fffffffu); }
+NATTEN_DEVICE bool is_finite(float x) { return (dev::float_bits(x) & 0x7fffffffu) < 0x7f800000u; }
 
 // Whether the thread's part of a row (the sum of its outputs, or of their unnormalized accumulators: non-finite when
 // one of them is; and the row's logsumexp) needs the redo.
@@ -294,11 +293,6 @@ NATTEN_DEVICE bool forward_row_needs_redo(float out_sum, float lse) {
   return kPrecise ? !is_finite(lse) || !is_finite(out_sum) : is_finite(lse) && !is_finite(out_sum);
 }
 
-// The exact redo of the thread's columns of output row `out_row` (those with (column / width) % 4 == quad: the
-// fragment layout of its kernel), from the spec's sums in double (reference_rows.cuh). `lse` is the kernel's
-// logsumexp: kept where finite, and only non-finite outputs are redone; where not (float32 only), the row's exact
-// logsumexp replaces it (quad 0 writes it) and every column is redone. A non-finite exact logsumexp makes every
-// weight NaN, so every output (no walk).
 // The inputs of the call (query, key, value, rpb, extra tokens) into the reference's argument struct `a`.
 template <class Args>
 NATTEN_DEVICE void set_inputs(const Params& p, Args& a) {
@@ -310,11 +304,15 @@ NATTEN_DEVICE void set_inputs(const Params& p, Args& a) {
   a.extra_value = p.extra_value;
 }
 
-template <bool kPrecise>
+// The exact redo of the thread's columns of output row `out_row` (those with (column / width) % 4 == quad: the
+// fragment layout of its kernel), from the spec's sums in double (reference_rows.cuh). `lse` is the kernel's
+// logsumexp: kept where finite, and only non-finite outputs are redone; where not (float32 only), the row's exact
+// logsumexp replaces it (quad 0 writes it) and every column is redone. A non-finite exact logsumexp makes every
+// weight NaN, so every output (no walk).
 NATTEN_DEVICE void redo_forward_row(const Params& p, int64_t out_row, float lse, int quad, int width) {
   NAForwardArgs a;
   set_inputs(p, a);
-  const bool every = !finite_bits(dev::float_bits(lse) & 0x7fffffffu);
+  const bool every = !is_finite(lse);
   double exact_lse = lse;
   if (every) {
     exact_lse = reference::exact_lse(p.problem, a, out_row);
@@ -322,10 +320,10 @@ NATTEN_DEVICE void redo_forward_row(const Params& p, int64_t out_row, float lse,
       p.lse[out_row] = static_cast<float>(exact_lse);
     }
   }
-  const bool lse_finite = finite_bits(dev::float_bits(static_cast<float>(exact_lse)) & 0x7fffffffu);
+  const bool lse_finite = is_finite(static_cast<float>(exact_lse));
   float* out = p.output + out_row * p.head_dim_v;
   for (int c = 0; c < p.head_dim_v; c++) {
-    if ((c / width) % 4 != quad || (!every && finite_bits(dev::float_bits(out[c]) & 0x7fffffffu))) {
+    if ((c / width) % 4 != quad || (!every && is_finite(out[c]))) {
       continue;
     }
     out[c] = lse_finite ? static_cast<float>(reference::exact_output(p.problem, a, out_row, c, exact_lse))
@@ -594,7 +592,7 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocks) fna_forward_kernel
   for (int r = 0; r < 2; r++) {  // one copy of the redo's code (selects, not indexing: no local memory)
     const int64_t row = r == 0 ? redo_row[0] : redo_row[1];
     if (row >= 0) {
-      redo_forward_row<kPrecise>(p, row, r == 0 ? lse[0] : lse[1], quad, 8);  // columns 32 hq + 8 quad + {0..7}
+      redo_forward_row(p, row, r == 0 ? lse[0] : lse[1], quad, 8);  // columns 32 hq + 8 quad + {0..7}
     }
   }
   dev::cp_async_wait<0>();  // no copy may outlive the block

@@ -210,7 +210,7 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocks) fna_forward_wgmma_
   for (int r = 0; r < 2; r++) {  // one copy of the redo's code (selects, not indexing: no local memory)
     const int64_t row = r == 0 ? redo_row[0] : redo_row[1];
     if (row >= 0) {
-      redo_forward_row<false>(p, row, r == 0 ? lse[0] : lse[1], quad, 2);  // columns 8 nb + 2 quad + {0, 1}
+      redo_forward_row(p, row, r == 0 ? lse[0] : lse[1], quad, 2);  // columns 8 nb + 2 quad + {0, 1}
     }
   }
   dev::cp_async_wait<0>();  // no copy may outlive the block

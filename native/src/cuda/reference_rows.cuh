@@ -1,6 +1,6 @@
 // The reference's walk over the spec, per query row (natten/na_mask.h's per-axis functions, every sum in double):
-// shared by the reference kernels (reference.cu) and the fast forward's exact redo of rows that came out non-finite
-// (fna_forward.cuh, redo_forward_row).
+// shared by the reference kernels (reference.cu) and the fast kernels' exact redo of rows that came out non-finite
+// (fna_forward.cuh, redo_forward_row; fna_backward.cuh, redo_grad_row).
 #pragma once
 
 #include <cmath>
