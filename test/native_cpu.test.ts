@@ -312,6 +312,42 @@ describe('native CPU kernels: bit-identical on any number of threads', () => {
   }
 });
 
+describe('native CPU kernels: outputs need not be initialized', () => {
+  // na_native.ts hands the addon uninitialized arrays (Buffer.allocUnsafeSlow): every kernel must write every
+  // element. Run with every allocated byte 0xff (NaN) and with every byte 0: the same bits.
+  const problems: Array<[string, RefProblem]> = [
+    ['2-D blocked, rpb, GQA, causal axis 0', problem({spatial: [9, 12], kernelSize: [3, 5], heads: 4, headsKv: 2,
+                                                      headDim: 16, hasRpb: true, isCausal: [true, false]})],
+    ['2-D per row: extra tokens, rpb, stride, dilation, dims 8/24',
+     problem({spatial: [10, 11], kernelSize: [3, 3], stride: [2, 1], dilation: [2, 3], nExtra: 2, headDim: 8,
+              headDimV: 24, hasRpb: true})],
+    ['3-D causal, MQA', problem({spatial: [4, 5, 6], kernelSize: [2, 3, 3], heads: 3, headsKv: 1, headDim: 32,
+                                 isCausal: [true, false, true]})],
+  ];
+  for (const [title, p] of problems) {
+    it(title, () => {
+      const x = inputs(p, title.length);
+      const alloc = Buffer.allocUnsafeSlow;
+      const filled = (byte: number) => {
+        const spy = jest.spyOn(Buffer, 'allocUnsafeSlow').mockImplementation(n => alloc(n).fill(byte));
+        try {
+          const out = runNative(p, x);
+          expect(spy).toHaveBeenCalled();
+          return out;
+        } finally {
+          spy.mockRestore();
+        }
+      };
+      const nan = filled(0xff), zero = filled(0);
+      const bytes = (a: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+      expect(Object.keys(nan)).toEqual(Object.keys(zero));
+      for (const name of Object.keys(zero)) {
+        expect([name, bytes(nan[name]).equals(bytes(zero[name]))]).toEqual([name, true]);
+      }
+    });
+  }
+});
+
 describe('native CPU kernels: the pool\'s idle workers', () => {
   it('spin for the next job as long as set (NATTEN_POOL_SPIN_US, default 100 us), with the same bits either way', () => {
     const p = problem({spatial: [20, 24], kernelSize: [5, 7], dilation: [1, 2], heads: 2, headsKv: 1, headDim: 16,
