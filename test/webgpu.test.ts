@@ -16,7 +16,7 @@ import {core, na1d, na1dQK, NATTEN_COMPOSED_MAX_BYTES, NATTEN_FORCE_COMPOSED, NA
 import {computeNAInfo, NAInfo} from '../src/core/na_info';
 import {haloBoxLengths} from '../src/kernels/webgpu/na_forward_halo_webgpu';
 import {forwardPath} from '../src/kernels/webgpu/kernel_util';
-import {chooseGemmTraits, gemmWorkgroupBytes, GemmTileTraits, tiledDims} from '../src/kernels/webgpu/tile_traits';
+import {chooseGemmTraits, gemmWorkgroupBytes, GemmTileTraits, tiledDims, workgroupOrder} from '../src/kernels/webgpu/tile_traits';
 import {naMaskWgsl} from '../src/kernels/webgpu/na_mask_wgsl';
 import {foldDispatch} from '../src/kernels/webgpu/program_util';
 import {read, useBackend, CPU, WEBGPU, WEBGPU_TILED} from './harness';
@@ -330,6 +330,12 @@ describe('WebGPU: the tiled forward\'s tile shapes', () => {
           .toThrow(/lanes a divisor of 32 and of gc/);
     }
     expect(chooseGemmTraits(info(2), H200.bytes, H200.threads, JSON.stringify({...override, lanes: 8})).lanes).toBe(8);
+    // The workgroups' order: heads fastest (the default) or tiles fastest within a kv head's heads.
+    expect(workgroupOrder(chooseGemmTraits(info(2), H200.bytes, H200.threads, JSON.stringify(override)))).toBe('heads');
+    expect(chooseGemmTraits(info(2), H200.bytes, H200.threads, JSON.stringify({...override, order: 'tiles'})).order)
+        .toBe('tiles');
+    expect(() => chooseGemmTraits(info(2), H200.bytes, H200.threads, JSON.stringify({...override, order: 'batch'})))
+        .toThrow(/order "heads" or "tiles"/);
     const dims = tiledDims(override as GemmTileTraits, 5, 33);
     expect([dims.dk, dims.dv, dims.vec4]).toEqual([32, 64, false]);
     // A resident query tile adds its rows x head dim (rounded up to 64 here) of workgroup memory to the forward.
@@ -362,6 +368,10 @@ describe('WebGPU: the tiled forward\'s tile shapes', () => {
     expect(fields(chooseGemmTraits(dimInfo(3, 128), H200.bytes, H200.threads, '', true)))
         .toEqual([[2, 4, 4], 16, 16, 2, 4, true, true]);
     expect(chooseGemmTraits(dimInfo(3, 128), H200.bytes, H200.threads, '', true).rolled).toBe('score');
+    // Only the 3-D pick runs its workgroups tiles first (measured on 3d-video); the others keep heads first.
+    expect([[1, 64], [2, 32], [2, 64], [3, 128]].map(([r, d]) =>
+        workgroupOrder(chooseGemmTraits(dimInfo(r, d), H200.bytes, H200.threads, '', true))))
+        .toEqual(['heads', 'heads', 'heads', 'tiles']);
     expect(() => chooseGemmTraits(dimInfo(2, 64), H200.bytes, H200.threads,
                                   JSON.stringify({tile: [1, 2, 8], gr: 4, gc: 8, tm: 4, tn: 4, dimChunk: 8, rolled: 'dims'})))
         .toThrow(/rolled true, false, "score" or "acc"/);
@@ -436,6 +446,18 @@ describe('WebGPU: the tiled forward\'s tile shapes', () => {
     tf.env().set(NATTEN_WEBGPU_TILE, JSON.stringify(traits));
     await expectForwardAndGradients(TILED_CASES[2]);
   });
+  it('runs the forward and the dq pass with their workgroups tiles first (order "tiles"): every gradient',
+     async () => {
+       // Two batches, two kv heads of two heads each, several tiles: each workgroup's batch, head and tile come
+       // from the tiles-first order (tileGridWgsl). Any one-to-one order gives the same values; one that misses or
+       // repeats a (batch, head, tile) leaves rows of the output and gradients wrong.
+       const traits: GemmTileTraits = {tile: [1, 2, 4], gr: 8, gc: 4, tm: 1, tn: 4, dimChunk: 8, resident: true,
+                                       prefetch: true, order: 'tiles'};
+       tf.env().set(NATTEN_WEBGPU_TILE, JSON.stringify(traits));
+       await expectForwardAndGradients(problem({batch: 2, spatial: [7, 10], kernelSize: [3, 5], dilation: [1, 2],
+                                                isCausal: [false, true], hasRpb: true, nExtra: 1, heads: 4,
+                                                headsKv: 2, headDim: 12, headDimV: 8}));
+     });
   it('runs the forward and the dq pass with warps of 4 x 4 threads of an 8 x 8 grid (lanes 4): every gradient',
      async () => {
        // A warp's threads span 4 of the 8 columns, and 8 rows of 2 queries: on 2-D 9 x 19 windows those 16 queries

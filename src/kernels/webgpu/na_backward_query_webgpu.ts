@@ -8,9 +8,9 @@
  */
 import {GEOMETRY_WGSL, NAProgram} from './program_util';
 import {unroll} from './row_wgsl';
-import {byColumnKind, columnPositions, exactRows, maskedScore, NON_FINITE_WGSL, QUERY_TILE_WGSL, queryChunkTables,
-        queryTilePrologue, TiledWgsl, tiledComponents, walkRowWindow} from './tiled_wgsl';
-import {gemmTraitsKey, GemmTileTraits, threads, TiledDims} from './tile_traits';
+import {byColumnKind, columnPositions, exactRows, maskedScore, NON_FINITE_WGSL, queryChunkTables,
+        queryTilePrologue, TiledWgsl, tiledComponents, walkRowWindow, queryTileWgsl} from './tiled_wgsl';
+import {gemmTraitsKey, GemmTileTraits, threads, TiledDims, workgroupOrder} from './tile_traits';
 
 export class NABackwardQueryProgram extends NAProgram {
   variableComponents: number[];
@@ -59,7 +59,7 @@ ${unroll(nkv, n => `          x_${n} = fma(vec4<f32>(ds), ${ldKey}(krow, ${n} * 
     return `
 ${g.header()}
 ${GEOMETRY_WGSL}
-${QUERY_TILE_WGSL}
+${queryTileWgsl(workgroupOrder(this.traits))}
 ${NON_FINITE_WGSL}
 ${g.loader('ldQuery', 'query', 'uniforms.headDim')}
 ${g.loader('ldDOut', 'dOut', 'uniforms.headDimV')}

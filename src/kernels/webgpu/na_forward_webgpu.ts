@@ -19,9 +19,9 @@
  */
 import {GEOMETRY_WGSL, NAProgram, RESCALE_MARGIN} from './program_util';
 import {unroll} from './row_wgsl';
-import {byColumnKind, columnPositions, firstChunkTables, maskedScore, NON_FINITE_WGSL, QUERY_TILE_WGSL, queryChunkTables,
-        queryTilePrologue, TiledWgsl, tiledComponents} from './tiled_wgsl';
-import {gemmTraitsKey, GemmTileTraits, threads, TiledDims} from './tile_traits';
+import {byColumnKind, columnPositions, firstChunkTables, maskedScore, NON_FINITE_WGSL, queryChunkTables,
+        queryTilePrologue, queryTileWgsl, TiledWgsl, tiledComponents} from './tiled_wgsl';
+import {gemmTraitsKey, GemmTileTraits, threads, TiledDims, workgroupOrder} from './tile_traits';
 
 export class NAForwardProgram extends NAProgram {
   variableComponents: number[];
@@ -61,7 +61,7 @@ export class NAForwardProgram extends NAProgram {
     return `
 ${g.header('var<workgroup> flag : i32;')}
 ${GEOMETRY_WGSL}
-${QUERY_TILE_WGSL}
+${queryTileWgsl(workgroupOrder(this.traits))}
 ${g.loader('ldQuery', 'query', 'uniforms.headDim')}
 ${g.loader('ldKey', 'key', 'uniforms.headDim')}
 ${g.loader('ldValue', 'value', 'uniforms.headDimV')}

@@ -11,6 +11,18 @@
  */
 import type {NAInfo} from '../../core/na_info';
 
+/**
+ * The order of a tiled program's workgroups. `'heads'`: the inner index (head, or kv head for key tiles) fastest,
+ * then the tile, then the batch. `'tiles'`: the heads that share a kv head fastest (none for key tiles, whose
+ * inner index is the kv head), then the tile, then the kv head, then the batch. Workgroups running at the same
+ * time then read the keys and values of a few kv heads over a wide stretch of tiles, instead of every head's
+ * over a few tiles: a smaller working set for the GPU's L2 cache where a head's keys and values are large.
+ */
+export type WorkgroupOrder = 'heads' | 'tiles';
+
+/** The order of every tiled program's workgroups where its traits do not say (GemmTileTraits.order). */
+export const DEFAULT_ORDER: WorkgroupOrder = 'heads';
+
 export interface TileTraits {
   /** Query tile (forward, dq) or key tile (dk/dv) per padded axis, in dilation-group coordinates. */
   tile: [number, number, number];
@@ -115,6 +127,13 @@ export interface GemmTileTraits {
    * per warp (fewer chunks skipped). Only a matter of speed, as the warps' 32 threads are.
    */
   lanes?: number;
+  /** The workgroups' order (WorkgroupOrder; default DEFAULT_ORDER). Only a matter of speed. */
+  order?: WorkgroupOrder;
+}
+
+/** The workgroup order of these traits. */
+export function workgroupOrder(t: GemmTileTraits): WorkgroupOrder {
+  return t.order ?? DEFAULT_ORDER;
 }
 
 /** Thread columns per warp of these traits (see GemmTileTraits.lanes). */
@@ -162,7 +181,7 @@ export function gemmTraitsKey(t: GemmTileTraits, d: TiledDims): string {
   return `t${t.tile.join('x')}_g${t.gr}x${t.gc}_b${t.tm}x${t.tn}_dc${t.dimChunk}_d${d.dk}_${d.dv}${d.vec4 ? 'v4' : 's'}${
       t.resident === true ? '_qr' : ''}${t.prefetch === true ? '_pf' : ''}${t.ahead === true ? '_ah' : ''}${
       t.rolled === true ? '_rl' : t.rolled === 'score' ? '_rls' : t.rolled === 'acc' ? '_rla' : ''}${
-      warpLanes(t) !== Math.min(t.gc, 32) ? `_ln${warpLanes(t)}` : ''}`;
+      warpLanes(t) !== Math.min(t.gc, 32) ? `_ln${warpLanes(t)}` : ''}_o${workgroupOrder(t)}`;
 }
 
 /**
@@ -204,13 +223,14 @@ function checkGemmTraits(t: GemmTileTraits): void {
              (t.ahead === undefined || (typeof t.ahead === 'boolean' && (!t.ahead || t.prefetch === true))) &&
              (t.rolled === undefined || typeof t.rolled === 'boolean' || t.rolled === 'score' || t.rolled === 'acc') &&
              t.tile.every(x => Number.isInteger(x) && x >= 1) &&
+             (t.order === undefined || t.order === 'heads' || t.order === 'tiles') &&
              (t.lanes === undefined || (Number.isInteger(t.lanes) && t.lanes >= 1 && 32 % t.lanes === 0 &&
                                         t.gc % t.lanes === 0 && t.gr % (32 / t.lanes) === 0));
   if (!ok) {
     throw new Error(`tfjs-natten webgpu: inconsistent tile traits ${JSON.stringify(t)}: tile volume must be gr*tm, ` +
                     'tn and dimChunk multiples of 4, tn at most gr, gc a divisor or multiple of 32, prefetch only with ' +
                     'resident, ahead only with prefetch, rolled true, false, "score" or "acc", lanes a divisor of 32 and of gc ' +
-                    'with 32 / lanes dividing gr');
+                    'with 32 / lanes dividing gr, order "heads" or "tiles"');
   }
 }
 
@@ -263,9 +283,14 @@ const FORWARD_PICKS: ForwardPick[] = [
   // queries (a line of the tile) instead of 8: fewer of the box's key chunks reach it (the likely reason).
   // Since 2026-11-29 with the score GEMM's dim loop rolled: 165.5-168.6 ms against 173.2-180.4 for the same tile
   // unrolled, in six rounds of bench/webgpu_tiles.ts over three H200 calls (bench/RESULTS.md).
+  // Since 2026-11-30 with its workgroups tiles first (order 'tiles'): 147.4-162.2 ms in seven rounds over three H200
+  // calls, against 165.6-175.9 heads first in four rounds of two of them. By my count, heads first the workgroups
+  // running at once read every head's keys and values over a few tiles (about 150 MB, over the 50 MB L2), tiles
+  // first one head's over many (about 30 MB). 2d-large read 2-6% slower tiles first (its working set fits the L2
+  // either way), 1d-long and 2d-nat as heads first: their picks keep the default.
   {naDim: 3, maxHeadDim: 128,
    traits: {tile: [2, 4, 4], gr: 16, gc: 16, tm: 2, tn: 4, dimChunk: 32, resident: true, prefetch: true,
-            rolled: 'score'}},
+            rolled: 'score', order: 'tiles'}},
 ];
 
 /**

@@ -14,7 +14,7 @@
  * GEMM work (`warpActive`; warps are assumed to be 32 threads, only a matter of speed).
  */
 import {unroll} from './row_wgsl';
-import {gemmCols, gemmRows, GemmTileTraits, stageSlots, threads, TiledDims, warpLanes} from './tile_traits';
+import {gemmCols, gemmRows, GemmTileTraits, stageSlots, threads, TiledDims, warpLanes, WorkgroupOrder} from './tile_traits';
 
 export const NEG = -1.0e30;
 
@@ -435,13 +435,26 @@ ${unroll(steps, n => unroll(4, k => `    if (${n * 4 * t.gc} + 4 * tc + ${k} < $
 }
 
 /**
- * WGSL shared by every tiled program (query tiles here, key tiles in na_backward_key_webgpu.ts): workgroup
- * `wg` as (inner index: head or kv head, fastest; tile; batch) and the tile's place in the padded grid
- * (`uniforms.tiles` tiles per axis, each dilation group owning tiles/dilation of them): its group, first
+ * WGSL shared by every tiled program (query tiles here, key tiles in na_backward_key_webgpu.ts):
+ * `tileGrid(wg, inner, group, shape)` places workgroup `wg` as `order` says (inner: heads, or kv heads;
+ * group: the inner indices sharing a kv head, heads per kv head or 1) and finds the tile's place in the padded
+ * grid (`uniforms.tiles` tiles per axis, each dilation group owning tiles/dilation of them): its group, first
  * in-group position and the group's length per axis; `empty` for tiles past their group's end and workgroups
  * past the call's count.
  */
-export const TILE_GRID_WGSL = `
+export function tileGridWgsl(order: WorkgroupOrder): string {
+  const place = order === 'heads' ? `
+  r.inner = wg % inner;
+  let rest = wg / inner;
+  let tile = rest % numTiles;
+  r.b = rest / numTiles;` : `
+  let outer = inner / group;
+  let rest = wg / group;
+  let tile = rest % numTiles;
+  let kv = rest / numTiles;
+  r.inner = (kv % outer) * group + wg % group;
+  r.b = kv / outer;`;
+  return `
 struct TileGrid {
   inner : i32,
   b : i32,
@@ -451,14 +464,12 @@ struct TileGrid {
   empty : bool,
 };
 
-fn tileGrid(wg : i32, inner : i32, shape : vec3<i32>) -> TileGrid {
+// Workgroup order: ${order === 'heads' ? 'inner index fastest, then tile, then batch' :
+                      'inner indices of one group fastest, then tile, then group, then batch'}.
+fn tileGrid(wg : i32, inner : i32, group : i32, shape : vec3<i32>) -> TileGrid {
   var r : TileGrid;
   let nt = uniforms.tiles.xyz;
-  r.inner = wg % inner;
-  let rest = wg / inner;
-  let numTiles = nt.x * nt.y * nt.z;
-  let tile = rest % numTiles;
-  r.b = rest / numTiles;
+  let numTiles = nt.x * nt.y * nt.z;${place}
   let tc = vec3<i32>(tile / (nt.y * nt.z), (tile / nt.z) % nt.y, tile % nt.z);
   r.empty = wg >= uniforms.workgroupCount;
   for (var a = 0; a < 3; a++) {
@@ -471,6 +482,7 @@ fn tileGrid(wg : i32, inner : i32, shape : vec3<i32>) -> TileGrid {
   return r;
 }
 `;
+}
 
 /**
  * WGSL of the query tile (forward and dq): the workgroup's query tile inside one dilation group per axis and the
@@ -478,7 +490,8 @@ fn tileGrid(wg : i32, inner : i32, shape : vec3<i32>) -> TileGrid {
  * tile's windows all lie inside one box [start(first row), end(last row)) per axis, walked in chunks of BK keys
  * (linear over the box, axis 0 outermost); the extra tokens follow as further chunks.
  */
-export const QUERY_TILE_WGSL = `${TILE_GRID_WGSL}
+export function queryTileWgsl(order: WorkgroupOrder): string {
+  return `${tileGridWgsl(order)}
 struct QueryTile {
   b : i32,
   h : i32,
@@ -494,11 +507,10 @@ struct QueryTile {
   chunks : i32,
 };
 
-// Workgroup order: head fastest, then tile, then batch (neighboring workgroups share key and value rows).
 fn makeQueryTile(wg : i32) -> QueryTile {
   var t : QueryTile;
   let shape = vec3<i32>(T0, T1, T2);
-  let grid = tileGrid(wg, uniforms.heads, shape);
+  let grid = tileGrid(wg, uniforms.heads, uniforms.headsPerKv, shape);
   t.h = grid.inner;
   t.b = grid.b;
   t.hk = t.h / uniforms.headsPerKv;
@@ -563,6 +575,7 @@ fn linearBounds(start : vec3<i32>, len : vec3<i32>, lin0 : i32, lin1 : i32) -> B
   return b;
 }
 `;
+}
 
 /**
  * Statements (query-tiled programs, at the start of main after the tile is made): the tile rows' output rows
