@@ -54,8 +54,8 @@ test('the UMD bundle and the test page build without warnings', () => {
   expect(umd.warnings).toEqual([]);
   expect(pageWarnings).toEqual([]);
   expect(umd.externals).toContain('@tensorflow/tfjs-core');
-  // tfjs stays outside: tfjs-core alone is over 400 KB minified.
-  expect(fs.statSync(umd.minified).size).toBeLessThan(150 * 1024);
+  // tfjs stays outside: tfjs-core alone is over 400 KB minified, our own code about 150 KB (2026-11-30).
+  expect(fs.statSync(umd.minified).size).toBeLessThan(200 * 1024);
 });
 
 describe('the UMD bundle under the other module systems', () => {

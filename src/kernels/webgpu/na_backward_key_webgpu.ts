@@ -13,7 +13,7 @@
  */
 import {dimClass, GEOMETRY_WGSL, NAProgram} from './program_util';
 import {accumulateWgsl, queryTileConstants, scoreGemmWgsl} from './query_tile_wgsl';
-import {NON_FINITE_WGSL, tileGridWgsl} from './tiled_wgsl';
+import {groupOf, NON_FINITE_WGSL, TILE_GRID_WGSL} from './tiled_wgsl';
 import {DEFAULT_ORDER, GRID, TileTraits, traitsKey} from './tile_traits';
 
 export class NABackwardKeyProgram extends NAProgram {
@@ -68,11 +68,11 @@ fn loadValueRow(t : KeyTile, r : i32, dd : i32) -> f32 {
 }
 `;
     }
-    return `${tileGridWgsl(DEFAULT_ORDER)}
+    return `${TILE_GRID_WGSL}
 // Rows: keys of the tile (in-group positions j0 + offset per axis); columns: the queries of the inverse box.
 fn makeKeyTile(wg : i32) -> KeyTile {
   var t : KeyTile;
-  let grid = tileGrid(wg, uniforms.headsKv, 1, tileShape());
+  let grid = tileGrid(wg, uniforms.headsKv, ${groupOf(DEFAULT_ORDER, true)}, tileShape());
   t.hk = grid.inner;
   t.b = grid.b;
   t.g = grid.g;

@@ -9,7 +9,7 @@
 import {GEOMETRY_WGSL, NAProgram} from './program_util';
 import {unroll} from './row_wgsl';
 import {byColumnKind, columnPositions, exactRows, maskedScore, NON_FINITE_WGSL, queryChunkTables,
-        queryTilePrologue, TiledWgsl, tiledComponents, walkRowWindow, queryTileWgsl} from './tiled_wgsl';
+        queryTilePrologue, TiledWgsl, tiledComponents, walkRowWindow, QUERY_TILE_WGSL, groupOf} from './tiled_wgsl';
 import {gemmTraitsKey, GemmTileTraits, threads, TiledDims, workgroupOrder} from './tile_traits';
 
 export class NABackwardQueryProgram extends NAProgram {
@@ -59,7 +59,7 @@ ${unroll(nkv, n => `          x_${n} = fma(vec4<f32>(ds), ${ldKey}(krow, ${n} * 
     return `
 ${g.header()}
 ${GEOMETRY_WGSL}
-${queryTileWgsl(workgroupOrder(this.traits))}
+${QUERY_TILE_WGSL}
 ${NON_FINITE_WGSL}
 ${g.loader('ldQuery', 'query', 'uniforms.headDim')}
 ${g.loader('ldDOut', 'dOut', 'uniforms.headDimV')}
@@ -70,7 +70,7 @@ ${this.hasExtra ? g.loader('ldExtraValue', 'extras', 'uniforms.headDimV', 'extra
 
 fn main(index : i32) {
   let lid = i32(localIndex);${g.threadCoords()}
-  let t = makeQueryTile(workgroupIndex());
+  let t = makeQueryTile(workgroupIndex(), ${groupOf(workgroupOrder(this.traits))});
   if (lid == 0) {
     chunkCount = t.chunks;
   }

@@ -15,7 +15,7 @@ import type {NAInfo} from '../../core/na_info';
 import {getGroupLength, getWindowEnd, getWindowStart} from '../../core/na_mask';
 import {DeviceLimits, GEOMETRY_WGSL, NAProgram, RESCALE_MARGIN} from './program_util';
 import {rowComponents, RowDims, rowDims, rowDimsKey, rowPrelude, unroll} from './row_wgsl';
-import {queryTileWgsl, RPB_PART_WGSL, rowLoader} from './tiled_wgsl';
+import {groupOf, QUERY_TILE_WGSL, RPB_PART_WGSL, rowLoader} from './tiled_wgsl';
 import {DEFAULT_ORDER} from './tile_traits';
 
 export interface HaloTraits {
@@ -173,7 +173,7 @@ var<workgroup> kv : array<vec4<f32>, ${haloSlots(this.traits, this.dims, this.ca
 var<workgroup> boxRow : array<i32, CAP>;
 var<workgroup> tileKeys : i32;
 
-${queryTileWgsl(DEFAULT_ORDER)}
+${QUERY_TILE_WGSL}
 ${RPB_PART_WGSL}
 fn tileCoord(r : i32) -> vec3<i32> {
   return vec3<i32>(r / (T1 * T2), (r / T2) % T1, r % T2);
@@ -186,7 +186,7 @@ ${this.hasExtra ? rowLoader(this.dims.vec4, 'ldExtraValue', 'extras', 'uniforms.
 
 fn main(index : i32) {
   let lid = i32(localIndex);
-  let t = makeQueryTile(workgroupIndex());
+  let t = makeQueryTile(workgroupIndex(), ${groupOf(DEFAULT_ORDER)});
   if (lid == 0) {
     tileKeys = select(t.boxVol, 0, t.chunks == 0);
   }

@@ -20,7 +20,7 @@
 import {GEOMETRY_WGSL, NAProgram, RESCALE_MARGIN} from './program_util';
 import {unroll} from './row_wgsl';
 import {byColumnKind, columnPositions, firstChunkTables, maskedScore, NON_FINITE_WGSL, queryChunkTables,
-        queryTilePrologue, queryTileWgsl, TiledWgsl, tiledComponents} from './tiled_wgsl';
+        queryTilePrologue, QUERY_TILE_WGSL, TiledWgsl, tiledComponents, groupOf} from './tiled_wgsl';
 import {gemmTraitsKey, GemmTileTraits, threads, TiledDims, workgroupOrder} from './tile_traits';
 
 export class NAForwardProgram extends NAProgram {
@@ -61,7 +61,7 @@ export class NAForwardProgram extends NAProgram {
     return `
 ${g.header('var<workgroup> flag : i32;')}
 ${GEOMETRY_WGSL}
-${queryTileWgsl(workgroupOrder(this.traits))}
+${QUERY_TILE_WGSL}
 ${g.loader('ldQuery', 'query', 'uniforms.headDim')}
 ${g.loader('ldKey', 'key', 'uniforms.headDim')}
 ${g.loader('ldValue', 'value', 'uniforms.headDimV')}
@@ -70,7 +70,7 @@ ${this.hasExtra ? g.loader('ldExtraValue', 'extras', 'uniforms.headDimV', 'extra
 
 fn main(index : i32) {
   let lid = i32(localIndex);${g.threadCoords()}
-  let t = makeQueryTile(workgroupIndex());
+  let t = makeQueryTile(workgroupIndex(), ${groupOf(workgroupOrder(this.traits))});
   if (lid == 0) {
     chunkCount = t.chunks;
     flag = 0;

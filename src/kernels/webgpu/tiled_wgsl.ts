@@ -436,25 +436,13 @@ ${unroll(steps, n => unroll(4, k => `    if (${n * 4 * t.gc} + 4 * tc + ${k} < $
 
 /**
  * WGSL shared by every tiled program (query tiles here, key tiles in na_backward_key_webgpu.ts):
- * `tileGrid(wg, inner, group, shape)` places workgroup `wg` as `order` says (inner: heads, or kv heads;
- * group: the inner indices sharing a kv head, heads per kv head or 1) and finds the tile's place in the padded
- * grid (`uniforms.tiles` tiles per axis, each dilation group owning tiles/dilation of them): its group, first
- * in-group position and the group's length per axis; `empty` for tiles past their group's end and workgroups
- * past the call's count.
+ * `tileGrid(wg, inner, group, shape)` places workgroup `wg` with the inner index (head, or kv head for key tiles)
+ * in runs of `group` (groupOf: all of them for heads first, the heads of one kv head for tiles first) fastest,
+ * then the tile, then the run, then the batch, and finds the tile's place in the padded grid (`uniforms.tiles`
+ * tiles per axis, each dilation group owning tiles/dilation of them): its group, first in-group position and the
+ * group's length per axis; `empty` for tiles past their group's end and workgroups past the call's count.
  */
-export function tileGridWgsl(order: WorkgroupOrder): string {
-  const place = order === 'heads' ? `
-  r.inner = wg % inner;
-  let rest = wg / inner;
-  let tile = rest % numTiles;
-  r.b = rest / numTiles;` : `
-  let outer = inner / group;
-  let rest = wg / group;
-  let tile = rest % numTiles;
-  let kv = rest / numTiles;
-  r.inner = (kv % outer) * group + wg % group;
-  r.b = kv / outer;`;
-  return `
+export const TILE_GRID_WGSL = `
 struct TileGrid {
   inner : i32,
   b : i32,
@@ -464,12 +452,16 @@ struct TileGrid {
   empty : bool,
 };
 
-// Workgroup order: ${order === 'heads' ? 'inner index fastest, then tile, then batch' :
-                      'inner indices of one group fastest, then tile, then group, then batch'}.
 fn tileGrid(wg : i32, inner : i32, group : i32, shape : vec3<i32>) -> TileGrid {
   var r : TileGrid;
   let nt = uniforms.tiles.xyz;
-  let numTiles = nt.x * nt.y * nt.z;${place}
+  let numTiles = nt.x * nt.y * nt.z;
+  let rest = wg / group;
+  let tile = rest % numTiles;
+  let run = rest / numTiles;
+  let runs = inner / group;
+  r.inner = (run % runs) * group + wg % group;
+  r.b = run / runs;
   let tc = vec3<i32>(tile / (nt.y * nt.z), (tile / nt.z) % nt.y, tile % nt.z);
   r.empty = wg >= uniforms.workgroupCount;
   for (var a = 0; a < 3; a++) {
@@ -482,16 +474,23 @@ fn tileGrid(wg : i32, inner : i32, group : i32, shape : vec3<i32>) -> TileGrid {
   return r;
 }
 `;
+
+/**
+ * WGSL: the `group` argument of tileGrid for workgroups in `order` whose inner index is a head (`kv` false) or a
+ * kv head (`kv` true).
+ */
+export function groupOf(order: WorkgroupOrder, kv = false): string {
+  return order === 'heads' ? (kv ? 'uniforms.headsKv' : 'uniforms.heads') : (kv ? '1' : 'uniforms.headsPerKv');
 }
 
 /**
  * WGSL of the query tile (forward and dq): the workgroup's query tile inside one dilation group per axis and the
  * box of keys its windows cover. Window starts and ends never decrease with the in-group position, so the
  * tile's windows all lie inside one box [start(first row), end(last row)) per axis, walked in chunks of BK keys
- * (linear over the box, axis 0 outermost); the extra tokens follow as further chunks.
+ * (linear over the box, axis 0 outermost); the extra tokens follow as further chunks. `makeQueryTile(wg, group)`:
+ * group as tileGrid's (groupOf).
  */
-export function queryTileWgsl(order: WorkgroupOrder): string {
-  return `${tileGridWgsl(order)}
+export const QUERY_TILE_WGSL = `${TILE_GRID_WGSL}
 struct QueryTile {
   b : i32,
   h : i32,
@@ -507,10 +506,10 @@ struct QueryTile {
   chunks : i32,
 };
 
-fn makeQueryTile(wg : i32) -> QueryTile {
+fn makeQueryTile(wg : i32, group : i32) -> QueryTile {
   var t : QueryTile;
   let shape = vec3<i32>(T0, T1, T2);
-  let grid = tileGrid(wg, uniforms.heads, uniforms.headsPerKv, shape);
+  let grid = tileGrid(wg, uniforms.heads, group, shape);
   t.h = grid.inner;
   t.b = grid.b;
   t.hk = t.h / uniforms.headsPerKv;
@@ -575,8 +574,6 @@ fn linearBounds(start : vec3<i32>, len : vec3<i32>, lin0 : i32, lin1 : i32) -> B
   return b;
 }
 `;
-}
-
 /**
  * Statements (query-tiled programs, at the start of main after the tile is made): the tile rows' output rows
  * (`rowRow`, -1 past the group), and for the thread's rows i: `rowHat_i` (in-group position), `rowValid_i`,
