@@ -449,7 +449,7 @@ describe('WebGPU: the tiled forward\'s tile shapes', () => {
   it('runs the forward and the dq pass with their workgroups tiles first (order "tiles"): every gradient',
      async () => {
        // Two batches, two kv heads of two heads each, several tiles: each workgroup's batch, head and tile come
-       // from the tiles-first order (tileGridWgsl). Any one-to-one order gives the same values; one that misses or
+       // from the tiles-first order (tileGrid in tiled_wgsl.ts). Any one-to-one order gives the same values; one that misses or
        // repeats a (batch, head, tile) leaves rows of the output and gradients wrong.
        const traits: GemmTileTraits = {tile: [1, 2, 4], gr: 8, gc: 4, tm: 1, tn: 4, dimChunk: 8, resident: true,
                                        prefetch: true, order: 'tiles'};

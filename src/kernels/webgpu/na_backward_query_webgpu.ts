@@ -8,8 +8,8 @@
  */
 import {GEOMETRY_WGSL, NAProgram} from './program_util';
 import {unroll} from './row_wgsl';
-import {byColumnKind, columnPositions, exactRows, maskedScore, NON_FINITE_WGSL, queryChunkTables,
-        queryTilePrologue, TiledWgsl, tiledComponents, walkRowWindow, QUERY_TILE_WGSL, groupOf} from './tiled_wgsl';
+import {byColumnKind, columnPositions, exactRows, groupOf, maskedScore, NON_FINITE_WGSL, QUERY_TILE_WGSL,
+        queryChunkTables, queryTilePrologue, TiledWgsl, tiledComponents, walkRowWindow} from './tiled_wgsl';
 import {gemmTraitsKey, GemmTileTraits, threads, TiledDims, workgroupOrder} from './tile_traits';
 
 export class NABackwardQueryProgram extends NAProgram {

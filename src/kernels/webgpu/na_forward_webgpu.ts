@@ -19,8 +19,8 @@
  */
 import {GEOMETRY_WGSL, NAProgram, RESCALE_MARGIN} from './program_util';
 import {unroll} from './row_wgsl';
-import {byColumnKind, columnPositions, firstChunkTables, maskedScore, NON_FINITE_WGSL, queryChunkTables,
-        queryTilePrologue, QUERY_TILE_WGSL, TiledWgsl, tiledComponents, groupOf} from './tiled_wgsl';
+import {byColumnKind, columnPositions, firstChunkTables, groupOf, maskedScore, NON_FINITE_WGSL, QUERY_TILE_WGSL,
+        queryChunkTables, queryTilePrologue, TiledWgsl, tiledComponents} from './tiled_wgsl';
 import {gemmTraitsKey, GemmTileTraits, threads, TiledDims, workgroupOrder} from './tile_traits';
 
 export class NAForwardProgram extends NAProgram {

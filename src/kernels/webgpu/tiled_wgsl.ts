@@ -574,6 +574,7 @@ fn linearBounds(start : vec3<i32>, len : vec3<i32>, lin0 : i32, lin1 : i32) -> B
   return b;
 }
 `;
+
 /**
  * Statements (query-tiled programs, at the start of main after the tile is made): the tile rows' output rows
  * (`rowRow`, -1 past the group), and for the thread's rows i: `rowHat_i` (in-group position), `rowValid_i`,
