@@ -27,3 +27,5 @@ else
 fi
 bash scripts/webgpu-driver.sh
 npm run --silent build
+# Jest's transform does not type-check: the suites, the bench and the demo are checked here.
+npm run --silent typecheck

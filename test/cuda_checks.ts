@@ -252,7 +252,7 @@ export function precisionTests(): void {
       const dLseT = tf.tensor(dLse, shape.slice(0, -1));
       const run = () => tf.tidy(() => {
         const f = (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor, rpb: tf.Tensor, addK: tf.Tensor, addV: tf.Tensor) => {
-          const options = {kernelSize: 5, allowTf32, returnLse: true, rpb, additionalKeys: addK, additionalValues: addV};
+          const options = {kernelSize: 5, allowTf32, returnLse: true as const, rpb, additionalKeys: addK, additionalValues: addV};
           return (spatial.length === 2 ? na2d(a, b, c, options) : na1d(a, b, c, options)) as tf.Tensor[];
         };
         const inputs = [q, k, v, x.rpb!, x.addK!, x.addV!];
