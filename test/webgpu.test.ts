@@ -16,7 +16,8 @@ import {core, na1d, na1dQK, NATTEN_COMPOSED_MAX_BYTES, NATTEN_FORCE_COMPOSED, NA
 import {computeNAInfo, NAInfo} from '../src/core/na_info';
 import {haloBoxLengths} from '../src/kernels/webgpu/na_forward_halo_webgpu';
 import {forwardPath} from '../src/kernels/webgpu/kernel_util';
-import {chooseGemmTraits, gemmWorkgroupBytes, GemmTileTraits, tiledDims, workgroupOrder} from '../src/kernels/webgpu/tile_traits';
+import {backwardOrder, chooseGemmTraits, chooseTraits, gemmWorkgroupBytes, GemmTileTraits, tiledDims, traitsKey,
+        workgroupOrder} from '../src/kernels/webgpu/tile_traits';
 import {naMaskWgsl} from '../src/kernels/webgpu/na_mask_wgsl';
 import {foldDispatch} from '../src/kernels/webgpu/program_util';
 import {read, useBackend, CPU, WEBGPU, WEBGPU_TILED} from './harness';
@@ -372,6 +373,12 @@ describe('WebGPU: the tiled forward\'s tile shapes', () => {
     expect([[1, 64], [2, 32], [2, 64], [3, 128]].map(([r, d]) =>
         workgroupOrder(chooseGemmTraits(dimInfo(r, d), H200.bytes, H200.threads, '', true))))
         .toEqual(['heads', 'heads', 'heads', 'tiles']);
+    // The backward (dq and dk/dv passes) runs tiles first in 3-D alone (measured on 3d-video), and its key tiles'
+    // programs bake the order into their key.
+    expect([1, 2, 3].map(backwardOrder)).toEqual(['heads', 'heads', 'tiles']);
+    expect(chooseTraits(info(3), H200.bytes, 'tiles').order).toBe('tiles');
+    expect(chooseTraits(info(2), H200.bytes).order).toBe('heads');
+    expect(traitsKey(chooseTraits(info(3), H200.bytes, 'tiles'))).not.toBe(traitsKey(chooseTraits(info(3), H200.bytes)));
     expect(() => chooseGemmTraits(dimInfo(2, 64), H200.bytes, H200.threads,
                                   JSON.stringify({tile: [1, 2, 8], gr: 4, gc: 8, tm: 4, tn: 4, dimChunk: 8, rolled: 'dims'})))
         .toThrow(/rolled true, false, "score" or "acc"/);
@@ -457,6 +464,15 @@ describe('WebGPU: the tiled forward\'s tile shapes', () => {
        await expectForwardAndGradients(problem({batch: 2, spatial: [7, 10], kernelSize: [3, 5], dilation: [1, 2],
                                                 isCausal: [false, true], hasRpb: true, nExtra: 1, heads: 4,
                                                 headsKv: 2, headDim: 12, headDimV: 8}));
+     });
+  it('runs the 3-D backward tiles first, its dq pass and its key tiles (GQA, two batches): every gradient',
+     async () => {
+       // The built-in 3-D traits: the dq pass in backwardOrder(3) ('tiles': a kv head's heads, then the tiles), the
+       // dk/dv pass likewise (its inner index is the kv head: the tiles, then the kv head, then the batch).
+       tf.env().set(NATTEN_WEBGPU_TILE, '');
+       await expectForwardAndGradients(problem({batch: 2, spatial: [4, 5, 6], kernelSize: [3, 2, 3], dilation: [1, 2, 1],
+                                                isCausal: [true, false, false], hasRpb: true, nExtra: 1, heads: 4,
+                                                headsKv: 2, headDim: 8, headDimV: 4}));
      });
   it('runs the forward and the dq pass with warps of 4 x 4 threads of an 8 x 8 grid (lanes 4): every gradient',
      async () => {

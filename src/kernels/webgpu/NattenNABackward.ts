@@ -9,7 +9,7 @@ import {NADeltaProgram} from './na_delta_webgpu';
 import {Backend, checkBindable, deviceLimits, disposeAll, geometryUniforms, NAProgram, ProgramUniform} from './program_util';
 import {rowDims} from './row_wgsl';
 import {RpbGradProgram} from './rpb_grad_webgpu';
-import {chooseTraits, queryTiles, tiledDims, tileRows} from './tile_traits';
+import {backwardOrder, chooseTraits, GemmTileTraits, queryTiles, tiledDims, tileRows} from './tile_traits';
 
 type Pass = [NAProgram, ProgramUniform];
 
@@ -20,11 +20,14 @@ function passes(gpu: Backend, info: NAInfo, hasRpb: boolean): {dq: Pass, dkdv: P
   const {batch: B, numTokens: N, heads: H, headsKv: Hk, headDim: D, headDimV: Dv, nExtra: E} = info;
   const hasExtra = E > 0;
   if (useTiled(info)) {
-    // dq: the forward's register-blocked tiles; dk/dv: the key-tiled programs' own traits.
-    const qTraits = gemmTraits(gpu, info);
+    // dq: the forward's register-blocked tiles; dk/dv: the key-tiled programs' own traits. Both in the rank's
+    // backward order (an override's own order stands).
+    const order = backwardOrder(info.naDim);
+    const chosen = gemmTraits(gpu, info);
+    const qTraits: GemmTileTraits = chosen.order === undefined ? Object.assign({}, chosen, {order}) : chosen;
     const qTiles = queryTiles(info, qTraits);
     const dqCount = B * H * qTiles[0] * qTiles[1] * qTiles[2];
-    const traits = chooseTraits(info, limits.maxComputeWorkgroupStorageSize);
+    const traits = chooseTraits(info, limits.maxComputeWorkgroupStorageSize, order);
     const tiles = queryTiles(info, traits);
     const numTiles = tiles[0] * tiles[1] * tiles[2];
     const kvCount = B * Hk * numTiles, extraCount = B * Hk * Math.ceil(E / tileRows(traits));

@@ -72,7 +72,7 @@ fn loadValueRow(t : KeyTile, r : i32, dd : i32) -> f32 {
 // Rows: keys of the tile (in-group positions j0 + offset per axis); columns: the queries of the inverse box.
 fn makeKeyTile(wg : i32) -> KeyTile {
   var t : KeyTile;
-  let grid = tileGrid(wg, uniforms.headsKv, ${groupOf(DEFAULT_ORDER, true)}, tileShape());
+  let grid = tileGrid(wg, uniforms.headsKv, ${groupOf(this.traits.order ?? DEFAULT_ORDER, true)}, tileShape());
   t.hk = grid.inner;
   t.b = grid.b;
   t.g = grid.g;

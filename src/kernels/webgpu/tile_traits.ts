@@ -32,6 +32,8 @@ export interface TileTraits {
   dimChunk: number;
   /** Output columns per step of the accumulation (a multiple of 16). */
   valueChunk: number;
+  /** The workgroups' order (WorkgroupOrder; default DEFAULT_ORDER). Only a matter of speed. */
+  order?: WorkgroupOrder;
 }
 
 export const THREADS = 256;
@@ -42,7 +44,7 @@ export function tileRows(t: TileTraits): number {
 }
 
 export function traitsKey(t: TileTraits): string {
-  return `t${t.tile.join('x')}_c${t.chunkCols}_dc${t.dimChunk}_vc${t.valueChunk}`;
+  return `t${t.tile.join('x')}_c${t.chunkCols}_dc${t.dimChunk}_vc${t.valueChunk}_o${t.order ?? DEFAULT_ORDER}`;
 }
 
 /** Bytes of workgroup memory a tiled program with these traits declares (see tiled_wgsl.ts). */
@@ -59,14 +61,14 @@ const SMALL_TILES: Record<number, [number, number, number]> = {1: [1, 1, 32], 2:
 
 /**
  * Traits for a call: 64-row tiles and 32-column chunks where the device's workgroup memory allows, else
- * 32-row tiles and 16-column chunks (WebGPU's default 16 KiB).
+ * 32-row tiles and 16-column chunks (WebGPU's default 16 KiB); workgroups in `order`.
  */
-export function chooseTraits(info: NAInfo, maxWorkgroupBytes: number): TileTraits {
-  const big: TileTraits = {tile: TILES[info.naDim], chunkCols: 32, dimChunk: 16, valueChunk: 32};
+export function chooseTraits(info: NAInfo, maxWorkgroupBytes: number, order: WorkgroupOrder = DEFAULT_ORDER): TileTraits {
+  const big: TileTraits = {tile: TILES[info.naDim], chunkCols: 32, dimChunk: 16, valueChunk: 32, order};
   if (workgroupBytes(big) <= maxWorkgroupBytes) {
     return big;
   }
-  const small: TileTraits = {tile: SMALL_TILES[info.naDim], chunkCols: 16, dimChunk: 16, valueChunk: 16};
+  const small: TileTraits = {tile: SMALL_TILES[info.naDim], chunkCols: 16, dimChunk: 16, valueChunk: 16, order};
   if (workgroupBytes(small) <= maxWorkgroupBytes) {
     return small;
   }
@@ -129,6 +131,19 @@ export interface GemmTileTraits {
   lanes?: number;
   /** The workgroups' order (WorkgroupOrder; default DEFAULT_ORDER). Only a matter of speed. */
   order?: WorkgroupOrder;
+}
+
+/**
+ * The fused backward's workgroup order per rank, for its dq pass (where its traits do not say) and its dk/dv pass.
+ * 3-D tiles first: on the H200, 3d-video's forward+backward took 2427-2465 ms against 2623-2625 heads first (two
+ * runs of each in turns, bench/RESULTS.md), as the forward gained; 2d-large's and 1d-long's kernel times moved by
+ * under 1%, so they keep the default (2d-nat's backward runs the row programs, which have no order).
+ */
+const BACKWARD_ORDER: Record<number, WorkgroupOrder> = {1: DEFAULT_ORDER, 2: DEFAULT_ORDER, 3: 'tiles'};
+
+/** The fused backward's workgroup order for a call of rank `naDim` (BACKWARD_ORDER). */
+export function backwardOrder(naDim: number): WorkgroupOrder {
+  return BACKWARD_ORDER[naDim] ?? DEFAULT_ORDER;
 }
 
 /** The workgroup order of these traits. */
