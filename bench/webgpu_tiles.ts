@@ -7,7 +7,11 @@
  * column, a relative L2 difference (float32 sums in another order: about 1e-6; a wrong program: about 1).
  *
  *   npx tsx bench/webgpu_tiles.ts [--preset 2d-nat,2d-large] [--backward] [--budget-ms 2000] [--extra-only]
- *                                 [--rounds N]
+ *                                 [--rounds N] [--profile]
+ *
+ * `--profile`: after each program's timings, one call (and with `--backward` one forward+backward) under tf.time,
+ * and its GPU time per WebGPU program (timestamp queries; summed over the programs of one name), so that the
+ * passes of a backward are seen apart.
  *
  * The halo forward (NATTEN_WEBGPU_FUSED=halo, for windows up to 256 keys) runs under a few tiles too.
  * Extra tile shapes to try: NATTEN_WEBGPU_TILES='[{"tile":[1,4,8],"gr":8,"gc":16,"tm":4,"tn":4,"dimChunk":32}]';
@@ -85,11 +89,12 @@ interface Args {
   budgetMs: number;
   extraOnly: boolean;
   rounds: number;
+  profile: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
   const args: Args = {presets: ['2d-nat', '2d-large', '1d-long', '3d-video'], backward: false, budgetMs: 2000,
-                      extraOnly: false, rounds: 1};
+                      extraOnly: false, rounds: 1, profile: false};
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--preset') {
       args.presets = argv[++i].split(',');
@@ -97,6 +102,8 @@ function parseArgs(argv: string[]): Args {
       args.backward = true;
     } else if (argv[i] === '--budget-ms') {
       args.budgetMs = Number(argv[++i]);
+    } else if (argv[i] === '--profile') {
+      args.profile = true;
     } else if (argv[i] === '--extra-only') {
       args.extraOnly = true;
     } else if (argv[i] === '--rounds') {
@@ -106,10 +113,30 @@ function parseArgs(argv: string[]): Args {
       }
     } else {
       throw new Error(`webgpu_tiles: unknown argument ${argv[i]}; expected --preset, --backward, --budget-ms, ` +
-                      '--extra-only, --rounds');
+                      '--extra-only, --rounds, --profile');
     }
   }
   return args;
+}
+
+/**
+ * GPU time per program of one call of `fn` (tf.time's timestamp queries), summed over the programs of each name,
+ * as "name ms, name ms (total ms)"; or why there is none.
+ */
+async function programTimes(fn: () => tf.Tensor[]): Promise<string> {
+  const info = await tf.time(() => tf.dispose(fn()));
+  // tfjs-backend-webgpu 4.22: "Name: ms, Name: ms, ..." (the program classes' names, one entry per program run).
+  const extra = (info as unknown as {getExtraProfileInfo?: () => string}).getExtraProfileInfo;
+  if (typeof info.kernelMs !== 'number' || extra == null) {
+    return `no per-program times (${JSON.stringify(info.kernelMs)})`;
+  }
+  const byName = new Map<string, number>();
+  for (const entry of extra().split(', ')) {
+    const at = entry.lastIndexOf(': ');
+    const name = entry.slice(0, at), ms = Number(entry.slice(at + 2));
+    byName.set(name, (byName.get(name) ?? 0) + ms);
+  }
+  return `${[...byName].map(([name, ms]) => `${name} ${ms.toFixed(3)}`).join(', ')} (total ${info.kernelMs.toFixed(3)} ms)`;
 }
 
 /** ||a - b|| / ||b|| over all elements, on the device (one scalar read back). */
@@ -140,7 +167,10 @@ async function main(): Promise<void> {
     const op = [na1d, na2d, na3d][rank - 1];
     const options = {kernelSize: p.kernelSize, dilation: p.dilation};
     const forward = () => [op(q, k, v, options) as tf.Tensor];
-    const both = () => tf.grads((a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => op(a, b, c, options) as tf.Tensor)([q, k, v]);
+    // The upstream gradient given and resident, as in bench.ts: without it tf.grads makes ones on the host and
+    // uploads them every call (755 MB on 3d-video), which this tool's forward+backward used to time as well.
+    const dOut = tf.tidy(() => tf.mul(tf.randomNormal(shape), 1));
+    const both = () => tf.grads((a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => op(a, b, c, options) as tf.Tensor)([q, k, v], dOut);
     const volume = p.kernelSize.reduce((a, b) => a * b, 1);
     const extraHere = extra.filter(t => t.tile.filter(x => x > 1).length <= rank);
     const list: Array<[string, string]> = args.extraOnly ?
@@ -169,13 +199,19 @@ async function main(): Promise<void> {
         }
         console.log(`| ${p.name} | ${fused} | ${label} | ${fwd.toFixed(3)} | ${(naFlops(p) / fwd / 1e9).toPrecision(3)} | ${
             bwd} | ${diff} |`);
+        if (args.profile) {
+          console.log(`  forward programs: ${await programTimes(forward)}`);
+          if (args.backward) {
+            console.log(`  forward+backward programs: ${await programTimes(both)}`);
+          }
+        }
       } catch (e) {
         console.log(`| ${p.name} | ${fused} | ${label} | failed: ${(e as Error).message.slice(0, 120)} | | |`);
       }
     }
     tf.env().set(NATTEN_WEBGPU_FUSED, 'auto');
     tf.env().set(NATTEN_WEBGPU_TILE, '');
-    tf.dispose([q, k, v, ...(first != null ? [first] : [])]);
+    tf.dispose([q, k, v, dOut, ...(first != null ? [first] : [])]);
   }
   process.exit(0);
 }
