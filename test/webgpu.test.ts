@@ -16,8 +16,9 @@ import {core, na1d, na1dQK, NATTEN_COMPOSED_MAX_BYTES, NATTEN_FORCE_COMPOSED, NA
 import {computeNAInfo, NAInfo} from '../src/core/na_info';
 import {haloBoxLengths} from '../src/kernels/webgpu/na_forward_halo_webgpu';
 import {forwardPath} from '../src/kernels/webgpu/kernel_util';
-import {backwardOrder, chooseGemmTraits, chooseTraits, gemmWorkgroupBytes, GemmTileTraits, tiledDims, traitsKey,
-        workgroupOrder} from '../src/kernels/webgpu/tile_traits';
+import {backwardOrder, chooseGemmTraits, gemmWorkgroupBytes, GemmTileTraits, tiledDims, workgroupOrder} from
+    '../src/kernels/webgpu/tile_traits';
+import {kvExtraBytes} from '../src/kernels/webgpu/na_backward_kv_webgpu';
 import {naMaskWgsl} from '../src/kernels/webgpu/na_mask_wgsl';
 import {foldDispatch} from '../src/kernels/webgpu/program_util';
 import {read, useBackend, CPU, WEBGPU, WEBGPU_TILED} from './harness';
@@ -373,12 +374,13 @@ describe('WebGPU: the tiled forward\'s tile shapes', () => {
     expect([[1, 64], [2, 32], [2, 64], [3, 128]].map(([r, d]) =>
         workgroupOrder(chooseGemmTraits(dimInfo(r, d), H200.bytes, H200.threads, '', true))))
         .toEqual(['heads', 'heads', 'heads', 'tiles']);
-    // The backward (dq and dk/dv passes) runs tiles first in 3-D alone (measured on 3d-video), and its key tiles'
-    // programs bake the order into their key.
+    // The backward (dq and dk/dv passes) runs tiles first in 3-D alone (measured on 3d-video).
     expect([1, 2, 3].map(backwardOrder)).toEqual(['heads', 'heads', 'tiles']);
-    expect(chooseTraits(info(3), H200.bytes, 'tiles').order).toBe('tiles');
-    expect(chooseTraits(info(2), H200.bytes).order).toBe('heads');
-    expect(traitsKey(chooseTraits(info(3), H200.bytes, 'tiles'))).not.toBe(traitsKey(chooseTraits(info(3), H200.bytes)));
+    // The dk/dv pass's own workgroup table (kvExtraBytes) counts against the device's workgroup memory.
+    const first = chooseGemmTraits(info(3), H200.bytes, H200.threads);
+    const kvBytes = gemmWorkgroupBytes(first) + kvExtraBytes(first);
+    expect(chooseGemmTraits(info(3), kvBytes, H200.threads, '', false, kvExtraBytes)).toEqual(first);
+    expect(chooseGemmTraits(info(3), kvBytes - 1, H200.threads, '', false, kvExtraBytes)).not.toEqual(first);
     expect(() => chooseGemmTraits(dimInfo(2, 64), H200.bytes, H200.threads,
                                   JSON.stringify({tile: [1, 2, 8], gr: 4, gc: 8, tm: 4, tn: 4, dimChunk: 8, rolled: 'dims'})))
         .toThrow(/rolled true, false, "score" or "acc"/);

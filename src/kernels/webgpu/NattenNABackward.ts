@@ -2,7 +2,8 @@ import type {KernelConfig, KernelFunc, TensorInfo} from '@tensorflow/tfjs-core';
 import type {NAInfo} from '../../core/na_info';
 import {NABackwardInputs, NattenNABackward} from '../kernel_names';
 import {gemmTraits, packExtras, qkvInfo, run, shaped, unpack, useTiled} from './kernel_util';
-import {NABackwardKeyProgram} from './na_backward_key_webgpu';
+import {NABackwardExtraProgram} from './na_backward_key_webgpu';
+import {kvExtraBytes, NABackwardKVProgram} from './na_backward_kv_webgpu';
 import {NABackwardQueryProgram} from './na_backward_query_webgpu';
 import {NABackwardRowProgram} from './na_backward_row_webgpu';
 import {NADeltaProgram} from './na_delta_webgpu';
@@ -20,24 +21,26 @@ function passes(gpu: Backend, info: NAInfo, hasRpb: boolean): {dq: Pass, dkdv: P
   const {batch: B, numTokens: N, heads: H, headsKv: Hk, headDim: D, headDimV: Dv, nExtra: E} = info;
   const hasExtra = E > 0;
   if (useTiled(info)) {
-    // dq: the forward's register-blocked tiles; dk/dv: the key-tiled programs' own traits. Both in the rank's
-    // backward order (an override's own order stands).
+    // dq: query tiles, dk/dv: key tiles, both register-blocked (the dk/dv pass's traits leave room for its own
+    // workgroup table), in the rank's backward order (an override's own order stands); the extra tokens' dk/dv:
+    // the first tiled design's traits.
     const order = backwardOrder(info.naDim);
-    const chosen = gemmTraits(gpu, info);
-    const qTraits: GemmTileTraits = chosen.order === undefined ? Object.assign({}, chosen, {order}) : chosen;
+    const inOrder = (t: GemmTileTraits) => t.order === undefined ? Object.assign({}, t, {order}) : t;
+    const qTraits = inOrder(gemmTraits(gpu, info));
     const qTiles = queryTiles(info, qTraits);
     const dqCount = B * H * qTiles[0] * qTiles[1] * qTiles[2];
-    const traits = chooseTraits(info, limits.maxComputeWorkgroupStorageSize, order);
-    const tiles = queryTiles(info, traits);
-    const numTiles = tiles[0] * tiles[1] * tiles[2];
-    const kvCount = B * Hk * numTiles, extraCount = B * Hk * Math.ceil(E / tileRows(traits));
+    const kTraits = inOrder(gemmTraits(gpu, info, false, kvExtraBytes));
+    const kTiles = queryTiles(info, kTraits);
+    const kvCount = B * Hk * kTiles[0] * kTiles[1] * kTiles[2];
+    const traits = chooseTraits(info, limits.maxComputeWorkgroupStorageSize);
+    const extraCount = B * Hk * Math.ceil(E / tileRows(traits)), tiles = queryTiles(info, traits);
     return {
       dq: [new NABackwardQueryProgram(qTraits, tiledDims(qTraits, D, Dv), hasRpb, hasExtra, B * N * H * D, dqCount,
                                       maxDim),
            geometryUniforms(info, dqCount, qTiles)],
-      dkdv: [new NABackwardKeyProgram(traits, D, Dv, hasRpb, false, B * N * Hk * (D + Dv), kvCount, maxDim),
-             geometryUniforms(info, kvCount, tiles)],
-      extra: hasExtra ? [new NABackwardKeyProgram(traits, D, Dv, false, true, B * E * Hk * (D + Dv), extraCount, maxDim),
+      dkdv: [new NABackwardKVProgram(kTraits, tiledDims(kTraits, D, Dv), hasRpb, B * N * Hk * (D + Dv), kvCount, maxDim),
+             geometryUniforms(info, kvCount, kTiles)],
+      extra: hasExtra ? [new NABackwardExtraProgram(traits, D, Dv, B * E * Hk * (D + Dv), extraCount, maxDim),
                          geometryUniforms(info, extraCount, tiles)] :
                         null,
     };

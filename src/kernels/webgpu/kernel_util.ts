@@ -85,10 +85,11 @@ export function forwardPath(info: NAInfo): 'row' | 'tiled' | 'halo' {
 
 /**
  * The register-blocked tile traits for a call on this device, for the fused forward (`forward`) or the backward
- * dq pass (NATTEN_WEBGPU_TILE overrides them).
+ * dq and dk/dv passes (NATTEN_WEBGPU_TILE overrides them); `extraBytes` as chooseGemmTraits's.
  */
-export function gemmTraits(backend: Backend, info: NAInfo, forward = false): GemmTileTraits {
+export function gemmTraits(backend: Backend, info: NAInfo, forward = false,
+                           extraBytes?: (t: GemmTileTraits) => number): GemmTileTraits {
   const limits = deviceLimits(backend);
   return chooseGemmTraits(info, limits.maxComputeWorkgroupStorageSize, limits.maxComputeInvocationsPerWorkgroup,
-                          getWebGPUTileOverride(), forward);
+                          getWebGPUTileOverride(), forward, extraBytes);
 }

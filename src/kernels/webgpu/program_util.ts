@@ -16,7 +16,7 @@ export type ProgramUniform = Array<{type: 'int32' | 'float32' | 'uint32', data: 
  * to three axes (leading axes of length 1, like NAInfo's L3/k3/...); the fourth lane is unused.
  * `workgroupCount` is the number of workgroups the program really needs (the dispatch may round it up).
  * Head dims are uniforms too: programs bake only their dims rounded up (to a multiple of 4 in the row programs,
- * `RowDims`; of their staging steps in the register-blocked ones, `TiledDims`; of 16 in the key-tiled dk/dv
+ * `RowDims`; of their staging steps in the register-blocked ones, `TiledDims`; of 16 in the extra tokens' dk/dv
  * pass, `dimClass`), so one pipeline serves every head dim of its class.
  */
 export const GEOMETRY_UNIFORMS = 'batch : i32, heads : i32, headsKv : i32, headsPerKv : i32, numTokens : i32, ' +
@@ -185,7 +185,7 @@ export function disposeAll(backend: Backend, infos: Array<TensorInfo | null | un
  */
 export const RESCALE_MARGIN = 8;
 
-/** Head dims rounded up to a multiple of 16: what the key-tiled dk/dv pass bakes into its loops (and shaderKey). */
+/** Head dims rounded up to a multiple of 16: what the extra tokens' dk/dv pass bakes into its loops (and shaderKey). */
 export function dimClass(dim: number): number {
   return Math.max(16, Math.ceil(dim / 16) * 16);
 }

@@ -1,5 +1,5 @@
 /**
- * WGSL of the key-tiled backward pass (dk/dv, na_backward_key_webgpu.ts): its constants, and the mini-GEMMs
+ * WGSL of the extra tokens' backward pass (their dk/dv, na_backward_key_webgpu.ts): its constants, and the mini-GEMMs
  * that fill a score tile from two operands staged in workgroup memory and add a weights tile times a chunk's
  * rows into the thread's accumulator. (The query-tiled programs use tiled_wgsl.ts.)
  */

@@ -1,7 +1,7 @@
 /**
  * Tile configuration of the tiled NA programs, in one place so it is easy to tune: every value here is baked
- * into the WGSL and part of the shaderKey. Two families: `TileTraits` (below) for the key-tiled backward dk/dv
- * pass, `GemmTileTraits` (further down) for the register-blocked fused forward and backward dq.
+ * into the WGSL and part of the shaderKey. Two families: `TileTraits` (below) for the backward's extra-token
+ * dk/dv pass, `GemmTileTraits` (further down) for the register-blocked fused forward and backward dq and dk/dv.
  *
  * TileTraits: a workgroup of 256 threads is a 16 x 16 grid. In the score phase thread (tr, tc) computes a block of
  * `rowsPerThread x colsPerThread` scores of the `tileRows x chunkCols` score tile (a register-tiled mini-GEMM
@@ -32,8 +32,6 @@ export interface TileTraits {
   dimChunk: number;
   /** Output columns per step of the accumulation (a multiple of 16). */
   valueChunk: number;
-  /** The workgroups' order (WorkgroupOrder; default DEFAULT_ORDER). Only a matter of speed. */
-  order?: WorkgroupOrder;
 }
 
 export const THREADS = 256;
@@ -44,7 +42,7 @@ export function tileRows(t: TileTraits): number {
 }
 
 export function traitsKey(t: TileTraits): string {
-  return `t${t.tile.join('x')}_c${t.chunkCols}_dc${t.dimChunk}_vc${t.valueChunk}_o${t.order ?? DEFAULT_ORDER}`;
+  return `t${t.tile.join('x')}_c${t.chunkCols}_dc${t.dimChunk}_vc${t.valueChunk}`;
 }
 
 /** Bytes of workgroup memory a tiled program with these traits declares (see tiled_wgsl.ts). */
@@ -61,14 +59,14 @@ const SMALL_TILES: Record<number, [number, number, number]> = {1: [1, 1, 32], 2:
 
 /**
  * Traits for a call: 64-row tiles and 32-column chunks where the device's workgroup memory allows, else
- * 32-row tiles and 16-column chunks (WebGPU's default 16 KiB); workgroups in `order`.
+ * 32-row tiles and 16-column chunks (WebGPU's default 16 KiB).
  */
-export function chooseTraits(info: NAInfo, maxWorkgroupBytes: number, order: WorkgroupOrder = DEFAULT_ORDER): TileTraits {
-  const big: TileTraits = {tile: TILES[info.naDim], chunkCols: 32, dimChunk: 16, valueChunk: 32, order};
+export function chooseTraits(info: NAInfo, maxWorkgroupBytes: number): TileTraits {
+  const big: TileTraits = {tile: TILES[info.naDim], chunkCols: 32, dimChunk: 16, valueChunk: 32};
   if (workgroupBytes(big) <= maxWorkgroupBytes) {
     return big;
   }
-  const small: TileTraits = {tile: SMALL_TILES[info.naDim], chunkCols: 16, dimChunk: 16, valueChunk: 16, order};
+  const small: TileTraits = {tile: SMALL_TILES[info.naDim], chunkCols: 16, dimChunk: 16, valueChunk: 16};
   if (workgroupBytes(small) <= maxWorkgroupBytes) {
     return small;
   }
@@ -79,7 +77,8 @@ export function chooseTraits(info: NAInfo, maxWorkgroupBytes: number, order: Wor
 
 // ---------------------------------------------------------------------------------------------------------
 // The register-blocked tiles of the tiled fused forward and the backward dq pass (na_forward_webgpu.ts,
-// na_backward_query_webgpu.ts, tiled_wgsl.ts). The key-tiled dk/dv pass still uses the traits above.
+// na_backward_query_webgpu.ts, na_backward_kv_webgpu.ts with keys as rows, tiled_wgsl.ts). The extra tokens' dk/dv
+// pass still uses the traits above.
 //
 // A workgroup is a `gr x gc` grid of threads. It owns `rows = gr * tm` tile rows (queries) and walks the
 // columns (keys) in chunks of `cols = gc * tn`. Thread (tr, tc) computes the `tm x tn` block of scores of rows
@@ -311,21 +310,22 @@ const FORWARD_PICKS: ForwardPick[] = [
 /**
  * Traits for a call: the first candidate that fits the device's workgroup memory (for the fused forward, its
  * picks first, then the rank's candidates), or `override` (a GemmTileTraits as JSON, from NATTEN_WEBGPU_TILE).
+ * `extraBytes(t)`: workgroup memory the program declares beyond gemmWorkgroupBytes (the dk/dv pass's).
  */
 export function chooseGemmTraits(info: NAInfo, maxWorkgroupBytes: number, maxThreads: number, override = '',
-                                 forward = false): GemmTileTraits {
+                                 forward = false, extraBytes: (t: GemmTileTraits) => number = () => 0): GemmTileTraits {
   const dim = Math.max(info.headDim, info.headDimV);
   const picks = forward ? FORWARD_PICKS.filter(p => p.naDim === info.naDim && dim >= (p.minHeadDim ?? 1) &&
                                                     dim <= p.maxHeadDim).map(p => p.traits) : [];
   const candidates = override !== '' ? [JSON.parse(override) as GemmTileTraits] : [...picks, ...GEMM_CANDIDATES[info.naDim]];
   for (const t of candidates) {
     checkGemmTraits(t);
-    if (gemmWorkgroupBytes(t, info.headDim) <= maxWorkgroupBytes && threads(t) <= maxThreads) {
+    if (gemmWorkgroupBytes(t, info.headDim) + extraBytes(t) <= maxWorkgroupBytes && threads(t) <= maxThreads) {
       return t;
     }
   }
   const t = candidates[candidates.length - 1];
-  throw new Error(`tfjs-natten webgpu: the tiled NA programs need ${gemmWorkgroupBytes(t, info.headDim)} bytes of workgroup ` +
+  throw new Error(`tfjs-natten webgpu: the tiled NA programs need ${gemmWorkgroupBytes(t, info.headDim) + extraBytes(t)} bytes of workgroup ` +
                   `memory and ${threads(t)} threads, over the device's maxComputeWorkgroupStorageSize of ${
                       maxWorkgroupBytes} or maxComputeInvocationsPerWorkgroup of ${maxThreads}`);
 }

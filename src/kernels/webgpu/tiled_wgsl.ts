@@ -476,6 +476,28 @@ fn tileGrid(wg : i32, inner : i32, group : i32, shape : vec3<i32>) -> TileGrid {
 `;
 
 /**
+ * WGSL: `linearBounds(start, len, lin0, lin1)`, the per-axis bounds [lo, hi] (inclusive) of the positions
+ * lin0 .. lin1 (lin0 <= lin1, linear over the box at `start` of lengths `len`, axis 0 outermost): for a tile's rows
+ * or a chunk's columns.
+ */
+export const LINEAR_BOUNDS_WGSL = `
+struct Bounds {
+  lo : vec3<i32>,
+  hi : vec3<i32>,
+};
+
+fn linearBounds(start : vec3<i32>, len : vec3<i32>, lin0 : i32, lin1 : i32) -> Bounds {
+  let a = start + vec3<i32>(lin0 / (len.y * len.z), (lin0 / len.z) % len.y, lin0 % len.z);
+  let z = start + vec3<i32>(lin1 / (len.y * len.z), (lin1 / len.z) % len.y, lin1 % len.z);
+  let full = start + len - vec3<i32>(1);
+  var b : Bounds;
+  b.lo = vec3<i32>(a.x, select(start.y, a.y, a.x == z.x), select(start.z, a.z, a.x == z.x && a.y == z.y));
+  b.hi = vec3<i32>(z.x, select(full.y, z.y, a.x == z.x), select(full.z, z.z, a.x == z.x && a.y == z.y));
+  return b;
+}
+`;
+
+/**
  * WGSL: the `group` argument of tileGrid for workgroups in `order` whose inner index is a head (`kv` false) or a
  * kv head (`kv` true).
  */
@@ -490,7 +512,7 @@ export function groupOf(order: WorkgroupOrder, kv = false): string {
  * (linear over the box, axis 0 outermost); the extra tokens follow as further chunks. `makeQueryTile(wg, group)`:
  * group as tileGrid's (groupOf).
  */
-export const QUERY_TILE_WGSL = `${TILE_GRID_WGSL}
+export const QUERY_TILE_WGSL = `${TILE_GRID_WGSL}${LINEAR_BOUNDS_WGSL}
 struct QueryTile {
   b : i32,
   h : i32,
@@ -558,21 +580,6 @@ fn boxKeyHat(t : QueryTile, lin : i32) -> vec3<i32> {
   return t.boxStart + vec3<i32>(lin / (bl.y * bl.z), (lin / bl.z) % bl.y, lin % bl.z);
 }
 
-// Per-axis bounds [lo, hi] (inclusive) of the in-group positions of the box keys lin0 .. lin1 (lin0 <= lin1).
-struct Bounds {
-  lo : vec3<i32>,
-  hi : vec3<i32>,
-};
-
-fn linearBounds(start : vec3<i32>, len : vec3<i32>, lin0 : i32, lin1 : i32) -> Bounds {
-  let a = start + vec3<i32>(lin0 / (len.y * len.z), (lin0 / len.z) % len.y, lin0 % len.z);
-  let z = start + vec3<i32>(lin1 / (len.y * len.z), (lin1 / len.z) % len.y, lin1 % len.z);
-  let full = start + len - vec3<i32>(1);
-  var b : Bounds;
-  b.lo = vec3<i32>(a.x, select(start.y, a.y, a.x == z.x), select(start.z, a.z, a.x == z.x && a.y == z.y));
-  b.hi = vec3<i32>(z.x, select(full.y, z.y, a.x == z.x), select(full.z, z.z, a.x == z.x && a.y == z.y));
-  return b;
-}
 `;
 
 /**
