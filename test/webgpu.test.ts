@@ -355,7 +355,7 @@ describe('WebGPU: the tiled forward\'s tile shapes', () => {
         .toThrow(/prefetch only with resident/);
   });
 
-  it('gives the fused forward its measured picks first (not the dq pass), where they fit', () => {
+  it('gives the fused forward and the backward their measured picks first, where they fit', () => {
     const dimInfo = (naDim: number, headDim: number) => ({naDim, headDim, headDimV: headDim}) as NAInfo;
     const fields = (t: GemmTileTraits) => [t.tile, t.gr, t.gc, t.tm, t.tn, t.resident === true, t.prefetch === true];
     expect(fields(chooseGemmTraits(dimInfo(2, 32), H200.bytes, H200.threads, '', true)))
@@ -384,7 +384,12 @@ describe('WebGPU: the tiled forward\'s tile shapes', () => {
     expect(() => chooseGemmTraits(dimInfo(2, 64), H200.bytes, H200.threads,
                                   JSON.stringify({tile: [1, 2, 8], gr: 4, gc: 8, tm: 4, tn: 4, dimChunk: 8, rolled: 'dims'})))
         .toThrow(/rolled true, false, "score" or "acc"/);
-    // Past the picks' head dims, for the dq pass, and where a pick does not fit: the rank's candidates.
+    // The backward's (dq and dk/dv) own pick: 2-D up to head dim 64 (measured on 2d-large); 3-D keeps its rank's.
+    expect(fields(chooseGemmTraits(dimInfo(2, 64), H200.bytes, H200.threads)))
+        .toEqual([[1, 4, 8], 16, 8, 2, 4, false, false]);
+    expect(fields(chooseGemmTraits(dimInfo(2, 96), H200.bytes, H200.threads)))
+        .toEqual(fields(chooseGemmTraits(info(2), H200.bytes, H200.threads)));
+    // Past the picks' head dims, for the backward in 3-D, and where a pick does not fit: the rank's candidates.
     const rankFirst = fields(chooseGemmTraits(info(3), H200.bytes, H200.threads));
     expect(fields(chooseGemmTraits(dimInfo(3, 160), H200.bytes, H200.threads, '', true))).toEqual(rankFirst);
     expect(fields(chooseGemmTraits(dimInfo(3, 128), H200.bytes, H200.threads))).toEqual(rankFirst);

@@ -38,7 +38,8 @@ function passes(gpu: Backend, info: NAInfo, hasRpb: boolean): {dq: Pass, dkdv: P
       dq: [new NABackwardQueryProgram(qTraits, tiledDims(qTraits, D, Dv), hasRpb, hasExtra, B * N * H * D, dqCount,
                                       maxDim),
            geometryUniforms(info, dqCount, qTiles)],
-      dkdv: [new NABackwardKVProgram(kTraits, tiledDims(kTraits, D, Dv), hasRpb, B * N * Hk * (D + Dv), kvCount, maxDim),
+      dkdv: [new NABackwardKVProgram(kTraits, tiledDims(kTraits, D, Dv), hasRpb, B * N * Hk * (D + Dv), kvCount,
+                                     maxDim),
              geometryUniforms(info, kvCount, kTiles)],
       extra: hasExtra ? [new NABackwardExtraProgram(traits, D, Dv, B * E * Hk * (D + Dv), extraCount, maxDim),
                          geometryUniforms(info, extraCount, tiles)] :

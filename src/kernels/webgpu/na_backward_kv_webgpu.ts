@@ -78,9 +78,8 @@ ${unroll(tm, i => `    redo = redo || (i == ${i} && rowValid_${i} && (${bad(i)})
         for (var d4 = 0; d4 < (uniforms.headDimV + 3) / 4; d4++) {
           dp += dot(ldValue(krow, d4), ldDOut(qrow, d4));
         }
-        let bias = ${this.hasRpb ?
-            'rpb[max(rpbPart(jHat) + h * rpbVolume() + rpbPart(uniforms.kernel.xyz - vec3<i32>(1)) - rpbPart(hat), 0)]' :
-            '0.0'};
+        let bias = ${this.hasRpb ? `rpb[max(rpbPart(jHat) + h * rpbVolume() +
+                                            rpbPart(uniforms.kernel.xyz - vec3<i32>(1)) - rpbPart(hat), 0)]` : '0.0'};
         let p = exp(s * uniforms.scale + bias - st.x);
         let ds = p * (dp - st.y);
 ${unroll(nkv, n => `        x_${n} = fma(vec4<f32>(ds), ldQuery(qrow, ${n} * GC + tc), x_${n});`)}
@@ -99,11 +98,11 @@ ${unroll(tm, i => `    if (i == ${i}) {
     const {tm, tn, gc, dimChunk} = this.traits;
     const ndc = this.dims.dk / dimChunk, ndcv = this.dims.dv / dimChunk;
     const nkv = this.dims.dk / (4 * gc), nvv = this.dims.dv / (4 * gc);
+    const bias = (i: number, j: number) => (this.hasRpb ? ` + rpb[max(rb_${i} + cp${j}.w, 0)]` : '');
     const weights = (i: number, j: number) => `
     {
       let vis = rowValid_${i} && inWindow(rowHat_${i}, cp${j}.xyz, ce${j}.xyz - cp${j}.xyz);
-      s_${i}_${j} = select(0.0, exp(s_${i}_${j} * uniforms.scale${this.hasRpb ? ` + rpb[max(rb_${i} + cp${j}.w, 0)]` : ''} - st${
-        j}.x), vis);
+      s_${i}_${j} = select(0.0, exp(s_${i}_${j} * uniforms.scale${bias(i, j)} - st${j}.x), vis);
       dp_${i}_${j} = select(0.0, s_${i}_${j} * (dp_${i}_${j} - st${j}.y), vis);
     }`;
     return `

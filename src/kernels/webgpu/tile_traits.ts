@@ -133,10 +133,10 @@ export interface GemmTileTraits {
 }
 
 /**
- * The fused backward's workgroup order per rank, for its dq pass (where its traits do not say) and its dk/dv pass.
- * 3-D tiles first: on the H200, 3d-video's forward+backward took 2427-2465 ms against 2623-2625 heads first (two
- * runs of each in turns, bench/RESULTS.md), as the forward gained; 2d-large's and 1d-long's kernel times moved by
- * under 1%, so they keep the default (2d-nat's backward runs the row programs, which have no order).
+ * The fused backward's workgroup order per rank, for its dq and dk/dv passes (where their traits do not say).
+ * 3-D tiles first: on the H200 (bench/RESULTS.md), 3d-video's dq and dk/dv passes took 258.2 and 335.2 ms against
+ * 302.0 and 377.7 heads first (the same [2,4,8] tiles, one call), as the forward gained; 2d-large and 1d-long read
+ * the same either way, so they keep the default (2d-nat's backward runs the row programs, which have no order).
  */
 const BACKWARD_ORDER: Record<number, WorkgroupOrder> = {1: DEFAULT_ORDER, 2: DEFAULT_ORDER, 3: 'tiles'};
 
@@ -266,10 +266,10 @@ const GEMM_CANDIDATES: Record<number, GemmTileTraits[]> = {
 
 /**
  * The fused forward's own picks, measured on the H200 (bench/RESULTS.md: bench/webgpu_tiles.ts per preset), tried
- * before the rank's candidates for calls of that rank whose head dims are at most `maxHeadDim`. The backward dq
- * pass keeps the rank's candidates (it ignores `resident` and `prefetch` anyway, and was not measured with these).
+ * before the rank's candidates for calls of that rank whose head dims are at most `maxHeadDim`. The backward has its
+ * own (BACKWARD_PICKS below; its passes ignore `resident` and `prefetch`).
  */
-interface ForwardPick {
+interface TilePick {
   naDim: number;
   /** The head dims (the larger of q's and v's) the pick is for: minHeadDim (default 1) to maxHeadDim. */
   minHeadDim?: number;
@@ -277,7 +277,7 @@ interface ForwardPick {
   traits: GemmTileTraits;
 }
 
-const FORWARD_PICKS: ForwardPick[] = [
+const FORWARD_PICKS: TilePick[] = [
   // 1d-long (head dim 64, kernel 1023): 19.86 ms against 22.02 for the rank's first candidate (third round,
   // 2026-11-28 23:50 UTC, with the warmed timing). Not below head dim 33: gc = 16 rounds the head dim up to 64.
   {naDim: 1, minHeadDim: 33, maxHeadDim: 64,
@@ -308,15 +308,29 @@ const FORWARD_PICKS: ForwardPick[] = [
 ];
 
 /**
- * Traits for a call: the first candidate that fits the device's workgroup memory (for the fused forward, its
- * picks first, then the rank's candidates), or `override` (a GemmTileTraits as JSON, from NATTEN_WEBGPU_TILE).
+ * The fused backward's own picks (its dq and dk/dv passes take the same traits), tried before the rank's
+ * candidates like FORWARD_PICKS.
+ */
+const BACKWARD_PICKS: TilePick[] = [
+  // 2d-large (head dim 64, kernel 13x13), 2026-11-30 (bench/webgpu_tiles.ts --backward --profile, one H200 call):
+  // [1,4,8] 16x8 threads of 2x4: dq 2.490 ms, dk/dv 3.408 against 2.949 and 4.063 for the rank's first candidate
+  // ([1,8,8] 16x16 of 4x4, heads or tiles first alike). Measured at head dim 64 only; with 8 thread columns a head
+  // dim of 32 stays 32 (16 would round it up to 64). 3d-video read it at 268.6 / 349.7 ms heads first, against
+  // 258.1 / 335.2 for its rank's candidate tiles first, which 3-D keeps.
+  {naDim: 2, maxHeadDim: 64, traits: {tile: [1, 4, 8], gr: 16, gc: 8, tm: 2, tn: 4, dimChunk: 32}},
+];
+
+/**
+ * Traits for a call: the first candidate that fits the device's workgroup memory (the fused forward's or the
+ * backward's picks first, then the rank's candidates), or `override` (a GemmTileTraits as JSON, from
+ * NATTEN_WEBGPU_TILE).
  * `extraBytes(t)`: workgroup memory the program declares beyond gemmWorkgroupBytes (the dk/dv pass's).
  */
 export function chooseGemmTraits(info: NAInfo, maxWorkgroupBytes: number, maxThreads: number, override = '',
                                  forward = false, extraBytes: (t: GemmTileTraits) => number = () => 0): GemmTileTraits {
   const dim = Math.max(info.headDim, info.headDimV);
-  const picks = forward ? FORWARD_PICKS.filter(p => p.naDim === info.naDim && dim >= (p.minHeadDim ?? 1) &&
-                                                    dim <= p.maxHeadDim).map(p => p.traits) : [];
+  const picks = (forward ? FORWARD_PICKS : BACKWARD_PICKS)
+      .filter(p => p.naDim === info.naDim && dim >= (p.minHeadDim ?? 1) && dim <= p.maxHeadDim).map(p => p.traits);
   const candidates = override !== '' ? [JSON.parse(override) as GemmTileTraits] : [...picks, ...GEMM_CANDIDATES[info.naDim]];
   for (const t of candidates) {
     checkGemmTraits(t);
