@@ -2,7 +2,7 @@ import type {KernelConfig, KernelFunc, TensorInfo} from '@tensorflow/tfjs-core';
 import type {NAInfo} from '../../core/na_info';
 import {NABackwardInputs, NattenNABackward} from '../kernel_names';
 import {gemmTraits, packExtras, qkvInfo, run, shaped, unpack, useTiled} from './kernel_util';
-import {NABackwardExtraProgram} from './na_backward_key_webgpu';
+import {NABackwardExtraProgram} from './na_backward_extra_webgpu';
 import {kvExtraBytes, NABackwardKVProgram} from './na_backward_kv_webgpu';
 import {NABackwardQueryProgram} from './na_backward_query_webgpu';
 import {NABackwardRowProgram} from './na_backward_row_webgpu';

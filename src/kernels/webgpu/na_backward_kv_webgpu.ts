@@ -15,7 +15,7 @@
  * multiply every query of a chunk, masked ones by an exact zero, so an Inf or NaN in the query or output gradient
  * of a query that does not see the key would enter as 0 * Inf = NaN).
  * Output packed in one buffer: `[dk (batch*tokens*headsKv*headDim) | dv (batch*tokens*headsKv*headDimV)]`.
- * The extra tokens' rows have their own program (na_backward_key_webgpu.ts).
+ * The extra tokens' rows have their own program (na_backward_extra_webgpu.ts).
  */
 import {GEOMETRY_WGSL, NAProgram} from './program_util';
 import {unroll} from './row_wgsl';

@@ -1,7 +1,7 @@
 /**
- * WGSL of the extra tokens' backward pass (their dk/dv, na_backward_key_webgpu.ts): its constants, and the mini-GEMMs
- * that fill a score tile from two operands staged in workgroup memory and add a weights tile times a chunk's
- * rows into the thread's accumulator. (The query-tiled programs use tiled_wgsl.ts.)
+ * WGSL of the extra tokens' backward pass (their dk/dv, na_backward_extra_webgpu.ts): its constants, and the
+ * mini-GEMMs that fill a score tile from two operands staged in workgroup memory and add a weights tile times a
+ * chunk's rows into the thread's accumulator. (The register-blocked programs use tiled_wgsl.ts.)
  */
 import {GRID, TileTraits, tileRows} from './tile_traits';
 

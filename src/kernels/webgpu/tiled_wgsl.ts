@@ -435,7 +435,7 @@ ${unroll(steps, n => unroll(4, k => `    if (${n * 4 * t.gc} + 4 * tc + ${k} < $
 }
 
 /**
- * WGSL shared by every tiled program (query tiles here, key tiles in na_backward_key_webgpu.ts):
+ * WGSL shared by every tiled program (query tiles here, key tiles in na_backward_kv_webgpu.ts):
  * `tileGrid(wg, inner, group, shape)` places workgroup `wg` with the inner index (head, or kv head for key tiles)
  * in runs of `group` (groupOf: all of them for heads first, the heads of one kv head for tiles first) fastest,
  * then the tile, then the run, then the batch, and finds the tile's place in the padded grid (`uniforms.tiles`
