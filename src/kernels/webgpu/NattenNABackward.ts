@@ -22,8 +22,8 @@ function passes(gpu: Backend, info: NAInfo, hasRpb: boolean): {dq: Pass, dkdv: P
   const hasExtra = E > 0;
   if (useTiled(info)) {
     // dq: query tiles, dk/dv: key tiles, both register-blocked (the dk/dv pass's traits leave room for its own
-    // workgroup table), in the rank's backward order (an override's own order stands); the extra tokens' dk/dv:
-    // the first tiled design's traits.
+    // workgroup table), in the rank's backward order (an override's own order stands); the extra tokens' dk/dv,
+    // only when there are extra tokens: the first tiled design's traits.
     const order = backwardOrder(info.naDim);
     const inOrder = (t: GemmTileTraits) => t.order === undefined ? Object.assign({}, t, {order}) : t;
     const qTraits = inOrder(gemmTraits(gpu, info));
@@ -32,8 +32,13 @@ function passes(gpu: Backend, info: NAInfo, hasRpb: boolean): {dq: Pass, dkdv: P
     const kTraits = inOrder(gemmTraits(gpu, info, false, kvExtraBytes));
     const kTiles = queryTiles(info, kTraits);
     const kvCount = B * Hk * kTiles[0] * kTiles[1] * kTiles[2];
-    const traits = chooseTraits(info, limits.maxComputeWorkgroupStorageSize);
-    const extraCount = B * Hk * Math.ceil(E / tileRows(traits)), tiles = queryTiles(info, traits);
+    let extra: Pass | null = null;
+    if (hasExtra) {
+      const traits = chooseTraits(info, limits.maxComputeWorkgroupStorageSize);
+      const extraCount = B * Hk * Math.ceil(E / tileRows(traits));
+      extra = [new NABackwardExtraProgram(traits, D, Dv, B * E * Hk * (D + Dv), extraCount, maxDim),
+               geometryUniforms(info, extraCount, queryTiles(info, traits))];
+    }
     return {
       dq: [new NABackwardQueryProgram(qTraits, tiledDims(qTraits, D, Dv), hasRpb, hasExtra, B * N * H * D, dqCount,
                                       maxDim),
@@ -41,9 +46,7 @@ function passes(gpu: Backend, info: NAInfo, hasRpb: boolean): {dq: Pass, dkdv: P
       dkdv: [new NABackwardKVProgram(kTraits, tiledDims(kTraits, D, Dv), hasRpb, B * N * Hk * (D + Dv), kvCount,
                                      maxDim),
              geometryUniforms(info, kvCount, kTiles)],
-      extra: hasExtra ? [new NABackwardExtraProgram(traits, D, Dv, B * E * Hk * (D + Dv), extraCount, maxDim),
-                         geometryUniforms(info, extraCount, tiles)] :
-                        null,
+      extra,
     };
   }
   const row = (kind: 'query' | 'key' | 'extra', size: number, rows: number): Pass => {
