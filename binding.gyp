@@ -8,29 +8,26 @@
   ],
   "targets": [
     {
-      # tfjs-natten's CUDA addon (npm run build:cuda; scripts/build-cuda.js sets the targets and the CUDA root).
-      # The .cu files go through nvcc by the rule below; the CUDA runtime is linked statically.
-      "target_name": "natten_cuda",
+      # The CUDA code, compiled once by the nvcc rule below for both addons that link it: natten_cuda (npm run
+      # build:cuda) and natten_tf's GPU kernels (-Dnatten_tf_gpu=1), which take only the objects they call (not
+      # the host API or the tools). Each fna_hdim file takes nvcc minutes: compiled per addon, they were most of
+      # CI's build time. Built only as a dependency.
+      "target_name": "natten_cuda_kernels",
+      "type": "static_library",
       "variables": {
         "natten_cuda_root%": "<!(node scripts/build-cuda.js --print cuda-root)"
       },
       "sources": [
-        "native/src/addon/natten_cuda_addon.cc",
-        "native/src/addon/natten_addon_tools.cc",
+        "native/src/cuda/launch.cu",
         "native/src/cuda/reference.cu",
         "native/src/cuda/na_split.cu",
         "native/src/cuda/fna_hdim32.cu",
         "native/src/cuda/fna_hdim64.cu",
         "native/src/cuda/fna_hdim128.cu",
         "native/src/cuda/fna_hdim256.cu",
-        "native/src/cuda/launch.cu",
         "native/src/cuda/host_api.cu",
         "native/src/cuda/tools.cu"
       ],
-      "include_dirs": ["native/include", "native/src/cuda", "<(natten_cuda_root)/include"],
-      "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],
-      "cflags_cc": ["-std=c++17"],
-      "libraries": ["<(natten_cuda_root)/lib64/libcudart_static.a", "-ldl", "-lrt", "-lpthread"],
       "rules": [
         {
           "rule_name": "natten_nvcc",
@@ -47,6 +44,25 @@
           "process_outputs_as_sources": 1
         }
       ]
+    },
+    {
+      # tfjs-natten's CUDA addon (npm run build:cuda; scripts/build-cuda.js sets the targets and the CUDA root):
+      # the library above, whose host API and tools only it calls, and the CUDA runtime, linked statically.
+      "target_name": "natten_cuda",
+      "variables": {
+        "natten_cuda_root%": "<!(node scripts/build-cuda.js --print cuda-root)"
+      },
+      "sources": [
+        "native/src/addon/natten_cuda_addon.cc",
+        "native/src/addon/natten_addon_tools.cc"
+      ],
+      "include_dirs": ["native/include", "native/src/cuda", "<(natten_cuda_root)/include"],
+      "dependencies": [
+        "natten_cuda_kernels",
+        "<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"
+      ],
+      "cflags_cc": ["-std=c++17"],
+      "libraries": ["<(natten_cuda_root)/lib64/libcudart_static.a", "-ldl", "-lrt", "-lpthread"]
     }
   ]
 }

@@ -25,41 +25,18 @@
           'cflags_cc!': ['-fno-exceptions'],
           'libraries': ['-L<(natten_tf_lib)', '-l:libtensorflow_framework.so.2'],
           'conditions': [
-            # The GPU kernels: tf_gpu.cc and issue 8's CUDA kernels behind natten/cuda/api.h, compiled by nvcc
-            # for the architectures scripts/build-cuda.js names (NATTEN_CUDA_ARCHS), CUDA runtime static.
+            # The GPU kernels: tf_gpu.cc and issue 8's CUDA kernels behind natten/cuda/api.h, from the library
+            # natten_cuda links too (binding.gyp's natten_cuda_kernels: compiled once by nvcc for the
+            # architectures scripts/build-cuda.js names, NATTEN_CUDA_ARCHS), CUDA runtime static.
             ['natten_tf_gpu==1', {
               'variables': {
                 'natten_cuda_root%': '<!(node scripts/build-cuda.js --print cuda-root)',
               },
-              'sources': [
-                'tf_gpu.cc',
-                '../cuda/launch.cu',
-                '../cuda/reference.cu',
-                '../cuda/na_split.cu',
-                '../cuda/fna_hdim32.cu',
-                '../cuda/fna_hdim64.cu',
-                '../cuda/fna_hdim128.cu',
-                '../cuda/fna_hdim256.cu',
-              ],
+              'sources': ['tf_gpu.cc'],
+              'dependencies': ['natten_cuda_kernels'],
               'defines': ['NATTEN_TF_GPU'],
               'include_dirs': ['<(natten_cuda_root)/include'],
               'libraries': ['<(natten_cuda_root)/lib64/libcudart_static.a', '-ldl', '-lrt'],
-              'rules': [
-                {
-                  'rule_name': 'natten_tf_nvcc',
-                  'extension': 'cu',
-                  # The CUDA headers too (absolute paths), so make rebuilds the kernels when one changes.
-                  'inputs': ['<(RULE_INPUT_PATH)', '<!@(node scripts/build-cuda.js --print cuda-headers)'],
-                  'outputs': ['<(INTERMEDIATE_DIR)/<(RULE_INPUT_ROOT).o'],
-                  'action': [
-                    '<(natten_cuda_root)/bin/nvcc', '-std=c++17', '-O3', '-Xcompiler', '-fPIC',
-                    '<!@(node scripts/build-cuda.js --print nvcc-flags)',
-                    '-Inative/include', '-Inative/src/cuda', '-c', '<(RULE_INPUT_PATH)', '-o', '<@(_outputs)',
-                  ],
-                  'message': 'nvcc <(RULE_INPUT_PATH)',
-                  'process_outputs_as_sources': 1,
-                },
-              ],
             }],
           ],
         },
