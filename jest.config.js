@@ -13,4 +13,6 @@ module.exports = {
   setupFilesAfterEnv: ['<rootDir>/test/setup.ts'],
   testTimeout: 600000,
   maxWorkers: 2,
+  // test/webgpu.test.ts first (test/sequencer.js says why).
+  testSequencer: '<rootDir>/test/sequencer.js',
 };

@@ -104,6 +104,24 @@ describe('WebGPU: registration', () => {
     expect(names.sort()).toEqual(['NattenAVBackward', 'NattenAVForward', 'NattenNABackward', 'NattenNAForward',
                                   'NattenQKBackward', 'NattenQKForward']);
   });
+
+  it('Dawn\'s polling of the GPU in a test worker goes through the 1 ms throttle (test/webgpu_env.js)', async () => {
+    await useBackend(WEBGPU);
+    try {
+      // The worker's setImmediate, which test/environment.js throttled and handed to this realm.
+      const immediate = (globalThis as unknown as {nattenDawnThrottle: {nattenThrottled?: boolean,
+                                                                        nattenDeferred: number}}).nattenDawnThrottle;
+      expect(immediate.nattenThrottled).toBe(true);
+      const before = immediate.nattenDeferred;
+      const x = tf.randomUniform([64, 64]);
+      const y = tf.matMul(x, x);
+      await y.data();
+      tf.dispose([x, y]);
+      expect(immediate.nattenDeferred).toBeGreaterThan(before);
+    } finally {
+      await useBackend(CPU);
+    }
+  });
 });
 
 describe('WebGPU: the generated WGSL index math', () => {

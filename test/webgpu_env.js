@@ -14,4 +14,32 @@ function applyWebGPUEnv() {
   }
 }
 
-module.exports = {applyWebGPUEnv};
+/**
+ * Dawn's Node binding waits for GPU work (a readback, a pipeline) by calling `setImmediate` on the process's own
+ * global, again and again, until the work is done: a main thread at 100% of a core. On a software driver that
+ * work is lavapipe compiling a pipeline on another thread, often for seconds, so on CI's 2 cores the spinning
+ * took a core from the compiler and from the other jest worker (bench/RESULTS.md, session of 2026-11-30 09:10:
+ * a cold compile beside a busy core, 99 s spinning against 65 s). In the test workers (test/environment.js) its
+ * callbacks, the only anonymous native functions given to `setImmediate`, run after a 1 ms timer instead.
+ * Not for the benchmark: the delay would add to the readbacks it times. Returns the throttled setImmediate
+ * (`nattenDeferred`: the callbacks it deferred).
+ */
+function throttleDawnPolling(target) {
+  const immediate = target.setImmediate;
+  if (immediate.nattenThrottled) {
+    return immediate;
+  }
+  const throttled = function (fn, ...args) {
+    if (typeof fn === 'function' && fn.name === '' && Function.prototype.toString.call(fn).includes('[native code]')) {
+      throttled.nattenDeferred++;
+      return target.setTimeout(fn, 1, ...args);
+    }
+    return immediate(fn, ...args);
+  };
+  throttled.nattenThrottled = true;
+  throttled.nattenDeferred = 0;  // callbacks deferred so far (test/webgpu.test.ts checks that Dawn's are)
+  target.setImmediate = throttled;
+  return throttled;
+}
+
+module.exports = {applyWebGPUEnv, throttleDawnPolling};
