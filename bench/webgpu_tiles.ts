@@ -7,8 +7,10 @@
  * column, a relative L2 difference (float32 sums in another order: about 1e-6; a wrong program: about 1).
  *
  *   npx tsx bench/webgpu_tiles.ts [--preset 2d-nat,2d-large] [--backward] [--budget-ms 2000] [--extra-only]
- *                                 [--rounds N] [--profile]
+ *                                 [--rounds N] [--profile] [--rpb] [--extra N]
  *
+ * `--rpb` gives every call a relative positional bias, `--extra N` N extra key/value tokens (the backward then
+ * also runs their gradients' passes).
  * `--profile`: after each program's timings, one call (and with `--backward` one forward+backward) under tf.time,
  * and its GPU time per WebGPU program (timestamp queries; summed over the programs of one name), so that the
  * passes of a backward are seen apart.
@@ -88,13 +90,17 @@ interface Args {
   backward: boolean;
   budgetMs: number;
   extraOnly: boolean;
+  /** With a relative positional bias; with this many extra key/value tokens. */
+  rpb: boolean;
+  extraTokens: number;
   rounds: number;
   profile: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
   const args: Args = {presets: ['2d-nat', '2d-large', '1d-long', '3d-video'], backward: false, budgetMs: 2000,
-                      extraOnly: false, rounds: 1, profile: false};
+                      extraOnly: false, rounds: 1, profile: false, rpb: false,
+                      extraTokens: 0};
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--preset') {
       args.presets = argv[++i].split(',');
@@ -106,6 +112,13 @@ function parseArgs(argv: string[]): Args {
       args.profile = true;
     } else if (argv[i] === '--extra-only') {
       args.extraOnly = true;
+    } else if (argv[i] === '--rpb') {
+      args.rpb = true;
+    } else if (argv[i] === '--extra') {
+      args.extraTokens = Number(argv[++i]);
+      if (!Number.isInteger(args.extraTokens) || args.extraTokens < 1) {
+        throw new Error(`webgpu_tiles: --extra takes a whole number of at least 1, got ${argv[i]}`);
+      }
     } else if (argv[i] === '--rounds') {
       args.rounds = Number(argv[++i]);
       if (!Number.isInteger(args.rounds) || args.rounds < 1) {
@@ -113,7 +126,7 @@ function parseArgs(argv: string[]): Args {
       }
     } else {
       throw new Error(`webgpu_tiles: unknown argument ${argv[i]}; expected --preset, --backward, --budget-ms, ` +
-                      '--extra-only, --rounds, --profile');
+                      '--extra-only, --rounds, --profile, --rpb, --extra');
     }
   }
   return args;
@@ -165,7 +178,12 @@ async function main(): Promise<void> {
     const shape = [p.batch, ...p.spatial, p.heads, p.headDim];
     const [q, k, v] = [0, 1, 2].map(() => tf.tidy(() => tf.mul(tf.randomNormal(shape), 1)));
     const op = [na1d, na2d, na3d][rank - 1];
-    const options = {kernelSize: p.kernelSize, dilation: p.dilation};
+    const rpb = args.rpb ? tf.tidy(() => tf.mul(tf.randomNormal([p.heads, ...p.kernelSize.map(k => 2 * k - 1)]), 0.5)) :
+        undefined;
+    const extraShape = [p.batch, args.extraTokens, p.heads, p.headDim];
+    const [additionalKeys, additionalValues] = args.extraTokens > 0 ?
+        [0, 1].map(() => tf.tidy(() => tf.mul(tf.randomNormal(extraShape), 1))) : [undefined, undefined];
+    const options = {kernelSize: p.kernelSize, dilation: p.dilation, rpb, additionalKeys, additionalValues};
     const forward = () => [op(q, k, v, options) as tf.Tensor];
     // The upstream gradient given and resident, as in bench.ts: without it tf.grads makes ones on the host and
     // uploads them every call (755 MB on 3d-video), which this tool's forward+backward used to time as well.
@@ -212,6 +230,7 @@ async function main(): Promise<void> {
     tf.env().set(NATTEN_WEBGPU_FUSED, 'auto');
     tf.env().set(NATTEN_WEBGPU_TILE, '');
     tf.dispose([q, k, v, dOut, ...(first != null ? [first] : [])]);
+    tf.dispose([rpb, additionalKeys, additionalValues].filter((t): t is tf.Tensor => t != null));
   }
   process.exit(0);
 }

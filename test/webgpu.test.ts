@@ -16,9 +16,10 @@ import {core, na1d, na1dQK, NATTEN_COMPOSED_MAX_BYTES, NATTEN_FORCE_COMPOSED, NA
 import {computeNAInfo, NAInfo} from '../src/core/na_info';
 import {haloBoxLengths} from '../src/kernels/webgpu/na_forward_halo_webgpu';
 import {forwardPath} from '../src/kernels/webgpu/kernel_util';
-import {backwardOrder, chooseGemmTraits, gemmWorkgroupBytes, GemmTileTraits, tiledDims, workgroupOrder} from
-    '../src/kernels/webgpu/tile_traits';
+import {backwardOrder, chooseGemmTraits, chooseTraits, gemmWorkgroupBytes, GemmTileTraits, tiledDims,
+        workgroupOrder} from '../src/kernels/webgpu/tile_traits';
 import {kvExtraBytes} from '../src/kernels/webgpu/na_backward_kv_webgpu';
+import {extraSlices, extraTiles} from '../src/kernels/webgpu/na_backward_extra_webgpu';
 import {naMaskWgsl} from '../src/kernels/webgpu/na_mask_wgsl';
 import {foldDispatch} from '../src/kernels/webgpu/program_util';
 import {read, useBackend, CPU, WEBGPU, WEBGPU_TILED} from './harness';
@@ -202,6 +203,48 @@ describe('WebGPU: the tiled fused programs against the float64 reference', () =>
   for (const p of TILED_CASES) {
     it(`forward, logsumexp and every gradient: ${describeProblem(p)}`, () => expectForwardAndGradients(p));
   }
+});
+
+describe('WebGPU: the extra tokens\' dk/dv pass in slices of the token chunks', () => {
+  it('cuts the chunks into slices, none empty, within the partial sums\' budget', () => {
+    for (const rowTiles of [1, 3, 64, 600]) {
+      for (const chunks of [1, 2, 7, 18, 100, 4097]) {
+        for (const packed of [8, 1000, 1 << 20, 1 << 25]) {
+          const {slices, perSlice} = extraSlices(rowTiles, chunks, packed);
+          expect(slices).toBeGreaterThanOrEqual(1);
+          expect(slices * perSlice).toBeGreaterThanOrEqual(chunks);  // every chunk in a slice
+          expect((slices - 1) * perSlice).toBeLessThan(chunks);      // the last slice not empty
+          if (slices > 1) {
+            expect(perSlice).toBeGreaterThanOrEqual(4);
+            expect(slices * packed).toBeLessThanOrEqual(1 << 24);
+          }
+        }
+      }
+    }
+    expect(extraSlices(2, 18, 100)).toEqual({slices: 5, perSlice: 4});  // the last slice: 2 chunks
+    expect(extraSlices(600, 100, 100).slices).toBe(1);                   // enough tiles already
+  });
+
+  it('forward, logsumexp and every gradient with uneven slices that cross query heads (GQA, rpb, batch 2)',
+     async () => {
+       await useBackend(WEBGPU_TILED);
+       try {
+         const p = problem({spatial: [270], kernelSize: [9], hasRpb: true, nExtra: 2, heads: 4, headsKv: 2, batch: 2});
+         const info = computeNAInfo({...p, spatial: p.spatial},
+                                    {kernelSize: p.kernelSize, stride: p.stride, dilation: p.dilation,
+                                     isCausal: p.isCausal, scale: p.scale});
+         const limit = (tf.backend() as WebGPUBackend).device.limits.maxComputeWorkgroupStorageSize;
+         const traits = chooseTraits(info, limit);
+         const {rowTiles, chunks} = extraTiles(traits, p.batch, p.headsKv, p.nExtra, 270, p.heads / p.headsKv);
+         const {slices, perSlice} = extraSlices(rowTiles, chunks, 1);
+         expect(slices).toBeGreaterThanOrEqual(3);
+         expect(chunks % perSlice).not.toBe(0);
+         expect(chunks / 2 % perSlice).not.toBe(0);  // a slice holds chunks of both query heads
+         await expectForwardAndGradients(p);
+       } finally {
+         await useBackend(CPU);
+       }
+     });
 });
 
 /** The fused forward, logsumexp and every gradient on `p` against float64, without leaks. */

@@ -88,6 +88,9 @@ g.beforeAll = (f: Fn) => current.beforeAll.push(f);
 g.afterAll = (f: Fn) => current.afterAll.push(f);
 g.beforeEach = (f: Fn) => current.beforeEach.push(f);
 g.afterEach = (f: Fn) => current.afterEach.push(f);
+// Dawn's GPU polling throttled as in the jest workers (test/environment.js), which test/webgpu.test.ts checks.
+// eslint-disable-next-line @typescript-eslint/no-var-requires
+g.nattenDawnThrottle = require('../webgpu_env').throttleDawnPolling(globalThis);
 
 function fullName(s: Suite | null, leaf: string): string {
   const parts: string[] = [leaf];

@@ -2,7 +2,7 @@ import type {KernelConfig, KernelFunc, TensorInfo} from '@tensorflow/tfjs-core';
 import type {NAInfo} from '../../core/na_info';
 import {NABackwardInputs, NattenNABackward} from '../kernel_names';
 import {gemmTraits, packExtras, qkvInfo, run, shaped, unpack, useTiled} from './kernel_util';
-import {NABackwardExtraProgram} from './na_backward_extra_webgpu';
+import {extraSlices, extraTiles, NABackwardExtraProgram, SliceSumProgram} from './na_backward_extra_webgpu';
 import {kvExtraBytes, NABackwardKVProgram} from './na_backward_kv_webgpu';
 import {NABackwardQueryProgram} from './na_backward_query_webgpu';
 import {NABackwardRowProgram} from './na_backward_row_webgpu';
@@ -10,12 +10,16 @@ import {NADeltaProgram} from './na_delta_webgpu';
 import {Backend, checkBindable, deviceLimits, disposeAll, geometryUniforms, NAProgram, ProgramUniform} from './program_util';
 import {rowDims} from './row_wgsl';
 import {RpbGradProgram} from './rpb_grad_webgpu';
-import {backwardOrder, chooseTraits, GemmTileTraits, queryTiles, tiledDims, tileRows} from './tile_traits';
+import {backwardOrder, chooseTraits, GemmTileTraits, queryTiles, tiledDims} from './tile_traits';
 
 type Pass = [NAProgram, ProgramUniform];
 
-/** The dq, dk/dv and extra-token dk/dv programs of the chosen path, with their uniforms. */
-function passes(gpu: Backend, info: NAInfo, hasRpb: boolean): {dq: Pass, dkdv: Pass, extra: Pass | null} {
+/**
+ * The dq, dk/dv and extra-token dk/dv programs of the chosen path, with their uniforms; `extraSlices`: how many
+ * partial sums of the extra tokens' dk and dv the tiled path's extra pass writes (1: the result itself).
+ */
+function passes(gpu: Backend, info: NAInfo, hasRpb: boolean):
+    {dq: Pass, dkdv: Pass, extra: Pass | null, extraSlices: number} {
   const limits = deviceLimits(gpu);
   const maxDim = limits.maxComputeWorkgroupsPerDimension;
   const {batch: B, numTokens: N, heads: H, headsKv: Hk, headDim: D, headDimV: Dv, nExtra: E} = info;
@@ -32,12 +36,16 @@ function passes(gpu: Backend, info: NAInfo, hasRpb: boolean): {dq: Pass, dkdv: P
     const kTraits = inOrder(gemmTraits(gpu, info, false, kvExtraBytes));
     const kTiles = queryTiles(info, kTraits);
     const kvCount = B * Hk * kTiles[0] * kTiles[1] * kTiles[2];
-    let extra: Pass | null = null;
+    let extra: Pass | null = null, slices = 1;
     if (hasExtra) {
       const traits = chooseTraits(info, limits.maxComputeWorkgroupStorageSize);
-      const extraCount = B * Hk * Math.ceil(E / tileRows(traits));
-      extra = [new NABackwardExtraProgram(traits, D, Dv, B * E * Hk * (D + Dv), extraCount, maxDim),
-               geometryUniforms(info, extraCount, queryTiles(info, traits))];
+      const packed = B * E * Hk * (D + Dv);
+      const {rowTiles, chunks} = extraTiles(traits, B, Hk, E, N, info.headsPerKv);
+      const cut = extraSlices(rowTiles, chunks, packed);
+      slices = cut.slices;
+      const extraCount = rowTiles * slices;
+      extra = [new NABackwardExtraProgram(traits, D, Dv, packed * slices, extraCount, maxDim),
+               geometryUniforms(info, extraCount, [slices, cut.perSlice, 1])];
     }
     return {
       dq: [new NABackwardQueryProgram(qTraits, tiledDims(qTraits, D, Dv), hasRpb, hasExtra, B * N * H * D, dqCount,
@@ -47,6 +55,7 @@ function passes(gpu: Backend, info: NAInfo, hasRpb: boolean): {dq: Pass, dkdv: P
                                      maxDim),
              geometryUniforms(info, kvCount, kTiles)],
       extra,
+      extraSlices: slices,
     };
   }
   const row = (kind: 'query' | 'key' | 'extra', size: number, rows: number): Pass => {
@@ -57,6 +66,7 @@ function passes(gpu: Backend, info: NAInfo, hasRpb: boolean): {dq: Pass, dkdv: P
     dq: row('query', B * N * H * D, B * N * H),
     dkdv: row('key', B * N * Hk * (D + Dv), B * N * Hk),
     extra: hasExtra ? row('extra', B * E * Hk * (D + Dv), B * E * Hk) : null,
+    extraSlices: 1,
   };
 }
 
@@ -92,7 +102,14 @@ export const naBackward: KernelFunc = ({inputs, backend, attrs}): TensorInfo[] =
     outs.push(shaped(drpb, info.rpbShape));
   }
   if (p.extra != null) {
-    const packed = run(gpu, p.extra[0], [query, dOutput, stats, extras], p.extra[1]);
+    let packed = run(gpu, p.extra[0], [query, dOutput, stats, extras], p.extra[1]);
+    if (p.extraSlices > 1) {
+      const count = B * E * Hk * (D + Dv);
+      const parts = packed;
+      packed = gpu.runWebGPUProgram(new SliceSumProgram(count, maxDim), [parts], 'float32',
+                                    [{type: 'int32', data: [count]}, {type: 'int32', data: [p.extraSlices]}]);
+      disposeAll(gpu, [parts]);
+    }
     outs.push(...unpack(gpu, packed, [additionalKeys!.shape, additionalValues!.shape]));
   }
   disposeAll(gpu, [stats, extras]);

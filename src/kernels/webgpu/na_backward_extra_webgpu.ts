@@ -5,11 +5,73 @@
  * query chunk it recomputes `p = exp(s - lse)` and `dS = p (dO . v - delta)` transposed (extra tokens as rows),
  * and accumulates `dv += p^T dO` and `dk += scale dS^T q` in registers: no atomics, no tokens x K storage.
  * Output packed in one buffer: `[dk (rows*headsKv*headDim) | dv (rows*headsKv*headDimV)]`, rows = batch*nExtra.
+ * A few extra tokens make few such tiles (one per batch and kv head), far too few workgroups for a GPU, so
+ * the chunks are cut into `slices` (uniforms.tiles: slices, chunks per slice): slice s writes its partial sums
+ * as the s-th packed buffer of the output and SliceSumProgram adds them up, in slice order.
  * The keys of the token grid have the register-blocked pass (na_backward_kv_webgpu.ts).
  */
-import {dimClass, GEOMETRY_WGSL, NAProgram} from './program_util';
+import type {WebGPUProgram} from '@tensorflow/tfjs-backend-webgpu';
+import {dimClass, foldDispatch, GEOMETRY_WGSL, NAProgram} from './program_util';
 import {accumulateWgsl, queryTileConstants, scoreGemmWgsl} from './query_tile_wgsl';
-import {GRID, TileTraits, traitsKey} from './tile_traits';
+import {GRID, TileTraits, tileRows, traitsKey} from './tile_traits';
+
+/** Workgroups the sliced program aims for at least (a few per multiprocessor of a large GPU). */
+const TARGET_WORKGROUPS = 512;
+/** Chunks a slice takes at least (fewer would spend more on the partial sums than they save). */
+const MIN_SLICE_CHUNKS = 4;
+/** Floats the partial sums may take at most (slices x packed dk and dv). */
+const MAX_PARTIAL_FLOATS = 1 << 24;
+
+/**
+ * How the extra tokens' dk/dv pass cuts its chunks: `slices` slices of `perSlice` chunks each (the last may
+ * have fewer, none is empty), for `rowTiles` tiles of extra tokens, `chunks` chunks per tile (token chunks
+ * times the query heads of a kv head) and `packed` floats of dk and dv.
+ */
+export function extraSlices(rowTiles: number, chunks: number, packed: number): {slices: number, perSlice: number} {
+  let slices = Math.ceil(TARGET_WORKGROUPS / rowTiles);
+  slices = Math.min(slices, Math.ceil(chunks / MIN_SLICE_CHUNKS), Math.floor(MAX_PARTIAL_FLOATS / packed));
+  slices = Math.max(1, slices);
+  const perSlice = Math.ceil(chunks / slices);
+  return {slices: Math.ceil(chunks / perSlice), perSlice};
+}
+
+/** The extra tokens' tiles and chunks per tile of a call: extraSlices' first two arguments. */
+export function extraTiles(t: TileTraits, batch: number, headsKv: number, nExtra: number, numTokens: number,
+                           headsPerKv: number): {rowTiles: number, chunks: number} {
+  return {rowTiles: batch * headsKv * Math.ceil(nExtra / tileRows(t)),
+          chunks: Math.ceil(numTokens / t.chunkCols) * headsPerKv};
+}
+
+/** `out[i] = sum over s < slices of parts[s * count + i]`, in slice order: the sliced pass's partial sums. */
+export class SliceSumProgram implements WebGPUProgram {
+  outputShape: number[];
+  shaderKey = 'natten_slice_sum';
+  dispatchLayout = {x: [0]};
+  dispatch: [number, number, number];
+  workgroupSize: [number, number, number] = [256, 1, 1];
+  variableNames = ['parts'];
+  uniforms = 'count : i32, slices : i32, ';
+
+  constructor(count: number, maxPerDimension: number) {
+    this.outputShape = [count];
+    this.dispatch = foldDispatch(Math.ceil(count / 256), maxPerDimension);
+  }
+
+  getUserCode(): string {
+    return `
+fn main(index : i32) {
+  let i = i32(workgroupId.x + workgroupId.y * numWorkgroups.x) * 256 + i32(localIndex);
+  if (i < uniforms.count) {
+    var sum = 0.0;
+    for (var s = 0; s < uniforms.slices; s++) {
+      sum += parts[s * uniforms.count + i];
+    }
+    result[i] = sum;
+  }
+}
+`;
+  }
+}
 
 export class NABackwardExtraProgram extends NAProgram {
   constructor(private traits: TileTraits, private headDim: number, private headDimV: number, outputSize: number,
@@ -23,16 +85,20 @@ export class NABackwardExtraProgram extends NAProgram {
 // Rows: extra tokens rowBase + r; columns: every token of the batch, for each query head of the group.
 fn makeKeyTile(wg : i32) -> KeyTile {
   var t : KeyTile;
-  t.hk = wg % uniforms.headsKv;
-  let rest = wg / uniforms.headsKv;
+  t.slice = wg % uniforms.tiles.x;
+  let tileIndex = wg / uniforms.tiles.x;
+  t.hk = tileIndex % uniforms.headsKv;
+  let rest = tileIndex / uniforms.headsKv;
   let perBatch = (uniforms.nExtra + TQ - 1) / TQ;
   t.rowBase = (rest % perBatch) * TQ;
   t.b = rest / perBatch;
   t.boxVol = uniforms.numTokens;
   t.boxChunks = (t.boxVol + TK - 1) / TK;
-  t.chunks = t.boxChunks * uniforms.headsPerKv;
+  let all = t.boxChunks * uniforms.headsPerKv;
+  t.chunk0 = min(all, t.slice * uniforms.tiles.y);
+  t.chunks = min(all, t.chunk0 + uniforms.tiles.y) - t.chunk0;
   if (wg >= uniforms.workgroupCount) {
-    t.chunks = 0;
+    t.chunks = -1;
   }
   return t;
 }
@@ -74,6 +140,8 @@ struct KeyTile {
   rowBase : i32,
   boxVol : i32,
   boxChunks : i32,
+  slice : i32,
+  chunk0 : i32,
   chunks : i32,
 };
 
@@ -123,8 +191,8 @@ fn main(index : i32) {
     chunkCount = t.chunks;
   }
   let chunks = workgroupUniformLoad(&chunkCount);
-  if (chunks == 0) {
-    return;
+  if (chunks < 0) {
+    return;  // past the workgroups the call needs
   }
   var accK : array<f32, RQ * NKC * VPT>;
   var accV : array<f32, RQ * NVC * VPT>;
@@ -134,7 +202,8 @@ fn main(index : i32) {
   for (var i = 0; i < RQ * NVC * VPT; i++) {
     accV[i] = 0.0;
   }
-  for (var c = 0; c < chunks; c++) {
+  for (var cc = 0; cc < chunks; cc++) {
+    let c = t.chunk0 + cc;
     var sc : array<f32, RQ * RK>;
     keyQueryScores(t, c, lid, tr, tc, &sc);
     var dp : array<f32, RQ * RK>;
@@ -160,6 +229,7 @@ fn main(index : i32) {
     accumulateQuery(t, c, lid, tr, tc, &accK);
   }
   let rowsTotal = uniforms.batch * uniforms.nExtra * uniforms.headsKv;
+  let base = t.slice * rowsTotal * (uniforms.headDim + uniforms.headDimV);
   for (var i = 0; i < RQ; i++) {
     let row = keyRow(t, tr * RQ + i);
     if (row < 0) {
@@ -169,7 +239,7 @@ fn main(index : i32) {
       for (var m = 0; m < VPT; m++) {
         let col = kc * VC + tc + ${GRID} * m;
         if (col < uniforms.headDim) {
-          result[row * uniforms.headDim + col] = accK[(i * NKC + kc) * VPT + m] * uniforms.scale;
+          result[base + row * uniforms.headDim + col] = accK[(i * NKC + kc) * VPT + m] * uniforms.scale;
         }
       }
     }
@@ -177,7 +247,7 @@ fn main(index : i32) {
       for (var m = 0; m < VPT; m++) {
         let col = vc * VC + tc + ${GRID} * m;
         if (col < uniforms.headDimV) {
-          result[rowsTotal * uniforms.headDim + row * uniforms.headDimV + col] = accV[(i * NVC + vc) * VPT + m];
+          result[base + rowsTotal * uniforms.headDim + row * uniforms.headDimV + col] = accV[(i * NVC + vc) * VPT + m];
         }
       }
     }

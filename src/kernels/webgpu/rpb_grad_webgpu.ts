@@ -1,8 +1,10 @@
 /**
  * Gradient of the relative positional bias: one workgroup per (head, rpb entry). An entry fixes the key's
  * offset from the query per axis, so the queries that use it form a product of per-axis sets: the threads
- * walk (batch, axis-0 coordinate) pairs and, inside, the coordinates of axes 1 and 2 whose windows contain
- * that offset (getAxisWindow: the slot is `idx - rpbBase`). Each term is dS of that (query, slot): recomputed
+ * take every query of the batch in turn and keep those whose windows contain that offset on every axis
+ * (getAxisWindow: the slot is `idx - rpbBase`). (They took (batch, axis-0 coordinate) pairs before: with one
+ * batch, a 1-D or 2-D call had one working thread per workgroup, and the pass took more than half of a 2-D
+ * forward+backward on the software adapter.) Each term is dS of that (query, slot): recomputed
  * from the saved logsumexp and delta (`fused`, the fused backward), or read from the upstream gradient of the
  * logits (`given`, the split QK backward). The workgroup sums its terms: no atomics. Output `[heads*rpbVolume]`.
  */
@@ -64,29 +66,32 @@ fn main(index : i32) {
   let d = uniforms.dilation.xyz;
   var sum = 0.0;
   if (wg < uniforms.workgroupCount) {
-    for (var p = lid; p < uniforms.batch * L.x; p += ${THREADS}) {
-      let b = p / L.x;
-      let i0 = p % L.x;
+    // Every query (batch, i0, i1, i2) in turn, the threads taking every THREADS-th: the last axis fastest, so
+    // that most candidates are skipped after one window test.
+    let total = uniforms.batch * L.x * L.y * L.z;
+    for (var f = lid; f < total; f += ${THREADS}) {
+      let i2 = f % L.z;
+      let t2 = axisSlot(2, i2, idx.z);
+      if (t2 < 0) {
+        continue;
+      }
+      let r1 = f / L.z;
+      let i1 = r1 % L.y;
+      let t1 = axisSlot(1, i1, idx.y);
+      if (t1 < 0) {
+        continue;
+      }
+      let r0 = r1 / L.y;
+      let i0 = r0 % L.x;
       let t0 = axisSlot(0, i0, idx.x);
       if (t0 < 0) {
         continue;
       }
-      for (var i1 = 0; i1 < L.y; i1++) {
-        let t1 = axisSlot(1, i1, idx.y);
-        if (t1 < 0) {
-          continue;
-        }
-        for (var i2 = 0; i2 < L.z; i2++) {
-          let t2 = axisSlot(2, i2, idx.z);
-          if (t2 < 0) {
-            continue;
-          }
-          let i = vec3<i32>(i0, i1, i2);
-          let j = i + d * (idx - uniforms.kernel.xyz + vec3<i32>(1));
-          let slot = (t0 * uniforms.kernel.y + t1) * uniforms.kernel.z + t2;
-          sum += term(b, h, entry, tokenOf(i), tokenOf(j), slot);
-        }
-      }
+      let b = r0 / L.x;
+      let i = vec3<i32>(i0, i1, i2);
+      let j = i + d * (idx - uniforms.kernel.xyz + vec3<i32>(1));
+      let slot = (t0 * uniforms.kernel.y + t1) * uniforms.kernel.z + t2;
+      sum += term(b, h, entry, tokenOf(i), tokenOf(j), slot);
     }
   }
   partial[lid] = sum;
