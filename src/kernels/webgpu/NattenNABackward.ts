@@ -9,17 +9,19 @@ import {NABackwardRowProgram} from './na_backward_row_webgpu';
 import {NADeltaProgram} from './na_delta_webgpu';
 import {Backend, checkBindable, deviceLimits, disposeAll, geometryUniforms, NAProgram, ProgramUniform} from './program_util';
 import {rowDims} from './row_wgsl';
-import {RpbGradProgram} from './rpb_grad_webgpu';
+import {fusedRpbSlots, rpbGradient, rpbPartialSums} from './rpb_grad_webgpu';
 import {backwardOrder, chooseTraits, GemmTileTraits, queryTiles, tiledDims} from './tile_traits';
 
 type Pass = [NAProgram, ProgramUniform];
 
 /**
  * The dq, dk/dv and extra-token dk/dv programs of the chosen path, with their uniforms; `extraSlices`: how many
- * partial sums of the extra tokens' dk and dv the tiled path's extra pass writes (1: the result itself).
+ * partial sums of the extra tokens' dk and dv the tiled path's extra pass writes (1: the result itself);
+ * `rpbTiles`: the query tiles per batch and head whose rpb partial sums the tiled dq pass writes after dq
+ * (fusedRpbSlots), 0 when the rpb gradient has passes of its own.
  */
 function passes(gpu: Backend, info: NAInfo, hasRpb: boolean):
-    {dq: Pass, dkdv: Pass, extra: Pass | null, extraSlices: number} {
+    {dq: Pass, dkdv: Pass, extra: Pass | null, extraSlices: number, rpbTiles: number} {
   const limits = deviceLimits(gpu);
   const maxDim = limits.maxComputeWorkgroupsPerDimension;
   const {batch: B, numTokens: N, heads: H, headsKv: Hk, headDim: D, headDimV: Dv, nExtra: E} = info;
@@ -33,6 +35,8 @@ function passes(gpu: Backend, info: NAInfo, hasRpb: boolean):
     const qTraits = inOrder(gemmTraits(gpu, info));
     const qTiles = queryTiles(info, qTraits);
     const dqCount = B * H * qTiles[0] * qTiles[1] * qTiles[2];
+    const rpbSlots = hasRpb ? fusedRpbSlots(info, qTraits, dqCount, limits) : 0;
+    const rpbFloats = rpbSlots > 0 ? dqCount * info.rpb3[0] * info.rpb3[1] * info.rpb3[2] : 0;
     const kTraits = inOrder(gemmTraits(gpu, info, false, kvExtraBytes));
     const kTiles = queryTiles(info, kTraits);
     const kvCount = B * Hk * kTiles[0] * kTiles[1] * kTiles[2];
@@ -48,14 +52,15 @@ function passes(gpu: Backend, info: NAInfo, hasRpb: boolean):
                geometryUniforms(info, extraCount, [slices, cut.perSlice, 1])];
     }
     return {
-      dq: [new NABackwardQueryProgram(qTraits, tiledDims(qTraits, D, Dv), hasRpb, hasExtra, B * N * H * D, dqCount,
-                                      maxDim),
+      dq: [new NABackwardQueryProgram(qTraits, tiledDims(qTraits, D, Dv), hasRpb, hasExtra, B * N * H * D + rpbFloats,
+                                      dqCount, maxDim, rpbSlots),
            geometryUniforms(info, dqCount, qTiles)],
       dkdv: [new NABackwardKVProgram(kTraits, tiledDims(kTraits, D, Dv), hasRpb, B * N * Hk * (D + Dv), kvCount,
                                      maxDim),
              geometryUniforms(info, kvCount, kTiles)],
       extra,
       extraSlices: slices,
+      rpbTiles: rpbSlots > 0 ? qTiles[0] * qTiles[1] * qTiles[2] : 0,
     };
   }
   const row = (kind: 'query' | 'key' | 'extra', size: number, rows: number): Pass => {
@@ -67,6 +72,7 @@ function passes(gpu: Backend, info: NAInfo, hasRpb: boolean):
     dkdv: row('key', B * N * Hk * (D + Dv), B * N * Hk),
     extra: hasExtra ? row('extra', B * E * Hk * (D + Dv), B * E * Hk) : null,
     extraSlices: 1,
+    rpbTiles: 0,
   };
 }
 
@@ -92,13 +98,17 @@ export const naBackward: KernelFunc = ({inputs, backend, attrs}): TensorInfo[] =
   const stats = run(gpu, delta, [dOutput, output, lse, dLse], geometryUniforms(info, delta.dispatch[0] * delta.dispatch[1]));
   const extras = packExtras(gpu, additionalKeys, additionalValues);
 
-  const dq = run(gpu, p.dq[0], [query, key, value, dOutput, stats, rpb, extras], p.dq[1]);
+  let dq = run(gpu, p.dq[0], [query, key, value, dOutput, stats, rpb, extras], p.dq[1]);
+  let drpb: TensorInfo | null = null;
+  if (p.rpbTiles > 0) {
+    // The dq pass's rpb partial sums follow dq in its buffer.
+    drpb = rpbPartialSums(gpu, info, dq, p.rpbTiles, B * N * H * D);
+    [dq] = unpack(gpu, dq, [query.shape]);
+  }
   const dkdv = run(gpu, p.dkdv[0], [query, key, value, dOutput, stats, rpb], p.dkdv[1]);
   const outs = [shaped(dq, query.shape), ...unpack(gpu, dkdv, [key.shape, value.shape])];
   if (rpb != null) {
-    const count = H * info.rpb3[0] * info.rpb3[1] * info.rpb3[2];
-    const drpb = run(gpu, new RpbGradProgram('fused', count, maxDim), [query, key, value, dOutput, stats, rpb],
-                     geometryUniforms(info, count));
+    drpb ??= rpbGradient(gpu, info, 'fused', [query, key, value, dOutput, stats, rpb]);
     outs.push(shaped(drpb, info.rpbShape));
   }
   if (p.extra != null) {

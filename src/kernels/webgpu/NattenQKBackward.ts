@@ -3,7 +3,7 @@ import {NattenQKBackward, QKBackwardInputs} from '../kernel_names';
 import {qkvInfo, run, shaped} from './kernel_util';
 import {ExtraReduceProgram} from './extra_reduce_webgpu';
 import {Backend, deviceLimits, geometryUniforms} from './program_util';
-import {RpbGradProgram} from './rpb_grad_webgpu';
+import {rpbGradient} from './rpb_grad_webgpu';
 import {SlotGatherProgram} from './slot_gather_webgpu';
 import {SlotScatterProgram} from './slot_scatter_webgpu';
 
@@ -21,9 +21,7 @@ export const qkBackward: KernelFunc = ({inputs, backend, attrs}): TensorInfo[] =
     shaped(run(gpu, dkProgram, [dLogits, query], geometryUniforms(info, dkProgram.count)), key.shape),
   ];
   if (rpb != null) {
-    const count = info.heads * info.rpb3[0] * info.rpb3[1] * info.rpb3[2];
-    outs.push(shaped(run(gpu, new RpbGradProgram('given', count, maxDim), [dLogits], geometryUniforms(info, count)),
-                     rpb.shape));
+    outs.push(shaped(rpbGradient(gpu, info, 'given', [dLogits]), rpb.shape));
   }
   if (additionalKeys != null) {
     const program = new ExtraReduceProgram(size(additionalKeys.shape), maxDim);

@@ -5,6 +5,12 @@
  * `dq += scale * dS . k` in registers. Nothing of size tokens x K is stored. A thread whose part of a row comes out
  * non-finite redoes it over the row's window alone (exactRows in tiled_wgsl.ts). Output: dq
  * `[batch*tokens*heads*headDim]`.
+ *
+ * With `rpbSlots` > 0 (rpb, and room for it: fusedRpbSlots in rpb_grad_webgpu.ts) the pass also sums the rpb gradient: each thread adds
+ * its pairs' dS into a workgroup table of the head's rpb entries (a float add by compare-and-swap on the bits:
+ * WGSL has no float atomics; the order of the adds is not fixed), and the workgroup writes the table, after dq,
+ * as row (head * batch + b) * tiles + tile of `[rows, rpbVolume]` partial sums (zeros for tiles with no queries),
+ * which RpbPartialSumProgram (rpb_grad_webgpu.ts) adds up per head. The separate rpb passes recompute every dS.
  */
 import {GEOMETRY_WGSL, NAProgram} from './program_util';
 import {unroll} from './row_wgsl';
@@ -16,8 +22,10 @@ export class NABackwardQueryProgram extends NAProgram {
   variableComponents: number[];
 
   constructor(private traits: GemmTileTraits, private dims: TiledDims, private hasRpb: boolean,
-              private hasExtra: boolean, outputSize: number, workgroupCount: number, maxPerDimension: number) {
-    super('backward_dq', `${gemmTraitsKey(traits, dims)}_${hasRpb ? 'rpb' : ''}_${hasExtra ? 'extra' : ''}`,
+              private hasExtra: boolean, outputSize: number, workgroupCount: number, maxPerDimension: number,
+              private rpbSlots = 0) {
+    super('backward_dq', `${gemmTraitsKey(traits, dims)}_${hasRpb ? 'rpb' : ''}_${hasExtra ? 'extra' : ''}${
+              rpbSlots > 0 ? `_r${rpbSlots}` : ''}`,
           ['query', 'key', 'value', 'dOut', 'stats', ...(hasRpb ? ['rpb'] : []), ...(hasExtra ? ['extras'] : [])],
           outputSize, workgroupCount, threads(traits), maxPerDimension);
     this.variableComponents = tiledComponents(dims, this.variableNames);
@@ -56,11 +64,60 @@ ${unroll(nkv, n => `          x_${n} = fma(vec4<f32>(ds), ${ldKey}(krow, ${n} * 
     s_${i}_${j} = select(0.0, exp(s_${i}_${j} * uniforms.scale${bias && ` + ${bias}`} - lse_${i}) * (dp_${i}_${j} - delta_${i}),
                          ${vis});`;
     };
+    const fused = this.rpbSlots > 0, T = threads(this.traits);
+    const rpbDecl = fused ? `
+var<workgroup> rpbTable : array<atomic<u32>, ${this.rpbSlots}>;
+
+// rpbTable[e] += v, as floats (compare-and-swap on the bits).
+fn rpbAdd(e : i32, v : f32) {
+  var old = atomicLoad(&rpbTable[e]);
+  loop {
+    let r = atomicCompareExchangeWeak(&rpbTable[e], old, bitcast<u32>(bitcast<f32>(old) + v));
+    if (r.exchanged) {
+      break;
+    }
+    old = r.old_value;
+  }
+}
+
+// Where this workgroup's partial sums go: row (head * batch + b) * tiles + tile, after dq.
+fn rpbRow(wg : i32, group : i32, t : QueryTile) -> i32 {
+  let numTiles = uniforms.tiles.x * uniforms.tiles.y * uniforms.tiles.z;
+  let tile = (wg / group) % numTiles;
+  return uniforms.batch * uniforms.numTokens * uniforms.heads * uniforms.headDim +
+      ((t.h * uniforms.batch + t.b) * numTiles + tile) * rpbVolume();
+}` : '';
+    const group = groupOf(workgroupOrder(this.traits));
+    const rpbZero = fused ? `
+  for (var e = lid; e < rpbVolume(); e += ${T}) {
+    atomicStore(&rpbTable[e], 0u);
+  }` : '';
+    const rpbEmpty = fused ? `
+    if (workgroupIndex() < uniforms.workgroupCount) {
+      let base = rpbRow(workgroupIndex(), ${group}, t);
+      for (var e = lid; e < rpbVolume(); e += ${T}) {
+        result[base + e] = 0.0;
+      }
+    }` : '';
+    const rpbAdds = fused ? `
+    // The rpb gradient's terms: dS of the pairs inside the windows (the others are 0), not of extra tokens. Zeros
+    // are tested on the bits, so that a NaN term is never taken for one (a compiler may assume floats finite).
+    if (!isExtra) {
+${unroll(tm, i => unroll(tn, j => `      if ((bitcast<u32>(s_${i}_${j}) & 0x7fffffffu) != 0u) {
+        rpbAdd(clamp(rb_${i} + cp${j}.w - t.h * rpbVolume(), 0, ${this.rpbSlots - 1}), s_${i}_${j});
+      }`))}
+    }` : '';
+    const rpbStore = fused ? `
+  workgroupBarrier();
+  let rpbBase = rpbRow(workgroupIndex(), ${group}, t);
+  for (var e = lid; e < rpbVolume(); e += ${T}) {
+    result[rpbBase + e] = bitcast<f32>(atomicLoad(&rpbTable[e]));
+  }` : '';
     return `
 ${g.header()}
 ${GEOMETRY_WGSL}
 ${QUERY_TILE_WGSL}
-${NON_FINITE_WGSL}
+${NON_FINITE_WGSL}${rpbDecl}
 ${g.loader('ldQuery', 'query', 'uniforms.headDim')}
 ${g.loader('ldDOut', 'dOut', 'uniforms.headDimV')}
 ${g.loader('ldKey', 'key', 'uniforms.headDim')}
@@ -70,14 +127,14 @@ ${this.hasExtra ? g.loader('ldExtraValue', 'extras', 'uniforms.headDimV', 'extra
 
 fn main(index : i32) {
   let lid = i32(localIndex);${g.threadCoords()}
-  let t = makeQueryTile(workgroupIndex(), ${groupOf(workgroupOrder(this.traits))});
+  let t = makeQueryTile(workgroupIndex(), ${group});
   if (lid == 0) {
     chunkCount = t.chunks;
   }
   let chunks = workgroupUniformLoad(&chunkCount);
-  if (chunks == 0) {
+  if (chunks == 0) {${rpbEmpty}
     return;
-  }
+  }${rpbZero}
 ${queryTilePrologue(g)}
   // The rows' logsumexp and delta (stats of row -1: never used, its scores are masked).
 ${unroll(tm, i => `  let outRow_${i} = select(-1, (t.b * uniforms.numTokens + tokenOf(t.g + uniforms.dilation.xyz * rowHat_${i})) *
@@ -95,7 +152,7 @@ ${g.scoreGemm('s', ndc, 'ldQuery', dc => byKind(g.stageCols('ldKey', dc), g.stag
 ${g.scoreGemm('dp', ndcv, 'ldDOut', dc => byKind(g.stageCols('ldValue', dc), g.stageCols('ldExtraValue', dc)))}
     // dS = p (dP - delta), 0 outside the rows' windows.
 ${columnPositions(g, this.hasExtra)}
-${unroll(tm, i => unroll(tn, j => dScore(i, j), ''), '')}
+${unroll(tm, i => unroll(tn, j => dScore(i, j), ''), '')}${rpbAdds}
 ${g.writeProbs('s')}
 ${g.accumulate('o', nkv, n => byKind(g.stageChunkRows('ldKey', n), g.stageChunkRows('ldExtraKey', n)))}
   }
@@ -103,7 +160,7 @@ ${g.accumulate('o', nkv, n => byKind(g.stageChunkRows('ldKey', n), g.stageChunkR
   // non-finite (every weight of the row, so every dS and its dq, is NaN then: exact already, and a diverged step's
   // rows cost nothing here).
 ${exactRows(g, 'o', nkv, i => this.exactRow(i), i => `nonFinite(lse_${i})`)}
-${g.storeAcc('o', nkv, 'uniforms.headDim', () => 'uniforms.scale')}
+${g.storeAcc('o', nkv, 'uniforms.headDim', () => 'uniforms.scale')}${rpbStore}
 }
 `;
   }
