@@ -19,16 +19,13 @@ import {GemmTileTraits, gemmWorkgroupBytes} from './tile_traits';
 
 const THREADS = 64;
 
-export class RpbGradProgram extends NAProgram {
-  constructor(private mode: 'fused' | 'given', count: number, maxPerDimension: number) {
-    super('rpb_grad', mode,
-          mode === 'fused' ? ['query', 'key', 'value', 'dOut', 'stats', 'rpb'] : ['dLogits'], count, count,
-          THREADS, maxPerDimension);
-  }
-
-  getUserCode(): string {
-    const D = 'uniforms.headDim', Dv = 'uniforms.headDimV';
-    const term = this.mode === 'fused' ? `
+/**
+ * WGSL, the body of `fn term(b, h, entry, token, keyToken, slot) -> f32`: the rpb gradient's term of one (query,
+ * key) pair, dS recomputed from the saved logsumexp and delta (`fused`) or read from the logits' gradient (`given`).
+ */
+function termBody(mode: 'fused' | 'given'): string {
+  const D = 'uniforms.headDim', Dv = 'uniforms.headDimV';
+  return mode === 'fused' ? `
   let qRow = (b * uniforms.numTokens + token) * uniforms.heads + h;
   let kRow = (b * uniforms.numTokens + keyToken) * uniforms.headsKv + h / uniforms.headsPerKv;
   var s = 0.0;
@@ -43,6 +40,17 @@ export class RpbGradProgram extends NAProgram {
   return p * (dp - stats[2 * qRow + 1]);` : `
   let qRow = (b * uniforms.numTokens + token) * uniforms.heads + h;
   return dLogits[qRow * (uniforms.kernelVolume + uniforms.nExtra) + slot];`;
+}
+
+export class RpbGradProgram extends NAProgram {
+  constructor(private mode: 'fused' | 'given', count: number, maxPerDimension: number) {
+    super('rpb_grad', mode,
+          mode === 'fused' ? ['query', 'key', 'value', 'dOut', 'stats', 'rpb'] : ['dLogits'], count, count,
+          THREADS, maxPerDimension);
+  }
+
+  getUserCode(): string {
+    const term = termBody(this.mode);
     return `
 ${GEOMETRY_WGSL}
 var<workgroup> partial : array<f32, ${THREADS}>;
@@ -168,22 +176,8 @@ export class RpbGradTileProgram extends NAProgram {
   }
 
   getUserCode(): string {
-    const D = 'uniforms.headDim', Dv = 'uniforms.headDimV', T = TILE_THREADS, Q = this.perThread;
-    const term = this.mode === 'fused' ? `
-  let qRow = (b * uniforms.numTokens + token) * uniforms.heads + h;
-  let kRow = (b * uniforms.numTokens + keyToken) * uniforms.headsKv + h / uniforms.headsPerKv;
-  var s = 0.0;
-  for (var c = 0; c < ${D}; c++) {
-    s = fma(query[qRow * ${D} + c], key[kRow * ${D} + c], s);
-  }
-  let p = exp(s * uniforms.scale + rpb[h * rpbVolume() + entry] - stats[2 * qRow]);
-  var dp = 0.0;
-  for (var c = 0; c < ${Dv}; c++) {
-    dp = fma(dOut[qRow * ${Dv} + c], value[kRow * ${Dv} + c], dp);
-  }
-  return p * (dp - stats[2 * qRow + 1]);` : `
-  let qRow = (b * uniforms.numTokens + token) * uniforms.heads + h;
-  return dLogits[qRow * (uniforms.kernelVolume + uniforms.nExtra) + slot];`;
+    const T = TILE_THREADS, Q = this.perThread;
+    const term = termBody(this.mode);
     return `
 ${GEOMETRY_WGSL}
 const Q = ${Q};
