@@ -15,7 +15,7 @@ import {core, na1d, na1dQK, NATTEN_COMPOSED_MAX_BYTES, NATTEN_FORCE_COMPOSED, NA
         neighborhoodAttention2d} from '../src/index';
 import {computeNAInfo, NAInfo} from '../src/core/na_info';
 import {haloBoxLengths} from '../src/kernels/webgpu/na_forward_halo_webgpu';
-import {forwardPath, gemmTraits} from '../src/kernels/webgpu/kernel_util';
+import {forwardPath, gemmTraits, useTiledBackward} from '../src/kernels/webgpu/kernel_util';
 import {backwardOrder, chooseGemmTraits, chooseTraits, gemmWorkgroupBytes, GemmTileTraits, queryTiles, tiledDims,
         workgroupOrder} from '../src/kernels/webgpu/tile_traits';
 import {kvExtraBytes} from '../src/kernels/webgpu/na_backward_kv_webgpu';
@@ -198,6 +198,9 @@ const TILED_CASES: RefProblem[] = [
            hasRpb: true, nExtra: 3, heads: 2, headsKv: 1, headDim: 7, headDimV: 2}),
   problem({spatial: [5, 6, 7], kernelSize: [2, 3, 7], stride: [1, 3, 2], isCausal: [true, false, true],
            dilation: [2, 1, 1], hasRpb: true, nExtra: 1, batch: 2}),
+  // The last axis' kernel = its length: every window holds whole rows of the box, so a thread's diagonal of pairs
+  // runs on into the next row, where the rpb entries change (the dq pass's runs of equal entries break).
+  problem({spatial: [6, 5], kernelSize: [3, 5], hasRpb: true, nExtra: 1}),
 ];
 
 describe('WebGPU: the tiled fused programs against the float64 reference', () => {
@@ -558,6 +561,13 @@ describe('WebGPU: the tiled forward\'s tile shapes', () => {
     expect(forwardPath(call([56, 56], 7, 16, 48))).toBe('row');
     expect(forwardPath(call([4096], 63, 16, 32))).toBe('row');     // 1-D: not measured
     expect(forwardPath(call([128, 128], 13, 1, 64))).toBe('tiled'); // large windows: as the backward
+    // The backward with rpb: tiled from 65536 query rows and 32 keys (its dq pass sums the rpb gradient).
+    const withRpb = (info: NAInfo) => ({...info, hasRpb: true});
+    expect(useTiledBackward(call([56, 56], 7, 16, 32))).toBe(false);          // 2d-nat
+    expect(useTiledBackward(withRpb(call([56, 56], 7, 16, 32)))).toBe(true);  // 2d-nat with rpb
+    expect(useTiledBackward(withRpb(call([56, 56], 7, 1, 32)))).toBe(false);  // 12544 query rows
+    expect(useTiledBackward(withRpb(call([56, 56], 5, 16, 32)))).toBe(false); // 25 keys
+    expect(forwardPath(withRpb(call([4096], 63, 16, 32)))).toBe('row');      // the forward as without rpb
     tf.env().set(NATTEN_WEBGPU_FUSED, 'halo');
     expect(forwardPath(call([56, 56], 7, 1, 32))).toBe('halo');
     tf.env().set(NATTEN_WEBGPU_FUSED, forced);

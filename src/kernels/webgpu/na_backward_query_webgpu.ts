@@ -99,13 +99,39 @@ fn rpbRow(wg : i32, group : i32, t : QueryTile) -> i32 {
         result[base + e] = 0.0;
       }
     }` : '';
+    // Along each diagonal of the thread's block (row i + 1, column j + 1) the entries are often equal (consecutive
+    // queries and keys on the last axis): runs of equal entries are summed first, one compare-and-swap per run.
+    const diagonal = (dd: number) => {
+      const pairs: Array<[number, number]> = [];
+      for (let i = 0; i < tm; i++) {
+        if (i + dd >= 0 && i + dd < tn) {
+          pairs.push([i, i + dd]);
+        }
+      }
+      return `
+      {
+        var e = -1;
+        var sum = 0.0;${pairs.map(([i, j]) => `
+        if ((bitcast<u32>(s_${i}_${j}) & 0x7fffffffu) != 0u) {
+          let ej = clamp(rb_${i} + cp${j}.w - t.h * rpbVolume(), 0, ${this.rpbSlots - 1});
+          if (ej != e) {
+            if (e >= 0) {
+              rpbAdd(e, sum);
+            }
+            e = ej;
+            sum = 0.0;
+          }
+          sum += s_${i}_${j};
+        }`).join('')}
+        if (e >= 0) {
+          rpbAdd(e, sum);
+        }
+      }`;
+    };
     const rpbAdds = fused ? `
     // The rpb gradient's terms: dS of the pairs inside the windows (the others are 0), not of extra tokens. Zeros
     // are tested on the bits, so that a NaN term is never taken for one (a compiler may assume floats finite).
-    if (!isExtra) {
-${unroll(tm, i => unroll(tn, j => `      if ((bitcast<u32>(s_${i}_${j}) & 0x7fffffffu) != 0u) {
-        rpbAdd(clamp(rb_${i} + cp${j}.w - t.h * rpbVolume(), 0, ${this.rpbSlots - 1}), s_${i}_${j});
-      }`))}
+    if (!isExtra) {${Array.from({length: tm + tn - 1}, (_, k) => diagonal(k - (tm - 1))).join('')}
     }` : '';
     const rpbStore = fused ? `
   workgroupBarrier();
