@@ -1,7 +1,7 @@
 import type {KernelConfig, KernelFunc, TensorInfo} from '@tensorflow/tfjs-core';
 import type {NAInfo} from '../../core/na_info';
 import {NABackwardInputs, NattenNABackward} from '../kernel_names';
-import {gemmTraits, packExtras, qkvInfo, run, shaped, unpack, useTiled} from './kernel_util';
+import {gemmTraits, packExtras, qkvInfo, run, shaped, unpack, useTiledBackward} from './kernel_util';
 import {extraSlices, extraTiles, NABackwardExtraProgram, SliceSumProgram} from './na_backward_extra_webgpu';
 import {kvExtraBytes, NABackwardKVProgram} from './na_backward_kv_webgpu';
 import {NABackwardQueryProgram} from './na_backward_query_webgpu';
@@ -26,7 +26,7 @@ function passes(gpu: Backend, info: NAInfo, hasRpb: boolean):
   const maxDim = limits.maxComputeWorkgroupsPerDimension;
   const {batch: B, numTokens: N, heads: H, headsKv: Hk, headDim: D, headDimV: Dv, nExtra: E} = info;
   const hasExtra = E > 0;
-  if (useTiled(info)) {
+  if (useTiledBackward(info)) {
     // dq: query tiles, dk/dv: key tiles, both register-blocked (the dk/dv pass's traits leave room for its own
     // workgroup table), in the rank's backward order (an override's own order stands); the extra tokens' dk/dv,
     // only when there are extra tokens: the first tiled design's traits.

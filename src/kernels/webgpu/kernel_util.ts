@@ -67,6 +67,16 @@ export function useTiled(info: NAInfo): boolean {
 }
 
 /**
+ * The backward's programs: useTiled's, except that with rpb, calls of 65536+ query rows and windows of 32+ keys
+ * take the tiled ones, whose dq pass sums the rpb gradient (2d-nat with rpb and 4 extra tokens on the H200: tiled
+ * 4.52 ms, row programs 12.78, 7.41 of them the rpb pass).
+ */
+export function useTiledBackward(info: NAInfo): boolean {
+  return useTiled(info) || (getWebGPUFusedPath() === 'auto' && info.hasRpb && info.kernelVolume >= 32 &&
+                            info.batch * info.numTokens * info.heads >= 65536);
+}
+
+/**
  * The fused forward's program for a call: the one NATTEN_WEBGPU_FUSED names ('halo': na_forward_halo_webgpu.ts);
  * else tiled where the backward is (useTiled), and for 2-D windows of 32 keys or more with head dims up to 32 in
  * calls of at least 65536 query rows (2d-nat on the H200: tiled 0.478 ms, row 0.707 ms); else the row program.
