@@ -48,10 +48,28 @@ async function batchMs(fn: () => tf.Tensor | tf.Tensor[], calls: number): Promis
 }
 
 /**
+ * Dawn's Node binding waits for the GPU by calling `setImmediate` again and again, with a new function each time:
+ * garbage at the rate of the polls. On the H200 a batch of 3d-video forwards (150 ms each) made about 15 MB of it
+ * per call, and V8's mark-compact collections of it stopped the main thread for 22-40 ms about every half second
+ * (`node --trace-gc`; bench/RESULTS.md, session of 2026-11-30 12:04 UTC), while it was encoding a batch (which the
+ * GPU then waits for) or after the GPU had finished one: batches of 150 ms calls then read 178-191 ms a call. The
+ * timing therefore polls through test/webgpu_env.js's 1 ms throttle, as the test workers do: a readback ends up to
+ * about 1 ms later, which `syncMs` (timed the same way) takes off.
+ */
+function throttlePolling(): void {
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const {throttleDawnPolling} = require('../test/webgpu_env') as {throttleDawnPolling(t: object): unknown};
+  throttleDawnPolling(globalThis);
+}
+
+/**
  * GPU time per call. An untimed call (it compiles the pipelines: tens of seconds for a tiled one on a software
  * adapter), then one timed call: if it took longer than the budget, that is the measurement; else a warm-up of
  * batches of calls, doubling until a batch takes 50 ms, for at least 300 ms (and at least two batches); the
- * readback alone on an idle queue (`syncMs`); then up to three pairs of batches of n and 2n calls, n chosen so
+ * readback alone on an idle queue (`syncMs`); an untimed batch of 2n calls, so that tfjs's pool of GPU buffers
+ * holds every buffer the timed batches use (a batch of more calls than any before it makes new buffers: on the
+ * H200, 755 MB buffers for a 3d-video call added about 21 ms each, a 67 MB one for 2d-large about 3 ms); then up to
+ * three pairs of batches of n and 2n calls, n chosen so
  * that the pairs fit the budget (at least one pair of one and two calls). A batch's time is n calls plus one
  * readback, whose latency (`syncMs`, 0.2-0.9 ms on the H200) is taken off. Not the difference of the two batches
  * over n, tried first: with few calls per batch it is noisy, and on a software adapter, whose "GPU" is the same
@@ -63,6 +81,7 @@ async function batchMs(fn: () => tf.Tensor | tf.Tensor[], calls: number): Promis
  * The median of pairs: one pair's time can carry another tenant's work or a clock change.
  */
 export async function timeGpuDetailed(fn: () => tf.Tensor | tf.Tensor[], budgetMs: number): Promise<GpuTiming> {
+  throttlePolling();
   await batchMs(fn, 1);
   const w0 = performance.now();
   const one = await batchMs(fn, 1);
@@ -93,6 +112,7 @@ export async function timeGpuDetailed(fn: () => tf.Tensor | tf.Tensor[], budgetM
   // A pair costs 3n calls; up to 3 pairs and 300 calls in all within the budget.
   const pairs = Math.max(1, Math.min(3, Math.floor(budgetMs / (3 * estimate))));
   const n = Math.max(1, Math.min(100, Math.floor(budgetMs / (3 * pairs * estimate))));
+  await batchMs(fn, 2 * n);
   const perCall: number[] = [];
   for (let i = 0; i < pairs; i++) {
     const short = await batchMs(fn, n);

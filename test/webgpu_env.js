@@ -21,7 +21,8 @@ function applyWebGPUEnv() {
  * took a core from the compiler and from the other jest worker (bench/RESULTS.md, session of 2026-11-30 09:10:
  * a cold compile beside a busy core, 99 s spinning against 65 s). In the test workers (test/environment.js) its
  * callbacks, the only anonymous native functions given to `setImmediate`, run after a 1 ms timer instead.
- * Not for the benchmark: the delay would add to the readbacks it times. Returns the throttled setImmediate
+ * The benchmark's GPU timing (bench/gpu_time.ts) polls through it too: each poll also leaves a function for the
+ * garbage collector, whose pauses otherwise stretched its batches. Returns the throttled setImmediate
  * (`nattenDeferred`: the callbacks it deferred).
  */
 function throttleDawnPolling(target) {
