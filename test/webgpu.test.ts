@@ -19,6 +19,7 @@ import {forwardPath, gemmTraits, useTiledBackward} from '../src/kernels/webgpu/k
 import {backwardOrder, chooseGemmTraits, chooseTraits, gemmWorkgroupBytes, GemmTileTraits, queryTiles, tiledDims,
         workgroupOrder} from '../src/kernels/webgpu/tile_traits';
 import {kvExtraBytes} from '../src/kernels/webgpu/na_backward_kv_webgpu';
+import {sumRows} from '../src/kernels/webgpu/copy_webgpu';
 import {extraSlices, extraTiles} from '../src/kernels/webgpu/na_backward_extra_webgpu';
 import {fusedRpbSlots, planRpbTiles, rpbGradient, RpbTilePlan} from '../src/kernels/webgpu/rpb_grad_webgpu';
 import {naMaskWgsl} from '../src/kernels/webgpu/na_mask_wgsl';
@@ -232,6 +233,32 @@ describe('WebGPU: the extra tokens\' dk/dv pass in slices of the token chunks', 
     expect(extraSlices(600, 100, 100).slices).toBe(1);                   // enough tiles already
   });
 
+  it('adds each group\'s rows of partial sums in order, from an offset (sumRows: the slices, and the rpb rows)',
+     async () => {
+       await useBackend(WEBGPU);
+       try {
+         const groups = 3, width = 70, rows = 5, offset = 13;
+         const parts = randArray(rng(41), offset + groups * rows * width + 7);
+         const input = tf.tensor1d(parts);
+         const out = tf.engine().makeTensorFromTensorInfo(
+             sumRows(tf.backend() as unknown as WebGPUBackend, input, groups, width, rows, offset));
+         const got = await out.data();
+         tf.dispose([input, out]);
+         expect(got.length).toBe(groups * width);
+         for (let g = 0; g < groups; g++) {
+           for (let e = 0; e < width; e++) {
+             let sum = 0;
+             for (let r = 0; r < rows; r++) {
+               sum = Math.fround(sum + parts[offset + (g * rows + r) * width + e]);
+             }
+             expect(got[g * width + e]).toBe(sum);
+           }
+         }
+       } finally {
+         await useBackend(CPU);
+       }
+     });
+
   it('forward, logsumexp and every gradient with uneven slices that cross query heads (GQA, rpb, batch 2)',
      async () => {
        await useBackend(WEBGPU_TILED);
@@ -315,7 +342,7 @@ describe('WebGPU: the rpb gradient, summed in the tiled dq pass or by blocks of 
           {batch: 2, spatial: [7, 23], heads: 2, headsKv: 2, headDim: 4, headDimV: 4, nExtra: 1, hasRpb: true},
           {kernelSize: [3, 5], stride: [1, 2], dilation: [2, 1], isCausal: [false, true], scale: 1});
       const dLogits = tf.randomNormal([2, 161, 2, 16], 0, 1, 'float32', 7);
-      const volume = info.rpb3[0] * info.rpb3[1] * info.rpb3[2];
+      const volume = info.rpbVolume;
       const before = tf.memory().numTensors;
       const sums = async (plan: RpbTilePlan | null) => {
         const out = rpbGradient(gpu, info, 'given', [dLogits], plan);

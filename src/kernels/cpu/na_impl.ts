@@ -97,7 +97,7 @@ function rowArgs(info: NAInfo, nb: NeighborList, inputs: Partial<RowArgs>): RowA
  */
 function forEachRow(info: NAInfo, nb: NeighborList, a: RowArgs, body: (row: number, h: number) => void): void {
   const {batch, numTokens: N, heads: H, headDim: D, headDimV: Dv, nExtra: E, headsPerKv} = info;
-  const rpbVol = info.rpb3[0] * info.rpb3[1] * info.rpb3[2];
+  const rpbVol = info.rpbVolume;
   for (let b = 0; b < batch; b++) {
     for (let t = 0; t < N; t++) {
       a.n = nb.fill(t);
@@ -285,7 +285,7 @@ export function qkBackwardImpl(info: NAInfo, dLogits: F32, query: F32, key: F32,
   const a = rowArgs(info, nb, {query, key, extraKeys: additionalKeys});
   const dQuery = new Float32Array(query.length);
   const dKey = new Float64Array(key.length);
-  const dRpb = hasRpb ? new Float64Array(H * info.rpb3[0] * info.rpb3[1] * info.rpb3[2]) : null;
+  const dRpb = hasRpb ? new Float64Array(H * info.rpbVolume) : null;
   const dExtraK = E > 0 ? new Float64Array(additionalKeys!.length) : null;
   const dq = new Float64Array(D);
   forEachRow(info, nb, a, row => {

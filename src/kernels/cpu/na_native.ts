@@ -139,7 +139,7 @@ export function qkBackwardNative(info: NAInfo, dLogits: F32, query: F32, key: F3
   }
   const r: QKBackwardResult = {
     dQuery: uninitialized(query.length), dKey: uninitialized(key.length),
-    dRpb: info.hasRpb ? uninitialized(info.heads * info.rpb3[0] * info.rpb3[1] * info.rpb3[2]) : null,
+    dRpb: info.hasRpb ? uninitialized(info.heads * info.rpbVolume) : null,
     dAdditionalKeys: uninitializedLike(additionalKeys),
   };
   addon.qkBackward(geometry(info), info.scale, query, key, additionalKeys, dLogits, r.dQuery, r.dKey, r.dRpb,

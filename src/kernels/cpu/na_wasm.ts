@@ -526,7 +526,7 @@ function beginCall(info: NAInfo, inputs: Record<string, F32 | null>, outputs: Re
   });
   return {
     memory, fns, o, nb, kStride: 4 * info.headsKv * info.headDim, vStride: 4 * info.headsKv * info.headDimV,
-    rpbHeadBytes: 4 * info.rpb3[0] * info.rpb3[1] * info.rpb3[2],
+    rpbHeadBytes: 4 * info.rpbVolume,
   };
 }
 

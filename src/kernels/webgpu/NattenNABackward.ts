@@ -2,7 +2,8 @@ import type {KernelConfig, KernelFunc, TensorInfo} from '@tensorflow/tfjs-core';
 import type {NAInfo} from '../../core/na_info';
 import {NABackwardInputs, NattenNABackward} from '../kernel_names';
 import {gemmTraits, packExtras, qkvInfo, run, shaped, unpack, useTiledBackward} from './kernel_util';
-import {extraSlices, extraTiles, NABackwardExtraProgram, SliceSumProgram} from './na_backward_extra_webgpu';
+import {extraSlices, extraTiles, NABackwardExtraProgram} from './na_backward_extra_webgpu';
+import {sumRows} from './copy_webgpu';
 import {kvExtraBytes, NABackwardKVProgram} from './na_backward_kv_webgpu';
 import {NABackwardQueryProgram} from './na_backward_query_webgpu';
 import {NABackwardRowProgram} from './na_backward_row_webgpu';
@@ -36,7 +37,7 @@ function passes(gpu: Backend, info: NAInfo, hasRpb: boolean):
     const qTiles = queryTiles(info, qTraits);
     const dqCount = B * H * qTiles[0] * qTiles[1] * qTiles[2];
     const rpbSlots = hasRpb ? fusedRpbSlots(info, qTraits, dqCount, limits) : 0;
-    const rpbFloats = rpbSlots > 0 ? dqCount * info.rpb3[0] * info.rpb3[1] * info.rpb3[2] : 0;
+    const rpbFloats = rpbSlots > 0 ? dqCount * info.rpbVolume : 0;
     const kTraits = inOrder(gemmTraits(gpu, info, false, kvExtraBytes));
     const kTiles = queryTiles(info, kTraits);
     const kvCount = B * Hk * kTiles[0] * kTiles[1] * kTiles[2];
@@ -116,8 +117,7 @@ export const naBackward: KernelFunc = ({inputs, backend, attrs}): TensorInfo[] =
     if (p.extraSlices > 1) {
       const count = B * E * Hk * (D + Dv);
       const parts = packed;
-      packed = gpu.runWebGPUProgram(new SliceSumProgram(count, maxDim), [parts], 'float32',
-                                    [{type: 'int32', data: [count]}, {type: 'int32', data: [p.extraSlices]}]);
+      packed = sumRows(gpu, parts, 1, count, p.extraSlices);
       disposeAll(gpu, [parts]);
     }
     outs.push(...unpack(gpu, packed, [additionalKeys!.shape, additionalValues!.shape]));

@@ -7,11 +7,10 @@
  * Output packed in one buffer: `[dk (rows*headsKv*headDim) | dv (rows*headsKv*headDimV)]`, rows = batch*nExtra.
  * A few extra tokens make few such tiles (one per batch and kv head), far too few workgroups for a GPU, so
  * the chunks are cut into `slices` (uniforms.tiles: slices, chunks per slice): slice s writes its partial sums
- * as the s-th packed buffer of the output and SliceSumProgram adds them up, in slice order.
+ * as the s-th packed buffer of the output and RowSumProgram (copy_webgpu.ts) adds them up, in slice order.
  * The keys of the token grid have the register-blocked pass (na_backward_kv_webgpu.ts).
  */
-import type {WebGPUProgram} from '@tensorflow/tfjs-backend-webgpu';
-import {dimClass, foldDispatch, GEOMETRY_WGSL, NAProgram} from './program_util';
+import {dimClass, GEOMETRY_WGSL, NAProgram} from './program_util';
 import {accumulateWgsl, queryTileConstants, scoreGemmWgsl} from './query_tile_wgsl';
 import {GRID, TileTraits, tileRows, traitsKey} from './tile_traits';
 
@@ -40,37 +39,6 @@ export function extraTiles(t: TileTraits, batch: number, headsKv: number, nExtra
                            headsPerKv: number): {rowTiles: number, chunks: number} {
   return {rowTiles: batch * headsKv * Math.ceil(nExtra / tileRows(t)),
           chunks: Math.ceil(numTokens / t.chunkCols) * headsPerKv};
-}
-
-/** `out[i] = sum over s < slices of parts[s * count + i]`, in slice order: the sliced pass's partial sums. */
-export class SliceSumProgram implements WebGPUProgram {
-  outputShape: number[];
-  shaderKey = 'natten_slice_sum';
-  dispatchLayout = {x: [0]};
-  dispatch: [number, number, number];
-  workgroupSize: [number, number, number] = [256, 1, 1];
-  variableNames = ['parts'];
-  uniforms = 'count : i32, slices : i32, ';
-
-  constructor(count: number, maxPerDimension: number) {
-    this.outputShape = [count];
-    this.dispatch = foldDispatch(Math.ceil(count / 256), maxPerDimension);
-  }
-
-  getUserCode(): string {
-    return `
-fn main(index : i32) {
-  let i = i32(workgroupId.x + workgroupId.y * numWorkgroups.x) * 256 + i32(localIndex);
-  if (i < uniforms.count) {
-    var sum = 0.0;
-    for (var s = 0; s < uniforms.slices; s++) {
-      sum += parts[s * uniforms.count + i];
-    }
-    result[i] = sum;
-  }
-}
-`;
-  }
 }
 
 export class NABackwardExtraProgram extends NAProgram {

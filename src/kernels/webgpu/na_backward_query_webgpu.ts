@@ -10,7 +10,7 @@
  * its pairs' dS into a workgroup table of the head's rpb entries (a float add by compare-and-swap on the bits:
  * WGSL has no float atomics; the order of the adds is not fixed), and the workgroup writes the table, after dq,
  * as row (head * batch + b) * tiles + tile of `[rows, rpbVolume]` partial sums (zeros for tiles with no queries),
- * which RpbPartialSumProgram (rpb_grad_webgpu.ts) adds up per head. The separate rpb passes recompute every dS.
+ * which rpbPartialSums (rpb_grad_webgpu.ts) adds up per head. The separate rpb passes recompute every dS.
  */
 import {GEOMETRY_WGSL, NAProgram} from './program_util';
 import {unroll} from './row_wgsl';
@@ -81,11 +81,10 @@ fn rpbAdd(e : i32, v : f32) {
 }
 
 // Where this workgroup's partial sums go: row (head * batch + b) * tiles + tile, after dq.
-fn rpbRow(wg : i32, group : i32, t : QueryTile) -> i32 {
+fn rpbRow(t : QueryTile) -> i32 {
   let numTiles = uniforms.tiles.x * uniforms.tiles.y * uniforms.tiles.z;
-  let tile = (wg / group) % numTiles;
   return uniforms.batch * uniforms.numTokens * uniforms.heads * uniforms.headDim +
-      ((t.h * uniforms.batch + t.b) * numTiles + tile) * rpbVolume();
+      ((t.h * uniforms.batch + t.b) * numTiles + t.tile) * rpbVolume();
 }` : '';
     const group = groupOf(workgroupOrder(this.traits));
     const rpbZero = fused ? `
@@ -94,7 +93,7 @@ fn rpbRow(wg : i32, group : i32, t : QueryTile) -> i32 {
   }` : '';
     const rpbEmpty = fused ? `
     if (workgroupIndex() < uniforms.workgroupCount) {
-      let base = rpbRow(workgroupIndex(), ${group}, t);
+      let base = rpbRow(t);
       for (var e = lid; e < rpbVolume(); e += ${T}) {
         result[base + e] = 0.0;
       }
@@ -135,7 +134,7 @@ fn rpbRow(wg : i32, group : i32, t : QueryTile) -> i32 {
     }` : '';
     const rpbStore = fused ? `
   workgroupBarrier();
-  let rpbBase = rpbRow(workgroupIndex(), ${group}, t);
+  let rpbBase = rpbRow(t);
   for (var e = lid; e < rpbVolume(); e += ${T}) {
     result[rpbBase + e] = bitcast<f32>(atomicLoad(&rpbTable[e]));
   }` : '';

@@ -15,7 +15,7 @@ import type {NAInfo} from '../../core/na_info';
 import {getGroupLength, getWindowEnd, getWindowStart} from '../../core/na_mask';
 import {DeviceLimits, GEOMETRY_WGSL, NAProgram, RESCALE_MARGIN} from './program_util';
 import {rowComponents, RowDims, rowDims, rowDimsKey, rowPrelude, unroll} from './row_wgsl';
-import {groupOf, QUERY_TILE_WGSL, RPB_PART_WGSL, rowLoader} from './tiled_wgsl';
+import {groupOf, QUERY_TILE_WGSL, rowLoader} from './tiled_wgsl';
 import {DEFAULT_ORDER} from './tile_traits';
 
 export interface HaloTraits {
@@ -174,7 +174,6 @@ var<workgroup> boxRow : array<i32, CAP>;
 var<workgroup> tileKeys : i32;
 
 ${QUERY_TILE_WGSL}
-${RPB_PART_WGSL}
 fn tileCoord(r : i32) -> vec3<i32> {
   return vec3<i32>(r / (T1 * T2), (r / T2) % T1, r % T2);
 }

@@ -65,6 +65,14 @@ fn coordsOf(token : i32) -> vec3<i32> {
 fn groupLengthOf(a : i32, g : i32) -> i32 {
   return getGroupLength(uniforms.lengths[a], uniforms.dilation[a], g);
 }
+// The rpb entries per head, and the rpb part of an in-group position: the rpb offset of (key, query) is
+// h * rpbVolume() + rpbPart(key) - rpbPart(query) + rpbPart(kernel - 1).
+fn rpbVolume() -> i32 {
+  return uniforms.rpbDims.x * uniforms.rpbDims.y * uniforms.rpbDims.z;
+}
+fn rpbPart(hat : vec3<i32>) -> i32 {
+  return (hat.x * uniforms.rpbDims.y + hat.y) * uniforms.rpbDims.z + hat.z;
+}
 // The window (first key, valid slots, rpb index of slot 0) of a token along each axis.
 struct Window3 {
   first : vec3<i32>,

@@ -13,6 +13,7 @@
  */
 import type {TensorInfo} from '@tensorflow/tfjs-core';
 import type {NAInfo} from '../../core/na_info';
+import {sumRows} from './copy_webgpu';
 import {run} from './kernel_util';
 import {Backend, DeviceLimits, deviceLimits, disposeAll, GEOMETRY_WGSL, geometryUniforms, NAProgram} from './program_util';
 import {GemmTileTraits, gemmWorkgroupBytes} from './tile_traits';
@@ -54,10 +55,6 @@ export class RpbGradProgram extends NAProgram {
     return `
 ${GEOMETRY_WGSL}
 var<workgroup> partial : array<f32, ${THREADS}>;
-
-fn rpbVolume() -> i32 {
-  return uniforms.rpbDims.x * uniforms.rpbDims.y * uniforms.rpbDims.z;
-}
 
 // Slot along axis a of key offset idx (an rpb index) for query coordinate i, or -1 when outside the window.
 fn axisSlot(a : i32, i : i32, idx : i32) -> i32 {
@@ -163,7 +160,7 @@ export function planRpbTiles(batch: number, heads: number, numTokens: number, rp
  * The block's queries use the rpb entries of a box (per axis, the union of their windows' rpb ranges); per round
  * of 64 entries of that box, every thread sums its queries' terms for each entry into a 64 x 64 table, then thread
  * e sums row e over the threads: one pair of barriers per 64 entries, no atomics, a fixed order. Each workgroup
- * writes its row of rpbVolume partial sums (0 outside its box); RpbPartialSumProgram adds the rows of each head.
+ * writes its row of rpbVolume partial sums (0 outside its box); rpbPartialSums adds the rows of each head.
  * The terms are RpbGradProgram's (`fused`: dS recomputed; `given`: the logits' gradient), but each query's window
  * is decoded once, and a thread's query and output-gradient rows are read for every entry of its box, from cache.
  */
@@ -186,10 +183,6 @@ var<workgroup> boxLo : array<atomic<i32>, 3>;
 var<workgroup> boxHi : array<atomic<i32>, 3>;
 var<workgroup> boxPlain : array<i32, 6>;
 var<workgroup> wgShared : i32;
-
-fn rpbVolume() -> i32 {
-  return uniforms.rpbDims.x * uniforms.rpbDims.y * uniforms.rpbDims.z;
-}
 
 fn term(b : i32, h : i32, entry : i32, token : i32, keyToken : i32, slot : i32) -> f32 {${term}
 }
@@ -286,39 +279,7 @@ fn main(index : i32) {
 }
 
 /**
- * Second pass of the tiled rpb gradient: `out[h * V + e]` = the sum over batch and blocks (in that order) of the
- * rows of head h, one thread per output element: RpbGradTileProgram's rows, or those the dq pass writes after dq
- * (uniforms.tiles: blocks or tiles per batch and head, then the rows' offset in the buffer).
- */
-export class RpbPartialSumProgram extends NAProgram {
-  constructor(count: number, maxPerDimension: number) {
-    super('rpb_partial_sum', '', ['partial'], count, Math.ceil(count / TILE_THREADS), TILE_THREADS, maxPerDimension);
-  }
-
-  getUserCode(): string {
-    return `
-${GEOMETRY_WGSL}
-fn main(index : i32) {
-  let i = workgroupIndex() * ${TILE_THREADS} + i32(localIndex);
-  let V = uniforms.rpbDims.x * uniforms.rpbDims.y * uniforms.rpbDims.z;
-  if (i >= uniforms.heads * V) {
-    return;
-  }
-  let h = i / V;
-  let e = i % V;
-  let rows = uniforms.batch * uniforms.tiles.x;
-  var sum = 0.0;
-  for (var r = 0; r < rows; r++) {
-    sum += partial[uniforms.tiles.y + (h * rows + r) * V + e];
-  }
-  result[i] = sum;
-}
-`;
-  }
-}
-
-/**
- * The rpb gradient `[heads * rpbVolume]` of a call: RpbGradTileProgram and RpbPartialSumProgram where their
+ * The rpb gradient `[heads * rpbVolume]` of a call: RpbGradTileProgram and rpbPartialSums where their
  * partial sums fit (planRpbTiles), else RpbGradProgram. `inputs`: the programs' variables for `mode`; `plan`:
  * the tiles (tests give their own; null runs RpbGradProgram).
  */
@@ -326,7 +287,7 @@ export function rpbGradient(gpu: Backend, info: NAInfo, mode: 'fused' | 'given',
                             plan?: RpbTilePlan | null): TensorInfo {
   const limits = deviceLimits(gpu);
   const maxDim = limits.maxComputeWorkgroupsPerDimension;
-  const volume = info.rpb3[0] * info.rpb3[1] * info.rpb3[2];
+  const volume = info.rpbVolume;
   const count = info.heads * volume;
   if (plan === undefined) {
     plan = planRpbTiles(info.batch, info.heads, info.numTokens, volume, limits.maxStorageBufferBindingSize);
@@ -341,12 +302,14 @@ export function rpbGradient(gpu: Backend, info: NAInfo, mode: 'fused' | 'given',
   return out;
 }
 
-/** The rpb gradient `[heads * rpbVolume]` from `rows` of partial sums per batch and head, `offset` floats in. */
+/**
+ * The rpb gradient `[heads * rpbVolume]` from `rows` rows of rpbVolume partial sums per batch and head, `offset`
+ * floats into `partial`: row (h * batch + b) * rows + r (RpbGradTileProgram's blocks, or the dq pass's tiles after
+ * dq), added per head in that order (RowSumProgram).
+ */
 export function rpbPartialSums(gpu: Backend, info: NAInfo, partial: TensorInfo, rows: number, offset: number):
     TensorInfo {
-  const count = info.heads * info.rpb3[0] * info.rpb3[1] * info.rpb3[2];
-  const sum = new RpbPartialSumProgram(count, deviceLimits(gpu).maxComputeWorkgroupsPerDimension);
-  return run(gpu, sum, [partial], geometryUniforms(info, sum.count, [rows, offset, 0]));
+  return sumRows(gpu, partial, info.heads, info.rpbVolume, info.batch * rows, offset);
 }
 
 /** Floats the dq pass's rpb partial sums may take at most (512 MB), within the device's binding limit. */
@@ -359,7 +322,7 @@ const MAX_FUSED_PARTIAL_FLOATS = 1 << 27;
  */
 export function fusedRpbSlots(info: NAInfo, dqTraits: GemmTileTraits, dqWorkgroups: number, limits: DeviceLimits):
     number {
-  const volume = info.rpb3[0] * info.rpb3[1] * info.rpb3[2];
+  const volume = info.rpbVolume;
   const slots = Math.ceil(volume / 64) * 64;
   const dq = info.batch * info.numTokens * info.heads * info.headDim;
   const floats = dq + dqWorkgroups * volume;

@@ -30,20 +30,6 @@ export function tiledComponents(d: TiledDims, names: string[]): number[] {
 }
 
 /**
- * WGSL: the rpb part of an in-group position (the rpb offset of (key, query) is h * volume + part(key) -
- * part(query) + part(kernel - 1)) and the rpb volume per head.
- */
-export const RPB_PART_WGSL = `
-fn rpbPart(hat : vec3<i32>) -> i32 {
-  return (hat.x * uniforms.rpbDims.y + hat.y) * uniforms.rpbDims.z + hat.z;
-}
-
-fn rpbVolume() -> i32 {
-  return uniforms.rpbDims.x * uniforms.rpbDims.y * uniforms.rpbDims.z;
-}
-`;
-
-/**
  * A WGSL loader `fn name(row, d4) -> vec4<f32>`: dims 4*d4 .. 4*d4+3 of row `row` of `buf` (rows of `dim` floats,
  * starting `offsetFloats` floats in), zero for row < 0 or past the exact head dim; `vec4`: the buffer is bound
  * as vec4 (both head dims multiples of 4).
@@ -153,7 +139,6 @@ fn tileCoord(r : i32) -> vec3<i32> {
   return vec3<i32>(r / (T1 * T2), (r / T2) % T1, r % T2);
 }
 
-${RPB_PART_WGSL}
 // Offset of the extra values in the packed extras buffer, in floats.
 fn extraValuesOffset() -> i32 {
   return uniforms.batch * uniforms.nExtra * uniforms.headsKv * uniforms.headDim;
@@ -439,13 +424,15 @@ ${unroll(steps, n => unroll(4, k => `    if (${n * 4 * t.gc} + 4 * tc + ${k} < $
  * `tileGrid(wg, inner, group, shape)` places workgroup `wg` with the inner index (head, or kv head for key tiles)
  * in runs of `group` (groupOf: all of them for heads first, the heads of one kv head for tiles first) fastest,
  * then the tile, then the run, then the batch, and finds the tile's place in the padded grid (`uniforms.tiles`
- * tiles per axis, each dilation group owning tiles/dilation of them): its group, first in-group position and the
- * group's length per axis; `empty` for tiles past their group's end and workgroups past the call's count.
+ * tiles per axis, each dilation group owning tiles/dilation of them): its linear index in the grid, its group,
+ * first in-group position and the group's length per axis; `empty` for tiles past their group's end and
+ * workgroups past the call's count.
  */
 export const TILE_GRID_WGSL = `
 struct TileGrid {
   inner : i32,
   b : i32,
+  tile : i32,
   g : vec3<i32>,
   first : vec3<i32>,
   glen : vec3<i32>,
@@ -462,6 +449,7 @@ fn tileGrid(wg : i32, inner : i32, group : i32, shape : vec3<i32>) -> TileGrid {
   let runs = inner / group;
   r.inner = (run % runs) * group + wg % group;
   r.b = run / runs;
+  r.tile = tile;
   let tc = vec3<i32>(tile / (nt.y * nt.z), (tile / nt.z) % nt.y, tile % nt.z);
   r.empty = wg >= uniforms.workgroupCount;
   for (var a = 0; a < 3; a++) {
@@ -516,6 +504,7 @@ export const QUERY_TILE_WGSL = `${TILE_GRID_WGSL}${LINEAR_BOUNDS_WGSL}
 struct QueryTile {
   b : i32,
   h : i32,
+  tile : i32,
   hk : i32,
   g : vec3<i32>,
   i0 : vec3<i32>,
@@ -534,6 +523,7 @@ fn makeQueryTile(wg : i32, group : i32) -> QueryTile {
   let grid = tileGrid(wg, uniforms.heads, group, shape);
   t.h = grid.inner;
   t.b = grid.b;
+  t.tile = grid.tile;
   t.hk = t.h / uniforms.headsPerKv;
   t.g = grid.g;
   t.i0 = grid.first;
