@@ -68,6 +68,7 @@ if (withoutTensorflow) {
 }
 export const WEBGPU: TestBackend = {name: 'webgpu', backend: 'webgpu', composed: false};
 export const WEBGPU_TILED: TestBackend = {name: 'webgpu (tiled)', backend: 'webgpu', composed: false, webgpuFused: 'tiled'};
+export const WEBGPU_ROW: TestBackend = {name: 'webgpu (row)', backend: 'webgpu', composed: false, webgpuFused: 'row'};
 export const CUDA_TF32: TestBackend = {name: 'cpu + cuda (tf32)', backend: 'cpu', composed: false, cuda: 'tf32'};
 export const CUDA_FLOAT32: TestBackend = {name: 'cpu + cuda (float32)', backend: 'cpu', composed: false,
                                           cuda: 'float32'};
