@@ -9,19 +9,28 @@ import {Backend, deviceLimits, foldDispatch} from './program_util';
 
 const THREADS = 256;
 
-export class CopyProgram implements WebGPUProgram {
+/** A program with a flat output of `count` elements, one thread each, in workgroups of THREADS (folded dispatch). */
+abstract class FlatProgram implements WebGPUProgram {
   outputShape: number[];
-  shaderKey = 'natten_copy';
   dispatchLayout = {x: [0]};
   dispatch: [number, number, number];
   workgroupSize: [number, number, number] = [THREADS, 1, 1];
-  variableNames = ['packed'];
-  uniforms = 'offset : i32, count : i32, ';
+  abstract shaderKey: string;
+  abstract variableNames: string[];
+  abstract uniforms: string;
 
   constructor(count: number, maxPerDimension: number) {
     this.outputShape = [count];
     this.dispatch = foldDispatch(Math.ceil(count / THREADS), maxPerDimension);
   }
+
+  abstract getUserCode(): string;
+}
+
+export class CopyProgram extends FlatProgram {
+  shaderKey = 'natten_copy';
+  variableNames = ['packed'];
+  uniforms = 'offset : i32, count : i32, ';
 
   getUserCode(): string {
     return `
@@ -36,19 +45,10 @@ fn main(index : i32) {
 }
 
 /** Concatenates two flat tensors into one buffer (the extra keys and values, bound as one `extras`). */
-export class ConcatProgram implements WebGPUProgram {
-  outputShape: number[];
+export class ConcatProgram extends FlatProgram {
   shaderKey = 'natten_concat';
-  dispatchLayout = {x: [0]};
-  dispatch: [number, number, number];
-  workgroupSize: [number, number, number] = [THREADS, 1, 1];
   variableNames = ['first', 'second'];
   uniforms = 'firstCount : i32, count : i32, ';
-
-  constructor(count: number, maxPerDimension: number) {
-    this.outputShape = [count];
-    this.dispatch = foldDispatch(Math.ceil(count / THREADS), maxPerDimension);
-  }
 
   getUserCode(): string {
     return `
@@ -69,19 +69,10 @@ fn main(index : i32) {
  * g < groups and e < width: how the partial sums that the slices or tiles of a pass write are added up (the extra
  * tokens' dk/dv slices: one group; the rpb gradient's rows per batch and block or tile: a group per head).
  */
-export class RowSumProgram implements WebGPUProgram {
-  outputShape: number[];
+export class RowSumProgram extends FlatProgram {
   shaderKey = 'natten_row_sum';
-  dispatchLayout = {x: [0]};
-  dispatch: [number, number, number];
-  workgroupSize: [number, number, number] = [THREADS, 1, 1];
   variableNames = ['parts'];
   uniforms = 'count : i32, width : i32, rows : i32, offset : i32, ';
-
-  constructor(count: number, maxPerDimension: number) {
-    this.outputShape = [count];
-    this.dispatch = foldDispatch(Math.ceil(count / THREADS), maxPerDimension);
-  }
 
   getUserCode(): string {
     return `
