@@ -49,12 +49,12 @@ async function batchMs(fn: () => tf.Tensor | tf.Tensor[], calls: number): Promis
 
 /**
  * Dawn's Node binding waits for the GPU by calling `setImmediate` again and again, with a new function each time:
- * garbage at the rate of the polls. On the H200 a batch of 3d-video forwards (150 ms each) made about 15 MB of it
- * per call, and V8's mark-compact collections of it stopped the main thread for 22-40 ms about every half second
- * (`node --trace-gc`; bench/RESULTS.md, session of 2026-11-30 12:04 UTC), while it was encoding a batch (which the
- * GPU then waits for) or after the GPU had finished one: batches of 150 ms calls then read 178-191 ms a call. The
- * timing therefore polls through test/webgpu_env.js's 1 ms throttle, as the test workers do: a readback ends up to
- * about 1 ms later, which `syncMs` (timed the same way) takes off.
+ * garbage at the rate of the polls. On the H200 batches of 3d-video forwards (150 ms each) made about 15 MB of it
+ * per call (the heap's growth between collections), and V8's mark-compact collections of it stopped the main thread
+ * for 22-40 ms about every half second (`node --trace-gc`; bench/RESULTS.md, session of 2026-11-30 12:04 UTC),
+ * while it was encoding a batch (which the GPU then waits for) or after the GPU had finished one: such batches read
+ * up to 167 ms a call. The timing therefore polls through test/webgpu_env.js's 1 ms throttle, as the test workers
+ * do: a readback ends up to about 1 ms later, which `syncMs` (timed the same way) takes off.
  */
 function throttlePolling(): void {
   // eslint-disable-next-line @typescript-eslint/no-var-requires
@@ -69,11 +69,11 @@ function throttlePolling(): void {
  * readback alone on an idle queue (`syncMs`); an untimed batch of 2n calls, so that tfjs's pool of GPU buffers
  * holds every buffer the timed batches use (a batch of more calls than any before it makes new buffers: on the
  * H200, 755 MB buffers for a 3d-video call added about 21 ms each, a 67 MB one for 2d-large about 3 ms); then up to
- * three pairs of batches of n and 2n calls, n chosen so
- * that the pairs fit the budget (at least one pair of one and two calls). A batch's time is n calls plus one
- * readback, whose latency (`syncMs`, 0.2-0.9 ms on the H200) is taken off. Not the difference of the two batches
- * over n, tried first: with few calls per batch it is noisy, and on a software adapter, whose "GPU" is the same
- * two cores, it read a third of the kernel time. The warm-up because the GPU's clock follows its load: on the lent
+ * three pairs of batches of n and 2n calls, n chosen so that the pairs fit the budget (at least one pair of one and
+ * two calls). A batch's time is n calls plus one readback, whose latency (`syncMs`: 1.5-1.9 ms on the H200 through
+ * the throttle, 0.2-0.9 without it) is taken off. Not the difference of the two batches over n, tried first: with
+ * few calls per batch it is noisy, and on a software adapter, whose "GPU" is the same two cores, it read a third
+ * of the kernel time. The warm-up because the GPU's clock follows its load: on the lent
  * H200 the SM clock sits at 345 MHz when idle, rises to 1980 MHz within about 0.1 s of steady work and falls back
  * about 0.3 s after it; timed from cold (right after the compiling call, as before), 2d-large's first ten or so
  * calls took 10 ms each against 1.8 ms warm, which is what made this benchmark read 2d-large 3-4x slower than
