@@ -245,7 +245,7 @@ fn main(index : i32) {
       var sum = 0.0;
       if (eb < boxVolume) {
         let idx = lo + vec3<i32>(eb / (n.y * n.z), (eb / n.z) % n.y, eb % n.z);
-        let entry = (idx.x * uniforms.rpbDims.y + idx.y) * uniforms.rpbDims.z + idx.z;
+        let entry = rpbPart(idx);
         for (var m = 0; m < Q; m++) {
           if (tokens[m] < 0) {
             continue;
@@ -269,7 +269,7 @@ fn main(index : i32) {
         total += table[lid * ${T + 1} + j];
       }
       let idx = lo + vec3<i32>(eb / (n.y * n.z), (eb / n.z) % n.y, eb % n.z);
-      result[wg * V + (idx.x * uniforms.rpbDims.y + idx.y) * uniforms.rpbDims.z + idx.z] = total;
+      result[wg * V + rpbPart(idx)] = total;
     }
     workgroupBarrier();
   }
