@@ -39,6 +39,16 @@ namespace natten {
 namespace cpu {
 namespace NATTEN_ISA {
 
+// Full unrolling of loops over register arrays, so that GCC keeps their elements in registers (left rolled,
+// it keeps lane_dots' accumulators on the stack: a load and a store around every multiply-add).
+#if defined(__clang__)
+#define NATTEN_UNROLL _Pragma("unroll")
+#elif defined(__GNUC__)
+#define NATTEN_UNROLL _Pragma("GCC unroll 64")
+#else
+#define NATTEN_UNROLL
+#endif
+
 // Small helpers of our own (no standard-library templates here: see RowScratch in call.h).
 static inline int imin(int a, int b) { return a < b ? a : b; }
 static inline int imax(int a, int b) { return a > b ? a : b; }
@@ -556,24 +566,33 @@ struct Rows {
       // Column pairs: each load holds W keys x 2 columns, each broadcast a query's 2 columns; the two
       // columns' partial sums are added at the end.
       RV acc[PS][G * A];
+      NATTEN_UNROLL
       for (int s = 0; s < PS; ++s) {
+        NATTEN_UNROLL
         for (int a = 0; a < G * A; ++a) acc[s][a] = R::zero();
       }
       for (int d = 0; d < D; d += 2 * PS) {  // D is a multiple of W, hence of 2 * PS
+        NATTEN_UNROLL
         for (int s = 0; s < PS; ++s) {
           RV kv[G][NK];
+          NATTEN_UNROLL
           for (int g = 0; g < G; ++g) {
+            NATTEN_UNROLL
             for (int k = 0; k < NK; ++k) kv[g][k] = R::load(cols[g] + (d + 2 * s) * pitch + 2 * W * k);
           }
+          NATTEN_UNROLL
           for (int i = 0; i < TQ; ++i) {
             const RV b = R::set2(rows[i] + d + 2 * s);
+            NATTEN_UNROLL
             for (int g = 0; g < G; ++g) {
+              NATTEN_UNROLL
               for (int k = 0; k < NK; ++k) acc[s][g * A + i * NK + k] = R::fmadd(b, kv[g][k], acc[s][g * A + i * NK + k]);
             }
           }
         }
       }
       RV sum[G * A];
+      NATTEN_UNROLL
       for (int a = 0; a < G * A; ++a) {
         sum[a] = acc[0][a];
         for (int s = 1; s < PS; ++s) sum[a] = R::add(sum[a], acc[s][a]);
@@ -587,23 +606,32 @@ struct Rows {
       return;
     }
     V acc[PS][G * A];
+    NATTEN_UNROLL
     for (int s = 0; s < PS; ++s) {
+      NATTEN_UNROLL
       for (int a = 0; a < G * A; ++a) acc[s][a] = S::zero();
     }
     for (int d = 0; d < D; d += PS) {  // D is a multiple of W, hence of PS
+      NATTEN_UNROLL
       for (int s = 0; s < PS; ++s) {
         V kv[G][NK];
+        NATTEN_UNROLL
         for (int g = 0; g < G; ++g) {
+          NATTEN_UNROLL
           for (int k = 0; k < NK; ++k) kv[g][k] = S::load(cols[g] + (d + s) * pitch + W * k);
         }
+        NATTEN_UNROLL
         for (int i = 0; i < TQ; ++i) {
           const V b = S::set1(rows[i][d + s]);
+          NATTEN_UNROLL
           for (int g = 0; g < G; ++g) {
+            NATTEN_UNROLL
             for (int k = 0; k < NK; ++k) acc[s][g * A + i * NK + k] = S::fmadd(b, kv[g][k], acc[s][g * A + i * NK + k]);
           }
         }
       }
     }
+    NATTEN_UNROLL
     for (int a = 0; a < G * A; ++a) {
       V sum = acc[0][a];
       for (int s = 1; s < PS; ++s) sum = S::add(sum, acc[s][a]);
@@ -761,16 +789,19 @@ struct Rows {
         }
         if (NV > 0) {
           // dq_i += sum_j scale dS_ij k_j; dk_j += sum_i scale dS_ij q_i; dv_j += sum_i P_ij dO_i: three
-          // loops, each with few enough vectors live to stay in registers.
+          // loops, each with few enough vectors live to stay in registers. dq's runs over each query's own
+          // window only (dS is zero outside it), its sums in registers for the whole window.
           const int span = tl.span;
-          for (int j = 0; j < span; ++j) {
-            const float* k = bu.key0 + (kb + j) * bu.kstride;
-            RV kv[NR];
-            for (int v = 0; v < NR; ++v) kv[v] = R::load(k + RW * v);
-            for (int i = 0; i < TN; ++i) {
+          for (int i = 0; i < TN; ++i) {
+            const int x = (I0 + i) % TQ;
+            RV acc[NR];
+            for (int v = 0; v < NR; ++v) acc[v] = dq[I0 + i][v];
+            const float* k = bu.key0 + (kb + tl.win_lo[x]) * bu.kstride;
+            for (int j = tl.win_lo[x]; j < tl.win_hi[x]; ++j, k += bu.kstride) {
               const RV gv = R::set1(gg[i][j]);
-              for (int v = 0; v < NR; ++v) dq[I0 + i][v] = R::fmadd(gv, kv[v], dq[I0 + i][v]);
+              for (int v = 0; v < NR; ++v) acc[v] = R::fmadd(gv, R::load(k + RW * v), acc[v]);
             }
+            for (int v = 0; v < NR; ++v) dq[I0 + i][v] = acc[v];
           }
           // The run's gradient rows: evenly spaced when its keys are all in the unit's own range or all in one
           // part of its halo (nearly always), else found key by key. dk and dv share the unit's parts.
