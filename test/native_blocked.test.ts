@@ -322,6 +322,36 @@ describe('native blocked forward', () => {
     }
   });
 
+  it('a value near float\'s largest outside a query\'s window leaves its output alone, as per row', () => {
+    // Column 10 of every row holds 1e38 values. The queries whose windows (kernel 5) miss it, columns 0-7 and
+    // 13-19, must not see it, though the tiles of columns 6, 7, 13 and 14 read it: a masked lane's weight has to
+    // be exactly 0 (exp's floor, 2^-126, times 1e38 is about 1).
+    const p = problem({spatial: [6, 20], kernelSize: [3, 5], headDim: 16});
+    const x = inputs(p, 17);
+    const D = p.headDim, heads = p.heads, W = 20;
+    for (let y = 0; y < 6; ++y) {
+      for (let h = 0; h < heads; ++h) x.v.fill(1e38, ((y * W + 10) * heads + h) * D, ((y * W + 10) * heads + h + 1) * D);
+    }
+    const apart = (o: ArrayLike<number>) => Array.from(o).filter((_, i) => {
+      const col = Math.floor(i / (heads * D)) % W;
+      return col < 8 || col > 12;
+    });
+    for (const isa of ISAS) {
+      expect(forwardBlocked(p, isa)).toBe(true);
+      const rows = run(p, x, isa, true, 0, 2, false);
+      for (const lines of LINES) {
+        const blocked = run(p, x, isa, true, 0, lines);
+        expect(blocked.f.output.every(Number.isFinite)).toBe(true);
+        expectClose(apart(blocked.f.output), apart(rows.f.output), 1e-5, `${isa} ${lines}-line output apart`);
+        expectClose(blocked.f.lse, rows.f.lse, 1e-5, `${isa} ${lines}-line lse`);
+        expectClose(apart(blocked.b.dQuery), apart(rows.b.dQuery), 1e-5, `${isa} ${lines}-line dq apart`);
+      }
+    }
+    // The per-row forward keeps them apart too (against the float64 reference).
+    const ref = refForward(p, x);
+    expectClose(apart(run(p, x, ISAS[0], true, 0, 2, false).f.output), apart(ref.out), 1e-5, 'per-row output apart');
+  });
+
   it('a NaN key runs blocked and poisons exactly the queries whose windows hold it, as per row', () => {
     const p = problem({spatial: [6, 20], kernelSize: [3, 5], headDim: 16});
     const x = inputs(p, 13);

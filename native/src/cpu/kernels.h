@@ -1130,7 +1130,9 @@ struct Rows {
           } else {
             const V m = S::set1(mx[slot]);
             for (int k = 0; k < NK; ++k) {
-              const V pr = S::exp(S::sub(S::load(srow + W * k), m));  // exactly 0 outside the window
+              // Exactly 0 outside the window: exp's floor there (2^-126, from a -Inf score) would carry a finite
+              // value of magnitude near float's largest into the output (2^-126 * 1e38 is about 1).
+              const V pr = S::keep(S::exp(S::sub(S::load(srow + W * k), m)), keep[i][k]);
               S::store(pg[i] + W * k, pr);
               vsum[slot] = S::add(vsum[slot], pr);
             }
