@@ -11,7 +11,7 @@ import {computeQKVInfo} from '../src/core/na_info';
 import {geometry, naBackwardNative, naForwardNative, nattenCpu} from '../src/kernels/cpu/na_native';
 import {problem} from './problems';
 import {refBackward, refForward, RefProblem} from './reference';
-import {expectClose, makeValues, randArray, rng, shapes} from './util';
+import {expectClose, farKeyColumn, makeValues, randArray, rng, shapes} from './util';
 
 const size = (s: number[]) => s.reduce((a, b) => a * b, 1);
 const addon = nattenCpu();
@@ -325,7 +325,7 @@ describe('native blocked forward', () => {
   it('a value near float\'s largest outside a query\'s window leaves its output alone, as per row', () => {
     // Column 10 of every row holds 1e38 values. The queries whose windows (kernel 5) miss it, columns 0-7 and
     // 13-19, must not see it, though the tiles of columns 6, 7, 13 and 14 read it: a masked lane's weight has to
-    // be exactly 0 (exp's floor, 2^-126, times 1e38 is about 1).
+    // be exactly 0 (a weight of 2^-126, the floor exp once had, times 1e38 is about 1).
     const p = problem({spatial: [6, 20], kernelSize: [3, 5], headDim: 16});
     const x = inputs(p, 17);
     const D = p.headDim, heads = p.heads, W = 20;
@@ -348,6 +348,32 @@ describe('native blocked forward', () => {
         expectClose(apart(blocked.f.output), apart(rows.f.output), 1e-5, `${isa} ${lines}-line output apart`);
         expectClose(blocked.f.lse, rows.f.lse, 1e-5, `${isa} ${lines}-line lse`);
         expectClose(apart(blocked.b.dQuery), apart(rows.b.dQuery), 1e-5, `${isa} ${lines}-line dq apart`);
+      }
+    }
+  });
+
+  it('a key in a query\'s window but far below its largest weighs nothing, per row and blocked, forward and ' +
+     'backward, every ISA (exp is 0 below its range, not float\'s smallest normal)', () => {
+    // Column 10's keys score about 120 below the rest and hold 1e38 values (farKeyColumn): the queries of
+    // columns 8-12 see them. Before exp flushed to 0 below its range, both kernels weighed them 2^-126: those
+    // outputs moved by about 1, dq and dk by more.
+    const p = problem({spatial: [6, 20], kernelSize: [3, 5], headDim: 16, batch: 2});
+    const x = inputs(p, 23);
+    farKeyColumn(p, x, 10);
+    const ref = refForward(p, x);
+    const g = refBackward(p, x, x.dOut, x.dLse);
+    for (const isa of ISAS) {
+      expect(forwardBlocked(p, isa)).toBe(true);
+      const runs: Array<[string, ReturnType<typeof run>]> = [
+        ['per-row', run(p, x, isa, false, 0, 2, false)],
+        ...LINES.map(lines => [`${lines}-line blocked`, run(p, x, isa, true, 0, lines)] as [string, ReturnType<typeof run>])];
+      for (const [kernels, r] of runs) {
+        const what = `${isa} ${kernels}`;
+        expectClose(r.f.output, ref.out, 1e-5, `${what} output`);
+        expectClose(r.f.lse, ref.lse, 1e-5, `${what} lse`);
+        expectClose(r.b.dQuery, g.dq, 1e-5, `${what} dq`);
+        expectClose(r.b.dKey, g.dk, 1e-5, `${what} dk`);
+        expectClose(r.b.dValue, g.dv, 1e-5, `${what} dv`);
       }
     }
   });

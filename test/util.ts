@@ -71,6 +71,29 @@ export interface F32Inputs extends RefInputs {
   addV?: Float32Array;
 }
 
+/**
+ * Makes a key far below the rest in place (x from makeValues, head dim 16 and scale 1/4, the default): every
+ * query all ones, the keys of last-axis column `col` all -30 (score -120, the others within +-4, so more than
+ * 87 below each query's largest: float32's exp underflows there), their values' first entry 1e38 (a weight
+ * of float's smallest normal, 2^-126, would move an output by about 1; the true weight, e^-116 or less, by
+ * nothing visible).
+ */
+export function farKeyColumn(p: RefProblem, x: F32Inputs, col: number): void {
+  const D = p.headDim, Dv = p.headDimV, kv = p.headsKv, W = p.spatial[p.naDim - 1];
+  if (D !== 16 || p.scale !== 0.25 || p.nExtra > 0 || p.hasRpb) {
+    throw new Error('farKeyColumn: head dim 16, scale 1/4, no extra tokens, no rpb');
+  }
+  x.q.fill(1);
+  const tokens = x.k.length / (kv * D);
+  for (let t = 0; t < tokens; ++t) {
+    if (t % W !== col) continue;
+    for (let h = 0; h < kv; ++h) {
+      x.k.fill(-30, (t * kv + h) * D, (t * kv + h + 1) * D);
+      x.v[(t * kv + h) * Dv] = 1e38;
+    }
+  }
+}
+
 /** Random inputs of a problem as plain arrays: q, k, v, then rpb and the extra tokens where the problem has them. */
 export function makeValues(p: RefProblem, seed: number): F32Inputs {
   const r = rng(seed);

@@ -12,7 +12,7 @@ import {getNAWasmModule, emitExp, MAX_WASM_DIM, naBackwardWasm, naForwardWasm, n
 import {buildModule, FuncBuilder, ValType} from '../src/kernels/cpu/wasm_builder';
 import {problem} from './problems';
 import {refBackward, RefProblem, refForward} from './reference';
-import {expectClose, makeValues, randArray, rng, shapes} from './util';
+import {expectClose, farKeyColumn, makeValues, randArray, rng, shapes} from './util';
 
 function infoOf(p: RefProblem) {
   const s = shapes(p);
@@ -54,8 +54,10 @@ describe('WebAssembly SIMD kernels', () => {
     }
     expect(worst).toBeLessThanOrEqual(3);
     expect(exp(0)).toBe(1);
-    expect(exp(-1000)).toBeLessThan(1e-37);
-    expect(exp(-Infinity)).toBeLessThan(1e-37);
+    expect(exp(-87)).toBeGreaterThan(1e-38);
+    expect(exp(Math.fround(-87.01))).toBe(0);
+    expect(exp(-1000)).toBe(0);
+    expect(exp(-Infinity)).toBe(0);
     expect(exp(NaN)).toBeNaN();
   });
 
@@ -98,6 +100,25 @@ describe('WebAssembly SIMD kernels', () => {
       }
     });
   }
+
+  test('a key in a query\'s window but far below its largest weighs nothing, forward and backward (exp is 0 ' +
+       'below its range)', () => {
+    // Column 6's keys score about 120 below the rest and hold 1e38 values (farKeyColumn); a weight of exp(-87),
+    // the floor exp once had, moved the outputs of the queries that see them by about 1.
+    const p = problem({spatial: [5, 9], kernelSize: [3, 5], headDim: 16});
+    const x = inputs(p, 29);
+    farKeyColumn(p, x, 6);
+    const info = infoOf(p);
+    const fwd = naForwardWasm(info, x.q, x.k, x.v, null, null, null)!;
+    const ref = refForward(p, x);
+    expectClose(fwd.output, ref.out, 1e-5, 'output');
+    expectClose(fwd.lse, ref.lse, 1e-5, 'logsumexp');
+    const bwd = naBackwardWasm(info, x.q, x.k, x.v, fwd.output, fwd.lse, x.dOut, x.dLse, null, null, null)!;
+    const g = refBackward(p, x, x.dOut, x.dLse);
+    expectClose(bwd.dQuery, g.dq, 1e-5, 'dq');
+    expectClose(bwd.dKey, g.dk, 1e-5, 'dk');
+    expectClose(bwd.dValue, g.dv, 1e-5, 'dv');
+  });
 
   test('memory is kept between calls and grown on demand; results do not depend on what ran before', () => {
     const small = problem({spatial: [5, 6], kernelSize: [3, 3], hasRpb: true, headDim: 8});

@@ -1130,8 +1130,8 @@ struct Rows {
           } else {
             const V m = S::set1(mx[slot]);
             for (int k = 0; k < NK; ++k) {
-              // Exactly 0 outside the window: exp's floor there (2^-126, from a -Inf score) would carry a finite
-              // value of magnitude near float's largest into the output (2^-126 * 1e38 is about 1).
+              // Exactly 0 outside the window, whatever exp gives there (it gives 0 for the -Inf scores; a weight
+              // of 2^-126 would carry a value near float's largest into the output, 2^-126 * 1e38 being about 1).
               const V pr = S::keep(S::exp(S::sub(S::load(srow + W * k), m)), keep[i][k]);
               S::store(pg[i] + W * k, pr);
               vsum[slot] = S::add(vsum[slot], pr);

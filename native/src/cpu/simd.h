@@ -29,8 +29,9 @@ namespace simd {
 
 constexpr int kWidth = 8;
 
-// exp's range: below kExpLow the result is the smallest normal float (far below any term that matters
-// next to the softmax's largest, which is 1), above kExpHigh it is the largest float.
+// exp's range: below kExpLow the result is 0 (the true value would be denormal, far below any term that
+// matters next to the softmax's largest, which is 1; the smallest normal float instead would weigh a value near
+// float's largest at about 1), above kExpHigh it is the largest float.
 constexpr float kExpLow = -87.33654f;
 constexpr float kExpHigh = 88.72283f;
 constexpr float kLog2e = 1.44269504088896341f;
@@ -150,7 +151,8 @@ struct Portable {
   }
   static float exp1(float x) {
     if (x != x) return x;
-    x = x < kExpLow ? kExpLow : (x > kExpHigh ? kExpHigh : x);
+    if (x < kExpLow) return 0.0f;
+    x = x > kExpHigh ? kExpHigh : x;
     const float n = nearbyintf(x * kLog2e);
     const float r = (x - n * kLn2High) - n * kLn2Low;
     float y = kExpP5;
@@ -255,7 +257,9 @@ struct Avx2 {
     y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(kExpP0));
     y = _mm256_add_ps(_mm256_fmadd_ps(y, _mm256_mul_ps(r, r), r), _mm256_set1_ps(1.0f));
     const __m256i bits = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-    return _mm256_blendv_ps(_mm256_mul_ps(y, _mm256_castsi256_ps(bits)), x, nan);
+    // Below kExpLow (and -Inf): 0; NaN compares false and stays NaN.
+    const V under = _mm256_cmp_ps(x, _mm256_set1_ps(kExpLow), _CMP_LT_OQ);
+    return _mm256_andnot_ps(under, _mm256_blendv_ps(_mm256_mul_ps(y, _mm256_castsi256_ps(bits)), x, nan));
   }
 };
 #endif

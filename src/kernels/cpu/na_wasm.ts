@@ -168,9 +168,12 @@ function emitStoreRow(f: FuncBuilder, addr: number, row: RowLocals, dim: number,
 /**
  * Pushes exp(x) for the f32 local x (clobbered), with x clamped to [-87, 88]: x = n ln2 + r, |r| <= ln2/2,
  * exp(r) by its Taylor polynomial of degree 7 (relative error below 1e-8 before rounding), times 2^n
- * built from the exponent bits. NaN stays NaN (the saturating truncation maps it to 0, not a trap).
+ * built from the exponent bits; times 0 below -87 (and for -Inf), where exp(-87), about 1.6e-38, would weigh
+ * a value near float's largest at about 1. NaN stays NaN (the saturating truncation maps it to 0, not a trap,
+ * and NaN times the 0 of its failed comparison is NaN).
  */
 export function emitExp(f: FuncBuilder, x: number, n: number): void {
+  f.get(x).f32(-87).op(Op.F32Ge, Op.F32ConvertI32U);
   f.get(x).f32(-87).op(Op.F32Max).f32(88).op(Op.F32Min).tee(x);
   f.f32(Math.LOG2E).op(Op.F32Mul, Op.F32Nearest).set(n);
   // ln2 split so that n * LN2_HI is exact in float32 for |n| <= 127.
@@ -183,7 +186,7 @@ export function emitExp(f: FuncBuilder, x: number, n: number): void {
     f.get(x).op(Op.F32Mul).f32(1 / factorial).op(Op.F32Add);
   }
   f.get(n).truncSatF32S().i32(127).op(Op.I32Add).i32(23).op(Op.I32Shl).op(Op.F32ReinterpretI32);
-  f.op(Op.F32Mul);
+  f.op(Op.F32Mul, Op.F32Mul);
 }
 
 /** `for (counter = 0; counter < limit; counter++) body()`; `limit` pushes an i32. */

@@ -15,11 +15,11 @@ export const Op = {
   LocalGet: 0x20, LocalSet: 0x21, LocalTee: 0x22,
   I32Load: 0x28, F32Load: 0x2a, F64Load: 0x2b, F32Store: 0x38, F64Store: 0x39,
   I32Const: 0x41, F32Const: 0x43,
-  I32Eqz: 0x45, I32GeS: 0x4e,
+  I32Eqz: 0x45, I32GeS: 0x4e, F32Ge: 0x60,
   I32Add: 0x6a, I32Mul: 0x6c, I32DivU: 0x6e, I32Shl: 0x74,
   F32Nearest: 0x90, F32Add: 0x92, F32Sub: 0x93, F32Mul: 0x94, F32Div: 0x95, F32Min: 0x96, F32Max: 0x97,
   F64Add: 0xa0,
-  F64PromoteF32: 0xbb, F32ReinterpretI32: 0xbe,
+  F32ConvertI32U: 0xb3, F64PromoteF32: 0xbb, F32ReinterpretI32: 0xbe,
 } as const;
 type OpCode = typeof Op[keyof typeof Op];
 
