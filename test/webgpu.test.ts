@@ -16,14 +16,14 @@ import {core, na1d, na1dQK, NATTEN_COMPOSED_MAX_BYTES, NATTEN_FORCE_COMPOSED, NA
 import {computeNAInfo, NAInfo} from '../src/core/na_info';
 import {haloBoxLengths} from '../src/kernels/webgpu/na_forward_halo_webgpu';
 import {forwardPath, gemmTraits, useTiledBackward} from '../src/kernels/webgpu/kernel_util';
-import {backwardOrder, chooseGemmTraits, chooseTraits, gemmWorkgroupBytes, GemmTileTraits, queryTiles, tiledDims,
-        workgroupOrder} from '../src/kernels/webgpu/tile_traits';
+import {backwardOrder, chooseGemmTraits, chooseTraits, gemmWorkgroupBytes, GemmTileTraits, queryTiles, SOFTWARE_TRAITS,
+        threads, tiledDims, workgroupOrder} from '../src/kernels/webgpu/tile_traits';
 import {kvExtraBytes} from '../src/kernels/webgpu/na_backward_kv_webgpu';
 import {sumRows} from '../src/kernels/webgpu/copy_webgpu';
 import {extraSlices, extraTiles} from '../src/kernels/webgpu/na_backward_extra_webgpu';
 import {fusedRpbSlots, planRpbTiles, rpbGradient, RpbTilePlan} from '../src/kernels/webgpu/rpb_grad_webgpu';
 import {naMaskWgsl} from '../src/kernels/webgpu/na_mask_wgsl';
-import {deviceLimits, foldDispatch} from '../src/kernels/webgpu/program_util';
+import {deviceLimits, foldDispatch, isSoftwareAdapter} from '../src/kernels/webgpu/program_util';
 import {read, useBackend, CPU, WEBGPU, WEBGPU_ROW, WEBGPU_TILED} from './harness';
 import {problem} from './problems';
 import {refBackward, refForward, RefForward, RefGrads, RefProblem} from './reference';
@@ -238,6 +238,15 @@ describe('WebGPU: head dims up to 256 against the float64 reference', () => {
     try {
       const info = (tf.backend() as unknown as {adapterInfo: {architecture: string}}).adapterInfo;
       expect(info.architecture === 'software').toBe(SOFTWARE_ADAPTER);
+      // The tiled programs' traits follow (tile_traits.ts SOFTWARE_TRAITS): the GPU picks elsewhere.
+      const gpu = tf.backend() as unknown as WebGPUBackend;
+      expect(isSoftwareAdapter(gpu)).toBe(SOFTWARE_ADAPTER);
+      const p = WIDE_CASES[0];
+      const na = computeNAInfo({...p}, {kernelSize: p.kernelSize, stride: p.stride, dilation: p.dilation,
+                                        isCausal: p.isCausal, scale: p.scale});
+      for (const forward of [true, false]) {
+        expect(JSON.stringify(gemmTraits(gpu, na, forward)) === JSON.stringify(SOFTWARE_TRAITS[2])).toBe(SOFTWARE_ADAPTER);
+      }
     } finally {
       await useBackend(CPU);
     }
@@ -591,6 +600,30 @@ describe('WebGPU: the tiled forward\'s tile shapes', () => {
         .toThrow(/prefetch only with resident/);
   });
 
+  it('takes SOFTWARE_TRAITS on a software adapter, for every rank, pass and head dim, within WebGPU\'s default ' +
+     'limits; an override still wins', () => {
+    const dimInfo = (naDim: number, headDim: number) => ({naDim, headDim, headDimV: headDim}) as NAInfo;
+    const DEFAULT_LIMITS = {bytes: 16384, threads: 256};
+    for (const naDim of [1, 2, 3]) {
+      const t = SOFTWARE_TRAITS[naDim];
+      expect(t.tile.reduce((a, b) => a * b)).toBe(t.gr * t.tm);
+      expect(threads(t)).toBeLessThanOrEqual(DEFAULT_LIMITS.threads);
+      expect(gemmWorkgroupBytes(t, 256) + kvExtraBytes(t)).toBeLessThanOrEqual(DEFAULT_LIMITS.bytes);
+      for (const headDim of [4, 32, 64, 128, 256]) {
+        for (const forward of [true, false]) {
+          const extra = forward ? undefined : kvExtraBytes;
+          expect(chooseGemmTraits(dimInfo(naDim, headDim), DEFAULT_LIMITS.bytes, DEFAULT_LIMITS.threads, '', forward,
+                                  extra, true)).toEqual(t);
+          expect(chooseGemmTraits(dimInfo(naDim, headDim), H200.bytes, H200.threads, '', forward, extra, false))
+              .not.toEqual(t);
+        }
+      }
+    }
+    const override = {tile: [1, 2, 8], gr: 4, gc: 8, tm: 4, tn: 4, dimChunk: 8};
+    expect(chooseGemmTraits(dimInfo(2, 32), H200.bytes, H200.threads, JSON.stringify(override), true, undefined, true))
+        .toEqual(override);
+  });
+
   it('gives the fused forward and the backward their measured picks first, where they fit', () => {
     const dimInfo = (naDim: number, headDim: number) => ({naDim, headDim, headDimV: headDim}) as NAInfo;
     const fields = (t: GemmTileTraits) => [t.tile, t.gr, t.gc, t.tm, t.tn, t.resident === true, t.prefetch === true];
@@ -698,6 +731,19 @@ describe('WebGPU: the tiled forward\'s tile shapes', () => {
     tf.env().set(NATTEN_WEBGPU_TILE, '');
     await useBackend(CPU);
   });
+  it('runs what a hardware adapter with this adapter\'s limits takes where no pick applies (the rank\'s largest ' +
+     'candidate that fits, 32 dims per step): every gradient', async () => {
+    // A software adapter takes SOFTWARE_TRAITS, so the other cases of this suite run those there (in CI); this one
+    // runs a GPU's unrolled blocks through the forward, the dq pass and the dk/dv pass (on lavapipe's 32 KiB of
+    // workgroup memory: 16 x 8 threads of 2 x 4).
+    const limits = deviceLimits(tf.backend() as unknown as WebGPUBackend);
+    const traits = chooseGemmTraits({naDim: 2} as NAInfo, limits.maxComputeWorkgroupStorageSize,
+                                    limits.maxComputeInvocationsPerWorkgroup, '', false, kvExtraBytes);
+    expect(traits).not.toEqual(SOFTWARE_TRAITS[2]);
+    expect(traits.dimChunk).toBe(32);
+    tf.env().set(NATTEN_WEBGPU_TILE, JSON.stringify(traits));
+    await expectForwardAndGradients(TILED_CASES[4]);
+  });
   it('runs the dq pass with both GEMM loops rolled: every gradient', async () => {
     const traits: GemmTileTraits = {tile: [1, 2, 8], gr: 4, gc: 8, tm: 4, tn: 4, dimChunk: 8, rolled: true};
     tf.env().set(NATTEN_WEBGPU_TILE, JSON.stringify(traits));
@@ -717,7 +763,7 @@ describe('WebGPU: the tiled forward\'s tile shapes', () => {
      });
   it('runs the 3-D backward tiles first, its dq pass and its key tiles (GQA, two batches): every gradient',
      async () => {
-       // The built-in 3-D traits: the dq pass in backwardOrder(3) ('tiles': a kv head's heads, then the tiles), the
+       // The built-in 3-D traits (SOFTWARE_TRAITS on a software adapter): the dq pass in backwardOrder(3) ('tiles': a kv head's heads, then the tiles), the
        // dk/dv pass likewise (its inner index is the kv head: the tiles, then the kv head, then the batch).
        tf.env().set(NATTEN_WEBGPU_TILE, '');
        await expectForwardAndGradients(problem({batch: 2, spatial: [4, 5, 6], kernelSize: [3, 2, 3], dilation: [1, 2, 1],

@@ -4,7 +4,7 @@ import type {NAInfo} from '../../core/na_info';
 export {avInfo, qkvInfo} from '../kernel_info';
 import {getWebGPUFusedPath, getWebGPUTileOverride} from '../../flags';
 import {ConcatProgram, CopyProgram} from './copy_webgpu';
-import {Backend, deviceLimits, NAProgram, ProgramUniform} from './program_util';
+import {Backend, deviceLimits, isSoftwareAdapter, NAProgram, ProgramUniform} from './program_util';
 import {chooseGemmTraits, GemmTileTraits} from './tile_traits';
 
 
@@ -95,11 +95,12 @@ export function forwardPath(info: NAInfo): 'row' | 'tiled' | 'halo' {
 
 /**
  * The register-blocked tile traits for a call on this device, for the fused forward (`forward`) or the backward
- * dq and dk/dv passes (NATTEN_WEBGPU_TILE overrides them); `extraBytes` as chooseGemmTraits's.
+ * dq and dk/dv passes (NATTEN_WEBGPU_TILE overrides them; a software adapter takes SOFTWARE_TRAITS); `extraBytes`
+ * as chooseGemmTraits's.
  */
 export function gemmTraits(backend: Backend, info: NAInfo, forward = false,
                            extraBytes?: (t: GemmTileTraits) => number): GemmTileTraits {
   const limits = deviceLimits(backend);
   return chooseGemmTraits(info, limits.maxComputeWorkgroupStorageSize, limits.maxComputeInvocationsPerWorkgroup,
-                          getWebGPUTileOverride(), forward, extraBytes);
+                          getWebGPUTileOverride(), forward, extraBytes, isSoftwareAdapter(backend));
 }

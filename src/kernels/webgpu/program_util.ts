@@ -162,6 +162,15 @@ export function deviceLimits(backend: Backend): DeviceLimits {
 }
 
 /**
+ * Whether the backend's adapter runs on the CPU: its architecture (as tfjs keeps it from the adapter's info) is
+ * `software` (Dawn's name for lavapipe and other CPU Vulkan drivers) or `swiftshader` (Chrome's fallback adapter).
+ */
+export function isSoftwareAdapter(backend: Backend): boolean {
+  const info = (backend as unknown as {adapterInfo?: {architecture?: unknown}}).adapterInfo;
+  return typeof info?.architecture === 'string' && /^(software|swiftshader)$/i.test(info.architecture);
+}
+
+/**
  * Rejects, before any work, a tensor that no WebGPU program can bind: tfjs binds each tensor's whole buffer,
  * so a tensor (input, output or intermediate) larger than maxStorageBufferBindingSize cannot take part.
  */

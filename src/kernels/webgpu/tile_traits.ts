@@ -265,6 +265,22 @@ const GEMM_CANDIDATES: Record<number, GemmTileTraits[]> = {
 };
 
 /**
+ * The traits on a software adapter (isSoftwareAdapter: lavapipe, SwiftShader; the GPU is the CPU and LLVM compiles
+ * every program), for the fused forward and both backward passes: 8 x 8 threads of 2 x 4, 8 head dims per step,
+ * both GEMM loops rolled. The GPU picks and the rank's candidates unroll blocks of up to 4 x 4 over 32 dims per
+ * step, which lavapipe's LLVM takes minutes to compile. On lavapipe (2-core AMD EPYC, Zen 2; bench/RESULTS.md,
+ * session of 2026-11-30 21:16 UTC): the 1-D tiled test case's forward and backward compiled and ran in 42 s
+ * against 143 s (shader cache off), and the `3d` bench preset ran faster too (forward 135 ms against 145,
+ * forward+backward 586 against 676). One row and four columns per thread with 4 dims per step compiled in 34 s
+ * but ran 1.7 times slower.
+ */
+export const SOFTWARE_TRAITS: Record<number, GemmTileTraits> = {
+  1: {tile: [1, 1, 16], gr: 8, gc: 8, tm: 2, tn: 4, dimChunk: 8, rolled: true},
+  2: {tile: [1, 4, 4], gr: 8, gc: 8, tm: 2, tn: 4, dimChunk: 8, rolled: true},
+  3: {tile: [2, 2, 4], gr: 8, gc: 8, tm: 2, tn: 4, dimChunk: 8, rolled: true},
+};
+
+/**
  * The fused forward's own picks, measured on the H200 (bench/RESULTS.md: bench/webgpu_tiles.ts per preset), tried
  * before the rank's candidates for calls of that rank whose head dims are at most `maxHeadDim`. The backward has its
  * own (BACKWARD_PICKS below; its passes ignore `resident` and `prefetch`).
@@ -322,14 +338,15 @@ const BACKWARD_PICKS: TilePick[] = [
 
 /**
  * Traits for a call: the first candidate that fits the device's workgroup memory (the fused forward's or the
- * backward's picks first, then the rank's candidates), or `override` (a GemmTileTraits as JSON, from
- * NATTEN_WEBGPU_TILE).
+ * backward's picks first, or on a `software` adapter SOFTWARE_TRAITS, then the rank's candidates), or `override`
+ * (a GemmTileTraits as JSON, from NATTEN_WEBGPU_TILE).
  * `extraBytes(t)`: workgroup memory the program declares beyond gemmWorkgroupBytes (the dk/dv pass's).
  */
 export function chooseGemmTraits(info: NAInfo, maxWorkgroupBytes: number, maxThreads: number, override = '',
-                                 forward = false, extraBytes: (t: GemmTileTraits) => number = () => 0): GemmTileTraits {
+                                 forward = false, extraBytes: (t: GemmTileTraits) => number = () => 0,
+                                 software = false): GemmTileTraits {
   const dim = Math.max(info.headDim, info.headDimV);
-  const picks = (forward ? FORWARD_PICKS : BACKWARD_PICKS)
+  const picks = software ? [SOFTWARE_TRAITS[info.naDim]] : (forward ? FORWARD_PICKS : BACKWARD_PICKS)
       .filter(p => p.naDim === info.naDim && dim >= (p.minHeadDim ?? 1) && dim <= p.maxHeadDim).map(p => p.traits);
   const candidates = override !== '' ? [JSON.parse(override) as GemmTileTraits] : [...picks, ...GEMM_CANDIDATES[info.naDim]];
   for (const t of candidates) {
