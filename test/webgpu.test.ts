@@ -185,6 +185,12 @@ describe('WebGPU: the generated WGSL index math', () => {
      });
 });
 
+/** The NAInfo the kernels compute for a test problem. */
+function naInfoOf(p: RefProblem): NAInfo {
+  return computeNAInfo({...p}, {kernelSize: p.kernelSize, stride: p.stride, dilation: p.dilation, isCausal: p.isCausal,
+                                scale: p.scale});
+}
+
 /**
  * The tiled programs on problems that all carry rpb and extra tokens (one pipeline set: the software adapter's
  * LLVM compiles each tiled pipeline for tens of seconds), covering 1/2/3-D, causal, stride, dilation with
@@ -242,8 +248,7 @@ describe('WebGPU: head dims up to 256 against the float64 reference', () => {
       const gpu = tf.backend() as unknown as WebGPUBackend;
       expect(isSoftwareAdapter(gpu)).toBe(SOFTWARE_ADAPTER);
       const p = WIDE_CASES[0];
-      const na = computeNAInfo({...p}, {kernelSize: p.kernelSize, stride: p.stride, dilation: p.dilation,
-                                        isCausal: p.isCausal, scale: p.scale});
+      const na = naInfoOf(p);
       for (const forward of [true, false]) {
         expect(JSON.stringify(gemmTraits(gpu, na, forward)) === JSON.stringify(SOFTWARE_TRAITS[2])).toBe(SOFTWARE_ADAPTER);
       }
@@ -254,8 +259,7 @@ describe('WebGPU: head dims up to 256 against the float64 reference', () => {
 
   it('takes the tiled programs at these head dims, forward and backward', () => {
     for (const p of WIDE_CASES) {
-      const info = computeNAInfo({...p}, {kernelSize: p.kernelSize, stride: p.stride, dilation: p.dilation,
-                                          isCausal: p.isCausal, scale: p.scale});
+      const info = naInfoOf(p);
       expect(forwardPath(info)).toBe('tiled');
       expect(useTiledBackward(info)).toBe(true);
     }
@@ -330,9 +334,7 @@ describe('WebGPU: the extra tokens\' dk/dv pass in slices of the token chunks', 
        await useBackend(WEBGPU_TILED);
        try {
          const p = problem({spatial: [270], kernelSize: [9], hasRpb: true, nExtra: 2, heads: 4, headsKv: 2, batch: 2});
-         const info = computeNAInfo({...p, spatial: p.spatial},
-                                    {kernelSize: p.kernelSize, stride: p.stride, dilation: p.dilation,
-                                     isCausal: p.isCausal, scale: p.scale});
+         const info = naInfoOf(p);
          const limit = (tf.backend() as WebGPUBackend).device.limits.maxComputeWorkgroupStorageSize;
          const traits = chooseTraits(info, limit);
          const {rowTiles, chunks} = extraTiles(traits, p.batch, p.headsKv, p.nExtra, 270, p.heads / p.headsKv);
@@ -388,9 +390,7 @@ describe('WebGPU: the rpb gradient, summed in the tiled dq pass or by blocks of 
        try {
          const gpu = tf.backend() as WebGPUBackend;
          for (const p of TILED_CASES) {
-           const info = computeNAInfo({...p},
-                                      {kernelSize: p.kernelSize, stride: p.stride, dilation: p.dilation,
-                                       isCausal: p.isCausal, scale: p.scale});
+           const info = naInfoOf(p);
            const t = gemmTraits(gpu, info);
            expect(fusedRpbSlots(info, t, dqWorkgroups(info, t), deviceLimits(gpu))).toBeGreaterThan(0);
          }
