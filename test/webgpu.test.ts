@@ -556,6 +556,7 @@ async function expectForward(p: RefProblem, seed: number): Promise<void> {
 describe('WebGPU: the tiled forward\'s tile shapes', () => {
   const H200 = {bytes: 49152, threads: 1024};
   const info = (naDim: number) => ({naDim}) as NAInfo;
+  const dimInfo = (naDim: number, headDim: number) => ({naDim, headDim, headDimV: headDim}) as NAInfo;
 
   it('picks per rank the largest candidate the device holds, and checks an override', () => {
     for (const naDim of [1, 2, 3]) {
@@ -602,7 +603,6 @@ describe('WebGPU: the tiled forward\'s tile shapes', () => {
 
   it('takes SOFTWARE_TRAITS on a software adapter, for every rank, pass and head dim, within WebGPU\'s default ' +
      'limits; an override still wins', () => {
-    const dimInfo = (naDim: number, headDim: number) => ({naDim, headDim, headDimV: headDim}) as NAInfo;
     const DEFAULT_LIMITS = {bytes: 16384, threads: 256};
     for (const naDim of [1, 2, 3]) {
       const t = SOFTWARE_TRAITS[naDim];
@@ -625,7 +625,6 @@ describe('WebGPU: the tiled forward\'s tile shapes', () => {
   });
 
   it('gives the fused forward and the backward their measured picks first, where they fit', () => {
-    const dimInfo = (naDim: number, headDim: number) => ({naDim, headDim, headDimV: headDim}) as NAInfo;
     const fields = (t: GemmTileTraits) => [t.tile, t.gr, t.gc, t.tm, t.tn, t.resident === true, t.prefetch === true];
     expect(fields(chooseGemmTraits(dimInfo(2, 32), H200.bytes, H200.threads, '', true)))
         .toEqual([[1, 4, 4], 16, 4, 1, 4, true, false]);
@@ -737,7 +736,7 @@ describe('WebGPU: the tiled forward\'s tile shapes', () => {
     // runs a GPU's unrolled blocks through the forward, the dq pass and the dk/dv pass (on lavapipe's 32 KiB of
     // workgroup memory: 16 x 8 threads of 2 x 4).
     const limits = deviceLimits(tf.backend() as unknown as WebGPUBackend);
-    const traits = chooseGemmTraits({naDim: 2} as NAInfo, limits.maxComputeWorkgroupStorageSize,
+    const traits = chooseGemmTraits(info(2), limits.maxComputeWorkgroupStorageSize,
                                     limits.maxComputeInvocationsPerWorkgroup, '', false, kvExtraBytes);
     expect(traits).not.toEqual(SOFTWARE_TRAITS[2]);
     expect(traits.dimChunk).toBe(32);
@@ -763,8 +762,9 @@ describe('WebGPU: the tiled forward\'s tile shapes', () => {
      });
   it('runs the 3-D backward tiles first, its dq pass and its key tiles (GQA, two batches): every gradient',
      async () => {
-       // The built-in 3-D traits (SOFTWARE_TRAITS on a software adapter): the dq pass in backwardOrder(3) ('tiles': a kv head's heads, then the tiles), the
-       // dk/dv pass likewise (its inner index is the kv head: the tiles, then the kv head, then the batch).
+       // The built-in 3-D traits (SOFTWARE_TRAITS on a software adapter): the dq pass in backwardOrder(3) ('tiles': a
+       // kv head's heads, then the tiles), the dk/dv pass likewise (its inner index is the kv head: the tiles, then the
+       // kv head, then the batch).
        tf.env().set(NATTEN_WEBGPU_TILE, '');
        await expectForwardAndGradients(problem({batch: 2, spatial: [4, 5, 6], kernelSize: [3, 2, 3], dilation: [1, 2, 1],
                                                 isCausal: [true, false, false], hasRpb: true, nExtra: 1, heads: 4,
