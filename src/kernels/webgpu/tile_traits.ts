@@ -304,8 +304,10 @@ const FORWARD_PICKS: TilePick[] = [
   // 2d-large (head dim 64, kernel 13x13), 2026-11-29 (bench/webgpu_tiles.ts --extra-only --rounds, three H200 runs):
   // [1,4,4] 8x8 threads of 2x4, 16 head dims per step: 1.661-1.730 ms against 1.750-1.876 for the pick before
   // ([1,4,8] 16x8 of 2x4, 32 dims per step; 1.734-1.740 in earlier runs). A warp's 8 queries are a 2x4 block
-  // whose keys (14x16) are one run of the 16x16 box; 32 dims per step read 1.91 (probably its prefetch registers,
-  // twice as many).
+  // whose keys (14x16) are one run of the 16x16 box; 32 dims per step read 1.91 (the same 174 registers, but
+  // 15904 bytes of workgroup memory, so four workgroups per SM: see below). Its 11808 bytes of workgroup memory
+  // sit just under the H200's limit for five workgroups per SM (12048 bytes ran as fast, 12448 29% slower:
+  // bench/RESULTS.md, 2026-12-01): a change that adds workgroup memory to this shape loses a fifth of its warps.
   {naDim: 2, maxHeadDim: 64,
    traits: {tile: [1, 4, 4], gr: 8, gc: 8, tm: 2, tn: 4, dimChunk: 16, resident: true, prefetch: true}},
   // 3d-video (head dim 128, kernel 8x16x16), the same runs: [2,4,4] 16x16 threads of 2x4: 166.7-177.3 ms against
