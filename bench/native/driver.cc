@@ -1,8 +1,9 @@
 // Times the native CPU kernels without tfjs: forward and backward of one problem (default: the `2d` preset,
 // 56x56 tokens, 4 heads, head dim 32, kernel 7x7), thread CPU time of the calling thread (preemption does
-// not inflate it), median over repeats, nanoseconds and cycles per (query, key) pair.
+// not inflate it), median over repeats, nanoseconds and cycles per (query, key) pair. `--dim D` sets the
+// head dim (query, key and value alike).
 //
-//   bash bench/native/run_driver.sh [--threads N] [--reps R] [--preset 2d|3d] [--ghz G]
+//   bash bench/native/run_driver.sh [--threads N] [--reps R] [--preset 2d|3d] [--dim D] [--ghz G]
 //
 // NATTEN_CPU_ISA=avx512|avx2|portable and NATTEN_CPU_TILE_LINES=1 in the environment select the row kernels and
 // the blocked backward's tiles (see na_cpu.h), for before/after comparisons in one binary.
@@ -41,7 +42,7 @@ double median(std::vector<double> v) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  int threads = 1, reps = 15;
+  int threads = 1, reps = 15, dim = 32;
   double ghz = 0;
   std::string preset = "2d";
   for (int i = 1; i + 1 < argc; i += 2) {
@@ -49,11 +50,12 @@ int main(int argc, char** argv) {
     if (a == "--threads") threads = std::atoi(argv[i + 1]);
     else if (a == "--reps") reps = std::atoi(argv[i + 1]);
     else if (a == "--preset") preset = argv[i + 1];
+    else if (a == "--dim") dim = std::atoi(argv[i + 1]);
     else if (a == "--ghz") ghz = std::atof(argv[i + 1]);
   }
   natten::cpu::Problem p;
   p.heads = p.heads_kv = 4;
-  p.head_dim = p.head_dim_v = 32;
+  p.head_dim = p.head_dim_v = dim;
   if (preset == "3d") {
     p.length[0] = 8; p.length[1] = 16; p.length[2] = 16;
     p.kernel[0] = 3; p.kernel[1] = 7; p.kernel[2] = 7;
@@ -61,7 +63,7 @@ int main(int argc, char** argv) {
     p.length[1] = 56; p.length[2] = 56;
     p.kernel[1] = 7; p.kernel[2] = 7;
   }
-  p.scale = 1.0f / std::sqrt(32.0f);
+  p.scale = 1.0f / std::sqrt(static_cast<float>(dim));
   if (ghz <= 0) ghz = natten::cpu::measure_clock().add_chain_ghz;
   natten::cpu::set_num_threads(threads);
   const std::string err = natten::cpu::validate(p);
@@ -102,9 +104,10 @@ int main(int argc, char** argv) {
     std::printf("%-4s thread-cpu %7.3f ms  wall %7.3f ms  %6.2f ns/pair  %6.1f cycles/pair (1 thread only)\n", what,
                 cpu * 1e3, wall * 1e3, cpu * 1e9 / pairs, cpu * 1e9 / pairs * ghz);
   };
-  std::printf("preset %s, %d thread(s), isa %s, %d-line tiles, clock %.2f GHz, %d reps (medians), checksum %.6g\n",
-              preset.c_str(), threads, natten::cpu::isa_name(natten::cpu::active_isa()), natten::cpu::tile_lines(), ghz,
-              reps, checksum);
+  std::printf("preset %s, head dim %d, %d thread(s), isa %s, %d-line tiles, clock %.2f GHz, %d reps (medians), "
+              "checksum %.6g\n",
+              preset.c_str(), dim, threads, natten::cpu::isa_name(natten::cpu::active_isa()),
+              natten::cpu::tile_lines(), ghz, reps, checksum);
   const double fc = median(fwd_cpu), fw = median(fwd_wall), bc = median(bwd_cpu), bw = median(bwd_wall);
   line("fwd", fc, fw);
   line("bwd", bc, bw);
