@@ -819,8 +819,11 @@ struct Rows {
           }
         } else {
           for (int j = 0; j < tl.span; ++j) krows[j] = bu.key0 + (kb + j) * bu.kstride;
+          // dq over each query's own window, as above.
           for (int i = 0; i < TN; ++i) {
-            combine(gg[i], 1, krows, tl.span, 1.0f, D, bu.dq + static_cast<int64_t>(I0 + i) * D);
+            const int wl = tl.win_lo[(I0 + i) % TQ];
+            combine(gg[i] + wl, 1, krows + wl, tl.win_hi[(I0 + i) % TQ] - wl, 1.0f, D,
+                    bu.dq + static_cast<int64_t>(I0 + i) * D);
           }
           for (int j = 0; j < tl.span; ++j) {
             combine(&gg[0][j], LN, tl.q + I0, TN, 1.0f, D, key_row(bu.dk, kb + j));
