@@ -187,6 +187,11 @@ var<workgroup> wgShared : i32;
 fn term(b : i32, h : i32, entry : i32, token : i32, keyToken : i32, slot : i32) -> f32 {${term}
 }
 
+// Position e (in row-major order) of the box of extent n from lo.
+fn boxPosition(lo : vec3<i32>, n : vec3<i32>, e : i32) -> vec3<i32> {
+  return lo + vec3<i32>(e / (n.y * n.z), (e / n.z) % n.y, e % n.z);
+}
+
 fn main(index : i32) {
   let lid = i32(localIndex);
   if (lid == 0) {
@@ -232,8 +237,7 @@ fn main(index : i32) {
   let boxVolume = n.x * n.y * n.z;
   // Zeros for the entries outside the box (the box's own are written below, each by one thread).
   for (var e = lid; e < V; e += ${T}) {
-    let idx = vec3<i32>(e / (uniforms.rpbDims.y * uniforms.rpbDims.z), (e / uniforms.rpbDims.z) % uniforms.rpbDims.y,
-                        e % uniforms.rpbDims.z);
+    let idx = boxPosition(vec3<i32>(0), uniforms.rpbDims.xyz, e);
     if (any(idx < lo) || any(idx >= lo + n)) {
       result[wg * V + e] = 0.0;
     }
@@ -244,7 +248,7 @@ fn main(index : i32) {
       let eb = base + k;
       var sum = 0.0;
       if (eb < boxVolume) {
-        let idx = lo + vec3<i32>(eb / (n.y * n.z), (eb / n.z) % n.y, eb % n.z);
+        let idx = boxPosition(lo, n, eb);
         let entry = rpbPart(idx);
         for (var m = 0; m < Q; m++) {
           if (tokens[m] < 0) {
@@ -268,8 +272,7 @@ fn main(index : i32) {
       for (var j = 0; j < ${T}; j++) {
         total += table[lid * ${T + 1} + j];
       }
-      let idx = lo + vec3<i32>(eb / (n.y * n.z), (eb / n.z) % n.y, eb % n.z);
-      result[wg * V + rpbPart(idx)] = total;
+      result[wg * V + rpbPart(boxPosition(lo, n, eb))] = total;
     }
     workgroupBarrier();
   }
