@@ -71,8 +71,8 @@ function forwardBlocked(p: RefProblem, isa: Isa): boolean {
 
 // Each takes the blocked kernel (checked): awkward lengths, even kernels, kernel = length, every causal
 // combination, strides, dilated leading axes, GQA/MQA, rpb, headDim != headDimV, 1/2/3-D, kernels past 8
-// (two vectors of key lanes), head dims in registers (8..32 equal; avx512zmm: 16, 32, 48, 64) and not (40, 16/8,
-// 8/24; avx512zmm also 8 and 24).
+// (two vectors of key lanes), head dims in registers (8..32 equal, and 64; avx512zmm: 16, 32, 48, 64) and not
+// (40, 48, 16/8, 8/24; avx512zmm also 8 and 24).
 const CASES: Array<[string, RefProblem]> = [
   ['2-D 9x11, kernel 3x7, rpb, dim 32',
    problem({spatial: [9, 11], kernelSize: [3, 7], hasRpb: true, headDim: 32})],
@@ -102,8 +102,13 @@ const CASES: Array<[string, RefProblem]> = [
             headsKv: 1, headDim: 32})],
   ['2-D 8x10, kernel 3x5, causal axis 1, rpb, dim 48 (avx512zmm: three 512-bit rows in registers)',
    problem({spatial: [8, 10], kernelSize: [3, 5], isCausal: [false, true], hasRpb: true, headDim: 48})],
-  ['1-D 30, kernel 11 (two key vectors), GQA 2:1, dim 64 (avx512zmm: four 512-bit rows in registers)',
+  ['1-D 30, kernel 11 (two key vectors), GQA 2:1, dim 64 (in registers: eight 8-float rows, avx512zmm four 16-float)',
    problem({spatial: [30], kernelSize: [11], heads: 2, headsKv: 1, headDim: 64})],
+  ['2-D 9x13, kernel 5x11 (two key vectors), causal axis 0, GQA 4:2, rpb, dim 64 (in registers), batch 2',
+   problem({spatial: [9, 13], kernelSize: [5, 11], isCausal: [true, false], heads: 4, headsKv: 2, hasRpb: true,
+            headDim: 64, batch: 2})],
+  ['2-D 8x9, kernel 3x3, dims 64/32 (not in registers: headDim != headDimV)',
+   problem({spatial: [8, 9], kernelSize: [3, 3], headDim: 64, headDimV: 32})],
 ];
 
 describe('native blocked backward against the float64 reference', () => {
@@ -132,9 +137,11 @@ describe('native blocked backward against the float64 reference', () => {
 });
 
 describe('native blocked backward against the per-row backward', () => {
-  it('the 2d benchmark problem (56x56, 4 heads, dim 32, kernel 7x7) and a 3-D one with rpb, every ISA', () => {
+  it('the 2d benchmark problem (56x56, 4 heads, dim 32, kernel 7x7), the same at dim 64 on 24x28, and a 3-D one ' +
+     'with rpb, every ISA', () => {
     const problems = [
       problem({spatial: [56, 56], kernelSize: [7, 7], heads: 4, headDim: 32}),
+      problem({spatial: [24, 28], kernelSize: [7, 7], heads: 4, headDim: 64}),
       problem({spatial: [8, 16, 16], kernelSize: [3, 7, 7], heads: 4, headsKv: 2, headDim: 32, hasRpb: true}),
     ];
     for (const p of problems) {
