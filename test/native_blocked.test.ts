@@ -71,8 +71,8 @@ function forwardBlocked(p: RefProblem, isa: Isa): boolean {
 
 // Each takes the blocked kernel (checked): awkward lengths, even kernels, kernel = length, every causal
 // combination, strides, dilated leading axes, GQA/MQA, rpb, headDim != headDimV, 1/2/3-D, kernels past 8
-// (two vectors of key lanes), head dims in registers (8..32 equal, and 64; avx512zmm: 16, 32, 48, 64) and not
-// (40, 48, 16/8, 8/24; avx512zmm also 8 and 24).
+// (two vectors of key lanes), head dims in registers (8..32 equal, 64 and 128; avx512zmm: 16, 32, 48, 64) and not
+// (40, 48, 64/32, 16/8, 8/24; avx512zmm also 8, 24 and 128).
 const CASES: Array<[string, RefProblem]> = [
   ['2-D 9x11, kernel 3x7, rpb, dim 32',
    problem({spatial: [9, 11], kernelSize: [3, 7], hasRpb: true, headDim: 32})],
@@ -109,6 +109,8 @@ const CASES: Array<[string, RefProblem]> = [
             headDim: 64, batch: 2})],
   ['2-D 8x9, kernel 3x3, dims 64/32 (not in registers: headDim != headDimV)',
    problem({spatial: [8, 9], kernelSize: [3, 3], headDim: 64, headDimV: 32})],
+  ['2-D 6x11, kernel 3x9 (two key vectors), causal axis 1, rpb, dim 128 (in registers: sixteen 8-float rows)',
+   problem({spatial: [6, 11], kernelSize: [3, 9], isCausal: [false, true], hasRpb: true, headDim: 128})],
 ];
 
 describe('native blocked backward against the float64 reference', () => {

@@ -892,15 +892,16 @@ struct Rows {
   struct BackwardTile {
     template <int TQ, int NK, int NV, int NL>
     static bool run(const BlockUnit& bu, const Tile& tl) { return blocked_tile<TQ, NK, NV, NL>(bu, tl); }
-    // Head dim 64 in registers where rows are 8 floats (AVX2, AVX-512 on 256-bit rows, portable): NV = 8.
-    // Driver, head dim 64, AVX2, one thread: the fastest backward 19.8-22.4 ms against 23.4-24.5 with NV = 0
-    // (five alternations, bench/RESULTS.md). The forward's tile is not built at NV = 8 (no faster in a trial).
-    static constexpr bool kRows64 = RW == 8;
+    // Head dims 64 and 128 in registers too where rows are 8 floats (AVX2, AVX-512 on 256-bit rows, portable):
+    // NV = 8 and 16. Driver, AVX2, one thread, fastest backward against NV = 0 (bench/RESULTS.md): head dim 64
+    // 19.8-22.4 ms against 23.4-24.5, 128 36.7-38.8 against 40.8-42.0. The forward's tile is not built at NV = 8
+    // (no faster in a trial).
+    static constexpr bool kLongRows = RW == 8;
   };
 
   // The kind K's tile kernel for tq queries per line, nk key vectors, nl lines and the head dims: rows in
-  // registers (NV > 0) where headDim == headDimV is one to four row vectors (or 64 floats, where K::kRows64),
-  // else NV = 0.
+  // registers (NV > 0) where headDim == headDimV is one to four row vectors (or 64 or 128 floats, where
+  // K::kLongRows), else NV = 0.
   template <class K, int NK, int NV, int NL>
   static TileFn tile_fn(int tq) {
     switch (tq) {
@@ -919,8 +920,11 @@ struct Rows {
         case 2 * RW: return tile_fn<K, NK, 2, NL>(tq);
         case 3 * RW: return tile_fn<K, NK, 3, NL>(tq);
         case 4 * RW: return tile_fn<K, NK, 4, NL>(tq);
-        case 8 * RW:  // 64 floats where K::kRows64
-          if constexpr (K::kRows64) return tile_fn<K, NK, 8, NL>(tq);
+        case 8 * RW:  // 64 floats where K::kLongRows
+          if constexpr (K::kLongRows) return tile_fn<K, NK, 8, NL>(tq);
+          break;
+        case 16 * RW:  // 128 floats where K::kLongRows
+          if constexpr (K::kLongRows) return tile_fn<K, NK, 16, NL>(tq);
           break;
         default: break;
       }
@@ -1209,7 +1213,7 @@ struct Rows {
   }
 
   struct ForwardTile {
-    static constexpr bool kRows64 = false;  // na_cpu.cc takes head dims of at most four row vectors here
+    static constexpr bool kLongRows = false;  // na_cpu.cc takes head dims of at most four row vectors here
     // NV = 0 (head dims not in registers) never reaches the forward: na_cpu.cc checks its dims first.
     template <int TQ, int NK, int NV, int NL>
     static bool run(const BlockUnit& bu, const Tile& tl) {
