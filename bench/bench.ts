@@ -36,6 +36,7 @@ import {naWasmMemoryBytes} from '../src/kernels/cpu/na_wasm';
 import {HostCopies, measureHostCopies, measureUpload} from './host_copies';
 import {benchPaths, machinePeak, median, nativeSummary, PathResult, pathsTable} from './kernel_paths';
 import {naFlops, Preset, PRESETS, tokens} from './presets';
+import {KernelClock, nativeKernelClock} from './native_clock';
 import {formatTable} from './table';
 import {timeGpuDetailed} from './gpu_time';
 
@@ -168,12 +169,15 @@ interface Turn {
  * of the budget is not turned with the others: that call is its time if over the budget, else time() goes on
  * timing it alone (timeAfterFirst). The others take turns of about TURN_MS each (at least one call),
  * round after round, until each has had about its budget, at least MIN_ROUNDS rounds; each call is one sample.
- * A function that throws gets NaN and its message in `failures`.
+ * A function that throws gets NaN and its message in `failures`. With a `clock` (cpu: nativeKernelClock), also
+ * the median time per call inside the native kernels over the same samples (`kernel`; NaN where not in turns).
  */
 const TURN_MS = 40, MIN_ROUNDS = 5;
 
-async function timeInTurns(turns: Turn[], budgetMs: number, failures: Record<string, string>): Promise<number[]> {
+async function timeInTurns(turns: Turn[], budgetMs: number, failures: Record<string, string>,
+                           clock: KernelClock | null = null): Promise<{wall: number[], kernel: number[]}> {
   const result = turns.map(() => NaN);
+  const kernel = turns.map(() => NaN);
   const inTurns: number[] = [];
   const perCall: number[] = [];
   for (let i = 0; i < turns.length; i++) {
@@ -193,23 +197,29 @@ async function timeInTurns(turns: Turn[], budgetMs: number, failures: Record<str
     }
   }
   const samples = inTurns.map(() => [] as number[]);
+  const kernelSamples = inTurns.map(() => [] as number[]);
   const callsPerTurn = perCall.map(ms => Math.max(1, Math.round(TURN_MS / ms)));
   const spent = inTurns.map(() => 0);
   for (let round = 0; round < MIN_ROUNDS || spent.some(ms => ms < budgetMs); round++) {
     for (let j = 0; j < inTurns.length; j++) {
       for (let c = 0; c < callsPerTurn[j]; c++) {
+        const k0 = clock?.ms ?? 0;
         const t0 = performance.now();
         tf.dispose(await run(turns[inTurns[j]].fn));
         const ms = performance.now() - t0;
         samples[j].push(ms);
+        kernelSamples[j].push((clock?.ms ?? 0) - k0);
         spent[j] += ms;
       }
     }
   }
   inTurns.forEach((i, j) => {
     result[i] = median(samples[j]);
+    if (clock != null) {
+      kernel[i] = median(kernelSamples[j]);
+    }
   });
-  return result;
+  return {wall: result, kernel};
 }
 
 async function run(fn: () => tf.Tensor | tf.Tensor[]): Promise<tf.Tensor | tf.Tensor[]> {
@@ -260,7 +270,8 @@ interface Result {
   fusedFwdBwdMs: number;
   /**
    * GPU backends with timestamp queries: the backend's own kernel time of one fused call (tf.time's kernelMs,
-   * median of three), beside the batch times above, which also hold tfjs's work per call on the host.
+   * median of three), beside the batch times above, which also hold tfjs's work per call on the host. On cpu: the
+   * median time per call inside the native kernels, over the same calls as the times above (nativeKernelClock).
    */
   fusedFwdKernelMs: number | null;
   fusedFwdBwdKernelMs: number | null;
@@ -327,20 +338,28 @@ async function benchPreset(p: Preset, backend: string, quick: boolean, withPaths
 
   // Host backends: the fused calls and every baseline in turns (timeInTurns), so that their ratios compare times
   // taken over the same stretches of the machine; the slow baselines (over a tenth of the budget per call) alone.
-  const inTurns = host ? await timeInTurns([
+  // On cpu, also the time inside the native kernels over the same calls (nativeKernelClock).
+  const clock = backend === 'cpu' ? nativeKernelClock() : null;
+  const timed = host ? await timeInTurns([
     {name: 'fused fwd', fn: fwd}, {name: 'fused fwd+bwd', fn: fwdBwd}, {name: 'composed fwd', fn: composedOf(fwd)},
     {name: 'composed fwd+bwd', fn: composedOf(fwdBwd)}, {name: 'full attention fwd', fn: full},
     {name: 'full attention fwd+bwd', fn: fullFwdBwd},
-  ], budget, failures) : null;
+  ], budget, failures, clock) : null;
+  const inTurns = timed?.wall ?? null;
+  // A kernel time of 0: the native kernels did not run (no addon path for this call).
+  const kernelMs = (i: number) => {
+    const k = timed?.kernel[i] ?? NaN;
+    return Number.isFinite(k) && k > 0 ? k : null;
+  };
   for (const name of ['fused fwd', 'fused fwd+bwd']) {
     if (failures[name] != null) {
       throw new Error(`bench: ${p.name}: the ${name} failed: ${failures[name]}`);
     }
   }
   const fusedFwdMs = inTurns != null ? inTurns[0] : await time(fwd, budget, reps);
-  const fusedFwdKernelMs = lastGpuKernelMs;
+  const fusedFwdKernelMs = inTurns != null ? kernelMs(0) : lastGpuKernelMs;
   const fusedFwdBwdMs = inTurns != null ? inTurns[1] : await time(fwdBwd, budget, reps);
-  const fusedFwdBwdKernelMs = lastGpuKernelMs;
+  const fusedFwdBwdKernelMs = inTurns != null ? kernelMs(1) : lastGpuKernelMs;
   const paths = withPaths ? await benchPaths(p.name, naFlops(p), backend, fwd, fwdBwd, quick ? 3 : 9) : null;
 
   // Tensor memory held right after the fused forward: its output and logsumexp, nothing of size K.
@@ -486,7 +505,11 @@ async function main(): Promise<void> {
     const r = args.backend === 'webgpu' && child == null ? presetInChild(p.name, args) :
                                                           await benchPreset(p, args.backend, args.quick, args.paths);
     results.push(r);
-    console.log(`${p.name}: done (fused fwd ${r.fusedFwdMs.toFixed(1)} ms)`);
+    const kernels = args.backend === 'cpu' && r.fusedFwdKernelMs != null && r.fusedFwdBwdKernelMs != null ?
+        `; inside the native kernels ${r.fusedFwdKernelMs.toFixed(2)} and ${r.fusedFwdBwdKernelMs.toFixed(2)} ms, ` +
+            `${(r.fusedFwdBwdKernelMs / r.fusedFwdKernelMs).toFixed(2)}x` :
+        '';
+    console.log(`${p.name}: done (fused fwd ${r.fusedFwdMs.toFixed(1)} ms${kernels})`);
   }
   if (child != null) {
     fs.writeFileSync(child, JSON.stringify(results, (_, x) => typeof x === 'number' && !Number.isFinite(x) ? String(x) : x));
