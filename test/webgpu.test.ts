@@ -693,8 +693,9 @@ describe('WebGPU: the tiled forward\'s tile shapes', () => {
     [{tile: [1, 1, 64], gr: 16, gc: 8, tm: 4, tn: 4, dimChunk: 32},
      problem({spatial: [150], kernelSize: [41], dilation: [2], hasRpb: true, nExtra: 2, heads: 2, headsKv: 1,
               headDim: 8, headDimV: 12})],
-    // The query tile resident in workgroup memory: 4 dim steps of it (head dim 13 -> 32, 8 per step).
-    [{tile: [1, 2, 8], gr: 4, gc: 8, tm: 4, tn: 4, dimChunk: 8, resident: true},
+    // The query tile resident in workgroup memory: 4 dim steps of it (head dim 13 -> 32, 8 per step); the keys'
+    // 32-byte dim steps each swizzled within their own row (swizzle 'row'; the other cases pack 4 per line).
+    [{tile: [1, 2, 8], gr: 4, gc: 8, tm: 4, tn: 4, dimChunk: 8, resident: true, swizzle: 'row'},
      problem({spatial: [9, 19], kernelSize: [5, 7], dilation: [1, 2], stride: [2, 1], isCausal: [false, true],
               hasRpb: true, nExtra: 2, heads: 2, headsKv: 1, headDim: 13, headDimV: 6})],
     // Keys and values prefetched through registers: 2 key steps (the two buffers), 2 value steps, fewer staging
@@ -702,6 +703,14 @@ describe('WebGPU: the tiled forward\'s tile shapes', () => {
     [{tile: [1, 4, 4], gr: 16, gc: 4, tm: 1, tn: 4, dimChunk: 8, resident: true, prefetch: true},
      problem({spatial: [4, 7, 9], kernelSize: [3, 3, 5], stride: [1, 2, 1], isCausal: [false, false, true],
               hasRpb: true, nExtra: 1, heads: 2, headsKv: 1, headDim: 13, headDimV: 18})],
+    // Prefetching with rows of 128 bytes per dim step (32 dims, the 1-D and 3-D picks' layout), then with the
+    // layouts before (swizzle 'row': each 32-byte row swizzled alone, the tables in plain order).
+    [{tile: [1, 1, 16], gr: 4, gc: 8, tm: 4, tn: 4, dimChunk: 32, resident: true, prefetch: true},
+     problem({spatial: [61], kernelSize: [13], dilation: [2], isCausal: [true], hasRpb: true, nExtra: 2, heads: 2,
+              headsKv: 1, headDim: 20, headDimV: 12})],
+    [{tile: [1, 2, 4], gr: 8, gc: 4, tm: 1, tn: 4, dimChunk: 8, resident: true, prefetch: true, swizzle: 'row'},
+     problem({spatial: [9, 14], kernelSize: [5, 7], dilation: [1, 2], isCausal: [true, false], hasRpb: true,
+              nExtra: 3, heads: 2, headsKv: 2, headDim: 13, headDimV: 18})],
     // The forward's picks: 2-D head dims up to 32 (2d-nat) as picked; 1-D head dims 33-64 (1d-long: [1,1,32] with
     // 8 x 16 threads) with its 16 thread columns but half the rows, to fit the software adapter's 32 KiB of
     // workgroup memory (the pick itself was checked on the H200 against the row program: bench/webgpu_tiles.ts).
@@ -777,13 +786,14 @@ describe('WebGPU: the tiled forward\'s tile shapes', () => {
        const traits: GemmTileTraits = {tile: [1, 2, 8], gr: 8, gc: 8, tm: 2, tn: 4, dimChunk: 8, resident: true,
                                        prefetch: true, lanes: 4};
        tf.env().set(NATTEN_WEBGPU_TILE, JSON.stringify(traits));
-       await expectForwardAndGradients(SHAPES[6][1]);
+       await expectForwardAndGradients(SHAPES[8][1]);
      });
   for (const [traits, p] of SHAPES) {
     it(`forward and logsumexp, ${traits.gr}x${traits.gc} threads of ${traits.tm}x${traits.tn}${
            traits.resident === true ? ', resident query tile' : ''}${traits.prefetch === true ? ', prefetch' : ''}${
            traits.ahead === true ? ', ahead' : ''}${
-           traits.rolled !== undefined ? `, rolled ${traits.rolled}` : ''}: ${
+           traits.rolled !== undefined ? `, rolled ${traits.rolled}` : ''}${
+           traits.swizzle !== undefined ? `, swizzle ${traits.swizzle}` : ''}: ${
            describeProblem(p)}`,
        async () => {
          tf.env().set(NATTEN_WEBGPU_TILE, JSON.stringify(traits));

@@ -228,8 +228,8 @@ ${unroll(tm, i => `  let rowHat_${i} = t.j0 + tileCoord(tr * TM + ${i});
         pos.w = h * rpbVolume() + rpbPart(uniforms.kernel.xyz - vec3<i32>(1)) - rpbPart(hat);
       }
       colRow[lid] = row;
-      colPos[lid] = pos;
-      colEnd[lid] = end;
+      colPos[posSlot(lid)] = pos;
+      colEnd[posSlot(lid)] = end;
     }
     if (lid == THREADS - 1) {
       let cb = linearBounds(t.boxStart, t.boxLen, kc * BK, min(kc * BK + BK, t.boxVol) - 1);
@@ -241,7 +241,7 @@ ${unroll(tm, i => `  let rowHat_${i} = t.j0 + tileCoord(tr * TM + ${i});
 ${g.scoreGemm('s', ndc, 'ldKey', dc => g.stageCols('ldQuery', dc))}
 ${g.scoreGemm('dp', ndcv, 'ldValue', dc => g.stageCols('ldDOut', dc))}
     // P = exp(s - lse) and dS = P (dP - delta) inside each query's window, exactly 0 elsewhere.
-${unroll(tn, j => `    let cp${j} = colPos[tc * TN + ${j}]; let ce${j} = colEnd[tc * TN + ${j}]; let st${j} = stats[max(colRow[tc * TN + ${
+${unroll(tn, j => `    let cp${j} = colPos[posSlot(tc * TN + ${j})]; let ce${j} = colEnd[posSlot(tc * TN + ${j})]; let st${j} = stats[max(colRow[tc * TN + ${
         j}], 0)];`)}
 ${unroll(tm, i => unroll(tn, j => weights(i, j), ''), '')}
 ${g.writeProbs('s')}

@@ -130,6 +130,26 @@ export interface GemmTileTraits {
   lanes?: number;
   /** The workgroups' order (WorkgroupOrder; default DEFAULT_ORDER). Only a matter of speed. */
   order?: WorkgroupOrder;
+  /**
+   * Workgroup-memory layouts that keep the GEMM's loads off each other's banks (default `'line'`): the staged
+   * columns of a score step (keys, or queries for key tiles) whose dim step is shorter than 128 bytes
+   * (dimChunk < 32) packed by 128-byte lines and swizzled together (lineRows, TiledWgsl.colSlot), and the
+   * per-column tables swizzled by runs of tn (posSlot in TiledWgsl.header). `'row'`: the layouts before (each
+   * staged row swizzled within its own slots, a 2-way bank conflict at 16 dims per step; tables in plain
+   * order, 4-way). Only a matter of speed.
+   */
+  swizzle?: 'line' | 'row';
+}
+
+/**
+ * Staged column rows per 128-byte line under the `'line'` layout (GemmTileTraits.swizzle): 8 / (dimChunk / 4),
+ * where a dim step of a row is shorter than a line, it divides the line, and a thread's columns (tn) are whole
+ * lines; else 0 (each row in its own slots).
+ */
+export function lineRows(t: GemmTileTraits): number {
+  const dc4 = t.dimChunk / 4;
+  const rows = 8 / dc4;
+  return t.swizzle !== 'row' && dc4 < 8 && Number.isInteger(rows) && t.tn % rows === 0 ? rows : 0;
 }
 
 /**
@@ -195,7 +215,8 @@ export function gemmTraitsKey(t: GemmTileTraits, d: TiledDims): string {
   return `t${t.tile.join('x')}_g${t.gr}x${t.gc}_b${t.tm}x${t.tn}_dc${t.dimChunk}_d${d.dk}_${d.dv}${d.vec4 ? 'v4' : 's'}${
       t.resident === true ? '_qr' : ''}${t.prefetch === true ? '_pf' : ''}${t.ahead === true ? '_ah' : ''}${
       t.rolled === true ? '_rl' : t.rolled === 'score' ? '_rls' : t.rolled === 'acc' ? '_rla' : ''}${
-      warpLanes(t) !== Math.min(t.gc, 32) ? `_ln${warpLanes(t)}` : ''}_o${workgroupOrder(t)}`;
+      warpLanes(t) !== Math.min(t.gc, 32) ? `_ln${warpLanes(t)}` : ''}_o${workgroupOrder(t)}${
+      t.swizzle === 'row' ? '_sr' : ''}`;
 }
 
 /**
@@ -238,13 +259,14 @@ function checkGemmTraits(t: GemmTileTraits): void {
              (t.rolled === undefined || typeof t.rolled === 'boolean' || t.rolled === 'score' || t.rolled === 'acc') &&
              t.tile.every(x => Number.isInteger(x) && x >= 1) &&
              (t.order === undefined || t.order === 'heads' || t.order === 'tiles') &&
+             (t.swizzle === undefined || t.swizzle === 'line' || t.swizzle === 'row') &&
              (t.lanes === undefined || (Number.isInteger(t.lanes) && t.lanes >= 1 && 32 % t.lanes === 0 &&
                                         t.gc % t.lanes === 0 && t.gr % (32 / t.lanes) === 0));
   if (!ok) {
     throw new Error(`tfjs-natten webgpu: inconsistent tile traits ${JSON.stringify(t)}: tile volume must be gr*tm, ` +
                     'tn and dimChunk multiples of 4, tn at most gr, gc a divisor or multiple of 32, prefetch only with ' +
                     'resident, ahead only with prefetch, rolled true, false, "score" or "acc", lanes a divisor of 32 and of gc ' +
-                    'with 32 / lanes dividing gr, order "heads" or "tiles"');
+                    'with 32 / lanes dividing gr, order "heads" or "tiles", swizzle "line" or "row"');
   }
 }
 
@@ -308,6 +330,8 @@ const FORWARD_PICKS: TilePick[] = [
   // 15904 bytes of workgroup memory, so four workgroups per SM: see below). Its 11808 bytes of workgroup memory
   // sit just under the H200's limit for five workgroups per SM (12048 bytes ran as fast, 12448 29% slower:
   // bench/RESULTS.md, 2026-12-01): a change that adds workgroup memory to this shape loses a fifth of its warps.
+  // Since 2026-12-01 with the bank-conflict-free layouts (swizzle 'line'): 1.538-1.540 ms against 1.640-1.643 with the
+  // layouts before ('row'), four rounds in one H200 call.
   {naDim: 2, maxHeadDim: 64,
    traits: {tile: [1, 4, 4], gr: 8, gc: 8, tm: 2, tn: 4, dimChunk: 16, resident: true, prefetch: true}},
   // 3d-video (head dim 128, kernel 8x16x16), the same runs: [2,4,4] 16x16 threads of 2x4: 166.7-177.3 ms against

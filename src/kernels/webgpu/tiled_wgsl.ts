@@ -14,7 +14,7 @@
  * GEMM work (`warpActive`; warps are assumed to be 32 threads, only a matter of speed).
  */
 import {unroll} from './row_wgsl';
-import {gemmCols, gemmRows, GemmTileTraits, stageSlots, threads, TiledDims, warpLanes, WorkgroupOrder} from './tile_traits';
+import {gemmCols, gemmRows, GemmTileTraits, lineRows, stageSlots, threads, TiledDims, warpLanes, WorkgroupOrder} from './tile_traits';
 
 export const NEG = -1.0e30;
 
@@ -67,6 +67,10 @@ export class TiledWgsl {
   /** Where the score and accumulation GEMMs' inner loops start: 0, or ROLLED_START for `rolled` traits. */
   private readonly scoreStart: string;
   private readonly accStart: string;
+  /** Staged column rows per 128-byte line of workgroup memory (see colSlot), or 0: each row its own slots. */
+  private readonly lineRows: number;
+  /** Whether the per-column tables are swizzled (posSlot in header). */
+  private readonly tableSwizzle: boolean;
   /**
    * `resident`: the score GEMM reads the tile rows from `qtile` (every head dim, staged once by stageResident)
    * instead of staging them per dim step with the columns. `prefetch` (with `resident`): the column steps are
@@ -82,6 +86,38 @@ export class TiledWgsl {
     const rolled = (part: 'score' | 'acc') => t.rolled === true || t.rolled === part;
     this.scoreStart = rolled('score') ? ROLLED_START : '0';
     this.accStart = rolled('acc') ? ROLLED_START : '0';
+    this.lineRows = lineRows(t);
+    this.tableSwizzle = t.swizzle !== 'row' && (t.tn === 4 || t.tn === 8);
+  }
+
+  /**
+   * WGSL: the vec4 slot, from the start of the staged columns, of dims 4*d4 .. 4*d4+3 (d4 < DC4) of the staged
+   * column row `r` of a score step (both WGSL expressions). The GEMM's loads of one column slot come from the
+   * threads of a row of the grid, which read rows `tc * TN + j` (j fixed): they must hit distinct banks.
+   * - Rows of at least 128 bytes (DC4 >= 8): row r at r * DC4, its slots XOR-swizzled by (r / TN) % DC4.
+   * - Shorter rows (lineRows, see there): `8 / DC4` rows share a 128-byte line of 8 slots, XOR-swizzled as a whole
+   *   by (r / TN) % 8, so that 8 thread columns read 8 distinct slots of a line: one wavefront. Swizzling each
+   *   row in its own slots (the other layout, `swizzle: 'row'`) gives them only DC4 distinct slots, all in the
+   *   same half of the banks (rows r and r + TN start 64 bytes apart times an even number): a 2-way conflict at
+   *   16 dims per step, 4-way at 8.
+   */
+  colSlot(r: string, d4: string): string {
+    const rpl = this.lineRows;
+    if (rpl === 0) {
+      return `(${r}) * DC4 + ((${d4}) ^ ((${r}) / TN % DC4))`;
+    }
+    return `(${r}) / ${rpl} * 8 + ((DC4 * ((${r}) % ${rpl}) + (${d4})) ^ ((${r}) / TN % 8))`;
+  }
+
+  /** colSlot for the GEMM's own column row `tc * TN + j` (j a number), folded. */
+  private gemmColSlot(j: number): string {
+    const rpl = this.lineRows;
+    if (rpl === 0) {
+      return `(tc * TN + ${j}) * DC4 + (d4 ^ (tc % DC4))`;
+    }
+    const lineOf = `tc * ${this.t.tn / rpl}${Math.floor(j / rpl) > 0 ? ` + ${Math.floor(j / rpl)}` : ''}`;
+    const within = (j % rpl) * (this.t.dimChunk / 4);
+    return `(${lineOf}) * 8 + (${within > 0 ? `(${within} + d4)` : 'd4'} ^ (tc % 8))`;
   }
 
   /** Constants, workgroup memory and helpers. `extraDecls`: the program's own workgroup variables. */
@@ -134,6 +170,15 @@ fn inWindow(p : vec3<i32>, lo : vec3<i32>, len : vec3<i32>) -> bool {
   return all(vec3<u32>(p - lo) < vec3<u32>(len));
 }
 
+// The slot of chunk column c in the 16-byte per-column tables (colPos; colEnd of key tiles). A thread reads its
+// columns tc * TN + j: in plain order the 8 thread columns of a grid row would hit 2 of the 8 16-byte bank
+// groups for each j (4-way conflicts). ${this.tableSwizzle ?
+    'Here each run of TN columns is XOR-swizzled by its place among a 128-byte line\'s 8 / TN runs: 8 groups.' :
+    'Plain order here (swizzle "row", or TN not 4 or 8).'}
+fn posSlot(c : i32) -> i32 {
+  return ${this.tableSwizzle ? 'c / TN * TN + ((c % TN) ^ (c / 8 % TN))' : 'c'};
+}
+
 // Tile coordinates of tile row r (row-major over the tile, axis 0 outermost).
 fn tileCoord(r : i32) -> vec3<i32> {
   return vec3<i32>(r / (T1 * T2), (r / T2) % T1, r % T2);
@@ -154,14 +199,28 @@ fn extraValuesOffset() -> i32 {
     return rowLoader(this.d.vec4, name, buf, dim, offsetFloats);
   }
 
-  /** Statements: stage dim step `dc` of the tile rows (`rowRow`) through loader `ld` (swizzled, see gemmStep). */
+  /**
+   * Statements: stage dim step `dc` of the tile rows (`rowRow`) through loader `ld`: row r at r * DC4, its vec4
+   * slots XOR-swizzled by `(r / TM) % DC4` (the block of one thread's rows), so that the threads of a warp that
+   * read one slot of their rows each hit another bank.
+   */
   stageRows(ld: string, dc: string): string {
-    return this.stageDimStep(ld, dc, 'BQ', 'rowRow', '', 'TM');
+    return `
+    for (var e = lid; e < BQ * DC4; e += THREADS) {
+      let r = e / DC4;
+      let d4 = e % DC4;
+      stage[r * DC4 + (d4 ^ ((r / TM) % DC4))] = ${ld}(rowRow[r], ${dc} * DC4 + d4);
+    }`;
   }
 
   /** Statements: stage dim step `dc` of the chunk's columns (`colRow`) through loader `ld`. */
   stageCols(ld: string, dc: string): string {
-    return this.stageDimStep(ld, dc, 'BK', 'colRow', this.colBase, 'TN');
+    return `
+    for (var e = lid; e < BK * DC4; e += THREADS) {
+      let r = e / DC4;
+      let d4 = e % DC4;
+      stage[${this.colBase && 'BQ * DC4 + '}${this.colSlot('r', 'd4')}] = ${ld}(colRow[${this.tb}r], ${dc} * DC4 + d4);
+    }`;
   }
 
   /**
@@ -177,21 +236,6 @@ fn extraValuesOffset() -> i32 {
     let d4 = e % DK4;
     qtile[r * DK4 + (d4 / DC4) * DC4 + ((d4 % DC4) ^ ((r / TM) % DC4))] = ${ld}(rowRow[r], d4);
   }`;
-  }
-
-  /**
-   * Statements: stage dim step `dc` of `count` rows (buffer rows from the workgroup table `table`) at staging
-   * row `first + r`, the vec4 slots of row r XOR-swizzled by `(r / block) % DC4`: the block of one thread's
-   * rows, so that the threads reading one slot each hit another bank.
-   */
-  private stageDimStep(ld: string, dc: string, count: string, table: string, first: string, block: string): string {
-    return `
-    for (var e = lid; e < ${count} * DC4; e += THREADS) {
-      let r = e / DC4;
-      let d4 = e % DC4;
-      stage[(${first}r) * DC4 + (d4 ^ ((r / ${block}) % DC4))] = ${ld}(${table}[${table === 'colRow' ? this.tb : ''}r], ${
-          dc} * DC4 + d4);
-    }`;
   }
 
   /** Statements: stage column step `vc` (4 * gc dims) of the chunk's rows (`colRow`) through loader `ld`. */
@@ -243,7 +287,7 @@ fn extraValuesOffset() -> i32 {
 ${unroll(t.tm, i => this.resident ?
     `        let a${i} = qtile[(tr * TM + ${i}) * DK4 + dc * DC4 + (d4 ^ (tr % DC4))];` :
     `        let a${i} = stage[(tr * TM + ${i}) * DC4 + (d4 ^ (tr % DC4))];`)}
-${unroll(t.tn, j => `        let b${j} = stage[${colOffset && `${colOffset} + `}(${this.colBase}tc * TN + ${j}) * DC4 + (d4 ^ (tc % DC4))];`)}
+${unroll(t.tn, j => `        let b${j} = stage[${colOffset && `${colOffset} + `}${this.colBase && 'BQ * DC4 + '}${this.gemmColSlot(j)}];`)}
 ${unroll(t.tm, i => unroll(t.tn, j => `        ${name}_${i}_${j} = fma4(a${i}, b${j}, ${name}_${i}_${j});`))}
       }
     }`;
@@ -298,7 +342,7 @@ ${unroll(t.tm, i => unroll(t.tn, j => `        ${name}_${i}_${j} = fma4(a${i}, b
    */
   storePrefetched(name: string, per: 'DC4' | 'VC4', offset = ''): string {
     const n = this.prefetchCount(per === 'DC4' ? this.t.dimChunk / 4 : this.t.gc);
-    const slot = per === 'DC4' ? '(e / DC4) * DC4 + ((e % DC4) ^ ((e / DC4 / TN) % DC4))' : 'e';
+    const slot = per === 'DC4' ? this.colSlot('e / DC4', 'e % DC4') : 'e';
     return unroll(n, u => `
     {
       let e = lid + ${u * threads(this.t)};
@@ -630,7 +674,7 @@ function buildChunkTables(c: string, set: string): string {
           row = select(-1, (t.b * uniforms.nExtra + e) * uniforms.headsKv + t.hk, e < uniforms.nExtra);
         }
         colRow[(${set}) * BK + lid] = row;
-        colPos[(${set}) * BK + lid] = pos;
+        colPos[(${set}) * BK + posSlot(lid)] = pos;
       }
       if (lid == THREADS - 1 && !kExtra) {
         let cb = linearBounds(t.boxStart, t.boxLen, kc * BK, min(kc * BK + BK, t.boxVol) - 1);
@@ -676,7 +720,7 @@ export function firstChunkTables(): string {
 
 /** Statements: the thread's columns' positions `cp_j` (and rows `cr_j` with extra tokens) from the tables. */
 export function columnPositions(g: TiledWgsl, hasExtra: boolean): string {
-  return unroll(g.t.tn, j => `    let cp${j} = colPos[${g.tb}tc * TN + ${j}];${
+  return unroll(g.t.tn, j => `    let cp${j} = colPos[${g.tb}posSlot(tc * TN + ${j})];${
       hasExtra ? ` let cr${j} = colRow[${g.tb}tc * TN + ${j}];` : ''}`);
 }
 
