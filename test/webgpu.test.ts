@@ -453,6 +453,52 @@ describe('WebGPU: Inf and NaN in the tiled fused programs stay inside the window
   }
 });
 
+describe('WebGPU: the fused forward leaves the logsumexp out when nothing reads it', () => {
+  afterAll(() => useBackend(CPU));
+
+  // The forward kernel's outputs in one call of the op (inference, returnLse, under a tape), seen through a
+  // wrapper of the engine's runKernel (an own property over the prototype's, deleted after; the GPU machine's
+  // runner has no jest.spyOn).
+  async function kernelOutputs(b: typeof WEBGPU, call: (x: ProblemTensors) => unknown): Promise<number> {
+    await useBackend(b);
+    const p = TILED_CASES[2];
+    const x = makeInputs(p, 3);
+    const engine = tf.engine();
+    const runKernel = engine.runKernel;
+    const seen: tf.Tensor[][] = [];
+    engine.runKernel = function(this: typeof engine, ...args: Parameters<typeof runKernel>) {
+      const out = runKernel.apply(this, args);
+      if (args[0] === 'NattenNAForward') {
+        seen.push(out as tf.Tensor[]);
+      }
+      return out;
+    } as typeof runKernel;
+    try {
+      tf.dispose(call(x) as tf.TensorContainer);
+    } finally {
+      delete (engine as {runKernel?: unknown}).runKernel;
+      x.dispose();
+    }
+    expect(engine.runKernel).toBe(runKernel);
+    expect(seen.length).toBe(1);
+    expect(seen[0].every(t => t.isDisposed)).toBe(true);
+    return seen[0].length;
+  }
+  const fused = (x: ProblemTensors, returnLse: boolean) => FUSED[1](x.q, x.k, x.v, {
+    ...x.options, rpb: x.rpb, additionalKeys: x.addK, additionalValues: x.addV, returnLse} as never) as unknown;
+
+  for (const [name, b] of [['tiled', WEBGPU_TILED], ['row', WEBGPU]] as const) {
+    it(`${name} programs: one output in inference, two with returnLse or under a tape`, async () => {
+      const before = tf.memory().numTensors;
+      expect(await kernelOutputs(b, x => fused(x, false))).toBe(1);
+      expect(await kernelOutputs(b, x => fused(x, true))).toBe(2);
+      expect(await kernelOutputs(b, x => tf.grad(q => tf.sum(FUSED[1](q, x.k, x.v, {
+        ...x.options, rpb: x.rpb, additionalKeys: x.addK, additionalValues: x.addV})))(x.q))).toBe(2);
+      expect(tf.memory().numTensors).toBe(before);
+    });
+  }
+});
+
 describe('WebGPU: Inf and NaN in the programs picked at these sizes (row programs) stay inside their windows', () => {
   beforeAll(() => useBackend(WEBGPU));
   afterAll(() => useBackend(CPU));
@@ -517,6 +563,11 @@ async function expectMatchesReference(p: RefProblem, x: ProblemTensors, ref: Ref
   const [out, lse] = run(inputs);
   expectClose(await read(out), ref.out, 1e-4, 'output');
   expectClose(await read(lse), ref.lse, 1e-4, 'logsumexp');
+  // Inference (no returnLse, no tape): the tiled forward writes the output alone and redoes its non-finite
+  // elements itself (the other programs hand back one copy).
+  const plain = fused(x.q, x.k, x.v, {...x.options, rpb: x.rpb, additionalKeys: x.addK, additionalValues: x.addV});
+  expectClose(await read(plain), ref.out, 1e-4, 'output (inference: no logsumexp)');
+  plain.dispose();
   const grads = tf.grads((...xs: tf.Tensor[]) => {
     const all = inputs.slice();
     present.forEach((at, i) => all[at] = xs[i]);

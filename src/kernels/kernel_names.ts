@@ -26,6 +26,11 @@ export interface NAAttrs {
  */
 export interface ForwardAttrs extends NAAttrs {
   inputNames: string[];
+  /**
+   * NattenNAForward only. False when nothing will read the logsumexp (the op was not asked for it and no tape is
+   * recording a gradient): a backend may then return `[output]` alone and skip writing it. Absent means true.
+   */
+  needLse?: boolean;
 }
 
 /** Reads an array of forward-kernel inputs back into a record keyed by input name. */

@@ -3,7 +3,7 @@
  * fixes the number of spatial axes. Each body validates everything, then runs the active backend's kernel
  * or, when the backend has none, the composed fallback.
  */
-import {op, Tensor} from '@tensorflow/tfjs-core';
+import {engine, op, Tensor} from '@tensorflow/tfjs-core';
 import type {NADim} from '../core/na_info';
 import {NattenAVForward, NattenNAForward, NattenQKForward} from '../kernels/kernel_names';
 import {composedAV, composedForward, composedQK} from './composed';
@@ -14,8 +14,10 @@ import type {NAAVOptions, NAOptions, NAQKOptions} from './options';
 function fused(opName: string, naDim: NADim, query: Tensor, key: Tensor, value: Tensor, options: NAOptions):
     Tensor | [Tensor, Tensor] {
   const call = prepareFused(opName, naDim, query, key, value, options);
+  // Without returnLse and with no tape recording (inference), the kernel may leave the logsumexp out.
+  const needLse = call.returnLse || engine().isTapeOn();
   const [out, lse] = hasKernel(NattenNAForward) ?
-      runForwardKernel(NattenNAForward, call.inputs, call.attrs) as Tensor[] :
+      runForwardKernel(NattenNAForward, call.inputs, needLse ? call.attrs : {...call.attrs, needLse}) as Tensor[] :
       composedForward(call.info, call.inputs);
   return call.returnLse ? [out, lse] : out;
 }

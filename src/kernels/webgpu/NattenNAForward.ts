@@ -1,7 +1,7 @@
 import type {KernelConfig, KernelFunc, TensorInfo} from '@tensorflow/tfjs-core';
-import {NAForwardInputs, NattenNAForward, namedInputs} from '../kernel_names';
+import {ForwardAttrs, NAForwardInputs, NattenNAForward, namedInputs} from '../kernel_names';
 import {getWebGPUTileOverride} from '../../flags';
-import {forwardPath, gemmTraits, packExtras, qkvInfo, run, shaped, unpack} from './kernel_util';
+import {directForward, forwardPath, gemmTraits, packExtras, qkvInfo, run, shaped, unpack} from './kernel_util';
 import {checkHalo, NAForwardHaloProgram, planHalo} from './na_forward_halo_webgpu';
 import {NAForwardRowProgram} from './na_forward_row_webgpu';
 import {NAForwardExactCopyProgram, NAForwardProgram} from './na_forward_webgpu';
@@ -11,11 +11,15 @@ import {queryTiles, tiledDims} from './tile_traits';
 
 /**
  * One program writes the output and the logsumexp into one buffer; two copies hand them back (the tiled
- * program's output through NAForwardExactCopyProgram).
+ * program's output through NAForwardExactCopyProgram). When the call needs no logsumexp (`needLse` false), only the
+ * output comes back (`[output]`): from the 2-D and 3-D tiled programs as they write it (directForward), else through
+ * one copy.
  */
 export const naForward: KernelFunc = ({inputs, backend, attrs}): TensorInfo[] => {
   const {query, key, value, rpb, additionalKeys, additionalValues} = namedInputs<NAForwardInputs>(inputs, attrs!);
   const info = qkvInfo(query, key, value, additionalKeys, rpb, attrs!);
+  const withLse = (attrs as unknown as ForwardAttrs).needLse !== false;
+  const direct = !withLse && directForward(info);
   const gpu = backend as Backend;
   const limits = deviceLimits(gpu);
   const maxDim = limits.maxComputeWorkgroupsPerDimension;
@@ -37,7 +41,7 @@ export const naForward: KernelFunc = ({inputs, backend, attrs}): TensorInfo[] =>
     const tiles = queryTiles(info, traits);
     const count = info.batch * info.heads * tiles[0] * tiles[1] * tiles[2];
     program = new NAForwardProgram(traits, tiledDims(traits, info.headDim, info.headDimV), rpb != null,
-                                   info.nExtra > 0, size, count, maxDim);
+                                   info.nExtra > 0, direct ? rows * info.headDimV : size, count, maxDim, !direct);
     uniforms = geometryUniforms(info, count, tiles);
   } else {
     program = new NAForwardRowProgram(rowDims(info.headDim, info.headDimV), rpb != null, info.nExtra > 0, size, rows, maxDim);
@@ -47,13 +51,21 @@ export const naForward: KernelFunc = ({inputs, backend, attrs}): TensorInfo[] =>
   const packed = run(gpu, program, [query, key, value, rpb, extras], uniforms);
   if (path !== 'tiled') {
     disposeAll(gpu, [extras]);
-    return unpack(gpu, packed, [info.outShape, info.lseShape]);
+    return unpack(gpu, packed, withLse ? [info.outShape, info.lseShape] : [info.outShape]);
+  }
+  if (direct) {
+    disposeAll(gpu, [extras]);
+    return [shaped(packed, info.outShape)];
   }
   // The tiled program's output goes through the copy that redoes its non-finite elements exactly.
   const count = rows * info.headDimV;
   const copy = new NAForwardExactCopyProgram(rpb != null, info.nExtra > 0, count, maxDim);
   const out = run(gpu, copy, [packed, query, key, value, rpb, extras], geometryUniforms(info, copy.count));
   disposeAll(gpu, [extras]);
+  if (!withLse) {
+    disposeAll(gpu, [packed]);
+    return [shaped(out, info.outShape)];
+  }
   return [shaped(out, info.outShape), ...unpack(gpu, packed, [info.lseShape], count)];
 };
 

@@ -94,6 +94,17 @@ export function forwardPath(info: NAInfo): 'row' | 'tiled' | 'halo' {
 }
 
 /**
+ * Whether the tiled forward of a call that needs no logsumexp writes its output alone and redoes its non-finite
+ * elements itself, with no copy after it (else it writes `[output | logsumexp]` and the exact copy hands the output
+ * back). On the H200 (bench/RESULTS.md, 2026-12-02, in turns against the copy): 2d-large 1.483-1.493 ms against
+ * 1.545-1.551, 3d-video the same (146.5-146.7), 1d-long 22.94-22.99 against 22.51-22.61 (the 1-D pick, 128 threads
+ * of 4x4 blocks, holds 224 registers with the redo). So 2-D and 3-D only.
+ */
+export function directForward(info: NAInfo): boolean {
+  return info.naDim > 1;
+}
+
+/**
  * The register-blocked tile traits for a call on this device, for the fused forward (`forward`) or the backward
  * dq and dk/dv passes (NATTEN_WEBGPU_TILE overrides them; a software adapter takes SOFTWARE_TRAITS); `extraBytes`
  * as chooseGemmTraits's.

@@ -19,16 +19,23 @@
  */
 import {GEOMETRY_WGSL, NAProgram, RESCALE_MARGIN} from './program_util';
 import {unroll} from './row_wgsl';
-import {byColumnKind, columnPositions, firstChunkTables, groupOf, maskedScore, NON_FINITE_WGSL, QUERY_TILE_WGSL,
-        queryChunkTables, queryTilePrologue, TiledWgsl, tiledComponents} from './tiled_wgsl';
+import {byColumnKind, columnPositions, exactRows, firstChunkTables, groupOf, maskedScore, NON_FINITE_WGSL,
+        QUERY_TILE_WGSL, queryChunkTables, queryTilePrologue, TiledWgsl, tiledComponents, walkRowWindow} from
+    './tiled_wgsl';
 import {gemmTraitsKey, GemmTileTraits, threads, TiledDims, workgroupOrder} from './tile_traits';
 
 export class NAForwardProgram extends NAProgram {
   variableComponents: number[];
 
+  /**
+   * `withLse` false: the output alone, `batch*tokens*heads*headDimV` floats, with its non-finite elements redone
+   * here (exactRows) instead of in the copy; for calls that need no logsumexp (ForwardAttrs.needLse).
+   */
   constructor(private traits: GemmTileTraits, private dims: TiledDims, private hasRpb: boolean,
-              private hasExtra: boolean, outputSize: number, workgroupCount: number, maxPerDimension: number) {
-    super('forward', `${gemmTraitsKey(traits, dims)}_${hasRpb ? 'rpb' : ''}_${hasExtra ? 'extra' : ''}`,
+              private hasExtra: boolean, outputSize: number, workgroupCount: number, maxPerDimension: number,
+              private withLse = true) {
+    super('forward', `${gemmTraitsKey(traits, dims)}_${hasRpb ? 'rpb' : ''}_${hasExtra ? 'extra' : ''}${
+              withLse ? '' : '_nolse'}`,
           ['query', 'key', 'value', ...(hasRpb ? ['rpb'] : []), ...(hasExtra ? ['extras'] : [])],
           outputSize, workgroupCount, threads(traits), maxPerDimension);
     this.variableComponents = tiledComponents(dims, this.variableNames);
@@ -60,7 +67,7 @@ export class NAForwardProgram extends NAProgram {
     };
     return `
 ${g.header('var<workgroup> flag : i32;')}
-${GEOMETRY_WGSL}
+${GEOMETRY_WGSL}${this.withLse ? '' : NON_FINITE_WGSL}
 ${QUERY_TILE_WGSL}
 ${g.loader('ldQuery', 'query', 'uniforms.headDim')}
 ${g.loader('ldKey', 'key', 'uniforms.headDim')}
@@ -131,16 +138,44 @@ ${g.prefetch ?
   g.accumulate('o', nvv, n => byKind(g.stageChunkRows('ldValue', n), g.stageChunkRows('ldExtraValue', n)), true)}
   }
 ${g.rowSum('l')}
+${unroll(tm, i => `  let outRow_${i} = rowRow[tr * TM + ${i}];`)}${this.withLse ? `
   let outSize = uniforms.batch * uniforms.numTokens * uniforms.heads * uniforms.headDimV;
-${unroll(tm, i => `  let outRow_${i} = rowRow[tr * TM + ${i}];`)}
 ${g.storeAcc('o', nvv, 'uniforms.headDimV', i => `(1.0 / l_${i})`)}
   if (tc == 0) {
 ${unroll(tm, i => `    if (outRow_${i} >= 0) {
       result[outSize + outRow_${i}] = m_${i} + log(l_${i});
     }`)}
-  }
+  }` : `
+${unroll(tm, i => `  let lse_${i} = m_${i} + log(l_${i});
+  var inv_${i} = 1.0 / l_${i};`)}
+  // Rows whose part came out non-finite: redone over their window alone, unless their logsumexp is non-finite
+  // (every weight of the row is NaN then, and so is the row: exact already).
+${exactRows(g, 'o', nvv, i => this.exactRow(i), i => `nonFinite(lse_${i})`)}
+${g.storeAcc('o', nvv, 'uniforms.headDimV', i => `inv_${i}`)}`}
 }
 `;
+  }
+
+  /**
+   * Statements: row i's output columns of this thread recomputed over the row's window and the extra tokens,
+   * normalized (weights `exp(s - lse)`), with `inv_i` set to 1.
+   */
+  private exactRow(i: number): string {
+    const nvv = this.dims.dv / (4 * this.traits.gc);
+    const body = (ldKey: string, ldValue: string) => `
+          var s = 0.0;
+          for (var d4 = 0; d4 < (uniforms.headDim + 3) / 4; d4++) {
+            s += dot(ldQuery(outRow_${i}, d4), ${ldKey}(krow, d4));
+          }
+          let p = exp(s * uniforms.scale + kbias - lse_${i});
+${unroll(nvv, n => `          x_${n} = fma(vec4<f32>(p), ${ldValue}(krow, ${n} * GC + tc), x_${n});`)}`;
+    // A NaN sum stays NaN: the walk stops once every one of the thread's sums is.
+    const stop = unroll(nvv, n => `allNan4(x_${n})`, ' && ');
+    return `
+    ${unroll(nvv, n => `var x_${n} = vec4<f32>(0.0);`, ' ')}${
+        walkRowWindow(i, this.hasRpb, this.hasExtra, body('ldKey', 'ldValue'), body('ldExtraKey', 'ldExtraValue'), stop)}
+    ${unroll(nvv, n => `o_${i}_${n} = x_${n};`, ' ')}
+    inv_${i} = 1.0;`;
   }
 }
 
