@@ -789,19 +789,21 @@ struct Rows {
         }
         if (NV > 0) {
           // dq_i += sum_j scale dS_ij k_j; dk_j += sum_i scale dS_ij q_i; dv_j += sum_i P_ij dO_i: three
-          // loops, each with few enough vectors live to stay in registers. dq's runs over each query's own
-          // window only (dS is zero outside it), its sums in registers for the whole window.
+          // loops, each with few enough vectors live to stay in registers. dq's loads each key row of the run
+          // once for every query of the tile: outside a query's window its dS is exactly zero and the key finite
+          // (the blocked backward runs only on finite keys), so those terms add exact zeros and each query's sum
+          // is the one over its own window, in the same order.
           const int span = tl.span;
-          for (int i = 0; i < TN; ++i) {
-            const int x = (I0 + i) % TQ;
-            RV acc[NR];
-            for (int v = 0; v < NR; ++v) acc[v] = dq[I0 + i][v];
-            const float* k = bu.key0 + (kb + tl.win_lo[x]) * bu.kstride;
-            for (int j = tl.win_lo[x]; j < tl.win_hi[x]; ++j, k += bu.kstride) {
-              const RV gv = R::set1(gg[i][j]);
-              for (int v = 0; v < NR; ++v) acc[v] = R::fmadd(gv, R::load(k + RW * v), acc[v]);
+          {
+            const float* k = bu.key0 + kb * bu.kstride;
+            for (int j = 0; j < span; ++j, k += bu.kstride) {
+              RV kr[NR];
+              for (int v = 0; v < NR; ++v) kr[v] = R::load(k + RW * v);
+              for (int i = 0; i < TN; ++i) {
+                const RV gv = R::set1(gg[i][j]);
+                for (int v = 0; v < NR; ++v) dq[I0 + i][v] = R::fmadd(gv, kr[v], dq[I0 + i][v]);
+              }
             }
-            for (int v = 0; v < NR; ++v) dq[I0 + i][v] = acc[v];
           }
           // The run's gradient rows: evenly spaced when its keys are all in the unit's own range or all in one
           // part of its halo (nearly always), else found key by key. dk and dv share the unit's parts.
