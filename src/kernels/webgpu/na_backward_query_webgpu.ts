@@ -14,8 +14,8 @@
  */
 import {GEOMETRY_WGSL, NAProgram} from './program_util';
 import {unroll} from './row_wgsl';
-import {byColumnKind, columnPositions, exactRows, groupOf, maskedScore, NON_FINITE_WGSL, QUERY_TILE_WGSL,
-        queryChunkTables, queryTilePrologue, TiledWgsl, tiledComponents, walkRowWindow} from './tiled_wgsl';
+import {byColumnKind, columnPositions, exactRows, exactRowSums, groupOf, maskedScore, NON_FINITE_WGSL,
+        QUERY_TILE_WGSL, queryChunkTables, queryTilePrologue, TiledWgsl, tiledComponents} from './tiled_wgsl';
 import {gemmTraitsKey, GemmTileTraits, threads, TiledDims, workgroupOrder} from './tile_traits';
 
 export class NABackwardQueryProgram extends NAProgram {
@@ -33,24 +33,13 @@ export class NABackwardQueryProgram extends NAProgram {
 
   /** Statements: row i's dq sums (the thread's columns) recomputed over the row's window and the extra tokens. */
   private exactRow(i: number): string {
-    const nkv = this.dims.dk / (4 * this.traits.gc);
-    const body = (ldKey: string, ldValue: string) => `
-          var s = 0.0;
-          for (var d4 = 0; d4 < (uniforms.headDim + 3) / 4; d4++) {
-            s += dot(ldQuery(outRow_${i}, d4), ${ldKey}(krow, d4));
-          }
+    const weight = (ldKey: string, ldValue: string) => `
           var dp = 0.0;
           for (var d4 = 0; d4 < (uniforms.headDimV + 3) / 4; d4++) {
             dp += dot(ldDOut(outRow_${i}, d4), ${ldValue}(krow, d4));
           }
-          let ds = exp(s * uniforms.scale + kbias - lse_${i}) * (dp - delta_${i});
-${unroll(nkv, n => `          x_${n} = fma(vec4<f32>(ds), ${ldKey}(krow, ${n} * GC + tc), x_${n});`)}`;
-    // A NaN sum stays NaN: the walk stops once every one of the thread's sums is.
-    const stop = unroll(nkv, n => `allNan4(x_${n})`, ' && ');
-    return `
-    ${unroll(nkv, n => `var x_${n} = vec4<f32>(0.0);`, ' ')}${
-        walkRowWindow(i, this.hasRpb, this.hasExtra, body('ldKey', 'ldValue'), body('ldExtraKey', 'ldExtraValue'), stop)}
-    ${unroll(nkv, n => `o_${i}_${n} = x_${n};`, ' ')}`;
+          let w = exp(s * uniforms.scale + kbias - lse_${i}) * (dp - delta_${i});`;
+    return exactRowSums(i, this.dims.dk / (4 * this.traits.gc), this.hasRpb, this.hasExtra, 'o', weight, 'key');
   }
 
   getUserCode(): string {

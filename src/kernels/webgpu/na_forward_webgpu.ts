@@ -10,17 +10,19 @@
  * `exp(s - m)`; each thread sums its own columns' weights. Only when some score exceeds its row's reference by
  * more than RESCALE_MARGIN (every row's first visible chunk, then rarely) do the rows take their exact maxima
  * as new references, through workgroup memory, and rescale. Output, packed into one buffer (one output per
- * program): `[output (batch*tokens*heads*headDimV) | logsumexp (batch*tokens*heads)]`.
+ * program): `[output (batch*tokens*heads*headDimV) | logsumexp (batch*tokens*heads)]`, or the output alone
+ * (`withLse` false).
  *
  * Inf and NaN: the tiles multiply every key of a chunk, masked ones by exact zeros, so an Inf or NaN value of a
  * key outside a row's window would enter the row as 0 * Inf = NaN. The copy that hands the output back
- * (NAForwardExactCopyProgram) redoes every non-finite element over its row's window alone; in the tiles, masked
- * scores are told apart by their bits, so that a NaN score inside a window stays NaN.
+ * (NAForwardExactCopyProgram) redoes every non-finite element over its row's window alone (without the logsumexp,
+ * on 2-D and 3-D, the program writes its output alone and redoes such rows itself: exactRows); in the tiles,
+ * masked scores are told apart by their bits, so that a NaN score inside a window stays NaN.
  */
 import {GEOMETRY_WGSL, NAProgram, RESCALE_MARGIN} from './program_util';
 import {unroll} from './row_wgsl';
-import {byColumnKind, columnPositions, exactRows, firstChunkTables, groupOf, maskedScore, NON_FINITE_WGSL,
-        QUERY_TILE_WGSL, queryChunkTables, queryTilePrologue, TiledWgsl, tiledComponents, walkRowWindow} from
+import {byColumnKind, columnPositions, exactRows, exactRowSums, firstChunkTables, groupOf, maskedScore,
+        NON_FINITE_WGSL, QUERY_TILE_WGSL, queryChunkTables, queryTilePrologue, TiledWgsl, tiledComponents} from
     './tiled_wgsl';
 import {gemmTraitsKey, GemmTileTraits, threads, TiledDims, workgroupOrder} from './tile_traits';
 
@@ -161,20 +163,9 @@ ${g.storeAcc('o', nvv, 'uniforms.headDimV', i => `inv_${i}`)}`}
    * normalized (weights `exp(s - lse)`), with `inv_i` set to 1.
    */
   private exactRow(i: number): string {
-    const nvv = this.dims.dv / (4 * this.traits.gc);
-    const body = (ldKey: string, ldValue: string) => `
-          var s = 0.0;
-          for (var d4 = 0; d4 < (uniforms.headDim + 3) / 4; d4++) {
-            s += dot(ldQuery(outRow_${i}, d4), ${ldKey}(krow, d4));
-          }
-          let p = exp(s * uniforms.scale + kbias - lse_${i});
-${unroll(nvv, n => `          x_${n} = fma(vec4<f32>(p), ${ldValue}(krow, ${n} * GC + tc), x_${n});`)}`;
-    // A NaN sum stays NaN: the walk stops once every one of the thread's sums is.
-    const stop = unroll(nvv, n => `allNan4(x_${n})`, ' && ');
-    return `
-    ${unroll(nvv, n => `var x_${n} = vec4<f32>(0.0);`, ' ')}${
-        walkRowWindow(i, this.hasRpb, this.hasExtra, body('ldKey', 'ldValue'), body('ldExtraKey', 'ldExtraValue'), stop)}
-    ${unroll(nvv, n => `o_${i}_${n} = x_${n};`, ' ')}
+    const weight = () => `
+          let w = exp(s * uniforms.scale + kbias - lse_${i});`;
+    return `${exactRowSums(i, this.dims.dv / (4 * this.traits.gc), this.hasRpb, this.hasExtra, 'o', weight, 'value')}
     inv_${i} = 1.0;`;
   }
 }

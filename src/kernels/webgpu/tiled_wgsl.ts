@@ -780,13 +780,35 @@ export function walkRowWindow(i: number, hasRpb: boolean, hasExtra: boolean, bod
 }
 
 /**
+ * Statements (query-tiled programs, after the chunk loop): row i's `steps` vec4 sums of the thread's columns,
+ * redone over the row's window and the extra tokens (walkRowWindow) into `acc_i_n`. For each key: its score
+ * `s = q . k` (unscaled), then `weight` (statements, given the key's and value's loaders, that end in
+ * `let w = ...;`), then `w` times the thread's columns of its `column` row. A NaN sum stays NaN: the walk stops
+ * once every one of the thread's sums is.
+ */
+export function exactRowSums(i: number, steps: number, hasRpb: boolean, hasExtra: boolean, acc: string,
+                             weight: (ldKey: string, ldValue: string) => string, column: 'key' | 'value'): string {
+  const body = (ldKey: string, ldValue: string) => `
+          var s = 0.0;
+          for (var d4 = 0; d4 < (uniforms.headDim + 3) / 4; d4++) {
+            s += dot(ldQuery(outRow_${i}, d4), ${ldKey}(krow, d4));
+          }${weight(ldKey, ldValue)}
+${unroll(steps, n => `          x_${n} = fma(vec4<f32>(w), ${column === 'key' ? ldKey : ldValue}(krow, ${n} * GC + tc), x_${n});`)}`;
+  const stop = unroll(steps, n => `allNan4(x_${n})`, ' && ');
+  return `
+    ${unroll(steps, n => `var x_${n} = vec4<f32>(0.0);`, ' ')}${
+      walkRowWindow(i, hasRpb, hasExtra, body('ldKey', 'ldValue'), body('ldExtraKey', 'ldExtraValue'), stop)}
+    ${unroll(steps, n => `${acc}_${i}_${n} = x_${n};`, ' ')}`;
+}
+
+/**
  * Statements (query-tiled programs, after the chunk loop): for each of the thread's rows i whose accumulator
  * `acc_i_n` (n < steps) holds Inf or NaN, `redo(i)`: statements that recompute it over the row's window alone.
  * The tiles multiply every column of a chunk, masked ones by an exact zero, so an Inf or NaN in a column's row
  * outside a row's window (a key, in dq) would enter that row as 0 * Inf = NaN; the spec's arithmetic runs over
  * the window only. Rare (only where such operands hold Inf or NaN) and per thread; rows for which `skip(i)` holds
  * (their value is already exact) are left alone. (The forward redoes its non-finite elements in the copy that
- * hands its output back instead: NAForwardExactCopyProgram.)
+ * hands its output back, NAForwardExactCopyProgram, except where it writes its output alone: directForward.)
  */
 export function exactRows(g: TiledWgsl, acc: string, steps: number, redo: (i: number) => string, skip = (i: number) => 'false'):
     string {
