@@ -28,6 +28,7 @@ import {gemmTraitsKey, GemmTileTraits, threads, TiledDims, workgroupOrder} from 
 
 export class NAForwardProgram extends NAProgram {
   variableComponents: number[];
+  outputComponent?: number;
 
   /**
    * `withLse` false: the output alone, `batch*tokens*heads*headDimV` floats, with its non-finite elements redone
@@ -41,6 +42,9 @@ export class NAForwardProgram extends NAProgram {
           ['query', 'key', 'value', ...(hasRpb ? ['rpb'] : []), ...(hasExtra ? ['extras'] : [])],
           outputSize, workgroupCount, threads(traits), maxPerDimension);
     this.variableComponents = tiledComponents(dims, this.variableNames);
+    if (!withLse && dims.vec4) {
+      this.outputComponent = 4;  // the output alone, rows of a multiple of 4 floats: vec4 stores
+    }
   }
 
   getUserCode(): string {
@@ -153,7 +157,8 @@ ${unroll(tm, i => `  let lse_${i} = m_${i} + log(l_${i});
   // Rows whose part came out non-finite: redone over their window alone, unless their logsumexp is non-finite
   // (every weight of the row is NaN then, and so is the row: exact already).
 ${exactRows(g, 'o', nvv, i => this.exactRow(i), i => `nonFinite(lse_${i})`)}
-${g.storeAcc('o', nvv, 'uniforms.headDimV', i => `inv_${i}`)}`}
+${this.outputComponent === 4 ? g.storeAccVec4('o', nvv, 'uniforms.headDimV', i => `inv_${i}`) :
+                                g.storeAcc('o', nvv, 'uniforms.headDimV', i => `inv_${i}`)}`}
 }
 `;
   }

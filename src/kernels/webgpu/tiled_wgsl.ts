@@ -461,6 +461,18 @@ ${unroll(steps, n => unroll(4, k => `    if (${n * 4 * t.gc} + 4 * tc + ${k} < $
     }`))}
   }`);
   }
+
+  /** storeAcc into a `result` of vec4 (the program's outputComponent 4): `dim` a multiple of 4, no offset. */
+  storeAccVec4(acc: string, steps: number, dim: string, scale: (i: number) => string): string {
+    const t = this.t;
+    return unroll(t.tm, i => `
+  if (outRow_${i} >= 0) {
+    let ob = outRow_${i} * (${dim} / 4);
+${unroll(steps, n => `    if (${n * 4 * t.gc} + 4 * tc < ${dim}) {
+      result[ob + ${n * t.gc} + tc] = ${acc}_${i}_${n} * ${scale(i)};
+    }`)}
+  }`);
+  }
 }
 
 /**
