@@ -563,8 +563,8 @@ async function expectMatchesReference(p: RefProblem, x: ProblemTensors, ref: Ref
   const [out, lse] = run(inputs);
   expectClose(await read(out), ref.out, 1e-4, 'output');
   expectClose(await read(lse), ref.lse, 1e-4, 'logsumexp');
-  // Inference (no returnLse, no tape): the tiled forward writes the output alone and redoes its non-finite
-  // elements itself (the other programs hand back one copy).
+  // Inference (no returnLse, no tape): the 2-D and 3-D tiled forwards write the output alone and redo its
+  // non-finite elements themselves (directForward); the other programs hand back one copy, of the output.
   const plain = fused(x.q, x.k, x.v, {...x.options, rpb: x.rpb, additionalKeys: x.addK, additionalValues: x.addV});
   expectClose(await read(plain), ref.out, 1e-4, 'output (inference: no logsumexp)');
   plain.dispose();

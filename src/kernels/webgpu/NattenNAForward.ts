@@ -24,7 +24,7 @@ export const naForward: KernelFunc = ({inputs, backend, attrs}): TensorInfo[] =>
   const limits = deviceLimits(gpu);
   const maxDim = limits.maxComputeWorkgroupsPerDimension;
   const rows = info.batch * info.numTokens * info.heads;
-  const size = rows * (info.headDimV + 1);
+  const outCount = rows * info.headDimV, size = outCount + rows;
   checkBindable('NattenNAForward', limits, [['query', rows * info.headDim], ['output and logsumexp (packed)', size]]);
   let program: NAProgram, uniforms;
   const path = forwardPath(info);
@@ -41,7 +41,7 @@ export const naForward: KernelFunc = ({inputs, backend, attrs}): TensorInfo[] =>
     const tiles = queryTiles(info, traits);
     const count = info.batch * info.heads * tiles[0] * tiles[1] * tiles[2];
     program = new NAForwardProgram(traits, tiledDims(traits, info.headDim, info.headDimV), rpb != null,
-                                   info.nExtra > 0, direct ? rows * info.headDimV : size, count, maxDim, !direct);
+                                   info.nExtra > 0, direct ? outCount : size, count, maxDim, !direct);
     uniforms = geometryUniforms(info, count, tiles);
   } else {
     program = new NAForwardRowProgram(rowDims(info.headDim, info.headDimV), rpb != null, info.nExtra > 0, size, rows, maxDim);
@@ -58,15 +58,14 @@ export const naForward: KernelFunc = ({inputs, backend, attrs}): TensorInfo[] =>
     return [shaped(packed, info.outShape)];
   }
   // The tiled program's output goes through the copy that redoes its non-finite elements exactly.
-  const count = rows * info.headDimV;
-  const copy = new NAForwardExactCopyProgram(rpb != null, info.nExtra > 0, count, maxDim);
+  const copy = new NAForwardExactCopyProgram(rpb != null, info.nExtra > 0, outCount, maxDim);
   const out = run(gpu, copy, [packed, query, key, value, rpb, extras], geometryUniforms(info, copy.count));
   disposeAll(gpu, [extras]);
   if (!withLse) {
     disposeAll(gpu, [packed]);
     return [shaped(out, info.outShape)];
   }
-  return [shaped(out, info.outShape), ...unpack(gpu, packed, [info.lseShape], count)];
+  return [shaped(out, info.outShape), ...unpack(gpu, packed, [info.lseShape], outCount)];
 };
 
 export const naForwardConfig: KernelConfig = {kernelName: NattenNAForward, backendName: 'webgpu', kernelFunc: naForward};
