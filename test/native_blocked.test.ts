@@ -11,7 +11,7 @@ import {computeQKVInfo} from '../src/core/na_info';
 import {geometry, naBackwardNative, naForwardNative, nattenCpu} from '../src/kernels/cpu/na_native';
 import {problem} from './problems';
 import {refBackward, refForward, RefProblem} from './reference';
-import {expectClose, farKeyColumn, makeValues, randArray, rng, shapes} from './util';
+import {bytesOf, expectClose, farKeyColumn, makeValues, randArray, rng, shapes} from './util';
 
 const size = (s: number[]) => s.reduce((a, b) => a * b, 1);
 const addon = nattenCpu();
@@ -177,7 +177,7 @@ describe('native blocked backward: bit-identical on any number of threads', () =
         const runs = [1, 2, 3, 8].map(n => run(p, x, isa, true, n, lines).b);
         for (const r of runs.slice(1)) {
           for (const name of ['dQuery', 'dKey', 'dValue', 'dRpb'] as const) {
-            expect(Buffer.from(r[name]!.buffer).equals(Buffer.from(runs[0][name]!.buffer))).toBe(true);
+            expect(bytesOf(r[name]!).equals(bytesOf(runs[0][name]!))).toBe(true);
           }
         }
       });
@@ -281,8 +281,8 @@ describe('native blocked forward', () => {
       for (const lines of LINES) {
         const runs = [1, 2, 3, 8].map(n => run(p, x, isa, true, n, lines).f);
         for (const r of runs.slice(1)) {
-          expect(Buffer.from(r.output.buffer).equals(Buffer.from(runs[0].output.buffer))).toBe(true);
-          expect(Buffer.from(r.lse.buffer).equals(Buffer.from(runs[0].lse.buffer))).toBe(true);
+          expect(bytesOf(r.output).equals(bytesOf(runs[0].output))).toBe(true);
+          expect(bytesOf(r.lse).equals(bytesOf(runs[0].lse))).toBe(true);
         }
       }
     }
@@ -402,6 +402,64 @@ describe('native blocked forward', () => {
         expect(nan(a)).toEqual(nan(e));
         expect(nan(e).length).toBeGreaterThan(0);
         expectClose(a.map(y => (Number.isNaN(y) ? 0 : y)), e.map(y => (Number.isNaN(y) ? 0 : y)), 1e-5, 'the rest');
+      }
+    }
+  });
+});
+
+describe('native outputs: cache-line aligned views, rows streamed or stored', () => {
+  // The addon makes the kernels' outputs (`output`, na_native.ts) starting on a cache line, and the blocked
+  // kernels then write output rows (and the backward its copies back of dk and dv) with streaming stores;
+  // outputs that start elsewhere (a caller's own arrays) take plain stores. Same bits either way.
+  it('output(n): n floats in a view that starts on a 4-byte boundary within its buffer; bad counts throw', () => {
+    for (const n of [0, 1, 7, 1000, 401408]) {
+      const x = addon!.output(n);
+      expect(x).toBeInstanceOf(Float32Array);
+      expect(x.length).toBe(n);
+      expect(x.byteOffset % 4).toBe(0);
+      expect(x.byteOffset + x.byteLength).toBeLessThanOrEqual(x.buffer.byteLength);
+    }
+    for (const bad of [-1, 1.5, 2 ** 32, NaN, '3' as unknown as number]) {
+      expect(() => addon!.output(bad)).toThrow(/natten_cpu\.output: expected an element count from 0 to 2\^32 - 1/);
+    }
+  });
+
+  it('the blocked forward and backward give the same bits into the addon\'s outputs and into unaligned ones, ' +
+     'every ISA, with and without staged kv heads', () => {
+    // A view 4 bytes into a fresh buffer starts 4 bytes past a 16-byte boundary: never on a cache line.
+    const unaligned = (n: number) => new Float32Array(new ArrayBuffer(4 * n + 4), 4, n);
+    const problems = [
+      problem({spatial: [20, 24], kernelSize: [5, 7], heads: 4, headsKv: 2, headDim: 32, hasRpb: true}),
+      problem({spatial: [9, 30], kernelSize: [3, 9], heads: 2, headDim: 16, isCausal: [false, true]}),
+    ];
+    for (const p of problems) {
+      const x = inputs(p, 31);
+      const info = infoOf(p), g = geometry(info);
+      const rows = info.batch * info.numTokens * info.heads;
+      for (const isa of ISAS) {
+        expect(forwardBlocked(p, isa)).toBe(true);
+        expect(addon!.setIsa(isa)).toBe(true);
+        try {
+          const results = [(n: number) => addon!.output(n), unaligned].map(make => {
+            const out = make(rows * info.headDimV), lse = make(rows);
+            addon!.naForward(g, info.scale, x.q, x.k, x.v, x.rpb ?? null, null, null, out, lse);
+            const dq = make(x.q.length), dk = make(x.k.length), dv = make(x.v.length);
+            const drpb = x.rpb == null ? null : make(x.rpb.length);
+            addon!.naBackward(g, info.scale, x.q, x.k, x.v, x.rpb ?? null, null, null, out, lse, x.dOut, x.dLse, dq,
+                              dk, dv, drpb, null, null);
+            return {out, lse, dq, dk, dv, drpb};
+          });
+          const [a, u] = results;
+          expect(a.out.byteOffset % 4).toBe(0);
+          for (const name of ['out', 'lse', 'dq', 'dk', 'dv', 'drpb'] as const) {
+            if (a[name] == null) continue;
+            expect(bytesOf(a[name]!).equals(bytesOf(u[name]!))).toBe(true);
+          }
+          const ref = refForward(p, x);
+          expectClose(a.out, ref.out, 2e-5, `${isa} output against the reference`);
+        } finally {
+          addon!.setIsa('auto');
+        }
       }
     }
   });

@@ -274,6 +274,25 @@ Napi::Value PoolSpin(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(natten::cpu::pool_spin_us()));
 }
 
+// output(n): a Float32Array of n elements, uninitialized, whose first element is 64-byte aligned (a view into a
+// Node Buffer of 4 n + 60 bytes): the kernels stream whole cache lines of output rows into it (kernels.h,
+// store_row). A Buffer from node's allocator is not cleared (Buffer.allocUnsafeSlow's memory).
+Napi::Value Output(const Napi::CallbackInfo& info) {
+  const Napi::Env env = info.Env();
+  const double n = info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : -1;
+  if (!(n >= 0 && n <= 4294967295.0 && n == static_cast<double>(static_cast<int64_t>(n)))) {
+    throw Napi::Error::New(env, "natten_cpu.output: expected an element count from 0 to 2^32 - 1");
+  }
+  const size_t count = static_cast<size_t>(n);
+  Napi::Buffer<uint8_t> bytes = Napi::Buffer<uint8_t>::New(env, 4 * count + 60);
+  const uintptr_t at = reinterpret_cast<uintptr_t>(bytes.Data());
+  const size_t offset = (64 - at % 64) % 64;
+  if (offset % 4 != 0) {
+    throw Napi::Error::New(env, "natten_cpu.output: the allocator returned memory not aligned to 4 bytes");
+  }
+  return Napi::Float32Array::New(env, count, bytes.ArrayBuffer(), bytes.ByteOffset() + offset);
+}
+
 // measureClock(): {addChainGhz, fmaChainGhz} (see clock.cc); takes about a quarter of a second.
 Napi::Value MeasureClock(const Napi::CallbackInfo& info) {
   const natten::cpu::Clock c = natten::cpu::measure_clock();
@@ -304,6 +323,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setPoolSpin", Napi::Function::New(env, SetPoolSpin));
   exports.Set("poolSpin", Napi::Function::New(env, PoolSpin));
   exports.Set("measureClock", Napi::Function::New(env, MeasureClock));
+  exports.Set("output", Napi::Function::New(env, Output));
   exports.Set("geometryLength", Napi::Number::New(env, kGeometryLength));
   return exports;
 }

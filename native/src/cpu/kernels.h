@@ -700,6 +700,18 @@ struct Rows {
     for (int v = 0; v < NV; ++v) R::store(dst + RW * v, acc[v]);
   }
 
+  // Writes an output row of NV row vectors: streamed (no read of the line first) where the row is whole cache
+  // lines (the outputs are 64-byte aligned when na_native.ts allocates them), else stored. The unit ends with
+  // simd::stream_fence().
+  template <int NV>
+  static NATTEN_FORCE_INLINE void store_row(float* dst, const RV* v) {
+    if ((reinterpret_cast<uintptr_t>(dst) & 63) == 0 && (NV * RW) % 16 == 0) {
+      for (int i = 0; i < NV; ++i) R::stream(dst + RW * i, v[i]);
+    } else {
+      for (int i = 0; i < NV; ++i) R::store(dst + RW * i, v[i]);
+    }
+  }
+
   // Key row (a, b) of a tile: position a of the first axis' window, b steps of the dilation from the middle
   // axis' first key row. Returns its line (index over the leading axes' positions); *ry: its rpb offset on them.
   static NATTEN_FORCE_INLINE int64_t key_line(const NACall& c, const Tile& tl, int a, int b, int* ry) {
@@ -880,7 +892,7 @@ struct Rows {
     }
     for (int i = 0; i < TS; ++i) {
       if (NV > 0) {
-        for (int v = 0; v < NR; ++v) R::store(tl.d_query[i] + RW * v, dq[i][v]);
+        store_row<NR>(tl.d_query[i], dq[i]);
       } else {
         memcpy(tl.d_query[i], bu.dq + static_cast<int64_t>(i) * D, sizeof(float) * D);
       }
@@ -1069,6 +1081,7 @@ struct Rows {
         [&](Tile& tl, int h) {
           tl.drpb_h = drpb == nullptr ? nullptr : drpb + static_cast<int64_t>(h - pos.hk * Hpk) * c.rpb_volume;
         });
+    simd::stream_fence();
     if (!done) c.nonfinite[u] = 1;
   }
 
@@ -1208,7 +1221,8 @@ struct Rows {
     for (int i = 0; i < TS; ++i) {
       const float sum = S::hsum(vsum[i]);
       const RV inv = R::set1(1.0f / sum);
-      for (int v = 0; v < NV; ++v) R::store(tl.out[i] + RW * v, R::mul(acc[i][v], inv));
+      for (int v = 0; v < NV; ++v) acc[i][v] = R::mul(acc[i][v], inv);
+      store_row<NV>(tl.out[i], acc[i]);
       *tl.lse_out[i] = logf(sum) + mx[i];
     }
     return true;
@@ -1249,6 +1263,7 @@ struct Rows {
           tl.lse_out[slot] = c.out_lse + row;
         },
         [&](Tile& tl, int) { tl.drpb_h = nullptr; });
+    simd::stream_fence();
   }
 
   // ---------------------------------------------------------------------------------------------------

@@ -20,6 +20,8 @@
 
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
+#elif defined(__SSE__)
+#include <xmmintrin.h>
 #endif
 
 namespace natten {
@@ -28,6 +30,14 @@ namespace NATTEN_ISA {
 namespace simd {
 
 constexpr int kWidth = 8;
+
+// Orders this thread's streaming stores (`stream` below) before its later stores: called at the end of every
+// unit that streamed, before the thread pool hears that the unit is done.
+inline void stream_fence() {
+#if defined(__SSE__)
+  _mm_sfence();
+#endif
+}
 
 // exp's range: below kExpLow the result is 0 (the true value would be denormal, far below any term that
 // matters next to the softmax's largest, which is 1; the smallest normal float instead would weigh a value near
@@ -69,6 +79,8 @@ struct Portable {
     return r;
   }
   static void store(float* p, V x) { memcpy(p, x.f, sizeof(x.f)); }
+  // A store that need not go through the cache (a plain store here; see Avx2::stream).
+  static void stream(float* p, V x) { store(p, x); }
   static V load_n(const float* p, int n) {
     V r = zero();
     for (int i = 0; i < n; ++i) r.f[i] = p[i];
@@ -189,6 +201,9 @@ struct Avx2 {
   static V set1(float x) { return _mm256_set1_ps(x); }
   static V load(const float* p) { return _mm256_loadu_ps(p); }
   static void store(float* p, V x) { _mm256_storeu_ps(p, x); }
+  // A non-temporal store (p 32-byte aligned): for output rows written once, whole cache lines at a time, into
+  // memory the cache no longer holds (a kernel's fresh output), so that the line is not read first.
+  static void stream(float* p, V x) { _mm256_stream_ps(p, x); }
   static V load_n(const float* p, int n) { return _mm256_maskload_ps(p, lane_mask(n)); }
   static void store_n(float* p, V x, int n) { _mm256_maskstore_ps(p, lane_mask(n), x); }
   static V keep_n(V x, int n) { return _mm256_and_ps(x, _mm256_castsi256_ps(lane_mask(n))); }
@@ -281,6 +296,7 @@ struct Zmm {
   }
   static V load(const float* p) { return _mm512_loadu_ps(p); }
   static void store(float* p, V x) { _mm512_storeu_ps(p, x); }
+  static void stream(float* p, V x) { _mm512_stream_ps(p, x); }  // p 64-byte aligned (see Avx2::stream)
   static V add(V a, V b) { return _mm512_add_ps(a, b); }
   static V mul(V a, V b) { return _mm512_mul_ps(a, b); }
   static V fmadd(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }

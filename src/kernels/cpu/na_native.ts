@@ -58,6 +58,8 @@ export interface NattenCpuAddon {
   poolSpin(): number;
   /** The core clock from timed dependent-instruction chains (the benchmark's peak figure); 0 if unmeasurable. */
   measureClock(): {addChainGhz: number, fmaChainGhz: number};
+  /** n floats, uninitialized, the first one 64-byte aligned (a view into a Node Buffer). */
+  output(n: number): F32;
 }
 
 export const NATTEN_CPU_ADDON = 'natten_cpu';
@@ -83,13 +85,12 @@ export function geometry(info: NAInfo): Int32Array {
 /**
  * The kernels' output arrays. The addon writes every element of its outputs (native/src/cpu/na_cpu.h), so they are
  * not cleared: a new cleared array of a few megabytes costs a pass over it in JavaScript and its pages' first
- * touches before the kernel runs (about 0.15 ms per 1.6 MB on a 2-core VM), while uninitialized memory
- * (`Buffer.allocUnsafeSlow`; Node only, as is the addon) is mostly memory the process freed before, already mapped.
+ * touches before the kernel runs (about 0.15 ms per 1.6 MB on a 2-core VM), while uninitialized memory (a Node
+ * Buffer's, as `Buffer.allocUnsafeSlow` gives) is mostly memory the process freed before, already mapped. The
+ * addon makes them (`output`) so that they start on a cache line: the blocked kernels then write output rows as
+ * whole lines with streaming stores, which skip reading each line of the (no longer cached) memory first.
  */
-const uninitialized = (n: number): F32 => {
-  const bytes = Buffer.allocUnsafeSlow(4 * n);
-  return new Float32Array(bytes.buffer, bytes.byteOffset, n);
-};
+const uninitialized = (n: number): F32 => nattenCpu()!.output(n);
 const uninitializedLike = (x: Opt) => (x == null ? null : uninitialized(x.length));
 
 export function naForwardNative(info: NAInfo, query: F32, key: F32, value: F32, rpb: Opt, additionalKeys: Opt,
