@@ -6,7 +6,7 @@
  * (gradients w.r.t. query, key and value for a given upstream gradient), the composed fallback (forward, forward+backward), and full
  * self-attention (matMul + softmax + matMul) forward and forward+backward. Medians; ratios and effective GFLOP/s
  * (`4 * batch * heads * tokens * K * dim / seconds`). Also the tensor memory the fused forward allocates.
- * On the host backends the fused calls and the baselines fast enough for it are timed in turns (timeInTurns).
+ * On the host backends the fused pair is timed in turns (timeInTurns), then the baselines (in turns where fast enough).
  * On the host backends the fused kernels run natively on cpu (natten_cpu) and as TensorFlow ops on tensorflow
  * (natten_tf); the same run also times them as JavaScript row kernels (NATTEN_CPU_WASM off), reports the
  * WebAssembly memory kept, and what readSync/write calls cost inside the fused times (bench/host_copies.ts).
@@ -21,9 +21,12 @@
  * of at least 300 ms (the GPU's clock follows its load), times pairs of batches of n and 2n calls, each closed by
  * a one-element readback of the last result (the queue runs in order): the median over the pairs of their time
  * less the readback's latency, over 3n; per call GPU time plus tfjs's dispatch overhead, with no transfers
- * (bench/gpu_time.ts). A baseline that cannot run is reported as failed, with why. On webgpu each preset
- * runs in a fresh Node process (this script, re-run with one preset), so that no preset's baselines (gigabytes of
- * GPU buffers, thousands of pipelines) are still around when the next one is timed.
+ * (bench/gpu_time.ts). A baseline that cannot run is reported as failed, with why.
+ *
+ * Each preset runs in a fresh Node process (this script, re-run with one preset), and inside it the fused calls
+ * are timed before any baseline runs, so that no baseline's one-off memory (gigabytes of GPU buffers and thousands
+ * of pipelines on webgpu; on the host backends hundreds of megabytes of tensors, after which V8 keeps collecting
+ * its old space every few dozen milliseconds) is around while the fused calls are timed.
  */
 import * as tf from '@tensorflow/tfjs';
 import {spawnSync} from 'child_process';
@@ -336,30 +339,31 @@ async function benchPreset(p: Preset, backend: string, quick: boolean, withPaths
   const dOutHeads = heads(dOut);
   const fullFwdBwd = () => tf.grads(attention)([qh, kh, vh], dOutHeads);
 
-  // Host backends: the fused calls and every baseline in turns (timeInTurns), so that their ratios compare times
-  // taken over the same stretches of the machine; the slow baselines (over a tenth of the budget per call) alone.
-  // On cpu, also the time inside the native kernels over the same calls (nativeKernelClock).
+  // Host backends: the fused pair in turns with each other (timeInTurns), before anything else of the preset runs;
+  // then the baselines, those fast enough for it in turns with each other, the slow ones (over a tenth of the
+  // budget per call) alone. The fused pair goes first because the baselines' one-off tensors (full attention's
+  // scores alone are hundreds of megabytes on cpu) leave V8 running a mark-compact every few dozen milliseconds
+  // for as long as the process lives (its old-space limit set close to the live heap, and the marking threads
+  // sharing the cores with the kernels' pool): in a probe the same forward+backward calls then spent 12-20% longer
+  // in the kernels, the forward less (bench/RESULTS.md, session of 2026-12-02). Each preset runs in its own process for the
+  // same reason (main). On cpu, also the time inside the native kernels over the same calls (nativeKernelClock).
   const clock = backend === 'cpu' ? nativeKernelClock() : null;
-  const timed = host ? await timeInTurns([
-    {name: 'fused fwd', fn: fwd}, {name: 'fused fwd+bwd', fn: fwdBwd}, {name: 'composed fwd', fn: composedOf(fwd)},
-    {name: 'composed fwd+bwd', fn: composedOf(fwdBwd)}, {name: 'full attention fwd', fn: full},
-    {name: 'full attention fwd+bwd', fn: fullFwdBwd},
-  ], budget, failures, clock) : null;
-  const inTurns = timed?.wall ?? null;
-  // A kernel time of 0: the native kernels did not run (no addon path for this call).
-  const kernelMs = (i: number) => {
-    const k = timed?.kernel[i] ?? NaN;
-    return Number.isFinite(k) && k > 0 ? k : null;
-  };
+  const fused = host ? await timeInTurns([{name: 'fused fwd', fn: fwd}, {name: 'fused fwd+bwd', fn: fwdBwd}], budget,
+                                         failures, clock) : null;
   for (const name of ['fused fwd', 'fused fwd+bwd']) {
     if (failures[name] != null) {
       throw new Error(`bench: ${p.name}: the ${name} failed: ${failures[name]}`);
     }
   }
-  const fusedFwdMs = inTurns != null ? inTurns[0] : await time(fwd, budget, reps);
-  const fusedFwdKernelMs = inTurns != null ? kernelMs(0) : lastGpuKernelMs;
-  const fusedFwdBwdMs = inTurns != null ? inTurns[1] : await time(fwdBwd, budget, reps);
-  const fusedFwdBwdKernelMs = inTurns != null ? kernelMs(1) : lastGpuKernelMs;
+  // A kernel time of 0: the native kernels did not run (no addon path for this call).
+  const kernelMs = (i: number) => {
+    const k = fused?.kernel[i] ?? NaN;
+    return Number.isFinite(k) && k > 0 ? k : null;
+  };
+  const fusedFwdMs = fused != null ? fused.wall[0] : await time(fwd, budget, reps);
+  const fusedFwdKernelMs = fused != null ? kernelMs(0) : lastGpuKernelMs;
+  const fusedFwdBwdMs = fused != null ? fused.wall[1] : await time(fwdBwd, budget, reps);
+  const fusedFwdBwdKernelMs = fused != null ? kernelMs(1) : lastGpuKernelMs;
   const paths = withPaths ? await benchPaths(p.name, naFlops(p), backend, fwd, fwdBwd, quick ? 3 : 9) : null;
 
   // Tensor memory held right after the fused forward: its output and logsumexp, nothing of size K.
@@ -384,6 +388,11 @@ async function benchPreset(p: Preset, backend: string, quick: boolean, withPaths
     tf.env().set(NATTEN_CPU_WASM, true);
   }
 
+  // The baselines, last (see above): indices 0-3 of `inTurns`.
+  const inTurns = host ? (await timeInTurns([
+    {name: 'composed fwd', fn: composedOf(fwd)}, {name: 'composed fwd+bwd', fn: composedOf(fwdBwd)},
+    {name: 'full attention fwd', fn: full}, {name: 'full attention fwd+bwd', fn: fullFwdBwd},
+  ], budget, failures)).wall : null;
   const attempt = async (name: string, f: () => Promise<number>): Promise<number> => {
     try {
       return await f();
@@ -401,10 +410,10 @@ async function benchPreset(p: Preset, backend: string, quick: boolean, withPaths
         GPU_BASELINE_BUDGET / 2 ** 30} GiB for baselines`;
     return NaN;
   };
-  const composedFwdMs = inTurns != null ? inTurns[2] : composedBytes > GPU_BASELINE_BUDGET ?
+  const composedFwdMs = inTurns != null ? inTurns[0] : composedBytes > GPU_BASELINE_BUDGET ?
       overBudget('composed fwd', composedBytes) :
       await attempt('composed fwd', () => time(composedOf(fwd), budget, quick ? 1 : 3));
-  const composedFwdBwdMs = inTurns != null ? inTurns[3] : 2 * composedBytes > GPU_BASELINE_BUDGET ?
+  const composedFwdBwdMs = inTurns != null ? inTurns[1] : 2 * composedBytes > GPU_BASELINE_BUDGET ?
       overBudget('composed fwd+bwd', 2 * composedBytes) :
       await attempt('composed fwd+bwd', () => time(composedOf(fwdBwd), budget, quick ? 1 : 3));
   releasePooledGpuBuffers();
@@ -418,9 +427,9 @@ async function benchPreset(p: Preset, backend: string, quick: boolean, withPaths
         `maxStorageBufferBindingSize of ${limit}`;
     return NaN;
   };
-  const fullAttnFwdMs = inTurns != null ? inTurns[4] : scoresBytes > limit ? overLimit('full attention fwd') :
+  const fullAttnFwdMs = inTurns != null ? inTurns[2] : scoresBytes > limit ? overLimit('full attention fwd') :
       await attempt('full attention fwd', () => time(full, budget, quick ? 1 : 3));
-  const fullAttnFwdBwdMs = inTurns != null ? inTurns[5] : scoresBytes > limit ?
+  const fullAttnFwdBwdMs = inTurns != null ? inTurns[3] : scoresBytes > limit ?
       overLimit('full attention fwd+bwd') :
       await attempt('full attention fwd+bwd', () => time(fullFwdBwd, budget, quick ? 1 : 3));
 
@@ -502,8 +511,7 @@ async function main(): Promise<void> {
   const peak = args.paths && child == null ? machinePeak() : null;
   const results: Result[] = [];
   for (const p of PRESETS.filter(x => args.presets.includes(x.name))) {
-    const r = args.backend === 'webgpu' && child == null ? presetInChild(p.name, args) :
-                                                          await benchPreset(p, args.backend, args.quick, args.paths);
+    const r = child == null ? presetInChild(p.name, args) : await benchPreset(p, args.backend, args.quick, args.paths);
     results.push(r);
     const kernels = args.backend === 'cpu' && r.fusedFwdKernelMs != null && r.fusedFwdBwdKernelMs != null ?
         `; inside the native kernels ${r.fusedFwdKernelMs.toFixed(2)} and ${r.fusedFwdBwdKernelMs.toFixed(2)} ms, ` +
