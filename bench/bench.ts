@@ -345,8 +345,9 @@ async function benchPreset(p: Preset, backend: string, quick: boolean, withPaths
   // scores alone are hundreds of megabytes on cpu) leave V8 running a mark-compact every few dozen milliseconds
   // for as long as the process lives (its old-space limit set close to the live heap, and the marking threads
   // sharing the cores with the kernels' pool): in a probe the same forward+backward calls then spent 12-20% longer
-  // in the kernels, the forward less (bench/RESULTS.md, session of 2026-12-02). Each preset runs in its own process for the
-  // same reason (main). On cpu, also the time inside the native kernels over the same calls (nativeKernelClock).
+  // in the kernels, the forward less (bench/RESULTS.md, session of 2026-12-02). Each preset runs in its own process
+  // for the same reason (main). On cpu, also the time inside the native kernels over the same calls
+  // (nativeKernelClock).
   const clock = backend === 'cpu' ? nativeKernelClock() : null;
   const fused = host ? await timeInTurns([{name: 'fused fwd', fn: fwd}, {name: 'fused fwd+bwd', fn: fwdBwd}], budget,
                                          failures, clock) : null;

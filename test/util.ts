@@ -146,12 +146,12 @@ export function tensorsOf(p: RefProblem, values: F32Inputs): ProblemTensors {
   return t;
 }
 
-/** Max |a - b| with NaN/Infinity positions required to agree. */
 /** The bytes of a typed array's own elements (a view's, not its whole buffer's: the native outputs are views). */
 export function bytesOf(x: ArrayBufferView): Buffer {
   return Buffer.from(x.buffer, x.byteOffset, x.byteLength);
 }
 
+/** Max |a - b| with NaN/Infinity positions required to agree. */
 export function maxAbsDiff(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
   if (actual.length !== expected.length) {
     return Infinity;

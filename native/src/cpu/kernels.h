@@ -701,7 +701,7 @@ struct Rows {
   }
 
   // Writes an output row of NV row vectors: streamed (no read of the line first) where the row is whole cache
-  // lines (the outputs are 64-byte aligned when na_native.ts allocates them), else stored. The unit ends with
+  // lines (the outputs start on a cache line when the addon's output() made them), else stored. The unit ends with
   // simd::stream_fence().
   template <int NV>
   static NATTEN_FORCE_INLINE void store_row(float* dst, const RV* v) {

@@ -368,24 +368,12 @@ bool staged(const Problem& p) { return p.heads_kv > 1; }
 void copy_rows(const Problem& p, int64_t tokens, int width, int64_t b, int64_t t0, int64_t t1, const float* from,
                float* to, bool to_head_major) {
   const int64_t hkv = p.heads_kv;
-#if defined(__SSE2__)
   // Back to the tensor layout, the destination is a kernel's output, written once and in order and no longer
   // in the cache: streaming stores (whole lines, as the loop writes every byte of a token's rows in order)
   // skip reading each line first. Node, 2d preset's forward+backward through tfjs: the backward's two copies
   // back 0.18 ms shorter (bench/RESULTS.md, 2026-12-02).
-  if (!to_head_major && width % 4 == 0 && reinterpret_cast<uintptr_t>(to) % 16 == 0) {
-    for (int64_t t = t0; t < t1; ++t) {
-      for (int64_t hk = 0; hk < hkv; ++hk) {
-        const float* src = from + ((b * hkv + hk) * tokens + t) * width;
-        float* dst = to + ((b * tokens + t) * hkv + hk) * width;
-        for (int i = 0; i < width; i += 4) {
-          _mm_stream_ps(dst + i, _mm_loadu_ps(src + i));
-        }
-      }
-    }
-    _mm_sfence();
-    return;
-  }
+#if defined(__SSE2__)
+  const bool stream = !to_head_major && width % 4 == 0 && reinterpret_cast<uintptr_t>(to) % 16 == 0;
 #endif
   for (int64_t t = t0; t < t1; ++t) {
     for (int64_t hk = 0; hk < hkv; ++hk) {
@@ -393,6 +381,14 @@ void copy_rows(const Problem& p, int64_t tokens, int width, int64_t b, int64_t t
       const int64_t head_major = ((b * hkv + hk) * tokens + t) * width;
       const float* src = from + (to_head_major ? interleaved : head_major);
       float* dst = to + (to_head_major ? head_major : interleaved);
+#if defined(__SSE2__)
+      if (stream) {
+        for (int i = 0; i < width; i += 4) {
+          _mm_stream_ps(dst + i, _mm_loadu_ps(src + i));
+        }
+        continue;
+      }
+#endif
       int i = 0;
       for (; i + 16 <= width; i += 16) {
         __builtin_memcpy(dst + i, src + i, 64);
@@ -402,6 +398,11 @@ void copy_rows(const Problem& p, int64_t tokens, int width, int64_t b, int64_t t
       }
     }
   }
+#if defined(__SSE2__)
+  if (stream) {
+    _mm_sfence();
+  }
+#endif
 }
 
 // Tokens per unit of the passes that go token by token over every kv head (copies, transposes).

@@ -89,9 +89,9 @@ export function geometry(info: NAInfo): Int32Array {
  * Buffer's, as `Buffer.allocUnsafeSlow` gives) is mostly memory the process freed before, already mapped. The
  * addon makes them (`output`) so that they start on a cache line: the blocked kernels then write output rows as
  * whole lines with streaming stores, which skip reading each line of the (no longer cached) memory first.
+ * outputLike: an output array of x's length, or null without x.
  */
-const uninitialized = (n: number): F32 => nattenCpu()!.output(n);
-const uninitializedLike = (x: Opt) => (x == null ? null : uninitialized(x.length));
+const outputLike = (addon: NattenCpuAddon, x: Opt) => (x == null ? null : addon.output(x.length));
 
 export function naForwardNative(info: NAInfo, query: F32, key: F32, value: F32, rpb: Opt, additionalKeys: Opt,
                                 additionalValues: Opt): NAForwardResult | null {
@@ -100,7 +100,7 @@ export function naForwardNative(info: NAInfo, query: F32, key: F32, value: F32, 
     return null;
   }
   const rows = info.batch * info.numTokens * info.heads;
-  const output = uninitialized(rows * info.headDimV), lse = uninitialized(rows);
+  const output = addon.output(rows * info.headDimV), lse = addon.output(rows);
   addon.naForward(geometry(info), info.scale, query, key, value, rpb, additionalKeys, additionalValues, output, lse);
   return {output, lse};
 }
@@ -113,9 +113,9 @@ export function naBackwardNative(info: NAInfo, query: F32, key: F32, value: F32,
     return null;
   }
   const r: NABackwardResult = {
-    dQuery: uninitialized(query.length), dKey: uninitialized(key.length), dValue: uninitialized(value.length),
-    dRpb: uninitializedLike(rpb), dAdditionalKeys: uninitializedLike(additionalKeys),
-    dAdditionalValues: uninitializedLike(additionalValues),
+    dQuery: addon.output(query.length), dKey: addon.output(key.length), dValue: addon.output(value.length),
+    dRpb: outputLike(addon, rpb), dAdditionalKeys: outputLike(addon, additionalKeys),
+    dAdditionalValues: outputLike(addon, additionalValues),
   };
   addon.naBackward(geometry(info), info.scale, query, key, value, rpb, additionalKeys, additionalValues, output, lse,
                    dOutput, dLse, r.dQuery, r.dKey, r.dValue, r.dRpb, r.dAdditionalKeys, r.dAdditionalValues);
@@ -127,7 +127,7 @@ export function qkForwardNative(info: NAInfo, query: F32, key: F32, rpb: Opt, ad
   if (addon == null) {
     return null;
   }
-  const logits = uninitialized(info.batch * info.numTokens * info.heads * info.numSlots);
+  const logits = addon.output(info.batch * info.numTokens * info.heads * info.numSlots);
   addon.qkForward(geometry(info), info.scale, query, key, rpb, additionalKeys, logits);
   return logits;
 }
@@ -139,9 +139,9 @@ export function qkBackwardNative(info: NAInfo, dLogits: F32, query: F32, key: F3
     return null;
   }
   const r: QKBackwardResult = {
-    dQuery: uninitialized(query.length), dKey: uninitialized(key.length),
-    dRpb: info.hasRpb ? uninitialized(info.heads * info.rpbVolume) : null,
-    dAdditionalKeys: uninitializedLike(additionalKeys),
+    dQuery: addon.output(query.length), dKey: addon.output(key.length),
+    dRpb: info.hasRpb ? addon.output(info.heads * info.rpbVolume) : null,
+    dAdditionalKeys: outputLike(addon, additionalKeys),
   };
   addon.qkBackward(geometry(info), info.scale, query, key, additionalKeys, dLogits, r.dQuery, r.dKey, r.dRpb,
                    r.dAdditionalKeys);
@@ -153,7 +153,7 @@ export function avForwardNative(info: NAInfo, weights: F32, value: F32, addition
   if (addon == null) {
     return null;
   }
-  const output = uninitialized(info.batch * info.numTokens * info.heads * info.headDimV);
+  const output = addon.output(info.batch * info.numTokens * info.heads * info.headDimV);
   addon.avForward(geometry(info), weights, value, additionalValues, output);
   return output;
 }
@@ -165,8 +165,8 @@ export function avBackwardNative(info: NAInfo, dOutput: F32, weights: F32, value
     return null;
   }
   const r: AVBackwardResult = {
-    dWeights: uninitialized(weights.length), dValue: uninitialized(value.length),
-    dAdditionalValues: uninitializedLike(additionalValues),
+    dWeights: addon.output(weights.length), dValue: addon.output(value.length),
+    dAdditionalValues: outputLike(addon, additionalValues),
   };
   addon.avBackward(geometry(info), weights, value, additionalValues, dOutput, r.dWeights, r.dValue,
                    r.dAdditionalValues);
