@@ -3,7 +3,10 @@
 // not inflate it), median over repeats, nanoseconds and cycles per (query, key) pair. `--dim D` sets the
 // head dim (query, key and value alike).
 //
-//   bash bench/native/run_driver.sh [--threads N] [--reps R] [--preset 2d|3d] [--dim D] [--ghz G]
+//   bash bench/native/run_driver.sh [--threads N] [--reps R] [--preset 2d|3d] [--dim D] [--ghz G] [--kept 0|1]
+//
+// --kept 1: the forward keeps its attention weights (na_forward's `weights`, where kept_weights_length allows) and
+// the backward reads them, as under a tfjs gradient tape.
 //
 // NATTEN_CPU_ISA=avx512|avx2|portable and NATTEN_CPU_TILE_LINES=1 in the environment select the row kernels and
 // the blocked backward's tiles (see na_cpu.h), for before/after comparisons in one binary.
@@ -42,7 +45,7 @@ double median(std::vector<double> v) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  int threads = 1, reps = 15, dim = 32;
+  int threads = 1, reps = 15, dim = 32, kept = 0;
   double ghz = 0;
   std::string preset = "2d";
   for (int i = 1; i + 1 < argc; i += 2) {
@@ -52,6 +55,7 @@ int main(int argc, char** argv) {
     else if (a == "--preset") preset = argv[i + 1];
     else if (a == "--dim") dim = std::atoi(argv[i + 1]);
     else if (a == "--ghz") ghz = std::atof(argv[i + 1]);
+    else if (a == "--kept") kept = std::atoi(argv[i + 1]);
   }
   natten::cpu::Problem p;
   p.heads = p.heads_kv = 4;
@@ -80,13 +84,16 @@ int main(int argc, char** argv) {
   };
   auto q = rnd(p.query_elems()), k = rnd(p.key_elems()), v = rnd(p.value_elems()), dout = rnd(p.output_elems());
   std::vector<float> out(p.output_elems()), lse(p.lse_elems()), dq(q.size()), dk(k.size()), dv(v.size());
+  const int64_t wn = kept ? natten::cpu::kept_weights_length(p) : 0;
+  std::vector<float> weights(wn);
+  float* w = wn > 0 ? weights.data() : nullptr;
   std::vector<double> fwd_cpu, fwd_wall, bwd_cpu, bwd_wall;
   for (int r = 0; r < reps + 2; ++r) {
     double c0 = thread_seconds(), w0 = wall_seconds();
-    natten::cpu::na_forward(p, q.data(), k.data(), v.data(), nullptr, nullptr, nullptr, out.data(), lse.data());
+    natten::cpu::na_forward(p, q.data(), k.data(), v.data(), nullptr, nullptr, nullptr, out.data(), lse.data(), w, wn);
     double c1 = thread_seconds(), w1 = wall_seconds();
     natten::cpu::na_backward(p, q.data(), k.data(), v.data(), nullptr, nullptr, nullptr, out.data(), lse.data(),
-                             dout.data(), nullptr, dq.data(), dk.data(), dv.data(), nullptr, nullptr, nullptr);
+                             dout.data(), nullptr, dq.data(), dk.data(), dv.data(), nullptr, nullptr, nullptr, w, wn);
     double c2 = thread_seconds(), w2 = wall_seconds();
     if (r >= 2) {
       fwd_cpu.push_back(c1 - c0);
@@ -105,9 +112,9 @@ int main(int argc, char** argv) {
                 cpu * 1e3, wall * 1e3, cpu * 1e9 / pairs, cpu * 1e9 / pairs * ghz);
   };
   std::printf("preset %s, head dim %d, %d thread(s), isa %s, %d-line tiles, clock %.2f GHz, %d reps (medians), "
-              "checksum %.6g\n",
+              "weights kept: %s, checksum %.6g\n",
               preset.c_str(), dim, threads, natten::cpu::isa_name(natten::cpu::active_isa()),
-              natten::cpu::tile_lines(), ghz, reps, checksum);
+              natten::cpu::tile_lines(), ghz, reps, wn > 0 ? "yes" : "no", checksum);
   const double fc = median(fwd_cpu), fw = median(fwd_wall), bc = median(bwd_cpu), bw = median(bwd_wall);
   line("fwd", fc, fw);
   line("bwd", bc, bw);

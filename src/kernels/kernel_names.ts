@@ -31,6 +31,12 @@ export interface ForwardAttrs extends NAAttrs {
    * recording a gradient): a backend may then return `[output]` alone and skip writing it. Absent means true.
    */
   needLse?: boolean;
+  /**
+   * NattenNAForward only. True when a tape is recording (the op's gradient will likely run): a backend may then keep
+   * what its backward would compute again (the cpu backend's native kernels keep the attention weights, see
+   * src/kernels/cpu/na_native.ts). Absent means false.
+   */
+  training?: boolean;
 }
 
 /** Reads an array of forward-kernel inputs back into a record keyed by input name. */

@@ -10,7 +10,7 @@ export function hasKernel(kernelName: string): boolean {
 
 /** Runs a forward kernel, passing its inputs as an array named by the attribute `inputNames`. */
 export function runForwardKernel(kernelName: string, inputs: Record<string, Tensor>,
-                                 attrs: NAAttrs&{needLse?: boolean}):
+                                 attrs: NAAttrs&{needLse?: boolean, training?: boolean}):
     Tensor | Tensor[] {
   const inputNames = Object.keys(inputs);
   const list = inputNames.map(name => inputs[name]);

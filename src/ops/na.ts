@@ -14,11 +14,13 @@ import type {NAAVOptions, NAOptions, NAQKOptions} from './options';
 function fused(opName: string, naDim: NADim, query: Tensor, key: Tensor, value: Tensor, options: NAOptions):
     Tensor | [Tensor, Tensor] {
   const call = prepareFused(opName, naDim, query, key, value, options);
-  // Without returnLse and with no tape recording (inference), the kernel may leave the logsumexp out.
-  const needLse = call.returnLse || engine().isTapeOn();
-  const [out, lse] = hasKernel(NattenNAForward) ?
-      runForwardKernel(NattenNAForward, call.inputs, needLse ? call.attrs : {...call.attrs, needLse}) as Tensor[] :
-      composedForward(call.info, call.inputs);
+  // Without returnLse and with no tape recording (inference), the kernel may leave the logsumexp out; with a tape
+  // recording, it may keep what the backward needs (ForwardAttrs.training).
+  const training = engine().isTapeOn();
+  const needLse = call.returnLse || training;
+  const attrs = training ? {...call.attrs, training} : needLse ? call.attrs : {...call.attrs, needLse};
+  const [out, lse] = hasKernel(NattenNAForward) ? runForwardKernel(NattenNAForward, call.inputs, attrs) as Tensor[] :
+                                                  composedForward(call.info, call.inputs);
   return call.returnLse ? [out, lse] : out;
 }
 

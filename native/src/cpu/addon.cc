@@ -82,6 +82,12 @@ struct Call {
     return a.Data();
   }
 
+  // An optional array of `length` elements: null where absent (null or undefined), else as array().
+  float* optional_array(size_t index, const char* what, int64_t length) const {
+    const Napi::Value v = info[index];
+    return v.IsNull() || v.IsUndefined() ? nullptr : array(index, what, length);
+  }
+
   // Runs a kernel, turning allocation failures into JavaScript errors naming the call.
   template <class F>
   void run(F&& f) const {
@@ -93,7 +99,10 @@ struct Call {
   }
 };
 
-void NaForward(const Napi::CallbackInfo& info) {
+// naForward(geometry, scale, query, key, value, rpb, additionalKeys, additionalValues, output, logsumexp[, weights]):
+// returns whether it kept the attention weights in `weights` (keptWeightsLength(geometry) floats, or null) for
+// naBackward.
+Napi::Value NaForward(const Napi::CallbackInfo& info) {
   const Call c{info, "naForward"};
   const Problem p = c.problem(0, c.number(1, "scale"));
   const float* q = c.array(2, "query", p.query_elems());
@@ -104,7 +113,11 @@ void NaForward(const Napi::CallbackInfo& info) {
   const float* ev = c.array(7, "additionalValues", p.extra_value_elems());
   float* out = c.array(8, "output", p.output_elems());
   float* lse = c.array(9, "logsumexp", p.lse_elems());
-  c.run([&] { natten::cpu::na_forward(p, q, k, v, rpb, ek, ev, out, lse); });
+  const int64_t wn = natten::cpu::kept_weights_length(p);
+  float* weights = c.optional_array(10, "weights", wn);
+  bool kept = false;
+  c.run([&] { kept = natten::cpu::na_forward(p, q, k, v, rpb, ek, ev, out, lse, weights, wn); });
+  return Napi::Boolean::New(info.Env(), kept);
 }
 
 void NaBackward(const Napi::CallbackInfo& info) {
@@ -126,8 +139,11 @@ void NaBackward(const Napi::CallbackInfo& info) {
   float* drpb = c.array(15, "dRpb", p.rpb_elems());
   float* dek = c.array(16, "dAdditionalKeys", p.extra_key_elems());
   float* dev = c.array(17, "dAdditionalValues", p.extra_value_elems());
+  const int64_t wn = natten::cpu::kept_weights_length(p);
+  const float* weights = c.optional_array(18, "weights", wn);
   c.run([&] {
-    natten::cpu::na_backward(p, q, k, v, rpb, ek, ev, out, lse, d_out, d_lse, dq, dk, dv, drpb, dek, dev);
+    natten::cpu::na_backward(p, q, k, v, rpb, ek, ev, out, lse, d_out, d_lse, dq, dk, dv, drpb, dek, dev, weights,
+                             wn);
   });
 }
 
@@ -230,6 +246,12 @@ Napi::Value BlockedForward(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), natten::cpu::blocked_forward_applies(c.problem(0, 1.0f)));
 }
 
+// keptWeightsLength(geometry): floats of the attention weights naForward can keep for naBackward (0: none).
+Napi::Value KeptWeightsLength(const Napi::CallbackInfo& info) {
+  const Call c{info, "keptWeightsLength"};
+  return Napi::Number::New(info.Env(), static_cast<double>(natten::cpu::kept_weights_length(c.problem(0, 1.0f))));
+}
+
 Napi::Value GetIsa(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), natten::cpu::isa_name(natten::cpu::active_isa()));
 }
@@ -315,6 +337,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("blockedBackward", Napi::Function::New(env, BlockedBackward));
   exports.Set("setBlockedForward", Napi::Function::New(env, SetBlockedForward));
   exports.Set("blockedForward", Napi::Function::New(env, BlockedForward));
+  exports.Set("keptWeightsLength", Napi::Function::New(env, KeptWeightsLength));
   exports.Set("cpuHasAvx2", Napi::Function::New(env, CpuHasAvx2));
   exports.Set("cpuHasAvx512", Napi::Function::New(env, CpuHasAvx512));
   exports.Set("setTileLines", Napi::Function::New(env, SetTileLines));

@@ -116,6 +116,11 @@ struct NACall {
   // The key rows that dq sums over: token t of batch b and kv head hk at row
   // (b * tokens * headsKv + hk * key_head_stride + t * key_token_stride).
   const float* key_rows = nullptr;
+  // The blocked forward's attention weights, kept for the blocked backward (na_cpu.cc, kept_weights_length):
+  // rows of weights_stride floats, past the header (see kernels.h, weights_row).
+  float* weights_out = nullptr;       // the forward: where to write them (null: not kept)
+  const float* weights_in = nullptr;  // the backward: the forward's (null: computed again from Q K^T)
+  int64_t weights_stride = 0;
   int64_t key_token_stride = 0, key_head_stride = 0;
   unsigned char* nonfinite = nullptr;  // per unit: set when it met a non-finite query or output gradient
   int64_t t_pitch = 0;

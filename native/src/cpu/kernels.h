@@ -536,6 +536,8 @@ struct Rows {
     float* d_query[kTileSlots];
     float* out[kTileSlots];      // the forward: the output rows
     float* lse_out[kTileSlots];  // the forward: the logsumexp entries
+    float* weights_out[kTileSlots];       // the forward, where it keeps its weights (c.weights_out): their rows
+    const float* weights_in[kTileSlots];  // the backward, where given the forward's weights (c.weights_in)
     int win_lo[kTileQueries], win_hi[kTileQueries];  // the query's window, in lanes from lo
     int rpb_x[kTileQueries];  // last-axis rpb index of lane 0 for the query (valid inside its window only)
     int rpb_y[kTileLines];    // the line's middle-axis rpb offset (times 2 kernel[2] - 1) of key row 0
@@ -712,6 +714,17 @@ struct Rows {
     }
   }
 
+  // The kept weights' rows (c.weights_out / c.weights_in): head-major, [batch, heads, tokens] rows of
+  // c.weights_stride floats (every key row of a query's window, tile_lanes lanes each, in the tiles' order) after a
+  // header of kWeightsHeader floats (na_cpu.cc). `row` is the query row (batch, token, head).
+  static NATTEN_FORCE_INLINE const float* weights_row(const NACall& c, const float* base, int64_t row) {
+    const int64_t H = c.p.heads, h = row % H, bt = row / H, N = c.tokens;
+    return base + ((bt / N) * H * N + h * N + bt % N) * c.weights_stride;
+  }
+  static NATTEN_FORCE_INLINE float* weights_row(const NACall& c, float* base, int64_t row) {
+    return const_cast<float*>(weights_row(c, static_cast<const float*>(base), row));
+  }
+
   // Key row (a, b) of a tile: position a of the first axis' window, b steps of the dilation from the middle
   // axis' first key row. Returns its line (index over the leading axes' positions); *ry: its rpb offset on them.
   static NATTEN_FORCE_INLINE int64_t key_line(const NACall& c, const Tile& tl, int a, int b, int* ry) {
@@ -734,8 +747,9 @@ struct Rows {
   template <int TQ, int NK, int NV, int I0, int TN>
   static NATTEN_FORCE_INLINE void tile_rows(const BlockUnit& bu, const Tile& tl, int r_lo, int r_hi,
                                             const RV (*qr)[NV > 0 ? NV : 1], const RV (*dor)[NV > 0 ? NV : 1],
-                                            RV (*dq)[NV > 0 ? NV : 1]) {
+                                            RV (*dq)[NV > 0 ? NV : 1], int* wrow) {
     const NACall& c = bu.c;
+    const bool kept = c.weights_in != nullptr;
     const Problem& p = c.p;
     constexpr int LN = NK * W;
     constexpr int NR = NV > 0 ? NV : 1;
@@ -765,11 +779,11 @@ struct Rows {
       for (int g = 0; g < gn; ++g) {
         const int64_t line = key_line(c, tl, (r0 + g) / nb, r_lo + (r0 + g) % nb, &rys[g]);
         kbs[g] = line * L2 + tl.lo;  // the key token of lane 0
-        kcols[g] = line_cols(bu, tl, bu.kt0, line, D);
+        kcols[g] = kept ? nullptr : line_cols(bu, tl, bu.kt0, line, D);
         vcols[g] = line_cols(bu, tl, bu.vt0, line, Dv);
       }
       V scs[GM * A], dps[GM * A];
-      lane_dots_n<TN, NK>(gn, tl.q + I0, kcols, c.t_pitch, D, scs);
+      if (!kept) lane_dots_n<TN, NK>(gn, tl.q + I0, kcols, c.t_pitch, D, scs);
       lane_dots_n<TN, NK>(gn, tl.dO + I0, vcols, c.t_pitch, Dv, dps);
       for (int g = 0; g < gn; ++g) {
         const int64_t kb = kbs[g];
@@ -779,21 +793,27 @@ struct Rows {
         for (int i = 0; i < TN; ++i) {
           const int x = (I0 + i) % TQ, l = (I0 + i) / TQ;
           const int wl = tl.win_lo[x], wh = tl.win_hi[x];
-          if (tl.rpb_h != nullptr) {
+          if (tl.rpb_h != nullptr && !kept) {
             fill(bias, LN, 0.0f);
             const float* r = tl.rpb_h + ry + tl.rpb_y[l] + tl.rpb_x[x];
             for (int j = wl; j < wh; ++j) bias[j] = r[j];
           }
           const V vlse = S::set1(tl.lse[I0 + i]), vdelta = S::set1(tl.delta[I0 + i]);
           for (int k = 0; k < NK; ++k) {
-            V s = S::mul(sc[i * NK + k], vscale);
-            if (tl.rpb_h != nullptr) s = S::add(s, S::load(bias + W * k));
-            const V pr = S::keep(S::exp(S::sub(s, vlse)), keep[i][k]);
+            V pr;
+            if (kept) {
+              pr = S::load(tl.weights_in[I0 + i] + wrow[I0 + i] * LN + W * k);
+            } else {
+              V s = S::mul(sc[i * NK + k], vscale);
+              if (tl.rpb_h != nullptr) s = S::add(s, S::load(bias + W * k));
+              pr = S::keep(S::exp(S::sub(s, vlse)), keep[i][k]);
+            }
             const V ds = S::keep(S::mul(pr, S::sub(dp[i * NK + k], vdelta)), keep[i][k]);
             S::store(pg[i] + W * k, pr);
             S::store(gg[i] + W * k, S::mul(ds, vscale));
             if (tl.drpb_h != nullptr) S::store(bias + W * k, ds);
           }
+          ++wrow[I0 + i];
           if (tl.drpb_h != nullptr) {
             double* r = tl.drpb_h + ry + tl.rpb_y[l] + tl.rpb_x[x];
             for (int j = wl; j < wh; ++j) r[j] += bias[j];
@@ -885,10 +905,12 @@ struct Rows {
       }
     }
     // Middle-axis key rows seen by line 0 only, by both lines, by line 1 only (see Tile::rows).
-    tile_rows<TQ, NK, NV, 0, TQ>(bu, tl, tl.rows[0], tl.rows[1], qr, dor, dq);
+    // With the forward's weights: each slot's next row of them (the forward wrote them in this same order).
+    int wrow[TS] = {};
+    tile_rows<TQ, NK, NV, 0, TQ>(bu, tl, tl.rows[0], tl.rows[1], qr, dor, dq, wrow);
     if (NL == 2) {
-      tile_rows<TQ, NK, NV, 0, 2 * TQ>(bu, tl, tl.rows[2], tl.rows[3], qr, dor, dq);
-      tile_rows<TQ, NK, NV, (NL == 2 ? TQ : 0), TQ>(bu, tl, tl.rows[4], tl.rows[5], qr, dor, dq);
+      tile_rows<TQ, NK, NV, 0, 2 * TQ>(bu, tl, tl.rows[2], tl.rows[3], qr, dor, dq, wrow);
+      tile_rows<TQ, NK, NV, (NL == 2 ? TQ : 0), TQ>(bu, tl, tl.rows[4], tl.rows[5], qr, dor, dq, wrow);
     }
     for (int i = 0; i < TS; ++i) {
       if (NV > 0) {
@@ -1059,7 +1081,7 @@ struct Rows {
     bu.kstride = c.key_token_stride * D;
     const int64_t group = static_cast<int64_t>(pos.b) * kvs + pos.hk;
     const int64_t lines = N / L2;
-    bu.kt0 = c.key_t + group * lines * D * c.t_pitch;
+    bu.kt0 = c.key_t == nullptr ? nullptr : c.key_t + group * lines * D * c.t_pitch;  // null with weights_in
     bu.vt0 = c.value_t + group * lines * Dv * c.t_pitch;
     const ChunkHalo& halo = c.halos[pos.chunk];
     bu.dk = key_side(c, u, pos, c.d_key, c.d_key_halo, D);
@@ -1077,6 +1099,7 @@ struct Rows {
           tl.lse[slot] = c.lse[row];
           tl.delta[slot] = c.delta[row];
           tl.d_query[slot] = c.d_query + row * D;
+          if (c.weights_in != nullptr) tl.weights_in[slot] = weights_row(c, c.weights_in, row);
         },
         [&](Tile& tl, int h) {
           tl.drpb_h = drpb == nullptr ? nullptr : drpb + static_cast<int64_t>(h - pos.hk * Hpk) * c.rpb_volume;
@@ -1164,6 +1187,7 @@ struct Rows {
               // of 2^-126 would carry a value near float's largest into the output, 2^-126 * 1e38 being about 1).
               const V pr = S::keep(S::exp(S::sub(S::load(srow + W * k), m)), keep[i][k]);
               S::store(pg[i] + W * k, pr);
+              if (bu.c.weights_out != nullptr) S::store(srow + W * k, pr);  // kept for the weights (forward_tile)
               vsum[slot] = S::add(vsum[slot], pr);
             }
           }
@@ -1223,6 +1247,20 @@ struct Rows {
       const RV inv = R::set1(1.0f / sum);
       for (int v = 0; v < NV; ++v) acc[i][v] = R::mul(acc[i][v], inv);
       store_row<NV>(tl.out[i], acc[i]);
+      if (bu.c.weights_out != nullptr) {
+        // The weights P = exp(S - max) / sum of the slot's rows, in the order both passes visited them (the
+        // backward's tile_rows visits them in the same order); streamed where aligned (the rows are whole
+        // vectors), as the backward reads them much later.
+        constexpr int LN = NK * W;
+        const V vinv = S::set1(1.0f / sum);
+        const float* src = sbuf + static_cast<int64_t>(i) * srows * LN;
+        float* dst = tl.weights_out[i];
+        if (reinterpret_cast<uintptr_t>(dst) % (sizeof(float) * W) == 0) {
+          for (int r = 0; r < cur[i] * NK; ++r) S::stream(dst + W * r, S::mul(S::load(src + W * r), vinv));
+        } else {
+          for (int r = 0; r < cur[i] * NK; ++r) S::store(dst + W * r, S::mul(S::load(src + W * r), vinv));
+        }
+      }
       *tl.lse_out[i] = logf(sum) + mx[i];
     }
     return true;
@@ -1261,6 +1299,7 @@ struct Rows {
           tl.q[slot] = c.query + row * D;
           tl.out[slot] = c.out + row * D;
           tl.lse_out[slot] = c.out_lse + row;
+          if (c.weights_out != nullptr) tl.weights_out[slot] = weights_row(c, c.weights_out, row);
         },
         [&](Tile& tl, int) { tl.drpb_h = nullptr; });
     simd::stream_fence();

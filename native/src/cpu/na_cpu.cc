@@ -645,12 +645,30 @@ void set_tiles(NACall* c, const Geometry& g) {
   }
 }
 
+// The attention weights a blocked forward keeps for the blocked backward (kept_weights_length): a header of
+// kWeightsHeader floats (kWeightsTag, then the tiles' query lines and key lanes and the row stride, as floats),
+// then P = softmax(S) of every query row, head-major ([batch, heads, tokens] rows of `stride` floats: each key row
+// of the query's window as the tile's tile_lanes lanes, in the order the tiles visit them; kernels.h, weights_row).
+// The header lets a backward check that its tiles are the forward's (the tile-lines setting may change between).
+constexpr int64_t kWeightsHeader = 16;  // floats: keeps the rows 64-byte aligned behind it
+constexpr float kWeightsTag = 20241.0f;
+
+int64_t weights_stride(const Problem& p, int tile_lanes) {
+  return static_cast<int64_t>(p.kernel[0]) * p.kernel[1] * tile_lanes;
+}
+
+bool weights_match(const float* header, const NACall& c) {
+  return header[0] == kWeightsTag && header[1] == static_cast<float>(c.tile_lines) &&
+         header[2] == static_cast<float>(c.tile_lanes) && header[3] == static_cast<float>(c.weights_stride);
+}
+
 // The blocked backward's inputs, made in one pass (one dispatch) over key, value, output and its gradient, by
 // units of whole lines (a line: length[2] consecutive tokens, one position on the leading axes), every kv head
 // of each line in turn (the tensors read in order, as in restage):
 //  - key and value transposed, [batch, tokens, headsKv, width] to [batch, headsKv, lines, width, pitch]: each
 //    line token-contiguous, `pitch` apart, zeros past the line's end, so that the keys a tile reads along the
-//    last axis are contiguous and near each other;
+//    last axis are contiguous and near each other (the key only for Q K^T: not with kt null, where the forward's
+//    weights are given);
 //  - with `key_rows` (headsKv > 1), the key's head-major copy (see restage), from the same loads;
 //  - delta = rowsum(dO * O) - dLse of the line's query rows (queries and keys share the token grid).
 // Returns whether every key value was finite (the value meets no masked zero: any value will do).
@@ -665,8 +683,12 @@ bool prepare_blocked(const NACall& c, int64_t pitch, const float* key, const flo
     for (int64_t hk = 0; hk < hkv; ++hk) {
       const int64_t group_line = (b * hkv + hk) * lines + line;
       float* rows = key_rows == nullptr ? nullptr : key_rows + ((b * hkv + hk) * tokens + line * L) * D;
-      finite &= table->transpose_line(key + (t0 * hkv + hk) * D, hkv * D, static_cast<int>(L), D,
-                                      kt + group_line * D * pitch, pitch, rows);
+      if (kt != nullptr) {
+        finite &= table->transpose_line(key + (t0 * hkv + hk) * D, hkv * D, static_cast<int>(L), D,
+                                        kt + group_line * D * pitch, pitch, rows);
+      } else {
+        finite &= table->stage_line(key + (t0 * hkv + hk) * D, hkv * D, static_cast<int>(L), D, rows);
+      }
       table->transpose_line(value + (t0 * hkv + hk) * Dv, hkv * Dv, static_cast<int>(L), Dv,
                             vt + group_line * Dv * pitch, pitch, nullptr);
     }
@@ -680,7 +702,7 @@ bool prepare_blocked(const NACall& c, int64_t pitch, const float* key, const flo
 // Runs the blocked backward; false (its outputs then unspecified) when the query, key or output gradient holds
 // Inf or NaN, which it would multiply by the exact zeros of masked pairs (0 * Inf and 0 * NaN are NaN).
 bool run_backward_blocked(NACall c, const Geometry& g, const Chunks& chunks, const float* key, const float* value,
-                          const ScatterOutputs& out, int dims) {
+                          const ScatterOutputs& out, int dims, const float* weights) {
   const Problem& p = c.p;
   const ScatterPlan plan(g, chunks, out);
   const int64_t pitch = p.length[2] + kTransposePad;
@@ -690,7 +712,12 @@ bool run_backward_blocked(NACall c, const Geometry& g, const Chunks& chunks, con
                Workspace::bytes_for(lines * p.head_dim * pitch, 4) +
                Workspace::bytes_for(lines * p.head_dim_v * pitch, 4) + Workspace::bytes_for(rows, 4));
   const double work = work_of(g, dims);
-  float* kt = ws.take<float>(lines * p.head_dim * pitch);
+  set_tiles(&c, g);
+  c.weights_stride = weights_stride(p, c.tile_lanes);
+  if (weights != nullptr && weights_match(weights, c)) {
+    c.weights_in = weights + kWeightsHeader;  // then Q K^T is not computed, nor the transposed key made
+  }
+  float* kt = c.weights_in == nullptr ? ws.take<float>(lines * p.head_dim * pitch) : nullptr;
   float* vt = ws.take<float>(lines * p.head_dim_v * pitch);
   float* delta = ws.take<float>(rows);
   // The key rows dq sums over: head-major when staged (see restage), made by prepare_blocked; value rows are
@@ -709,7 +736,6 @@ bool run_backward_blocked(NACall c, const Geometry& g, const Chunks& chunks, con
   c.value_t = vt;
   c.delta = delta;
   c.t_pitch = pitch;
-  set_tiles(&c, g);
   std::vector<unsigned char> nonfinite(unit_count(c), 0);
   c.nonfinite = nonfinite.data();
   run_scatter(c, &ws, g, chunks, out, plan, &KernelTable::na_backward_blocked, dims, staged(p));
@@ -734,7 +760,7 @@ bool blocked_forward_fits(const Problem& p, int row_width) {
 // Runs the blocked forward: one pass (one dispatch, as prepare_blocked) makes the transposed key and the
 // value's head-major rows (headsKv > 1) and checks the value; false, with nothing written, when a value is Inf
 // or NaN (its masked pairs would multiply it by zero: the per-row forward then runs).
-bool run_forward_blocked(NACall c, const Geometry& g, const float* key, const float* value) {
+bool run_forward_blocked(NACall c, const Geometry& g, const float* key, const float* value, float* weights) {
   const Problem& p = c.p;
   const int64_t tokens = c.tokens, hkv = p.heads_kv, L = p.length[2], lines = tokens / L;
   const int D = p.head_dim;
@@ -765,6 +791,13 @@ bool run_forward_blocked(NACall c, const Geometry& g, const float* key, const fl
   c.key_token_stride = value_rows != nullptr ? 1 : hkv;
   c.key_head_stride = value_rows != nullptr ? tokens : 1;
   set_tiles(&c, g);
+  c.weights_stride = weights_stride(p, c.tile_lanes);
+  if (weights != nullptr) {
+    c.weights_out = weights + kWeightsHeader;
+    const float header[kWeightsHeader] = {kWeightsTag, static_cast<float>(c.tile_lines),
+                                          static_cast<float>(c.tile_lanes), static_cast<float>(c.weights_stride)};
+    std::copy(header, header + kWeightsHeader, weights);
+  }
   run_units(unit_count(c), work, [&](int64_t u) { table->na_forward_blocked(c, u); });
   return true;
 }
@@ -788,8 +821,20 @@ bool blocked_backward_applies(const Problem& p) {
          p.head_dim % 8 == 0 && p.head_dim_v % 8 == 0;
 }
 
-void na_forward(const Problem& p, const float* query, const float* key, const float* value, const float* rpb,
-                const float* extra_keys, const float* extra_values, float* output, float* lse) {
+int64_t kept_weights_length(const Problem& p) {
+  if (!blocked_forward_applies(p) || !blocked_backward_applies(p)) {
+    return 0;
+  }
+  const int64_t stride = weights_stride(p, p.kernel[2] <= 8 ? 8 : 16);  // set_tiles' lanes
+  if (stride > kKeptWeightsPerOutput * p.head_dim_v) {
+    return 0;
+  }
+  return kWeightsHeader + static_cast<int64_t>(p.batch) * p.heads * Geometry(p).tokens() * stride;
+}
+
+bool na_forward(const Problem& p, const float* query, const float* key, const float* value, const float* rpb,
+                const float* extra_keys, const float* extra_values, float* output, float* lse, float* weights,
+                int64_t weights_length) {
   const Geometry g(p);
   const Chunks chunks = row_chunks(g);
   NACall c = make_call(g, chunks, p.heads_kv);
@@ -806,17 +851,20 @@ void na_forward(const Problem& p, const float* query, const float* key, const fl
     b.rpb = c.rpb;
     b.out = output;
     b.out_lse = lse;
-    if (run_forward_blocked(b, g, key, value)) {
-      return;
+    const bool keep = weights != nullptr && weights_length > 0 && weights_length == kept_weights_length(p);
+    if (run_forward_blocked(b, g, key, value, keep ? weights : nullptr)) {
+      return keep;
     }
   }
   run_rows(c, g, key, value, &KernelTable::na_forward, p.head_dim + p.head_dim_v);
+  return false;
 }
 
 void na_backward(const Problem& p, const float* query, const float* key, const float* value, const float* rpb,
                  const float* extra_keys, const float* extra_values, const float* output, const float* lse,
                  const float* d_output, const float* d_lse, float* d_query, float* d_key, float* d_value,
-                 float* d_rpb, float* d_extra_keys, float* d_extra_values) {
+                 float* d_rpb, float* d_extra_keys, float* d_extra_values, const float* weights,
+                 int64_t weights_length) {
   const Geometry g(p);
   const Chunks chunks = scatter_chunks(g);
   NACall c = make_call(g, chunks, 1);
@@ -836,7 +884,9 @@ void na_backward(const Problem& p, const float* query, const float* key, const f
   out.d_extra_keys = p.n_extra > 0 ? d_extra_keys : nullptr;
   out.d_extra_values = p.n_extra > 0 ? d_extra_values : nullptr;
   const int dims = 2 * p.head_dim + 3 * p.head_dim_v;
-  if (!blocked_backward_applies(p) || !run_backward_blocked(c, g, chunks, key, value, out, dims)) {
+  const float* kept = weights != nullptr && weights_length > 0 && weights_length == kept_weights_length(p) ? weights
+                                                                                                       : nullptr;
+  if (!blocked_backward_applies(p) || !run_backward_blocked(c, g, chunks, key, value, out, dims, kept)) {
     run_backward(c, g, chunks, key, value, out, &KernelTable::na_backward, dims);
   }
 }

@@ -29,16 +29,29 @@ using Problem = natten::NAProblem;
 // Returns "" when the problem is valid, else a sentence naming the field, its value and what was expected.
 std::string validate(const Problem& p);
 
-// Fused forward: output and logsumexp. rpb, extra_keys/extra_values may be null (absent).
-void na_forward(const Problem& p, const float* query, const float* key, const float* value, const float* rpb,
-                const float* extra_keys, const float* extra_values, float* output, float* lse);
+// Floats of the attention weights a forward may keep for its backward (na_forward's `weights`): 0 where it
+// cannot (the blocked forward or backward does not apply), or where they would take more than
+// kKeptWeightsPerOutput times the output's memory (the weights of a window of kernel[0] * kernel[1] rows of 8 or
+// 16 lanes, per query row, against headDimV output floats).
+constexpr int64_t kKeptWeightsPerOutput = 4;
+int64_t kept_weights_length(const Problem& p);
+
+// Fused forward: output and logsumexp. rpb, extra_keys/extra_values may be null (absent). With `weights` of
+// kept_weights_length(p) > 0 floats, the blocked forward also writes its attention weights there, for
+// na_backward; returns whether it did (not when the value holds Inf or NaN: the per-row forward runs then).
+bool na_forward(const Problem& p, const float* query, const float* key, const float* value, const float* rpb,
+                const float* extra_keys, const float* extra_values, float* output, float* lse,
+                float* weights = nullptr, int64_t weights_length = 0);
 
 // Fused backward from the saved output and logsumexp. d_lse (the logsumexp's upstream gradient) may be
-// null. d_rpb is written when p.has_rpb, d_extra_keys/d_extra_values when p.n_extra > 0.
+// null. d_rpb is written when p.has_rpb, d_extra_keys/d_extra_values when p.n_extra > 0. `weights`: those a
+// na_forward of the same inputs kept (or null); the blocked backward then reads them instead of computing
+// Q K^T and softmax again (where its tiles are the forward's: the header says), else ignores them.
 void na_backward(const Problem& p, const float* query, const float* key, const float* value, const float* rpb,
                  const float* extra_keys, const float* extra_values, const float* output, const float* lse,
                  const float* d_output, const float* d_lse, float* d_query, float* d_key, float* d_value,
-                 float* d_rpb, float* d_extra_keys, float* d_extra_values);
+                 float* d_rpb, float* d_extra_keys, float* d_extra_values, const float* weights = nullptr,
+                 int64_t weights_length = 0);
 
 // Split QK: scaled logits plus bias, -Infinity in masked slots.
 void qk_forward(const Problem& p, const float* query, const float* key, const float* rpb, const float* extra_keys,

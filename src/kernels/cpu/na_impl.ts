@@ -138,9 +138,9 @@ function logit(a: RowArgs, m: number, D: number): number {
 
 export function naForwardImpl(info: NAInfo, query: F32, key: F32, value: F32, rpb: F32 | null,
                               additionalKeys: F32 | null, additionalValues: F32 | null,
-                              path: CpuKernelPath = 'wasm'): NAForwardResult {
+                              path: CpuKernelPath = 'wasm', keepWeights = false): NAForwardResult {
   if (path === 'native') {
-    const result = naForwardNative(info, query, key, value, rpb, additionalKeys, additionalValues);
+    const result = naForwardNative(info, query, key, value, rpb, additionalKeys, additionalValues, keepWeights);
     if (result != null) {
       return result;
     }

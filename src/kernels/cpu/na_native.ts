@@ -16,11 +16,15 @@ type Opt = F32 | null;
 
 /** What natten_cpu exports (native/src/cpu/addon.cc). */
 export interface NattenCpuAddon {
+  /** Returns whether it kept the attention weights in `weights` (keptWeightsLength(geometry) floats) for naBackward. */
   naForward(geometry: Int32Array, scale: number, query: F32, key: F32, value: F32, rpb: Opt, additionalKeys: Opt,
-            additionalValues: Opt, output: F32, lse: F32): void;
+            additionalValues: Opt, output: F32, lse: F32, weights?: Opt): boolean;
+  /** `weights`: those naForward kept for these inputs, or null (then computed again). */
   naBackward(geometry: Int32Array, scale: number, query: F32, key: F32, value: F32, rpb: Opt, additionalKeys: Opt,
              additionalValues: Opt, output: F32, lse: F32, dOutput: F32, dLse: Opt, dQuery: F32, dKey: F32,
-             dValue: F32, dRpb: Opt, dAdditionalKeys: Opt, dAdditionalValues: Opt): void;
+             dValue: F32, dRpb: Opt, dAdditionalKeys: Opt, dAdditionalValues: Opt, weights?: Opt): void;
+  /** Floats of the attention weights naForward can keep for this geometry; 0 where it cannot (na_cpu.h). */
+  keptWeightsLength(geometry: Int32Array): number;
   qkForward(geometry: Int32Array, scale: number, query: F32, key: F32, rpb: Opt, additionalKeys: Opt,
             logits: F32): void;
   qkBackward(geometry: Int32Array, scale: number, query: F32, key: F32, additionalKeys: Opt, dLogits: F32,
@@ -93,16 +97,88 @@ export function geometry(info: NAInfo): Int32Array {
  */
 const outputLike = (addon: NattenCpuAddon, x: Opt) => (x == null ? null : addon.output(x.length));
 
+/**
+ * The attention weights a forward kept (`keepWeights`), by the logsumexp array it returned: the backward is handed
+ * that same array (the cpu backend's readSync returns the array a kernel wrote), and takes the weights when its
+ * query, key and value are the forward's too. An entry lives as long as that logsumexp array (the tape's saved
+ * tensor, until the gradient has run and tfjs drops it).
+ */
+interface KeptWeights {
+  weights: F32;
+  query: F32;
+  key: F32;
+  value: F32;
+}
+const keptWeights = new WeakMap<F32, KeptWeights>();
+
+/**
+ * Weight buffers the backward is done with, by length, for the next forwards: internal memory no tensor holds, so
+ * it can be reused (a new buffer of megabytes per forward cost more in page faults and garbage collection than
+ * the backward saved). At most POOL_BYTES in all; a buffer that would not fit is left to the garbage collector.
+ */
+const POOL_BYTES = 256 * 1024 * 1024;
+const pool = new Map<number, F32[]>();
+let pooledBytes = 0;
+
+function takeWeights(addon: NattenCpuAddon, n: number): F32 {
+  const free = pool.get(n);
+  const w = free?.pop();
+  if (w != null) {
+    pooledBytes -= w.byteLength;
+    return w;
+  }
+  return addon.output(n);
+}
+
+function releaseWeights(w: F32): void {
+  if (pooledBytes + w.byteLength > POOL_BYTES) {
+    return;
+  }
+  pooledBytes += w.byteLength;
+  const free = pool.get(w.length);
+  if (free != null) {
+    free.push(w);
+  } else {
+    pool.set(w.length, [w]);
+  }
+}
+
+/** keepWeights: keep the attention weights for naBackwardNative where the addon can (a tape is recording). */
 export function naForwardNative(info: NAInfo, query: F32, key: F32, value: F32, rpb: Opt, additionalKeys: Opt,
-                                additionalValues: Opt): NAForwardResult | null {
+                                additionalValues: Opt, keepWeights = false): NAForwardResult | null {
   const addon = nattenCpu();
   if (addon == null) {
     return null;
   }
   const rows = info.batch * info.numTokens * info.heads;
   const output = addon.output(rows * info.headDimV), lse = addon.output(rows);
-  addon.naForward(geometry(info), info.scale, query, key, value, rpb, additionalKeys, additionalValues, output, lse);
+  const g = geometry(info);
+  const n = keepWeights ? addon.keptWeightsLength(g) : 0;
+  const weights = n > 0 ? takeWeights(addon, n) : null;
+  if (addon.naForward(g, info.scale, query, key, value, rpb, additionalKeys, additionalValues, output, lse, weights)) {
+    keptWeights.set(lse, {weights: weights!, query, key, value});
+  } else if (weights != null) {
+    releaseWeights(weights);
+  }
   return {output, lse};
+}
+
+/**
+ * The weights a forward of these inputs kept for this logsumexp array, or null; taken: the entry is removed, and
+ * the caller hands them back (releaseWeights) once the backward has read them.
+ */
+function takeKeptWeights(lse: F32, query: F32, key: F32, value: F32): F32 | null {
+  const k = keptWeights.get(lse);
+  if (k == null || k.query !== query || k.key !== key || k.value !== value) {
+    return null;
+  }
+  keptWeights.delete(lse);
+  return k.weights;
+}
+
+/** Whether a forward kept weights for this logsumexp array that a backward has not taken yet (for tests). */
+export function hasKeptWeights(lse: F32): boolean {
+  return keptWeights.has(lse);
 }
 
 export function naBackwardNative(info: NAInfo, query: F32, key: F32, value: F32, output: F32, lse: F32, dOutput: F32,
@@ -117,8 +193,16 @@ export function naBackwardNative(info: NAInfo, query: F32, key: F32, value: F32,
     dRpb: outputLike(addon, rpb), dAdditionalKeys: outputLike(addon, additionalKeys),
     dAdditionalValues: outputLike(addon, additionalValues),
   };
-  addon.naBackward(geometry(info), info.scale, query, key, value, rpb, additionalKeys, additionalValues, output, lse,
-                   dOutput, dLse, r.dQuery, r.dKey, r.dValue, r.dRpb, r.dAdditionalKeys, r.dAdditionalValues);
+  const weights = takeKeptWeights(lse, query, key, value);
+  try {
+    addon.naBackward(geometry(info), info.scale, query, key, value, rpb, additionalKeys, additionalValues, output, lse,
+                     dOutput, dLse, r.dQuery, r.dKey, r.dValue, r.dRpb, r.dAdditionalKeys, r.dAdditionalValues,
+                     weights);
+  } finally {
+    if (weights != null) {
+      releaseWeights(weights);
+    }
+  }
   return r;
 }
 
