@@ -6,7 +6,7 @@
 //   bash bench/native/run_driver.sh [--threads N] [--reps R] [--preset 2d|3d] [--dim D] [--ghz G] [--kept 0|1]
 //
 // --kept 1: the forward keeps its attention weights (na_forward's `weights`, where kept_weights_length allows) and
-// the backward reads them, as under a tfjs gradient tape.
+// the backward reads them, as under a tfjs gradient tape; --kept 2: the same, the weights not on a cache line.
 //
 // NATTEN_CPU_ISA=avx512|avx2|portable and NATTEN_CPU_TILE_LINES=1 in the environment select the row kernels and
 // the blocked backward's tiles (see na_cpu.h), for before/after comparisons in one binary.
@@ -85,8 +85,13 @@ int main(int argc, char** argv) {
   auto q = rnd(p.query_elems()), k = rnd(p.key_elems()), v = rnd(p.value_elems()), dout = rnd(p.output_elems());
   std::vector<float> out(p.output_elems()), lse(p.lse_elems()), dq(q.size()), dk(k.size()), dv(v.size());
   const int64_t wn = kept ? natten::cpu::kept_weights_length(p) : 0;
-  std::vector<float> weights(wn);
-  float* w = wn > 0 ? weights.data() : nullptr;
+  // --kept 1: the weights start on a cache line (as the addon's arrays do: streamed); --kept 2: 4 bytes past one
+  // (stored).
+  std::vector<float> weights(wn + 32);
+  float* w = nullptr;
+  if (wn > 0) {
+    w = weights.data() + (64 - reinterpret_cast<uintptr_t>(weights.data()) % 64) % 64 / 4 + (kept == 2 ? 1 : 0);
+  }
   std::vector<double> fwd_cpu, fwd_wall, bwd_cpu, bwd_wall;
   for (int r = 0; r < reps + 2; ++r) {
     double c0 = thread_seconds(), w0 = wall_seconds();
