@@ -7,13 +7,11 @@
  * of threads; non-finite inputs (which they leave to the per-row kernels); the switches. Every other suite runs them
  * too wherever its problems qualify (the `cpu` backend through test/harness.ts).
  */
-import {computeQKVInfo} from '../src/core/na_info';
 import {geometry, naBackwardNative, naForwardNative, nattenCpu} from '../src/kernels/cpu/na_native';
 import {problem} from './problems';
 import {refBackward, refForward, RefProblem} from './reference';
-import {bytesOf, expectClose, farKeyColumn, makeValues, randArray, rng, shapes} from './util';
+import {bytesOf, expectClose, farKeyColumn, gradInputs, qkvInfoOf} from './util';
 
-const size = (s: number[]) => s.reduce((a, b) => a * b, 1);
 const addon = nattenCpu();
 type Isa = 'avx512zmm' | 'avx512' | 'avx2' | 'portable';
 const ISAS: Isa[] = addon == null ? ['portable'] :
@@ -21,17 +19,9 @@ const ISAS: Isa[] = addon == null ? ['portable'] :
      ...(addon.cpuHasAvx2() ? ['avx2' as const] : []), 'portable'];
 const LINES = [2, 1] as const;
 
-function infoOf(p: RefProblem) {
-  const s = shapes(p);
-  return computeQKVInfo(s.q, s.k, s.v, p.nExtra > 0 ? s.addK : null, p.hasRpb,
-                        {kernelSize: p.kernelSize, stride: p.stride, dilation: p.dilation, isCausal: p.isCausal,
-                         scale: p.scale});
-}
+const infoOf = qkvInfoOf;
 
-function inputs(p: RefProblem, seed: number) {
-  const r = rng(seed + 1), s = shapes(p);
-  return {...makeValues(p, seed), dOut: randArray(r, size(s.out)), dLse: randArray(r, size(s.lse))};
-}
+const inputs = gradInputs;
 type X = ReturnType<typeof inputs>;
 
 /**

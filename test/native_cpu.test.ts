@@ -19,16 +19,11 @@ import {avBackwardNative, avForwardNative, naBackwardNative, naForwardNative, na
         qkForwardNative} from '../src/kernels/cpu/na_native';
 import {problem} from './problems';
 import {refAV, refBackward, refForward, RefProblem} from './reference';
-import {bytesOf, expectClose, makeValues, randArray, rng, shapes} from './util';
+import {bytesOf, expectClose, makeValues, qkvInfoOf, randArray, rng, shapes} from './util';
 
 const size = (s: number[]) => s.reduce((a, b) => a * b, 1);
 
-function infoOf(p: RefProblem) {
-  const s = shapes(p);
-  return computeQKVInfo(s.q, s.k, s.v, p.nExtra > 0 ? s.addK : null, p.hasRpb,
-                        {kernelSize: p.kernelSize, stride: p.stride, dilation: p.dilation, isCausal: p.isCausal,
-                         scale: p.scale});
-}
+const infoOf = qkvInfoOf;
 
 function avInfoOf(p: RefProblem) {
   const s = shapes(p);

@@ -6,31 +6,21 @@
  * tfjs, gradients with and without them agree and no tensor is left behind.
  */
 import * as tf from '@tensorflow/tfjs';
-import {computeQKVInfo} from '../src/core/na_info';
 import {NATTEN_CPU_KEEP_WEIGHTS, na2d} from '../src/index';
 import {geometry, hasKeptWeights, naBackwardNative, naForwardNative, nattenCpu} from '../src/kernels/cpu/na_native';
 import {problem} from './problems';
 import {refBackward, refForward, RefProblem} from './reference';
-import {expectClose, makeValues, randArray, rng, shapes} from './util';
+import {expectClose, gradInputs, qkvInfoOf} from './util';
 
-const size = (s: number[]) => s.reduce((a, b) => a * b, 1);
 const addon = nattenCpu();
 type Isa = 'avx512zmm' | 'avx512' | 'avx2' | 'portable';
 const ISAS: Isa[] = addon == null ? [] :
     [...(addon.cpuHasAvx512() ? ['avx512zmm' as const, 'avx512' as const] : []),
      ...(addon.cpuHasAvx2() ? ['avx2' as const] : []), 'portable'];
 
-function infoOf(p: RefProblem) {
-  const s = shapes(p);
-  return computeQKVInfo(s.q, s.k, s.v, p.nExtra > 0 ? s.addK : null, p.hasRpb,
-                        {kernelSize: p.kernelSize, stride: p.stride, dilation: p.dilation, isCausal: p.isCausal,
-                         scale: p.scale});
-}
+const infoOf = qkvInfoOf;
 
-function inputs(p: RefProblem, seed: number) {
-  const r = rng(seed + 1), s = shapes(p);
-  return {...makeValues(p, seed), dOut: randArray(r, size(s.out)), dLse: randArray(r, size(s.lse))};
-}
+const inputs = gradInputs;
 type X = ReturnType<typeof inputs>;
 
 /** Forward keeping the weights with `lines`-line tiles, then the backward with `backLines`-line tiles. */
@@ -145,8 +135,9 @@ describeNative('native blocked backward from the forward\'s kept weights', () =>
     const info = infoOf(p);
     const f = naForwardNative(info, x.q, x.k, x.v, x.rpb ?? null, null, null, true)!;
     expect(hasKeptWeights(f.lse)).toBe(true);
-    const q2 = Float32Array.from(x.q);
+    const q2 = Float32Array.from(x.q), rpb2 = Float32Array.from(x.rpb!);
     naBackwardNative(info, q2, x.k, x.v, f.output, f.lse, x.dOut, x.dLse, x.rpb ?? null, null, null);
+    naBackwardNative(info, x.q, x.k, x.v, f.output, f.lse, x.dOut, x.dLse, rpb2, null, null);
     expect(hasKeptWeights(f.lse)).toBe(true);
     naBackwardNative(info, x.q, x.k, x.v, f.output, f.lse, x.dOut, x.dLse, x.rpb ?? null, null, null);
     expect(hasKeptWeights(f.lse)).toBe(false);

@@ -5,29 +5,18 @@
  * and the memory kept between calls. The suites of every other file run this path as the `cpu` backend.
  */
 import * as tf from '@tensorflow/tfjs';
-import {computeQKVInfo} from '../src/core/na_info';
 import {cpuKernelPath, NATTEN_CPU_CODEGEN, NATTEN_CPU_NATIVE, NATTEN_CPU_WASM} from '../src/index';
 import {getNAWasmModule, emitExp, MAX_WASM_DIM, naBackwardWasm, naForwardWasm, naWasmMemoryBytes}
   from '../src/kernels/cpu/na_wasm';
 import {buildModule, FuncBuilder, ValType} from '../src/kernels/cpu/wasm_builder';
 import {problem} from './problems';
 import {refBackward, RefProblem, refForward} from './reference';
-import {expectClose, farKeyColumn, makeValues, randArray, rng, shapes} from './util';
+import {expectClose, farKeyColumn, gradInputs, qkvInfoOf} from './util';
 
-function infoOf(p: RefProblem) {
-  const s = shapes(p);
-  return computeQKVInfo(s.q, s.k, s.v, p.nExtra > 0 ? s.addK : null, p.hasRpb,
-                        {kernelSize: p.kernelSize, stride: p.stride, dilation: p.dilation, isCausal: p.isCausal,
-                         scale: p.scale});
-}
+const infoOf = qkvInfoOf;
 
-const size = (s: number[]) => s.reduce((a, b) => a * b, 1);
 
-/** A problem's inputs (makeValues), and random upstream gradients of out and lse. */
-function inputs(p: RefProblem, seed: number) {
-  const r = rng(seed + 1), s = shapes(p);
-  return {...makeValues(p, seed), dOut: randArray(r, size(s.out)), dLse: randArray(r, size(s.lse))};
-}
+const inputs = gradInputs;
 
 describe('WebAssembly SIMD kernels', () => {
   test('modules compile for every head dim pair we spot-check up to 128, and not above', () => {

@@ -100,7 +100,7 @@ const outputLike = (addon: NattenCpuAddon, x: Opt) => (x == null ? null : addon.
 /**
  * The attention weights a forward kept (`keepWeights`), by the logsumexp array it returned: the backward is handed
  * that same array (the cpu backend's readSync returns the array a kernel wrote), and takes the weights when its
- * query, key and value are the forward's too. An entry lives as long as that logsumexp array (the tape's saved
+ * query, key, value and rpb are the forward's too. An entry lives as long as that logsumexp array (the tape's saved
  * tensor, until the gradient has run and tfjs drops it).
  */
 interface KeptWeights {
@@ -108,6 +108,7 @@ interface KeptWeights {
   query: F32;
   key: F32;
   value: F32;
+  rpb: Opt;
 }
 const keptWeights = new WeakMap<F32, KeptWeights>();
 
@@ -156,7 +157,7 @@ export function naForwardNative(info: NAInfo, query: F32, key: F32, value: F32, 
   const n = keepWeights ? addon.keptWeightsLength(g) : 0;
   const weights = n > 0 ? takeWeights(addon, n) : null;
   if (addon.naForward(g, info.scale, query, key, value, rpb, additionalKeys, additionalValues, output, lse, weights)) {
-    keptWeights.set(lse, {weights: weights!, query, key, value});
+    keptWeights.set(lse, {weights: weights!, query, key, value, rpb});
   } else if (weights != null) {
     releaseWeights(weights);
   }
@@ -167,9 +168,9 @@ export function naForwardNative(info: NAInfo, query: F32, key: F32, value: F32, 
  * The weights a forward of these inputs kept for this logsumexp array, or null; taken: the entry is removed, and
  * the caller hands them back (releaseWeights) once the backward has read them.
  */
-function takeKeptWeights(lse: F32, query: F32, key: F32, value: F32): F32 | null {
+function takeKeptWeights(lse: F32, query: F32, key: F32, value: F32, rpb: Opt): F32 | null {
   const k = keptWeights.get(lse);
-  if (k == null || k.query !== query || k.key !== key || k.value !== value) {
+  if (k == null || k.query !== query || k.key !== key || k.value !== value || k.rpb !== rpb) {
     return null;
   }
   keptWeights.delete(lse);
@@ -193,7 +194,7 @@ export function naBackwardNative(info: NAInfo, query: F32, key: F32, value: F32,
     dRpb: outputLike(addon, rpb), dAdditionalKeys: outputLike(addon, additionalKeys),
     dAdditionalValues: outputLike(addon, additionalValues),
   };
-  const weights = takeKeptWeights(lse, query, key, value);
+  const weights = takeKeptWeights(lse, query, key, value, rpb);
   try {
     addon.naBackward(geometry(info), info.scale, query, key, value, rpb, additionalKeys, additionalValues, output, lse,
                      dOutput, dLse, r.dQuery, r.dKey, r.dValue, r.dRpb, r.dAdditionalKeys, r.dAdditionalValues,
