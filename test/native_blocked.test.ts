@@ -10,7 +10,8 @@
 import {geometry, naBackwardNative, naForwardNative, nattenCpu} from '../src/kernels/cpu/na_native';
 import {problem} from './problems';
 import {refBackward, refForward, RefProblem} from './reference';
-import {bytesOf, expectClose, farKeyColumn, gradInputs, qkvInfoOf} from './util';
+import {gradInputs, qkvInfoOf} from './kernel_inputs';
+import {bytesOf, expectClose, farKeyColumn} from './util';
 
 const addon = nattenCpu();
 type Isa = 'avx512zmm' | 'avx512' | 'avx2' | 'portable';

@@ -19,7 +19,8 @@ import {avBackwardNative, avForwardNative, naBackwardNative, naForwardNative, na
         qkForwardNative} from '../src/kernels/cpu/na_native';
 import {problem} from './problems';
 import {refAV, refBackward, refForward, RefProblem} from './reference';
-import {bytesOf, expectClose, makeValues, qkvInfoOf, randArray, rng, shapes} from './util';
+import {qkvInfoOf} from './kernel_inputs';
+import {bytesOf, expectClose, makeValues, randArray, rng, shapes} from './util';
 
 const size = (s: number[]) => s.reduce((a, b) => a * b, 1);
 

@@ -10,7 +10,8 @@ import {NATTEN_CPU_KEEP_WEIGHTS, na2d} from '../src/index';
 import {geometry, hasKeptWeights, naBackwardNative, naForwardNative, nattenCpu} from '../src/kernels/cpu/na_native';
 import {problem} from './problems';
 import {refBackward, refForward, RefProblem} from './reference';
-import {expectClose, gradInputs, qkvInfoOf} from './util';
+import {gradInputs, qkvInfoOf} from './kernel_inputs';
+import {expectClose} from './util';
 
 const addon = nattenCpu();
 type Isa = 'avx512zmm' | 'avx512' | 'avx2' | 'portable';

@@ -1,7 +1,6 @@
 /** Helpers shared by the op test suites. */
 import * as tf from '@tensorflow/tfjs';
 import {na1d, na1dAV, na1dQK, na2d, na2dAV, na2dQK, na3d, na3dAV, na3dQK, NAOptions} from '../src/index';
-import {computeQKVInfo, NAInfo} from '../src/core/na_info';
 import {RefInputs, RefProblem} from './reference';
 
 export const FUSED = [na1d, na2d, na3d];
@@ -257,19 +256,4 @@ export function describeProblem(p: RefProblem): string {
       `k=${axes(p.kernelSize)} s=${axes(p.stride)} dil=${axes(p.dilation)} causal=${
              axes(p.isCausal.map(c => (c ? 1 : 0)))}` +
       `${p.hasRpb ? ' rpb' : ''}${p.nExtra ? ` extra${p.nExtra}` : ''}`;
-}
-
-/** The NAInfo of a fused problem, as the kernels compute it from the tensors' shapes and the options. */
-export function qkvInfoOf(p: RefProblem): NAInfo {
-  const s = shapes(p);
-  return computeQKVInfo(s.q, s.k, s.v, p.nExtra > 0 ? s.addK : null, p.hasRpb,
-                        {kernelSize: p.kernelSize, stride: p.stride, dilation: p.dilation, isCausal: p.isCausal,
-                         scale: p.scale});
-}
-
-/** A problem's inputs (makeValues), and random upstream gradients of out and lse. */
-export function gradInputs(p: RefProblem, seed: number) {
-  const r = rng(seed + 1), s = shapes(p);
-  const size = (d: number[]) => d.reduce((a, b) => a * b, 1);
-  return {...makeValues(p, seed), dOut: randArray(r, size(s.out)), dLse: randArray(r, size(s.lse))};
 }

@@ -11,7 +11,8 @@ import {getNAWasmModule, emitExp, MAX_WASM_DIM, naBackwardWasm, naForwardWasm, n
 import {buildModule, FuncBuilder, ValType} from '../src/kernels/cpu/wasm_builder';
 import {problem} from './problems';
 import {refBackward, RefProblem, refForward} from './reference';
-import {expectClose, farKeyColumn, gradInputs, qkvInfoOf} from './util';
+import {gradInputs, qkvInfoOf} from './kernel_inputs';
+import {expectClose, farKeyColumn} from './util';
 
 const infoOf = qkvInfoOf;
 
