@@ -3,7 +3,7 @@
 // not inflate it), median over repeats, nanoseconds and cycles per (query, key) pair. `--dim D` sets the
 // head dim (query, key and value alike).
 //
-//   bash bench/native/run_driver.sh [--threads N] [--reps R] [--preset 2d|3d] [--dim D] [--ghz G] [--kept 0|1]
+//   bash bench/native/run_driver.sh [--threads N] [--reps R] [--preset 2d|3d] [--dim D] [--ghz G] [--kept 0|1|2]
 //
 // --kept 1: the forward keeps its attention weights (na_forward's `weights`, where kept_weights_length allows) and
 // the backward reads them, as under a tfjs gradient tape; --kept 2: the same, the weights not on a cache line.
@@ -85,8 +85,7 @@ int main(int argc, char** argv) {
   auto q = rnd(p.query_elems()), k = rnd(p.key_elems()), v = rnd(p.value_elems()), dout = rnd(p.output_elems());
   std::vector<float> out(p.output_elems()), lse(p.lse_elems()), dq(q.size()), dk(k.size()), dv(v.size());
   const int64_t wn = kept ? natten::cpu::kept_weights_length(p) : 0;
-  // --kept 1: the weights start on a cache line (as the addon's arrays do: streamed); --kept 2: 4 bytes past one
-  // (stored).
+  // --kept 1: the weights start on a cache line (as the addon's arrays do); --kept 2: 4 bytes past one.
   std::vector<float> weights(wn + 32);
   float* w = nullptr;
   if (wn > 0) {

@@ -636,9 +636,12 @@ bool for_each_line(const Problem& p, int64_t tokens, double work, F&& body) {
   return std::all_of(ok.begin(), ok.end(), [](unsigned char f) { return f != 0; });
 }
 
+// Key lanes per tile of the blocked kernels (one vector of 8, or two for a last-axis kernel past 8).
+int tile_lanes(const Problem& p) { return p.kernel[2] <= 8 ? 8 : 16; }
+
 // The blocked kernels' tiles: key lanes per tile, query lines per tile, the per-axis window tables.
 void set_tiles(NACall* c, const Geometry& g) {
-  c->tile_lanes = c->p.kernel[2] <= 8 ? 8 : 16;
+  c->tile_lanes = tile_lanes(c->p);
   c->tile_lines = tile_lines();
   for (int a = 0; a < 3; ++a) {
     g.axis_tables(a, &c->win_first[a], &c->win_count[a], &c->win_rpb[a]);
@@ -825,11 +828,17 @@ int64_t kept_weights_length(const Problem& p) {
   if (!blocked_forward_applies(p) || !blocked_backward_applies(p)) {
     return 0;
   }
-  const int64_t stride = weights_stride(p, p.kernel[2] <= 8 ? 8 : 16);  // set_tiles' lanes
+  const int64_t stride = weights_stride(p, tile_lanes(p));
   if (stride > kKeptWeightsPerOutput * p.head_dim_v) {
     return 0;
   }
   return kWeightsHeader + static_cast<int64_t>(p.batch) * p.heads * Geometry(p).tokens() * stride;
+}
+
+// `weights` where a caller's weights of `length` floats are the ones kept_weights_length(p) asks for, else null.
+template <class T>
+T* fitting_weights(const Problem& p, T* weights, int64_t length) {
+  return weights != nullptr && length > 0 && length == kept_weights_length(p) ? weights : nullptr;
 }
 
 bool na_forward(const Problem& p, const float* query, const float* key, const float* value, const float* rpb,
@@ -851,9 +860,9 @@ bool na_forward(const Problem& p, const float* query, const float* key, const fl
     b.rpb = c.rpb;
     b.out = output;
     b.out_lse = lse;
-    const bool keep = weights != nullptr && weights_length > 0 && weights_length == kept_weights_length(p);
-    if (run_forward_blocked(b, g, key, value, keep ? weights : nullptr)) {
-      return keep;
+    float* keep = fitting_weights(p, weights, weights_length);
+    if (run_forward_blocked(b, g, key, value, keep)) {
+      return keep != nullptr;
     }
   }
   run_rows(c, g, key, value, &KernelTable::na_forward, p.head_dim + p.head_dim_v);
@@ -884,9 +893,8 @@ void na_backward(const Problem& p, const float* query, const float* key, const f
   out.d_extra_keys = p.n_extra > 0 ? d_extra_keys : nullptr;
   out.d_extra_values = p.n_extra > 0 ? d_extra_values : nullptr;
   const int dims = 2 * p.head_dim + 3 * p.head_dim_v;
-  const float* kept = weights != nullptr && weights_length > 0 && weights_length == kept_weights_length(p) ? weights
-                                                                                                       : nullptr;
-  if (!blocked_backward_applies(p) || !run_backward_blocked(c, g, chunks, key, value, out, dims, kept)) {
+  if (!blocked_backward_applies(p) ||
+      !run_backward_blocked(c, g, chunks, key, value, out, dims, fitting_weights(p, weights, weights_length))) {
     run_backward(c, g, chunks, key, value, out, &KernelTable::na_backward, dims);
   }
 }
